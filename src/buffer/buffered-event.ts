@@ -1,0 +1,17 @@
+import type { Event } from '../gen/polku/v1/event.js';
+
+/**
+ * An accepted event while the buffer holds it. One of these is shared by every emitter queue the
+ * event was routed to; the event itself is never copied.
+ */
+export interface BufferedEvent {
+  readonly event: Event;
+  /** Approximate size, counted against the buffer's byte bound. */
+  readonly bytes: number;
+  /** Admission order across the whole buffer; the smallest live one is the oldest. */
+  readonly seq: number;
+  /** Emitter queues that still have to deliver (or give up on) this event. */
+  refs: number;
+  /** Set when the buffer let go of the event early (evicted by `drop_oldest`, or drained away). */
+  released: boolean;
+}

@@ -1,0 +1,295 @@
+import type { Clock, TimerHandle, Timers } from '../clock.js';
+import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
+import type { Event } from '../gen/polku/v1/event.js';
+import type { DropCounter } from '../observability/metrics.js';
+import type { Logger } from '../observability/logger.js';
+import type { BufferedEvent } from './buffered-event.js';
+import { Deque } from './deque.js';
+import type { AdmissionTarget, EventBuffer } from './event-buffer.js';
+import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
+
+/** Backoff when a retryable failure names no retry-after: 100 ms, doubling, at most 5 s. */
+const RETRY_INITIAL_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+export interface DeliveryOptions {
+  /** Events per `emit` call at most; a full batch is sent at once. */
+  batchSize: number;
+  /** A partial batch is sent after waiting this long. */
+  flushIntervalMs: number;
+  /** Attempts per event for retryable failures before it is dropped as `emit_retries_exhausted`. */
+  maxAttempts: number;
+}
+
+export interface EmitterQueueOptions extends DeliveryOptions {
+  emitter: Emitter;
+  /** Whether events with an empty `route_to` go to this emitter. */
+  isDefault: boolean;
+  buffer: EventBuffer;
+  clock: Clock;
+  timers: Timers;
+  metrics: EmitterQueueMetrics;
+  drops: DropCounter;
+  logger: Logger;
+}
+
+/**
+ * One emitter's own queue, so a slow or failing emitter never stalls the others.
+ *
+ * Events arrive in admission order and are sent in that order: one batch in flight at a time, a
+ * batch of retryable failures goes out again before anything newer. Batches flush when
+ * `batchSize` events wait or after `flushIntervalMs`. Every event ends in exactly one of:
+ * delivered (forwarded), failed (dropped `emit_failed`), out of attempts (dropped
+ * `emit_retries_exhausted`), evicted by `drop_oldest`, or abandoned at shutdown.
+ */
+export class EmitterQueue implements AdmissionTarget {
+  readonly name: string;
+  readonly emitter: Emitter;
+  readonly isDefault: boolean;
+  private readonly o: EmitterQueueOptions;
+  private readonly log: Logger;
+  private readonly pending = new Deque<BufferedEvent>(256);
+  private inFlight: BufferedEvent[] | null = null;
+  /** Retryable failures waiting for their next attempt; they go before anything pending. */
+  private retryBatch: BufferedEvent[] | null = null;
+  private retryAttempt = 0;
+  private timer: TimerHandle | null = null;
+  private draining = false;
+  private idleWaiters: Array<() => void> = [];
+  private lastError: string | null = null;
+  private readonly forwarded;
+  private readonly retried;
+  private readonly batchSizes;
+  private readonly durations;
+
+  constructor(options: EmitterQueueOptions) {
+    this.o = options;
+    this.emitter = options.emitter;
+    this.name = options.emitter.name;
+    this.isDefault = options.isDefault;
+    this.log = options.logger.child({ component: 'emitter-queue', emitter: this.name });
+    this.forwarded = options.metrics.forwarded.labels(this.name);
+    this.retried = options.metrics.retried.labels(this.name);
+    this.batchSizes = options.metrics.batchSize.labels(this.name);
+    this.durations = options.metrics.emitDuration.labels(this.name);
+  }
+
+  /** Events waiting, in flight, or waiting to be retried. */
+  get depth(): number {
+    return this.pending.length + (this.inFlight?.length ?? 0) + (this.retryBatch?.length ?? 0);
+  }
+
+  enqueue(buffered: BufferedEvent): void {
+    this.pending.push(buffered);
+  }
+
+  oldestPending(): BufferedEvent | undefined {
+    let head = this.pending.peek();
+    while (head?.released) {
+      this.pending.shift();
+      head = this.pending.peek();
+    }
+    return head;
+  }
+
+  /** Called after each admitted batch: sends a full batch now, or arms the flush timer. */
+  kick(): void {
+    if (this.inFlight || this.retryBatch) return;
+    if (this.pending.length === 0) {
+      this.notifyIdle();
+      return;
+    }
+    if (this.pending.length >= this.o.batchSize || this.draining) {
+      this.clearTimer();
+      this.send(this.take(), 1);
+    } else if (this.timer === null) {
+      this.timer = this.o.timers.setTimeout(() => {
+        this.timer = null;
+        if (!this.inFlight && !this.retryBatch && this.pending.length > 0) this.send(this.take(), 1);
+      }, this.o.flushIntervalMs);
+    }
+  }
+
+  /** From now on send whatever is pending without waiting for a full batch (shutdown drain). */
+  startDraining(): void {
+    this.draining = true;
+    this.kick();
+  }
+
+  /** Resolves when nothing is pending, in flight or waiting for a retry. */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Gives up on everything still queued (drain deadline passed); returns how many were abandoned. */
+  abandon(): number {
+    this.clearTimer();
+    let n = 0;
+    for (let b = this.pending.shift(); b; b = this.pending.shift()) {
+      if (!b.released) n++;
+      this.o.buffer.settle(b);
+    }
+    for (const b of this.retryBatch ?? []) {
+      n++;
+      this.o.buffer.settle(b);
+    }
+    this.retryBatch = null;
+    return n;
+  }
+
+  async health(): Promise<EmitterHealth> {
+    if (this.lastError !== null) return { healthy: false, message: this.lastError };
+    if (!this.emitter.health) return { healthy: true, message: 'ok' };
+    try {
+      return await this.emitter.health();
+    } catch (err) {
+      return { healthy: false, message: `health check threw: ${(err as Error).message}` };
+    }
+  }
+
+  /** Whether the last batch went through; cheap enough for a metrics scrape. */
+  get lastBatchSucceeded(): boolean {
+    return this.lastError === null;
+  }
+
+  private take(): BufferedEvent[] {
+    const batch: BufferedEvent[] = [];
+    while (batch.length < this.o.batchSize) {
+      const b = this.pending.shift();
+      if (!b) break;
+      if (!b.released) batch.push(b); // evicted by drop_oldest while it waited
+    }
+    return batch;
+  }
+
+  private send(batch: BufferedEvent[], attempt: number): void {
+    if (batch.length === 0) {
+      this.kick();
+      return;
+    }
+    this.inFlight = batch;
+    const events: Event[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) events[i] = batch[i]!.event;
+    const started = this.o.clock.monotonicMs();
+    let result: Promise<EmitResult>;
+    try {
+      result = this.emitter.emit(events);
+    } catch (err) {
+      result = Promise.resolve({ status: 'retryable', error: `emit threw: ${(err as Error).message}` });
+    }
+    result.then(
+      (r) => this.onResult(batch, attempt, r, started),
+      (err: unknown) =>
+        this.onResult(batch, attempt, { status: 'retryable', error: `emit rejected: ${String(err)}` }, started),
+    );
+  }
+
+  private onResult(batch: BufferedEvent[], attempt: number, result: EmitResult, started: number): void {
+    this.durations.observe((this.o.clock.monotonicMs() - started) / 1000);
+    this.batchSizes.observe(batch.length);
+    this.inFlight = null;
+    switch (result.status) {
+      case 'success':
+        this.lastError = null;
+        this.deliver(batch);
+        break;
+      case 'failed':
+        this.lastError = result.error;
+        this.log.warn({ events: batch.length, error: result.error }, 'emit failed; events dropped');
+        this.drop(batch, 'emit_failed');
+        break;
+      case 'retryable':
+        this.lastError = result.error;
+        this.retryOrDrop(batch, attempt, result.error, result.retryAfterMs);
+        break;
+      case 'partial':
+        this.onPartial(batch, attempt, result);
+        break;
+    }
+    if (this.retryBatch) this.scheduleRetry();
+    else this.kick();
+  }
+
+  private onPartial(
+    batch: BufferedEvent[],
+    attempt: number,
+    result: Extract<EmitResult, { status: 'partial' }>,
+  ): void {
+    const failure = new Map<number, boolean>();
+    let firstError = '';
+    for (const f of result.failures) {
+      if (f.index >= 0 && f.index < batch.length) failure.set(f.index, f.retryable);
+      firstError ||= f.error;
+    }
+    const delivered: BufferedEvent[] = [];
+    const retry: BufferedEvent[] = [];
+    const failed: BufferedEvent[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const retryable = failure.get(i);
+      if (retryable === undefined) delivered.push(batch[i]!);
+      else (retryable ? retry : failed).push(batch[i]!);
+    }
+    this.lastError = `${failure.size} of ${batch.length} events failed: ${firstError}`;
+    this.deliver(delivered);
+    if (failed.length > 0) {
+      this.log.warn({ events: failed.length, error: firstError }, 'emitter refused events; dropped');
+      this.drop(failed, 'emit_failed');
+    }
+    if (retry.length > 0) this.retryOrDrop(retry, attempt, firstError, result.retryAfterMs);
+  }
+
+  private retryOrDrop(events: BufferedEvent[], attempt: number, error: string, retryAfterMs?: number): void {
+    const live = events.filter((b) => !b.released);
+    if (attempt >= this.o.maxAttempts) {
+      this.log.warn({ events: live.length, attempts: attempt, error }, 'emit retries exhausted; events dropped');
+      this.drop(live, 'emit_retries_exhausted');
+      return;
+    }
+    if (live.length === 0) return;
+    this.retried.inc(live.length);
+    this.retryBatch = live;
+    this.retryAttempt = attempt;
+    this.retryDelayMs = retryAfterMs ?? Math.min(RETRY_INITIAL_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
+  }
+
+  private retryDelayMs = 0;
+
+  private scheduleRetry(): void {
+    this.clearTimer();
+    this.timer = this.o.timers.setTimeout(() => {
+      this.timer = null;
+      const batch = this.retryBatch;
+      this.retryBatch = null;
+      if (batch) this.send(batch, this.retryAttempt + 1);
+    }, this.retryDelayMs);
+  }
+
+  private deliver(events: BufferedEvent[]): void {
+    for (const b of events) this.o.buffer.settle(b);
+    this.forwarded.inc(events.length);
+  }
+
+  private drop(events: BufferedEvent[], reason: 'emit_failed' | 'emit_retries_exhausted'): void {
+    for (const b of events) this.o.buffer.settle(b);
+    this.o.drops.count(reason, events.length);
+  }
+
+  private isIdle(): boolean {
+    return !this.inFlight && !this.retryBatch && this.oldestPending() === undefined;
+  }
+
+  private notifyIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      this.o.timers.clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+}

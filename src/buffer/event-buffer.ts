@@ -1,0 +1,141 @@
+import type { Event } from '../gen/polku/v1/event.js';
+import type { BufferedEvent } from './buffered-event.js';
+
+/** What happens when an event arrives and the buffer is full. */
+export type OverflowPolicy = 'reject' | 'drop_oldest' | 'block';
+export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['reject', 'drop_oldest', 'block'];
+
+export interface EventBufferOptions {
+  /** Most events held at once. */
+  capacity: number;
+  /** Most bytes (approximate event sizes) held at once. */
+  maxBytes: number;
+  overflow: OverflowPolicy;
+}
+
+/** The part of an emitter queue the buffer needs: its pending events, oldest first. */
+export interface EvictionSource {
+  /** The oldest pending event, skipping ones already released. */
+  oldestPending(): BufferedEvent | undefined;
+}
+
+/** Receives events as they are admitted; implemented by emitter queues. */
+export interface AdmissionTarget extends EvictionSource {
+  enqueue(buffered: BufferedEvent): void;
+}
+
+/**
+ * The bounded store between intake and the emitter queues.
+ *
+ * One {@link BufferedEvent} per accepted event is shared by every queue the event was routed to,
+ * so memory is counted once however many emitters there are. An event leaves the buffer when all
+ * of its queues have settled it, or when `drop_oldest` evicts it. `size` and `bytes` are therefore
+ * exactly what the Ack reports as `buffer_size`: events accepted and not yet done with.
+ */
+export class EventBuffer {
+  readonly capacity: number;
+  readonly maxBytes: number;
+  readonly overflow: OverflowPolicy;
+  private count = 0;
+  private byteCount = 0;
+  private nextSeq = 0;
+  private sources: EvictionSource[] = [];
+  private waiters: Array<{ bytes: number; resolve: (room: boolean) => void }> = [];
+  private closed = false;
+
+  constructor(options: EventBufferOptions) {
+    this.capacity = options.capacity;
+    this.maxBytes = options.maxBytes;
+    this.overflow = options.overflow;
+  }
+
+  /** Events held. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Bytes held. */
+  get bytes(): number {
+    return this.byteCount;
+  }
+
+  /** Queues whose pending events `drop_oldest` may evict. */
+  setEvictionSources(sources: readonly EvictionSource[]): void {
+    this.sources = [...sources];
+  }
+
+  hasRoomFor(bytes: number): boolean {
+    return this.count < this.capacity && this.byteCount + bytes <= this.maxBytes;
+  }
+
+  /**
+   * Evicts the oldest pending events until an event of `bytes` fits. Returns how many were
+   * evicted, or -1 when not even evicting everything evictable makes room (all that is held is
+   * in flight to an emitter right now).
+   */
+  evictFor(bytes: number): number {
+    let evicted = 0;
+    while (!this.hasRoomFor(bytes)) {
+      const victim = this.oldestPending();
+      if (!victim) return -1;
+      this.release(victim);
+      evicted++;
+    }
+    return evicted;
+  }
+
+  /** Takes an event in and hands it to each of its target queues. */
+  admit(event: Event, bytes: number, targets: readonly AdmissionTarget[]): BufferedEvent {
+    const buffered: BufferedEvent = { event, bytes, seq: this.nextSeq++, refs: targets.length, released: false };
+    this.count++;
+    this.byteCount += bytes;
+    for (let i = 0; i < targets.length; i++) targets[i]!.enqueue(buffered);
+    return buffered;
+  }
+
+  /** A queue is done with the event (delivered, or given up on). The last one frees its room. */
+  settle(buffered: BufferedEvent): void {
+    buffered.refs--;
+    if (buffered.refs <= 0 && !buffered.released) this.release(buffered);
+  }
+
+  /**
+   * Resolves once an event of `bytes` would fit (true), or once the buffer closes (false).
+   * Waiters are served in arrival order so a stream that blocked first is admitted first.
+   */
+  waitForRoom(bytes: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (this.waiters.length === 0 && this.hasRoomFor(bytes)) return Promise.resolve(true);
+    return new Promise((resolve) => this.waiters.push({ bytes, resolve }));
+  }
+
+  /** Stops admitting waiters: every pending `waitForRoom` resolves false. */
+  close(): void {
+    this.closed = true;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.resolve(false);
+  }
+
+  private release(buffered: BufferedEvent): void {
+    buffered.released = true;
+    this.count--;
+    this.byteCount -= buffered.bytes;
+    if (this.waiters.length > 0) this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    while (this.waiters.length > 0 && this.hasRoomFor(this.waiters[0]!.bytes)) {
+      this.waiters.shift()!.resolve(true);
+    }
+  }
+
+  private oldestPending(): BufferedEvent | undefined {
+    let oldest: BufferedEvent | undefined;
+    for (const source of this.sources) {
+      const head = source.oldestPending();
+      if (head && (!oldest || head.seq < oldest.seq)) oldest = head;
+    }
+    return oldest;
+  }
+}

@@ -1,0 +1,87 @@
+import { parseArgs } from 'node:util';
+import { ENV_VARIABLES } from '../config/env.js';
+import { PolkuError } from '../errors.js';
+import { send } from './send.js';
+import { serve } from './serve.js';
+import { validate } from './validate.js';
+
+const USAGE = `polku — event gateway
+
+Usage:
+  polku serve    [--config polku.config.ts]   run the gateway (embedded default pipeline without --config)
+  polku validate [--config polku.config.ts]   load the environment and pipeline, report problems, do not serve
+  polku send     [--addr localhost:50051] [--source cli] [--type polku.test]
+                 [--payload TEXT] [--metadata k=v]... [--route-to NAME]...
+                 [--file events.json|events.ndjson [--format json|ndjson]]
+                                              send a test event (or a file of JSON events); print the Ack
+
+Environment (serve, validate):
+${ENV_VARIABLES.map(([name, def, help]) => `  ${name.padEnd(27)} ${help} [${def}]`).join('\n')}
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+      await serve(values.config);
+      return -1; // keeps running; signals decide the exit status
+    }
+    case 'validate': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+      console.log(await validate(values.config));
+      return 0;
+    }
+    case 'send': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          addr: { type: 'string', default: 'localhost:50051' },
+          source: { type: 'string', default: 'polku-cli' },
+          type: { type: 'string', default: 'polku.test' },
+          payload: { type: 'string' },
+          metadata: { type: 'string', multiple: true, default: [] },
+          'route-to': { type: 'string', multiple: true, default: [] },
+          file: { type: 'string' },
+          format: { type: 'string' },
+          'timeout-ms': { type: 'string', default: '5000' },
+        },
+      });
+      const result = await send({
+        addr: values.addr!,
+        source: values.source!,
+        type: values.type!,
+        metadata: values.metadata!,
+        routeTo: values['route-to']!,
+        timeoutMs: Number(values['timeout-ms']),
+        ...(values.payload === undefined ? {} : { payload: values.payload }),
+        ...(values.file === undefined ? {} : { file: values.file }),
+        ...(values.format === undefined ? {} : { format: values.format }),
+      });
+      console.log(result.output);
+      return result.ok ? 0 : 1;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      console.error(`polku: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof PolkuError) console.error(`polku: ${err.code}: ${err.message}`);
+    else if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`polku: ${err.message}\n\n${USAGE}`);
+    } else console.error('polku: unexpected error:', err);
+    process.exitCode = err instanceof PolkuError ? 1 : 70;
+  },
+);

@@ -1,0 +1,66 @@
+import { collectDefaultMetrics } from 'prom-client';
+import { defaultPipeline } from '../config/default-pipeline.js';
+import { settingsFromEnv } from '../config/env.js';
+import { loadPipeline } from '../config/load-pipeline.js';
+import { createLogger } from '../observability/logger.js';
+import { createRegistry } from '../observability/metrics.js';
+import { Gateway } from '../server/gateway.js';
+
+/**
+ * `polku serve [--config FILE]`: runs the gateway until SIGTERM or SIGINT, then drains and exits
+ * 0. A second signal while draining exits at once with status 1.
+ */
+export async function serve(configFlag: string | undefined): Promise<void> {
+  const settings = settingsFromEnv();
+  const logger = createLogger(settings.logLevel);
+  const configPath = configFlag ?? settings.configPath;
+  const builder = configPath ? await loadPipeline(configPath) : defaultPipeline();
+  const registry = createRegistry();
+  collectDefaultMetrics({ register: registry });
+  const hub = builder.build({
+    limits: settings.limits,
+    buffer: settings.buffer,
+    delivery: settings.delivery,
+    maxSourceLabels: settings.maxSourceLabels,
+    logger,
+    registry,
+  });
+  const definition = builder.definition();
+  logger.info(
+    {
+      pipeline: configPath ?? '(embedded default)',
+      ingestors: definition.ingestors.map((i) => i.name),
+      middleware: definition.middleware.map((m) => m.name),
+      emitters: definition.emitters.map((e) => e.emitter.name),
+      buffer: { capacity: hub.buffer.capacity, maxBytes: hub.buffer.maxBytes, overflow: hub.buffer.overflow },
+    },
+    'pipeline loaded',
+  );
+  const gateway = new Gateway({
+    hub,
+    registry,
+    logger,
+    grpcAddr: settings.grpcAddr,
+    metricsAddr: settings.metricsAddr,
+    shutdownTimeoutMs: settings.shutdownTimeoutMs,
+  });
+  await gateway.start();
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal while draining: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    gateway.shutdown(`received ${signal}`).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,28 @@
+import { defaultPipeline } from '../config/default-pipeline.js';
+import { settingsFromEnv } from '../config/env.js';
+import { loadPipeline } from '../config/load-pipeline.js';
+
+/**
+ * `polku validate [--config FILE]`: loads the environment and the pipeline module and builds the
+ * hub without serving. Prints a summary; any problem throws a coded error (exit 1).
+ */
+export async function validate(configFlag: string | undefined): Promise<string> {
+  const settings = settingsFromEnv();
+  const configPath = configFlag ?? settings.configPath;
+  const builder = configPath ? await loadPipeline(configPath) : defaultPipeline();
+  const hub = builder.build({
+    limits: settings.limits,
+    buffer: settings.buffer,
+    delivery: settings.delivery,
+    maxSourceLabels: settings.maxSourceLabels,
+  });
+  const d = builder.definition();
+  const list = (names: string[]): string => (names.length ? names.join(', ') : '(none)');
+  return [
+    `pipeline OK: ${configPath ?? '(embedded default)'}`,
+    `  ingestors:  ${list(d.ingestors.map((i) => i.name))}`,
+    `  middleware: ${list(d.middleware.map((m) => m.name))}`,
+    `  emitters:   ${list(d.emitters.map((e) => e.emitter.name + (e.isDefault ? '' : ' (by route_to only)')))}`,
+    `  buffer:     ${hub.buffer.capacity} events, ${hub.buffer.maxBytes} bytes, overflow ${hub.buffer.overflow}`,
+  ].join('\n');
+}

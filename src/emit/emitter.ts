@@ -1,0 +1,61 @@
+import type { Event } from '../gen/polku/v1/event.js';
+
+/** What happened to one event of a batch that did not fully succeed. */
+export interface EventFailure {
+  /** Index of the event in the batch passed to `emit`. */
+  readonly index: number;
+  /** True when sending the event again may succeed. */
+  readonly retryable: boolean;
+  readonly error: string;
+}
+
+/**
+ * The outcome of one `emit` call, as a value. Emitters should not throw: an exception is treated
+ * as `retryable` for the whole batch.
+ * - `success`: every event was delivered.
+ * - `retryable`: nothing was delivered, try again (after `retryAfterMs` if the receiver said so).
+ * - `failed`: nothing was delivered and retrying will not help.
+ * - `partial`: the events listed in `failures` were not delivered; every other one was. Only the
+ *   retryable failures are sent again.
+ */
+export type EmitResult =
+  | { readonly status: 'success' }
+  | { readonly status: 'retryable'; readonly error: string; readonly retryAfterMs?: number }
+  | { readonly status: 'failed'; readonly error: string }
+  | { readonly status: 'partial'; readonly failures: readonly EventFailure[]; readonly retryAfterMs?: number };
+
+const SUCCESS: EmitResult = Object.freeze({ status: 'success' });
+
+/** Constructors for {@link EmitResult} values. */
+export const EmitResults = {
+  success: (): EmitResult => SUCCESS,
+  retryable: (error: string, retryAfterMs?: number): EmitResult =>
+    retryAfterMs === undefined ? { status: 'retryable', error } : { status: 'retryable', error, retryAfterMs },
+  failed: (error: string): EmitResult => ({ status: 'failed', error }),
+  partial: (failures: readonly EventFailure[], retryAfterMs?: number): EmitResult =>
+    failures.length === 0
+      ? SUCCESS
+      : retryAfterMs === undefined
+        ? { status: 'partial', failures }
+        : { status: 'partial', failures, retryAfterMs },
+} as const;
+
+export interface EmitterHealth {
+  readonly healthy: boolean;
+  readonly message?: string;
+}
+
+/** Sends batches of events to one destination. */
+export interface Emitter {
+  /** The name events use in `route_to` to reach this emitter. */
+  readonly name: string;
+  /**
+   * Delivers a batch. The events are shared with other emitters: treat them as read-only.
+   * Called with at most one batch in flight per emitter.
+   */
+  emit(events: readonly Event[]): Promise<EmitResult>;
+  /** Reports whether the destination is usable; feeds Health and readiness. */
+  health?(): EmitterHealth | Promise<EmitterHealth>;
+  /** Called once on gateway shutdown, after the last batch. */
+  shutdown?(): Promise<void>;
+}

@@ -1,0 +1,164 @@
+import type { DeliveryOptions } from '../buffer/emitter-queue.js';
+import { OVERFLOW_POLICIES, type EventBufferOptions } from '../buffer/event-buffer.js';
+import { systemClock, systemTimers } from '../clock.js';
+import type { Emitter } from '../emit/emitter.js';
+import { polkuError } from '../errors.js';
+import type { Ingestor } from '../ingest/ingestor.js';
+import { DEFAULT_LIMITS, type IntakeLimits } from '../ingest/intake-rules.js';
+import type { Middleware } from '../middleware/middleware.js';
+import { silentLogger } from '../observability/logger.js';
+import { createRegistry } from '../observability/metrics.js';
+import { Hub, type HubOptions, type PipelineDefinition } from './hub.js';
+
+export const DEFAULT_BUFFER: Readonly<EventBufferOptions> = Object.freeze({
+  capacity: 10_000,
+  maxBytes: 32 * 1024 * 1024,
+  overflow: 'reject',
+});
+
+export const DEFAULT_DELIVERY: Readonly<DeliveryOptions> = Object.freeze({
+  batchSize: 500,
+  flushIntervalMs: 100,
+  maxAttempts: 5,
+});
+
+export interface EmitterRegistration {
+  /** Whether events with an empty `route_to` go to this emitter. Default true. */
+  default?: boolean;
+}
+
+/**
+ * Builds a pipeline in code. A `polku.config.ts` exports one:
+ *
+ * ```ts
+ * import { hub, JsonIngestor, filter, StdoutEmitter } from 'polku';
+ * export default hub()
+ *   .ingestor(new JsonIngestor())
+ *   .middleware(filter((e) => e.eventType.startsWith('user.')))
+ *   .emitter(new StdoutEmitter());
+ * ```
+ *
+ * Settings given here win over the environment (POLKU_BUFFER_CAPACITY and friends), which wins
+ * over the defaults.
+ */
+export class HubBuilder {
+  private readonly ingestors: Ingestor[] = [];
+  private readonly steps: Middleware[] = [];
+  private readonly emitters: Array<{ emitter: Emitter; isDefault: boolean }> = [];
+  private defaultIngestorName: string | undefined;
+  private bufferOptions: Partial<EventBufferOptions> = {};
+  private deliveryOptions: Partial<DeliveryOptions> = {};
+  private limitOptions: Partial<IntakeLimits> = {};
+
+  ingestor(ingestor: Ingestor): this {
+    this.ingestors.push(ingestor);
+    return this;
+  }
+
+  /** The ingestor for raw batches whose source and format no ingestor claims. */
+  defaultIngestor(name: string): this {
+    this.defaultIngestorName = name;
+    return this;
+  }
+
+  middleware(step: Middleware): this {
+    this.steps.push(step);
+    return this;
+  }
+
+  emitter(emitter: Emitter, registration: EmitterRegistration = {}): this {
+    this.emitters.push({ emitter, isDefault: registration.default ?? true });
+    return this;
+  }
+
+  buffer(options: Partial<EventBufferOptions>): this {
+    this.bufferOptions = { ...this.bufferOptions, ...options };
+    return this;
+  }
+
+  delivery(options: Partial<DeliveryOptions>): this {
+    this.deliveryOptions = { ...this.deliveryOptions, ...options };
+    return this;
+  }
+
+  limits(options: Partial<IntakeLimits>): this {
+    this.limitOptions = { ...this.limitOptions, ...options };
+    return this;
+  }
+
+  /** The pipeline's parts, checked. Throws POLKU_ERR_PIPELINE_INVALID on a mistake. */
+  definition(): PipelineDefinition {
+    if (this.emitters.length === 0) {
+      throw polkuError('POLKU_ERR_PIPELINE_INVALID', 'the pipeline has no emitter: add one with .emitter(...)');
+    }
+    const names = new Set<string>();
+    for (const { emitter } of this.emitters) {
+      if (!emitter.name) throw polkuError('POLKU_ERR_PIPELINE_INVALID', 'an emitter has an empty name');
+      if (names.has(emitter.name)) {
+        throw polkuError('POLKU_ERR_PIPELINE_INVALID', `two emitters are named "${emitter.name}"`);
+      }
+      names.add(emitter.name);
+    }
+    for (const step of this.steps) {
+      if (typeof step?.process !== 'function') {
+        throw polkuError('POLKU_ERR_PIPELINE_INVALID', `middleware "${step?.name}" has no process() function`);
+      }
+    }
+    return {
+      ingestors: [...this.ingestors],
+      ...(this.defaultIngestorName === undefined ? {} : { defaultIngestor: this.defaultIngestorName }),
+      middleware: [...this.steps],
+      emitters: [...this.emitters],
+    };
+  }
+
+  /** Creates the running hub. `runtime` carries settings from the environment and shared services. */
+  build(runtime: Partial<HubOptions> = {}): Hub {
+    const definition = this.definition();
+    const options: HubOptions = {
+      limits: { ...DEFAULT_LIMITS, ...runtime.limits, ...this.limitOptions },
+      buffer: { ...DEFAULT_BUFFER, ...runtime.buffer, ...this.bufferOptions },
+      delivery: { ...DEFAULT_DELIVERY, ...runtime.delivery, ...this.deliveryOptions },
+      logger: runtime.logger ?? silentLogger(),
+      registry: runtime.registry ?? createRegistry(),
+      clock: runtime.clock ?? systemClock,
+      timers: runtime.timers ?? systemTimers,
+      maxSourceLabels: runtime.maxSourceLabels ?? 50,
+    };
+    checkOptions(options);
+    return new Hub(definition, options);
+  }
+}
+
+/** Starts a pipeline definition. */
+export function hub(): HubBuilder {
+  return new HubBuilder();
+}
+
+function checkOptions(o: HubOptions): void {
+  const positive: Array<[string, number]> = [
+    ['buffer.capacity', o.buffer.capacity],
+    ['buffer.maxBytes', o.buffer.maxBytes],
+    ['delivery.batchSize', o.delivery.batchSize],
+    ['delivery.maxAttempts', o.delivery.maxAttempts],
+    ['limits.maxMessageBytes', o.limits.maxMessageBytes],
+    ['limits.maxBatchEvents', o.limits.maxBatchEvents],
+    ['limits.maxPayloadBytes', o.limits.maxPayloadBytes],
+    ['limits.maxMetadataBytes', o.limits.maxMetadataBytes],
+    ['limits.maxIdLength', o.limits.maxIdLength],
+  ];
+  for (const [name, value] of positive) {
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw polkuError('POLKU_ERR_PIPELINE_INVALID', `${name} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  if (!Number.isFinite(o.delivery.flushIntervalMs) || o.delivery.flushIntervalMs < 0) {
+    throw polkuError('POLKU_ERR_PIPELINE_INVALID', `delivery.flushIntervalMs must be 0 or more, got ${o.delivery.flushIntervalMs}`);
+  }
+  if (!OVERFLOW_POLICIES.includes(o.buffer.overflow)) {
+    throw polkuError(
+      'POLKU_ERR_PIPELINE_INVALID',
+      `buffer.overflow must be one of ${OVERFLOW_POLICIES.join(', ')}, got "${String(o.buffer.overflow)}"`,
+    );
+  }
+}

@@ -1,0 +1,404 @@
+import type { Registry } from 'prom-client';
+import { registerBufferMetrics } from '../buffer/buffer-metrics.js';
+import { EmitterQueue, type DeliveryOptions } from '../buffer/emitter-queue.js';
+import { EmitterQueueMetrics } from '../buffer/emitter-queue-metrics.js';
+import { EventBuffer, type EventBufferOptions } from '../buffer/event-buffer.js';
+import type { Clock, Timers } from '../clock.js';
+import type { Emitter, EmitterHealth } from '../emit/emitter.js';
+import type { AckCode } from '../errors.js';
+import type { Event } from '../gen/polku/v1/event.js';
+import type { Ack, IngestBatch, IngestEvent } from '../gen/polku/v1/gateway.js';
+import type { IngestResult, Ingestor } from '../ingest/ingestor.js';
+import { IngestorTable } from '../ingest/ingestor-table.js';
+import { admitEvent, eventBytes, type IntakeLimits } from '../ingest/intake-rules.js';
+import { createUlidFactory, type UlidFactory } from '../ingest/ulid.js';
+import type { Middleware, MiddlewareContext } from '../middleware/middleware.js';
+import type { Logger } from '../observability/logger.js';
+import { DropCounter } from '../observability/metrics.js';
+import { BatchOutcome } from './batch-outcome.js';
+import { HubMetrics } from './hub-metrics.js';
+import { Router } from './router.js';
+
+/** The parts of a pipeline, as the builder collected them. */
+export interface PipelineDefinition {
+  readonly ingestors: readonly Ingestor[];
+  readonly defaultIngestor?: string;
+  readonly middleware: readonly Middleware[];
+  readonly emitters: ReadonlyArray<{ readonly emitter: Emitter; readonly isDefault: boolean }>;
+}
+
+/** Everything a running hub needs besides its pipeline. */
+export interface HubOptions {
+  limits: IntakeLimits;
+  buffer: EventBufferOptions;
+  delivery: DeliveryOptions;
+  logger: Logger;
+  registry: Registry;
+  clock: Clock;
+  timers: Timers;
+  /** Distinct sources with their own metrics series; the rest fold into "other". */
+  maxSourceLabels: number;
+}
+
+export interface ComponentStatus {
+  readonly healthy: boolean;
+  readonly message: string;
+}
+
+export interface HubHealth {
+  readonly healthy: boolean;
+  readonly components: Record<string, ComponentStatus>;
+  readonly uptimeSeconds: number;
+  readonly eventsProcessed: bigint;
+}
+
+export interface DrainReport {
+  /** True when every buffered event reached its emitters before the deadline. */
+  readonly drained: boolean;
+  /** Events still undelivered at the deadline (0 when drained). */
+  readonly undelivered: number;
+}
+
+/** How a batch's events enter the buffer. */
+interface Intake {
+  readonly source: string;
+  readonly cluster: string;
+  readonly receivedAtNs: bigint;
+  readonly startedMs: number;
+  /** Unary SendEvent never waits for room, whatever the overflow policy. */
+  readonly unary: boolean;
+  readonly outcome: BatchOutcome;
+}
+
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promise<T>)?.then === 'function';
+
+/**
+ * The pipeline at run time: ingest → middleware → buffer → emitter queues.
+ *
+ * It knows no transport: the gRPC server hands it decoded batches and writes back the Ack it
+ * returns. Work is synchronous unless an ingestor or middleware returns a promise, so the common
+ * batch costs no promise at all; callers must handle both `Ack` and `Promise<Ack>`.
+ */
+export class Hub {
+  readonly buffer: EventBuffer;
+  readonly queues: readonly EmitterQueue[];
+  private readonly ingestors: IngestorTable;
+  private readonly middleware: readonly Middleware[];
+  private readonly router: Router;
+  private readonly o: HubOptions;
+  private readonly log: Logger;
+  private readonly drops: DropCounter;
+  private readonly metrics: HubMetrics;
+  private readonly newId: UlidFactory;
+  private readonly startedAtMs: number;
+  private accepted = 0n;
+  private closing = false;
+  private drainRun: Promise<DrainReport> | null = null;
+
+  constructor(definition: PipelineDefinition, options: HubOptions) {
+    this.o = options;
+    this.log = options.logger.child({ component: 'hub' });
+    this.ingestors = new IngestorTable(definition.ingestors, definition.defaultIngestor);
+    this.middleware = definition.middleware;
+    this.drops = new DropCounter(options.registry);
+    this.metrics = new HubMetrics(options.registry, options.maxSourceLabels);
+    this.buffer = new EventBuffer(options.buffer);
+    registerBufferMetrics(options.registry, this.buffer);
+    const queueMetrics = new EmitterQueueMetrics(options.registry, () => this.queues);
+    this.queues = definition.emitters.map(
+      ({ emitter, isDefault }) =>
+        new EmitterQueue({
+          ...options.delivery,
+          emitter,
+          isDefault,
+          buffer: this.buffer,
+          clock: options.clock,
+          timers: options.timers,
+          metrics: queueMetrics,
+          drops: this.drops,
+          logger: options.logger,
+        }),
+    );
+    this.buffer.setEvictionSources(this.queues);
+    this.router = new Router(this.queues);
+    this.newId = createUlidFactory({ now: () => options.clock.nowMs() });
+    this.startedAtMs = options.clock.nowMs();
+  }
+
+  /** True once shutdown began; new batches are refused with SHUTTING_DOWN. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  get limits(): IntakeLimits {
+    return this.o.limits;
+  }
+
+  /** Runs one streamed batch through the pipeline. */
+  processBatch(batch: IngestBatch, receivedAtNs: bigint = this.o.clock.nowNs()): Ack | Promise<Ack> {
+    const intake = this.startIntake(batch.source, batch.cluster, receivedAtNs, false);
+    if (this.closing) return this.refuseAll(intake, 1, 'SHUTTING_DOWN', 'gateway is shutting down');
+    const payload = batch.payload;
+    if (payload === undefined) {
+      return this.refuseAll(intake, 1, 'INVALID_BATCH', 'batch has neither raw nor events payload');
+    }
+    if (payload.$case === 'events') return this.afterIngest(intake, payload.value.events);
+    return this.ingestRaw(intake, payload.value.data, payload.value.format);
+  }
+
+  /** Runs one unary event through the pipeline. It never waits for room in the buffer. */
+  processEvent(request: IngestEvent, receivedAtNs: bigint = this.o.clock.nowNs()): Ack | Promise<Ack> {
+    const intake = this.startIntake(request.source, request.cluster, receivedAtNs, true);
+    if (this.closing) return this.refuseAll(intake, 1, 'SHUTTING_DOWN', 'gateway is shutting down');
+    const payload = request.payload;
+    if (payload === undefined) return this.refuseAll(intake, 1, 'INVALID_BATCH', 'request has neither raw nor event');
+    if (payload.$case === 'event') return this.afterIngest(intake, [payload.value]);
+    return this.ingestRaw(intake, payload.value, request.format);
+  }
+
+  /** An Ack refusing a whole message the transport could not decode or size-check. */
+  refuseMessage(source: string, code: AckCode, message: string): Ack {
+    const intake = this.startIntake(source, '', this.o.clock.nowNs(), false);
+    return this.refuseAll(intake, 1, code, message);
+  }
+
+  async health(): Promise<HubHealth> {
+    const components: Record<string, ComponentStatus> = {};
+    const b = this.buffer;
+    components['buffer'] = {
+      healthy: b.size < b.capacity,
+      message: `${b.size}/${b.capacity} events, ${b.bytes}/${b.maxBytes} bytes, overflow ${b.overflow}`,
+    };
+    const emitterHealth = await Promise.all(this.queues.map((q) => q.health()));
+    this.queues.forEach((q, i) => {
+      const h: EmitterHealth = emitterHealth[i]!;
+      components[`emitter:${q.name}`] = { healthy: h.healthy, message: h.message ?? (h.healthy ? 'ok' : 'unhealthy') };
+    });
+    components['intake'] = { healthy: !this.closing, message: this.closing ? 'shutting down' : 'accepting' };
+    return {
+      healthy: Object.values(components).every((c) => c.healthy),
+      components,
+      uptimeSeconds: Math.floor((this.o.clock.nowMs() - this.startedAtMs) / 1000),
+      eventsProcessed: this.accepted,
+    };
+  }
+
+  /**
+   * Stops intake and delivers what the buffer holds, within `timeoutMs`. Runs once; later calls
+   * get the same report. Events still undelivered at the deadline are counted
+   * (`undelivered_at_shutdown`) and logged with their number; then emitters are shut down.
+   */
+  drain(timeoutMs: number): Promise<DrainReport> {
+    this.drainRun ??= this.runDrain(timeoutMs);
+    return this.drainRun;
+  }
+
+  private async runDrain(timeoutMs: number): Promise<DrainReport> {
+    this.closing = true;
+    this.buffer.close();
+    for (const q of this.queues) q.startDraining();
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      // A real (ref'd) timer: the drain deadline must hold the process open until it passes.
+      deadline = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const idle = Promise.all(this.queues.map((q) => q.whenIdle())).then(() => 'idle' as const);
+    const result = await Promise.race([idle, timedOut]);
+    clearTimeout(deadline);
+    let undelivered = 0;
+    if (result === 'timeout') {
+      undelivered = this.buffer.size;
+      for (const q of this.queues) q.abandon();
+      this.drops.count('undelivered_at_shutdown', undelivered);
+      this.log.error({ undelivered, timeoutMs }, 'shutdown deadline passed with events undelivered');
+    } else {
+      this.log.info({ eventsProcessed: this.accepted.toString() }, 'buffer drained');
+    }
+    await Promise.all(
+      this.queues.map(async (q) => {
+        try {
+          await q.emitter.shutdown?.();
+        } catch (err) {
+          this.log.warn({ emitter: q.name, err }, 'emitter shutdown failed');
+        }
+      }),
+    );
+    return { drained: result === 'idle', undelivered };
+  }
+
+  private startIntake(source: string, cluster: string, receivedAtNs: bigint, unary: boolean): Intake {
+    return {
+      source,
+      cluster,
+      receivedAtNs,
+      unary,
+      startedMs: this.o.clock.monotonicMs(),
+      outcome: new BatchOutcome(this.drops),
+    };
+  }
+
+  private ingestRaw(intake: Intake, data: Uint8Array, format: string): Ack | Promise<Ack> {
+    const ingestor = this.ingestors.select(intake.source, format);
+    if (!ingestor) {
+      return this.refuseAll(
+        intake,
+        1,
+        'UNKNOWN_SOURCE',
+        `no ingestor for source "${intake.source}"${format ? ` or format "${format}"` : ' (and no format hint)'}`,
+      );
+    }
+    let result: IngestResult | Promise<IngestResult>;
+    try {
+      result = ingestor.ingest({ source: intake.source, cluster: intake.cluster, format }, data);
+    } catch (err) {
+      return this.refuseAll(intake, 1, 'PARSE_ERROR', `ingestor "${ingestor.name}" failed: ${(err as Error).message}`);
+    }
+    const afterParse = (r: IngestResult): Ack | Promise<Ack> => {
+      for (const p of r.problems) {
+        intake.outcome.received++;
+        intake.outcome.refuse('', 'PARSE_ERROR', p.offset === undefined ? p.message : `${p.message} (at byte ${p.offset})`);
+      }
+      return this.afterIngest(intake, r.events);
+    };
+    if (!isPromise(result)) return afterParse(result);
+    return result.then(afterParse, (err: unknown) =>
+      this.refuseAll(intake, 1, 'PARSE_ERROR', `ingestor "${ingestor.name}" failed: ${String(err)}`),
+    );
+  }
+
+  private afterIngest(intake: Intake, events: Event[]): Ack | Promise<Ack> {
+    const out = intake.outcome;
+    if (events.length > this.o.limits.maxBatchEvents) {
+      return this.refuseAll(
+        intake,
+        events.length,
+        'BATCH_TOO_LARGE',
+        `batch has ${events.length} events, limit ${this.o.limits.maxBatchEvents}`,
+      );
+    }
+    out.received += events.length;
+    const valid: Event[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      const refusal = admitEvent(event, this.o.limits, intake.source, intake.receivedAtNs, this.newId);
+      if (refusal === undefined) valid.push(event);
+      else out.refuse(event.id, refusal.code, `events[${i}]: ${refusal.message}`);
+    }
+    const kept = this.runMiddleware(intake, valid);
+    if (!isPromise(kept)) return this.admit(intake, kept, 0);
+    return kept.then((k) => this.admit(intake, k, 0));
+  }
+
+  private runMiddleware(intake: Intake, events: Event[], from = 0): Event[] | Promise<Event[]> {
+    const ctx = this.middlewareContext(intake);
+    let current = events;
+    for (let i = from; i < this.middleware.length && current.length > 0; i++) {
+      const step = this.middleware[i]!;
+      let result: Event[] | Promise<Event[]>;
+      try {
+        result = step.process(current, ctx);
+      } catch (err) {
+        return this.middlewareFailed(intake, step, current, err);
+      }
+      if (isPromise(result)) {
+        const pending = current;
+        return result.then(
+          (next) => this.runMiddleware(intake, next, i + 1),
+          (err: unknown) => this.middlewareFailed(intake, step, pending, err),
+        );
+      }
+      current = result;
+    }
+    return current;
+  }
+
+  private middlewareFailed(intake: Intake, step: Middleware, events: Event[], err: unknown): Event[] {
+    this.log.error({ middleware: step.name, err }, 'middleware failed; batch refused');
+    const message = `middleware "${step.name}" failed: ${err instanceof Error ? err.message : String(err)}`;
+    for (const e of events) intake.outcome.refuse(e.id, 'MIDDLEWARE_ERROR', message);
+    return [];
+  }
+
+  private middlewareContext(intake: Intake): MiddlewareContext {
+    return {
+      source: intake.source,
+      cluster: intake.cluster,
+      receivedAtNs: intake.receivedAtNs,
+      drop: (event, code, message) => intake.outcome.refuse(event.id, code, message),
+    };
+  }
+
+  /**
+   * Puts events into the buffer from index `from` on, applying the overflow policy. Under `block`
+   * it returns a promise that resumes once room frees up; the caller stops reading the stream
+   * meanwhile, so HTTP/2 flow control pushes back on the agent.
+   */
+  private admit(intake: Intake, events: Event[], from: number): Ack | Promise<Ack> {
+    const out = intake.outcome;
+    const buffer = this.buffer;
+    if (this.closing && events.length > from) {
+      // Only an asynchronous batch can get here; the caller may resend it elsewhere.
+      out.refuseMany(events.length - from, 'SHUTTING_DOWN', 'gateway began shutting down before the batch was buffered');
+      return this.finish(intake);
+    }
+    for (let i = from; i < events.length; i++) {
+      const event = events[i]!;
+      const targets = this.router.targetsOf(event);
+      if (targets.length === 0) {
+        out.refuse(event.id, 'UNROUTABLE', `no emitter named ${JSON.stringify(event.routeTo)}`);
+        continue;
+      }
+      const bytes = eventBytes(event);
+      if (!buffer.hasRoomFor(bytes)) {
+        if (buffer.overflow === 'block' && !intake.unary) {
+          this.kickQueues();
+          return buffer.waitForRoom(bytes).then((room) => {
+            if (room) return this.admit(intake, events, i);
+            out.refuseMany(events.length - i, 'SHUTTING_DOWN', 'gateway is shutting down; events not buffered');
+            return this.finish(intake);
+          });
+        }
+        if (buffer.overflow === 'drop_oldest') {
+          const evicted = buffer.evictFor(bytes);
+          if (evicted > 0) {
+            out.overflowEvicted += evicted;
+            this.drops.count('buffer_overflow_evicted', evicted);
+          }
+          if (evicted < 0) {
+            out.refuse(event.id, 'BUFFER_FULL', 'buffer full and every buffered event is in flight');
+            continue;
+          }
+        } else {
+          out.refuse(event.id, 'BUFFER_FULL', `buffer full (${buffer.size}/${buffer.capacity} events)`);
+          continue;
+        }
+      }
+      buffer.admit(event, bytes, targets);
+      out.accept(event.id);
+    }
+    this.kickQueues();
+    return this.finish(intake);
+  }
+
+  private finish(intake: Intake): Ack {
+    const out = intake.outcome;
+    this.accepted += BigInt(out.eventIds.length);
+    this.metrics.recordBatch(
+      intake.source,
+      out.received,
+      out.eventIds.length,
+      (this.o.clock.monotonicMs() - intake.startedMs) / 1000,
+    );
+    return out.toAck(this.buffer.size, this.buffer.capacity);
+  }
+
+  private refuseAll(intake: Intake, count: number, code: AckCode, message: string): Ack {
+    intake.outcome.received += count;
+    intake.outcome.refuseMany(count, code, message);
+    return this.finish(intake);
+  }
+
+  private kickQueues(): void {
+    for (let i = 0; i < this.queues.length; i++) this.queues[i]!.kick();
+  }
+}

@@ -1,0 +1,32 @@
+import type { EmitterQueue } from '../buffer/emitter-queue.js';
+import type { Event } from '../gen/polku/v1/event.js';
+
+/**
+ * Decides which emitter queues an event goes to: every default emitter when `route_to` is empty,
+ * otherwise the named ones. Returns shared arrays for the common cases so routing allocates
+ * nothing per event.
+ */
+export class Router {
+  private readonly defaults: readonly EmitterQueue[];
+  private readonly single = new Map<string, readonly EmitterQueue[]>();
+
+  constructor(queues: readonly EmitterQueue[]) {
+    this.defaults = queues.filter((q) => q.isDefault);
+    for (const q of queues) this.single.set(q.name, [q]);
+  }
+
+  /** The queues for this event; empty when nothing it names exists (the event is unroutable). */
+  targetsOf(event: Event): readonly EmitterQueue[] {
+    const names = event.routeTo;
+    if (names.length === 0) return this.defaults;
+    if (names.length === 1) return this.single.get(names[0]!) ?? NONE;
+    const targets: EmitterQueue[] = [];
+    for (const name of names) {
+      const q = this.single.get(name)?.[0];
+      if (q && !targets.includes(q)) targets.push(q);
+    }
+    return targets;
+  }
+}
+
+const NONE: readonly EmitterQueue[] = Object.freeze([]);

@@ -1,0 +1,32 @@
+/**
+ * POLKU's public API: build a pipeline in TypeScript and run it.
+ * The folders follow an event's path: ingest → middleware → buffer → emit, wired by hub and
+ * served by server.
+ */
+export { hub, HubBuilder, DEFAULT_BUFFER, DEFAULT_DELIVERY, type EmitterRegistration } from './hub/builder.js';
+export { Hub, type PipelineDefinition, type HubOptions, type HubHealth, type DrainReport } from './hub/hub.js';
+
+export type { Ingestor, IngestContext, IngestResult, IngestProblem } from './ingest/ingestor.js';
+export { JsonIngestor, type JsonIngestorOptions } from './ingest/json.js';
+export { PassthroughIngestor, type PassthroughIngestorOptions } from './ingest/passthrough.js';
+export { DEFAULT_LIMITS, type IntakeLimits } from './ingest/intake-rules.js';
+
+export type { Middleware, MiddlewareContext } from './middleware/middleware.js';
+export { filter, type FilterOptions } from './middleware/filter.js';
+export { transform, type TransformOptions } from './middleware/transform.js';
+
+export type { OverflowPolicy, EventBufferOptions } from './buffer/event-buffer.js';
+export type { DeliveryOptions } from './buffer/emitter-queue.js';
+
+export { EmitResults, type Emitter, type EmitResult, type EventFailure, type EmitterHealth } from './emit/emitter.js';
+export { StdoutEmitter, type StdoutEmitterOptions } from './emit/stdout.js';
+export { InMemoryEmitter, type InMemoryEmitterOptions } from './emit/in-memory.js';
+export { eventToJson, type EventJson } from './emit/event-json.js';
+
+export { Gateway, type GatewayOptions, type ListeningPorts } from './server/gateway.js';
+export { settingsFromEnv, type GatewaySettings } from './config/env.js';
+export { AckCodes, type AckCode, PolkuError, type ErrorCode } from './errors.js';
+export type { Clock, Timers } from './clock.js';
+
+export { Event, Severity, Outcome } from './gen/polku/v1/event.js';
+export { Ack, IngestBatch, IngestEvent } from './gen/polku/v1/gateway.js';

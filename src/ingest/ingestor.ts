@@ -1,0 +1,42 @@
+import type { Event } from '../gen/polku/v1/event.js';
+
+/** What an ingestor knows about the bytes it is asked to parse. */
+export interface IngestContext {
+  /** The batch's `source` (the agent's name for itself). */
+  readonly source: string;
+  /** The batch's `cluster`. */
+  readonly cluster: string;
+  /** The format hint sent with the raw bytes (may be empty). */
+  readonly format: string;
+}
+
+/** One part of the input an ingestor could not turn into an event. Becomes a `PARSE_ERROR` in the Ack. */
+export interface IngestProblem {
+  readonly message: string;
+  /** Byte offset into the raw data where the problem starts, when known. */
+  readonly offset?: number;
+}
+
+/**
+ * The result of parsing: the events that could be made, and a problem for each part that could
+ * not. Partial success is normal: one bad line in NDJSON does not cost the good ones.
+ */
+export interface IngestResult {
+  readonly events: Event[];
+  readonly problems: IngestProblem[];
+}
+
+/** Turns raw bytes from an agent into events. */
+export interface Ingestor {
+  /** A stable name, used in logs and metrics. */
+  readonly name: string;
+  /** Batch sources this ingestor claims. A source match wins over a format match. */
+  readonly sources?: readonly string[];
+  /** Format hints (`RawPayload.format`) this ingestor understands, compared case-insensitively. */
+  readonly formats?: readonly string[];
+  /**
+   * Parses `data`. Synchronous ingestors keep the hot path free of promises; an ingestor that
+   * must call out (a plugin) returns a promise.
+   */
+  ingest(ctx: IngestContext, data: Uint8Array): IngestResult | Promise<IngestResult>;
+}

@@ -1,0 +1,38 @@
+import type { Event } from '../gen/polku/v1/event.js';
+import type { Middleware, MiddlewareContext } from './middleware.js';
+
+export interface FilterOptions {
+  name?: string;
+  /** Text for the FILTERED Ack error; says why events were dropped. */
+  reason?: string;
+}
+
+/**
+ * Keeps the events for which `keep` returns true; the others are refused with `FILTERED`.
+ * A predicate that throws refuses only that event (`MIDDLEWARE_ERROR`), not the batch.
+ *
+ * ```ts
+ * filter((e) => e.eventType.startsWith('user.'))
+ * ```
+ */
+export function filter(keep: (event: Event) => boolean, options: FilterOptions = {}): Middleware {
+  const reason = options.reason ?? 'dropped by filter';
+  return {
+    name: options.name ?? 'filter',
+    process(events: Event[], ctx: MiddlewareContext): Event[] {
+      const kept: Event[] = [];
+      for (const event of events) {
+        let ok: boolean;
+        try {
+          ok = keep(event);
+        } catch (err) {
+          ctx.drop(event, 'MIDDLEWARE_ERROR', `filter threw: ${(err as Error).message}`);
+          continue;
+        }
+        if (ok) kept.push(event);
+        else ctx.drop(event, 'FILTERED', reason);
+      }
+      return kept;
+    },
+  };
+}

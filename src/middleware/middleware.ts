@@ -1,0 +1,27 @@
+import type { AckCode } from '../errors.js';
+import type { Event } from '../gen/polku/v1/event.js';
+
+/** What a middleware can tell the gateway about the batch it is processing. */
+export interface MiddlewareContext {
+  /** The batch's source (as sent by the agent). */
+  readonly source: string;
+  readonly cluster: string;
+  /** Receive time of the batch, nanoseconds since the epoch. */
+  readonly receivedAtNs: bigint;
+  /**
+   * Records that `event` is dropped on purpose, with the Ack code the caller will see and a short
+   * message. The middleware must also leave the event out of the array it returns.
+   */
+  drop(event: Event, code: AckCode, message: string): void;
+}
+
+/**
+ * One step of the pipeline. It receives the batch's surviving events and returns the events that
+ * go on (changed or not, in order). Working on whole batches keeps the hot path to one call (and
+ * at most one promise) per batch rather than per event.
+ */
+export interface Middleware {
+  /** A stable name, used in logs and metrics. */
+  readonly name: string;
+  process(events: Event[], ctx: MiddlewareContext): Event[] | Promise<Event[]>;
+}

@@ -1,0 +1,94 @@
+import type { Registry } from 'prom-client';
+import { systemClock, type Clock } from '../clock.js';
+import { formatAddress, type ListenAddress } from '../config/env.js';
+import type { DrainReport, Hub } from '../hub/hub.js';
+import type { Logger } from '../observability/logger.js';
+import { GatewayServiceHandler } from './gateway-service.js';
+import { GrpcServer } from './grpc-server.js';
+import { HttpServer } from './http-server.js';
+import { ServerMetrics } from './server-metrics.js';
+
+export interface GatewayOptions {
+  hub: Hub;
+  /** The registry the hub's metrics live in; /metrics serves it. */
+  registry: Registry;
+  logger: Logger;
+  grpcAddr: ListenAddress;
+  metricsAddr: ListenAddress;
+  shutdownTimeoutMs: number;
+  clock?: Clock;
+}
+
+export interface ListeningPorts {
+  grpc: number;
+  metrics: number;
+}
+
+/**
+ * A whole gateway process minus signal handling: the hub behind a gRPC listener and an HTTP
+ * listener for metrics and probes. `shutdown` runs once: NOT_SERVING, intake stops, the buffer
+ * drains within the deadline, listeners close.
+ */
+export class Gateway {
+  private readonly log: Logger;
+  private readonly service: GatewayServiceHandler;
+  private readonly grpc: GrpcServer;
+  private readonly http: HttpServer;
+  private state: 'new' | 'serving' | 'draining' | 'stopped' = 'new';
+  private shutdownRun: Promise<DrainReport> | null = null;
+
+  constructor(private readonly o: GatewayOptions) {
+    this.log = o.logger.child({ component: 'gateway' });
+    this.service = new GatewayServiceHandler({
+      hub: o.hub,
+      clock: o.clock ?? systemClock,
+      logger: o.logger,
+      metrics: new ServerMetrics(o.registry),
+    });
+    this.grpc = new GrpcServer({ gateway: this.service, maxMessageBytes: o.hub.limits.maxMessageBytes });
+    this.http = new HttpServer({
+      registry: o.registry,
+      logger: o.logger,
+      readiness: () =>
+        this.state === 'serving' ? { ready: true, reason: 'ready' } : { ready: false, reason: `not ready: ${this.state}` },
+    });
+  }
+
+  async start(): Promise<ListeningPorts> {
+    const metrics = await this.http.listen(this.o.metricsAddr.host, this.o.metricsAddr.port);
+    let grpc: number;
+    try {
+      grpc = await this.grpc.listen(formatAddress(this.o.grpcAddr));
+    } catch (err) {
+      await this.http.close();
+      throw err;
+    }
+    this.grpc.setServing(true);
+    this.state = 'serving';
+    this.log.info(
+      { grpc: formatAddress({ ...this.o.grpcAddr, port: grpc }), metrics: formatAddress({ ...this.o.metricsAddr, port: metrics }) },
+      'gateway listening',
+    );
+    return { grpc, metrics };
+  }
+
+  shutdown(reason = 'shutdown requested'): Promise<DrainReport> {
+    this.shutdownRun ??= this.runShutdown(reason);
+    return this.shutdownRun;
+  }
+
+  private async runShutdown(reason: string): Promise<DrainReport> {
+    this.log.info({ reason, buffered: this.o.hub.buffer.size }, 'shutting down: intake stopped, draining buffer');
+    this.state = 'draining';
+    this.grpc.setServing(false);
+    const drained = this.o.hub.drain(this.o.shutdownTimeoutMs); // refuses new batches from here on
+    this.service.closeStreams();
+    const grpcClosed = this.grpc.shutdown(Math.min(this.o.shutdownTimeoutMs, 5_000));
+    const report = await drained;
+    await grpcClosed;
+    await this.http.close();
+    this.state = 'stopped';
+    this.log.info({ drained: report.drained, undelivered: report.undelivered }, 'gateway stopped');
+    return report;
+  }
+}

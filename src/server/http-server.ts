@@ -1,0 +1,76 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { polkuError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+
+export interface HttpServerOptions {
+  registry: Registry;
+  /** Whether the gateway takes traffic; /readyz answers 503 with the reason otherwise. */
+  readiness: () => { ready: boolean; reason: string };
+  logger: Logger;
+}
+
+/** `/metrics` (Prometheus text), `/healthz` (the process is alive) and `/readyz`. */
+export class HttpServer {
+  private readonly server: Server;
+  private readonly log: Logger;
+
+  constructor(private readonly o: HttpServerOptions) {
+    this.log = o.logger.child({ component: 'http' });
+    this.server = createServer((req, res) => {
+      this.route(req, res).catch((err: unknown) => {
+        this.log.error({ err }, 'request failed');
+        if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+      });
+    });
+    this.server.keepAliveTimeout = 65_000; // longer than Prometheus' scrape interval
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', (err) =>
+        reject(polkuError('POLKU_ERR_LISTEN', `metrics server could not listen on ${host}:${port}: ${err.message}`, err)),
+      );
+      this.server.listen(port, host, () => {
+        const address = this.server.address();
+        resolve(typeof address === 'object' && address ? address.port : port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      send(res, 405, 'text/plain', 'method not allowed\n');
+      return;
+    }
+    switch (path) {
+      case '/metrics':
+        send(res, 200, this.o.registry.contentType, await this.o.registry.metrics());
+        return;
+      case '/healthz':
+        send(res, 200, 'text/plain', 'ok\n');
+        return;
+      case '/readyz': {
+        const { ready, reason } = this.o.readiness();
+        send(res, ready ? 200 : 503, 'text/plain', `${reason}\n`);
+        return;
+      }
+      default:
+        send(res, 404, 'text/plain', 'not found: try /metrics, /healthz or /readyz\n');
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}

@@ -1,0 +1,141 @@
+import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { Clock } from '../clock.js';
+import type { Ack, IngestBatch } from '../gen/polku/v1/gateway.js';
+import type { Hub } from '../hub/hub.js';
+import type { Logger } from '../observability/logger.js';
+import { UnreadableMessage } from './message-codec.js';
+
+type Incoming = IngestBatch | UnreadableMessage;
+
+/**
+ * One agent's StreamEvents call: one Ack per batch, in order.
+ *
+ * Batches are handled one at a time. When a batch cannot finish synchronously (an async
+ * ingestor or middleware, or `block` waiting for room) or the agent stops reading its Acks, the
+ * session stops reading the stream; grpc-js then stops reading the socket and HTTP/2 flow
+ * control pushes back on the agent. Nothing is dropped to keep up.
+ */
+export class StreamSession {
+  private readonly backlog: Incoming[] = [];
+  private busy = false;
+  private holds = 0;
+  private inputEnded = false;
+  private closed = false;
+  private closeStatus: { code: GrpcStatus; details: string } | null = null;
+
+  constructor(
+    private readonly call: ServerDuplexStream<Incoming, Ack>,
+    private readonly hub: Hub,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly onDone: (session: StreamSession) => void,
+  ) {
+    call.on('data', (message: Incoming) => this.onMessage(message));
+    call.on('end', () => {
+      this.inputEnded = true;
+      this.maybeFinish();
+    });
+    call.on('cancelled', () => this.finish());
+    call.on('error', (err: Error) => {
+      this.log.debug({ err }, 'stream error');
+      this.finish();
+    });
+    call.on('close', () => this.finish());
+  }
+
+  /**
+   * Ends the call with `code` once the batch in hand is answered (shutdown). Batches that arrive
+   * meanwhile are still answered (the hub refuses them with SHUTTING_DOWN).
+   */
+  close(code: GrpcStatus, details: string): void {
+    if (this.closed) return;
+    this.closeStatus = { code, details };
+    this.inputEnded = true;
+    this.maybeFinish();
+  }
+
+  private onMessage(message: Incoming): void {
+    if (this.busy || this.backlog.length > 0) {
+      this.backlog.push(message);
+      return;
+    }
+    this.handle(message);
+  }
+
+  private handle(message: Incoming): void {
+    const receivedAtNs = this.clock.nowNs();
+    let ack: Ack | Promise<Ack>;
+    try {
+      ack =
+        message instanceof UnreadableMessage
+          ? this.hub.refuseMessage('', message.code, message.message)
+          : this.hub.processBatch(message, receivedAtNs);
+    } catch (err) {
+      // A bug, not bad input: end this call with INTERNAL rather than answer wrongly.
+      this.log.error({ err }, 'batch processing threw');
+      this.fail(GrpcStatus.INTERNAL, 'internal error while processing a batch');
+      return;
+    }
+    if (!(ack instanceof Promise)) {
+      this.reply(ack);
+      return;
+    }
+    this.busy = true;
+    this.hold();
+    ack.then(
+      (a) => {
+        this.busy = false;
+        this.reply(a);
+        this.release();
+        this.drainBacklog();
+      },
+      (err: unknown) => {
+        this.log.error({ err }, 'batch processing failed');
+        this.fail(GrpcStatus.INTERNAL, 'internal error while processing a batch');
+      },
+    );
+  }
+
+  private drainBacklog(): void {
+    while (!this.busy && this.backlog.length > 0 && !this.closed) this.handle(this.backlog.shift()!);
+    this.maybeFinish();
+  }
+
+  private reply(ack: Ack): void {
+    if (this.closed) return;
+    if (!this.call.write(ack)) {
+      // The agent is not reading its Acks: stop reading its batches until it does.
+      this.hold();
+      this.call.once('drain', () => this.release());
+    }
+  }
+
+  private hold(): void {
+    if (this.holds++ === 0) this.call.pause();
+  }
+
+  private release(): void {
+    if (--this.holds === 0 && !this.closed) this.call.resume();
+  }
+
+  private maybeFinish(): void {
+    if (this.closed || this.busy || this.backlog.length > 0 || !this.inputEnded) return;
+    if (this.closeStatus) this.fail(this.closeStatus.code, this.closeStatus.details);
+    else {
+      this.call.end();
+      this.finish();
+    }
+  }
+
+  private fail(code: GrpcStatus, details: string): void {
+    if (this.closed) return;
+    this.call.emit('error', { code, details }); // grpc-js sends this status and ends the call
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onDone(this);
+  }
+}
