@@ -17,4 +17,5 @@ export function registerBufferMetrics(registry: Registry, buffer: EventBuffer): 
   gauge('polku_buffer_capacity_events', 'Most events the buffer holds', () => buffer.capacity);
   gauge('polku_buffer_bytes', 'Approximate bytes held in the buffer', () => buffer.bytes);
   gauge('polku_buffer_capacity_bytes', 'Most bytes the buffer holds', () => buffer.maxBytes);
+  gauge('polku_buffer_blocked_writers', 'Batches waiting for room under the block policy', () => buffer.blockedWriters);
 }

@@ -59,6 +59,11 @@ export class EventBuffer {
     return this.byteCount;
   }
 
+  /** Batches waiting for room under the `block` policy (each has stopped reading its stream). */
+  get blockedWriters(): number {
+    return this.waiters.length;
+  }
+
   /** Queues whose pending events `drop_oldest` may evict. */
   setEvictionSources(sources: readonly EvictionSource[]): void {
     this.sources = [...sources];

@@ -1,0 +1,8 @@
+// The pipeline `npm run bench` runs: passthrough into an in-memory emitter that only counts, so
+// the figures measure the gateway (transport, intake, buffer, queues) and not a destination.
+import { hub, InMemoryEmitter, JsonIngestor, PassthroughIngestor } from '../src/index.js';
+
+export default hub()
+  .ingestor(new JsonIngestor())
+  .ingestor(new PassthroughIngestor())
+  .emitter(new InMemoryEmitter({ name: 'memory', maxRetained: 0 }));
