@@ -95,3 +95,14 @@ export class PolkuError extends Error {
 export function polkuError(code: ErrorCode, message: string, cause?: unknown): PolkuError {
   return new PolkuError(code, message, cause === undefined ? undefined : { cause });
 }
+
+/**
+ * True for a {@link PolkuError} from any copy of this module: a pipeline module loaded through
+ * tsx gets its own copy, so `instanceof` alone would miss its errors.
+ */
+export function isPolkuError(err: unknown): err is PolkuError {
+  return (
+    err instanceof PolkuError ||
+    (err instanceof Error && err.name === 'PolkuError' && typeof (err as PolkuError).code === 'string' && (err as PolkuError).code in ErrorCodes)
+  );
+}

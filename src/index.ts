@@ -25,7 +25,7 @@ export { eventToJson, type EventJson } from './emit/event-json.js';
 
 export { Gateway, type GatewayOptions, type ListeningPorts } from './server/gateway.js';
 export { settingsFromEnv, type GatewaySettings } from './config/env.js';
-export { AckCodes, type AckCode, PolkuError, type ErrorCode } from './errors.js';
+export { AckCodes, type AckCode, PolkuError, isPolkuError, type ErrorCode } from './errors.js';
 export type { Clock, Timers } from './clock.js';
 
 export { Event, Severity, Outcome } from './gen/polku/v1/event.js';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ENV_VARIABLES } from '../config/env.js';
-import { PolkuError } from '../errors.js';
+import { isPolkuError } from '../errors.js';
 import { send } from './send.js';
 import { serve } from './serve.js';
 import { validate } from './validate.js';
@@ -78,10 +78,10 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof PolkuError) console.error(`polku: ${err.code}: ${err.message}`);
+    if (isPolkuError(err)) console.error(`polku: ${err.code}: ${err.message}`);
     else if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`polku: ${err.message}\n\n${USAGE}`);
     } else console.error('polku: unexpected error:', err);
-    process.exitCode = err instanceof PolkuError ? 1 : 70;
+    process.exitCode = isPolkuError(err) ? 1 : 70;
   },
 );
