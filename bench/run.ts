@@ -1,0 +1,504 @@
+/**
+ * `npm run bench`: measures the POLKU gateway end to end and against a bare
+ * grpc-js server doing only the unavoidable work (decode + Ack), then checks
+ * the figures against the project's performance targets.
+ *
+ * Sequence (each step in its own process, one at a time, because gateway and
+ * load generator share the machine's 2 cores):
+ *   1. gateway (src/cli/main.ts with bench/bench.config.ts): full-speed load,
+ *      then a fixed-rate load for latency; emitted events/s come from its
+ *      Prometheus counter, peak RSS from /proc.
+ *   2. bench/bare-server.ts: the same full-speed load.
+ *   3. a table (and --json) with PASS/MISS per target.
+ *
+ * See docs/benchmarks.md for what each figure means.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import {
+  type Child,
+  delay,
+  freePort,
+  hasExited,
+  installChildCleanup,
+  REPO_ROOT,
+  spawnTsx,
+  stopChild,
+} from './lib/children.js';
+import type { LoadgenMessage, LoadResult } from './lib/load-result.js';
+import { readCpuSeconds, RssSampler } from './lib/procfs.js';
+import { type CounterSum, fetchCounter } from './lib/prom.js';
+
+const GATEWAY_ENTRY = 'src/cli/main.ts';
+const GATEWAY_CONFIG = 'bench/bench.config.ts';
+const BARE_SERVER = 'bench/bare-server.ts';
+const LOADGEN = 'bench/loadgen.ts';
+const FORWARDED_COUNTER = 'polku_events_forwarded_total';
+const READY_TIMEOUT_MS = 30_000;
+const READY_POLL_MS = 100;
+const STOP_GRACE_MS = 15_000;
+const EVENTS_PER_BATCH = 100;
+
+const TARGETS = {
+  endToEndPerSec: 150_000,
+  ratio: 0.6,
+  p99Ms: 10,
+  rssMb: 150,
+};
+
+interface RunOptions {
+  durationMs: number;
+  warmupMs: number;
+  streams: number;
+  /** Events/s of the fixed-rate run that measures latency. */
+  latencyRate: number;
+  skipBare: boolean;
+  onlyBare: boolean;
+  json: boolean;
+}
+
+function readOptions(): RunOptions {
+  const { values } = parseArgs({
+    options: {
+      'duration-ms': { type: 'string', default: '10000' },
+      'warmup-ms': { type: 'string', default: '2000' },
+      streams: { type: 'string', default: '4' },
+      'latency-rate': { type: 'string', default: '50000' },
+      'skip-bare': { type: 'boolean', default: false },
+      'only-bare': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values['skip-bare'] && values['only-bare']) throw new Error('--skip-bare and --only-bare exclude each other');
+  return {
+    durationMs: positiveInt('duration-ms', values['duration-ms']),
+    warmupMs: positiveInt('warmup-ms', values['warmup-ms']),
+    streams: positiveInt('streams', values.streams),
+    latencyRate: positiveInt('latency-rate', values['latency-rate']),
+    skipBare: values['skip-bare'],
+    onlyBare: values['only-bare'],
+    json: values.json,
+  };
+}
+
+function positiveInt(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${raw}`);
+  return n;
+}
+
+const startedAt = performance.now();
+
+function log(msg: string): void {
+  const elapsed = ((performance.now() - startedAt) / 1000).toFixed(1).padStart(5);
+  process.stderr.write(`[bench ${elapsed}s] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------------------
+// Load generator
+
+interface WindowHooks {
+  onStart?: () => Promise<void>;
+  onEnd?: () => Promise<void>;
+}
+
+/** Runs bench/loadgen.ts once against `target` and returns its result line. */
+async function runLoad(target: string, opts: RunOptions, rate: number, hooks: WindowHooks = {}): Promise<LoadResult> {
+  const args = [
+    '--target', target,
+    '--streams', String(opts.streams),
+    '--duration-ms', String(opts.durationMs),
+    '--warmup-ms', String(opts.warmupMs),
+    '--rate', String(rate),
+    '--batch', String(EVENTS_PER_BATCH),
+  ];
+  const gen = spawnTsx('loadgen', LOADGEN, args, { ipc: true });
+  const hookRuns: Promise<void>[] = [];
+  const hookErrors: unknown[] = [];
+  gen.proc.on('message', (msg: LoadgenMessage) => {
+    const hook = msg.phase === 'measure-start' ? hooks.onStart : hooks.onEnd;
+    // Caught right away (and reported below) so a failing hook cannot be an unhandled rejection.
+    if (hook) hookRuns.push(hook().catch((err: unknown) => void hookErrors.push(err)));
+  });
+  let lastLine = '';
+  gen.onStdoutLine((line) => {
+    if (line.trim() !== '') lastLine = line;
+  });
+
+  const status = await gen.exited;
+  await Promise.all(hookRuns);
+  // Exit 2 means some streams failed; the result line says which.
+  if (status !== 0 && status !== 2) throw new Error(`load generator exited with ${status}:\n${gen.tail()}`);
+  const result = JSON.parse(lastLine) as LoadResult;
+  if (result.streamErrors.length > 0) {
+    throw new Error(`streams to ${target} failed:\n  ${result.streamErrors.join('\n  ')}`);
+  }
+  if (hookErrors.length > 0) {
+    const first = hookErrors[0];
+    throw new Error(`sampling the server during the run failed: ${first instanceof Error ? first.message : String(first)}`);
+  }
+  return result;
+}
+
+function describeLoad(opts: RunOptions, rate: number): string {
+  const pace = rate === 0 ? 'full speed' : `${rate.toLocaleString('en-US')} events/s`;
+  return `${pace}, ${opts.streams} streams, ${opts.durationMs / 1000} s after ${opts.warmupMs / 1000} s warmup`;
+}
+
+// ---------------------------------------------------------------------------
+// Server-side sampling over the load generator's measured window
+
+interface Sample {
+  at: number;
+  cpuS: number | undefined;
+  forwarded: CounterSum | undefined;
+}
+
+interface ServerFigures {
+  /** Cores the server used during the window (1.0 = one core fully busy). */
+  cpuCores: number | null;
+  /** From the forwarded counter; null when there is no metrics endpoint or the counter never appeared. */
+  emittedPerSec: number | null;
+}
+
+/** Samples a server's CPU time (and forwarded counter) when the window starts and ends. */
+class ServerWindow {
+  private start: Sample | undefined;
+  private end: Sample | undefined;
+
+  constructor(private readonly pid: number, private readonly metricsUrl?: string) {}
+
+  hooks(): WindowHooks {
+    return {
+      onStart: async () => void (this.start = await this.sample()),
+      onEnd: async () => void (this.end = await this.sample()),
+    };
+  }
+
+  figures(): ServerFigures {
+    const { start, end } = this;
+    if (!start || !end) return { cpuCores: null, emittedPerSec: null };
+    const seconds = (end.at - start.at) / 1000;
+    const cpuCores = start.cpuS !== undefined && end.cpuS !== undefined ? (end.cpuS - start.cpuS) / seconds : null;
+    const emittedPerSec =
+      start.forwarded && end.forwarded && end.forwarded.series > 0
+        ? (end.forwarded.value - start.forwarded.value) / seconds
+        : null;
+    return { cpuCores, emittedPerSec };
+  }
+
+  private async sample(): Promise<Sample> {
+    const at = performance.now();
+    const cpuS = readCpuSeconds(this.pid);
+    const forwarded = this.metricsUrl ? await fetchCounter(this.metricsUrl, FORWARDED_COUNTER) : undefined;
+    return { at, cpuS, forwarded };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Servers under test
+
+interface RunningServer {
+  child: Child;
+  grpcAddr: string;
+  metricsUrl?: string;
+}
+
+async function startGateway(): Promise<RunningServer> {
+  for (const file of [GATEWAY_ENTRY, GATEWAY_CONFIG]) {
+    if (!existsSync(join(REPO_ROOT, file))) {
+      throw new Error(`${file} does not exist yet: the gateway cannot be benchmarked (use --only-bare)`);
+    }
+  }
+  const grpcAddr = `127.0.0.1:${await freePort()}`;
+  const metricsAddr = `127.0.0.1:${await freePort()}`;
+  const child = spawnTsx('gateway', GATEWAY_ENTRY, ['serve', '--config', GATEWAY_CONFIG], {
+    env: { POLKU_GRPC_ADDR: grpcAddr, POLKU_METRICS_ADDR: metricsAddr, POLKU_LOG_LEVEL: 'warn' },
+  });
+  await waitForReadyz(child, `http://${metricsAddr}/readyz`);
+  return { child, grpcAddr, metricsUrl: `http://${metricsAddr}/metrics` };
+}
+
+async function waitForReadyz(child: Child, url: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (hasExited(child)) {
+      throw new Error(`the gateway exited (${await child.exited}) before it was ready. Its output:\n${child.tail()}`);
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      if (res.status === 200) return;
+      last = `status ${res.status}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await delay(READY_POLL_MS);
+  }
+  throw new Error(
+    `the gateway was not ready after ${READY_TIMEOUT_MS / 1000} s: GET ${url} last gave ${last}. Its output:\n${child.tail()}`,
+  );
+}
+
+async function startBareServer(): Promise<RunningServer> {
+  const child = spawnTsx('bare-server', BARE_SERVER, ['--addr', '127.0.0.1:0']);
+  const port = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bare server not READY in 30 s:\n${child.tail()}`)), 30_000);
+    child.onStdoutLine((line) => {
+      const match = /^READY (\d+)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    void child.exited.then((status) => {
+      clearTimeout(timer);
+      reject(new Error(`bare server exited (${status}) before READY:\n${child.tail()}`));
+    });
+  });
+  return { child, grpcAddr: `127.0.0.1:${port}` };
+}
+
+/** Stops a server with SIGTERM; a server that needs SIGKILL or exits non-zero is reported, not fatal. */
+async function stopServer(server: RunningServer): Promise<void> {
+  const { child } = server;
+  if (hasExited(child)) {
+    log(`warning: ${child.name} had already exited (${await child.exited})`);
+    return;
+  }
+  if (!(await stopChild(child, STOP_GRACE_MS))) {
+    log(`warning: ${child.name} did not exit within ${STOP_GRACE_MS / 1000} s of SIGTERM and was killed`);
+    return;
+  }
+  const status = await child.exited;
+  if (status !== 0) log(`warning: ${child.name} exited with ${status} after SIGTERM:\n${child.tail()}`);
+}
+
+/** Adds the server's last output to an error when the server died during the run. */
+function withServerOutput(err: unknown, server: RunningServer): Error {
+  const error = err instanceof Error ? err : new Error(String(err));
+  if (hasExited(server.child)) error.message += `\n${server.child.name} exited; its output:\n${server.child.tail()}`;
+  return error;
+}
+
+// ---------------------------------------------------------------------------
+// The two benchmarks
+
+interface BareFigures {
+  fullSpeed: LoadResult;
+  serverCpuCores: number | null;
+  peakRssMb: number;
+}
+
+interface GatewayFigures extends BareFigures {
+  emittedPerSec: number | null;
+  /** The fixed-rate run (--latency-rate). */
+  atRate: LoadResult;
+}
+
+async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
+  log('starting the gateway');
+  const gw = await startGateway();
+  const rss = new RssSampler(gw.child.pid);
+  try {
+    log(`gateway: ${describeLoad(opts, 0)}`);
+    const window = new ServerWindow(gw.child.pid, gw.metricsUrl);
+    const fullSpeed = await runLoad(gw.grpcAddr, opts, 0, window.hooks());
+    const { cpuCores, emittedPerSec } = window.figures();
+    if (emittedPerSec === null) log(`warning: the gateway exports no ${FORWARDED_COUNTER}; emitted events/s unknown`);
+
+    log(`gateway: ${describeLoad(opts, opts.latencyRate)}`);
+    const atRate = await runLoad(gw.grpcAddr, opts, opts.latencyRate);
+    return { fullSpeed, atRate, emittedPerSec, serverCpuCores: cpuCores, peakRssMb: rss.peakMb() };
+  } catch (err) {
+    throw withServerOutput(err, gw);
+  } finally {
+    rss.stop();
+    await stopServer(gw);
+  }
+}
+
+async function benchBare(opts: RunOptions): Promise<BareFigures> {
+  log('starting the bare server');
+  const bare = await startBareServer();
+  const rss = new RssSampler(bare.child.pid);
+  try {
+    log(`bare server: ${describeLoad(opts, 0)}`);
+    const window = new ServerWindow(bare.child.pid);
+    const fullSpeed = await runLoad(bare.grpcAddr, opts, 0, window.hooks());
+    log('bare server: done, stopping it');
+    return { fullSpeed, serverCpuCores: window.figures().cpuCores, peakRssMb: rss.peakMb() };
+  } catch (err) {
+    throw withServerOutput(err, bare);
+  } finally {
+    rss.stop();
+    await stopServer(bare);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Targets and report
+
+type Verdict = 'PASS' | 'MISS' | 'n/a';
+
+interface TargetCheck {
+  name: string;
+  goal: string;
+  actual: string;
+  verdict: Verdict;
+}
+
+function checkTargets(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const na = (name: string, goal: string): TargetCheck => ({ name, goal, actual: 'not run', verdict: 'n/a' });
+
+  const e2eGoal = `>= ${fmtInt(TARGETS.endToEndPerSec)}/s`;
+  if (!gw) checks.push(na('end-to-end events/s (emitted)', e2eGoal));
+  else {
+    const emitted = gw.emittedPerSec;
+    checks.push({
+      name: 'end-to-end events/s (emitted)',
+      goal: e2eGoal,
+      actual: emitted === null ? `no ${FORWARDED_COUNTER}` : `${fmtInt(emitted)}/s`,
+      verdict: emitted !== null && emitted >= TARGETS.endToEndPerSec ? 'PASS' : 'MISS',
+    });
+  }
+
+  const ratioGoal = `>= ${TARGETS.ratio}`;
+  if (!gw || !bare) checks.push(na('gateway / bare accepted events/s', ratioGoal));
+  else {
+    const ratio = gw.fullSpeed.acceptedPerSec / bare.fullSpeed.acceptedPerSec;
+    checks.push({
+      name: 'gateway / bare accepted events/s',
+      goal: ratioGoal,
+      actual: ratio.toFixed(2),
+      verdict: ratio >= TARGETS.ratio ? 'PASS' : 'MISS',
+    });
+  }
+
+  const p99Name = `p99 ack latency at ${fmtInt(opts.latencyRate)}/s`;
+  const p99Goal = `<= ${TARGETS.p99Ms} ms`;
+  if (!gw) checks.push(na(p99Name, p99Goal));
+  else {
+    const { p99 } = gw.atRate.ackLatencyMs;
+    // A latency measured below the asked rate says nothing about that rate. The
+    // sent rate is what counts: the generator only falls behind when acks are slow.
+    const sent = sentPerSec(gw.atRate);
+    const reachedRate = sent >= 0.95 * opts.latencyRate;
+    checks.push({
+      name: p99Name,
+      goal: p99Goal,
+      actual: reachedRate ? `${p99.toFixed(2)} ms` : `${p99.toFixed(2)} ms, but only ${fmtInt(sent)}/s sent`,
+      verdict: reachedRate && p99 <= TARGETS.p99Ms ? 'PASS' : 'MISS',
+    });
+  }
+
+  const rssGoal = `<= ${TARGETS.rssMb} MB`;
+  if (!gw) checks.push(na('gateway peak RSS', rssGoal));
+  else {
+    checks.push({
+      name: 'gateway peak RSS',
+      goal: rssGoal,
+      actual: `${gw.peakRssMb.toFixed(1)} MB`,
+      verdict: gw.peakRssMb <= TARGETS.rssMb ? 'PASS' : 'MISS',
+    });
+  }
+  return checks;
+}
+
+function sentPerSec(r: LoadResult): number {
+  return r.eventsSent / r.durationS;
+}
+
+function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function fmtLatency(r: LoadResult): string {
+  return `${r.ackLatencyMs.p50.toFixed(2)} / ${r.ackLatencyMs.p99.toFixed(2)} / ${r.ackLatencyMs.max.toFixed(2)} ms`;
+}
+
+function fmtCores(cores: number | null): string {
+  return cores === null ? 'n/a' : cores.toFixed(2);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
+  return rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd()).join('\n');
+}
+
+function ackErrorNote(label: string, r: LoadResult): string[] {
+  if (r.ackErrors === 0 && r.unackedBatches === 0) return [];
+  const codes = Object.entries(r.errorCodes).map(([code, n]) => `${code}=${n}`).join(', ');
+  return [`note: ${label}: ${r.ackErrors} refused events (${codes || 'no code'}), ${r.unackedBatches} batches never acked`];
+}
+
+function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): string {
+  const sample = gw?.fullSpeed ?? bare?.fullSpeed;
+  const header =
+    `POLKU benchmark: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}\n` +
+    `load: ${opts.streams} streams, batches of ${EVENTS_PER_BATCH} events (~${sample ? Math.round(sample.batchBytes / EVENTS_PER_BATCH) : '?'} B each), ` +
+    `${opts.durationMs / 1000} s measured after ${opts.warmupMs / 1000} s warmup`;
+
+  const na = 'not run';
+  const rows: string[][] = [['figure', 'value']];
+  rows.push(['gateway accepted events/s (full speed)', gw ? fmtInt(gw.fullSpeed.acceptedPerSec) : na]);
+  rows.push(['gateway emitted events/s (full speed)', gw ? (gw.emittedPerSec === null ? 'unknown' : fmtInt(gw.emittedPerSec)) : na]);
+  rows.push(['gateway ack latency p50 / p99 / max (full speed)', gw ? fmtLatency(gw.fullSpeed) : na]);
+  rows.push([`gateway ack latency p50 / p99 / max (at ${fmtInt(opts.latencyRate)}/s)`, gw ? fmtLatency(gw.atRate) : na]);
+  rows.push([
+    `gateway sent / accepted events/s (at ${fmtInt(opts.latencyRate)}/s)`,
+    gw ? `${fmtInt(sentPerSec(gw.atRate))} / ${fmtInt(gw.atRate.acceptedPerSec)}` : na,
+  ]);
+  rows.push(['gateway peak RSS', gw ? `${gw.peakRssMb.toFixed(1)} MB` : na]);
+  rows.push(['gateway CPU cores (full speed)', gw ? fmtCores(gw.serverCpuCores) : na]);
+  rows.push(['bare server accepted events/s', bare ? fmtInt(bare.fullSpeed.acceptedPerSec) : na]);
+  rows.push(['bare server ack latency p50 / p99 / max', bare ? fmtLatency(bare.fullSpeed) : na]);
+  rows.push(['bare server peak RSS', bare ? `${bare.peakRssMb.toFixed(1)} MB` : na]);
+  rows.push(['bare server CPU cores', bare ? fmtCores(bare.serverCpuCores) : na]);
+  rows.push(['load generator CPU cores (full speed)', fmtCores(sample?.loadgenCpuCores ?? null)]);
+  rows.push([
+    'ratio gateway / bare (accepted)',
+    gw && bare ? (gw.fullSpeed.acceptedPerSec / bare.fullSpeed.acceptedPerSec).toFixed(2) : na,
+  ]);
+
+  const checks = checkTargets(opts, gw, bare);
+  const targetRows = [['target', 'goal', 'actual', 'result'], ...checks.map((c) => [c.name, c.goal, c.actual, c.verdict])];
+
+  const notes = [
+    ...(gw ? ackErrorNote('gateway full speed', gw.fullSpeed) : []),
+    ...(gw ? ackErrorNote(`gateway at ${opts.latencyRate}/s`, gw.atRate) : []),
+    ...(bare ? ackErrorNote('bare server', bare.fullSpeed) : []),
+  ];
+  return [header, '', table(rows), '', table(targetRows), ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+async function main(): Promise<void> {
+  installChildCleanup();
+  const opts = readOptions();
+  const gw = opts.onlyBare ? undefined : await benchGateway(opts);
+  const bare = opts.skipBare ? undefined : await benchBare(opts);
+
+  log('done');
+  process.stdout.write(`\n${report(opts, gw, bare)}\n`);
+  if (opts.json) {
+    const results = {
+      machine: { cores: availableParallelism(), cpu: cpus()[0]?.model, node: process.version },
+      options: opts,
+      gateway: gw ?? null,
+      bare: bare ?? null,
+      targets: checkTargets(opts, gw, bare),
+    };
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  }
+}
+
+main().catch((err: unknown) => {
+  log(`failed: ${err instanceof Error ? err.message : String(err)}`);
+  // The 'exit' handler kills any child still running.
+  process.exit(1);
+});
