@@ -28,6 +28,16 @@ export const AckCodes = {
   BUFFER_FULL: { retryable: true, scope: 'event' },
   /** A filter in the pipeline dropped the event on purpose. */
   FILTERED: { retryable: false, scope: 'event' },
+  /** A rate limit was exceeded; send it again later. */
+  RATE_LIMITED: { retryable: true, scope: 'event' },
+  /** The sampler left the event out (kept only a fraction of its kind). */
+  SAMPLED_OUT: { retryable: false, scope: 'event' },
+  /** The event repeats one accepted within the deduplication window. */
+  DUPLICATE: { retryable: false, scope: 'event' },
+  /** The event failed a validation rule of the pipeline. */
+  VALIDATION_FAILED: { retryable: false, scope: 'event' },
+  /** An enrichment did not finish in time and the pipeline drops such events. */
+  ENRICH_TIMEOUT: { retryable: true, scope: 'event' },
   /** The event names only emitters that do not exist in `route_to`. */
   UNROUTABLE: { retryable: false, scope: 'event' },
   /** A middleware failed while processing the batch. */
@@ -53,6 +63,11 @@ export const DropReasons = [
   'buffer_full',
   'buffer_overflow_evicted',
   'filtered',
+  'rate_limited',
+  'sampled_out',
+  'duplicate',
+  'validation_failed',
+  'enrich_timeout',
   'unroutable',
   'middleware_error',
   'shutting_down',

@@ -27,6 +27,7 @@ export { Gateway, type GatewayOptions, type ListeningPorts } from './server/gate
 export { settingsFromEnv, type GatewaySettings } from './config/env.js';
 export { AckCodes, type AckCode, PolkuError, isPolkuError, type ErrorCode } from './errors.js';
 export type { Clock, Timers } from './clock.js';
+export type { ComponentContext } from './component-context.js';
 
 export { Event, Severity, Outcome } from './gen/polku/v1/event.js';
 export { Ack, IngestBatch, IngestEvent } from './gen/polku/v1/gateway.js';

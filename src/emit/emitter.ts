@@ -1,3 +1,4 @@
+import type { ComponentContext } from '../component-context.js';
 import type { Event } from '../gen/polku/v1/event.js';
 
 /** What happened to one event of a batch that did not fully succeed. */
@@ -58,4 +59,9 @@ export interface Emitter {
   health?(): EmitterHealth | Promise<EmitterHealth>;
   /** Called once on gateway shutdown, after the last batch. */
   shutdown?(): Promise<void>;
+  /**
+   * Called once when the hub is built, before any event: register metrics in `ctx.registry`,
+   * take `ctx.logger.child(...)`, keep `ctx.clock`. Optional.
+   */
+  init?(ctx: ComponentContext): void;
 }

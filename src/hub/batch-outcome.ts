@@ -44,8 +44,25 @@ export class BatchOutcome {
 
   /** Counts refusals that MiddlewareStats reports. */
   private tally(code: AckCode, n: number): void {
-    if (code === 'FILTERED') this.filtered += n;
-    else if (code === 'BUFFER_FULL') this.bufferFull += n;
+    switch (code) {
+      case 'FILTERED':
+        this.filtered += n;
+        break;
+      case 'RATE_LIMITED':
+        this.rateLimited += n;
+        break;
+      case 'SAMPLED_OUT':
+        this.sampledOut += n;
+        break;
+      case 'DUPLICATE':
+        this.deduplicated += n;
+        break;
+      case 'BUFFER_FULL':
+        this.bufferFull += n;
+        break;
+      default:
+        break;
+    }
   }
 
   toAck(bufferSize: number, bufferCapacity: number): Ack {

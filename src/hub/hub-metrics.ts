@@ -6,6 +6,8 @@ export class HubMetrics {
   private readonly received: Counter<'source'>;
   private readonly accepted: Counter<'source'>;
   readonly processing: Histogram;
+  private readonly dropped: Counter<'middleware' | 'code'>;
+  private readonly droppedChildren = new Map<string, Counter.Internal>();
   private readonly sources: BoundedLabel;
   private readonly children = new Map<string, { received: Counter.Internal; accepted: Counter.Internal }>();
 
@@ -23,12 +25,29 @@ export class HubMetrics {
       labelNames: ['source'],
       registers: [registry],
     });
+    this.dropped = new Counter({
+      name: 'polku_middleware_dropped_total',
+      help: 'Events a middleware dropped, by middleware name and Ack code',
+      labelNames: ['middleware', 'code'],
+      registers: [registry],
+    });
     this.processing = new Histogram({
       name: 'polku_batch_processing_seconds',
       help: 'Time from receiving a batch to its Ack (ingest, middleware, buffer admission)',
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
       registers: [registry],
     });
+  }
+
+  /** Counts events a middleware dropped (names are the operator's, codes a fixed set). */
+  middlewareDropped(middleware: string, code: string, n = 1): void {
+    const key = `${middleware}\u0000${code}`;
+    let child = this.droppedChildren.get(key);
+    if (!child) {
+      child = this.dropped.labels(middleware, code);
+      this.droppedChildren.set(key, child);
+    }
+    child.inc(n);
   }
 
   /** Counts one batch's events; one label lookup per batch, not per event. */

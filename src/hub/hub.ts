@@ -120,6 +120,15 @@ export class Hub {
         }),
     );
     this.buffer.setEvictionSources(this.queues);
+    const components = {
+      registry: options.registry,
+      logger: options.logger,
+      clock: options.clock,
+      timers: options.timers,
+    };
+    for (const i of definition.ingestors) i.init?.(components);
+    for (const m of definition.middleware) m.init?.(components);
+    for (const { emitter } of definition.emitters) emitter.init?.(components);
     this.router = new Router(this.queues);
     this.newId = createUlidFactory({ now: () => options.clock.nowMs() });
     this.startedAtMs = options.clock.nowMs();
@@ -294,6 +303,7 @@ export class Hub {
     let current = events;
     for (let i = from; i < this.middleware.length && current.length > 0; i++) {
       const step = this.middleware[i]!;
+      ctx.step = step.name;
       let result: Event[] | Promise<Event[]>;
       try {
         result = step.process(current, ctx);
@@ -316,16 +326,22 @@ export class Hub {
     this.log.error({ middleware: step.name, err }, 'middleware failed; batch refused');
     const message = `middleware "${step.name}" failed: ${err instanceof Error ? err.message : String(err)}`;
     for (const e of events) intake.outcome.refuse(e.id, 'MIDDLEWARE_ERROR', message);
+    this.metrics.middlewareDropped(step.name, 'MIDDLEWARE_ERROR', events.length);
     return [];
   }
 
-  private middlewareContext(intake: Intake): MiddlewareContext {
-    return {
+  private middlewareContext(intake: Intake): MiddlewareContext & { step: string } {
+    const ctx = {
       source: intake.source,
       cluster: intake.cluster,
       receivedAtNs: intake.receivedAtNs,
-      drop: (event, code, message) => intake.outcome.refuse(event.id, code, message),
+      step: '',
+      drop: (event: Event, code: AckCode, message: string) => {
+        intake.outcome.refuse(event.id, code, message);
+        this.metrics.middlewareDropped(ctx.step, code);
+      },
     };
+    return ctx;
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { ComponentContext } from '../component-context.js';
 import type { Event } from '../gen/polku/v1/event.js';
 
 /** What an ingestor knows about the bytes it is asked to parse. */
@@ -39,4 +40,9 @@ export interface Ingestor {
    * must call out (a plugin) returns a promise.
    */
   ingest(ctx: IngestContext, data: Uint8Array): IngestResult | Promise<IngestResult>;
+  /**
+   * Called once when the hub is built, before any event: register metrics in `ctx.registry`,
+   * take `ctx.logger.child(...)`, keep `ctx.clock`. Optional.
+   */
+  init?(ctx: ComponentContext): void;
 }

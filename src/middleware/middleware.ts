@@ -1,3 +1,4 @@
+import type { ComponentContext } from '../component-context.js';
 import type { AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 
@@ -24,4 +25,9 @@ export interface Middleware {
   /** A stable name, used in logs and metrics. */
   readonly name: string;
   process(events: Event[], ctx: MiddlewareContext): Event[] | Promise<Event[]>;
+  /**
+   * Called once when the hub is built, before any event: register metrics in `ctx.registry`,
+   * take `ctx.logger.child(...)`, keep `ctx.clock`. Optional.
+   */
+  init?(ctx: ComponentContext): void;
 }
