@@ -12,6 +12,6 @@ export interface BufferedEvent {
   readonly seq: number;
   /** Emitter queues that still have to deliver (or give up on) this event. */
   refs: number;
-  /** Set when the buffer let go of the event early (evicted by `drop_oldest`, or drained away). */
+  /** Set once no queue holds the event any more and its room is free again. */
   released: boolean;
 }

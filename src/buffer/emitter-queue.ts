@@ -84,12 +84,11 @@ export class EmitterQueue implements AdmissionTarget {
   }
 
   oldestPending(): BufferedEvent | undefined {
-    let head = this.pending.peek();
-    while (head?.released) {
-      this.pending.shift();
-      head = this.pending.peek();
-    }
-    return head;
+    return this.pending.peek();
+  }
+
+  dropOldestPending(): void {
+    this.pending.shift();
   }
 
   /** Called after each admitted batch: sends a full batch now, or arms the flush timer. */
@@ -127,7 +126,7 @@ export class EmitterQueue implements AdmissionTarget {
     this.clearTimer();
     let n = 0;
     for (let b = this.pending.shift(); b; b = this.pending.shift()) {
-      if (!b.released) n++;
+      n++;
       this.o.buffer.settle(b);
     }
     for (const b of this.retryBatch ?? []) {
@@ -135,6 +134,7 @@ export class EmitterQueue implements AdmissionTarget {
       this.o.buffer.settle(b);
     }
     this.retryBatch = null;
+    this.notifyIdle();
     return n;
   }
 
@@ -158,7 +158,7 @@ export class EmitterQueue implements AdmissionTarget {
     while (batch.length < this.o.batchSize) {
       const b = this.pending.shift();
       if (!b) break;
-      if (!b.released) batch.push(b); // evicted by drop_oldest while it waited
+      batch.push(b);
     }
     return batch;
   }
@@ -240,15 +240,13 @@ export class EmitterQueue implements AdmissionTarget {
   }
 
   private retryOrDrop(events: BufferedEvent[], attempt: number, error: string, retryAfterMs?: number): void {
-    const live = events.filter((b) => !b.released);
     if (attempt >= this.o.maxAttempts) {
-      this.log.warn({ events: live.length, attempts: attempt, error }, 'emit retries exhausted; events dropped');
-      this.drop(live, 'emit_retries_exhausted');
+      this.log.warn({ events: events.length, attempts: attempt, error }, 'emit retries exhausted; events dropped');
+      this.drop(events, 'emit_retries_exhausted');
       return;
     }
-    if (live.length === 0) return;
-    this.retried.inc(live.length);
-    this.retryBatch = live;
+    this.retried.inc(events.length);
+    this.retryBatch = events;
     this.retryAttempt = attempt;
     this.retryDelayMs = retryAfterMs ?? Math.min(RETRY_INITIAL_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
   }
@@ -276,7 +274,7 @@ export class EmitterQueue implements AdmissionTarget {
   }
 
   private isIdle(): boolean {
-    return !this.inFlight && !this.retryBatch && this.oldestPending() === undefined;
+    return !this.inFlight && !this.retryBatch && this.pending.length === 0;
   }
 
   private notifyIdle(): void {

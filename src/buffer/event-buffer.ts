@@ -13,10 +13,20 @@ export interface EventBufferOptions {
   overflow: OverflowPolicy;
 }
 
-/** The part of an emitter queue the buffer needs: its pending events, oldest first. */
+/** The part of an emitter queue the buffer needs: its pending (not in flight) events, oldest first. */
 export interface EvictionSource {
-  /** The oldest pending event, skipping ones already released. */
+  /** The oldest event waiting in this queue, if any. */
   oldestPending(): BufferedEvent | undefined;
+  /** Removes that event from this queue: the queue gives up on it (drop_oldest). */
+  dropOldestPending(): void;
+}
+
+/** What `evictFor` did. */
+export interface Eviction {
+  /** Queue entries given up on (an event waiting in two queues can count twice). */
+  readonly evicted: number;
+  /** Whether the event now fits. */
+  readonly fits: boolean;
 }
 
 /** Receives events as they are admitted; implemented by emitter queues. */
@@ -74,19 +84,22 @@ export class EventBuffer {
   }
 
   /**
-   * Evicts the oldest pending events until an event of `bytes` fits. Returns how many were
-   * evicted, or -1 when not even evicting everything evictable makes room (all that is held is
-   * in flight to an emitter right now).
+   * Evicts the oldest waiting events until an event of `bytes` fits. Eviction takes an event out
+   * of a queue that has not started sending it; its room frees once no queue holds it any more,
+   * so an event another emitter has in flight keeps counting until that emitter is done. When
+   * nothing is left to evict and there is still no room, `fits` is false.
    */
-  evictFor(bytes: number): number {
+  evictFor(bytes: number): Eviction {
     let evicted = 0;
     while (!this.hasRoomFor(bytes)) {
-      const victim = this.oldestPending();
-      if (!victim) return -1;
-      this.release(victim);
+      const source = this.sourceWithOldest();
+      if (!source) return { evicted, fits: false };
+      const victim = source.oldestPending()!;
+      source.dropOldestPending();
+      this.settle(victim);
       evicted++;
     }
-    return evicted;
+    return { evicted, fits: true };
   }
 
   /** Takes an event in and hands it to each of its target queues. */
@@ -100,8 +113,7 @@ export class EventBuffer {
 
   /** A queue is done with the event (delivered, or given up on). The last one frees its room. */
   settle(buffered: BufferedEvent): void {
-    buffered.refs--;
-    if (buffered.refs <= 0 && !buffered.released) this.release(buffered);
+    if (--buffered.refs === 0) this.release(buffered);
   }
 
   /**
@@ -135,12 +147,16 @@ export class EventBuffer {
     }
   }
 
-  private oldestPending(): BufferedEvent | undefined {
+  private sourceWithOldest(): EvictionSource | undefined {
     let oldest: BufferedEvent | undefined;
+    let from: EvictionSource | undefined;
     for (const source of this.sources) {
       const head = source.oldestPending();
-      if (head && (!oldest || head.seq < oldest.seq)) oldest = head;
+      if (head && (!oldest || head.seq < oldest.seq)) {
+        oldest = head;
+        from = source;
+      }
     }
-    return oldest;
+    return from;
   }
 }

@@ -375,12 +375,10 @@ export class Hub {
           });
         }
         if (buffer.overflow === 'drop_oldest') {
-          const evicted = buffer.evictFor(bytes);
-          if (evicted > 0) {
-            out.overflowEvicted += evicted;
-            this.drops.count('buffer_overflow_evicted', evicted);
-          }
-          if (evicted < 0) {
+          const { evicted, fits } = buffer.evictFor(bytes);
+          out.overflowEvicted += evicted;
+          this.drops.count('buffer_overflow_evicted', evicted);
+          if (!fits) {
             out.refuse(event.id, 'BUFFER_FULL', 'buffer full and every buffered event is in flight');
             continue;
           }

@@ -15,7 +15,9 @@ const NDJSON_FORMATS = new Set(['ndjson', 'jsonl', 'application/x-ndjson']);
  * 2^53. Before parsing, digits-only timestamp values of 16+ digits are wrapped in quotes so they
  * reach the converter as exact strings.
  */
-const BIG_TIMESTAMP = /("(?:timestamp_unix_ns|timestampUnixNs|timestamp)"\s*:\s*)(-?\d{16,})/g;
+const BIG_TIMESTAMP = /("(?:timestamp_unix_ns|timestampUnixNs|timestamp)"\s*:\s*)(-?\d{16,})(?![\d.eE])/g;
+const quoteBigTimestamps = (text: string): string => text.replace(BIG_TIMESTAMP, '$1"$2"');
+const BOM = [0xef, 0xbb, 0xbf];
 const RFC3339 = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/i;
 const NS_PER_MS = 1_000_000n;
 
@@ -32,7 +34,8 @@ export class JsonIngestor implements Ingestor {
   readonly name: string;
   readonly sources: readonly string[];
   readonly formats = FORMATS;
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  // ignoreBOM: a byte order mark is skipped by hand below, so offsets stay in the agent's bytes.
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
   constructor(options: JsonIngestorOptions = {}) {
     this.name = options.name ?? 'json';
@@ -40,22 +43,22 @@ export class JsonIngestor implements Ingestor {
   }
 
   ingest(ctx: IngestContext, data: Uint8Array): IngestResult {
+    const start = data[0] === BOM[0] && data[1] === BOM[1] && data[2] === BOM[2] ? 3 : 0;
     let text: string;
     try {
-      text = this.decoder.decode(data);
+      text = this.decoder.decode(start === 0 ? data : data.subarray(start));
     } catch {
       return { events: [], problems: [{ message: 'raw data is not valid UTF-8', offset: 0 }] };
     }
-    text = text.replace(BIG_TIMESTAMP, '$1"$2"');
     if (!NDJSON_FORMATS.has(ctx.format.toLowerCase())) {
-      const whole = tryParse(text);
+      const whole = tryParse(quoteBigTimestamps(text));
       if (whole.ok) return fromDocument(whole.value);
       // Not one JSON document: it may still be NDJSON. Only multi-line text gets that chance.
       if (!text.includes('\n')) {
         return { events: [], problems: [{ message: `invalid JSON: ${whole.error}`, offset: 0 }] };
       }
     }
-    return fromLines(text);
+    return fromLines(text, start);
   }
 }
 
@@ -76,17 +79,18 @@ function fromDocument(doc: unknown): IngestResult {
   return { events, problems };
 }
 
-function fromLines(text: string): IngestResult {
+/** NDJSON; offsets are byte offsets into the data as sent (`base` skips a byte order mark). */
+function fromLines(text: string, base: number): IngestResult {
   const events: Event[] = [];
   const problems: IngestProblem[] = [];
-  let offset = 0;
+  let offset = base;
   let lineNo = 0;
   for (const line of text.split('\n')) {
     lineNo++;
     const lineOffset = offset;
     offset += Buffer.byteLength(line) + 1;
     if (line.trim() === '') continue;
-    const parsed = tryParse(line);
+    const parsed = tryParse(quoteBigTimestamps(line));
     const converted = parsed.ok ? toEvent(parsed.value) : `invalid JSON: ${parsed.error}`;
     if (typeof converted === 'string') problems.push({ message: `line ${lineNo}: ${converted}`, offset: lineOffset });
     else events.push(converted);

@@ -15,8 +15,8 @@ const DELIMITED_FORMATS = ['protobuf-delimited', 'proto-delimited'];
 
 /**
  * Raw bytes that already are protobuf `Event`s: one event, or with format `protobuf-delimited`
- * a sequence of length-prefixed events. A damaged record ends the parse at its offset; the events
- * before it are kept.
+ * a sequence of length-prefixed events. A record that does not decode is refused alone; a length
+ * prefix that runs past the data ends the parse there. Events before the damage are kept.
  */
 export class PassthroughIngestor implements Ingestor {
   readonly name: string;
@@ -44,15 +44,23 @@ function decodeDelimited(data: Uint8Array): IngestResult {
   const problems: IngestProblem[] = [];
   while (reader.pos < reader.len) {
     const start = reader.pos;
+    let end: number;
     try {
       const length = reader.uint32();
-      if (reader.pos + length > reader.len) throw new Error(`record of ${length} bytes overruns the data`);
-      events.push(Event.decode(reader, length));
+      end = reader.pos + length;
+      if (end > reader.len) throw new Error(`record of ${length} bytes overruns the data`);
     } catch (err) {
       // Lengths are the only framing: after a damaged prefix nothing further can be trusted.
       problems.push({ message: `damaged delimited Event record: ${(err as Error).message}`, offset: start });
       break;
     }
+    try {
+      // A view bounded to the record, so a damaged field cannot read into the next record.
+      events.push(Event.decode(data.subarray(reader.pos, end)));
+    } catch (err) {
+      problems.push({ message: `damaged Event record: ${(err as Error).message}`, offset: start });
+    }
+    reader.pos = end;
   }
   return { events, problems };
 }

@@ -1,0 +1,171 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatAddress, parseAddress, settingsFromEnv, ENV_VARIABLES } from '../../src/config/env.js';
+import { PolkuError } from '../../src/errors.js';
+import { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../../src/hub/builder.js';
+import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
+
+/** Asserts settingsFromEnv(env) throws POLKU_ERR_ENV_INVALID and returns its message. */
+function envError(env: Record<string, string>): string {
+  let caught: unknown;
+  assert.throws(
+    () => settingsFromEnv(env),
+    (err: unknown) => {
+      caught = err;
+      return true;
+    },
+  );
+  assert.ok(caught instanceof PolkuError, 'throws a PolkuError');
+  assert.equal(caught.code, 'POLKU_ERR_ENV_INVALID');
+  return caught.message;
+}
+
+test('an empty environment gives the defaults', () => {
+  assert.deepEqual(settingsFromEnv({}), {
+    grpcAddr: { host: '0.0.0.0', port: 50051 },
+    metricsAddr: { host: '0.0.0.0', port: 9090 },
+    logLevel: 'info',
+    buffer: { ...DEFAULT_BUFFER },
+    delivery: { ...DEFAULT_DELIVERY },
+    limits: { ...DEFAULT_LIMITS },
+    shutdownTimeoutMs: 10_000,
+    maxSourceLabels: 50,
+    configPath: undefined,
+  });
+});
+
+test('empty and blank values count as unset', () => {
+  const s = settingsFromEnv({ POLKU_BATCH_SIZE: '', POLKU_GRPC_ADDR: '   ', POLKU_LOG_LEVEL: ' ', POLKU_CONFIG: ' ' });
+  assert.equal(s.delivery.batchSize, DEFAULT_DELIVERY.batchSize);
+  assert.deepEqual(s.grpcAddr, { host: '0.0.0.0', port: 50051 });
+  assert.equal(s.logLevel, 'info');
+  assert.equal(s.configPath, undefined);
+});
+
+test('every variable is parsed into its setting', () => {
+  const s = settingsFromEnv({
+    POLKU_GRPC_ADDR: '127.0.0.1:6000',
+    POLKU_METRICS_ADDR: '[::1]:9100',
+    POLKU_LOG_LEVEL: 'debug',
+    POLKU_CONFIG: ' ./polku.config.ts ',
+    POLKU_BUFFER_CAPACITY: '250',
+    POLKU_BUFFER_MAX_BYTES: '65536',
+    POLKU_OVERFLOW_POLICY: 'drop_oldest',
+    POLKU_BATCH_SIZE: ' 20 ',
+    POLKU_FLUSH_INTERVAL_MS: '0',
+    POLKU_EMIT_MAX_ATTEMPTS: '7',
+    POLKU_SHUTDOWN_TIMEOUT_MS: '2500',
+    POLKU_MAX_MESSAGE_BYTES: '2048',
+    POLKU_MAX_BATCH_EVENTS: '30',
+    POLKU_MAX_PAYLOAD_BYTES: '512',
+    POLKU_MAX_METADATA_BYTES: '128',
+    POLKU_METRICS_MAX_SOURCES: '5',
+  });
+  assert.deepEqual(s, {
+    grpcAddr: { host: '127.0.0.1', port: 6000 },
+    metricsAddr: { host: '::1', port: 9100 },
+    logLevel: 'debug',
+    buffer: { capacity: 250, maxBytes: 65536, overflow: 'drop_oldest' },
+    delivery: { batchSize: 20, flushIntervalMs: 0, maxAttempts: 7 },
+    limits: {
+      maxMessageBytes: 2048,
+      maxBatchEvents: 30,
+      maxPayloadBytes: 512,
+      maxMetadataBytes: 128,
+      maxIdLength: DEFAULT_LIMITS.maxIdLength,
+    },
+    shutdownTimeoutMs: 2500,
+    maxSourceLabels: 5,
+    configPath: './polku.config.ts',
+  });
+});
+
+test('every overflow policy and log level is accepted', () => {
+  for (const policy of ['reject', 'drop_oldest', 'block']) {
+    assert.equal(settingsFromEnv({ POLKU_OVERFLOW_POLICY: policy }).buffer.overflow, policy);
+  }
+  for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) {
+    assert.equal(settingsFromEnv({ POLKU_LOG_LEVEL: level }).logLevel, level);
+  }
+});
+
+test('POLKU_BATCH_SIZE=abc is refused, naming the variable', () => {
+  assert.match(envError({ POLKU_BATCH_SIZE: 'abc' }), /POLKU_BATCH_SIZE="abc": must be a whole number/);
+});
+
+test('POLKU_BUFFER_CAPACITY=0 is refused, naming the variable', () => {
+  assert.match(envError({ POLKU_BUFFER_CAPACITY: '0' }), /POLKU_BUFFER_CAPACITY="0": must be a whole number \(1 or more\)/);
+});
+
+test('numbers that are negative, fractional or in exponent form are refused', () => {
+  assert.match(envError({ POLKU_EMIT_MAX_ATTEMPTS: '-1' }), /POLKU_EMIT_MAX_ATTEMPTS/);
+  assert.match(envError({ POLKU_FLUSH_INTERVAL_MS: '1.5' }), /POLKU_FLUSH_INTERVAL_MS/);
+  assert.match(envError({ POLKU_BUFFER_MAX_BYTES: '1e6' }), /POLKU_BUFFER_MAX_BYTES/);
+  assert.match(envError({ POLKU_SHUTDOWN_TIMEOUT_MS: '99999999999999999999' }), /POLKU_SHUTDOWN_TIMEOUT_MS/);
+});
+
+test('POLKU_MAX_MESSAGE_BYTES below 1024 is refused', () => {
+  assert.match(envError({ POLKU_MAX_MESSAGE_BYTES: '1023' }), /POLKU_MAX_MESSAGE_BYTES="1023": .*1024 or more/);
+  assert.equal(settingsFromEnv({ POLKU_MAX_MESSAGE_BYTES: '1024' }).limits.maxMessageBytes, 1024);
+});
+
+test('POLKU_GRPC_ADDR=nonsense is refused, naming the variable', () => {
+  assert.match(envError({ POLKU_GRPC_ADDR: 'nonsense' }), /POLKU_GRPC_ADDR="nonsense": must be host:port/);
+});
+
+test('POLKU_OVERFLOW_POLICY=maybe is refused, naming the variable and the choices', () => {
+  assert.match(
+    envError({ POLKU_OVERFLOW_POLICY: 'maybe' }),
+    /POLKU_OVERFLOW_POLICY="maybe": must be one of reject, drop_oldest, block/,
+  );
+});
+
+test('POLKU_LOG_LEVEL=loud is refused, naming the variable', () => {
+  assert.match(envError({ POLKU_LOG_LEVEL: 'loud' }), /POLKU_LOG_LEVEL="loud": must be one of trace/);
+});
+
+test('two bad variables are both named in one error', () => {
+  const message = envError({ POLKU_BATCH_SIZE: 'abc', POLKU_METRICS_ADDR: 'host:70000', POLKU_BUFFER_CAPACITY: '10' });
+  assert.match(message, /POLKU_BATCH_SIZE/);
+  assert.match(message, /POLKU_METRICS_ADDR/);
+  assert.doesNotMatch(message, /POLKU_BUFFER_CAPACITY/, 'a good variable is not blamed');
+});
+
+test('the documented defaults match the defaults in effect', () => {
+  const documented = Object.fromEntries(ENV_VARIABLES.map(([name, def]) => [name, def]));
+  const s = settingsFromEnv({});
+  assert.equal(documented['POLKU_GRPC_ADDR'], formatAddress(s.grpcAddr));
+  assert.equal(documented['POLKU_METRICS_ADDR'], formatAddress(s.metricsAddr));
+  assert.equal(documented['POLKU_BUFFER_CAPACITY'], String(s.buffer.capacity));
+  assert.equal(documented['POLKU_BATCH_SIZE'], String(s.delivery.batchSize));
+  assert.equal(documented['POLKU_SHUTDOWN_TIMEOUT_MS'], String(s.shutdownTimeoutMs));
+  assert.equal(documented['POLKU_METRICS_MAX_SOURCES'], String(s.maxSourceLabels));
+});
+
+test('parseAddress reads host:port', () => {
+  assert.deepEqual(parseAddress('localhost:50051'), { host: 'localhost', port: 50051 });
+  assert.deepEqual(parseAddress('10.0.0.1:0'), { host: '10.0.0.1', port: 0 });
+});
+
+test('parseAddress reads a bracketed IPv6 host', () => {
+  assert.deepEqual(parseAddress('[::1]:50051'), { host: '::1', port: 50051 });
+  assert.deepEqual(parseAddress('[::]:9090'), { host: '::', port: 9090 });
+});
+
+test('parseAddress reads :port as every interface', () => {
+  assert.deepEqual(parseAddress(':9090'), { host: '0.0.0.0', port: 9090 });
+});
+
+test('parseAddress rejects port 70000 and malformed addresses', () => {
+  assert.equal(parseAddress('localhost:70000'), undefined);
+  assert.equal(parseAddress('localhost:65536'), undefined);
+  assert.deepEqual(parseAddress('localhost:65535'), { host: 'localhost', port: 65535 });
+  for (const bad of ['nonsense', 'localhost:', '::1:50051', 'host:port', 'a b:80', '[zz]:80']) {
+    assert.equal(parseAddress(bad), undefined, bad);
+  }
+});
+
+test('formatAddress brackets IPv6 hosts', () => {
+  assert.equal(formatAddress({ host: '::1', port: 1 }), '[::1]:1');
+  assert.equal(formatAddress({ host: '0.0.0.0', port: 2 }), '0.0.0.0:2');
+});
