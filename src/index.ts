@@ -22,6 +22,10 @@ export { EmitResults, type Emitter, type EmitResult, type EventFailure, type Emi
 export { StdoutEmitter, type StdoutEmitterOptions } from './emit/stdout.js';
 export { InMemoryEmitter, type InMemoryEmitterOptions } from './emit/in-memory.js';
 export { eventToJson, type EventJson } from './emit/event-json.js';
+export { withRetry, RetryEmitter, type RetryOptions } from './emit/resilience/retry.js';
+export { withCircuitBreaker, CircuitBreakerEmitter, type CircuitBreakerOptions, type CircuitState } from './emit/resilience/circuit-breaker.js';
+export { withTimeout, TimeoutEmitter, type TimeoutOptions } from './emit/resilience/timeout.js';
+export { EmitterWrapper } from './emit/resilience/wrap.js';
 
 export { Gateway, type GatewayOptions, type ListeningPorts } from './server/gateway.js';
 export { settingsFromEnv, type GatewaySettings } from './config/env.js';

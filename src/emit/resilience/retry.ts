@@ -1,0 +1,142 @@
+import pRetry from 'p-retry';
+import type { Counter } from 'prom-client';
+import type { ComponentContext } from '../../component-context.js';
+import { systemTimers, type Timers } from '../../clock.js';
+import type { Event } from '../../gen/polku/v1/event.js';
+import { EmitResults, type EmitResult, type Emitter, type EventFailure } from '../emitter.js';
+import { EmitterWrapper } from './wrap.js';
+
+export interface RetryOptions {
+  /** Retries after the first attempt. Default 3. */
+  retries?: number;
+  /** First backoff; it grows by `factor` per retry up to `maxTimeoutMs`. Defaults 100 ms, ×2, 5 s. */
+  minTimeoutMs?: number;
+  factor?: number;
+  maxTimeoutMs?: number;
+  /** Jitter: multiply each backoff by a random factor in [1, 2). Default true. */
+  randomize?: boolean;
+  /**
+   * No retry starts after this long since the first attempt. An attempt already running is not
+   * cut short: wrap the inner emitter with `withTimeout` to bound each attempt. Default 30 s.
+   */
+  deadlineMs?: number;
+}
+
+/** Thrown inside p-retry to ask for another attempt. */
+class RetryableFailure extends Error {}
+
+/**
+ * Retries retryable failures with exponential backoff and jitter (p-retry), within an overall
+ * deadline. Each attempt sends only the events still undelivered, so an event that got through is
+ * never sent again by this wrapper; a non-retryable failure is final at once. A receiver's
+ * `retryAfterMs` is waited out before the backoff. What is still failing at the end is returned
+ * retryable, for the emitter queue's own (slower) retry.
+ */
+export class RetryEmitter extends EmitterWrapper {
+  private readonly o: Required<RetryOptions>;
+  private timers: Timers = systemTimers;
+  private retried: Counter.Internal | undefined;
+
+  constructor(inner: Emitter, options: RetryOptions = {}) {
+    super(inner);
+    this.o = {
+      retries: options.retries ?? 3,
+      minTimeoutMs: options.minTimeoutMs ?? 100,
+      factor: options.factor ?? 2,
+      maxTimeoutMs: options.maxTimeoutMs ?? 5_000,
+      randomize: options.randomize ?? true,
+      deadlineMs: options.deadlineMs ?? 30_000,
+    };
+  }
+
+  override init(ctx: ComponentContext): void {
+    this.timers = ctx.timers;
+    // The emitter queues' family (created by the hub) counts the wrapper's re-sends too.
+    const family = ctx.registry.getSingleMetric('polku_emit_retries_total') as Counter<'emitter'> | undefined;
+    this.retried = family?.labels(this.name);
+    super.init(ctx);
+  }
+
+  async emit(events: readonly Event[]): Promise<EmitResult> {
+    /** Indices (into `events`) not yet delivered and still worth retrying, in order. */
+    let pending: number[] = events.map((_, i) => i);
+    const final: EventFailure[] = [];
+    let lastError = '';
+    let retryAfterMs: number | undefined;
+
+    const attempt = async (): Promise<void> => {
+      const batch = pending.length === events.length ? events : pending.map((i) => events[i]!);
+      const result = await this.callInner(batch);
+      retryAfterMs = undefined;
+      switch (result.status) {
+        case 'success':
+          pending = [];
+          return;
+        case 'failed':
+          for (const index of pending) final.push({ index, retryable: false, error: result.error });
+          pending = [];
+          return;
+        case 'retryable':
+          lastError = result.error;
+          retryAfterMs = result.retryAfterMs;
+          throw new RetryableFailure(result.error);
+        case 'partial': {
+          const again: number[] = [];
+          for (const f of result.failures) {
+            const index = pending[f.index];
+            if (index === undefined) continue; // the emitter named an event it was not given
+            if (f.retryable) again.push(index);
+            else final.push({ index, retryable: false, error: f.error });
+            lastError = f.error;
+          }
+          pending = again.sort((a, b) => a - b);
+          retryAfterMs = result.retryAfterMs;
+          if (pending.length > 0) throw new RetryableFailure(lastError);
+        }
+      }
+    };
+
+    try {
+      await pRetry(attempt, {
+        retries: this.o.retries,
+        factor: this.o.factor,
+        minTimeout: this.o.minTimeoutMs,
+        maxTimeout: this.o.maxTimeoutMs,
+        randomize: this.o.randomize,
+        maxRetryTime: this.o.deadlineMs,
+        unref: true,
+        shouldRetry: ({ error }) => error instanceof RetryableFailure,
+        onFailedAttempt: async () => {
+          this.retried?.inc(pending.length);
+          if (retryAfterMs !== undefined && retryAfterMs > 0) await this.sleep(retryAfterMs);
+        },
+      });
+    } catch (err) {
+      // Out of retries or time: what is pending stays retryable. Anything else is a bug upstream.
+      if (!(err instanceof RetryableFailure)) throw err;
+    }
+    return combine(events.length, final, pending, lastError, retryAfterMs);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.timers.setTimeout(resolve, ms));
+  }
+}
+
+function combine(
+  size: number,
+  final: EventFailure[],
+  pending: number[],
+  lastError: string,
+  retryAfterMs: number | undefined,
+): EmitResult {
+  if (final.length === 0 && pending.length === 0) return EmitResults.success();
+  if (pending.length === size) return EmitResults.retryable(lastError, retryAfterMs);
+  if (final.length === size && final.every((f) => f.error === final[0]!.error)) return EmitResults.failed(final[0]!.error);
+  const failures = [...final, ...pending.map((index) => ({ index, retryable: true, error: lastError }))];
+  failures.sort((a, b) => a.index - b.index);
+  return EmitResults.partial(failures, retryAfterMs);
+}
+
+/** `withRetry(emitter, { retries: 3, deadlineMs: 30_000 })` */
+export const withRetry = (inner: Emitter, options?: RetryOptions): RetryEmitter => new RetryEmitter(inner, options);

@@ -1,0 +1,38 @@
+import type { ComponentContext } from '../../component-context.js';
+import type { Event } from '../../gen/polku/v1/event.js';
+import type { EmitResult, Emitter, EmitterHealth } from '../emitter.js';
+
+/**
+ * An emitter wrapping another: it keeps the inner emitter's name (routing by `route_to` must keep
+ * matching) and forwards health, shutdown and init, so each wrapper only writes its own `emit`.
+ */
+export abstract class EmitterWrapper implements Emitter {
+  readonly name: string;
+
+  protected constructor(protected readonly inner: Emitter) {
+    this.name = inner.name;
+  }
+
+  abstract emit(events: readonly Event[]): Promise<EmitResult>;
+
+  health(): EmitterHealth | Promise<EmitterHealth> {
+    return this.inner.health ? this.inner.health() : { healthy: true, message: 'ok' };
+  }
+
+  async shutdown(): Promise<void> {
+    await this.inner.shutdown?.();
+  }
+
+  init(ctx: ComponentContext): void {
+    this.inner.init?.(ctx);
+  }
+
+  /** Calls the inner emitter, turning a throw or rejection into a retryable result. */
+  protected async callInner(events: readonly Event[]): Promise<EmitResult> {
+    try {
+      return await this.inner.emit(events);
+    } catch (err) {
+      return { status: 'retryable', error: `emit threw: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
+}
