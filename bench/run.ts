@@ -33,7 +33,7 @@ import { readCpuSeconds, RssSampler } from './lib/procfs.js';
 import { type CounterSum, fetchCounter } from './lib/prom.js';
 
 const GATEWAY_ENTRY = 'src/cli/main.ts';
-const GATEWAY_CONFIG = 'bench/bench.config.ts';
+const DEFAULT_GATEWAY_CONFIG = 'bench/bench.config.ts';
 const BARE_SERVER = 'bench/bare-server.ts';
 const LOADGEN = 'bench/loadgen.ts';
 const FORWARDED_COUNTER = 'polku_events_forwarded_total';
@@ -58,6 +58,8 @@ interface RunOptions {
   skipBare: boolean;
   onlyBare: boolean;
   json: boolean;
+  /** The gateway's pipeline module. */
+  config: string;
 }
 
 function readOptions(): RunOptions {
@@ -70,6 +72,7 @@ function readOptions(): RunOptions {
       'skip-bare': { type: 'boolean', default: false },
       'only-bare': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      config: { type: 'string', default: DEFAULT_GATEWAY_CONFIG },
     },
     strict: true,
   });
@@ -82,6 +85,7 @@ function readOptions(): RunOptions {
     skipBare: values['skip-bare'],
     onlyBare: values['only-bare'],
     json: values.json,
+    config: values.config,
   };
 }
 
@@ -208,15 +212,15 @@ interface RunningServer {
   metricsUrl?: string;
 }
 
-async function startGateway(): Promise<RunningServer> {
-  for (const file of [GATEWAY_ENTRY, GATEWAY_CONFIG]) {
+async function startGateway(config: string): Promise<RunningServer> {
+  for (const file of [GATEWAY_ENTRY, config]) {
     if (!existsSync(join(REPO_ROOT, file))) {
       throw new Error(`${file} does not exist yet: the gateway cannot be benchmarked (use --only-bare)`);
     }
   }
   const grpcAddr = `127.0.0.1:${await freePort()}`;
   const metricsAddr = `127.0.0.1:${await freePort()}`;
-  const child = spawnTsx('gateway', GATEWAY_ENTRY, ['serve', '--config', GATEWAY_CONFIG], {
+  const child = spawnTsx('gateway', GATEWAY_ENTRY, ['serve', '--config', config], {
     env: { POLKU_GRPC_ADDR: grpcAddr, POLKU_METRICS_ADDR: metricsAddr, POLKU_LOG_LEVEL: 'warn' },
   });
   await waitForReadyz(child, `http://${metricsAddr}/readyz`);
@@ -302,7 +306,7 @@ interface GatewayFigures extends BareFigures {
 
 async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
   log('starting the gateway');
-  const gw = await startGateway();
+  const gw = await startGateway(opts.config);
   const rss = new RssSampler(gw.child.pid);
   try {
     log(`gateway: ${describeLoad(opts, 0)}`);

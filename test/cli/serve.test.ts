@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -80,6 +80,17 @@ describe('polku serve as a process', () => {
       const printed = JSON.parse(await gw.line(/"event_type":"hello.world"/));
       assert.equal(printed.id, ack.eventIds[0]);
       assert.equal(printed.payload, 'hi');
+
+      // A file of NDJSON events: the good lines are accepted, the bad one is reported, exit 1.
+      const dir = mkdtempSync(join(tmpdir(), 'polku-send-'));
+      const file = join(dir, 'events.ndjson');
+      writeFileSync(file, '{"id":"f1","event_type":"from.file"}\nnot json\n{"id":"f2","event_type":"from.file"}\n');
+      const fromFile = runPolku(['send', '--addr', `127.0.0.1:${gw.grpcPort}`, '--file', file], {}, true);
+      assert.equal((await fromFile.exited).code, 1);
+      const fileAck = JSON.parse(fromFile.stdout.join('\n'));
+      assert.deepEqual(fileAck.eventIds, ['f1', 'f2']);
+      assert.equal(fileAck.errors[0].code, 'PARSE_ERROR');
+      assert.match(fileAck.errors[0].message, /line 2/);
     } finally {
       gw.child.kill('SIGTERM');
       assert.equal((await gw.exited).code, 0);
