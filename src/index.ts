@@ -22,6 +22,8 @@ export { EmitResults, type Emitter, type EmitResult, type EventFailure, type Emi
 export { StdoutEmitter, type StdoutEmitterOptions } from './emit/stdout.js';
 export { InMemoryEmitter, type InMemoryEmitterOptions } from './emit/in-memory.js';
 export { eventToJson, type EventJson } from './emit/event-json.js';
+export { WebhookEmitter, type WebhookEmitterOptions } from './emit/webhook.js';
+export { FileEmitter, type FileEmitterOptions } from './emit/file.js';
 export { withRetry, RetryEmitter, type RetryOptions } from './emit/resilience/retry.js';
 export { withCircuitBreaker, CircuitBreakerEmitter, type CircuitBreakerOptions, type CircuitState } from './emit/resilience/circuit-breaker.js';
 export { withTimeout, TimeoutEmitter, type TimeoutOptions } from './emit/resilience/timeout.js';

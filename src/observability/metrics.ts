@@ -38,8 +38,13 @@ export class DropCounter {
       labelNames: ['reason'],
       registers: [registry],
     });
-    // Pre-create every series so dashboards see zeros rather than gaps.
-    for (const reason of DropReasons) this.children.set(reason, this.counter.labels(reason));
+    // Start every series at zero so dashboards and rate() see zeros rather than gaps
+    // (prom-client exports a labelled child only once it has been incremented).
+    for (const reason of DropReasons) {
+      const child = this.counter.labels(reason);
+      child.inc(0);
+      this.children.set(reason, child);
+    }
   }
 
   count(reason: DropReason, n = 1): void {
