@@ -41,7 +41,7 @@ export const AckCodes = {
   /** The event names only emitters that do not exist in `route_to`. */
   UNROUTABLE: { retryable: false, scope: 'event' },
   /** A middleware failed while processing the batch. */
-  MIDDLEWARE_ERROR: { retryable: true, scope: 'batch' },
+  MIDDLEWARE_ERROR: { retryable: true, scope: 'event' },
   /** The gateway is draining for shutdown and takes no new events. */
   SHUTTING_DOWN: { retryable: true, scope: 'batch' },
 } as const satisfies Record<string, { retryable: boolean; scope: 'batch' | 'event' }>;

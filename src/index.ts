@@ -24,6 +24,7 @@ export { InMemoryEmitter, type InMemoryEmitterOptions } from './emit/in-memory.j
 export { eventToJson, type EventJson } from './emit/event-json.js';
 export { WebhookEmitter, type WebhookEmitterOptions } from './emit/webhook.js';
 export { FileEmitter, type FileEmitterOptions } from './emit/file.js';
+export { GrpcEmitter, ackToEmitResult, type GrpcEmitterOptions } from './emit/grpc.js';
 export { withRetry, RetryEmitter, type RetryOptions } from './emit/resilience/retry.js';
 export { withCircuitBreaker, CircuitBreakerEmitter, type CircuitBreakerOptions, type CircuitState } from './emit/resilience/circuit-breaker.js';
 export { withTimeout, TimeoutEmitter, type TimeoutOptions } from './emit/resilience/timeout.js';

@@ -53,6 +53,7 @@ export class EmitterQueue implements AdmissionTarget {
   /** Retryable failures waiting for their next attempt; they go before anything pending. */
   private retryBatch: BufferedEvent[] | null = null;
   private retryAttempt = 0;
+  private retryDelayMs = 0;
   private timer: TimerHandle | null = null;
   private draining = false;
   private idleWaiters: Array<() => void> = [];
@@ -250,8 +251,6 @@ export class EmitterQueue implements AdmissionTarget {
     this.retryAttempt = attempt;
     this.retryDelayMs = retryAfterMs ?? Math.min(RETRY_INITIAL_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
   }
-
-  private retryDelayMs = 0;
 
   private scheduleRetry(): void {
     this.clearTimer();
