@@ -14,6 +14,13 @@ export { DEFAULT_LIMITS, type IntakeLimits } from './ingest/intake-rules.js';
 export type { Middleware, MiddlewareContext } from './middleware/middleware.js';
 export { filter, type FilterOptions } from './middleware/filter.js';
 export { transform, type TransformOptions } from './middleware/transform.js';
+export { router, EventRouter, type RouterOptions, type RouteRule } from './middleware/router.js';
+export { rateLimiter, RateLimiter, type RateLimiterOptions, type BucketLimit, type KeyedLimit } from './middleware/rate-limiter.js';
+export { sampler, Sampler, hash32, type SamplerOptions } from './middleware/sampler.js';
+export { deduplicator, Deduplicator, type DeduplicatorOptions } from './middleware/deduplicator.js';
+export { enricher, Enricher, type EnrichFn, type EnricherOptions } from './middleware/enricher.js';
+export { validator, Validator, type ValidatorOptions, type ValidationRule } from './middleware/validator.js';
+export { hasClientId } from './ingest/assigned-ids.js';
 
 export type { OverflowPolicy, EventBufferOptions } from './buffer/event-buffer.js';
 export type { DeliveryOptions } from './buffer/emitter-queue.js';

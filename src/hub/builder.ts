@@ -99,10 +99,16 @@ export class HubBuilder {
       }
       names.add(emitter.name);
     }
+    const stepNames = new Set<string>();
     for (const step of this.steps) {
       if (typeof step?.process !== 'function') {
         throw polkuError('POLKU_ERR_PIPELINE_INVALID', `middleware "${step?.name}" has no process() function`);
       }
+      // Names label the middleware's metrics; two alike would share series.
+      if (stepNames.has(step.name)) {
+        throw polkuError('POLKU_ERR_PIPELINE_INVALID', `two middleware are named "${step.name}": give one a name option`);
+      }
+      stepNames.add(step.name);
     }
     return {
       ingestors: [...this.ingestors],

@@ -5,7 +5,7 @@ import { EmitterQueueMetrics } from '../buffer/emitter-queue-metrics.js';
 import { EventBuffer, type EventBufferOptions } from '../buffer/event-buffer.js';
 import type { Clock, Timers } from '../clock.js';
 import type { Emitter, EmitterHealth } from '../emit/emitter.js';
-import type { AckCode } from '../errors.js';
+import { AckCodes, type AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, IngestBatch, IngestEvent } from '../gen/polku/v1/gateway.js';
 import type { IngestResult, Ingestor } from '../ingest/ingestor.js';
@@ -68,6 +68,12 @@ interface Intake {
   /** Unary SendEvent never waits for room, whatever the overflow policy. */
   readonly unary: boolean;
   readonly outcome: BatchOutcome;
+  /**
+   * Events refused retryably after middleware began, with the stage that refused them (a
+   * middleware's index, or the middleware count for the buffer). Kept only when some middleware
+   * wants to hear of them (`refusedLater`).
+   */
+  laterRefusals?: Array<{ event: Event; stage: number }>;
 }
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promise<T>)?.then === 'function';
@@ -84,6 +90,8 @@ export class Hub {
   readonly queues: readonly EmitterQueue[];
   private readonly ingestors: IngestorTable;
   private readonly middleware: readonly Middleware[];
+  /** Indices of middleware with a `refusedLater` hook. */
+  private readonly undoers: readonly number[];
   private readonly router: Router;
   private readonly o: HubOptions;
   private readonly log: Logger;
@@ -100,6 +108,7 @@ export class Hub {
     this.log = options.logger.child({ component: 'hub' });
     this.ingestors = new IngestorTable(definition.ingestors, definition.defaultIngestor);
     this.middleware = definition.middleware;
+    this.undoers = definition.middleware.flatMap((m, i) => (m.refusedLater ? [i] : []));
     this.drops = new DropCounter(options.registry);
     this.metrics = new HubMetrics(options.registry, options.maxSourceLabels);
     this.buffer = new EventBuffer(options.buffer);
@@ -304,6 +313,7 @@ export class Hub {
     for (let i = from; i < this.middleware.length && current.length > 0; i++) {
       const step = this.middleware[i]!;
       ctx.step = step.name;
+      ctx.stage = i;
       let result: Event[] | Promise<Event[]>;
       try {
         result = step.process(current, ctx);
@@ -330,18 +340,26 @@ export class Hub {
     return [];
   }
 
-  private middlewareContext(intake: Intake): MiddlewareContext & { step: string } {
+  private middlewareContext(intake: Intake): MiddlewareContext & { step: string; stage: number } {
     const ctx = {
       source: intake.source,
       cluster: intake.cluster,
       receivedAtNs: intake.receivedAtNs,
       step: '',
+      stage: 0,
       drop: (event: Event, code: AckCode, message: string) => {
         intake.outcome.refuse(event.id, code, message);
         this.metrics.middlewareDropped(ctx.step, code);
+        if (AckCodes[code].retryable) this.noteLaterRefusal(intake, event, ctx.stage);
       },
     };
     return ctx;
+  }
+
+  /** Remembers a retryable refusal for the middleware before `stage` that keep per-event state. */
+  private noteLaterRefusal(intake: Intake, event: Event, stage: number): void {
+    if (this.undoers.length === 0 || stage <= this.undoers[0]!) return;
+    (intake.laterRefusals ??= []).push({ event, stage });
   }
 
   /**
@@ -355,6 +373,7 @@ export class Hub {
     if (this.closing && events.length > from) {
       // Only an asynchronous batch can get here; the caller may resend it elsewhere.
       out.refuseMany(events.length - from, 'SHUTTING_DOWN', 'gateway began shutting down before the batch was buffered');
+      for (let j = from; j < events.length; j++) this.noteLaterRefusal(intake, events[j]!, this.middleware.length);
       return this.finish(intake);
     }
     for (let i = from; i < events.length; i++) {
@@ -371,6 +390,7 @@ export class Hub {
           return buffer.waitForRoom(bytes).then((room) => {
             if (room) return this.admit(intake, events, i);
             out.refuseMany(events.length - i, 'SHUTTING_DOWN', 'gateway is shutting down; events not buffered');
+            for (let j = i; j < events.length; j++) this.noteLaterRefusal(intake, events[j]!, this.middleware.length);
             return this.finish(intake);
           });
         }
@@ -380,10 +400,12 @@ export class Hub {
           this.drops.count('buffer_overflow_evicted', evicted);
           if (!fits) {
             out.refuse(event.id, 'BUFFER_FULL', 'buffer full and every buffered event is in flight');
+            this.noteLaterRefusal(intake, event, this.middleware.length);
             continue;
           }
         } else {
           out.refuse(event.id, 'BUFFER_FULL', `buffer full (${buffer.size}/${buffer.capacity} events)`);
+          this.noteLaterRefusal(intake, event, this.middleware.length);
           continue;
         }
       }
@@ -396,6 +418,7 @@ export class Hub {
 
   private finish(intake: Intake): Ack {
     const out = intake.outcome;
+    if (intake.laterRefusals) this.undoForLaterRefusals(intake.laterRefusals);
     this.accepted += BigInt(out.eventIds.length);
     this.metrics.recordBatch(
       intake.source,
@@ -404,6 +427,18 @@ export class Hub {
       (this.o.clock.monotonicMs() - intake.startedMs) / 1000,
     );
     return out.toAck(this.buffer.size, this.buffer.capacity);
+  }
+
+  private undoForLaterRefusals(refusals: ReadonlyArray<{ event: Event; stage: number }>): void {
+    for (const index of this.undoers) {
+      const later = refusals.filter((r) => r.stage > index).map((r) => r.event);
+      if (later.length === 0) continue;
+      try {
+        this.middleware[index]!.refusedLater!(later);
+      } catch (err) {
+        this.log.error({ middleware: this.middleware[index]!.name, err }, 'refusedLater hook failed');
+      }
+    }
   }
 
   private refuseAll(intake: Intake, count: number, code: AckCode, message: string): Ack {

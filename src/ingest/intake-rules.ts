@@ -1,5 +1,6 @@
 import type { AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
+import { markAssignedId } from './assigned-ids.js';
 import type { UlidFactory } from './ulid.js';
 
 /** Size limits on what agents send. Each violation refuses only what broke it. */
@@ -65,7 +66,10 @@ export function admitEvent(
       message: `metadata is ${metadataBytes} bytes, limit ${limits.maxMetadataBytes}`,
     };
   }
-  if (event.id === '') event.id = newId();
+  if (event.id === '') {
+    event.id = newId();
+    markAssignedId(event); // so a deduplicator never treats two id-less events as one
+  }
   if (event.timestampUnixNs === 0n) event.timestampUnixNs = receivedAtNs;
   if (event.source === '') event.source = batchSource;
   return undefined;

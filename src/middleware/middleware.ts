@@ -26,6 +26,12 @@ export interface Middleware {
   readonly name: string;
   process(events: Event[], ctx: MiddlewareContext): Event[] | Promise<Event[]>;
   /**
+   * Events this step let through that a later step or the buffer then refused with a retryable
+   * code (RATE_LIMITED, BUFFER_FULL, SHUTTING_DOWN, …): the client will send them again, so state
+   * kept for them (a deduplicator's key) should be undone. Optional.
+   */
+  refusedLater?(events: readonly Event[]): void;
+  /**
    * Called once when the hub is built, before any event: register metrics in `ctx.registry`,
    * take `ctx.logger.child(...)`, keep `ctx.clock`. Optional.
    */
