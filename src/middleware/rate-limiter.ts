@@ -147,6 +147,9 @@ export class RateLimiter implements Middleware {
     const out: Event[] = [];
     let longestWait = 0;
     let delayed = 0;
+    // A batch usually comes from one source (one tenant): look its bucket up once, not per event.
+    let lastKey: string | undefined;
+    let lastBucket: Bucket | undefined;
     for (const event of events) {
       let bucket: Bucket | undefined;
       let key = '';
@@ -157,7 +160,12 @@ export class RateLimiter implements Middleware {
           ctx.drop(event, 'MIDDLEWARE_ERROR', `rate limiter "${this.name}" key function threw: ${(err as Error).message}`);
           continue;
         }
-        bucket = this.bucketOf(key, now);
+        if (key === lastKey) bucket = lastBucket;
+        else {
+          bucket = this.bucketOf(key, now);
+          lastKey = key;
+          lastBucket = bucket;
+        }
       }
       const keyWait = bucket === undefined ? 0 : waitMs(bucket, this.perKey!);
       const globalWait = global === undefined ? 0 : waitMs(global, this.global!);
