@@ -16,6 +16,8 @@ export const AckCodes = {
   BATCH_TOO_LARGE: { retryable: false, scope: 'batch' },
   /** Raw bytes arrived for a source and format no ingestor handles. */
   UNKNOWN_SOURCE: { retryable: false, scope: 'batch' },
+  /** The ingestor for the batch (an external plugin) is down or timed out; send it again later. */
+  INGESTOR_UNAVAILABLE: { retryable: true, scope: 'batch' },
   /** An ingestor could not parse (part of) the raw bytes. */
   PARSE_ERROR: { retryable: false, scope: 'event' },
   /** The event breaks a rule of the envelope (for example an over-long id). */
@@ -56,6 +58,7 @@ export const DropReasons = [
   'invalid_batch',
   'batch_too_large',
   'unknown_source',
+  'ingestor_unavailable',
   'parse_error',
   'invalid_event',
   'payload_too_large',

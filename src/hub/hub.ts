@@ -272,6 +272,9 @@ export class Hub {
       return this.refuseAll(intake, 1, 'PARSE_ERROR', `ingestor "${ingestor.name}" failed: ${(err as Error).message}`);
     }
     const afterParse = (r: IngestResult): Ack | Promise<Ack> => {
+      if (r.unavailable !== undefined) {
+        return this.refuseAll(intake, 1, 'INGESTOR_UNAVAILABLE', `ingestor "${ingestor.name}": ${r.unavailable}`);
+      }
       for (const p of r.problems) {
         intake.outcome.received++;
         intake.outcome.refuse('', 'PARSE_ERROR', p.offset === undefined ? p.message : `${p.message} (at byte ${p.offset})`);

@@ -25,6 +25,11 @@ export interface IngestProblem {
 export interface IngestResult {
   readonly events: Event[];
   readonly problems: IngestProblem[];
+  /**
+   * Set when the ingestor could not run at all (a plugin that is down, timed out, or whose
+   * circuit is open): the whole batch is refused `INGESTOR_UNAVAILABLE`, which agents may retry.
+   */
+  readonly unavailable?: string;
 }
 
 /** Turns raw bytes from an agent into events. */

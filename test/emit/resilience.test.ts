@@ -127,7 +127,7 @@ describe('withCircuitBreaker', () => {
     ctx.clock.advance(4_000);
     const shortCircuited = await breaker.emit(batch('x'));
     assert.equal(inner.seen.length, 3, 'the destination was not called');
-    assert.deepEqual(shortCircuited, { status: 'retryable', error: 'circuit open after 3 failed batches', retryAfterMs: 6_000 });
+    assert.deepEqual(shortCircuited, { status: 'retryable', error: 'circuit open after 3 consecutive failures', retryAfterMs: 6_000 });
     assert.deepEqual(await breaker.health(), { healthy: false, message: 'circuit open' });
     const gauge = await ctx.registry.getSingleMetric('polku_circuit_state')!.get();
     assert.equal(gauge.values.find((v) => v.labels['emitter'] === 'dest')?.value, 1);

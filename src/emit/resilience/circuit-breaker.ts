@@ -4,17 +4,12 @@ import { systemClock, type Clock } from '../../clock.js';
 import type { Event } from '../../gen/polku/v1/event.js';
 import type { Logger } from '../../observability/logger.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth } from '../emitter.js';
+import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '../../resilience/circuit-breaker.js';
 import { EmitterWrapper } from './wrap.js';
 
-export type CircuitState = 'closed' | 'open' | 'half_open';
-const STATE_VALUE: Record<CircuitState, number> = { closed: 0, open: 1, half_open: 2 };
+export type { CircuitBreakerOptions, CircuitState };
 
-export interface CircuitBreakerOptions {
-  /** Consecutive failed batches that open the circuit. Default 5. */
-  failureThreshold?: number;
-  /** How long the circuit stays open before one probe batch is let through. Default 30 s. */
-  resetTimeoutMs?: number;
-}
+const STATE_VALUE: Record<CircuitState, number> = { closed: 0, open: 1, half_open: 2 };
 
 /**
  * Stops calling a destination that keeps failing. After `failureThreshold` consecutive batches
@@ -26,26 +21,19 @@ export interface CircuitBreakerOptions {
  * `polku_circuit_transitions_total{emitter,to}`.
  */
 export class CircuitBreakerEmitter extends EmitterWrapper {
-  private readonly threshold: number;
-  private readonly resetMs: number;
+  private readonly breaker: CircuitBreaker;
   private clock: Clock = systemClock;
   private log: Logger | undefined;
-  private current: CircuitState = 'closed';
-  private failures = 0;
-  private openedAt = 0;
-  private probing = false;
   private stateGauge: Gauge<'emitter'> | undefined;
   private transitions: Counter<'emitter' | 'to'> | undefined;
 
   constructor(inner: Emitter, options: CircuitBreakerOptions = {}) {
     super(inner);
-    this.threshold = options.failureThreshold ?? 5;
-    this.resetMs = options.resetTimeoutMs ?? 30_000;
-    if (!(this.threshold >= 1)) throw new RangeError(`failureThreshold must be at least 1, got ${this.threshold}`);
+    this.breaker = new CircuitBreaker(options, () => this.clock, (from, to) => this.changed(from, to));
   }
 
   get state(): CircuitState {
-    return this.current;
+    return this.breaker.state;
   }
 
   override init(ctx: ComponentContext): void {
@@ -57,50 +45,29 @@ export class CircuitBreakerEmitter extends EmitterWrapper {
     this.transitions = registered(ctx, 'polku_circuit_transitions_total', () =>
       new Counter({ name: 'polku_circuit_transitions_total', help: 'Circuit breaker state changes', labelNames: ['emitter', 'to'], registers: [ctx.registry] }),
     );
-    this.stateGauge.set({ emitter: this.name }, STATE_VALUE[this.current]);
+    this.stateGauge.set({ emitter: this.name }, STATE_VALUE[this.breaker.state]);
     super.init(ctx);
   }
 
   async emit(events: readonly Event[]): Promise<EmitResult> {
-    if (this.current === 'open') {
-      const left = this.openedAt + this.resetMs - this.clock.monotonicMs();
-      if (left > 0) return EmitResults.retryable(`circuit open after ${this.threshold} failed batches`, left);
-      this.moveTo('half_open');
-    }
-    if (this.current === 'half_open') {
-      if (this.probing) return EmitResults.retryable('circuit half-open: a probe batch is in flight', this.resetMs);
-      this.probing = true;
-    }
+    const permit = this.breaker.permit();
+    if (!permit.allowed) return EmitResults.retryable(permit.reason, permit.retryAfterMs);
     const result = await this.callInner(events);
-    this.probing = false;
-    if (deliveredNothing(result, events.length)) this.onFailure();
-    else this.onSuccess();
+    if (deliveredNothing(result, events.length)) this.breaker.failure();
+    else this.breaker.success();
     return result;
   }
 
   override async health(): Promise<EmitterHealth> {
-    if (this.current !== 'closed') return { healthy: false, message: `circuit ${this.current.replace('_', '-')}` };
+    const state = this.breaker.state;
+    if (state !== 'closed') return { healthy: false, message: `circuit ${state.replace('_', '-')}` };
     return super.health();
   }
 
-  private onFailure(): void {
-    this.failures++;
-    if (this.current === 'half_open' || (this.current === 'closed' && this.failures >= this.threshold)) {
-      this.openedAt = this.clock.monotonicMs();
-      this.moveTo('open');
-    }
-  }
-
-  private onSuccess(): void {
-    this.failures = 0;
-    if (this.current !== 'closed') this.moveTo('closed');
-  }
-
-  private moveTo(state: CircuitState): void {
-    this.log?.info({ from: this.current, to: state, failures: this.failures }, 'circuit state change');
-    this.current = state;
-    this.stateGauge?.set({ emitter: this.name }, STATE_VALUE[state]);
-    this.transitions?.inc({ emitter: this.name, to: state });
+  private changed(from: CircuitState, to: CircuitState): void {
+    this.log?.info({ from, to }, 'circuit state change');
+    this.stateGauge?.set({ emitter: this.name }, STATE_VALUE[to]);
+    this.transitions?.inc({ emitter: this.name, to });
   }
 }
 
