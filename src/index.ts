@@ -9,6 +9,7 @@ export { Hub, type PipelineDefinition, type HubOptions, type HubHealth, type Dra
 export type { Ingestor, IngestContext, IngestResult, IngestProblem } from './ingest/ingestor.js';
 export { JsonIngestor, type JsonIngestorOptions } from './ingest/json.js';
 export { PassthroughIngestor, type PassthroughIngestorOptions } from './ingest/passthrough.js';
+export { externalIngestor, ExternalIngestor, type ExternalIngestorOptions } from './ingest/external.js';
 export { DEFAULT_LIMITS, type IntakeLimits } from './ingest/intake-rules.js';
 
 export type { Middleware, MiddlewareContext } from './middleware/middleware.js';
@@ -32,6 +33,7 @@ export { eventToJson, type EventJson } from './emit/event-json.js';
 export { WebhookEmitter, type WebhookEmitterOptions } from './emit/webhook.js';
 export { FileEmitter, type FileEmitterOptions } from './emit/file.js';
 export { GrpcEmitter, ackToEmitResult, type GrpcEmitterOptions } from './emit/grpc.js';
+export { externalEmitter, ExternalEmitter, type ExternalEmitterOptions } from './emit/external.js';
 export { withRetry, RetryEmitter, type RetryOptions } from './emit/resilience/retry.js';
 export { withCircuitBreaker, CircuitBreakerEmitter, type CircuitBreakerOptions, type CircuitState } from './emit/resilience/circuit-breaker.js';
 export { withTimeout, TimeoutEmitter, type TimeoutOptions } from './emit/resilience/timeout.js';

@@ -1,0 +1,229 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { systemClock } from '../clock.js';
+import type { ComponentContext } from '../component-context.js';
+import { polkuError } from '../errors.js';
+import type { Empty } from '../gen/google/protobuf/empty.js';
+import type { Event } from '../gen/polku/v1/event.js';
+import {
+  EmitterPluginClient,
+  type EmitRequest,
+  type EmitResponse,
+  type PluginHealthResponse,
+  type ShutdownResponse,
+} from '../gen/polku/v1/plugin.js';
+import { silentLogger, type Logger } from '../observability/logger.js';
+import type { CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
+import { checkPositive, pluginTarget } from '../plugin-client/address.js';
+import { emitterPluginClient } from '../plugin-client/client.js';
+import { PluginCaller } from '../plugin-client/plugin-caller.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+const HEALTH_TIMEOUT_MS = 1_000;
+/** Health is asked for by readiness probes and scrapes; the plugin is asked at most once a second. */
+const HEALTH_CACHE_MS = 1_000;
+const SHUTDOWN_TIMEOUT_MS = 5_000;
+/** Call failures that retrying the same batch cannot fix. */
+const NOT_RETRYABLE = new Set<GrpcStatus>([GrpcStatus.INVALID_ARGUMENT, GrpcStatus.UNIMPLEMENTED]);
+const EMPTY: Empty = {};
+
+export interface ExternalEmitterOptions {
+  /** Longest wait for the plugin's channel to be ready before a call. Default 5 s. */
+  connectTimeoutMs?: number;
+  /** Longest wait for an Emit answer, connecting included. Default 30 s. */
+  callTimeoutMs?: number;
+  /** When to stop calling a failing plugin for a while. Default: open after 5 failures, for 30 s. */
+  breaker?: CircuitBreakerOptions;
+}
+
+export interface ExternalEmitterConfig extends ExternalEmitterOptions {
+  /** The name events use in `route_to`; also the `plugin` label. */
+  name: string;
+  /** `host:port` or `http://host:port` (plaintext). */
+  address: string;
+}
+
+/**
+ * An emitter implemented by a plugin process speaking `polku.v1.EmitterPlugin` over gRPC. Each
+ * batch is one `Emit` call; the answer's failed ids and errors become per-event failures (see
+ * {@link emitResponseToResult}), so the emitter queue resends only the retryable ones.
+ *
+ * A call that gets no answer (plugin down, deadline passed, circuit open) is `retryable`: the
+ * plugin may or may not have delivered the batch, so delivery is at least once. A call the
+ * plugin refuses as `INVALID_ARGUMENT` or `UNIMPLEMENTED` is `failed`. It never throws.
+ */
+export class ExternalEmitter implements Emitter {
+  readonly name: string;
+  readonly address: string;
+  private readonly callTimeoutMs: number;
+  private readonly client: EmitterPluginClient;
+  private readonly caller: PluginCaller;
+  private log: Logger = silentLogger();
+  private healthCache: { atMs: number; value: EmitterHealth } | null = null;
+  private healthRun: Promise<EmitterHealth> | null = null;
+  private shutdownRun: Promise<void> | null = null;
+  private now = (): number => systemClock.monotonicMs();
+
+  constructor(config: ExternalEmitterConfig) {
+    this.name = config.name;
+    if (typeof this.name !== 'string' || this.name === '') {
+      throw polkuError('POLKU_ERR_PIPELINE_INVALID', 'an external emitter needs a non-empty name (the route_to name)');
+    }
+    const target = pluginTarget(this.name, config.address);
+    const connectTimeoutMs = config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.callTimeoutMs = config.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    checkPositive(this.name, 'connectTimeoutMs', connectTimeoutMs);
+    checkPositive(this.name, 'callTimeoutMs', this.callTimeoutMs);
+    this.address = config.address;
+    this.client = emitterPluginClient(target);
+    // The emitter queue sends one batch at a time: no concurrency limit is needed.
+    this.caller = new PluginCaller({
+      plugin: this.name,
+      address: config.address,
+      client: this.client,
+      connectTimeoutMs,
+      mainMethod: 'Emit',
+      ...(config.breaker ? { breaker: config.breaker } : {}),
+    });
+  }
+
+  init(ctx: ComponentContext): void {
+    this.caller.init(ctx, 'external-emitter');
+    this.log = ctx.logger.child({ component: 'external-emitter', plugin: this.name });
+    this.now = () => ctx.clock.monotonicMs();
+  }
+
+  async emit(events: readonly Event[]): Promise<EmitResult> {
+    if (events.length === 0) return EmitResults.success();
+    if (this.shutdownRun) return EmitResults.retryable(`plugin "${this.name}" is shut down`);
+    // The events go out as they are: grpc-js serializes them on write and nothing changes them.
+    const request: EmitRequest = { events: events as Event[] };
+    const result = await this.caller.guarded<EmitRequest, EmitResponse>(
+      'Emit',
+      (req, md, opts, cb) => this.client.emit(req, md, opts, cb),
+      request,
+      this.callTimeoutMs,
+    );
+    if (!result.ok) {
+      const error = `plugin at ${this.address}: ${result.reason}`;
+      if (result.code !== undefined && NOT_RETRYABLE.has(result.code)) return EmitResults.failed(error);
+      return EmitResults.retryable(error, result.retryAfterMs);
+    }
+    const mapped = emitResponseToResult(events, result.value);
+    if (mapped.unknownIds.length > 0) {
+      this.log.warn({ ids: { unknown: mapped.unknownIds.slice(0, 10), count: mapped.unknownIds.length } }, 'plugin named events not in the batch; ignored');
+    }
+    if (mapped.countMismatch) {
+      this.log.warn({ counts: mapped.countMismatch }, 'plugin success_count disagrees with its failure list; trusting the list');
+    }
+    return mapped.result;
+  }
+
+  /** The plugin's own Health answer (1 s deadline), asked at most once a second. */
+  health(): EmitterHealth | Promise<EmitterHealth> {
+    if (this.shutdownRun) return { healthy: false, message: 'shut down' };
+    const cached = this.healthCache;
+    if (cached && this.now() - cached.atMs < HEALTH_CACHE_MS) return cached.value;
+    this.healthRun ??= this.askHealth().finally(() => (this.healthRun = null));
+    return this.healthRun;
+  }
+
+  /** Calls the plugin's Shutdown (5 s deadline), then closes the client. Runs once. */
+  shutdown(): Promise<void> {
+    this.shutdownRun ??= this.caller
+      .direct<Empty, ShutdownResponse>('Shutdown', (req, md, opts, cb) => this.client.shutdown(req, md, opts, cb), EMPTY, SHUTDOWN_TIMEOUT_MS)
+      .then((r) => {
+        if (!r.ok) this.log.warn({ reason: r.reason }, 'plugin Shutdown call failed');
+        else if (!r.value.success) this.log.warn({ reply: { message: r.value.message } }, 'plugin reported an unclean shutdown');
+        this.caller.close();
+      });
+    return this.shutdownRun;
+  }
+
+  private async askHealth(): Promise<EmitterHealth> {
+    const r = await this.caller.direct<Empty, PluginHealthResponse>(
+      'Health',
+      (req, md, opts, cb) => this.client.health(req, md, opts, cb),
+      EMPTY,
+      HEALTH_TIMEOUT_MS,
+    );
+    let value: EmitterHealth;
+    if (!r.ok) value = { healthy: false, message: `plugin at ${this.address}: health check failed: ${r.reason}` };
+    else value = { healthy: r.value.healthy, message: r.value.message || (r.value.healthy ? 'ok' : 'plugin reports unhealthy') };
+    const circuit = this.caller.circuit;
+    if (circuit !== 'closed') value = { healthy: value.healthy, message: `${value.message}; circuit ${circuit.replace('_', '-')}` };
+    this.caller.reportHealth(value.healthy);
+    this.healthCache = { atMs: this.now(), value };
+    return value;
+  }
+}
+
+/** What an EmitResponse says about a batch, and what in it did not add up. */
+export interface EmitResponseReading {
+  readonly result: EmitResult;
+  /** Ids the plugin named that match no (remaining) event of the batch: ignored. */
+  readonly unknownIds: readonly string[];
+  /** Set when `success_count` + failures is not the batch size (the failure list is trusted). */
+  readonly countMismatch?: { readonly successCount: string; readonly failures: number; readonly batch: number };
+}
+
+/**
+ * Turns a plugin's EmitResponse for `events` into a result. Each id in `failed_event_ids` and each
+ * `EmitError` fails one event with that id; an id listed in both is one failure, with the error's
+ * message and `retryable`. A failed id without an error is retryable ("no reason given"). A
+ * repeated id fails its copies in batch order (each match takes the first copy not yet failed);
+ * an id matching no remaining event is ignored and reported in `unknownIds`. Every event not
+ * failed was delivered: `success_count` is only cross-checked.
+ */
+export function emitResponseToResult(events: readonly Event[], response: EmitResponse): EmitResponseReading {
+  const n = events.length;
+  const failedIds = response.failedEventIds ?? [];
+  const errors = response.errors ?? [];
+  const unknownIds: string[] = [];
+  const failures: EventFailure[] = [];
+  if (failedIds.length > 0 || errors.length > 0) {
+    const open = new Map<string, { taken: number; indices: number[] }>();
+    for (let i = 0; i < n; i++) {
+      const slot = open.get(events[i]!.id);
+      if (slot) slot.indices.push(i);
+      else open.set(events[i]!.id, { taken: 0, indices: [i] });
+    }
+    const take = (id: string): number => {
+      const slot = open.get(id);
+      return slot !== undefined && slot.taken < slot.indices.length ? slot.indices[slot.taken++]! : -1;
+    };
+    // Errors by id, in order, to pair with the failed ids.
+    const reasons = new Map<string, Array<EmitResponse['errors'][number]>>();
+    for (const e of errors) {
+      const list = reasons.get(e.eventId);
+      if (list) list.push(e);
+      else reasons.set(e.eventId, [e]);
+    }
+    const fail = (id: string, e: EmitResponse['errors'][number] | undefined): void => {
+      const index = take(id);
+      if (index < 0) unknownIds.push(id);
+      else failures.push(e ? { index, retryable: e.retryable, error: e.message || 'plugin gave no message' } : { index, retryable: true, error: 'no reason given' });
+    };
+    for (const id of failedIds) fail(id, reasons.get(id)?.shift());
+    // Errors for ids not in failed_event_ids fail their events too: a plugin that reports why an
+    // event failed has not delivered it.
+    for (const [id, rest] of reasons) for (const e of rest) fail(id, e);
+    failures.sort((a, b) => a.index - b.index);
+  }
+  const reading = { unknownIds, ...countCheck(response.successCount, failures.length, n) };
+  if (failures.length === n && n > 0) {
+    if (failures.every((f) => f.retryable)) return { ...reading, result: EmitResults.retryable(failures[0]!.error) };
+    if (failures.every((f) => !f.retryable)) return { ...reading, result: EmitResults.failed(failures[0]!.error) };
+  }
+  return { ...reading, result: EmitResults.partial(failures) };
+}
+
+function countCheck(successCount: bigint, failures: number, batch: number): Pick<EmitResponseReading, 'countMismatch'> {
+  if (BigInt(failures) + (successCount ?? 0n) === BigInt(batch)) return {};
+  return { countMismatch: { successCount: String(successCount), failures, batch } };
+}
+
+/** `externalEmitter('audit', 'localhost:9002')`: events routed to `audit` go to the plugin there. */
+export const externalEmitter = (emitterName: string, address: string, options: ExternalEmitterOptions = {}): ExternalEmitter =>
+  new ExternalEmitter({ ...options, name: emitterName, address });
