@@ -1,6 +1,8 @@
 import { defaultPipeline } from '../config/default-pipeline.js';
 import { settingsFromEnv } from '../config/env.js';
 import { loadPipeline } from '../config/load-pipeline.js';
+import { silentLogger } from '../observability/logger.js';
+import { createRegistry } from '../observability/metrics.js';
 
 /**
  * `polku validate [--config FILE]`: loads the environment and the pipeline module and builds the
@@ -15,6 +17,10 @@ export async function validate(configFlag: string | undefined): Promise<string> 
     buffer: settings.buffer,
     delivery: settings.delivery,
     maxSourceLabels: settings.maxSourceLabels,
+    // Our own logger and registry: a module importing 'polku' gets its own copy of the package
+    // (loaded through tsx), whose pino must not be asked to make one.
+    logger: silentLogger(),
+    registry: createRegistry(),
   });
   const d = builder.definition();
   const list = (names: string[]): string => (names.length ? names.join(', ') : '(none)');

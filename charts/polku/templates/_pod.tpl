@@ -1,0 +1,248 @@
+{{/* The pod template shared by the DaemonSet and the Deployment. */}}
+{{- define "polku.pod" -}}
+{{- include "polku.validate" . }}
+{{- $v := .Values }}
+{{- $nodeOptions := include "polku.nodeOptions" . }}
+metadata:
+  labels:
+    {{- include "polku.labels" . | nindent 4 }}
+    {{- with $v.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- if or $v.pipeline.module $v.podAnnotations }}
+  annotations:
+    {{- if $v.pipeline.module }}
+    {{- /* Pods roll when the module changes (a mounted ConfigMap alone would change under a running gateway that never reloads it). */}}
+    checksum/pipeline: {{ $v.pipeline.module | sha256sum }}
+    {{- end }}
+    {{- with $v.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
+spec:
+  serviceAccountName: {{ include "polku.serviceAccountName" . }}
+  {{- /* Only discovery talks to the API server: without it, no token in the pod. */}}
+  automountServiceAccountToken: {{ $v.discovery.enabled }}
+  {{- with $v.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- toYaml $v.podSecurityContext | nindent 4 }}
+  {{- if and $v.durable.enabled (not $v.durable.existingClaim) $v.durable.fixPermissions }}
+  initContainers:
+    - name: durable-permissions
+      image: {{ include "polku.image" . }}
+      imagePullPolicy: {{ $v.image.pullPolicy }}
+      command:
+        - sh
+        - -c
+        - chown {{ $v.securityContext.runAsUser | default 10001 }}:{{ $v.securityContext.runAsGroup | default 10001 }} /var/lib/polku && chmod 0750 /var/lib/polku
+      securityContext:
+        runAsNonRoot: false
+        runAsUser: 0
+        runAsGroup: 0
+        readOnlyRootFilesystem: true
+        allowPrivilegeEscalation: false
+        privileged: false
+        capabilities:
+          drop:
+            - ALL
+          add:
+            - CHOWN
+            - FOWNER
+        seccompProfile:
+          type: RuntimeDefault
+      resources:
+        requests:
+          cpu: 10m
+          memory: 16Mi
+        limits:
+          cpu: 100m
+          memory: 32Mi
+      volumeMounts:
+        - name: durable
+          mountPath: /var/lib/polku
+  {{- end }}
+  containers:
+    - name: polku
+      image: {{ include "polku.image" . }}
+      imagePullPolicy: {{ $v.image.pullPolicy }}
+      args:
+        - serve
+      ports:
+        - name: grpc
+          containerPort: {{ $v.ports.grpc.containerPort }}
+          protocol: TCP
+          {{- if gt (int $v.ports.grpc.hostPort) 0 }}
+          hostPort: {{ $v.ports.grpc.hostPort }}
+          {{- end }}
+        - name: metrics
+          containerPort: {{ $v.ports.metrics.containerPort }}
+          protocol: TCP
+      env:
+        - name: NODE_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: spec.nodeName
+        - name: HOST_IP
+          valueFrom:
+            fieldRef:
+              fieldPath: status.hostIP
+        - name: POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        - name: POD_NAMESPACE
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.namespace
+        - name: POLKU_GRPC_ADDR
+          value: {{ printf "%s:%d" $v.listenHost (int $v.ports.grpc.containerPort) | quote }}
+        - name: POLKU_METRICS_ADDR
+          value: {{ printf "%s:%d" $v.listenHost (int $v.ports.metrics.containerPort) | quote }}
+        - name: POLKU_LOG_LEVEL
+          value: {{ $v.config.logLevel | quote }}
+        - name: POLKU_BUFFER_CAPACITY
+          value: {{ int64 $v.config.buffer.capacity | quote }}
+        - name: POLKU_BUFFER_MAX_BYTES
+          value: {{ int64 $v.config.buffer.maxBytes | quote }}
+        - name: POLKU_OVERFLOW_POLICY
+          value: {{ $v.config.buffer.overflowPolicy | quote }}
+        - name: POLKU_BATCH_SIZE
+          value: {{ int64 $v.config.delivery.batchSize | quote }}
+        - name: POLKU_FLUSH_INTERVAL_MS
+          value: {{ int64 $v.config.delivery.flushIntervalMs | quote }}
+        - name: POLKU_EMIT_MAX_ATTEMPTS
+          value: {{ int64 $v.config.delivery.emitMaxAttempts | quote }}
+        - name: POLKU_SHUTDOWN_TIMEOUT_MS
+          value: {{ int64 $v.config.shutdownTimeoutMs | quote }}
+        {{- if $v.discovery.enabled }}
+        - name: POLKU_DISCOVERY
+          value: kubernetes
+        - name: POLKU_DISCOVERY_NAMESPACES
+          value: {{ join "," $v.discovery.namespaces | quote }}
+        - name: POLKU_DISCOVERY_LABEL_SELECTOR
+          value: {{ $v.discovery.labelSelector | quote }}
+        {{- end }}
+        {{- if or $v.registryToken.value $v.registryToken.existingSecret }}
+        - name: POLKU_REGISTRY_TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "polku.registryTokenSecretName" . }}
+              key: {{ $v.registryToken.secretKey }}
+        {{- end }}
+        {{- if include "polku.hasPipeline" . }}
+        - name: POLKU_CONFIG
+          value: /etc/polku/polku.config.ts
+        {{- end }}
+        {{- if $v.durable.enabled }}
+        - name: POLKU_DURABLE
+          value: "true"
+        - name: POLKU_DATA_DIR
+          value: /var/lib/polku
+        - name: POLKU_DURABLE_MAX_BYTES
+          value: {{ int64 $v.durable.maxBytes | quote }}
+        {{- end }}
+        {{- if $nodeOptions }}
+        - name: NODE_OPTIONS
+          value: {{ $nodeOptions | quote }}
+        {{- end }}
+        {{- with $v.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with $v.extraEnvFrom }}
+      envFrom:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      startupProbe:
+        grpc:
+          port: {{ $v.ports.grpc.containerPort }}
+          service: ""
+        periodSeconds: {{ $v.probes.startup.periodSeconds }}
+        failureThreshold: {{ $v.probes.startup.failureThreshold }}
+        timeoutSeconds: {{ $v.probes.startup.timeoutSeconds }}
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: metrics
+        periodSeconds: {{ $v.probes.readiness.periodSeconds }}
+        failureThreshold: {{ $v.probes.readiness.failureThreshold }}
+        timeoutSeconds: {{ $v.probes.readiness.timeoutSeconds }}
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: metrics
+        periodSeconds: {{ $v.probes.liveness.periodSeconds }}
+        failureThreshold: {{ $v.probes.liveness.failureThreshold }}
+        timeoutSeconds: {{ $v.probes.liveness.timeoutSeconds }}
+      {{- with $v.resources }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $v.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        {{- if include "polku.hasPipeline" . }}
+        - name: pipeline
+          mountPath: /etc/polku
+          readOnly: true
+        {{- end }}
+        {{- if $v.durable.enabled }}
+        - name: durable
+          mountPath: /var/lib/polku
+        {{- end }}
+        {{- with $v.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- if include "polku.hasPipeline" . }}
+    - name: pipeline
+      configMap:
+        name: {{ include "polku.pipelineConfigMapName" . }}
+        items:
+          - key: polku.config.ts
+            path: polku.config.ts
+    {{- end }}
+    {{- if $v.durable.enabled }}
+    - name: durable
+      {{- if $v.durable.existingClaim }}
+      persistentVolumeClaim:
+        claimName: {{ $v.durable.existingClaim }}
+      {{- else }}
+      hostPath:
+        path: {{ $v.durable.hostPath }}
+        type: DirectoryOrCreate
+      {{- end }}
+    {{- end }}
+    {{- with $v.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $v.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- if eq $v.mode "deployment" }}
+  {{- with $v.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- end }}
+{{- end }}
