@@ -1,0 +1,487 @@
+import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../../clock.js';
+import { HEADER_BYTES, MAX_PAYLOAD_BYTES, Segment, decodeRecord, encodeRecord, recoverSegment, type LogFileSystem, type LogRecord } from './record-codec.js';
+
+export type { LogFile, LogFileSystem, LogRecord } from './record-codec.js';
+
+export type StorageErrorCode = 'STORAGE_FULL' | 'STORAGE_IO' | 'STORAGE_CLOSED';
+
+/** A failure of the durable log. `STORAGE_FULL`: the disk (or quota) is full; `STORAGE_IO`: any other I/O error; `STORAGE_CLOSED`: the log was closed. */
+export class StorageError extends Error {
+  readonly code: StorageErrorCode;
+
+  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageError';
+    this.code = code;
+  }
+}
+
+export interface SegmentLogOptions {
+  /** Where the segment files live; created if missing. */
+  dir: string;
+  /** Roll to a new segment file when a write would take the active one past this size. Default 64 MiB. */
+  segmentBytes?: number;
+  /** fdatasync before an append resolves. Default true; turn off only in tests. */
+  fsync?: boolean;
+  /** `appendedAtMs` comes from `clock.nowMs()`; recovery time from `monotonicMs()`. Default systemClock. */
+  clock?: Clock;
+  /** How segment files are opened. Default `fs.promises.open`; tests inject failing files. */
+  fileSystem?: LogFileSystem;
+}
+
+export interface RecoveryReport {
+  segments: number;
+  records: number;
+  firstSeq: number;
+  nextSeq: number;
+  bytes: number;
+  /** Bytes cut from the end of the last segment: a partial last write. */
+  tornTailBytes: number;
+  /** Records with a bad checksum that were skipped (only the last segment is verified at open). */
+  corruptRecords: number;
+  /** `<file>: <why>` for each file that could not be framed past some offset (the rest skipped). */
+  corruptSegments: string[];
+  durationMs: number;
+}
+
+interface PendingAppend {
+  readonly payloads: readonly Uint8Array[];
+  readonly bytes: number;
+  readonly resolve: (firstSeq: number) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Reads go to disk in pieces of about this size, so no single read holds the event loop long. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+/** The group-commit encode buffer is reused up to this size; larger groups get their own. */
+const SCRATCH_MAX_BYTES = 8 * 1024 * 1024;
+/** Idle read handles of sealed segments kept open. */
+const MAX_IDLE_READERS = 4;
+const SEGMENT_NAME = /^(\d{20})\.log$/;
+const segmentName = (base: number): string => `${String(base).padStart(20, '0')}.log`;
+const fsOpen: LogFileSystem = { open: (path, flags) => open(path, flags) };
+
+/**
+ * An append-only log of records split into segment files `<dir>/<first seq, 20 digits>.log`.
+ * Appends in one event-loop turn share one write and one fdatasync (group commit); every record
+ * carries a CRC-32, so recovery after a crash finds torn and corrupt bytes, reports and skips them,
+ * and never throws for damaged data. Seqs start at 1 and are never reused: the first seq of each
+ * segment is in its file name, so they survive deletion of old segments and restarts.
+ */
+export class SegmentLog {
+  private flushes = 0;
+  private corruptRead = 0;
+  private next: number;
+  private totalBytes: number;
+  private queue: PendingAppend[] = [];
+  private flushing = false;
+  private kickScheduled = false;
+  private idleWaiters: Array<() => void> = [];
+  /** A failed write could not be cut back: the next group goes to a fresh segment. */
+  private rollPending = false;
+  private scratch = Buffer.alloc(0);
+  private maintenance: Promise<unknown> = Promise.resolve();
+  private readonly idleReaders = new Set<Segment>();
+  private closing: Promise<void> | undefined;
+  private readonly segmentBytes: number;
+  private readonly fsync: boolean;
+  private readonly clock: Clock;
+  private readonly fs: LogFileSystem;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly segments: Segment[],
+    options: SegmentLogOptions,
+  ) {
+    this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.fsync = options.fsync ?? true;
+    this.clock = options.clock ?? systemClock;
+    this.fs = options.fileSystem ?? fsOpen;
+    const active = this.active;
+    this.next = active.base + active.count;
+    this.totalBytes = segments.reduce((sum, s) => sum + s.fileBytes, 0);
+  }
+
+  /** Opens (or creates) the log in `options.dir`, recovering from whatever a crash left. */
+  static async open(options: SegmentLogOptions): Promise<{ log: SegmentLog; recovery: RecoveryReport }> {
+    const clock = options.clock ?? systemClock;
+    const fs = options.fileSystem ?? fsOpen;
+    const started = clock.monotonicMs();
+    const report: RecoveryReport = { segments: 0, records: 0, firstSeq: 1, nextSeq: 1, bytes: 0, tornTailBytes: 0, corruptRecords: 0, corruptSegments: [], durationMs: 0 };
+    let names: string[];
+    try {
+      await mkdir(options.dir, { recursive: true });
+      names = (await readdir(options.dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
+    } catch (err) {
+      throw storageError(err, `cannot open log directory ${options.dir}`);
+    }
+    const segments: Segment[] = [];
+    let skipTo = 0;
+    for (let k = 0; k < names.length; k++) {
+      const last = k === names.length - 1;
+      const seg = new Segment(Number(SEGMENT_NAME.exec(names[k]!)![1]), join(options.dir, names[k]!));
+      const file = await fs.open(seg.path, last ? 'r+' : 'r').catch((err: unknown) => {
+        throw storageError(err, `cannot open segment ${seg.path}`);
+      });
+      try {
+        const found = await recoverSegment(file, seg, last);
+        report.corruptRecords += found.corruptRecords;
+        report.tornTailBytes += found.tornTailBytes;
+        if (found.damage !== undefined) report.corruptSegments.push(`${names[k]}: ${found.damage}`);
+        skipTo = found.skipTo ?? 0;
+      } catch (err) {
+        await file.close().catch(() => undefined);
+        throw storageError(err, `cannot recover segment ${seg.path}`);
+      }
+      if (last) seg.file = file;
+      else await file.close();
+      segments.push(seg);
+    }
+    for (let k = 0; k + 1 < segments.length; k++) segments[k]!.clampTo(segments[k + 1]!.base);
+    if (segments.length === 0 || skipTo > 0) {
+      // A damaged last segment cut down to nothing has no records left to keep: drop it.
+      const emptied = skipTo > 0 && segments[segments.length - 1]!.fileBytes === 0 ? segments.pop() : undefined;
+      try {
+        await createSegment(options.dir, segments, Math.max(skipTo, 1), fs);
+        if (emptied !== undefined) await emptied.closeFile().then(() => unlink(emptied.path));
+      } catch (err) {
+        for (const seg of [...segments, emptied]) await seg?.closeFile();
+        throw storageError(err, `cannot start a new segment in ${options.dir}`);
+      }
+    }
+    const log = new SegmentLog(options.dir, segments, options);
+    Object.assign(report, {
+      segments: segments.length,
+      records: segments.reduce((sum, s) => sum + s.count, 0) - report.corruptRecords,
+      firstSeq: log.firstSeq,
+      nextSeq: log.nextSeq,
+      bytes: log.bytes,
+      durationMs: clock.monotonicMs() - started,
+    });
+    return { log, recovery: report };
+  }
+
+  /** Successful group commits so far (one write and one fdatasync each). */
+  get flushCount(): number {
+    return this.flushes;
+  }
+
+  /** Lowest seq still in the log (== nextSeq when empty). */
+  get firstSeq(): number {
+    return Math.min(this.segments[0]!.base, this.next);
+  }
+
+  /** The seq the next append gets. */
+  get nextSeq(): number {
+    return this.next;
+  }
+
+  /** Bytes on disk over all segments. */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Records skipped by `read` because their checksum (or seq) did not match; each counted once. */
+  get corruptRecordsRead(): number {
+    return this.corruptRead;
+  }
+
+  /**
+   * Appends payloads as consecutive records; resolves with the first one's seq once they are
+   * durable. Appends made in the same event-loop turn share one write and one fdatasync (a turn
+   * bringing more than `segmentBytes` is split into several). The payloads are encoded when the
+   * group is written: do not change them before the promise settles.
+   * Rejects with StorageError STORAGE_FULL (disk full; the file is cut back, the seqs are not
+   * used), STORAGE_IO, or STORAGE_CLOSED; with a RangeError for a payload over MAX_PAYLOAD_BYTES.
+   */
+  append(payloads: readonly Uint8Array[]): Promise<number> {
+    if (this.closing !== undefined) return Promise.reject(new StorageError('STORAGE_CLOSED', 'the log is closed'));
+    let bytes = 0;
+    for (const p of payloads) {
+      if (p.length > MAX_PAYLOAD_BYTES) return Promise.reject(new RangeError(`a record payload is limited to ${MAX_PAYLOAD_BYTES} bytes, got ${p.length}`));
+      bytes += HEADER_BYTES + p.length;
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ payloads, bytes, resolve, reject });
+      if (!this.flushing && !this.kickScheduled) {
+        this.kickScheduled = true;
+        setImmediate(this.kick);
+      }
+    });
+  }
+
+  /** Up to `limit` records with seq >= fromSeq, in seq order, read from disk; corrupt ones are skipped and counted. */
+  async read(fromSeq: number, limit: number): Promise<LogRecord[]> {
+    if (this.closing !== undefined) throw new StorageError('STORAGE_CLOSED', 'the log is closed');
+    const out: LogRecord[] = [];
+    let seq = Math.max(Math.ceil(fromSeq) || 0, this.firstSeq);
+    while (out.length < limit && seq < this.next) {
+      const k = this.segmentIndexOf(seq);
+      const seg = this.segments[k]!;
+      const n = Math.min(seg.count - (seq - seg.base), limit - out.length);
+      if (seq < seg.base) seq = seg.base; // older segments were deleted meanwhile
+      else if (n <= 0) seq = this.segments[k + 1]?.base ?? this.next; // a gap: on to the next segment
+      else {
+        await this.readRecords(seg, seq - seg.base, n, out);
+        seq = Math.max(seq + n, this.firstSeq);
+      }
+    }
+    return out;
+  }
+
+  /** Deletes whole segments whose records all have seq < `seq`; never the active one. Returns how many records went. */
+  deleteBefore(seq: number): Promise<number> {
+    return this.exclusive(async () => {
+      let deleted = 0;
+      while (this.segments.length > 1 && this.segments[1]!.base <= seq) deleted += await this.dropOldest();
+      return deleted;
+    });
+  }
+
+  /** Deletes the oldest whole segments while the log exceeds maxBytes or the segment's newest record is older than maxAgeMs. */
+  enforceRetention(limits: { maxBytes?: number; maxAgeMs?: number }): Promise<{ firstSeq: number; deletedRecords: number }> {
+    return this.exclusive(async () => {
+      const cutoff = this.clock.nowMs() - (limits.maxAgeMs ?? Infinity);
+      let deletedRecords = 0;
+      while (this.segments.length > 1) {
+        const over = limits.maxBytes !== undefined && this.totalBytes > limits.maxBytes;
+        if (!over && !(this.segments[0]!.newestMs < cutoff)) break;
+        deletedRecords += await this.dropOldest();
+      }
+      return { firstSeq: this.firstSeq, deletedRecords };
+    });
+  }
+
+  /** Stops taking appends, waits for the pending ones to be written, closes the files. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.flushing || this.kickScheduled) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      await this.maintenance;
+      for (const seg of this.segments) {
+        seg.dead = true;
+        await this.releaseIfIdle(seg);
+      }
+    })();
+    return this.closing;
+  }
+
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  private readonly kick = (): void => {
+    this.kickScheduled = false;
+    if (!this.flushing) void this.drain();
+  };
+
+  /** Writes queued appends group by group; one group in flight at a time. */
+  private async drain(): Promise<void> {
+    this.flushing = true;
+    while (this.queue.length > 0) {
+      // Everything queued goes in one group, unless it is more than a segment's worth.
+      let n = 0;
+      let bytes = 0;
+      while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.bytes <= this.segmentBytes)) bytes += this.queue[n++]!.bytes;
+      const group = n === this.queue.length ? this.queue : this.queue.slice(0, n);
+      this.queue = n === this.queue.length ? [] : this.queue.slice(n);
+      await this.commit(group, bytes);
+    }
+    this.flushing = false;
+    for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  /** One write and one fdatasync for the whole group; settles every append in it. Never throws. */
+  private async commit(group: PendingAppend[], bytes: number): Promise<void> {
+    let records = 0;
+    for (const a of group) records += a.payloads.length;
+    let seg = this.active;
+    let start = seg.fileBytes;
+    try {
+      if (bytes === 0) return settle(group, this.next);
+      if (this.rollPending || (start > 0 && start + bytes > this.segmentBytes)) {
+        seg = await this.roll();
+        start = 0;
+      }
+      if (bytes > this.scratch.length && bytes <= SCRATCH_MAX_BYTES) this.scratch = Buffer.allocUnsafe(Math.max(bytes, 2 * this.scratch.length));
+      const buf = bytes <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(bytes);
+      const now = this.clock.nowMs();
+      let at = 0;
+      let seq = this.next;
+      for (const a of group) for (const p of a.payloads) at = encodeRecord(buf, at, seq++, now, p);
+      try {
+        for (let done = 0; done < bytes; ) {
+          const { bytesWritten } = await seg.file!.write(buf, done, bytes - done, start + done);
+          if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+          done += bytesWritten;
+        }
+        if (this.fsync) await seg.file!.datasync();
+      } catch (err) {
+        await this.cutBack(seg, start, bytes, records);
+        throw err;
+      }
+      this.flushes++;
+      for (let off = start, s = this.next; s < seq; s++) {
+        seg.push(off);
+        off += buf.readUInt32LE(off - start) + 8;
+      }
+      seg.fileBytes = seg.end = start + bytes;
+      seg.newestMs = now;
+      this.totalBytes += bytes;
+      settle(group, this.next);
+      this.next = seq;
+    } catch (err) {
+      const e = storageError(err, `append of ${records} records to ${seg.path} failed`);
+      for (const a of group) a.reject(e);
+    }
+  }
+
+  /** After a failed write: cut the file back so no partial record stays; if even that fails, burn the seqs and move on. */
+  private async cutBack(seg: Segment, start: number, bytes: number, records: number): Promise<void> {
+    try {
+      await seg.file!.truncate(start);
+      // Best effort: should the cut not reach the disk, the next group overwrites the same bytes,
+      // and a crash before that can only bring back records of this failed (unacknowledged) group.
+      if (this.fsync) await seg.file!.datasync().catch(() => undefined);
+    } catch {
+      // The tail may hold (part of) the group: never reuse its seqs, continue in a new segment.
+      this.totalBytes += bytes;
+      seg.fileBytes = start + bytes;
+      this.next += records;
+      this.rollPending = true;
+    }
+  }
+
+  private async roll(): Promise<Segment> {
+    const sealed = this.active;
+    await createSegment(this.dir, this.segments, this.next, this.fs);
+    this.rollPending = false;
+    if (this.active !== sealed) {
+      sealed.seal();
+      this.idleReaders.add(sealed);
+      await this.trimIdleReaders();
+    }
+    return this.active;
+  }
+
+  private async readRecords(seg: Segment, i: number, n: number, out: LogRecord[]): Promise<void> {
+    seg.users++;
+    this.idleReaders.delete(seg);
+    try {
+      if (seg.file === undefined) {
+        const f = await this.fs.open(seg.path, 'r');
+        if (seg.file === undefined) seg.file = f;
+        else await f.close(); // a concurrent read opened it first
+      }
+      for (let k = i; k < i + n; ) {
+        // Whole records up to about READ_CHUNK_BYTES (at least one) per read.
+        const from = seg.offset(k);
+        let j = k + 1;
+        while (j < i + n && seg.endOf(j) - from <= READ_CHUNK_BYTES) j++;
+        const length = seg.endOf(j - 1) - from;
+        const buf = Buffer.allocUnsafe(length);
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await seg.file.read(buf, got, length - got, from + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        for (; k < j; k++) {
+          if (seg.isCorrupt(k)) continue;
+          const d = decodeRecord(buf, seg.offset(k) - from, got);
+          if (d.kind === 'ok' && d.record.seq === seg.base + k) out.push(d.record);
+          else {
+            seg.markCorrupt(k);
+            this.corruptRead++;
+          }
+        }
+      }
+    } catch (err) {
+      if (!(seg.dead && (err as NodeJS.ErrnoException).code === 'ENOENT')) throw storageError(err, `read of ${seg.path} failed`);
+    } finally {
+      seg.users--;
+      if (seg !== this.active && !seg.dead) this.idleReaders.add(seg);
+      await this.trimIdleReaders();
+      await this.releaseIfIdle(seg);
+    }
+  }
+
+  private async dropOldest(): Promise<number> {
+    const seg = this.segments.shift()!;
+    try {
+      await unlink(seg.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.segments.unshift(seg);
+        throw storageError(err, `cannot delete segment ${seg.path}`);
+      }
+    }
+    this.totalBytes -= seg.fileBytes;
+    seg.dead = true;
+    this.idleReaders.delete(seg);
+    await this.releaseIfIdle(seg);
+    return seg.count - seg.corruptCount;
+  }
+
+  private async trimIdleReaders(): Promise<void> {
+    for (const seg of this.idleReaders) {
+      if (this.idleReaders.size <= MAX_IDLE_READERS) return;
+      this.idleReaders.delete(seg);
+      if (seg.users === 0 && seg !== this.active) await seg.closeFile();
+    }
+  }
+
+  private async releaseIfIdle(seg: Segment): Promise<void> {
+    if (seg.dead && seg.users === 0) await seg.closeFile();
+  }
+
+  /** Index of the segment holding `seq` (or the last one starting at or below it). */
+  private segmentIndexOf(seq: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.segments[mid]!.base <= seq) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Maintenance runs one at a time, after what is already running. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing !== undefined) return Promise.reject(new StorageError('STORAGE_CLOSED', 'the log is closed'));
+    const run = this.maintenance.then(fn);
+    this.maintenance = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** Creates the segment file starting at `base` (made durable in the directory) and appends it. */
+async function createSegment(dir: string, segments: Segment[], base: number, fs: LogFileSystem): Promise<void> {
+  const seg = new Segment(base, join(dir, segmentName(base)));
+  seg.file = await fs.open(seg.path, 'w+');
+  try {
+    const d = await open(dir, 'r');
+    await d.sync().finally(() => d.close());
+  } catch (err) {
+    await seg.closeFile();
+    throw err;
+  }
+  segments.push(seg);
+}
+
+function settle(group: readonly PendingAppend[], first: number): void {
+  for (const a of group) {
+    a.resolve(first);
+    first += a.payloads.length;
+  }
+}
+
+function storageError(err: unknown, what: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const full = code === 'ENOSPC' || code === 'EDQUOT';
+  return new StorageError(full ? 'STORAGE_FULL' : 'STORAGE_IO', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
