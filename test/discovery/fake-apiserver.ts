@@ -1,0 +1,230 @@
+// An in-process Kubernetes API server for Services and EndpointSlices that speaks the real
+// list/watch protocol ("API concepts: efficient detection of changes"): lists carry
+// metadata.resourceVersion; `?watch=true&resourceVersion=N` streams newline-delimited
+// {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":…} from after N; history compacted
+// away answers 410 Gone (an ERROR event with a Status, or HTTP 410); bookmarks go only to watches
+// that asked with allowWatchBookmarks=true; label selectors filter both (objects leaving a selector
+// arrive as DELETED). Tests drop connections, compact history and inject failures.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
+
+export type Kind = 'services' | 'endpointslices';
+type Obj = { metadata: { name: string; namespace: string; labels?: Record<string, string>; resourceVersion?: string; uid?: string; [k: string]: unknown }; [k: string]: unknown };
+interface Change {
+  rv: number;
+  kind: Kind;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  obj: Obj;
+  prev: Obj | undefined;
+}
+interface Watcher {
+  kind: Kind;
+  namespace: string;
+  selector: string;
+  bookmarks: boolean;
+  res: ServerResponse;
+}
+export interface RequestRecord {
+  kind: Kind;
+  watch: boolean;
+  namespace: string;
+  query: Record<string, string>;
+}
+
+const LIST_META: Record<Kind, { kind: string; apiVersion: string; item: string }> = {
+  services: { kind: 'ServiceList', apiVersion: 'v1', item: 'Service' },
+  endpointslices: { kind: 'EndpointSliceList', apiVersion: 'discovery.k8s.io/v1', item: 'EndpointSlice' },
+};
+const PATH = /^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(services|endpointslices)$/;
+
+export class FakeApiServer {
+  private readonly server: Server;
+  private readonly objects: Record<Kind, Map<string, Obj>> = { services: new Map(), endpointslices: new Map() };
+  private history: Change[] = [];
+  private rv = 100;
+  /** Watches from a version at or below this one are answered 410 Gone. */
+  private compactedRv = 0;
+  private readonly watchers = new Set<Watcher>();
+  private readonly failures: Array<{ kind: Kind; watch: boolean | undefined; status: number; times: number }> = [];
+  /** How an expired version is refused: an ERROR event in a 200 stream, or HTTP 410. */
+  goneAs: 'event' | 'http' = 'event';
+  readonly requests: RequestRecord[] = [];
+  port = 0;
+
+  constructor() {
+    this.server = createServer((req, res) => this.handle(req, res));
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as { port: number }).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.dropWatches();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  /** A KubeConfig pointing at this server: plain http, no credentials. */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'fake', server: `http://127.0.0.1:${this.port}`, skipTLSVerify: true }],
+      users: [{ name: 'nobody' }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'nobody' }],
+      currentContext: 'fake',
+    });
+    return kc;
+  }
+
+  /** Creates or replaces an object (by namespace/name); returns its new resourceVersion. */
+  apply(kind: Kind, obj: Obj): string {
+    const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+    const prev = this.objects[kind].get(key);
+    const stored: Obj = structuredClone(obj);
+    stored.metadata.resourceVersion = String(++this.rv);
+    stored.metadata.uid = prev?.metadata.uid ?? `uid-${this.rv}`;
+    this.objects[kind].set(key, stored);
+    this.publish({ rv: this.rv, kind, type: prev ? 'MODIFIED' : 'ADDED', obj: stored, prev });
+    return stored.metadata.resourceVersion;
+  }
+
+  delete(kind: Kind, namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    const prev = this.objects[kind].get(key);
+    if (!prev) return;
+    this.objects[kind].delete(key);
+    const obj = { ...structuredClone(prev), metadata: { ...prev.metadata, resourceVersion: String(++this.rv) } };
+    this.publish({ rv: this.rv, kind, type: 'DELETED', obj, prev });
+  }
+
+  /** Forgets the event history: watches from any version seen so far get 410 Gone. */
+  compact(): void {
+    this.history = [];
+    this.compactedRv = this.rv;
+  }
+
+  /** Sends a BOOKMARK with the current version to every watch that asked for bookmarks. */
+  bookmark(): void {
+    for (const w of this.watchers) {
+      if (!w.bookmarks) continue;
+      const { apiVersion, item } = LIST_META[w.kind];
+      write(w.res, { type: 'BOOKMARK', object: { kind: item, apiVersion, metadata: { resourceVersion: String(this.rv) } } });
+    }
+  }
+
+  /** Ends every open watch: gracefully (the response ends) or abruptly (the socket is destroyed). */
+  dropWatches(abrupt = false): void {
+    for (const w of this.watchers) {
+      if (abrupt) w.res.socket?.destroy();
+      else w.res.end();
+    }
+    this.watchers.clear();
+  }
+
+  /** The next `times` requests for `kind` (lists, watches or both) are answered `status`. */
+  fail(kind: Kind, status: number, times = 1, watch?: boolean): void {
+    this.failures.push({ kind, watch, status, times });
+  }
+
+  /** The newest resourceVersion handed out. */
+  get resourceVersion(): string {
+    return String(this.rv);
+  }
+
+  /** Open watch connections for `kind`. */
+  watching(kind: Kind): number {
+    return [...this.watchers].filter((w) => w.kind === kind).length;
+  }
+
+  private publish(change: Change): void {
+    this.history.push(change);
+    for (const w of this.watchers) this.send(w, change);
+  }
+
+  private send(w: Watcher, c: Change): void {
+    if (c.kind !== w.kind || (w.namespace && c.obj.metadata.namespace !== w.namespace)) return;
+    const now = matches(c.type === 'DELETED' ? undefined : c.obj, w.selector);
+    const before = matches(c.prev, w.selector);
+    const type = c.type === 'DELETED' ? (before ? 'DELETED' : null) : now && before ? 'MODIFIED' : now ? 'ADDED' : before ? 'DELETED' : null;
+    if (type) write(w.res, { type, object: c.obj });
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const m = PATH.exec(url.pathname);
+    if (req.method !== 'GET' || !m) return status(res, 404, 'NotFound', `no route ${req.method} ${url.pathname}`);
+    const kind = m[2] as Kind;
+    const namespace = m[1] ?? '';
+    const query = Object.fromEntries(url.searchParams);
+    const watch = query['watch'] === 'true';
+    this.requests.push({ kind, watch, namespace, query });
+    const failure = this.failures.find((f) => f.kind === kind && (f.watch === undefined || f.watch === watch) && f.times > 0);
+    if (failure) {
+      failure.times--;
+      return status(res, failure.status, failure.status === 403 ? 'Forbidden' : 'InternalError', `injected failure ${failure.status}`);
+    }
+    const selector = query['labelSelector'] ?? '';
+    if (!watch) {
+      const items = [...this.objects[kind].values()].filter((o) => (!namespace || o.metadata.namespace === namespace) && matches(o, selector));
+      const { kind: listKind, apiVersion } = LIST_META[kind];
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ kind: listKind, apiVersion, metadata: { resourceVersion: String(this.rv) }, items }));
+      return;
+    }
+    const from = query['resourceVersion'] ? Number(query['resourceVersion']) : undefined;
+    if (from !== undefined && from < this.compactedRv) {
+      const message = `too old resource version: ${from} (${this.compactedRv})`;
+      if (this.goneAs === 'http') return status(res, 410, 'Expired', message);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      write(res, { type: 'ERROR', object: statusObject(410, 'Expired', message) });
+      res.end(); // the API server closes a watch after its ERROR event
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+    const w: Watcher = { kind, namespace, selector, bookmarks: query['allowWatchBookmarks'] === 'true', res };
+    this.watchers.add(w);
+    res.on('close', () => this.watchers.delete(w));
+    if (from === undefined) {
+      for (const o of this.objects[kind].values()) this.send(w, { rv: this.rv, kind, type: 'ADDED', obj: o, prev: undefined });
+    } else {
+      for (const c of this.history) if (c.rv > from) this.send(w, c);
+    }
+  }
+}
+
+function write(res: ServerResponse, event: unknown): void {
+  if (!res.writableEnded) res.write(`${JSON.stringify(event)}\n`);
+}
+
+function statusObject(code: number, reason: string, message: string) {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+function status(res: ServerResponse, code: number, reason: string, message: string): void {
+  res.writeHead(code, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify(statusObject(code, reason, message)));
+}
+
+/** Label selector: `k`, `!k`, `k=v`, `k==v`, `k!=v`, comma-separated (all must hold). */
+export function matches(obj: Obj | undefined, selector: string): boolean {
+  if (!obj) return false;
+  const labels = obj.metadata.labels ?? {};
+  return selector
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .every((term) => {
+      const ne = /^([^!=]+)!=(.*)$/.exec(term);
+      if (ne) return labels[ne[1]!.trim()] !== ne[2]!.trim();
+      const eq = /^([^!=]+)==?(.*)$/.exec(term);
+      if (eq) return labels[eq[1]!.trim()] === eq[2]!.trim();
+      if (term.startsWith('!')) return !(term.slice(1) in labels);
+      return term in labels;
+    });
+}
