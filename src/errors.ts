@@ -44,6 +44,10 @@ export const AckCodes = {
   UNROUTABLE: { retryable: false, scope: 'event' },
   /** A middleware failed while processing the batch. */
   MIDDLEWARE_ERROR: { retryable: true, scope: 'event' },
+  /** Durable mode: the log is full of undelivered events (or the disk is); send it again later. */
+  STORAGE_FULL: { retryable: true, scope: 'event' },
+  /** Durable mode: the log could not be written; nothing of the batch was stored. */
+  STORAGE_ERROR: { retryable: true, scope: 'event' },
   /** The gateway is draining for shutdown and takes no new events. */
   SHUTTING_DOWN: { retryable: true, scope: 'batch' },
 } as const satisfies Record<string, { retryable: boolean; scope: 'batch' | 'event' }>;
@@ -73,9 +77,12 @@ export const DropReasons = [
   'enrich_timeout',
   'unroutable',
   'middleware_error',
+  'storage_full',
+  'storage_error',
   'shutting_down',
   'emit_failed',
   'emit_retries_exhausted',
+  'emitter_removed',
   'undelivered_at_shutdown',
 ] as const;
 

@@ -40,6 +40,14 @@ export { withTimeout, TimeoutEmitter, type TimeoutOptions } from './emit/resilie
 export { EmitterWrapper } from './emit/resilience/wrap.js';
 
 export { Gateway, type GatewayOptions, type ListeningPorts } from './server/gateway.js';
+export { PluginRegistry, type PluginRegistryOptions, type PluginSource } from './registry/plugin-registry.js';
+export { PluginTable } from './registry/plugin-table.js';
+export type { PluginTableOptions } from './registry/table-options.js';
+export { AddressAllowlist, DEFAULT_ALLOWLIST, type Resolver } from './registry/allowlist.js';
+export type { LivePipeline } from './registry/plugin-component.js';
+export type { PluginRow } from './registry/plugin-view.js';
+export type { PluginKind, PluginOrigin, PluginSpec } from './registry/plugin-spec.js';
+export { kubernetesDiscovery, type KubernetesDiscovery, type KubernetesDiscoveryOptions } from './discovery/index.js';
 export { settingsFromEnv, type GatewaySettings } from './config/env.js';
 export { AckCodes, type AckCode, PolkuError, isPolkuError, type ErrorCode } from './errors.js';
 export type { Clock, Timers } from './clock.js';

@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { ENV_VARIABLES } from '../config/env.js';
 import { isPolkuError } from '../errors.js';
+import { adminCall, dlqRequest, replayRequest } from './admin.js';
+import { pluginsCommand } from './plugins.js';
 import { send } from './send.js';
 import { serve } from './serve.js';
 import { validate } from './validate.js';
@@ -14,6 +16,12 @@ Usage:
                  [--payload TEXT] [--metadata k=v]... [--route-to NAME]...
                  [--file events.json|events.ndjson [--format json|ndjson]]
                                               send a test event (or a file of JSON events); print the Ack
+  polku dlq      list [--limit N] | replay | purge [--admin 127.0.0.1:9090]
+                                              durable mode: the dead letters of a running gateway
+  polku replay   --from T --to T [--emitter NAME] [--admin 127.0.0.1:9090]
+                                              durable mode: re-send events received between two times
+  polku plugins  [--json] [--admin 127.0.0.1:9090]
+                                              the live plugin table: static, registered and discovered
 
 Environment (serve, validate):
 ${ENV_VARIABLES.map(([name, def, help]) => `  ${name.padEnd(27)} ${help} [${def}]`).join('\n')}
@@ -58,6 +66,36 @@ export async function main(argv: string[]): Promise<number> {
         ...(values.file === undefined ? {} : { file: values.file }),
         ...(values.format === undefined ? {} : { format: values.format }),
       });
+      console.log(result.output);
+      return result.ok ? 0 : 1;
+    }
+    case 'dlq':
+    case 'replay': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          admin: { type: 'string', default: process.env['POLKU_ADMIN_ADDR'] ?? '127.0.0.1:9090' },
+          limit: { type: 'string', default: '100' },
+          from: { type: 'string' },
+          to: { type: 'string' },
+          emitter: { type: 'string' },
+        },
+      });
+      const request = command === 'dlq' ? dlqRequest(positionals[0], values.limit!) : replayRequest(values.from, values.to, values.emitter);
+      const result = await adminCall(values.admin!, request.method, request.path);
+      console.log(result.output);
+      return result.ok ? 0 : 1;
+    }
+    case 'plugins': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          admin: { type: 'string', default: process.env['POLKU_ADMIN_ADDR'] ?? '127.0.0.1:9090' },
+          json: { type: 'boolean', default: false },
+        },
+      });
+      const result = await pluginsCommand(values.admin!, values.json!);
       console.log(result.output);
       return result.ok ? 0 : 1;
     }

@@ -5,6 +5,8 @@ import { loadPipeline } from '../config/load-pipeline.js';
 import { createLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
 import { Gateway } from '../server/gateway.js';
+import { kubernetesDiscovery } from '../discovery/index.js';
+import { PluginRegistry } from '../registry/plugin-registry.js';
 
 /**
  * `polku serve [--config FILE]`: runs the gateway until SIGTERM or SIGINT, then drains and exits
@@ -24,6 +26,7 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     maxSourceLabels: settings.maxSourceLabels,
     logger,
     registry,
+    ...(settings.durable ? { durable: settings.durable } : {}),
   });
   const definition = builder.definition();
   logger.info(
@@ -33,9 +36,15 @@ export async function serve(configFlag: string | undefined): Promise<void> {
       middleware: definition.middleware.map((m) => m.name),
       emitters: definition.emitters.map((e) => e.emitter.name),
       buffer: { capacity: hub.buffer.capacity, maxBytes: hub.buffer.maxBytes, overflow: hub.buffer.overflow },
+      durable: definition.durable ?? settings.durable ?? false,
     },
     'pipeline loaded',
   );
+  // The live plugin table: PluginRegistry registrations and, with POLKU_DISCOVERY, Kubernetes Services.
+  const plugins = new PluginRegistry({ ...settings.registry, pipeline: hub, logger, registry });
+  if (settings.discovery) {
+    plugins.addSource(await kubernetesDiscovery({ ...settings.discovery, plugins, logger, registry }));
+  }
   const gateway = new Gateway({
     hub,
     registry,
@@ -43,9 +52,11 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     grpcAddr: settings.grpcAddr,
     metricsAddr: settings.metricsAddr,
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
+    plugins,
   });
-  await gateway.start();
-
+  // Handlers go in before start: a signal that arrives while the gateway is starting (opening a
+  // durable log can take seconds) waits for the start, then drains, instead of killing it.
+  const started = gateway.start();
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -53,14 +64,18 @@ export async function serve(configFlag: string | undefined): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    gateway.shutdown(`received ${signal}`).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    started
+      .catch(() => undefined)
+      .then(() => gateway.shutdown(`received ${signal}`))
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  await started;
 }

@@ -1,4 +1,5 @@
 import type { DeliveryOptions } from '../buffer/emitter-queue.js';
+import type { DurableOptions } from '../buffer/durable/durable-store.js';
 import { OVERFLOW_POLICIES, type EventBufferOptions } from '../buffer/event-buffer.js';
 import { systemClock, systemTimers } from '../clock.js';
 import type { Emitter } from '../emit/emitter.js';
@@ -49,6 +50,7 @@ export class HubBuilder {
   private bufferOptions: Partial<EventBufferOptions> = {};
   private deliveryOptions: Partial<DeliveryOptions> = {};
   private limitOptions: Partial<IntakeLimits> = {};
+  private durableOptions: DurableOptions | undefined;
 
   ingestor(ingestor: Ingestor): this {
     this.ingestors.push(ingestor);
@@ -78,6 +80,16 @@ export class HubBuilder {
 
   delivery(options: Partial<DeliveryOptions>): this {
     this.deliveryOptions = { ...this.deliveryOptions, ...options };
+    return this;
+  }
+
+  /**
+   * Durable mode: accepted events are committed to a log in `options.dir` before they are
+   * acknowledged, delivered at least once across restarts, and dead-lettered when an emitter
+   * keeps refusing them. Overflow policies do not apply; the log's size bound does.
+   */
+  durable(options: DurableOptions): this {
+    this.durableOptions = { ...this.durableOptions, ...options };
     return this;
   }
 
@@ -115,12 +127,17 @@ export class HubBuilder {
       ...(this.defaultIngestorName === undefined ? {} : { defaultIngestor: this.defaultIngestorName }),
       middleware: [...this.steps],
       emitters: [...this.emitters],
+      ...(this.durableOptions ? { durable: { ...this.durableOptions } } : {}),
     };
   }
 
   /** Creates the running hub. `runtime` carries settings from the environment and shared services. */
-  build(runtime: Partial<HubOptions> = {}): Hub {
-    const definition = this.definition();
+  build(runtime: Partial<HubOptions> & { durable?: DurableOptions } = {}): Hub {
+    const base = this.definition();
+    // The module's durable settings win over the environment's; either one turns durable mode on.
+    const durable = runtime.durable || base.durable ? { ...runtime.durable, ...base.durable } as DurableOptions : undefined;
+    if (durable && !durable.dir) throw polkuError('POLKU_ERR_PIPELINE_INVALID', 'durable mode needs a directory (durable({ dir }) or POLKU_DATA_DIR)');
+    const definition = durable ? { ...base, durable } : base;
     const options: HubOptions = {
       limits: { ...DEFAULT_LIMITS, ...runtime.limits, ...this.limitOptions },
       buffer: { ...DEFAULT_BUFFER, ...runtime.buffer, ...this.bufferOptions },

@@ -3,9 +3,16 @@ import { registerBufferMetrics } from '../buffer/buffer-metrics.js';
 import { EmitterQueue, type DeliveryOptions } from '../buffer/emitter-queue.js';
 import { EmitterQueueMetrics } from '../buffer/emitter-queue-metrics.js';
 import { EventBuffer, type EventBufferOptions } from '../buffer/event-buffer.js';
+import type { DeliveryQueue } from '../buffer/delivery-queue.js';
+import { DurableEmitterQueue } from '../buffer/durable/durable-emitter-queue.js';
+import { DurableMetrics } from '../buffer/durable/durable-metrics.js';
+import { DurableStore, type DurableOptions } from '../buffer/durable/durable-store.js';
+import { StorageError } from '../buffer/durable/segment-log.js';
+import { hasClientId } from '../ingest/assigned-ids.js';
 import type { Clock, Timers } from '../clock.js';
+import type { ComponentContext } from '../component-context.js';
 import type { Emitter, EmitterHealth } from '../emit/emitter.js';
-import { AckCodes, type AckCode } from '../errors.js';
+import { AckCodes, polkuError, type AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, IngestBatch, IngestEvent } from '../gen/polku/v1/gateway.js';
 import type { IngestResult, Ingestor } from '../ingest/ingestor.js';
@@ -16,6 +23,7 @@ import type { Middleware, MiddlewareContext } from '../middleware/middleware.js'
 import type { Logger } from '../observability/logger.js';
 import { DropCounter } from '../observability/metrics.js';
 import { BatchOutcome } from './batch-outcome.js';
+import { DurableAdmin } from './durable-admin.js';
 import { HubMetrics } from './hub-metrics.js';
 import { Router } from './router.js';
 
@@ -25,7 +33,15 @@ export interface PipelineDefinition {
   readonly defaultIngestor?: string;
   readonly middleware: readonly Middleware[];
   readonly emitters: ReadonlyArray<{ readonly emitter: Emitter; readonly isDefault: boolean }>;
+  /** Durable mode: events are committed to a log on disk before they are acknowledged. */
+  readonly durable?: DurableOptions;
 }
+
+/** Metadata key whose value, when present, is an event's idempotency key (else its client id). */
+export const IDEMPOTENCY_KEY = 'idempotency_key';
+
+/** How often durable mode persists cursors and applies retention. */
+const MAINTENANCE_INTERVAL_MS = 1_000;
 
 /** Everything a running hub needs besides its pipeline. */
 export interface HubOptions {
@@ -87,12 +103,26 @@ const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promis
  */
 export class Hub {
   readonly buffer: EventBuffer;
-  readonly queues: readonly EmitterQueue[];
-  private readonly ingestors: IngestorTable;
+  private ingestors: IngestorTable;
   private readonly middleware: readonly Middleware[];
   /** Indices of middleware with a `refusedLater` hook. */
   private readonly undoers: readonly number[];
-  private readonly router: Router;
+  /** Routes to the in-memory queues (memory mode). */
+  private memoryRouter: Router<EmitterQueue>;
+  private memoryQueues: readonly EmitterQueue[];
+  private readonly components: ComponentContext;
+  /** Routes by name to whichever queues run (memory or durable). */
+  private router: Router;
+  private deliveryQueues: readonly DeliveryQueue[];
+  private readonly definition: PipelineDefinition;
+  private readonly queueMetrics: EmitterQueueMetrics;
+  /** Durable mode's store, once start() opened it. */
+  private store: DurableStore | null = null;
+  private durableQueues: DurableEmitterQueue[] = [];
+  private durableMetrics: DurableMetrics | null = null;
+  private maintenance: ReturnType<typeof setInterval> | null = null;
+  private durableAdmin: DurableAdmin | null = null;
+  private started: Promise<void> | null = null;
   private readonly o: HubOptions;
   private readonly log: Logger;
   private readonly drops: DropCounter;
@@ -113,34 +143,182 @@ export class Hub {
     this.metrics = new HubMetrics(options.registry, options.maxSourceLabels);
     this.buffer = new EventBuffer(options.buffer);
     registerBufferMetrics(options.registry, this.buffer);
-    const queueMetrics = new EmitterQueueMetrics(options.registry, () => this.queues);
-    this.queues = definition.emitters.map(
-      ({ emitter, isDefault }) =>
-        new EmitterQueue({
-          ...options.delivery,
-          emitter,
-          isDefault,
-          buffer: this.buffer,
-          clock: options.clock,
-          timers: options.timers,
-          metrics: queueMetrics,
-          drops: this.drops,
-          logger: options.logger,
-        }),
-    );
-    this.buffer.setEvictionSources(this.queues);
-    const components = {
+    this.definition = definition;
+    const queueMetrics = new EmitterQueueMetrics(options.registry, () => this.deliveryQueues);
+    this.queueMetrics = queueMetrics;
+    const memoryQueues = definition.durable
+      ? [] // durable queues need the opened log: start() builds them
+      : definition.emitters.map(
+          ({ emitter, isDefault }) =>
+            new EmitterQueue({
+              ...options.delivery,
+              emitter,
+              isDefault,
+              buffer: this.buffer,
+              clock: options.clock,
+              timers: options.timers,
+              metrics: queueMetrics,
+              drops: this.drops,
+              logger: options.logger,
+            }),
+        );
+    this.memoryQueues = memoryQueues;
+    this.deliveryQueues = memoryQueues;
+    this.buffer.setEvictionSources(memoryQueues);
+    const components: ComponentContext = {
       registry: options.registry,
       logger: options.logger,
       clock: options.clock,
       timers: options.timers,
     };
+    this.components = components;
     for (const i of definition.ingestors) i.init?.(components);
     for (const m of definition.middleware) m.init?.(components);
     for (const { emitter } of definition.emitters) emitter.init?.(components);
-    this.router = new Router(this.queues);
+    this.memoryRouter = new Router(memoryQueues);
+    this.router = this.memoryRouter;
+    if (definition.durable) {
+      this.durableMetrics = new DurableMetrics(options.registry, () => this.store, () => this.durableQueues);
+    }
     this.newId = createUlidFactory({ now: () => options.clock.nowMs() });
     this.startedAtMs = options.clock.nowMs();
+  }
+
+  /** Each emitter's queue. */
+  get queues(): readonly DeliveryQueue[] {
+    return this.deliveryQueues;
+  }
+
+  /** Durable mode's store (null in memory mode, or before start). */
+  get durableStore(): DurableStore | null {
+    return this.store;
+  }
+
+  /** Replay and dead-letter operations (durable mode, once started; null otherwise). */
+  get admin(): DurableAdmin | null {
+    return this.durableAdmin;
+  }
+
+  /**
+   * Gets the hub ready before events arrive. In durable mode it opens the log (recovering from a
+   * crash), and each emitter resumes from its persisted cursor. Runs once.
+   */
+  start(): Promise<void> {
+    this.started ??= this.definition.durable ? this.openDurable(this.definition.durable) : Promise.resolve();
+    return this.started;
+  }
+
+  private async openDurable(options: DurableOptions): Promise<void> {
+    const store = await DurableStore.open(options, this.o.clock, this.o.logger);
+    this.store = store;
+    this.setDurableQueues(this.definition.emitters.map(({ emitter, isDefault }) => this.durableQueue(store, emitter, isDefault)));
+    // A new emitter's starting cursor must be on disk before any event is acknowledged, or a
+    // crash before the first timed flush would restart it at the end of the log, past them.
+    await store.cursors.flush();
+    this.durableAdmin = new DurableAdmin(store, () => this.durableQueues, this.durableMetrics!);
+    this.maintenance = setInterval(() => {
+      store.maintain(this.durableQueues.map((q) => q.name)).catch((err: unknown) => this.log.error({ err }, 'durable log maintenance failed'));
+    }, MAINTENANCE_INTERVAL_MS);
+    this.maintenance.unref();
+    this.kickQueues(); // resume what was undelivered before the restart
+  }
+
+  /**
+   * Adds an emitter while running (a plugin that registered or was discovered). Events routed to
+   * its name reach it from the next batch on; with `default`, so do events with no route_to.
+   */
+  addEmitter(emitter: Emitter, registration: { default?: boolean } = {}): void {
+    if (this.deliveryQueues.some((q) => q.name === emitter.name)) {
+      throw polkuError('POLKU_ERR_PIPELINE_INVALID', `an emitter named "${emitter.name}" is already in the pipeline`);
+    }
+    emitter.init?.(this.components);
+    const isDefault = registration.default ?? false;
+    if (this.definition.durable) {
+      if (!this.store) throw polkuError('POLKU_ERR_PIPELINE_INVALID', 'emitters can be added to a durable hub only after start()');
+      const queue = this.durableQueue(this.store, emitter, isDefault);
+      this.setDurableQueues([...this.durableQueues, queue]);
+      this.store.cursors.flush().catch((err: unknown) => this.log.error({ err }, 'cursor flush failed'));
+      queue.kick();
+      return;
+    }
+    const queue = new EmitterQueue({
+      ...this.o.delivery,
+      emitter,
+      isDefault,
+      buffer: this.buffer,
+      clock: this.o.clock,
+      timers: this.o.timers,
+      metrics: this.queueMetrics,
+      drops: this.drops,
+      logger: this.o.logger,
+    });
+    this.setMemoryQueues([...this.memoryQueues, queue]);
+  }
+
+  /**
+   * Takes an emitter out of routing at once (a plugin unregistered, its lease ran out, or its
+   * Service went away). In memory mode the events still queued for it are given up and counted
+   * `emitter_removed` (a batch in flight finishes); in durable mode they stay in the log, and the
+   * emitter resumes from its cursor if it comes back. Returns false when no such emitter runs.
+   */
+  removeEmitter(name: string): boolean {
+    const queue = this.deliveryQueues.find((q) => q.name === name);
+    if (!queue) return false;
+    if (this.definition.durable) {
+      this.setDurableQueues(this.durableQueues.filter((q) => q !== queue));
+      queue.abandon();
+    } else {
+      this.setMemoryQueues(this.memoryQueues.filter((q) => q !== queue));
+      this.drops.count('emitter_removed', queue.abandon());
+    }
+    return true;
+  }
+
+  /** Adds an ingestor while running; its sources and formats take effect from the next batch. */
+  addIngestor(ingestor: Ingestor): void {
+    ingestor.init?.(this.components);
+    this.ingestors = new IngestorTable([...this.ingestors.all, ingestor], this.definition.defaultIngestor);
+  }
+
+  /** Removes an ingestor by name; its sources become unknown. Returns false when none has that name. */
+  removeIngestor(name: string): boolean {
+    const rest = this.ingestors.all.filter((i) => i.name !== name);
+    if (rest.length === this.ingestors.all.length) return false;
+    this.ingestors = new IngestorTable(rest, this.definition.defaultIngestor === name ? undefined : this.definition.defaultIngestor);
+    return true;
+  }
+
+  /** The emitters and ingestors running now. */
+  get running(): { emitters: readonly string[]; ingestors: readonly string[] } {
+    return { emitters: this.deliveryQueues.map((q) => q.name), ingestors: this.ingestors.all.map((i) => i.name) };
+  }
+
+  private setMemoryQueues(queues: readonly EmitterQueue[]): void {
+    this.memoryQueues = queues;
+    this.deliveryQueues = queues;
+    this.buffer.setEvictionSources(queues);
+    this.memoryRouter = new Router(queues);
+    this.router = this.memoryRouter;
+  }
+
+  private setDurableQueues(queues: DurableEmitterQueue[]): void {
+    this.durableQueues = queues;
+    this.deliveryQueues = queues;
+    this.router = new Router(queues);
+  }
+
+  private durableQueue(store: DurableStore, emitter: Emitter, isDefault: boolean): DurableEmitterQueue {
+    return new DurableEmitterQueue({
+      emitter,
+      isDefault,
+      store,
+      batchSize: this.o.delivery.batchSize,
+      clock: this.o.clock,
+      timers: this.o.timers,
+      metrics: this.queueMetrics,
+      deadLettered: this.durableMetrics!.deadLettered,
+      logger: this.o.logger,
+    });
   }
 
   /** True once shutdown began; new batches are refused with SHUTTING_DOWN. */
@@ -187,6 +365,22 @@ export class Hub {
       healthy: b.size < b.capacity,
       message: `${b.size}/${b.capacity} events, ${b.bytes}/${b.maxBytes} bytes, overflow ${b.overflow}`,
     };
+    if (this.store) {
+      const s = this.store;
+      components['log'] = {
+        healthy: !s.full,
+        message: `${s.nextSeq - s.log.firstSeq} events, ${s.log.bytes}/${s.o.maxBytes} bytes, ${s.corruptRecords} corrupt records skipped`,
+      };
+    }
+    for (const ingestor of this.ingestors.all) {
+      if (!ingestor.health) continue;
+      try {
+        const h = await ingestor.health();
+        components[`ingestor:${ingestor.name}`] = { healthy: h.healthy, message: h.message ?? (h.healthy ? 'ok' : 'unhealthy') };
+      } catch (err) {
+        components[`ingestor:${ingestor.name}`] = { healthy: false, message: `health check threw: ${String(err)}` };
+      }
+    }
     const emitterHealth = await Promise.all(this.queues.map((q) => q.health()));
     this.queues.forEach((q, i) => {
       const h: EmitterHealth = emitterHealth[i]!;
@@ -224,7 +418,13 @@ export class Hub {
     const result = await Promise.race([idle, timedOut]);
     clearTimeout(deadline);
     let undelivered = 0;
-    if (result === 'timeout') {
+    if (this.store) {
+      // Durable: nothing is lost by stopping; what is undelivered waits in the log for the next start.
+      const left = result === 'timeout' ? Math.max(0, ...this.queues.map((q) => q.abandon())) : 0;
+      if (this.maintenance) clearInterval(this.maintenance);
+      await this.store.close();
+      this.log.info({ eventsProcessed: this.accepted.toString(), keptInLog: left }, 'durable log closed');
+    } else if (result === 'timeout') {
       undelivered = this.buffer.size;
       for (const q of this.queues) q.abandon();
       this.drops.count('undelivered_at_shutdown', undelivered);
@@ -232,15 +432,22 @@ export class Hub {
     } else {
       this.log.info({ eventsProcessed: this.accepted.toString() }, 'buffer drained');
     }
-    await Promise.all(
-      this.queues.map(async (q) => {
+    await Promise.all([
+      ...this.queues.map(async (q) => {
         try {
           await q.emitter.shutdown?.();
         } catch (err) {
           this.log.warn({ emitter: q.name, err }, 'emitter shutdown failed');
         }
       }),
-    );
+      ...this.ingestors.all.map(async (i) => {
+        try {
+          await i.shutdown?.();
+        } catch (err) {
+          this.log.warn({ ingestor: i.name, err }, 'ingestor shutdown failed');
+        }
+      }),
+    ]);
     return { drained: result === 'idle', undelivered };
   }
 
@@ -371,6 +578,7 @@ export class Hub {
    * meanwhile, so HTTP/2 flow control pushes back on the agent.
    */
   private admit(intake: Intake, events: Event[], from: number): Ack | Promise<Ack> {
+    if (this.definition.durable) return this.admitDurable(intake, events);
     const out = intake.outcome;
     const buffer = this.buffer;
     if (this.closing && events.length > from) {
@@ -381,7 +589,7 @@ export class Hub {
     }
     for (let i = from; i < events.length; i++) {
       const event = events[i]!;
-      const targets = this.router.targetsOf(event);
+      const targets = this.memoryRouter.targetsOf(event);
       if (targets.length === 0) {
         out.refuse(event.id, 'UNROUTABLE', `no emitter named ${JSON.stringify(event.routeTo)}`);
         continue;
@@ -419,6 +627,59 @@ export class Hub {
     return this.finish(intake);
   }
 
+  /**
+   * Durable admission: route, suppress resends of idempotency keys accepted within the window,
+   * then commit to the log and acknowledge only once the events are on disk.
+   */
+  private admitDurable(intake: Intake, events: Event[]): Ack | Promise<Ack> {
+    const out = intake.outcome;
+    const store = this.store;
+    if (!store || this.closing) {
+      out.refuseMany(events.length, 'SHUTTING_DOWN', store ? 'gateway is shutting down' : 'gateway is still opening its log');
+      return this.finish(intake);
+    }
+    const entries: Array<{ event: Event; targets: readonly string[]; key: string }> = [];
+    const batchKeys = new Set<string>();
+    for (const event of events) {
+      const targets = this.router.targetsOf(event);
+      if (targets.length === 0) {
+        out.refuse(event.id, 'UNROUTABLE', `no emitter named ${JSON.stringify(event.routeTo)}`);
+        continue;
+      }
+      const key = event.metadata[IDEMPOTENCY_KEY] ?? (hasClientId(event) ? event.id : '');
+      if (key !== '' && (batchKeys.has(key) || store.seen(key))) {
+        out.accept(event.id); // already stored: acknowledging again is what makes resends safe
+        this.durableMetrics!.idempotentResends.inc();
+        continue;
+      }
+      if (key !== '') batchKeys.add(key);
+      if (store.full) {
+        out.refuse(event.id, 'STORAGE_FULL', 'the durable log is full of undelivered events');
+        this.noteLaterRefusal(intake, event, this.middleware.length);
+        continue;
+      }
+      entries.push({ event, targets: targets.map((q) => q.name), key });
+    }
+    if (entries.length === 0) return this.finish(intake);
+    return store.commit(entries).then(
+      () => {
+        for (const e of entries) out.accept(e.event.id);
+        this.kickQueues();
+        return this.finish(intake);
+      },
+      (err: unknown) => {
+        const full = err instanceof StorageError && err.code === 'STORAGE_FULL';
+        const code = full ? 'STORAGE_FULL' : 'STORAGE_ERROR';
+        if (!full) this.log.error({ err }, 'durable log write failed');
+        for (const e of entries) {
+          out.refuse(e.event.id, code, full ? 'no space left for the durable log' : `durable log write failed: ${String(err)}`);
+          this.noteLaterRefusal(intake, e.event, this.middleware.length);
+        }
+        return this.finish(intake);
+      },
+    );
+  }
+
   private finish(intake: Intake): Ack {
     const out = intake.outcome;
     if (intake.laterRefusals) this.undoForLaterRefusals(intake.laterRefusals);
@@ -429,7 +690,15 @@ export class Hub {
       out.eventIds.length,
       (this.o.clock.monotonicMs() - intake.startedMs) / 1000,
     );
+    if (this.store) return out.toAck(this.durableBacklog(), this.buffer.capacity);
     return out.toAck(this.buffer.size, this.buffer.capacity);
+  }
+
+  /** Durable mode's buffer_size: log records the slowest emitter has not reached. */
+  private durableBacklog(): number {
+    let most = 0;
+    for (const q of this.durableQueues) if (q.depth > most) most = q.depth;
+    return most;
   }
 
   private undoForLaterRefusals(refusals: ReadonlyArray<{ event: Event; stage: number }>): void {

@@ -101,6 +101,16 @@ export class ExternalIngestor implements Ingestor {
     return this.caller.status();
   }
 
+  /** The gateway's health view of this plugin (from the last call or Health answer). */
+  health(): { healthy: boolean; message: string } {
+    return this.status();
+  }
+
+  /** Gateway shutdown: close the connection. */
+  shutdown(): void {
+    this.close();
+  }
+
   /** Closes the client; later batches are refused `INGESTOR_UNAVAILABLE`. */
   close(): void {
     this.caller.close();

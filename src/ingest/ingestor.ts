@@ -45,6 +45,10 @@ export interface Ingestor {
    * must call out (a plugin) returns a promise.
    */
   ingest(ctx: IngestContext, data: Uint8Array): IngestResult | Promise<IngestResult>;
+  /** Whether the ingestor can work (a plugin that answers); feeds Health and readiness. Optional. */
+  health?(): { healthy: boolean; message?: string } | Promise<{ healthy: boolean; message?: string }>;
+  /** Called once on gateway shutdown (close connections). Optional. */
+  shutdown?(): void | Promise<void>;
   /**
    * Called once when the hub is built, before any event: register metrics in `ctx.registry`,
    * take `ctx.logger.child(...)`, keep `ctx.clock`. Optional.

@@ -3,6 +3,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { formatAddress, type ListenAddress } from '../config/env.js';
 import type { DrainReport, Hub } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
+import type { PluginRegistry } from '../registry/plugin-registry.js';
 import { GatewayServiceHandler } from './gateway-service.js';
 import { GrpcServer } from './grpc-server.js';
 import { HttpServer } from './http-server.js';
@@ -17,6 +18,11 @@ export interface GatewayOptions {
   metricsAddr: ListenAddress;
   shutdownTimeoutMs: number;
   clock?: Clock;
+  /**
+   * The live plugin table: started after the hub, its PluginRegistry service served on the gRPC
+   * port, its rows at `GET /admin/plugins`; /readyz waits for its sources' first sync.
+   */
+  plugins?: PluginRegistry;
 }
 
 export interface ListeningPorts {
@@ -45,21 +51,33 @@ export class Gateway {
       logger: o.logger,
       metrics: new ServerMetrics(o.registry),
     });
-    this.grpc = new GrpcServer({ gateway: this.service, maxMessageBytes: o.hub.limits.maxMessageBytes });
+    this.grpc = new GrpcServer({ gateway: this.service, maxMessageBytes: o.hub.limits.maxMessageBytes, pluginRegistry: o.plugins?.service ?? null });
     this.http = new HttpServer({
       registry: o.registry,
       logger: o.logger,
+      admin: () => o.hub.admin,
+      ...(o.plugins ? { plugins: () => o.plugins!.rows() } : {}),
       readiness: () =>
-        this.state === 'serving' ? { ready: true, reason: 'ready' } : { ready: false, reason: `not ready: ${this.state}` },
+        this.state !== 'serving'
+          ? { ready: false, reason: `not ready: ${this.state}` }
+          : (o.plugins?.readiness() ?? { ready: true, reason: 'ready' }),
     });
   }
 
   async start(): Promise<ListeningPorts> {
     const metrics = await this.http.listen(this.o.metricsAddr.host, this.o.metricsAddr.port);
+    try {
+      await this.o.hub.start(); // durable mode: recovers the log before taking events; /readyz waits
+    } catch (err) {
+      await this.http.close();
+      throw err;
+    }
+    this.o.plugins?.start(); // after the hub: durable emitters can be added only once the log is open
     let grpc: number;
     try {
       grpc = await this.grpc.listen(formatAddress(this.o.grpcAddr));
     } catch (err) {
+      await this.o.plugins?.stop();
       await this.http.close();
       throw err;
     }
@@ -81,10 +99,13 @@ export class Gateway {
     this.log.info({ reason, buffered: this.o.hub.buffer.size }, 'shutting down: intake stopped, draining buffer');
     this.state = 'draining';
     this.grpc.setServing(false);
+    // Discovery and leases stop first: plugins stay in the pipeline while the buffer drains to them.
+    const pluginsStopped = this.o.plugins?.stop();
     const drained = this.o.hub.drain(this.o.shutdownTimeoutMs); // refuses new batches from here on
     this.service.closeStreams();
     const grpcClosed = this.grpc.shutdown(Math.min(this.o.shutdownTimeoutMs, 5_000));
     const report = await drained;
+    await pluginsStopped;
     await grpcClosed;
     await this.http.close();
     this.state = 'stopped';

@@ -1,4 +1,4 @@
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
@@ -17,11 +17,13 @@ const HEALTH_SERVICES = ['', 'polku.v1.Gateway'];
 export interface GrpcServerOptions {
   gateway: GatewayServiceHandler;
   maxMessageBytes: number;
+  /** polku.v1.PluginRegistry (plugins register themselves), when registration is on. */
+  pluginRegistry?: { definition(): ServiceDefinition; implementation(): UntypedServiceImplementation } | null;
 }
 
 /**
- * The gRPC listener: polku.v1.Gateway, grpc.health.v1.Health and server reflection, so grpcurl
- * and Kubernetes gRPC probes work without proto files.
+ * The gRPC listener: polku.v1.Gateway, polku.v1.PluginRegistry (when on), grpc.health.v1.Health
+ * and server reflection, so grpcurl and Kubernetes gRPC probes work without proto files.
  */
 export class GrpcServer {
   private readonly server: Server;
@@ -39,6 +41,7 @@ export class GrpcServer {
       'grpc.keepalive_permit_without_calls': 1,
     });
     this.server.addService(o.gateway.definition(), o.gateway.implementation());
+    if (o.pluginRegistry) this.server.addService(o.pluginRegistry.definition(), o.pluginRegistry.implementation());
     this.health.addToServer(this.server);
     const reflected = loadSync([`${PROTO_DIR}/polku/v1/gateway.proto`, `${PROTO_DIR}/polku/v1/plugin.proto`, healthProtoPath], {
       includeDirs: [PROTO_DIR, dirname(healthProtoPath)],

@@ -1,13 +1,19 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { polkuError } from '../errors.js';
+import type { DurableAdmin } from '../hub/durable-admin.js';
 import type { Logger } from '../observability/logger.js';
+import { adminRoute } from './admin-routes.js';
 
 export interface HttpServerOptions {
   registry: Registry;
   /** Whether the gateway takes traffic; /readyz answers 503 with the reason otherwise. */
   readiness: () => { ready: boolean; reason: string };
   logger: Logger;
+  /** Durable mode's operations, served under /admin (null when off). */
+  admin?: () => DurableAdmin | null;
+  /** The live plugin table's rows, served at GET /admin/plugins (absent: 404). */
+  plugins?: () => Promise<unknown>;
 }
 
 /** `/metrics` (Prometheus text), `/healthz` (the process is alive) and `/readyz`. */
@@ -46,7 +52,13 @@ export class HttpServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    if (path.startsWith('/admin/')) {
+      const answer = await adminRoute(req, url, this.o.admin?.() ?? null, this.o.plugins);
+      send(res, answer.status, 'application/json', `${JSON.stringify(answer.body, null, 2)}\n`);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       send(res, 405, 'text/plain', 'method not allowed\n');

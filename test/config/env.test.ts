@@ -4,6 +4,19 @@ import { formatAddress, parseAddress, settingsFromEnv, ENV_VARIABLES } from '../
 import { PolkuError } from '../../src/errors.js';
 import { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../../src/hub/builder.js';
 import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
+import { DEFAULT_ALLOWLIST } from '../../src/registry/allowlist.js';
+
+const DEFAULT_REGISTRY = {
+  serve: true,
+  token: undefined,
+  heartbeatIntervalMs: 5_000,
+  missedBeats: 3,
+  healthIntervalMs: 5_000,
+  maxPlugins: 64,
+  allowlist: [...DEFAULT_ALLOWLIST],
+  registerRatePerSecond: 10,
+  registerBurst: 20,
+};
 
 /** Asserts settingsFromEnv(env) throws POLKU_ERR_ENV_INVALID and returns its message. */
 function envError(env: Record<string, string>): string {
@@ -31,6 +44,9 @@ test('an empty environment gives the defaults', () => {
     shutdownTimeoutMs: 10_000,
     maxSourceLabels: 50,
     configPath: undefined,
+    durable: undefined,
+    registry: DEFAULT_REGISTRY,
+    discovery: undefined,
   });
 });
 
@@ -60,6 +76,22 @@ test('every variable is parsed into its setting', () => {
     POLKU_MAX_PAYLOAD_BYTES: '512',
     POLKU_MAX_METADATA_BYTES: '128',
     POLKU_METRICS_MAX_SOURCES: '5',
+    POLKU_DURABLE: 'true',
+    POLKU_DATA_DIR: '/data/polku',
+    POLKU_DURABLE_MAX_BYTES: String(2 * 1024 * 1024),
+    POLKU_REGISTRY: 'off',
+    POLKU_REGISTRY_TOKEN: ' s3cret ',
+    POLKU_REGISTRY_HEARTBEAT_MS: '1000',
+    POLKU_REGISTRY_MISSED_BEATS: '2',
+    POLKU_REGISTRY_HEALTH_INTERVAL_MS: '750',
+    POLKU_REGISTRY_MAX_PLUGINS: '8',
+    POLKU_REGISTRY_ALLOWLIST: '10.1.0.0/16, plugins.internal',
+    POLKU_REGISTRY_REGISTER_RATE: '3',
+    POLKU_REGISTRY_REGISTER_BURST: '4',
+    POLKU_DISCOVERY: 'kubernetes',
+    POLKU_DISCOVERY_NAMESPACES: 'polku, team-a,',
+    POLKU_DISCOVERY_LABEL_SELECTOR: 'app.kubernetes.io/part-of=polku',
+    NODE_NAME: 'node-7',
   });
   assert.deepEqual(s, {
     grpcAddr: { host: '127.0.0.1', port: 6000 },
@@ -77,6 +109,19 @@ test('every variable is parsed into its setting', () => {
     shutdownTimeoutMs: 2500,
     maxSourceLabels: 5,
     configPath: './polku.config.ts',
+    durable: { dir: '/data/polku', maxBytes: 2 * 1024 * 1024 },
+    registry: {
+      serve: false,
+      token: 's3cret',
+      heartbeatIntervalMs: 1000,
+      missedBeats: 2,
+      healthIntervalMs: 750,
+      maxPlugins: 8,
+      allowlist: ['10.1.0.0/16', 'plugins.internal'],
+      registerRatePerSecond: 3,
+      registerBurst: 4,
+    },
+    discovery: { namespaces: ['polku', 'team-a'], labelSelector: 'app.kubernetes.io/part-of=polku', nodeName: 'node-7' },
   });
 });
 

@@ -1,0 +1,14 @@
+// The bench pipeline in durable mode: every accepted event is committed (fdatasync) to the log in
+// POLKU_BENCH_DATA_DIR before its Ack, then counted by the in-memory emitter.
+//   npm run bench -- --skip-bare --config bench/bench-durable.config.ts
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hub, InMemoryEmitter, PassthroughIngestor } from '../src/index.js';
+
+const dir = process.env['POLKU_BENCH_DATA_DIR'] ?? mkdtempSync(join(tmpdir(), 'polku-bench-durable-'));
+
+export default hub()
+  .ingestor(new PassthroughIngestor())
+  .emitter(new InMemoryEmitter({ name: 'memory', maxRetained: 0 }))
+  .durable({ dir, maxBytes: 8 * 1024 * 1024 * 1024, maxAgeMs: 60_000 });

@@ -1,0 +1,62 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { DurableStore } from './durable-store.js';
+import type { DurableEmitterQueue } from './durable-emitter-queue.js';
+
+/** Durable mode's metrics: log size, per-emitter lag, dead letters, duplicates suppressed. */
+export class DurableMetrics {
+  readonly deadLettered: Counter<'emitter' | 'reason'>;
+  readonly idempotentResends: Counter;
+  readonly replayed: Counter<'emitter'>;
+
+  constructor(registry: Registry, store: () => DurableStore | null, queues: () => readonly DurableEmitterQueue[]) {
+    const gauge = (name: string, help: string, read: (s: DurableStore) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          const s = store();
+          if (s) this.set(read(s));
+        },
+      });
+    };
+    gauge('polku_log_events', 'Events in the durable log (delivered ones are kept for replay until retention)', (s) => s.nextSeq - s.log.firstSeq);
+    gauge('polku_log_bytes', 'Bytes of the durable log on disk', (s) => s.log.bytes);
+    gauge('polku_log_corrupt_records', 'Log records skipped because their checksum failed (since start)', (s) => s.corruptRecords);
+    new Gauge({
+      name: 'polku_emitter_lag_events',
+      help: 'Log records an emitter has not reached yet',
+      labelNames: ['emitter'],
+      registers: [registry],
+      collect() {
+        for (const q of queues()) this.set({ emitter: q.name }, q.depth);
+      },
+    });
+    new Gauge({
+      name: 'polku_emitter_lag_seconds',
+      help: 'How long the oldest event an emitter has not delivered has waited',
+      labelNames: ['emitter'],
+      registers: [registry],
+      collect() {
+        for (const q of queues()) this.set({ emitter: q.name }, q.lagSeconds);
+      },
+    });
+    this.deadLettered = new Counter({
+      name: 'polku_dead_letters_total',
+      help: 'Events moved to the dead letters, by emitter and reason (failed, retries_exhausted, expired)',
+      labelNames: ['emitter', 'reason'],
+      registers: [registry],
+    });
+    this.idempotentResends = new Counter({
+      name: 'polku_idempotent_resends_total',
+      help: 'Events acknowledged without storing them again: their idempotency key was accepted within the window',
+      registers: [registry],
+    });
+    this.replayed = new Counter({
+      name: 'polku_replayed_events_total',
+      help: 'Events re-sent to an emitter by a replay (time range or dead letters)',
+      labelNames: ['emitter'],
+      registers: [registry],
+    });
+  }
+}

@@ -1,0 +1,306 @@
+import { join } from 'node:path';
+import type { Clock } from '../../clock.js';
+import type { Event } from '../../gen/polku/v1/event.js';
+import type { Logger } from '../../observability/logger.js';
+import { CursorStore } from './cursor-store.js';
+import { decodeEventRecord, encodeEventRecord, idempotencyKeyOf } from './event-record.js';
+import { SegmentLog, type RecoveryReport } from './segment-log.js';
+
+export interface DurableOptions {
+  /** Where the log, cursors and dead letters live (a hostPath in the chart). */
+  dir: string;
+  /** The log's size bound; when undelivered events fill it, new events are refused STORAGE_FULL. Default 1 GiB. */
+  maxBytes?: number;
+  /** Delivered events are kept for replay until they are older than this (or the log needs the room). Default 24 h. */
+  maxAgeMs?: number;
+  /** A resend of an accepted idempotency key within this window is acknowledged, not stored again. Default 10 min. */
+  idempotencyWindowMs?: number;
+  /** Most idempotency keys remembered; the oldest go first. Default 1,000,000. */
+  idempotencyMaxKeys?: number;
+  /** Attempts per event before it is dead-lettered. Default 10. */
+  maxAttempts?: number;
+  /** An event still failing retryably this long after it was accepted is dead-lettered. Default 1 h. */
+  maxRetryAgeMs?: number;
+  /** Decoded recent events kept in memory so emitters that keep up never read the disk. Default 20,000. */
+  cacheEvents?: number;
+  segmentBytes?: number;
+  /** fdatasync before acknowledging. Only tests turn it off. Default true. */
+  fsync?: boolean;
+}
+
+export const DURABLE_DEFAULTS = {
+  maxBytes: 1024 * 1024 * 1024,
+  maxAgeMs: 24 * 3600_000,
+  idempotencyWindowMs: 10 * 60_000,
+  idempotencyMaxKeys: 1_000_000,
+  maxAttempts: 10,
+  maxRetryAgeMs: 3600_000,
+  cacheEvents: 20_000,
+} as const;
+
+/** One event as delivery reads it back. */
+export interface StoredEvent {
+  readonly seq: number;
+  readonly appendedAtMs: number;
+  readonly targets: readonly string[];
+  readonly event: Event;
+}
+
+/** A dead letter: an event an emitter gave up on, with why. */
+export interface DeadLetter {
+  readonly seq: number;
+  readonly emitter: string;
+  readonly reason: string;
+  readonly attempts: number;
+  readonly deadAtMs: number;
+  readonly event: Event;
+  readonly targets: readonly string[];
+}
+
+const DLQ_PURGED = 'dead-letters:purged-before';
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+
+/**
+ * The durable side of the buffer: the event log (commit before ack), each emitter's cursor, the
+ * idempotency window and the dead letters, under one directory.
+ *
+ * Cursors are flushed on a timer, not per batch: after a crash an emitter may receive again what
+ * it got in the last interval. That is the at-least-once duplicate window (documented).
+ */
+export class DurableStore {
+  readonly o: Required<Omit<DurableOptions, 'segmentBytes' | 'fsync'>> & Pick<DurableOptions, 'segmentBytes' | 'fsync'>;
+  /** Decoded recent events by position `seq - cacheFirst`; may have holes until commits land. */
+  private cache: Array<StoredEvent | undefined> = [];
+  private cacheFirst = 1;
+  /** One past the highest seq known to be on disk: what delivery may read up to. */
+  private committedNext = 1;
+  /** Idempotency key → time it was accepted; Map order is acceptance order. */
+  private readonly keys = new Map<string, number>();
+  private corruptSkipped = 0;
+  /** (nextSeq, time) samples taken by maintain(): which seqs are older than the age bound. */
+  private readonly checkpoints: Array<[number, number]> = [];
+
+  private constructor(
+    options: DurableOptions,
+    readonly log: SegmentLog,
+    readonly deadLetters: SegmentLog,
+    readonly cursors: CursorStore,
+    readonly recovery: RecoveryReport,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {
+    this.o = { ...DURABLE_DEFAULTS, ...options };
+    this.cacheFirst = log.nextSeq;
+    this.committedNext = log.nextSeq;
+  }
+
+  static async open(options: DurableOptions, clock: Clock, logger: Logger): Promise<DurableStore> {
+    const log = logger.child({ component: 'durable-store' });
+    const common = { clock, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}), ...(options.fsync === false ? { fsync: false } : {}) };
+    const events = await SegmentLog.open({ dir: join(options.dir, 'events'), ...common });
+    const dead = await SegmentLog.open({ dir: join(options.dir, 'dead-letters'), ...common });
+    const cursors = await CursorStore.open(join(options.dir, 'cursors.json'));
+    const r = events.recovery;
+    const damaged = r.tornTailBytes > 0 || r.corruptRecords > 0 || r.corruptSegments.length > 0;
+    (damaged ? log.error.bind(log) : log.info.bind(log))(
+      { ...r, cursorsRecoveredFromCorruption: cursors.recoveredFromCorruption },
+      damaged ? 'event log recovered with damage skipped' : 'event log opened',
+    );
+    const store = new DurableStore(options, events.log, dead.log, cursors, r, clock, logger);
+    await store.rebuildIdempotencyWindow();
+    return store;
+  }
+
+  /** One past the last committed (durable) event: delivery reads below it. */
+  get nextSeq(): number {
+    return this.committedNext;
+  }
+
+  /** Records skipped because their checksum failed (recovery plus reads). */
+  get corruptRecords(): number {
+    return this.recovery.corruptRecords + this.log.corruptRecordsRead + this.corruptSkipped;
+  }
+
+  /** True when `key` was accepted within the window (so the event is acknowledged, not stored again). */
+  seen(key: string): boolean {
+    if (key === '') return false;
+    const at = this.keys.get(clipKey(key));
+    return at !== undefined && this.clock.nowMs() - at < this.o.idempotencyWindowMs;
+  }
+
+  /**
+   * Commits events to the log; resolves once they are on disk. Rejects with a StorageError
+   * (STORAGE_FULL when the disk or the log's bound is full).
+   */
+  async commit(entries: ReadonlyArray<{ event: Event; targets: readonly string[]; key: string }>): Promise<void> {
+    const payloads = entries.map((e) => encodeEventRecord(e.event, e.targets, clipKey(e.key)));
+    const first = await this.log.append(payloads);
+    const now = this.clock.nowMs();
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.key !== '') this.remember(clipKey(e.key), now);
+      const at = first + i - this.cacheFirst;
+      if (at >= 0) this.cache[at] = { seq: first + i, appendedAtMs: now, targets: e.targets, event: e.event };
+    }
+    this.committedNext = Math.max(this.committedNext, first + entries.length);
+    this.trimCache();
+  }
+
+  /** Up to `limit` events from `fromSeq` on, from memory when recent, else from disk. */
+  async read(fromSeq: number, limit: number): Promise<StoredEvent[]> {
+    if (fromSeq >= this.cacheFirst && this.cache[fromSeq - this.cacheFirst] !== undefined) {
+      const out: StoredEvent[] = [];
+      for (let seq = fromSeq; out.length < limit && seq < this.committedNext; seq++) {
+        const s = this.cache[seq - this.cacheFirst];
+        if (s === undefined) break; // a hole: a commit still landing; the rest comes next read
+        out.push(s);
+      }
+      return out;
+    }
+    limit = Math.min(limit, this.committedNext - fromSeq);
+    if (limit <= 0) return [];
+    const records = await this.log.read(fromSeq, limit);
+    const out: StoredEvent[] = [];
+    for (const r of records) {
+      try {
+        const { targets, event } = decodeEventRecord(r.payload);
+        out.push({ seq: r.seq, appendedAtMs: r.appendedAtMs, targets, event });
+      } catch (err) {
+        this.corruptSkipped++;
+        this.logger.error({ seq: r.seq, err }, 'event record does not decode; skipped');
+      }
+    }
+    return out;
+  }
+
+  cursor(emitter: string): number | undefined {
+    return this.cursors.get(emitter);
+  }
+
+  setCursor(emitter: string, seq: number): void {
+    this.cursors.set(emitter, seq);
+  }
+
+  async deadLetter(letters: readonly DeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    await this.deadLetters.append(letters.map(encodeDeadLetter));
+  }
+
+  /** Dead letters not purged, oldest first. */
+  async listDeadLetters(limit = 1000): Promise<Array<DeadLetter & { id: number }>> {
+    const from = Math.max(this.cursors.get(DLQ_PURGED) ?? 1, this.deadLetters.firstSeq);
+    const records = await this.deadLetters.read(from, limit);
+    return records.map((r) => ({ ...decodeDeadLetter(r.payload), id: r.seq }));
+  }
+
+  /** Forgets every dead letter so far; returns how many. */
+  async purgeDeadLetters(): Promise<number> {
+    const from = Math.max(this.cursors.get(DLQ_PURGED) ?? 1, this.deadLetters.firstSeq);
+    const n = this.deadLetters.nextSeq - from;
+    this.cursors.set(DLQ_PURGED, this.deadLetters.nextSeq);
+    await this.cursors.flush();
+    await this.deadLetters.deleteBefore(this.deadLetters.nextSeq);
+    return n;
+  }
+
+  /**
+   * Housekeeping, run on a timer: persist cursors, then delete log segments every emitter is done
+   * with once they are past the age bound or the log needs room.
+   */
+  async maintain(emitters: readonly string[]): Promise<void> {
+    await this.cursors.flush();
+    const now = this.clock.nowMs();
+    this.checkpoints.push([this.log.nextSeq, now]);
+    const done = Math.min(...emitters.map((e) => this.cursors.get(e) ?? this.committedNext), this.committedNext);
+    // Delivered events stay for replay until they are old, or until the log needs their room.
+    const below = this.log.bytes > this.o.maxBytes ? done : Math.min(done, this.seqOlderThan(now - this.o.maxAgeMs));
+    if (below > this.log.firstSeq) await this.log.deleteBefore(below);
+    while (this.checkpoints.length > 1 && this.checkpoints[1]![1] < now - this.o.maxAgeMs) this.checkpoints.shift();
+    this.expireKeys();
+  }
+
+  /** Whether the log has room for more (undelivered events may not be deleted to make it). */
+  get full(): boolean {
+    return this.log.bytes >= this.o.maxBytes;
+  }
+
+  async close(): Promise<void> {
+    await this.cursors.flush();
+    await this.log.close();
+    await this.deadLetters.close();
+  }
+
+  /** Every seq below the returned one was appended before `cutoffMs` (as far as samples tell). */
+  private seqOlderThan(cutoffMs: number): number {
+    let seq = 0;
+    for (const [next, at] of this.checkpoints) {
+      if (at > cutoffMs) break;
+      seq = next;
+    }
+    return seq;
+  }
+
+  private remember(key: string, at: number): void {
+    this.keys.delete(key);
+    this.keys.set(key, at);
+    if (this.keys.size > this.o.idempotencyMaxKeys) this.keys.delete(this.keys.keys().next().value!);
+  }
+
+  private expireKeys(): void {
+    const cutoff = this.clock.nowMs() - this.o.idempotencyWindowMs;
+    for (const [key, at] of this.keys) {
+      if (at >= cutoff) break;
+      this.keys.delete(key);
+    }
+  }
+
+  private trimCache(): void {
+    const excess = this.cache.length - this.o.cacheEvents;
+    if (excess > 0) {
+      this.cache.splice(0, excess);
+      this.cacheFirst += excess;
+    }
+  }
+
+  /** Reads the keys of events accepted within the window, so a restart keeps suppressing resends. */
+  private async rebuildIdempotencyWindow(): Promise<void> {
+    const cutoff = this.clock.nowMs() - this.o.idempotencyWindowMs;
+    let seq = this.log.firstSeq;
+    while (seq < this.log.nextSeq) {
+      const records = await this.log.read(seq, 4096);
+      if (records.length === 0) break;
+      for (const r of records) {
+        if (r.appendedAtMs >= cutoff) {
+          const key = idempotencyKeyOf(r.payload);
+          if (key !== '') this.remember(key, r.appendedAtMs);
+        }
+      }
+      seq = records[records.length - 1]!.seq + 1;
+    }
+  }
+}
+
+/** Keys are compared as stored: at most 255 UTF-8 bytes. */
+function clipKey(key: string): string {
+  if (key.length <= 63) return key;
+  const bytes = utf8.encode(key);
+  return bytes.length <= 255 ? key : text.decode(bytes.subarray(0, 255));
+}
+
+function encodeDeadLetter(d: DeadLetter): Uint8Array {
+  const head = utf8.encode(JSON.stringify({ seq: d.seq, emitter: d.emitter, reason: d.reason, attempts: d.attempts, deadAtMs: d.deadAtMs }));
+  const body = encodeEventRecord(d.event, d.targets, '');
+  const out = new Uint8Array(4 + head.length + body.length);
+  new DataView(out.buffer).setUint32(0, head.length, true);
+  out.set(head, 4);
+  out.set(body, 4 + head.length);
+  return out;
+}
+
+function decodeDeadLetter(payload: Uint8Array): DeadLetter {
+  const len = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0, true);
+  const head = JSON.parse(text.decode(payload.subarray(4, 4 + len))) as Omit<DeadLetter, 'event' | 'targets'>;
+  const { event, targets } = decodeEventRecord(payload.subarray(4 + len));
+  return { ...head, event, targets };
+}

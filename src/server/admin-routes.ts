@@ -1,0 +1,78 @@
+import type { IncomingMessage } from 'node:http';
+import { eventToJson } from '../emit/event-json.js';
+import type { DurableAdmin } from '../hub/durable-admin.js';
+
+export interface AdminAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/**
+ * `/admin/...` on the metrics listener, for `polku dlq` and `polku replay`. They change state, so
+ * they answer only callers on the same host (loopback): in a pod, `kubectl exec` and run the CLI.
+ *
+ * - `GET    /admin/dead-letters?limit=N`   the dead letters, oldest first
+ * - `POST   /admin/dead-letters/replay`    send every dead letter to its emitter again
+ * - `DELETE /admin/dead-letters`           forget them
+ * - `POST   /admin/replay?from=T&to=T[&emitter=NAME]`  re-send the events received between two
+ *   times (RFC 3339 or epoch milliseconds), still in the log, to their emitters
+ * - `GET    /admin/plugins`                the live plugin table (`polku plugins`), in any mode
+ */
+export async function adminRoute(
+  req: IncomingMessage,
+  url: URL,
+  admin: DurableAdmin | null,
+  plugins?: () => Promise<unknown>,
+): Promise<AdminAnswer> {
+  if (!isLoopback(req.socket.remoteAddress)) {
+    return { status: 403, body: { error: 'admin endpoints answer only loopback callers' } };
+  }
+  if (url.pathname === '/admin/plugins') {
+    if (req.method !== 'GET') return { status: 405, body: { error: 'GET /admin/plugins only' } };
+    if (!plugins) return { status: 404, body: { error: 'this gateway keeps no plugin table' } };
+    return { status: 200, body: { plugins: await plugins() } };
+  }
+  if (!admin) return { status: 404, body: { error: 'durable mode is off: there is no log to replay and no dead letters' } };
+  const route = `${req.method} ${url.pathname}`;
+  switch (route) {
+    case 'GET /admin/dead-letters': {
+      const limit = Number(url.searchParams.get('limit') ?? '1000');
+      if (!Number.isInteger(limit) || limit <= 0) return { status: 400, body: { error: 'limit must be a positive integer' } };
+      const letters = await admin.listDeadLetters(limit);
+      return {
+        status: 200,
+        body: { deadLetters: letters.map((d) => ({ id: d.id, seq: d.seq, emitter: d.emitter, reason: d.reason, attempts: d.attempts, deadAt: new Date(d.deadAtMs).toISOString(), event: eventToJson(d.event) })) },
+      };
+    }
+    case 'POST /admin/dead-letters/replay':
+      return { status: 200, body: await admin.replayDeadLetters() };
+    case 'DELETE /admin/dead-letters':
+      return { status: 200, body: { purged: await admin.purgeDeadLetters() } };
+    case 'POST /admin/replay': {
+      const from = parseTime(url.searchParams.get('from'));
+      const to = parseTime(url.searchParams.get('to'));
+      if (from === undefined || to === undefined || from > to) {
+        return { status: 400, body: { error: 'from and to must be times (RFC 3339 or epoch ms) with from <= to' } };
+      }
+      const emitter = url.searchParams.get('emitter') ?? undefined;
+      try {
+        return { status: 200, body: await admin.replay({ fromMs: from, toMs: to, ...(emitter ? { emitter } : {}) }) };
+      } catch (err) {
+        return { status: 400, body: { error: (err as Error).message } };
+      }
+    }
+    default:
+      return { status: 404, body: { error: `no admin route ${route}` } };
+  }
+}
+
+function parseTime(raw: string | null): number | undefined {
+  if (raw === null || raw === '') return undefined;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const ms = Date.parse(raw);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+}

@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { EmitResults, type EmitResult, type Emitter } from '../../src/emit/emitter.js';
+import { InMemoryEmitter } from '../../src/emit/in-memory.js';
+import { Event } from '../../src/gen/polku/v1/event.js';
+import type { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
+import { hub } from '../../src/hub/builder.js';
+import type { Hub } from '../../src/hub/hub.js';
+import { createRegistry } from '../../src/observability/metrics.js';
+import { GatedEmitter } from '../helpers/gated-emitter.js';
+
+const dirs: string[] = [];
+const freshDir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'polku-durable-'));
+  dirs.push(d);
+  return d;
+};
+
+const batch = (events: Array<Partial<Event>>): IngestBatch => ({
+  source: 'agent',
+  cluster: '',
+  payload: { $case: 'events', value: { events: events.map((e) => Event.fromPartial(e)) } },
+});
+const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, eventType: 't' }));
+
+async function started(h: Hub): Promise<Hub> {
+  await h.start();
+  return h;
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Answers from a script; records every batch it saw. */
+class ScriptedEmitter implements Emitter {
+  readonly seen: string[][] = [];
+  constructor(
+    readonly name: string,
+    private readonly answer: (ids: string[], call: number) => EmitResult,
+  ) {}
+  emit(events: readonly Event[]): Promise<EmitResult> {
+    const batchIds = events.map((e) => e.id);
+    this.seen.push(batchIds);
+    return Promise.resolve(this.answer(batchIds, this.seen.length));
+  }
+}
+
+describe('durable mode', () => {
+  test('an Ack comes after the commit: acknowledged events are in the log and reach the emitter', async () => {
+    const dir = freshDir();
+    const memory = new InMemoryEmitter();
+    const h = await started(hub().emitter(memory).durable({ dir, fsync: false }).build());
+    const ack = await h.processBatch(batch(ids('a', 5)));
+    assert.deepEqual(ack.eventIds, ['a0', 'a1', 'a2', 'a3', 'a4']);
+    const stored = await h.durableStore!.read(1, 10);
+    assert.deepEqual(stored.map((s) => s.event.id), ack.eventIds);
+    assert.deepEqual(stored[0]!.targets, ['memory']);
+    await memory.waitForCount(5);
+    await h.drain(1_000);
+  });
+
+  test('after a restart each emitter resumes at its cursor: nothing acked is lost, nothing delivered is repeated', async () => {
+    const dir = freshDir();
+    const held = new GatedEmitter('slow');
+    const fast = new InMemoryEmitter({ name: 'fast' });
+    const first = await started(hub().emitter(held).emitter(fast).delivery({ batchSize: 10 }).durable({ dir, fsync: false }).build());
+    const ack = await first.processBatch(batch(ids('r', 30)));
+    assert.equal(ack.eventIds.length, 30);
+    await fast.waitForCount(30);
+    assert.equal(held.calls, 1, 'the slow emitter holds its first batch');
+    await first.drain(50); // deadline passes: the slow emitter's events stay in the log
+
+    const slowAgain = new InMemoryEmitter({ name: 'slow' });
+    const fastAgain = new InMemoryEmitter({ name: 'fast' });
+    const second = await started(hub().emitter(slowAgain).emitter(fastAgain).delivery({ batchSize: 10 }).durable({ dir, fsync: false }).build());
+    await slowAgain.waitForCount(30);
+    assert.deepEqual(slowAgain.events.map((e) => e.id), ack.eventIds, 'the slow emitter gets all 30, in order');
+    assert.equal(fastAgain.count, 0, 'the fast emitter had them all already');
+    await second.drain(1_000);
+  });
+
+  test('a resend of an accepted id is acknowledged but stored once, also after a restart', async () => {
+    const dir = freshDir();
+    const memory = new InMemoryEmitter();
+    const registry = createRegistry();
+    const h = await started(hub().emitter(memory).durable({ dir, fsync: false }).build({ registry }));
+    await h.processBatch(batch([{ id: 'once' }, { metadata: { idempotency_key: 'k-1' } }]));
+    const again = await h.processBatch(batch([{ id: 'once' }, { metadata: { idempotency_key: 'k-1' } }, { id: 'new' }]));
+    assert.equal(again.eventIds.length, 3, 'all acknowledged');
+    assert.equal(again.errors.length, 0);
+    assert.equal(h.durableStore!.nextSeq, 4, 'only three records stored');
+    const resends = await registry.getSingleMetric('polku_idempotent_resends_total')!.get();
+    assert.equal(resends.values[0]!.value, 2);
+    await h.drain(1_000);
+    const h2 = await started(hub().emitter(new InMemoryEmitter()).durable({ dir, fsync: false }).build());
+    await h2.processBatch(batch([{ id: 'once' }]));
+    assert.equal(h2.durableStore!.nextSeq, 4, 'the window survived the restart');
+    await h2.drain(1_000);
+  });
+
+  test('events sent without an id are never taken for resends of each other', async () => {
+    const dir = freshDir();
+    const h = await started(hub().emitter(new InMemoryEmitter()).durable({ dir, fsync: false }).build());
+    const ack = await h.processBatch(batch([{ eventType: 'x' }, { eventType: 'x' }, { eventType: 'x' }]));
+    assert.equal(new Set(ack.eventIds).size, 3);
+    assert.equal(h.durableStore!.nextSeq, 4);
+    await h.drain(1_000);
+  });
+
+  test('only retryable failures are resent; a refused event is dead-lettered with its reason; replay brings it back', async () => {
+    const dir = freshDir();
+    let fixed = false;
+    const flaky = new ScriptedEmitter('flaky', (_batchIds, call) => {
+      if (fixed) return EmitResults.success();
+      if (call === 1) {
+        return EmitResults.partial([
+          { index: 1, retryable: true, error: 'busy' },
+          { index: 2, retryable: false, error: 'schema rejected' },
+        ]);
+      }
+      return EmitResults.success();
+    });
+    const h = await started(hub().emitter(flaky).durable({ dir, fsync: false }).build());
+    await h.processBatch(batch(ids('p', 4)));
+    await until(() => flaky.seen.length >= 2, 'the retry');
+    assert.deepEqual(flaky.seen.slice(0, 2), [['p0', 'p1', 'p2', 'p3'], ['p1']]);
+    await until(() => h.queues[0]!.depth === 0, 'the cursor to pass the batch');
+    const letters = await h.admin!.listDeadLetters();
+    assert.deepEqual(letters.map((d) => [d.event.id, d.emitter, d.reason]), [['p2', 'flaky', 'schema rejected']]);
+    fixed = true;
+    const report = await h.admin!.replayDeadLetters();
+    assert.deepEqual(report, { matched: 1, delivered: 1 });
+    assert.deepEqual(flaky.seen.at(-1), ['p2']);
+    assert.deepEqual(await h.admin!.listDeadLetters(), []);
+    await h.drain(1_000);
+  });
+
+  test('events still failing after maxAttempts go to the dead letters and the queue moves on', async () => {
+    const dir = freshDir();
+    const down = new ScriptedEmitter('down', (batchIds) => (batchIds[0] === 'later' ? EmitResults.success() : EmitResults.retryable('connection refused', 1)));
+    const registry = createRegistry();
+    const h = await started(hub().emitter(down).durable({ dir, fsync: false, maxAttempts: 3 }).build({ registry }));
+    await h.processBatch(batch(ids('x', 2)));
+    await h.processBatch(batch([{ id: 'later' }]));
+    await until(() => down.seen.some((b) => b[0] === 'later'), 'the next batch');
+    assert.deepEqual(down.seen.slice(0, 3), [['x0', 'x1'], ['x0', 'x1'], ['x0', 'x1']]);
+    const letters = await h.admin!.listDeadLetters();
+    assert.deepEqual(letters.map((d) => [d.event.id, d.attempts]), [['x0', 3], ['x1', 3]]);
+    const dead = await registry.getSingleMetric('polku_dead_letters_total')!.get();
+    assert.equal(dead.values.find((v) => v.labels['reason'] === 'retries_exhausted')?.value, 2);
+    await h.drain(1_000);
+  });
+
+  test('a replay re-sends the events received in a time range to the emitter named', async () => {
+    const dir = freshDir();
+    const a = new InMemoryEmitter({ name: 'a' });
+    const b = new InMemoryEmitter({ name: 'b' });
+    const h = await started(hub().emitter(a).emitter(b).durable({ dir, fsync: false }).build());
+    const before = Date.now();
+    await h.processBatch(batch(ids('t', 3)));
+    await a.waitForCount(3);
+    await b.waitForCount(3);
+    const report = await h.admin!.replay({ fromMs: before, toMs: Date.now(), emitter: 'b' });
+    assert.deepEqual(report, { matched: 3, delivered: 3 });
+    assert.equal(a.count, 3);
+    assert.deepEqual(b.events.map((e) => e.id), ['t0', 't1', 't2', 't0', 't1', 't2']);
+    await h.drain(1_000);
+  });
+
+  test('when the log is full of undelivered events new ones are refused STORAGE_FULL, and accepted again once delivered', async () => {
+    const dir = freshDir();
+    const gate = new GatedEmitter('held');
+    const h = await started(
+      hub().emitter(gate).durable({ dir, fsync: false, maxBytes: 4_000, segmentBytes: 1_000 }).build(),
+    );
+    let refused: string[] = [];
+    for (let i = 0; i < 40 && refused.length === 0; i++) {
+      const ack = await h.processBatch(batch([{ id: `f${i}`, payload: Buffer.alloc(200) }]));
+      refused = ack.errors.map((e) => e.code);
+    }
+    assert.deepEqual(refused, ['STORAGE_FULL']);
+    gate.open();
+    await until(() => h.queues[0]!.depth === 0, 'delivery');
+    await h.durableStore!.maintain(['held']);
+    const ack = await h.processBatch(batch([{ id: 'after', payload: Buffer.alloc(200) }]));
+    assert.deepEqual(ack.eventIds, ['after']);
+    await h.drain(1_000);
+  });
+});
