@@ -37,6 +37,12 @@ interface Options {
   pool: number;
   /** Multiplex all streams over one HTTP/2 connection instead of one connection per stream. */
   sharedConnection: boolean;
+  /**
+   * Every event sent gets an id never sent before (a counter patched into a copy of the pooled
+   * batch), instead of ids repeating when the pool wraps. Durable mode needs it: it acknowledges
+   * a repeated id as an idempotent resend without storing it again.
+   */
+  uniqueIds: boolean;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -56,6 +62,7 @@ function readOptions(): Options {
       window: { type: 'string', default: '16' },
       pool: { type: 'string', default: '64' },
       'shared-connection': { type: 'boolean', default: false },
+      'unique-ids': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -71,6 +78,7 @@ function readOptions(): Options {
     window: positiveInt('window', values.window),
     pool: positiveInt('pool', values.pool),
     sharedConnection: values['shared-connection'],
+    uniqueIds: values['unique-ids'],
   };
 }
 
@@ -117,21 +125,32 @@ function payloadLength(eventBytes: number, sampleId: string, timestampUnixNs: bi
   return Math.max(0, room - lengthDelimitedOverhead(room));
 }
 
+/** Hex digits of the per-send counter in each id (`--unique-ids`); 2^40 sends before it wraps. */
+const SEND_COUNTER_DIGITS = 10;
+const SEND_COUNTER_PLACEHOLDER = '0'.repeat(SEND_COUNTER_DIGITS);
+
+interface PooledBatch {
+  bytes: Buffer;
+  /** Byte offsets of each event's send-counter digits inside `bytes`. */
+  counterOffsets: number[];
+}
+
 /**
  * Encodes `opts.pool` distinct batches once. Ids are unique within the pool
  * and carry a per-run tag, so two generator runs against the same gateway
- * never reuse each other's ids (ids do repeat when the pool wraps around).
+ * never reuse each other's ids. They repeat when the pool wraps around unless
+ * --unique-ids, which patches a send counter into a copy of each batch.
  */
-function buildPool(opts: Options): Buffer[] {
+function buildPool(opts: Options): PooledBatch[] {
   const runTag = randomUUID().slice(0, 8);
   const timestampUnixNs = BigInt(Date.now()) * 1_000_000n;
   const idFor = (b: number, e: number): string =>
-    `${runTag}-${String(b).padStart(5, '0')}-${String(e).padStart(5, '0')}`;
+    `${runTag}-${SEND_COUNTER_PLACEHOLDER}-${String(b).padStart(5, '0')}-${String(e).padStart(5, '0')}`;
   // One shared random payload: the gateway does not look inside it, and random
   // bytes keep any transport compression from flattering the numbers.
   const payload = randomBytes(payloadLength(opts.eventBytes, idFor(0, 0), timestampUnixNs));
 
-  const pool: Buffer[] = [];
+  const pool: PooledBatch[] = [];
   for (let b = 0; b < opts.pool; b++) {
     const events: Event[] = [];
     for (let e = 0; e < opts.batch; e++) {
@@ -142,7 +161,16 @@ function buildPool(opts: Options): Buffer[] {
       cluster: 'bench',
       payload: { $case: 'events', value: { events } },
     };
-    pool.push(Buffer.from(IngestBatch.encode(batch).finish()));
+    const bytes = Buffer.from(IngestBatch.encode(batch).finish());
+    const counterOffsets: number[] = [];
+    let from = 0;
+    for (let e = 0; e < opts.batch; e++) {
+      const at = bytes.indexOf(idFor(b, e), from, 'latin1');
+      if (at < 0) throw new Error(`event id ${idFor(b, e)} not found in its encoded batch`);
+      counterOffsets.push(at + runTag.length + 1);
+      from = at + 1;
+    }
+    pool.push({ bytes, counterOffsets });
   }
   return pool;
 }
@@ -245,12 +273,14 @@ class LoadStream {
   private failed = false;
   private timer: NodeJS.Timeout | undefined;
   private cursor: number;
+  /** --unique-ids: batches this stream has sent; with the stream index it makes every id new. */
+  private sends = 0;
   /** Rate mode only: when the next batch is due (performance.now() clock). */
   private nextDueAt = 0;
 
   constructor(
     client: Client,
-    private readonly pool: readonly Buffer[],
+    private readonly pool: readonly PooledBatch[],
     private readonly opts: Options,
     private readonly recorder: Recorder,
     private readonly index: number,
@@ -339,8 +369,9 @@ class LoadStream {
   }
 
   private sendOne(): void {
-    const bytes = this.pool[this.cursor]!;
+    const pooled = this.pool[this.cursor]!;
     this.cursor = (this.cursor + 1) % this.pool.length;
+    const bytes = this.opts.uniqueIds ? this.withFreshIds(pooled) : pooled.bytes;
     const measured = this.recorder.measuring;
     this.inflight.push({ sentAt: performance.now(), measured });
     this.recorder.onSend(measured);
@@ -352,6 +383,14 @@ class LoadStream {
         if (this.sending) this.pump();
       });
     }
+  }
+
+  /** A copy of the batch whose ids carry a counter no other send of this run used. */
+  private withFreshIds(pooled: PooledBatch): Buffer {
+    const counter = (this.sends++ * this.opts.streams + this.index).toString(16).padStart(SEND_COUNTER_DIGITS, '0');
+    const out = Buffer.from(pooled.bytes);
+    for (const at of pooled.counterOffsets) out.write(counter, at, SEND_COUNTER_DIGITS, 'latin1');
+    return out;
   }
 
   private onAck(ack: Ack): void {
@@ -427,7 +466,7 @@ async function main(): Promise<void> {
 
   // Let the batches sent inside the window be acked so they count.
   await waitUntil(() => !streams.some((s) => s.awaitingAcks), DRAIN_TIMEOUT_MS);
-  const batchBytes = Math.round(pool.reduce((n, b) => n + b.length, 0) / pool.length);
+  const batchBytes = Math.round(pool.reduce((n, b) => n + b.bytes.length, 0) / pool.length);
   const result = recorder.result(streams.reduce((n, s) => n + s.measuredInFlight, 0), batchBytes);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 

@@ -60,6 +60,8 @@ interface RunOptions {
   json: boolean;
   /** The gateway's pipeline module. */
   config: string;
+  /** Every event a new id (loadgen --unique-ids): needed when the pipeline is durable. */
+  uniqueIds: boolean;
 }
 
 function readOptions(): RunOptions {
@@ -73,6 +75,7 @@ function readOptions(): RunOptions {
       'only-bare': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       config: { type: 'string', default: DEFAULT_GATEWAY_CONFIG },
+      'unique-ids': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -86,6 +89,7 @@ function readOptions(): RunOptions {
     onlyBare: values['only-bare'],
     json: values.json,
     config: values.config,
+    uniqueIds: values['unique-ids'],
   };
 }
 
@@ -119,6 +123,7 @@ async function runLoad(target: string, opts: RunOptions, rate: number, hooks: Wi
     '--warmup-ms', String(opts.warmupMs),
     '--rate', String(rate),
     '--batch', String(EVENTS_PER_BATCH),
+    ...(opts.uniqueIds ? ['--unique-ids'] : []),
   ];
   const gen = spawnTsx('loadgen', LOADGEN, args, { ipc: true });
   const hookRuns: Promise<void>[] = [];

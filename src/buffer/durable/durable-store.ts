@@ -3,7 +3,7 @@ import type { Clock } from '../../clock.js';
 import type { Event } from '../../gen/polku/v1/event.js';
 import type { Logger } from '../../observability/logger.js';
 import { CursorStore } from './cursor-store.js';
-import { decodeEventRecord, encodeEventRecord, idempotencyKeyOf } from './event-record.js';
+import { clipUtf8, decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf } from './event-record.js';
 import { SegmentLog, type RecoveryReport } from './segment-log.js';
 
 export interface DurableOptions {
@@ -134,7 +134,7 @@ export class DurableStore {
    * (STORAGE_FULL when the disk or the log's bound is full).
    */
   async commit(entries: ReadonlyArray<{ event: Event; targets: readonly string[]; key: string }>): Promise<void> {
-    const payloads = entries.map((e) => encodeEventRecord(e.event, e.targets, clipKey(e.key)));
+    const payloads = encodeEventRecords(entries);
     const first = await this.log.append(payloads);
     const now = this.clock.nowMs();
     for (let i = 0; i < entries.length; i++) {
@@ -182,7 +182,7 @@ export class DurableStore {
     this.cursors.set(emitter, seq);
   }
 
-  async deadLetter(letters: readonly DeadLetter[]): Promise<void> {
+  async addDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
     await this.deadLetters.append(letters.map(encodeDeadLetter));
   }
@@ -194,14 +194,28 @@ export class DurableStore {
     return records.map((r) => ({ ...decodeDeadLetter(r.payload), id: r.seq }));
   }
 
-  /** Forgets every dead letter so far; returns how many. */
-  async purgeDeadLetters(): Promise<number> {
+  /** One dead letter by id, or undefined when there is none (never was, or purged). */
+  async deadLetter(id: number): Promise<(DeadLetter & { id: number }) | undefined> {
     const from = Math.max(this.cursors.get(DLQ_PURGED) ?? 1, this.deadLetters.firstSeq);
-    const n = this.deadLetters.nextSeq - from;
-    this.cursors.set(DLQ_PURGED, this.deadLetters.nextSeq);
+    if (!Number.isSafeInteger(id) || id < from || id >= this.deadLetters.nextSeq) return undefined;
+    const [record] = await this.deadLetters.read(id, 1);
+    return record?.seq === id ? { ...decodeDeadLetter(record.payload), id } : undefined;
+  }
+
+  /** The id the next dead letter will get: purging before it forgets every one so far. */
+  get nextDeadLetterId(): number {
+    return this.deadLetters.nextSeq;
+  }
+
+  /** Forgets the dead letters with ids below `before` (default: all so far); returns how many. */
+  async purgeDeadLetters(before = this.deadLetters.nextSeq): Promise<number> {
+    const from = Math.max(this.cursors.get(DLQ_PURGED) ?? 1, this.deadLetters.firstSeq);
+    const upTo = Math.min(before, this.deadLetters.nextSeq);
+    if (upTo <= from) return 0;
+    this.cursors.set(DLQ_PURGED, upTo);
     await this.cursors.flush();
-    await this.deadLetters.deleteBefore(this.deadLetters.nextSeq);
-    return n;
+    await this.deadLetters.deleteBefore(upTo);
+    return upTo - from;
   }
 
   /**
@@ -283,9 +297,7 @@ export class DurableStore {
 
 /** Keys are compared as stored: at most 255 UTF-8 bytes. */
 function clipKey(key: string): string {
-  if (key.length <= 63) return key;
-  const bytes = utf8.encode(key);
-  return bytes.length <= 255 ? key : text.decode(bytes.subarray(0, 255));
+  return clipUtf8(key);
 }
 
 function encodeDeadLetter(d: DeadLetter): Uint8Array {

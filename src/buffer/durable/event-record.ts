@@ -21,22 +21,189 @@ export interface EventRecord {
 }
 
 const MAX_SHORT = 255;
-const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
+/** What one record is made of; `key` and target names are cut to 255 UTF-8 bytes. */
+export interface EventRecordInput {
+  readonly event: Event;
+  readonly targets: readonly string[];
+  readonly key: string;
+}
+
 export function encodeEventRecord(event: Event, targets: readonly string[], idempotencyKey: string): Uint8Array {
-  const key = utf8.encode(idempotencyKey.length > MAX_SHORT ? idempotencyKey.slice(0, MAX_SHORT) : idempotencyKey);
-  const names = targets.map((t) => utf8.encode(t));
-  const body = Event.encode(event).finish();
-  let size = 1 + Math.min(key.length, MAX_SHORT) + 1 + body.length;
-  for (const n of names) size += 1 + n.length;
-  const out = new Uint8Array(size);
+  return encodeEventRecords([{ event, targets, key: idempotencyKey }])[0]!;
+}
+
+/**
+ * Encodes many records into one buffer and returns a view of each. This is the hot path of a
+ * durable commit, so it writes the Event's protobuf encoding directly (sizes first, then one
+ * allocation) instead of going through the generated encoder's growable writer, which was most of
+ * a commit's CPU time. `Event.decode` reads it back; test/durable/event-record.test.ts holds the
+ * two encodings equal field by field, and fails when event.proto gains a field this one misses.
+ */
+export function encodeEventRecords(entries: readonly EventRecordInput[]): Uint8Array[] {
+  let total = 0;
+  for (const e of entries) {
+    total += 1 + shortLength(e.key) + 1 + eventSize(e.event);
+    for (const t of e.targets) total += 1 + shortLength(t);
+  }
+  const buf = Buffer.allocUnsafe(total);
+  const out = new Array<Uint8Array>(entries.length);
   let at = 0;
-  at = putShort(out, at, key);
-  out[at++] = names.length;
-  for (const n of names) at = putShort(out, at, n);
-  out.set(body, at);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const start = at;
+    at = putShort(buf, at, e.key);
+    buf[at++] = e.targets.length;
+    for (const t of e.targets) at = putShort(buf, at, t);
+    at = writeEvent(buf, at, e.event);
+    out[i] = buf.subarray(start, at);
+  }
+  // A size pass that disagrees with the write pass is a bug here, never bad input.
+  if (at !== total) throw new Error(`event records encoded to ${at} bytes, sized as ${total}`);
   return out;
+}
+
+// Field tags of polku.event.v1.Event: (field number << 3) | wire type.
+const TAG_ID = 10;
+const TAG_TIMESTAMP = 16;
+const TAG_SOURCE = 26;
+const TAG_EVENT_TYPE = 34;
+const TAG_METADATA = 42;
+const TAG_PAYLOAD = 50;
+const TAG_ROUTE_TO = 58;
+const TAG_SEVERITY = 80;
+const TAG_OUTCOME = 88;
+const TAG_MAP_KEY = 10;
+const TAG_MAP_VALUE = 18;
+
+/** Protobuf size of `event`, omitting default values as proto3 does. */
+function eventSize(e: Event): number {
+  let n = 0;
+  if (e.id !== '') n += stringField(e.id);
+  if (e.timestampUnixNs !== 0n) n += 1 + varint64Size(e.timestampUnixNs);
+  if (e.source !== '') n += stringField(e.source);
+  if (e.eventType !== '') n += stringField(e.eventType);
+  for (const key in e.metadata) {
+    const entry = mapEntrySize(key, e.metadata[key]!);
+    n += 1 + varintSize(entry) + entry;
+  }
+  if (e.payload.length !== 0) n += 1 + varintSize(e.payload.length) + e.payload.length;
+  for (const r of e.routeTo) n += stringField(r);
+  if (e.severity !== 0) n += 1 + int32Size(e.severity);
+  if (e.outcome !== 0) n += 1 + int32Size(e.outcome);
+  return n;
+}
+
+function writeEvent(buf: Buffer, at: number, e: Event): number {
+  if (e.id !== '') at = writeString(buf, at, TAG_ID, e.id);
+  if (e.timestampUnixNs !== 0n) {
+    buf[at++] = TAG_TIMESTAMP;
+    at = writeVarint64(buf, at, e.timestampUnixNs);
+  }
+  if (e.source !== '') at = writeString(buf, at, TAG_SOURCE, e.source);
+  if (e.eventType !== '') at = writeString(buf, at, TAG_EVENT_TYPE, e.eventType);
+  for (const key in e.metadata) {
+    const value = e.metadata[key]!;
+    buf[at++] = TAG_METADATA;
+    at = writeVarint(buf, at, mapEntrySize(key, value));
+    if (key !== '') at = writeString(buf, at, TAG_MAP_KEY, key);
+    if (value !== '') at = writeString(buf, at, TAG_MAP_VALUE, value);
+  }
+  if (e.payload.length !== 0) {
+    buf[at++] = TAG_PAYLOAD;
+    at = writeVarint(buf, at, e.payload.length);
+    buf.set(e.payload, at);
+    at += e.payload.length;
+  }
+  for (const r of e.routeTo) at = writeString(buf, at, TAG_ROUTE_TO, r);
+  if (e.severity !== 0) {
+    buf[at++] = TAG_SEVERITY;
+    at = writeInt32(buf, at, e.severity);
+  }
+  if (e.outcome !== 0) {
+    buf[at++] = TAG_OUTCOME;
+    at = writeInt32(buf, at, e.outcome);
+  }
+  return at;
+}
+
+function mapEntrySize(key: string, value: string): number {
+  return (key === '' ? 0 : stringField(key)) + (value === '' ? 0 : stringField(value));
+}
+
+/** Tag (one byte for every field here), length varint, UTF-8 bytes. */
+function stringField(s: string): number {
+  const len = utf8Length(s);
+  return 1 + varintSize(len) + len;
+}
+
+function writeString(buf: Buffer, at: number, tag: number, s: string): number {
+  buf[at++] = tag;
+  const len = utf8Length(s);
+  at = writeVarint(buf, at, len);
+  return at + (len === s.length ? writeAscii(buf, at, s) : buf.write(s, at, len, 'utf8'));
+}
+
+/** UTF-8 length; short pure-ASCII strings (ids, names, most metadata) are counted in JS. */
+function utf8Length(s: string): number {
+  if (s.length > 64) return Buffer.byteLength(s, 'utf8');
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, 'utf8');
+  return s.length;
+}
+
+function writeAscii(buf: Buffer, at: number, s: string): number {
+  if (s.length > 64) return buf.write(s, at, s.length, 'latin1');
+  for (let i = 0; i < s.length; i++) buf[at + i] = s.charCodeAt(i);
+  return s.length;
+}
+
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+function writeVarint(buf: Buffer, at: number, v: number): number {
+  while (v >= 0x80) {
+    buf[at++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[at++] = v;
+  return at;
+}
+
+/** int64 as protobuf writes it: two's complement in 64 bits, so a negative value takes 10 bytes. */
+function varint64Size(v: bigint): number {
+  let u = BigInt.asUintN(64, v);
+  let n = 1;
+  while (u >= 0x80n) {
+    u >>= 7n;
+    n++;
+  }
+  return n;
+}
+
+function writeVarint64(buf: Buffer, at: number, v: bigint): number {
+  let u = BigInt.asUintN(64, v);
+  while (u >= 0x80n) {
+    buf[at++] = Number(u & 0x7fn) | 0x80;
+    u >>= 7n;
+  }
+  buf[at++] = Number(u);
+  return at;
+}
+
+/** int32 (enums): negative values are sign-extended to 64 bits, as protobuf does. */
+function int32Size(v: number): number {
+  return v < 0 ? 10 : varintSize(v);
+}
+
+function writeInt32(buf: Buffer, at: number, v: number): number {
+  return v < 0 ? writeVarint64(buf, at, BigInt(v)) : writeVarint(buf, at, v);
 }
 
 /** The idempotency key alone, without decoding the event. */
@@ -62,9 +229,32 @@ export function decodeEventRecord(payload: Uint8Array): EventRecord {
   return { idempotencyKey, targets, event: Event.decode(payload.subarray(at)) };
 }
 
-function putShort(out: Uint8Array, at: number, bytes: Uint8Array): number {
-  const len = Math.min(bytes.length, MAX_SHORT);
-  out[at++] = len;
-  out.set(bytes.subarray(0, len), at);
-  return at + len;
+/** UTF-8 length of `s` once cut to 255 bytes (see clipUtf8). */
+function shortLength(s: string): number {
+  const len = utf8Length(s);
+  return len <= MAX_SHORT ? len : utf8Length(clipUtf8(s));
+}
+
+/** `[u8 length][UTF-8, at most 255 bytes]`. */
+function putShort(buf: Buffer, at: number, s: string): number {
+  let len = utf8Length(s);
+  if (len > MAX_SHORT) {
+    s = clipUtf8(s);
+    len = utf8Length(s);
+  }
+  buf[at++] = len;
+  return at + (len === s.length ? writeAscii(buf, at, s) : buf.write(s, at, len, 'utf8'));
+}
+
+/**
+ * `s` cut to at most 255 UTF-8 bytes at a character boundary, so it reads back as the same
+ * string it is compared as (idempotency keys are remembered clipped).
+ */
+export function clipUtf8(s: string): string {
+  if (s.length <= 63) return s; // at most 4 bytes per UTF-16 unit pair, 3 per unit: 63 × 4 ≤ 255
+  const bytes = Buffer.from(s, 'utf8');
+  if (bytes.length <= MAX_SHORT) return s;
+  let cut = MAX_SHORT;
+  while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--; // do not split a multi-byte character
+  return bytes.toString('utf8', 0, cut);
 }
