@@ -101,6 +101,7 @@ export const ErrorCodes = {
   POLKU_ERR_PIPELINE_INVALID: 'pipeline definition is invalid',
   POLKU_ERR_LISTEN: 'could not listen',
   POLKU_ERR_CLI_USAGE: 'bad command line',
+  POLKU_ERR_LOG_DAMAGED: 'the durable log has corrupt records or unreadable bytes',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

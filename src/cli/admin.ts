@@ -1,7 +1,7 @@
 import { polkuError } from '../errors.js';
 
 /**
- * `polku dlq list|replay|purge` and `polku replay`: calls the running gateway's /admin endpoints
+ * `polku dlq list|inspect|replay|purge` and `polku replay`: calls the running gateway's /admin endpoints
  * (on its metrics port, loopback only) and prints the JSON answer.
  */
 export async function adminCall(base: string, method: string, path: string): Promise<{ ok: boolean; output: string }> {
@@ -16,16 +16,19 @@ export async function adminCall(base: string, method: string, path: string): Pro
   return { ok: res.ok, output: text.trimEnd() };
 }
 
-export function dlqRequest(action: string | undefined, limit: string): { method: string; path: string } {
+export function dlqRequest(action: string | undefined, limit: string, id?: string): { method: string; path: string } {
   switch (action) {
     case 'list':
       return { method: 'GET', path: `/admin/dead-letters?limit=${encodeURIComponent(limit)}` };
+    case 'inspect':
+      if (!id || !/^\d+$/.test(id)) throw polkuError('POLKU_ERR_CLI_USAGE', `polku dlq inspect wants a dead letter's id (a number, from polku dlq list), got ${id ? `"${id}"` : 'nothing'}`);
+      return { method: 'GET', path: `/admin/dead-letters/${id}` };
     case 'replay':
       return { method: 'POST', path: '/admin/dead-letters/replay' };
     case 'purge':
       return { method: 'DELETE', path: '/admin/dead-letters' };
     default:
-      throw polkuError('POLKU_ERR_CLI_USAGE', `polku dlq wants list, replay or purge, got ${action ? `"${action}"` : 'nothing'}`);
+      throw polkuError('POLKU_ERR_CLI_USAGE', `polku dlq wants list, inspect ID, replay or purge, got ${action ? `"${action}"` : 'nothing'}`);
   }
 }
 

@@ -11,12 +11,13 @@ const USAGE = `polku — event gateway
 
 Usage:
   polku serve    [--config polku.config.ts]   run the gateway (embedded default pipeline without --config)
-  polku validate [--config polku.config.ts]   load the environment and pipeline, report problems, do not serve
+  polku validate [--config polku.config.ts]   load the environment and pipeline, report problems, do not serve;
+                                              in durable mode also check the log (checksums, torn tail, cursors)
   polku send     [--addr localhost:50051] [--source cli] [--type polku.test]
                  [--payload TEXT] [--metadata k=v]... [--route-to NAME]...
                  [--file events.json|events.ndjson [--format json|ndjson]]
                                               send a test event (or a file of JSON events); print the Ack
-  polku dlq      list [--limit N] | replay | purge [--admin 127.0.0.1:9090]
+  polku dlq      list [--limit N] | inspect ID | replay | purge [--admin 127.0.0.1:9090]
                                               durable mode: the dead letters of a running gateway
   polku replay   --from T --to T [--emitter NAME] [--admin 127.0.0.1:9090]
                                               durable mode: re-send events received between two times
@@ -82,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
           emitter: { type: 'string' },
         },
       });
-      const request = command === 'dlq' ? dlqRequest(positionals[0], values.limit!) : replayRequest(values.from, values.to, values.emitter);
+      const request = command === 'dlq' ? dlqRequest(positionals[0], values.limit!, positionals[1]) : replayRequest(values.from, values.to, values.emitter);
       const result = await adminCall(values.admin!, request.method, request.path);
       console.log(result.output);
       return result.ok ? 0 : 1;

@@ -1,4 +1,6 @@
+import { checkDurableDir, describeCheck } from '../buffer/durable/check-log.js';
 import { defaultPipeline } from '../config/default-pipeline.js';
+import { polkuError } from '../errors.js';
 import { settingsFromEnv } from '../config/env.js';
 import { loadPipeline } from '../config/load-pipeline.js';
 import { silentLogger } from '../observability/logger.js';
@@ -6,7 +8,9 @@ import { createRegistry } from '../observability/metrics.js';
 
 /**
  * `polku validate [--config FILE]`: loads the environment and the pipeline module and builds the
- * hub without serving. Prints a summary; any problem throws a coded error (exit 1).
+ * hub without serving. In durable mode it also checks the log directory, read-only: every
+ * record's checksum, a torn tail, the cursor file. Prints a summary; any problem throws a coded
+ * error (exit 1). A torn tail alone is not a problem: the next start cuts it off.
  */
 export async function validate(configFlag: string | undefined): Promise<string> {
   const settings = settingsFromEnv();
@@ -21,14 +25,21 @@ export async function validate(configFlag: string | undefined): Promise<string> 
     // (loaded through tsx), whose pino must not be asked to make one.
     logger: silentLogger(),
     registry: createRegistry(),
+    ...(settings.durable ? { durable: settings.durable } : {}),
   });
   const d = builder.definition();
   const list = (names: string[]): string => (names.length ? names.join(', ') : '(none)');
-  return [
+  const durable = d.durable ?? settings.durable;
+  const summary = [
     `pipeline OK: ${configPath ?? '(embedded default)'}`,
     `  ingestors:  ${list(d.ingestors.map((i) => i.name))}`,
     `  middleware: ${list(d.middleware.map((m) => m.name))}`,
     `  emitters:   ${list(d.emitters.map((e) => e.emitter.name + (e.isDefault ? '' : ' (by route_to only)')))}`,
     `  buffer:     ${hub.buffer.capacity} events, ${hub.buffer.maxBytes} bytes, overflow ${hub.buffer.overflow}`,
-  ].join('\n');
+  ];
+  if (!durable) return summary.join('\n');
+  const check = await checkDurableDir(durable.dir);
+  summary.push(describeCheck(check));
+  if (!check.healthy) throw polkuError('POLKU_ERR_LOG_DAMAGED', summary.join('\n'));
+  return summary.join('\n');
 }

@@ -54,21 +54,37 @@ export class DurableAdmin {
     return this.store.listDeadLetters(limit);
   }
 
+  /** One dead letter, whole (its event with payload and metadata), or undefined. */
+  inspectDeadLetter(id: number): Promise<(DeadLetter & { id: number }) | undefined> {
+    return this.store.deadLetter(id);
+  }
+
   /**
-   * Sends every dead letter to its emitter again. The old letters are purged first; those that
-   * fail again become new dead letters, so nothing is lost and nothing is listed twice.
+   * Sends every dead letter to its emitter again, then forgets the ones it sent. Those that fail
+   * again become new dead letters (with new ids); letters for an emitter no longer in the pipeline
+   * are written back as new dead letters unchanged. A crash part way leaves the old letters in
+   * place, to be replayed again: a letter may be delivered twice, never lost.
    */
-  async replayDeadLetters(): Promise<ReplayReport> {
+  async replayDeadLetters(): Promise<ReplayReport & { keptForMissingEmitter: number }> {
+    const upTo = this.store.nextDeadLetterId;
     const letters = await this.store.listDeadLetters(Number.MAX_SAFE_INTEGER);
-    await this.store.purgeDeadLetters();
     const byEmitter = this.groupQueues(undefined);
     const picked = new Map<string, StoredEvent[]>();
+    const orphans: DeadLetter[] = [];
     for (const d of letters) {
+      if (d.id >= upTo) continue;
+      if (!byEmitter.has(d.emitter)) {
+        orphans.push(d);
+        continue;
+      }
       let list = picked.get(d.emitter);
       if (!list) picked.set(d.emitter, (list = []));
       list.push({ seq: d.seq, appendedAtMs: d.deadAtMs, targets: d.targets, event: d.event });
     }
-    return this.send(picked, byEmitter);
+    const report = await this.send(picked, byEmitter);
+    await this.store.addDeadLetters(orphans.map(({ seq, emitter, reason, attempts, deadAtMs, event, targets }) => ({ seq, emitter, reason, attempts, deadAtMs, event, targets })));
+    await this.store.purgeDeadLetters(upTo);
+    return { ...report, keptForMissingEmitter: orphans.length };
   }
 
   purgeDeadLetters(): Promise<number> {

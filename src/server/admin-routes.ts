@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { eventToJson } from '../emit/event-json.js';
+import type { DeadLetter } from '../buffer/durable/durable-store.js';
 import type { DurableAdmin } from '../hub/durable-admin.js';
 
 export interface AdminAnswer {
@@ -12,6 +13,7 @@ export interface AdminAnswer {
  * they answer only callers on the same host (loopback): in a pod, `kubectl exec` and run the CLI.
  *
  * - `GET    /admin/dead-letters?limit=N`   the dead letters, oldest first
+ * - `GET    /admin/dead-letters/ID`        one dead letter (404 when there is none)
  * - `POST   /admin/dead-letters/replay`    send every dead letter to its emitter again
  * - `DELETE /admin/dead-letters`           forget them
  * - `POST   /admin/replay?from=T&to=T[&emitter=NAME]`  re-send the events received between two
@@ -34,6 +36,13 @@ export async function adminRoute(
   }
   if (!admin) return { status: 404, body: { error: 'durable mode is off: there is no log to replay and no dead letters' } };
   const route = `${req.method} ${url.pathname}`;
+  const one = /^\/admin\/dead-letters\/(\d+)$/.exec(url.pathname);
+  if (one) {
+    if (req.method !== 'GET') return { status: 405, body: { error: 'GET /admin/dead-letters/ID only' } };
+    const letter = await admin.inspectDeadLetter(Number(one[1]));
+    if (!letter) return { status: 404, body: { error: `no dead letter ${one[1]} (never was, or purged)` } };
+    return { status: 200, body: deadLetterJson(letter) };
+  }
   switch (route) {
     case 'GET /admin/dead-letters': {
       const limit = Number(url.searchParams.get('limit') ?? '1000');
@@ -41,7 +50,7 @@ export async function adminRoute(
       const letters = await admin.listDeadLetters(limit);
       return {
         status: 200,
-        body: { deadLetters: letters.map((d) => ({ id: d.id, seq: d.seq, emitter: d.emitter, reason: d.reason, attempts: d.attempts, deadAt: new Date(d.deadAtMs).toISOString(), event: eventToJson(d.event) })) },
+        body: { deadLetters: letters.map(deadLetterJson) },
       };
     }
     case 'POST /admin/dead-letters/replay':
@@ -64,6 +73,10 @@ export async function adminRoute(
     default:
       return { status: 404, body: { error: `no admin route ${route}` } };
   }
+}
+
+function deadLetterJson(d: DeadLetter & { id: number }): unknown {
+  return { id: d.id, seq: d.seq, emitter: d.emitter, reason: d.reason, attempts: d.attempts, deadAt: new Date(d.deadAtMs).toISOString(), targets: d.targets, event: eventToJson(d.event) };
 }
 
 function parseTime(raw: string | null): number | undefined {

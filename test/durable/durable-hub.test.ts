@@ -137,10 +137,42 @@ describe('durable mode', () => {
     assert.deepEqual(letters.map((d) => [d.event.id, d.emitter, d.reason]), [['p2', 'flaky', 'schema rejected']]);
     fixed = true;
     const report = await h.admin!.replayDeadLetters();
-    assert.deepEqual(report, { matched: 1, delivered: 1 });
+    assert.deepEqual(report, { matched: 1, delivered: 1, keptForMissingEmitter: 0 });
     assert.deepEqual(flaky.seen.at(-1), ['p2']);
     assert.deepEqual(await h.admin!.listDeadLetters(), []);
     await h.drain(1_000);
+  });
+
+  test('a dead letter replayed into the same refusal comes back once, with a new id; one for a missing emitter is kept', async () => {
+    const dir = freshDir();
+    const refusing = () => new ScriptedEmitter('strict', (batchIds) => EmitResults.partial(batchIds.map((_, index) => ({ index, retryable: false, error: 'still invalid' }))));
+    const first = await started(hub().emitter(refusing()).durable({ dir, fsync: false }).build());
+    await first.processBatch(batch(ids('d', 2)));
+    await until(() => first.queues[0]!.depth === 0, 'both events to be dead-lettered');
+    const before = await first.admin!.listDeadLetters();
+    assert.deepEqual(before.map((d) => d.event.id), ['d0', 'd1']);
+    const inspected = await first.admin!.inspectDeadLetter(before[1]!.id);
+    assert.equal(inspected?.event.id, 'd1');
+    assert.equal(inspected?.reason, 'still invalid');
+    assert.equal(await first.admin!.inspectDeadLetter(before[1]!.id + 100), undefined);
+
+    const again = await first.admin!.replayDeadLetters();
+    assert.deepEqual(again, { matched: 2, delivered: 0, keptForMissingEmitter: 0 });
+    const after = await first.admin!.listDeadLetters();
+    assert.deepEqual(after.map((d) => d.event.id), ['d0', 'd1'], 'each listed once, not twice');
+    assert.ok(after.every((d) => d.id > before[1]!.id), 'the refused replays are new letters');
+    assert.equal(await first.admin!.inspectDeadLetter(before[0]!.id), undefined, 'the old letters are purged');
+    await first.drain(1_000);
+
+    // The same directory with a pipeline that no longer has "strict": its letters stay.
+    const other = new InMemoryEmitter({ name: 'other' });
+    const second = await started(hub().emitter(other).durable({ dir, fsync: false }).build());
+    const kept = await second.admin!.replayDeadLetters();
+    assert.deepEqual(kept, { matched: 0, delivered: 0, keptForMissingEmitter: 2 });
+    const still = await second.admin!.listDeadLetters();
+    assert.deepEqual(still.map((d) => [d.event.id, d.emitter, d.reason]), [['d0', 'strict', 'still invalid'], ['d1', 'strict', 'still invalid']]);
+    assert.equal(other.events.length, 0);
+    await second.drain(1_000);
   });
 
   test('events still failing after maxAttempts go to the dead letters and the queue moves on', async () => {

@@ -224,7 +224,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
   ): Promise<void> {
     const deadAtMs = this.o.clock.nowMs();
     const why = (i: number): string => (typeof error === 'string' ? error : error[i]!);
-    await this.o.store.deadLetter(
+    await this.o.store.addDeadLetters(
       events.map((s, i) => ({ seq: s.seq, emitter: this.name, reason: why(i), attempts, deadAtMs, event: s.event, targets: s.targets })),
     );
     this.o.deadLettered.inc({ emitter: this.name, reason }, events.length);
