@@ -91,6 +91,10 @@ export class DurableAdmin {
     return this.store.purgeDeadLetters();
   }
 
+  hasEmitter(name: string): boolean {
+    return this.queues().some((q) => q.name === name);
+  }
+
   private groupQueues(only: string | undefined): Map<string, DurableEmitterQueue> {
     const map = new Map<string, DurableEmitterQueue>();
     for (const q of this.queues()) if (only === undefined || q.name === only) map.set(q.name, q);

@@ -5,6 +5,7 @@ import type { DrainReport, Hub } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
 import type { PluginRegistry } from '../registry/plugin-registry.js';
 import { GatewayServiceHandler } from './gateway-service.js';
+import { AdminServiceHandler } from './admin-service.js';
 import { GrpcServer } from './grpc-server.js';
 import { HttpServer } from './http-server.js';
 import { ServerMetrics } from './server-metrics.js';
@@ -51,7 +52,12 @@ export class Gateway {
       logger: o.logger,
       metrics: new ServerMetrics(o.registry),
     });
-    this.grpc = new GrpcServer({ gateway: this.service, maxMessageBytes: o.hub.limits.maxMessageBytes, pluginRegistry: o.plugins?.service ?? null });
+    this.grpc = new GrpcServer({
+      gateway: this.service,
+      maxMessageBytes: o.hub.limits.maxMessageBytes,
+      pluginRegistry: o.plugins?.service ?? null,
+      admin: new AdminServiceHandler(() => o.hub.admin, o.logger.child({ component: 'admin' })),
+    });
     this.http = new HttpServer({
       registry: o.registry,
       logger: o.logger,

@@ -19,11 +19,13 @@ export interface GrpcServerOptions {
   maxMessageBytes: number;
   /** polku.v1.PluginRegistry (plugins register themselves), when registration is on. */
   pluginRegistry?: { definition(): ServiceDefinition; implementation(): UntypedServiceImplementation } | null;
+  /** polku.v1.Admin (dead letters and replay; loopback callers only). */
+  admin?: { definition(): ServiceDefinition; implementation(): UntypedServiceImplementation } | null;
 }
 
 /**
- * The gRPC listener: polku.v1.Gateway, polku.v1.PluginRegistry (when on), grpc.health.v1.Health
- * and server reflection, so grpcurl and Kubernetes gRPC probes work without proto files.
+ * The gRPC listener: polku.v1.Gateway, polku.v1.PluginRegistry (when on), polku.v1.Admin,
+ * grpc.health.v1.Health and server reflection, so grpcurl and Kubernetes gRPC probes work without proto files.
  */
 export class GrpcServer {
   private readonly server: Server;
@@ -42,8 +44,10 @@ export class GrpcServer {
     });
     this.server.addService(o.gateway.definition(), o.gateway.implementation());
     if (o.pluginRegistry) this.server.addService(o.pluginRegistry.definition(), o.pluginRegistry.implementation());
+    if (o.admin) this.server.addService(o.admin.definition(), o.admin.implementation());
     this.health.addToServer(this.server);
-    const reflected = loadSync([`${PROTO_DIR}/polku/v1/gateway.proto`, `${PROTO_DIR}/polku/v1/plugin.proto`, healthProtoPath], {
+    const protos = ['gateway', 'plugin', 'admin'].map((p) => `${PROTO_DIR}/polku/v1/${p}.proto`);
+    const reflected = loadSync([...protos, healthProtoPath], {
       includeDirs: [PROTO_DIR, dirname(healthProtoPath)],
       longs: String,
       keepCase: true,

@@ -74,6 +74,7 @@ describe('health, reflection and metrics', () => {
       call.end();
       const names = response.list_services_response.service.map((s: { name: string }) => s.name);
       assert.ok(names.includes('polku.v1.Gateway'), names.join(','));
+      assert.ok(names.includes('polku.v1.Admin'), names.join(','));
       assert.ok(names.includes('grpc.health.v1.Health'), names.join(','));
     } finally {
       client.close();
