@@ -52,11 +52,12 @@ COPY bin ./bin
 COPY proto ./proto
 COPY --from=build /src/dist ./dist
 
-# V8 memory, for a 256 MiB container (the chart's default limit). Node sizes its old space from the
-# container's memory limit, nearly all of it, which leaves no room for payload Buffers, gRPC and
-# native memory: it would be OOM-killed before collecting garbage. So --max-old-space-size is about
-# half the limit; for another limit pass NODE_OPTIONS, e.g. -m 1g -e NODE_OPTIONS=--max-old-space-size=512.
-# The Helm chart derives it from resources.limits.memory (nodeOptions in values.yaml).
+# V8 memory, for a 256 MiB container without discovery (POLKU_DISCOVERY is off unless set). Node
+# sizes its old space from the container's memory limit, nearly all of it, which leaves no room for
+# payload Buffers, gRPC and native memory: it would be OOM-killed before collecting garbage. So
+# --max-old-space-size is about half the limit; for another limit pass NODE_OPTIONS, e.g.
+# -m 1g -e NODE_OPTIONS=--max-old-space-size=512. The Helm chart (discovery on, a 320 MiB limit)
+# derives it from resources.limits.memory (nodeOptions in values.yaml).
 # --max-semi-space-size=2 would save ~30 MiB of RSS but halves throughput (npm run bench): not set.
 # TSX_DISABLE_CACHE: a pipeline module is compiled once per start; a disk cache buys nothing in a
 # container and would need a writable /tmp.

@@ -28,7 +28,8 @@ export function formatPluginTable(rows: readonly PluginRow[], nowMs: number): st
     r.name,
     r.type,
     r.origin,
-    (r.address || '(in process)') + (r.target ? ` → ${r.target}` : ''),
+    // Only a static component runs in process; a pending Service may have no address yet.
+    (r.address || (r.origin === 'static' ? '(in process)' : '-')) + (r.target ? ` → ${r.target}` : ''),
     r.type === 'emitter' ? (r.routeName ?? '-') : r.sources.join(',') || '-',
     r.state,
     r.health,

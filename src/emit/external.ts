@@ -63,6 +63,7 @@ export class ExternalEmitter implements Emitter {
   private healthCache: { atMs: number; value: EmitterHealth } | null = null;
   private healthRun: Promise<EmitterHealth> | null = null;
   private shutdownRun: Promise<void> | null = null;
+  private closed = false;
   private now = (): number => systemClock.monotonicMs();
 
   constructor(config: ExternalEmitterConfig) {
@@ -96,7 +97,7 @@ export class ExternalEmitter implements Emitter {
 
   async emit(events: readonly Event[]): Promise<EmitResult> {
     if (events.length === 0) return EmitResults.success();
-    if (this.shutdownRun) return EmitResults.retryable(`plugin "${this.name}" is shut down`);
+    if (this.shutdownRun) return EmitResults.retryable(`plugin "${this.name}" is ${this.closed ? 'closed' : 'shut down'}`);
     // The events go out as they are: grpc-js serializes them on write and nothing changes them.
     const request: EmitRequest = { events: events as Event[] };
     const result = await this.caller.guarded<EmitRequest, EmitResponse>(
@@ -122,14 +123,17 @@ export class ExternalEmitter implements Emitter {
 
   /** The plugin's own Health answer (1 s deadline), asked at most once a second. */
   health(): EmitterHealth | Promise<EmitterHealth> {
-    if (this.shutdownRun) return { healthy: false, message: 'shut down' };
+    if (this.shutdownRun) return { healthy: false, message: this.closed ? 'closed' : 'shut down' };
     const cached = this.healthCache;
     if (cached && this.now() - cached.atMs < HEALTH_CACHE_MS) return cached.value;
     this.healthRun ??= this.askHealth().finally(() => (this.healthRun = null));
     return this.healthRun;
   }
 
-  /** Calls the plugin's Shutdown (5 s deadline), then closes the client. Runs once. */
+  /**
+   * Calls the plugin's Shutdown (5 s deadline), then closes the client. Runs once; does nothing
+   * after {@link close}.
+   */
   shutdown(): Promise<void> {
     this.shutdownRun ??= this.caller
       .direct<Empty, ShutdownResponse>('Shutdown', (req, md, opts, cb) => this.client.shutdown(req, md, opts, cb), EMPTY, SHUTDOWN_TIMEOUT_MS)
@@ -139,6 +143,19 @@ export class ExternalEmitter implements Emitter {
         this.caller.close();
       });
     return this.shutdownRun;
+  }
+
+  /**
+   * Closes the connection without calling the plugin's Shutdown RPC, for a plugin the gateway
+   * uses but does not own (one that registered itself or was discovered): Shutdown would stop a
+   * process that other gateways may still send to. Later batches are answered retryable, health
+   * is unhealthy (`closed`), and `shutdown()` does nothing. Synchronous; runs once.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.shutdownRun ??= Promise.resolve();
+    this.caller.close();
   }
 
   private async askHealth(): Promise<EmitterHealth> {

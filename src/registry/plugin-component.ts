@@ -44,8 +44,7 @@ export class PluginEmitter extends EmitterWrapper {
 
   /** Closes the channel without the plugin's Shutdown RPC. */
   close(): void {
-    // ExternalEmitter has no public close() without the Shutdown RPC yet; its caller owns the channel.
-    this.external['caller'].close();
+    this.external.close();
   }
 }
 

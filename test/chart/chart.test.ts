@@ -10,6 +10,8 @@ import { parse as parseYaml } from 'yaml';
 import { CHART, ensureHelm, get, helm, NAMESPACE, one, ofKind, parseManifests, RELEASE, ROOT, template, templateRaw } from './helm.js';
 import type { K8sObject } from './helm.js';
 import { describe as name, isKnownKind, schemaProblems, unknownFieldProblems } from './k8s-validate.js';
+import { ENV_VARIABLES } from '../../src/config/env.js';
+import { DEFAULT_ALLOWLIST } from '../../src/registry/allowlist.js';
 
 interface EnvVar {
   name: string;
@@ -64,7 +66,7 @@ const envValue = (objects: K8sObject[], key: string) => env(objects).get(key)?.v
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 const REQUIRED_SCENARIOS = [
-  'default', 'deployment', 'hostport', 'namespaced-rbac', 'servicemonitor', 'durable', 'existing-secret', 'pipeline-module',
+  'default', 'deployment', 'hostport', 'namespaced-rbac', 'servicemonitor', 'durable', 'existing-secret', 'pipeline-module', 'registry',
 ];
 const scenarioFiles = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort();
 const scenarios = new Map<string, K8sObject[]>();
@@ -262,19 +264,19 @@ describe('chart: workload and Service', () => {
     assert.ok(gateway(scenario('default')).ports.some((p) => p.name === 'metrics' && p.containerPort === 9090));
   });
 
-  test('resources default to requests 100m/128Mi and limits 1 CPU/256Mi', () => {
-    assert.deepEqual(gateway(scenario('default')).resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '256Mi' } });
+  test('resources default to requests 100m/160Mi and limits 1 CPU/320Mi (discovery, on by default, loads the Kubernetes client)', () => {
+    assert.deepEqual(gateway(scenario('default')).resources, { requests: { cpu: '100m', memory: '160Mi' }, limits: { cpu: '1', memory: '320Mi' } });
   });
 
   test('NODE_OPTIONS: --max-old-space-size is derived from limits.memory (half of it), or given; semi-space on request', async () => {
-    assert.equal(envValue(scenario('default'), 'NODE_OPTIONS'), '--max-old-space-size=128');
+    assert.equal(envValue(scenario('default'), 'NODE_OPTIONS'), '--max-old-space-size=160');
     assert.equal(envValue(scenario('durable'), 'NODE_OPTIONS'), '--max-old-space-size=256');
     const cases: [Record<string, unknown>, string | undefined][] = [
       [{ resources: { limits: { memory: '1Gi' } } }, '--max-old-space-size=512'],
       [{ resources: { limits: { memory: '1.5G' } } }, '--max-old-space-size=715'],
       [{ resources: { limits: { memory: 536870912 } } }, '--max-old-space-size=256'],
       [{ resources: { limits: { memory: '1Gi' } }, nodeOptions: { heapPercent: 75 } }, '--max-old-space-size=768'],
-      [{ nodeOptions: { maxSemiSpaceSizeMiB: 2 } }, '--max-old-space-size=128 --max-semi-space-size=2'],
+      [{ nodeOptions: { maxSemiSpaceSizeMiB: 2 } }, '--max-old-space-size=160 --max-semi-space-size=2'],
       [{ nodeOptions: { maxOldSpaceSizeMiB: 300, extra: '--trace-warnings' } }, '--max-old-space-size=300 --trace-warnings'],
       [{ resources: { limits: null } }, undefined],
     ];
@@ -487,6 +489,45 @@ describe('chart: registry token', () => {
   });
 });
 
+describe('chart: plugin registry', () => {
+  const REGISTRY_ENV = [
+    'POLKU_REGISTRY', 'POLKU_REGISTRY_HEARTBEAT_MS', 'POLKU_REGISTRY_MISSED_BEATS', 'POLKU_REGISTRY_HEALTH_INTERVAL_MS',
+    'POLKU_REGISTRY_MAX_PLUGINS', 'POLKU_REGISTRY_ALLOWLIST', 'POLKU_REGISTRY_REGISTER_RATE', 'POLKU_REGISTRY_REGISTER_BURST',
+  ];
+
+  test('by default every POLKU_REGISTRY_* setting is passed, each equal to the gateway\'s own default', () => {
+    const defaults = new Map<string, string>(ENV_VARIABLES.map(([k, v]) => [k, v]));
+    for (const k of REGISTRY_ENV) assert.equal(envValue(scenario('default'), k), defaults.get(k), k);
+    assert.equal(envValue(scenario('default'), 'POLKU_REGISTRY_ALLOWLIST'), DEFAULT_ALLOWLIST.join(','));
+  });
+
+  test('the values reach the env, and the allowlist may name the node\'s own IP through $(HOST_IP), set before it', () => {
+    const objects = scenario('registry');
+    const expected: Record<string, string> = {
+      POLKU_REGISTRY: 'on',
+      POLKU_REGISTRY_HEARTBEAT_MS: '2000',
+      POLKU_REGISTRY_MISSED_BEATS: '2',
+      POLKU_REGISTRY_HEALTH_INTERVAL_MS: '3000',
+      POLKU_REGISTRY_MAX_PLUGINS: '16',
+      POLKU_REGISTRY_ALLOWLIST: '10.244.0.0/16,*.plugins.svc.cluster.local,$(HOST_IP)/32',
+      POLKU_REGISTRY_REGISTER_RATE: '2',
+      POLKU_REGISTRY_REGISTER_BURST: '4',
+    };
+    for (const [k, v] of Object.entries(expected)) assert.equal(envValue(objects, k), v, k);
+    // Kubernetes expands $(VAR) only from variables defined earlier in the list.
+    const names = gateway(objects).env.map((e) => e.name);
+    assert.ok(names.indexOf('HOST_IP') < names.indexOf('POLKU_REGISTRY_ALLOWLIST'));
+    assert.deepEqual(env(objects).get('POLKU_REGISTRY_TOKEN')?.valueFrom, { secretKeyRef: { name: 'polku-registry', key: 'token' } });
+  });
+
+  test('registry.enabled=false turns the service off; a null allowlist leaves the gateway\'s default', async () => {
+    const [off, nullList] = await Promise.all([template({ set: ['registry.enabled=false'] }), template({ set: ['registry.allowlist=null'] })]);
+    assert.equal(envValue(off, 'POLKU_REGISTRY'), 'off');
+    assert.equal(env(nullList).has('POLKU_REGISTRY_ALLOWLIST'), false);
+    assert.equal(envValue(nullList, 'POLKU_REGISTRY_MAX_PLUGINS'), '64');
+  });
+});
+
 describe('chart: pipeline module', () => {
   const moduleOf = (values: string) => (parseYaml(readFileSync(join(CHART, 'ci', values), 'utf8')) as { pipeline: { module: string } }).pipeline.module;
 
@@ -683,6 +724,13 @@ describe('chart: NOTES.txt', () => {
     assert.match(text, /internalTrafficPolicy: Local/);
     assert.match(text, /grpcurl/);
     assert.doesNotMatch(text, /HOST_IP/);
+  });
+
+  test('NOTES ask for a registry token while registration is on and none is set', async () => {
+    assert.match(await notes([]), /No registry token is set/);
+    assert.doesNotMatch(await notes(['registryToken.existingSecret=polku-registry']), /No registry token/);
+    assert.doesNotMatch(await notes(['registry.enabled=false']), /No registry token/);
+    assert.match(await notes(['discovery.enabled=false']), /No registry token is set/);
   });
 
   test('with a hostPort, NOTES give $(HOST_IP):port and the downward API snippet', async () => {

@@ -79,7 +79,7 @@ describe('image: Dockerfile', () => {
     assert.deepEqual(of(runtime, 'EXPOSE'), ['50051 9090']);
   });
 
-  test('memory and tsx settings: NODE_OPTIONS sized for the chart\'s 256 MiB limit, no tsx disk cache', () => {
+  test('memory and tsx settings: NODE_OPTIONS sized for a 256 MiB container without discovery, no tsx disk cache', () => {
     const env = of(runtime, 'ENV').join(' ');
     assert.match(env, /NODE_OPTIONS="--max-old-space-size=128"/);
     assert.match(env, /TSX_DISABLE_CACHE=1/);

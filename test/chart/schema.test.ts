@@ -132,6 +132,20 @@ test('a value of the wrong type or out of range fails, naming the key', async ()
   for (const r of [type, range, policy, quantity]) assert.notEqual(r.code, 0);
 });
 
+test('a bad registry value fails, naming the key: below the gateway\'s minimum, an empty allowlist, a comma in an entry', async () => {
+  const [interval, empty, comma, typo] = await Promise.all([
+    templateRaw({ set: ['registry.heartbeatIntervalMs=5'] }),
+    templateRaw({ values: { registry: { allowlist: [] } } }),
+    templateRaw({ values: { registry: { allowlist: ['10.0.0.0/8,192.168.0.0/16'] } } }),
+    templateRaw({ set: ['registry.maxPlugin=10'] }),
+  ]);
+  for (const r of [interval, empty, comma, typo]) assert.notEqual(r.code, 0);
+  assert.match(interval.stderr, /registry\.heartbeatIntervalMs: Must be greater than or equal to 10/);
+  assert.match(empty.stderr, /registry\.allowlist: Array must have at least 1 items/);
+  assert.match(comma.stderr, /registry\.allowlist\.0: Does not match pattern/);
+  assert.match(typo.stderr, /registry: Additional property maxPlugin is not allowed/);
+});
+
 test('values that conflict with each other fail with a message saying why', async () => {
   const cases: [string[], RegExp][] = [
     [['updateStrategy.type=Recreate'], /updateStrategy\.type Recreate is for deployment mode/],

@@ -75,14 +75,25 @@ export function runPolku(args: string[], env: Record<string, string> = {}, viaBi
   };
 }
 
-/** Starts `polku serve` on free ports and resolves once it logged where it listens. */
+/**
+ * Starts `polku serve` on free ports and resolves once it logged where it listens. When it gives
+ * up waiting (the line never came), it kills the process before rejecting: the caller has no
+ * handle to it yet, so nothing else could.
+ */
 export async function servePolku(
   args: string[],
   env: Record<string, string> = {},
   viaBin = false,
 ): Promise<PolkuProcess & { grpcPort: number; metricsPort: number }> {
   const p = runPolku(['serve', ...args], { POLKU_GRPC_ADDR: '127.0.0.1:0', POLKU_METRICS_ADDR: '127.0.0.1:0', ...env }, viaBin);
-  const listening = JSON.parse(await p.line(/"gateway listening"/)) as { grpc: string; metrics: string };
+  let listening: { grpc: string; metrics: string };
+  try {
+    listening = JSON.parse(await p.line(/"gateway listening"/)) as { grpc: string; metrics: string };
+  } catch (err) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await p.exited;
+    throw err;
+  }
   return {
     ...p,
     grpcPort: Number(listening.grpc.split(':').pop()),

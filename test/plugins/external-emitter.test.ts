@@ -126,4 +126,20 @@ describe('ExternalEmitter against a real plugin process', () => {
     await e.shutdown();
     assert.equal((await e.health()).healthy, false, 'shut down');
   });
+
+  test('close() ends the connection without the Shutdown RPC (a plugin the gateway does not own)', async () => {
+    const file = recordFile();
+    const plugin = await startPlugin('emitter', 0, [file]);
+    const { emitter: e } = emitter(plugin.address);
+    assert.deepEqual(await e.emit([event('before-close')]), { status: 'success' });
+    e.close();
+    e.close(); // once
+    const after = await e.emit([event('after-close')]);
+    assert.equal(after.status, 'retryable');
+    assert.match((after as { error: string }).error, /plugin "fixture" is closed/);
+    assert.deepEqual(await e.health(), { healthy: false, message: 'closed' });
+    await e.shutdown(); // a no-op now
+    assert.deepEqual(record(file), ['before-close ok'], 'no SHUTDOWN reached the plugin, and nothing after close');
+    assert.equal(plugin.child.exitCode, null, 'the plugin still runs');
+  });
 });

@@ -77,5 +77,10 @@ describe('periodic Health checks (POLKU_REGISTRY_HEALTH_INTERVAL_MS)', () => {
     assert.match(lines.find((l) => l.startsWith('memory'))!, /^memory\s+emitter\s+static\s+\(in process\)\s+memory\s+routing\s+healthy\s+-\s+-$/);
     assert.match(lines.find((l) => l.startsWith('flaky'))!, new RegExp(`^flaky\\s+emitter\\s+registered\\s+${plugin.address.replace(/\./g, '\\.')}\\s+flaky\\s+routing\\s+healthy\\s+\\d+\\.\\ds ago\\s+\\d+\\.\\ds$`));
     assert.equal(lines.at(-1), '  └ no answer');
+    // A discovered Service not admitted yet may have no address: not "in process".
+    const pending = { ...rows.at(-1)!, name: 'plugins/audit', type: 'unknown' as const, origin: 'kubernetes' as const, address: '', state: 'pending' as const, health: 'unknown' as const, service: 'plugins/audit', healthMessage: 'the Service has 2 ports', target: null, id: null, routeName: null, sources: [], lastHeartbeat: null, leaseLeftMs: null };
+    const pendingLines = formatPluginTable([pending], now).split('\n');
+    assert.match(pendingLines[1]!, /^plugins\/audit\s+unknown\s+kubernetes\s+-\s/);
+    assert.equal(pendingLines[2], '  └ plugins/audit: the Service has 2 ports');
   });
 });

@@ -129,6 +129,25 @@ spec:
         - name: POLKU_DISCOVERY_LABEL_SELECTOR
           value: {{ $v.discovery.labelSelector | quote }}
         {{- end }}
+        - name: POLKU_REGISTRY
+          value: {{ ternary "on" "off" $v.registry.enabled | quote }}
+        - name: POLKU_REGISTRY_HEARTBEAT_MS
+          value: {{ int64 $v.registry.heartbeatIntervalMs | quote }}
+        - name: POLKU_REGISTRY_MISSED_BEATS
+          value: {{ int64 $v.registry.missedBeats | quote }}
+        - name: POLKU_REGISTRY_HEALTH_INTERVAL_MS
+          value: {{ int64 $v.registry.healthIntervalMs | quote }}
+        - name: POLKU_REGISTRY_MAX_PLUGINS
+          value: {{ int64 $v.registry.maxPlugins | quote }}
+        {{- with $v.registry.allowlist }}
+        {{- /* After HOST_IP above, so an entry may say $(HOST_IP)/32. Null: the gateway's default. */}}
+        - name: POLKU_REGISTRY_ALLOWLIST
+          value: {{ join "," . | quote }}
+        {{- end }}
+        - name: POLKU_REGISTRY_REGISTER_RATE
+          value: {{ int64 $v.registry.registerRate | quote }}
+        - name: POLKU_REGISTRY_REGISTER_BURST
+          value: {{ int64 $v.registry.registerBurst | quote }}
         {{- if or $v.registryToken.value $v.registryToken.existingSecret }}
         - name: POLKU_REGISTRY_TOKEN
           valueFrom:
