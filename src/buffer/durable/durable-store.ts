@@ -3,6 +3,7 @@ import type { Clock } from '../../clock.js';
 import type { Event } from '../../gen/polku/v1/event.js';
 import type { Logger } from '../../observability/logger.js';
 import { CursorStore } from './cursor-store.js';
+import { IdempotencyWindow } from './idempotency-window.js';
 import { clipUtf8, decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf } from './event-record.js';
 import { SegmentLog, type RecoveryReport } from './segment-log.js';
 
@@ -76,7 +77,7 @@ export class DurableStore {
   /** One past the highest seq known to be on disk: what delivery may read up to. */
   private committedNext = 1;
   /** Idempotency key → time it was accepted; Map order is acceptance order. */
-  private readonly keys = new Map<string, number>();
+  private readonly keys: IdempotencyWindow;
   private corruptSkipped = 0;
   /** (nextSeq, time) samples taken by maintain(): which seqs are older than the age bound. */
   private readonly checkpoints: Array<[number, number]> = [];
@@ -91,6 +92,7 @@ export class DurableStore {
     private readonly logger: Logger,
   ) {
     this.o = { ...DURABLE_DEFAULTS, ...options };
+    this.keys = new IdempotencyWindow(this.o.idempotencyWindowMs, this.o.idempotencyMaxKeys);
     this.cacheFirst = log.nextSeq;
     this.committedNext = log.nextSeq;
   }
@@ -125,8 +127,7 @@ export class DurableStore {
   /** True when `key` was accepted within the window (so the event is acknowledged, not stored again). */
   seen(key: string): boolean {
     if (key === '') return false;
-    const at = this.keys.get(clipKey(key));
-    return at !== undefined && this.clock.nowMs() - at < this.o.idempotencyWindowMs;
+    return this.keys.has(clipKey(key), this.clock.nowMs());
   }
 
   /**
@@ -256,17 +257,11 @@ export class DurableStore {
   }
 
   private remember(key: string, at: number): void {
-    this.keys.delete(key);
-    this.keys.set(key, at);
-    if (this.keys.size > this.o.idempotencyMaxKeys) this.keys.delete(this.keys.keys().next().value!);
+    this.keys.add(key, at);
   }
 
   private expireKeys(): void {
-    const cutoff = this.clock.nowMs() - this.o.idempotencyWindowMs;
-    for (const [key, at] of this.keys) {
-      if (at >= cutoff) break;
-      this.keys.delete(key);
-    }
+    this.keys.expire(this.clock.nowMs());
   }
 
   private trimCache(): void {
