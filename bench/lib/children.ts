@@ -33,12 +33,17 @@ export interface SpawnOptions {
 
 /** Spawns `node --import tsx <script> ...args` from the repository root. */
 export function spawnTsx(name: string, script: string, args: string[], opts: SpawnOptions = {}): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  return spawnCommand(name, process.execPath, ['--import', 'tsx', script, ...args], opts);
+}
+
+/** Spawns `command ...args` from the repository root (bench/loadgen_grpcio.py runs this way). */
+export function spawnCommand(name: string, command: string, args: string[], opts: SpawnOptions = {}): Child {
+  const proc = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...opts.env },
     stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
-  if (proc.pid === undefined) throw new Error(`could not start ${name} (${script})`);
+  if (proc.pid === undefined) throw new Error(`could not start ${name} (${command} ${args.join(' ')})`);
   live.add(proc);
 
   const tailLines: string[] = [];
