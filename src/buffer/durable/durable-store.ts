@@ -110,7 +110,9 @@ export class DurableStore {
       damaged ? 'event log recovered with damage skipped' : 'event log opened',
     );
     const store = new DurableStore(options, events.log, dead.log, cursors, r, clock, logger);
+    const rebuildStarted = clock.monotonicMs();
     await store.rebuildIdempotencyWindow();
+    log.info({ keys: store.keys.size, durationMs: Math.round(clock.monotonicMs() - rebuildStarted) }, 'idempotency window rebuilt from the log');
     return store;
   }
 

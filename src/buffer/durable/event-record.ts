@@ -208,7 +208,11 @@ function writeInt32(buf: Buffer, at: number, v: number): number {
 
 /** The idempotency key alone, without decoding the event. */
 export function idempotencyKeyOf(payload: Uint8Array): string {
-  return text.decode(payload.subarray(1, 1 + payload[0]!));
+  const len = payload[0]!;
+  if (len === 0) return '';
+  // Buffer's own UTF-8 slice is several times faster than TextDecoder for short strings, and a
+  // restart decodes one key per event in the window (1,000,000 by default).
+  return Buffer.from(payload.buffer, payload.byteOffset + 1, len).toString('utf8');
 }
 
 /** Throws on a payload that is not an event record (the caller counts it as corrupt). */
