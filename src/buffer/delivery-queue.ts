@@ -20,3 +20,17 @@ export interface DeliveryQueue extends QueueGaugeSource {
   abandon(): number;
   health(): Promise<EmitterHealth>;
 }
+
+/**
+ * A queue's health: its last send's failure if the last send failed, else what the emitter says
+ * of itself (healthy when it has no health check; a check that throws is an unhealthy answer).
+ */
+export async function queueHealth(lastError: string | null, emitter: Emitter): Promise<EmitterHealth> {
+  if (lastError !== null) return { healthy: false, message: lastError };
+  if (!emitter.health) return { healthy: true, message: 'ok' };
+  try {
+    return await emitter.health();
+  } catch (err) {
+    return { healthy: false, message: `health check threw: ${(err as Error).message}` };
+  }
+}

@@ -3,6 +3,7 @@ import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { DropCounter } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
+import { queueHealth } from './delivery-queue.js';
 import type { BufferedEvent } from './buffered-event.js';
 import { Deque } from './deque.js';
 import type { AdmissionTarget, EventBuffer } from './event-buffer.js';
@@ -139,14 +140,8 @@ export class EmitterQueue implements AdmissionTarget {
     return n;
   }
 
-  async health(): Promise<EmitterHealth> {
-    if (this.lastError !== null) return { healthy: false, message: this.lastError };
-    if (!this.emitter.health) return { healthy: true, message: 'ok' };
-    try {
-      return await this.emitter.health();
-    } catch (err) {
-      return { healthy: false, message: `health check threw: ${(err as Error).message}` };
-    }
+  health(): Promise<EmitterHealth> {
+    return queueHealth(this.lastError, this.emitter);
   }
 
   /** Whether the last batch went through; cheap enough for a metrics scrape. */

@@ -4,12 +4,11 @@
 // real `polku serve` process whose pipeline (test/fixtures/examples-go.config.ts) sends raw
 // `csv` batches to it and writes the resulting events to a file.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import {
   IngestorPluginClient,
@@ -21,19 +20,11 @@ import {
 } from '../../src/gen/polku/v1/plugin.js';
 import { AckStream, protoOnlyClient } from '../helpers/gateway-harness.js';
 import { ROOT, runPolku, type PolkuProcess } from '../helpers/polku-process.js';
+import { runSetupScript as script } from '../helpers/setup-script.js';
 
 const BINARY = join(ROOT, 'examples/plugins/go/.build/csv-ingestor');
 const dir = mkdtempSync(join(tmpdir(), 'polku-example-go-'));
 
-/** Runs a setup script; a failure carries the script's own message (which names what is missing). */
-async function script(path: string, args: string[] = []): Promise<void> {
-  try {
-    await promisify(execFile)(join(ROOT, path), args, { cwd: ROOT, timeout: 600_000 });
-  } catch (err) {
-    const e = err as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${path} ${args.join(' ')} failed (CI=${process.env['CI'] ?? ''}):\n${e.stderr || e.stdout || e.message}`);
-  }
-}
 
 interface Proc {
   child: ChildProcess;

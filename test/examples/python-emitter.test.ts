@@ -4,12 +4,11 @@
 // real `polku serve` process whose pipeline (test/fixtures/examples-python.config.ts) sends every
 // event to it, and which the plugin registers with (--register) as a second emitter.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { credentials, Metadata, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
 import {
   EmitterPluginClient,
@@ -22,20 +21,12 @@ import {
 } from '../../src/gen/polku/v1/plugin.js';
 import { AckStream, events, protoOnlyClient, sample, scrape } from '../helpers/gateway-harness.js';
 import { ROOT, runPolku, type PolkuProcess } from '../helpers/polku-process.js';
+import { runSetupScript as script } from '../helpers/setup-script.js';
 
 const PYTHON = '/usr/bin/python3';
 const EMITTER = 'examples/plugins/python/emitter.py';
 const dir = mkdtempSync(join(tmpdir(), 'polku-example-python-'));
 
-/** Runs a setup script; a failure carries the script's own message (which names what is missing). */
-async function script(path: string, args: string[] = []): Promise<void> {
-  try {
-    await promisify(execFile)(join(ROOT, path), args, { cwd: ROOT, timeout: 600_000 });
-  } catch (err) {
-    const e = err as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${path} ${args.join(' ')} failed (CI=${process.env['CI'] ?? ''}):\n${e.stderr || e.stdout || e.message}`);
-  }
-}
 
 interface Proc {
   child: ChildProcess;

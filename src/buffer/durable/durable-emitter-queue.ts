@@ -2,7 +2,7 @@ import type { Counter } from 'prom-client';
 import type { Clock, TimerHandle, Timers } from '../../clock.js';
 import type { Emitter, EmitResult, EmitterHealth } from '../../emit/emitter.js';
 import type { Logger } from '../../observability/logger.js';
-import type { DeliveryQueue } from '../delivery-queue.js';
+import { queueHealth, type DeliveryQueue } from '../delivery-queue.js';
 import type { EmitterQueueMetrics } from '../emitter-queue-metrics.js';
 import type { DurableStore, StoredEvent } from './durable-store.js';
 
@@ -110,14 +110,8 @@ export class DurableEmitterQueue implements DeliveryQueue {
     return left;
   }
 
-  async health(): Promise<EmitterHealth> {
-    if (this.lastError !== null) return { healthy: false, message: this.lastError };
-    if (!this.emitter.health) return { healthy: true, message: 'ok' };
-    try {
-      return await this.emitter.health();
-    } catch (err) {
-      return { healthy: false, message: `health check threw: ${(err as Error).message}` };
-    }
+  health(): Promise<EmitterHealth> {
+    return queueHealth(this.lastError, this.emitter);
   }
 
   private async run(): Promise<void> {
