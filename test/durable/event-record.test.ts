@@ -44,6 +44,20 @@ test('the event body is byte for byte what the generated encoder writes', () => 
   }
 });
 
+test('int64 timestamps at every varint length boundary encode as the generated encoder does', () => {
+  const values: bigint[] = [];
+  for (let bits = 0; bits <= 64; bits++) {
+    const p = 1n << BigInt(bits);
+    values.push(p - 1n, p, p + 1n, -p);
+  }
+  for (const v of values) {
+    const t = BigInt.asIntN(64, v);
+    if (t === 0n) continue;
+    const event = fullEvent({ timestampUnixNs: t });
+    assert.deepEqual(Buffer.from(encodeEventRecord(event, [], '').subarray(2)), Buffer.from(Event.encode(event).finish()), `timestamp ${t}`);
+  }
+});
+
 test('many records share one buffer and each reads back whole', () => {
   const entries = Array.from({ length: 50 }, (_, i) => ({
     event: fullEvent({ id: `evt-${i}`, payload: new Uint8Array(i).fill(i) }),

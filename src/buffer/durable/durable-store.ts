@@ -267,8 +267,10 @@ export class DurableStore {
   }
 
   private trimCache(): void {
+    // Trimmed in steps of a quarter of the cache, not at every commit: each splice moves every
+    // entry left, and commits come hundreds of times a second.
     const excess = this.cache.length - this.o.cacheEvents;
-    if (excess > 0) {
+    if (excess > 0 && excess >= this.o.cacheEvents / 4) {
       this.cache.splice(0, excess);
       this.cacheFirst += excess;
     }

@@ -176,24 +176,43 @@ function writeVarint(buf: Buffer, at: number, v: number): number {
   return at;
 }
 
-/** int64 as protobuf writes it: two's complement in 64 bits, so a negative value takes 10 bytes. */
+/**
+ * int64 as protobuf writes it: two's complement in 64 bits, so a negative value takes 10 bytes.
+ * Split once into 32-bit halves, then plain number arithmetic: BigInt shifts per byte were a
+ * visible part of a commit (nanosecond timestamps are above 2^53, so they need all 64 bits).
+ */
 function varint64Size(v: bigint): number {
-  let u = BigInt.asUintN(64, v);
-  let n = 1;
-  while (u >= 0x80n) {
-    u >>= 7n;
-    n++;
-  }
+  const u = BigInt.asUintN(64, v);
+  const hi = Number(u >> 32n);
+  if (hi === 0) return varintSize(Number(u));
+  // 32 low bits + the high bits: 4 full groups of 7 come from the low word, then the rest.
+  let n = 5;
+  for (let rest = Math.floor(hi / 8); rest > 0; rest = Math.floor(rest / 128)) n++;
   return n;
 }
 
 function writeVarint64(buf: Buffer, at: number, v: bigint): number {
-  let u = BigInt.asUintN(64, v);
-  while (u >= 0x80n) {
-    buf[at++] = Number(u & 0x7fn) | 0x80;
-    u >>= 7n;
+  const u = BigInt.asUintN(64, v);
+  let lo = Number(u & 0xffffffffn);
+  let hi = Number(u >> 32n);
+  // 28 low bits, 7 at a time, while more follow.
+  for (let i = 0; i < 4; i++) {
+    if (hi === 0 && lo < 0x80) {
+      buf[at++] = lo;
+      return at;
+    }
+    buf[at++] = (lo & 0x7f) | 0x80;
+    lo = lo >>> 7;
   }
-  buf[at++] = Number(u);
+  // Byte 5: the last 4 bits of the low word and the first 3 of the high word.
+  let next = (lo & 0x0f) | ((hi & 0x07) << 4);
+  hi = hi >>> 3;
+  while (hi > 0) {
+    buf[at++] = next | 0x80;
+    next = hi & 0x7f;
+    hi = hi >>> 7;
+  }
+  buf[at++] = next;
   return at;
 }
 
