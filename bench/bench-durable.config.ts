@@ -1,6 +1,7 @@
 // The bench pipeline in durable mode: every accepted event is committed (fdatasync) to the log in
 // POLKU_BENCH_DATA_DIR before its Ack, then counted by the in-memory emitter.
-//   npm run bench -- --skip-bare --config bench/bench-durable.config.ts
+//   npm run bench:durable    (bench/run.ts --durable makes that directory and removes it after)
+// Run by hand without POLKU_BENCH_DATA_DIR, it makes a temp directory and leaves it behind.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -13,8 +13,8 @@
  *
  * See docs/benchmarks.md for what each figure means.
  */
-import { existsSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -238,7 +238,7 @@ interface RunningServer {
   metricsUrl?: string;
 }
 
-async function startGateway(config: string): Promise<RunningServer> {
+async function startGateway(config: string, env: Record<string, string> = {}): Promise<RunningServer> {
   for (const file of [GATEWAY_ENTRY, config]) {
     if (!existsSync(join(REPO_ROOT, file))) {
       throw new Error(`${file} does not exist yet: the gateway cannot be benchmarked (use --only-bare)`);
@@ -247,7 +247,7 @@ async function startGateway(config: string): Promise<RunningServer> {
   const grpcAddr = `127.0.0.1:${await freePort()}`;
   const metricsAddr = `127.0.0.1:${await freePort()}`;
   const child = spawnTsx('gateway', GATEWAY_ENTRY, ['serve', '--config', config], {
-    env: { POLKU_GRPC_ADDR: grpcAddr, POLKU_METRICS_ADDR: metricsAddr, POLKU_LOG_LEVEL: 'warn' },
+    env: { POLKU_GRPC_ADDR: grpcAddr, POLKU_METRICS_ADDR: metricsAddr, POLKU_LOG_LEVEL: 'warn', ...env },
   });
   await waitForReadyz(child, `http://${metricsAddr}/readyz`);
   return { child, grpcAddr, metricsUrl: `http://${metricsAddr}/metrics` };
@@ -332,7 +332,13 @@ interface GatewayFigures extends BareFigures {
 
 async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
   log('starting the gateway');
-  const gw = await startGateway(opts.config);
+  // A durable pipeline's log goes in a directory of its own, removed afterwards (a 10 s run writes
+  // about a gigabyte). bench/bench-durable.config.ts reads it from POLKU_BENCH_DATA_DIR.
+  const dataDir = opts.durable ? mkdtempSync(join(tmpdir(), 'polku-bench-durable-')) : undefined;
+  const gw = await startGateway(opts.config, dataDir ? { POLKU_BENCH_DATA_DIR: dataDir } : {}).catch((err: unknown) => {
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  });
   const rss = new RssSampler(gw.child.pid);
   try {
     log(`gateway: ${describeLoad(opts, 0)}`);
@@ -349,6 +355,7 @@ async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
   } finally {
     rss.stop();
     await stopServer(gw);
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
