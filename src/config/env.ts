@@ -5,6 +5,7 @@ import { polkuError } from '../errors.js';
 import { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../hub/builder.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../ingest/intake-rules.js';
 import { LOG_LEVELS } from '../observability/logger.js';
+import { DURABLE_DEFAULTS } from '../buffer/durable/durable-store.js';
 import { allowlistProblems, DEFAULT_ALLOWLIST } from '../registry/allowlist.js';
 
 export interface ListenAddress {
@@ -25,7 +26,7 @@ export interface GatewaySettings {
   /** Path of the pipeline module, when POLKU_CONFIG names one. */
   configPath: string | undefined;
   /** Durable mode's settings when POLKU_DURABLE=true. */
-  durable: { dir: string; maxBytes: number } | undefined;
+  durable: { dir: string; maxBytes: number; idempotencyMaxKeys: number } | undefined;
   /** The live plugin table and its PluginRegistry service (POLKU_REGISTRY_*). */
   registry: RegistrySettings;
   /** Kubernetes Service discovery when POLKU_DISCOVERY=kubernetes. */
@@ -79,6 +80,7 @@ export const ENV_VARIABLES = [
   ['POLKU_DURABLE', 'false', 'true: commit events to a log on disk before acking (at-least-once across restarts)'],
   ['POLKU_DATA_DIR', '/var/lib/polku', 'durable mode: where the log, cursors and dead letters live'],
   ['POLKU_DURABLE_MAX_BYTES', String(1024 * 1024 * 1024), 'durable mode: log size bound; full of undelivered events → STORAGE_FULL'],
+  ['POLKU_IDEMPOTENCY_MAX_KEYS', String(DURABLE_DEFAULTS.idempotencyMaxKeys), 'durable mode: idempotency keys remembered (~150 B of heap each); resends of older ones are stored again'],
   ['POLKU_REGISTRY', 'on', 'on: serve polku.v1.PluginRegistry (plugins register themselves); off: static and discovered plugins only'],
   ['POLKU_REGISTRY_TOKEN', '(none)', 'token plugins must send (authorization: Bearer) to register, heartbeat, unregister'],
   ['POLKU_REGISTRY_HEARTBEAT_MS', '5000', 'heartbeat period plugins are told to keep'],
@@ -153,6 +155,7 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
       ? {
           dir: env['POLKU_DATA_DIR']?.trim() || '/var/lib/polku',
           maxBytes: read('POLKU_DURABLE_MAX_BYTES', 1024 * 1024 * 1024, int(1024 * 1024)),
+          idempotencyMaxKeys: read('POLKU_IDEMPOTENCY_MAX_KEYS', DURABLE_DEFAULTS.idempotencyMaxKeys, int(1)),
         }
       : undefined,
     registry: {

@@ -627,6 +627,7 @@ describe('chart: durable mode', () => {
     assert.equal(envValue(objects, 'POLKU_DURABLE'), 'true');
     assert.equal(envValue(objects, 'POLKU_DATA_DIR'), '/var/lib/polku');
     assert.equal(envValue(objects, 'POLKU_DURABLE_MAX_BYTES'), '4294967296');
+    assert.equal(envValue(objects, 'POLKU_IDEMPOTENCY_MAX_KEYS'), '200000');
     assert.deepEqual(get(one(objects, 'DaemonSet'), 'spec', 'updateStrategy', 'rollingUpdate'), { maxSurge: 0, maxUnavailable: 1 });
     // The init container only chowns the directory, as root with CHOWN and FOWNER and nothing else.
     const init = pod.initContainers![0]!;

@@ -79,6 +79,7 @@ test('every variable is parsed into its setting', () => {
     POLKU_DURABLE: 'true',
     POLKU_DATA_DIR: '/data/polku',
     POLKU_DURABLE_MAX_BYTES: String(2 * 1024 * 1024),
+    POLKU_IDEMPOTENCY_MAX_KEYS: '5000',
     POLKU_REGISTRY: 'off',
     POLKU_REGISTRY_TOKEN: ' s3cret ',
     POLKU_REGISTRY_HEARTBEAT_MS: '1000',
@@ -109,7 +110,7 @@ test('every variable is parsed into its setting', () => {
     shutdownTimeoutMs: 2500,
     maxSourceLabels: 5,
     configPath: './polku.config.ts',
-    durable: { dir: '/data/polku', maxBytes: 2 * 1024 * 1024 },
+    durable: { dir: '/data/polku', maxBytes: 2 * 1024 * 1024, idempotencyMaxKeys: 5000 },
     registry: {
       serve: false,
       token: 's3cret',

@@ -106,6 +106,20 @@ describe('durable mode', () => {
     await h2.drain(1_000);
   });
 
+  test('the window keeps the last idempotencyMaxKeys keys, and a restart rebuilds exactly those', async () => {
+    const dir = freshDir();
+    const options = { dir, fsync: false, idempotencyMaxKeys: 2 };
+    const h = await started(hub().emitter(new InMemoryEmitter()).durable(options).build());
+    await h.processBatch(batch(['a', 'b', 'c', 'd', 'e'].map((id) => ({ id }))));
+    await h.processBatch(batch([{ id: 'e' }, { id: 'a' }])); // 'e' is a resend; 'a' fell out of the window
+    assert.equal(h.durableStore!.nextSeq, 7, 'a stored again, e not');
+    await h.drain(1_000);
+    const h2 = await started(hub().emitter(new InMemoryEmitter()).durable(options).build());
+    await h2.processBatch(batch([{ id: 'a' }, { id: 'e' }, { id: 'd' }])); // the last two keys stored were e, a
+    assert.equal(h2.durableStore!.nextSeq, 8, 'only d is stored again: a and e were the window rebuilt from the log');
+    await h2.drain(1_000);
+  });
+
   test('events sent without an id are never taken for resends of each other', async () => {
     const dir = freshDir();
     const h = await started(hub().emitter(new InMemoryEmitter()).durable({ dir, fsync: false }).build());

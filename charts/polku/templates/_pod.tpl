@@ -166,6 +166,8 @@ spec:
           value: /var/lib/polku
         - name: POLKU_DURABLE_MAX_BYTES
           value: {{ int64 $v.durable.maxBytes | quote }}
+        - name: POLKU_IDEMPOTENCY_MAX_KEYS
+          value: {{ int64 $v.durable.idempotencyMaxKeys | quote }}
         {{- end }}
         {{- if $nodeOptions }}
         - name: NODE_OPTIONS

@@ -16,7 +16,12 @@ export interface DurableOptions {
   maxAgeMs?: number;
   /** A resend of an accepted idempotency key within this window is acknowledged, not stored again. Default 10 min. */
   idempotencyWindowMs?: number;
-  /** Most idempotency keys remembered; the oldest go first. Default 1,000,000. */
+  /**
+   * Most idempotency keys remembered; the oldest go first. Default 200,000: about 30 MB of heap
+   * (a key costs ~150 B), so durable mode fits the chart's default memory limit. At high rates
+   * this, not the window, bounds how far back a resend is recognised (200,000 keys at 20k
+   * events/s: 10 s).
+   */
   idempotencyMaxKeys?: number;
   /** Attempts per event before it is dead-lettered. Default 10. */
   maxAttempts?: number;
@@ -33,7 +38,7 @@ export const DURABLE_DEFAULTS = {
   maxBytes: 1024 * 1024 * 1024,
   maxAgeMs: 24 * 3600_000,
   idempotencyWindowMs: 10 * 60_000,
-  idempotencyMaxKeys: 1_000_000,
+  idempotencyMaxKeys: 200_000,
   maxAttempts: 10,
   maxRetryAgeMs: 3600_000,
   cacheEvents: 20_000,
@@ -276,10 +281,14 @@ export class DurableStore {
     }
   }
 
-  /** Reads the keys of events accepted within the window, so a restart keeps suppressing resends. */
+  /**
+   * Reads the keys of events accepted within the window, so a restart keeps suppressing resends.
+   * Only the last `idempotencyMaxKeys` events can still be in a full window, so reading starts
+   * there: a restart with a million events in the log reads a fifth of them by default.
+   */
   private async rebuildIdempotencyWindow(): Promise<void> {
     const cutoff = this.clock.nowMs() - this.o.idempotencyWindowMs;
-    let seq = this.log.firstSeq;
+    let seq = Math.max(this.log.firstSeq, this.log.nextSeq - this.o.idempotencyMaxKeys);
     while (seq < this.log.nextSeq) {
       const records = await this.log.read(seq, 4096);
       if (records.length === 0) break;
