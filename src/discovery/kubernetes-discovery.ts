@@ -6,7 +6,7 @@ import type { PluginInfo } from '../gen/polku/v1/plugin.js';
 import type { Logger } from '../observability/logger.js';
 import type { PluginEntry } from '../registry/plugin-entry.js';
 import type { PluginRegistry, PluginSource } from '../registry/plugin-registry.js';
-import { nameProblem, RegistryError, sourcesProblem, targetOf, type PluginSpec } from '../registry/plugin-spec.js';
+import { nameProblem, RegistryError, sourcesProblem, targetOf, type PluginKind, type PluginSpec } from '../registry/plugin-spec.js';
 import type { PluginRow } from '../registry/plugin-view.js';
 import { ResourceWatch } from './resource-watch.js';
 import { PLUGIN_LABEL, pluginFromService, SERVICE_NAME_LABEL, serviceKey, type DiscoveredPlugin, type EndpointSliceObject, type ServiceObject } from './service-plugin.js';
@@ -37,6 +37,8 @@ export interface KubernetesDiscoveryOptions {
 interface Desired {
   plugin?: DiscoveredPlugin;
   problem?: string;
+  /** The plugin's type when the Service has a problem but a valid type label. */
+  kind?: PluginKind;
   fingerprint: string;
   lastError?: string;
   running?: Promise<void>;
@@ -118,7 +120,7 @@ export class KubernetesDiscovery implements PluginSource {
       if (d.plugin && this.matches(this.entryOf(service), d.plugin)) continue;
       rows.push({
         name: d.plugin?.name ?? service,
-        type: d.plugin?.kind ?? 'unknown',
+        type: d.plugin?.kind ?? d.kind ?? 'unknown',
         origin: 'kubernetes',
         address: d.plugin?.address ?? '',
         target: null,
@@ -162,8 +164,8 @@ export class KubernetesDiscovery implements PluginSource {
       const fingerprint = JSON.stringify(found);
       const d = this.desired.get(key);
       if (d?.fingerprint === fingerprint) continue;
-      const next = 'problem' in found ? { problem: found.problem } : { plugin: found };
-      if (d) Object.assign(d, { plugin: undefined, problem: undefined, lastError: undefined, fingerprint }, next);
+      const next = 'problem' in found ? { problem: found.problem, kind: found.kind } : { plugin: found };
+      if (d) Object.assign(d, { plugin: undefined, problem: undefined, kind: undefined, lastError: undefined, fingerprint }, next);
       else this.desired.set(key, { ...next, fingerprint, again: false });
       if ('problem' in found) this.log.warn({ service: key, problem: found.problem }, 'plugin Service cannot be used');
       void this.admit(key);

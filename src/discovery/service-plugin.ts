@@ -62,7 +62,13 @@ export const serviceKey = (meta: Meta | undefined): string => `${meta?.namespace
  * EndpointSlices, dialled directly on its target port); else the cluster IP; a headless Service
  * takes any ready endpoint. Returns a problem in words when the Service cannot be used.
  */
-export function pluginFromService(svc: ServiceObject, slices: readonly EndpointSliceObject[], nodeName: string | undefined): DiscoveredPlugin | { problem: string } {
+/** Why a Service cannot be used, with its plugin's type once the label gave it (for `polku plugins`). */
+export interface ServiceProblem {
+  problem: string;
+  kind?: PluginKind;
+}
+
+export function pluginFromService(svc: ServiceObject, slices: readonly EndpointSliceObject[], nodeName: string | undefined): DiscoveredPlugin | ServiceProblem {
   const meta = svc.metadata ?? {};
   const annotations = meta.annotations ?? {};
   const service = serviceKey(meta);
@@ -70,21 +76,21 @@ export function pluginFromService(svc: ServiceObject, slices: readonly EndpointS
   if (type !== 'emitter' && type !== 'ingestor') return { problem: `label ${PLUGIN_LABEL} must be "emitter" or "ingestor", not ${JSON.stringify(type ?? '')}` };
   const name = annotations[NAME_ANNOTATION]?.trim() || meta.name || '';
   const bad = nameProblem(NAME_ANNOTATION, name);
-  if (bad) return { problem: bad };
+  if (bad) return { problem: bad, kind: type };
   let emitterName: string | undefined;
   let sources: string[] | undefined;
   if (type === 'emitter' && annotations[EMITTER_NAME_ANNOTATION]?.trim()) {
     emitterName = annotations[EMITTER_NAME_ANNOTATION].trim();
     const wrong = nameProblem(EMITTER_NAME_ANNOTATION, emitterName);
-    if (wrong) return { problem: wrong };
+    if (wrong) return { problem: wrong, kind: type };
   }
   if (type === 'ingestor' && annotations[SOURCES_ANNOTATION] !== undefined) {
     sources = annotations[SOURCES_ANNOTATION].split(',').map((s) => s.trim()).filter((s) => s !== '');
     const wrong = sourcesProblem(sources);
-    if (wrong) return { problem: `${SOURCES_ANNOTATION}: ${wrong}` };
+    if (wrong) return { problem: `${SOURCES_ANNOTATION}: ${wrong}`, kind: type };
   }
   const port = pickPort(svc, annotations[PORT_ANNOTATION]?.trim());
-  if ('problem' in port) return port;
+  if ('problem' in port) return { problem: port.problem, kind: type };
   const ready = readyEndpoints(slices, port.name ?? '');
   const local = nodeName ? ready.find((e) => e.nodeName === nodeName) : undefined;
   const base = { service, name, kind: type, ...(emitterName ? { emitterName } : {}), ...(sources ? { sources } : {}) } as const;
@@ -94,7 +100,7 @@ export function pluginFromService(svc: ServiceObject, slices: readonly EndpointS
   if (spec.clusterIP && spec.clusterIP !== 'None') return { ...base, address: hostPort(spec.clusterIP, port.port), sameNode: false };
   const any = ready[0];
   if (any) return { ...base, address: hostPort(any.address, any.port), sameNode: false };
-  return { problem: 'headless Service without a ready endpoint' };
+  return { problem: 'headless Service without a ready endpoint', kind: type };
 }
 
 /** The Service port `polku.io/port` names (a number: the port, else the target port; or a name). */

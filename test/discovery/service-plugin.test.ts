@@ -24,6 +24,7 @@ test('polku.io/port may be a port number, a target port number or a port name; s
   assert.equal((pluginFromService(svc({ 'polku.io/port': '9100' }, two), [], undefined) as { address: string }).address, '10.0.0.9:80');
   assert.equal((pluginFromService(svc({ 'polku.io/port': 'plugin' }, two), [], undefined) as { address: string }).address, '10.0.0.9:80');
   assert.match((pluginFromService(svc({}, two), [], undefined) as { problem: string }).problem, /has 2 ports: set polku.io\/port/);
+  assert.equal((pluginFromService(svc({}, two), [], undefined) as { kind?: string }).kind, 'emitter', 'the type label is valid, so polku plugins can show it');
   assert.match((pluginFromService(svc({ 'polku.io/port': 'nope' }, two), [], undefined) as { problem: string }).problem, /"nope" is not a port of the Service/);
 });
 
