@@ -67,10 +67,13 @@ describe('registered plugins as real processes', () => {
     assert.deepEqual(ack.event_ids, ['e2e-1']);
     await plugin.line(/\*test\.event\* from `test`/);
     await plugin.kill();
+    // SIGTERM: the SDK unregisters on its way out. The next test must not find this entry.
+    await until(async () => (await row('slack-like-emitter')) === undefined, 'the plugin unregistered');
   });
 
   test('SIGKILL: the plugin leaves the table within its lease plus a little; events for it are UNROUTABLE; a restart brings them back', async () => {
     const plugin = typescriptPlugin();
+    await plugin.line(/registered with gateway/); // this process's registration, not an earlier one's
     await until(async () => (await row('slack-like-emitter'))?.state === 'routing', 'the plugin in the table');
     const killedAt = Date.now();
     await plugin.kill('SIGKILL');
@@ -82,6 +85,7 @@ describe('registered plugins as real processes', () => {
     assert.equal(refused.errors[0]?.code, 'UNROUTABLE');
 
     const again = typescriptPlugin();
+    await again.line(/registered with gateway/);
     await until(async () => (await row('slack-like-emitter'))?.state === 'routing', 'the restarted plugin in the table');
     assert.deepEqual((await sendRouted(client, 'e2e-2', ['slack'])).event_ids, ['e2e-2']);
     await again.line(/\*test\.event\* from `test`/);
