@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,11 +44,12 @@ async function until(condition: () => boolean, what: string, limitMs = 30_000): 
   }
 }
 
-async function durableGateway(dir: string, receiverPort: number) {
+async function durableGateway(dir: string, receiverPort: number, env: Record<string, string> = {}) {
   const gw = await servePolku(['--config', 'test/fixtures/durable-webhook.config.ts'], {
     POLKU_DURABLE: 'true',
     POLKU_DATA_DIR: dir,
     POLKU_TEST_RECEIVER: `http://127.0.0.1:${receiverPort}/events`,
+    ...env,
   });
   children.push(gw.child);
   return gw;
@@ -152,5 +153,72 @@ describe('durable mode under kill -9', () => {
     assert.deepEqual(received(sink).map((l) => l.split(' ')[1]), acked);
     second.child.kill('SIGTERM');
     assert.equal((await second.exited).code, 0);
+  });
+});
+
+describe('durable mode on a full disk', () => {
+  const mounts: string[] = [];
+  after(() => {
+    for (const m of mounts) {
+      try {
+        execFileSync('umount', [m], { stdio: 'pipe' });
+      } catch {
+        execFileSync('umount', ['-l', m], { stdio: 'pipe' });
+      }
+    }
+  });
+
+  test('a real ENOSPC (a 2 MiB tmpfs): new events refused STORAGE_FULL, the stream stays open, every acked event delivered, and room made once they are', async () => {
+    const mnt = mkdtempSync(join(tmpdir(), 'polku-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
+    mounts.push(mnt);
+    const dir = join(mnt, 'data');
+    const sinkDir = mkdtempSync(join(tmpdir(), 'polku-full-sink-'));
+    const sink = join(sinkDir, 'received.txt');
+    const receiverPort = await freePort();
+    const env = { POLKU_TEST_SEGMENT_BYTES: String(128 * 1024) };
+    // The receiver is down: nothing is delivered, so the log only grows until the disk is full.
+    const gw = await durableGateway(dir, receiverPort, env);
+    const client = protoOnlyClient(gw.grpcPort);
+    const stream = new AckStream(client);
+    const acked: string[] = [];
+    let refusal: { code: string; message: string } | undefined;
+    for (let b = 0; b < 400 && refusal === undefined; b++) {
+      const ack = await stream.send(batchOf('full', `f${b}`, 20));
+      acked.push(...ack.event_ids);
+      refusal = ack.errors[0];
+    }
+    assert.ok(refusal, 'the disk filled up before 400 batches of 20 × 300 B');
+    assert.equal(refusal.code, 'STORAGE_FULL', refusal.message);
+    assert.ok(acked.length > 0);
+    // The stream is still open and still answers: a batch of the same size is refused the same
+    // way (the failed write was cut back, so the free space is what it was).
+    const next = await stream.send(batchOf('full', 'after', 20));
+    assert.deepEqual(next.event_ids, []);
+    assert.deepEqual([...new Set(next.errors.map((e) => e.code))], ['STORAGE_FULL']);
+    assert.ok(gw.child.exitCode === null, 'the gateway is still running');
+    client.close();
+    gw.child.kill('SIGKILL');
+    await gw.exited;
+
+    // Back with the receiver up, on the same full disk: every acknowledged event arrives.
+    await startReceiver(receiverPort, sink);
+    const second = await durableGateway(dir, receiverPort, env);
+    await until(() => received(sink).length >= acked.length, 'delivery of every acknowledged event');
+    assert.deepEqual(received(sink).map((l) => l.split(' ')[1]), acked);
+    // Delivered segments then give up their room (the disk is full, though the log is far under
+    // its size bound): new events are refused at first, accepted within a few maintenance rounds.
+    const client2 = protoOnlyClient(second.grpcPort);
+    const stream2 = new AckStream(client2);
+    let accepted: string[] = [];
+    for (let i = 0; accepted.length === 0; i++) {
+      if (i > 100) throw new Error('the disk never made room for new events');
+      accepted = (await stream2.send(batchOf('full', `later${i}`, 20))).event_ids;
+      if (accepted.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    await until(() => received(sink).some((l) => l.endsWith(accepted.at(-1)!)), 'delivery of the events accepted after room was made');
+    client2.close();
+    second.child.kill('SIGTERM');
+    assert.equal((await second.exited).code, 0, 'with room made, the cursors are persisted at shutdown');
   });
 });

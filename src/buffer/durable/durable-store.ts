@@ -5,7 +5,7 @@ import type { Logger } from '../../observability/logger.js';
 import { CursorStore } from './cursor-store.js';
 import { IdempotencyWindow } from './idempotency-window.js';
 import { clipUtf8, decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf } from './event-record.js';
-import { SegmentLog, type RecoveryReport } from './segment-log.js';
+import { SegmentLog, StorageError, type RecoveryReport } from './segment-log.js';
 
 export interface DurableOptions {
   /** Where the log, cursors and dead letters live (a hostPath in the chart). */
@@ -83,6 +83,8 @@ export class DurableStore {
   private committedNext = 1;
   /** Idempotency key → time it was accepted; Map order is acceptance order. */
   private readonly keys: IdempotencyWindow;
+  /** The last append failed for lack of disk space (and none has succeeded since). */
+  private diskFull = false;
   private corruptSkipped = 0;
   /** (nextSeq, time) samples taken by maintain(): which seqs are older than the age bound. */
   private readonly checkpoints: Array<[number, number]> = [];
@@ -143,7 +145,14 @@ export class DurableStore {
    */
   async commit(entries: ReadonlyArray<{ event: Event; targets: readonly string[]; key: string }>): Promise<void> {
     const payloads = encodeEventRecords(entries);
-    const first = await this.log.append(payloads);
+    let first: number;
+    try {
+      first = await this.log.append(payloads);
+    } catch (err) {
+      if (err instanceof StorageError && err.code === 'STORAGE_FULL') this.diskFull = true;
+      throw err;
+    }
+    this.diskFull = false;
     const now = this.clock.nowMs();
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
@@ -231,15 +240,24 @@ export class DurableStore {
    * with once they are past the age bound or the log needs room.
    */
   async maintain(emitters: readonly string[]): Promise<void> {
-    await this.cursors.flush();
+    // On a full disk the cursor file cannot be rewritten; delivered segments must still go, or the
+    // disk never frees. Deleting below cursors not yet persisted is safe: after a crash an emitter
+    // resumes at the log's first event, past events it had delivered anyway.
+    const flushed = await this.cursors.flush().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     const now = this.clock.nowMs();
     this.checkpoints.push([this.log.nextSeq, now]);
     const done = Math.min(...emitters.map((e) => this.cursors.get(e) ?? this.committedNext), this.committedNext);
-    // Delivered events stay for replay until they are old, or until the log needs their room.
-    const below = this.log.bytes > this.o.maxBytes ? done : Math.min(done, this.seqOlderThan(now - this.o.maxAgeMs));
+    // Delivered events stay for replay until they are old, or until the log (or its disk) needs
+    // their room.
+    const needsRoom = this.log.bytes > this.o.maxBytes || this.diskFull;
+    const below = needsRoom ? done : Math.min(done, this.seqOlderThan(now - this.o.maxAgeMs));
     if (below > this.log.firstSeq) await this.log.deleteBefore(below);
     while (this.checkpoints.length > 1 && this.checkpoints[1]![1] < now - this.o.maxAgeMs) this.checkpoints.shift();
     this.expireKeys();
+    if (flushed !== undefined) throw flushed;
   }
 
   /** Whether the log has room for more (undelivered events may not be deleted to make it). */
