@@ -7,6 +7,7 @@ import type { DeliveryQueue } from '../buffer/delivery-queue.js';
 import { DurableEmitterQueue } from '../buffer/durable/durable-emitter-queue.js';
 import { DurableMetrics } from '../buffer/durable/durable-metrics.js';
 import { DurableStore, type DurableOptions } from '../buffer/durable/durable-store.js';
+import { clipUtf8 } from '../buffer/durable/event-record.js';
 import { StorageError } from '../buffer/durable/segment-log.js';
 import { hasClientId } from '../ingest/assigned-ids.js';
 import type { Clock, Timers } from '../clock.js';
@@ -646,7 +647,8 @@ export class Hub {
         out.refuse(event.id, 'UNROUTABLE', `no emitter named ${JSON.stringify(event.routeTo)}`);
         continue;
       }
-      const key = event.metadata[IDEMPOTENCY_KEY] ?? (hasClientId(event) ? event.id : '');
+      // Clipped here, once: the window compares and the log stores keys clipped.
+      const key = clipUtf8(event.metadata[IDEMPOTENCY_KEY] ?? (hasClientId(event) ? event.id : ''));
       if (key !== '' && (batchKeys.has(key) || store.seen(key))) {
         out.accept(event.id); // already stored: acknowledging again is what makes resends safe
         this.durableMetrics!.idempotentResends.inc();

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { eventToJson } from '../emit/event-json.js';
 import type { DeadLetter } from '../buffer/durable/durable-store.js';
 import type { DurableAdmin } from '../hub/durable-admin.js';
+import { isLoopbackAddress } from './loopback.js';
 
 export interface AdminAnswer {
   readonly status: number;
@@ -26,7 +27,7 @@ export async function adminRoute(
   admin: DurableAdmin | null,
   plugins?: () => Promise<unknown>,
 ): Promise<AdminAnswer> {
-  if (!isLoopback(req.socket.remoteAddress)) {
+  if (!isLoopbackAddress(req.socket.remoteAddress)) {
     return { status: 403, body: { error: 'admin endpoints answer only loopback callers' } };
   }
   if (url.pathname === '/admin/plugins') {
@@ -86,6 +87,3 @@ function parseTime(raw: string | null): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-function isLoopback(address: string | undefined): boolean {
-  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
-}

@@ -12,6 +12,7 @@ import {
 } from '../gen/polku/v1/admin.js';
 import type { DurableAdmin } from '../hub/durable-admin.js';
 import type { Logger } from '../observability/logger.js';
+import { isLoopbackAddress } from './loopback.js';
 
 /** A refusal with the gRPC status it is answered with. */
 class AdminRefusal extends Error {
@@ -105,6 +106,5 @@ function toWire(d: StoredDeadLetter & { id: number }): DeadLetter {
 
 /** grpc-js peers look like `127.0.0.1:5000`, `[::1]:5000` or `::ffff:127.0.0.1:5000`. */
 export function isLoopbackPeer(peer: string): boolean {
-  const host = peer.startsWith('[') ? peer.slice(1, peer.indexOf(']')) : peer.slice(0, peer.lastIndexOf(':'));
-  return host === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(host);
+  return isLoopbackAddress(peer.startsWith('[') ? peer.slice(1, peer.indexOf(']')) : peer.slice(0, peer.lastIndexOf(':')));
 }

@@ -2,6 +2,7 @@ import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CursorStore } from './cursor-store.js';
 import { scanSegment, Segment } from './record-codec.js';
+import { SEGMENT_NAME } from './segment-log.js';
 
 /** What `polku validate` found in one of the durable directory's logs. */
 export interface LogCheck {
@@ -27,7 +28,6 @@ export interface DurableDirCheck {
   healthy: boolean;
 }
 
-const SEGMENT_NAME = /^(\d{20})\.log$/;
 
 /**
  * Checks a durable directory without changing it: every record's checksum in every segment, the

@@ -4,7 +4,7 @@ import type { Event } from '../../gen/polku/v1/event.js';
 import type { Logger } from '../../observability/logger.js';
 import { CursorStore } from './cursor-store.js';
 import { IdempotencyWindow } from './idempotency-window.js';
-import { clipUtf8, decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf } from './event-record.js';
+import { decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf } from './event-record.js';
 import { SegmentLog, StorageError, type RecoveryReport } from './segment-log.js';
 
 export interface DurableOptions {
@@ -133,10 +133,13 @@ export class DurableStore {
     return this.recovery.corruptRecords + this.log.corruptRecordsRead + this.corruptSkipped;
   }
 
-  /** True when `key` was accepted within the window (so the event is acknowledged, not stored again). */
+  /**
+   * True when `key` was accepted within the window (so the event is acknowledged, not stored
+   * again). Keys here and in commit() come clipped to 255 UTF-8 bytes (clipUtf8), as stored.
+   */
   seen(key: string): boolean {
     if (key === '') return false;
-    return this.keys.has(clipKey(key), this.clock.nowMs());
+    return this.keys.has(key, this.clock.nowMs());
   }
 
   /**
@@ -156,7 +159,7 @@ export class DurableStore {
     const now = this.clock.nowMs();
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (e.key !== '') this.remember(clipKey(e.key), now);
+      if (e.key !== '') this.keys.add(e.key, now);
       const at = first + i - this.cacheFirst;
       if (at >= 0) this.cache[at] = { seq: first + i, appendedAtMs: now, targets: e.targets, event: e.event };
     }
@@ -256,7 +259,7 @@ export class DurableStore {
     const below = needsRoom ? done : Math.min(done, this.seqOlderThan(now - this.o.maxAgeMs));
     if (below > this.log.firstSeq) await this.log.deleteBefore(below);
     while (this.checkpoints.length > 1 && this.checkpoints[1]![1] < now - this.o.maxAgeMs) this.checkpoints.shift();
-    this.expireKeys();
+    this.keys.expire(now);
     if (flushed !== undefined) throw flushed;
   }
 
@@ -279,14 +282,6 @@ export class DurableStore {
       seq = next;
     }
     return seq;
-  }
-
-  private remember(key: string, at: number): void {
-    this.keys.add(key, at);
-  }
-
-  private expireKeys(): void {
-    this.keys.expire(this.clock.nowMs());
   }
 
   private trimCache(): void {
@@ -313,17 +308,12 @@ export class DurableStore {
       for (const r of records) {
         if (r.appendedAtMs >= cutoff) {
           const key = idempotencyKeyOf(r.payload);
-          if (key !== '') this.remember(key, r.appendedAtMs);
+          if (key !== '') this.keys.add(key, r.appendedAtMs);
         }
       }
       seq = records[records.length - 1]!.seq + 1;
     }
   }
-}
-
-/** Keys are compared as stored: at most 255 UTF-8 bytes. */
-function clipKey(key: string): string {
-  return clipUtf8(key);
 }
 
 function encodeDeadLetter(d: DeadLetter): Uint8Array {

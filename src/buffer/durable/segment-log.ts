@@ -60,7 +60,8 @@ const READ_CHUNK_BYTES = 1024 * 1024;
 const SCRATCH_MAX_BYTES = 8 * 1024 * 1024;
 /** Idle read handles of sealed segments kept open. */
 const MAX_IDLE_READERS = 4;
-const SEGMENT_NAME = /^(\d{20})\.log$/;
+/** A segment file's name: its first record's seq, 20 digits. */
+export const SEGMENT_NAME = /^(\d{20})\.log$/;
 const segmentName = (base: number): string => `${String(base).padStart(20, '0')}.log`;
 const fsOpen: LogFileSystem = { open: (path, flags) => open(path, flags) };
 
