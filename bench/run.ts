@@ -248,6 +248,8 @@ async function startGateway(config: string, env: Record<string, string> = {}): P
   const metricsAddr = `127.0.0.1:${await freePort()}`;
   const child = spawnTsx('gateway', GATEWAY_ENTRY, ['serve', '--config', config], {
     env: { POLKU_GRPC_ADDR: grpcAddr, POLKU_METRICS_ADDR: metricsAddr, POLKU_LOG_LEVEL: 'warn', ...env },
+    // Node refuses --cpu-prof in NODE_OPTIONS; this is how a profile of the gateway under load is taken.
+    nodeArgs: process.env['BENCH_GATEWAY_NODE_ARGS']?.split(' ').filter(Boolean) ?? [],
   });
   await waitForReadyz(child, `http://${metricsAddr}/readyz`);
   return { child, grpcAddr, metricsUrl: `http://${metricsAddr}/metrics` };

@@ -29,11 +29,13 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
   /** Open an IPC channel (process.send) to the child. */
   ipc?: boolean;
+  /** Flags for node itself, before `--import tsx` (for example `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 /** Spawns `node --import tsx <script> ...args` from the repository root. */
 export function spawnTsx(name: string, script: string, args: string[], opts: SpawnOptions = {}): Child {
-  return spawnCommand(name, process.execPath, ['--import', 'tsx', script, ...args], opts);
+  return spawnCommand(name, process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args], opts);
 }
 
 /** Spawns `command ...args` from the repository root (bench/loadgen_grpcio.py runs this way). */

@@ -7,7 +7,7 @@ import type { DeliveryQueue } from '../buffer/delivery-queue.js';
 import { DurableEmitterQueue } from '../buffer/durable/durable-emitter-queue.js';
 import { DurableMetrics } from '../buffer/durable/durable-metrics.js';
 import { DurableStore, type DurableOptions } from '../buffer/durable/durable-store.js';
-import { clipUtf8 } from '../buffer/durable/event-record.js';
+import { clipUtf8, type EventRecordInput } from '../buffer/durable/event-record.js';
 import { StorageError } from '../buffer/durable/segment-log.js';
 import { hasClientId } from '../ingest/assigned-ids.js';
 import type { Clock, Timers } from '../clock.js';
@@ -20,6 +20,7 @@ import type { IngestResult, Ingestor } from '../ingest/ingestor.js';
 import { IngestorTable } from '../ingest/ingestor-table.js';
 import { admitEvent, eventBytes, type IntakeLimits } from '../ingest/intake-rules.js';
 import { createUlidFactory, type UlidFactory } from '../ingest/ulid.js';
+import type { WireEvents } from '../ingest/wire-events.js';
 import type { Middleware, MiddlewareContext } from '../middleware/middleware.js';
 import type { Logger } from '../observability/logger.js';
 import { DropCounter } from '../observability/metrics.js';
@@ -331,15 +332,18 @@ export class Hub {
     return this.o.limits;
   }
 
-  /** Runs one streamed batch through the pipeline. */
-  processBatch(batch: IngestBatch, receivedAtNs: bigint = this.o.clock.nowNs()): Ack | Promise<Ack> {
+  /**
+   * Runs one streamed batch through the pipeline. `wire`, from the gRPC decoder, lets durable mode
+   * store unchanged events as the bytes they arrived in.
+   */
+  processBatch(batch: IngestBatch, receivedAtNs: bigint = this.o.clock.nowNs(), wire?: WireEvents): Ack | Promise<Ack> {
     const intake = this.startIntake(batch.source, batch.cluster, receivedAtNs, false);
     if (this.closing) return this.refuseAll(intake, 1, 'SHUTTING_DOWN', 'gateway is shutting down');
     const payload = batch.payload;
     if (payload === undefined) {
       return this.refuseAll(intake, 1, 'INVALID_BATCH', 'batch has neither raw nor events payload');
     }
-    if (payload.$case === 'events') return this.afterIngest(intake, payload.value.events);
+    if (payload.$case === 'events') return this.afterIngest(intake, payload.value.events, wire);
     return this.ingestRaw(intake, payload.value.data, payload.value.format);
   }
 
@@ -495,7 +499,7 @@ export class Hub {
     );
   }
 
-  private afterIngest(intake: Intake, events: Event[]): Ack | Promise<Ack> {
+  private afterIngest(intake: Intake, events: Event[], wire?: WireEvents): Ack | Promise<Ack> {
     const out = intake.outcome;
     if (events.length > this.o.limits.maxBatchEvents) {
       return this.refuseAll(
@@ -507,12 +511,20 @@ export class Hub {
     }
     out.received += events.length;
     const valid: Event[] = [];
+    // Which batch position each valid event came from, when its wire bytes can become its log
+    // record: durable mode with no middleware, so intake's fill-ins are the only changes.
+    const wireAt: number[] | undefined = wire && this.definition.durable && this.middleware.length === 0 ? [] : undefined;
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!;
       const refusal = admitEvent(event, this.o.limits, intake.source, intake.receivedAtNs, this.newId);
-      if (refusal === undefined) valid.push(event);
-      else out.refuse(event.id, refusal.code, `events[${i}]: ${refusal.message}`);
+      if (refusal !== undefined) {
+        out.refuse(event.id, refusal.code, `events[${i}]: ${refusal.message}`);
+        continue;
+      }
+      valid.push(event);
+      wireAt?.push(i);
     }
+    if (wireAt) return this.admitDurable(intake, valid, wire, wireAt);
     const kept = this.runMiddleware(intake, valid);
     if (!isPromise(kept)) return this.admit(intake, kept, 0);
     return kept.then((k) => this.admit(intake, k, 0));
@@ -632,16 +644,17 @@ export class Hub {
    * Durable admission: route, suppress resends of idempotency keys accepted within the window,
    * then commit to the log and acknowledge only once the events are on disk.
    */
-  private admitDurable(intake: Intake, events: Event[]): Ack | Promise<Ack> {
+  private admitDurable(intake: Intake, events: Event[], wire?: WireEvents, wireAt?: readonly number[]): Ack | Promise<Ack> {
     const out = intake.outcome;
     const store = this.store;
     if (!store || this.closing) {
       out.refuseMany(events.length, 'SHUTTING_DOWN', store ? 'gateway is shutting down' : 'gateway is still opening its log');
       return this.finish(intake);
     }
-    const entries: Array<{ event: Event; targets: readonly string[]; key: string }> = [];
+    const entries: EventRecordInput[] = [];
     const batchKeys = new Set<string>();
-    for (const event of events) {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
       const targets = this.router.targetsOf(event);
       if (targets.length === 0) {
         out.refuse(event.id, 'UNROUTABLE', `no emitter named ${JSON.stringify(event.routeTo)}`);
@@ -660,10 +673,10 @@ export class Hub {
         this.noteLaterRefusal(intake, event, this.middleware.length);
         continue;
       }
-      entries.push({ event, targets: targets.map((q) => q.name), key });
+      entries.push({ event, targets: targets.map((q) => q.name), key, wireAt: wireAt ? wireAt[i]! : -1 });
     }
     if (entries.length === 0) return this.finish(intake);
-    return store.commit(entries).then(
+    return store.commit(entries, wire).then(
       () => {
         for (const e of entries) out.accept(e.event.id);
         this.kickQueues();

@@ -13,12 +13,11 @@ import {
   HealthRequest,
   HealthResponse,
   type Ack,
-  type IngestBatch,
   type IngestEvent,
 } from '../gen/polku/v1/gateway.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
-import { batchDeserializer, eventDeserializer, serializeAck, UnreadableMessage } from './message-codec.js';
+import { batchDeserializer, eventDeserializer, serializeAck, UnreadableMessage, type ReceivedBatch } from './message-codec.js';
 import type { ServerMetrics } from './server-metrics.js';
 import { StreamSession } from './stream-session.js';
 
@@ -53,7 +52,7 @@ export class GatewayServiceHandler {
 
   implementation(): UntypedServiceImplementation {
     return {
-      streamEvents: (call: ServerDuplexStream<IngestBatch | UnreadableMessage, Ack>) => this.streamEvents(call),
+      streamEvents: (call: ServerDuplexStream<ReceivedBatch | UnreadableMessage, Ack>) => this.streamEvents(call),
       sendEvent: (call: ServerUnaryCall<IngestEvent | UnreadableMessage, Ack>, cb: sendUnaryData<Ack>) =>
         this.sendEvent(call, cb),
       health: (_call: ServerUnaryCall<HealthRequest, HealthResponse>, cb: sendUnaryData<HealthResponse>) =>
@@ -66,7 +65,7 @@ export class GatewayServiceHandler {
     for (const s of this.sessions) s.close(GrpcStatus.UNAVAILABLE, 'gateway is shutting down; reconnect');
   }
 
-  private streamEvents(call: ServerDuplexStream<IngestBatch | UnreadableMessage, Ack>): void {
+  private streamEvents(call: ServerDuplexStream<ReceivedBatch | UnreadableMessage, Ack>): void {
     this.o.metrics.activeStreams.inc();
     const session = new StreamSession(call, this.o.hub, this.o.clock, this.log, (s) => {
       if (this.sessions.delete(s)) this.o.metrics.activeStreams.dec();

@@ -1,11 +1,11 @@
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
-import type { Ack, IngestBatch } from '../gen/polku/v1/gateway.js';
+import type { Ack } from '../gen/polku/v1/gateway.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
-import { UnreadableMessage } from './message-codec.js';
+import { UnreadableMessage, type ReceivedBatch } from './message-codec.js';
 
-type Incoming = IngestBatch | UnreadableMessage;
+type Incoming = ReceivedBatch | UnreadableMessage;
 
 /**
  * One agent's StreamEvents call: one Ack per batch, in order.
@@ -69,7 +69,7 @@ export class StreamSession {
       ack =
         message instanceof UnreadableMessage
           ? this.hub.refuseMessage('', message.code, message.message)
-          : this.hub.processBatch(message, receivedAtNs);
+          : this.hub.processBatch(message.batch, receivedAtNs, message.wire);
     } catch (err) {
       // A bug, not bad input: end this call with INTERNAL rather than answer wrongly.
       this.log.error({ err }, 'batch processing threw');

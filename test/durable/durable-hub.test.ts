@@ -11,6 +11,7 @@ import { hub } from '../../src/hub/builder.js';
 import type { Hub } from '../../src/hub/hub.js';
 import { createRegistry } from '../../src/observability/metrics.js';
 import { GatedEmitter } from '../helpers/gated-emitter.js';
+import { AckStream, startGateway } from '../helpers/gateway-harness.js';
 
 const dirs: string[] = [];
 const freshDir = (): string => {
@@ -239,5 +240,37 @@ describe('durable mode', () => {
     const ack = await h.processBatch(batch([{ id: 'after', payload: Buffer.alloc(200) }]));
     assert.deepEqual(ack.eventIds, ['after']);
     await h.drain(1_000);
+  });
+
+  test('events arriving over gRPC are stored as the bytes sent plus intake\'s fill-ins, and read back from disk as accepted', async () => {
+    const dir = freshDir();
+    const held = new GatedEmitter('memory');
+    const gw = await startGateway(hub().emitter(held).durable({ dir, fsync: false }), {}, 100);
+    const stream = new AckStream(gw.client);
+    const ack = await stream.send({
+      source: 'agent-w',
+      events: {
+        events: [
+          { id: 'full', timestamp_unix_ns: '1764560000123456789', source: 'kubelet', event_type: 'pod.started', metadata: { ns: 'default', 'ключ': 'värde' }, payload: Buffer.from([0, 1, 255]), route_to: ['memory'], severity: 4, outcome: 2 },
+          { event_type: 'bare' }, // no id, timestamp or source: intake fills all three
+          { id: 'no-source', metadata: { idempotency_key: 'k-1' } },
+        ],
+      },
+    });
+    assert.equal(ack.event_ids.length, 3);
+    await until(() => held.calls === 1, 'the held delivery');
+    const accepted = held.batches[0]!;
+    assert.deepEqual(accepted.map((e) => e.id), ack.event_ids);
+    assert.equal(accepted[1]!.source, 'agent-w');
+    assert.notEqual(accepted[1]!.timestampUnixNs, 0n);
+    await stream.end();
+    await gw.stop(); // the gate stays shut: all three stay in the log
+
+    const fromDisk = new InMemoryEmitter({ name: 'memory' });
+    const second = await started(hub().emitter(fromDisk).durable({ dir, fsync: false }).build());
+    await fromDisk.waitForCount(3);
+    const plain = (e: Event) => ({ ...e, payload: Buffer.from(e.payload) });
+    assert.deepEqual(fromDisk.events.map(plain), accepted.map(plain));
+    await second.drain(1_000);
   });
 });

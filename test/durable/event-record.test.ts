@@ -1,7 +1,11 @@
 import { test } from 'node:test';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import assert from 'node:assert/strict';
 import { clipUtf8, decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf } from '../../src/buffer/durable/event-record.js';
 import { Event, Outcome, Severity } from '../../src/gen/polku/v1/event.js';
+import { admitEvent, DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
+import { NO_WIRE_BYTES } from '../../src/ingest/wire-events.js';
+import { decodeIngestBatch } from '../../src/server/message-codec.js';
 
 /** The event with its payload as a plain Uint8Array (decoding from a Buffer gives a Buffer view). */
 const plain = (e: Event): Event => ({ ...e, payload: new Uint8Array(e.payload) });
@@ -86,4 +90,56 @@ test('keys over 255 UTF-8 bytes are cut at a character boundary, the same way th
   assert.equal(idempotencyKeyOf(record), clipped);
   assert.equal(decodeEventRecord(record).event.id, 'evt-1');
   assert.equal(clipUtf8('short'), 'short');
+});
+
+test('an event stored from its wire bytes reads back as the event intake accepted, fill-ins included', () => {
+  const sent = [
+    fullEvent(),
+    fullEvent({ id: '', timestampUnixNs: 0n, source: '' }), // intake fills all three
+    fullEvent({ source: '', metadata: {}, routeTo: [] }),
+  ];
+  const withUnknownField = Buffer.concat([Event.encode(fullEvent({ id: 'newer-agent' })).finish(), Buffer.from([0xf8, 0x06, 0x01])]);
+  // A batch of the three, then a fourth event carrying a field this gateway does not know (111).
+  const w = new BinaryWriter().uint32(10).string('agent-a').uint32(34).fork();
+  for (const e of sent) w.uint32(10).bytes(Event.encode(e).finish());
+  const bytes = w.uint32(10).bytes(withUnknownField).join().finish();
+
+  const { batch, wire } = decodeIngestBatch(bytes);
+  assert.equal(batch.payload?.$case, 'events');
+  const decoded = batch.payload.$case === 'events' ? batch.payload.value.events : [];
+  assert.equal(decoded.length, 4);
+  let ulids = 0;
+  for (const e of decoded) assert.equal(admitEvent(e, DEFAULT_LIMITS, 'agent-a', 42n, () => `01ASSIGNED${ulids++}`), undefined);
+  assert.equal(decoded[1]!.id, '01ASSIGNED0');
+
+  const records = encodeEventRecords(decoded.map((event, i) => ({ event, targets: ['memory'], key: '', wireAt: i })), wire);
+  records.forEach((r, i) => assert.deepEqual(plain(decodeEventRecord(r).event), plain(decoded[i]!), `event ${i}`));
+  // The stored bodies are the bytes sent, with only the fill-ins appended.
+  const body = (r: Uint8Array) => Buffer.from(r.subarray(2 + 1 + 'memory'.length));
+  assert.deepEqual(body(records[0]!), Buffer.from(Event.encode(sent[0]!).finish()));
+  assert.deepEqual(body(records[3]!), withUnknownField, 'a field this gateway does not know is kept as sent');
+  assert.deepEqual(
+    body(records[1]!),
+    Buffer.concat([Event.encode(fullEvent({ id: '', timestampUnixNs: 0n, source: '' })).finish(), Event.encode(Event.fromPartial({ id: '01ASSIGNED0', timestampUnixNs: 42n, source: 'agent-a' })).finish()]),
+  );
+});
+
+test('an event whose wire bytes cannot stand for it, or without a batch position, is encoded afresh', () => {
+  // Declared 3 bytes long, its id runs 7 bytes: the decoder reads it whole, the range cannot hold it.
+  const bytes = Buffer.from([0x0a, 0x05, ...Buffer.from('agent'), 0x22, 0x09, 0x0a, 0x03, 0x0a, 0x05, ...Buffer.from('hello')]);
+  const { batch, wire } = decodeIngestBatch(bytes);
+  assert.deepEqual(wire!.lacks, [NO_WIRE_BYTES]);
+  const event = batch.payload?.$case === 'events' ? batch.payload.value.events[0]! : Event.create();
+  admitEvent(event, DEFAULT_LIMITS, 'agent', 7n, () => 'unused');
+  const [overrun, unplaced] = encodeEventRecords(
+    [
+      { event, targets: [], key: '', wireAt: 0 },
+      { event, targets: [], key: '', wireAt: -1 },
+    ],
+    wire,
+  );
+  for (const r of [overrun!, unplaced!]) {
+    assert.deepEqual(Buffer.from(r.subarray(2)), Buffer.from(Event.encode(event).finish()));
+    assert.equal(decodeEventRecord(r).event.id, 'hello');
+  }
 });

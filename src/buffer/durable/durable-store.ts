@@ -4,7 +4,8 @@ import type { Event } from '../../gen/polku/v1/event.js';
 import type { Logger } from '../../observability/logger.js';
 import { CursorStore } from './cursor-store.js';
 import { IdempotencyWindow } from './idempotency-window.js';
-import { decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf } from './event-record.js';
+import type { WireEvents } from '../../ingest/wire-events.js';
+import { decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf, type EventRecordInput } from './event-record.js';
 import { SegmentLog, StorageError, type RecoveryReport } from './segment-log.js';
 
 export interface DurableOptions {
@@ -146,8 +147,8 @@ export class DurableStore {
    * Commits events to the log; resolves once they are on disk. Rejects with a StorageError
    * (STORAGE_FULL when the disk or the log's bound is full).
    */
-  async commit(entries: ReadonlyArray<{ event: Event; targets: readonly string[]; key: string }>): Promise<void> {
-    const payloads = encodeEventRecords(entries);
+  async commit(entries: readonly EventRecordInput[], wire?: WireEvents): Promise<void> {
+    const payloads = encodeEventRecords(entries, wire);
     let first: number;
     try {
       first = await this.log.append(payloads);

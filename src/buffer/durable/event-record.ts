@@ -1,4 +1,5 @@
 import { Event } from '../../gen/polku/v1/event.js';
+import { LACKS_ID, LACKS_SOURCE, LACKS_TIMESTAMP, NO_WIRE_BYTES, type WireEvents } from '../../ingest/wire-events.js';
 
 /**
  * What durable mode stores per accepted event, inside one log record's payload:
@@ -28,6 +29,11 @@ export interface EventRecordInput {
   readonly event: Event;
   readonly targets: readonly string[];
   readonly key: string;
+  /**
+   * The event's position in the batch whose WireEvents are passed with it, when its wire bytes
+   * may stand for it (nothing but intake's fill-ins changed it); absent or -1 otherwise.
+   */
+  readonly wireAt?: number;
 }
 
 export function encodeEventRecord(event: Event, targets: readonly string[], idempotencyKey: string): Uint8Array {
@@ -41,10 +47,12 @@ export function encodeEventRecord(event: Event, targets: readonly string[], idem
  * a commit's CPU time. `Event.decode` reads it back; test/durable/event-record.test.ts holds the
  * two encodings equal field by field, and fails when event.proto gains a field this one misses.
  */
-export function encodeEventRecords(entries: readonly EventRecordInput[]): Uint8Array[] {
+export function encodeEventRecords(entries: readonly EventRecordInput[], wire?: WireEvents): Uint8Array[] {
   let total = 0;
   for (const e of entries) {
-    total += 1 + shortLength(e.key) + 1 + eventSize(e.event);
+    total += 1 + shortLength(e.key) + 1;
+    const w = wireIndex(e, wire);
+    total += w < 0 ? eventSize(e.event) : wire!.ends[w]! - wire!.starts[w]! + filledSize(e.event, wire!.lacks[w]!);
     for (const t of e.targets) total += 1 + shortLength(t);
   }
   const buf = Buffer.allocUnsafe(total);
@@ -56,12 +64,47 @@ export function encodeEventRecords(entries: readonly EventRecordInput[]): Uint8A
     at = putShort(buf, at, e.key);
     buf[at++] = e.targets.length;
     for (const t of e.targets) at = putShort(buf, at, t);
-    at = writeEvent(buf, at, e.event);
+    const w = wireIndex(e, wire);
+    if (w < 0) at = writeEvent(buf, at, e.event);
+    else {
+      buf.set(wire!.bytes.subarray(wire!.starts[w]!, wire!.ends[w]!), at);
+      at = writeFilled(buf, at + wire!.ends[w]! - wire!.starts[w]!, e.event, wire!.lacks[w]!);
+    }
     out[i] = buf.subarray(start, at);
   }
   // A size pass that disagrees with the write pass is a bug here, never bad input.
   if (at !== total) throw new Error(`event records encoded to ${at} bytes, sized as ${total}`);
   return out;
+}
+
+/** The entry's index into `wire` when its wire bytes stand for it, else -1. */
+function wireIndex(e: EventRecordInput, wire: WireEvents | undefined): number {
+  const w = e.wireAt ?? -1;
+  return wire === undefined || w < 0 || (wire.lacks[w]! & NO_WIRE_BYTES) !== 0 ? -1 : w;
+}
+
+/**
+ * Size of the fields appended after an event's wire bytes: those it arrived without and intake
+ * filled in. The conditions match eventSize's, so a field still at its default stays out.
+ */
+function filledSize(e: Event, lacks: number): number {
+  if (lacks === 0) return 0;
+  let n = 0;
+  if (lacks & LACKS_ID && e.id !== '') n += stringField(e.id);
+  if (lacks & LACKS_TIMESTAMP && e.timestampUnixNs !== 0n) n += 1 + varint64Size(e.timestampUnixNs);
+  if (lacks & LACKS_SOURCE && e.source !== '') n += stringField(e.source);
+  return n;
+}
+
+function writeFilled(buf: Buffer, at: number, e: Event, lacks: number): number {
+  if (lacks === 0) return at;
+  if (lacks & LACKS_ID && e.id !== '') at = writeString(buf, at, TAG_ID, e.id);
+  if (lacks & LACKS_TIMESTAMP && e.timestampUnixNs !== 0n) {
+    buf[at++] = TAG_TIMESTAMP;
+    at = writeVarint64(buf, at, e.timestampUnixNs);
+  }
+  if (lacks & LACKS_SOURCE && e.source !== '') at = writeString(buf, at, TAG_SOURCE, e.source);
+  return at;
 }
 
 // Field tags of polku.event.v1.Event: (field number << 3) | wire type.
