@@ -80,7 +80,7 @@ export const ENV_VARIABLES = [
   ['POLKU_DURABLE', 'false', 'true: commit events to a log on disk before acking (at-least-once across restarts)'],
   ['POLKU_DATA_DIR', '/var/lib/polku', 'durable mode: where the log, cursors and dead letters live'],
   ['POLKU_DURABLE_MAX_BYTES', String(1024 * 1024 * 1024), 'durable mode: log size bound; full of undelivered events → STORAGE_FULL'],
-  ['POLKU_IDEMPOTENCY_MAX_KEYS', String(DURABLE_DEFAULTS.idempotencyMaxKeys), 'durable mode: idempotency keys remembered (~150 B of heap each); resends of older ones are stored again'],
+  ['POLKU_IDEMPOTENCY_MAX_KEYS', String(DURABLE_DEFAULTS.idempotencyMaxKeys), 'durable mode: idempotency keys remembered (~90 B each, outside the JS heap); resends of older ones are stored again'],
   ['POLKU_REGISTRY', 'on', 'on: serve polku.v1.PluginRegistry (plugins register themselves); off: static and discovered plugins only'],
   ['POLKU_REGISTRY_TOKEN', '(none)', 'token plugins must send (authorization: Bearer) to register, heartbeat, unregister'],
   ['POLKU_REGISTRY_HEARTBEAT_MS', '5000', 'heartbeat period plugins are told to keep'],

@@ -10,6 +10,7 @@ import type { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
 import { hub } from '../../src/hub/builder.js';
 import type { Hub } from '../../src/hub/hub.js';
 import { createRegistry } from '../../src/observability/metrics.js';
+import { StorageError } from '../../src/buffer/durable/segment-log.js';
 import { GatedEmitter } from '../helpers/gated-emitter.js';
 import { AckStream, startGateway } from '../helpers/gateway-harness.js';
 
@@ -272,5 +273,74 @@ describe('durable mode', () => {
     const plain = (e: Event) => ({ ...e, payload: Buffer.from(e.payload) });
     assert.deepEqual(fromDisk.events.map(plain), accepted.map(plain));
     await second.drain(1_000);
+  });
+
+  test('a repeat of a key within one batch shares its first event\'s fate: refused when the commit fails', async () => {
+    const dir = freshDir();
+    const memory = new InMemoryEmitter();
+    const h = await started(hub().emitter(memory).durable({ dir, fsync: false }).build());
+    const store = h.durableStore!;
+    const commit = store.commit.bind(store);
+    // The disk failing under one commit (the real failure is covered by the tmpfs tests).
+    store.commit = () => Promise.reject(new StorageError('STORAGE_IO', 'EIO: i/o error, write'));
+    const failed = await h.processBatch(batch([{ id: 'x' }, { id: 'x' }, { metadata: { idempotency_key: 'k' } }, { metadata: { idempotency_key: 'k' } }]));
+    assert.deepEqual(failed.eventIds, [], 'nothing was stored, so nothing is acknowledged, repeats included');
+    assert.deepEqual(failed.errors.map((e) => e.code), ['STORAGE_ERROR', 'STORAGE_ERROR', 'STORAGE_ERROR', 'STORAGE_ERROR']);
+    store.commit = commit;
+    const again = await h.processBatch(batch([{ id: 'x' }, { id: 'x' }]));
+    assert.deepEqual(again.eventIds, ['x', 'x']);
+    await memory.waitForCount(1);
+    await h.drain(1_000);
+    assert.deepEqual(memory.events.map((e) => e.id), ['x'], 'stored once');
+  });
+
+  test('resends older than the in-memory events are confirmed from the log; one whose record is gone is stored again', async () => {
+    const dir = freshDir();
+    const memory = new InMemoryEmitter();
+    const registry = createRegistry();
+    const h = await started(
+      hub().emitter(memory).durable({ dir, fsync: false, cacheEvents: 4, segmentBytes: 1_000, maxBytes: 3_000 }).build({ registry }),
+    );
+    const filler = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ id: `f${from + i}`, payload: Buffer.alloc(150) }));
+    await h.processBatch(batch([{ id: 'gone', payload: Buffer.alloc(150) }])); // seq 1
+    let stored = 1;
+    while (!h.durableStore!.full) stored += (await h.processBatch(batch(filler(stored, 3)))).eventIds.length;
+    await memory.waitForCount(stored);
+    await h.durableStore!.maintain(['memory']); // the log needs room: delivered segments go, 'gone' among them
+    assert.ok(h.durableStore!.log.firstSeq > 1, "'gone' was deleted");
+    assert.deepEqual((await h.processBatch(batch([{ id: 'kept' }]))).eventIds, ['kept']);
+    const keptSeq = h.durableStore!.nextSeq - 1;
+    await h.processBatch(batch(ids('small', 6))); // 'kept' leaves the 4 in-memory events
+    await memory.waitForCount(stored + 7);
+    assert.ok(h.durableStore!.log.firstSeq <= keptSeq, "'kept' is in the log");
+
+    const ack = await h.processBatch(batch([{ id: 'kept' }, { id: 'gone' }]));
+    assert.deepEqual([...ack.eventIds].sort(), ['gone', 'kept']);
+    await memory.waitForCount(stored + 8);
+    await h.drain(1_000);
+    const delivered = memory.events.map((e) => e.id);
+    assert.equal(delivered.filter((id) => id === 'kept').length, 1, "'kept' is still in the log: a resend, not stored again");
+    assert.equal(delivered.filter((id) => id === 'gone').length, 2, "'gone' cannot be checked: stored again (a duplicate, not a loss)");
+    const resends = (await registry.getSingleMetricAsString('polku_idempotent_resends_total')).match(/ (\d+)$/m)?.[1];
+    assert.equal(resends, '1');
+  });
+
+  test('a window match whose stored key differs (a hash collision) is stored, not acknowledged as a resend', async () => {
+    const dir = freshDir();
+    const memory = new InMemoryEmitter();
+    const h = await started(hub().emitter(memory).durable({ dir, fsync: false, cacheEvents: 4 }).build());
+    await h.processBatch(batch([{ id: 'a' }]));
+    await h.processBatch(batch(ids('f', 8))); // 'a' (seq 1) leaves the in-memory events
+    await h.processBatch(batch([{ id: 'b' }])); // seq 10, in memory
+    // Every key now hashes as 'a' (seq 1, checked on disk) or 'b' (seq 10, checked in memory) would.
+    const window = (h.durableStore as unknown as { keys: { candidate: (key: string) => number } }).keys;
+    window.candidate = (key) => (key.startsWith('on-disk') ? 1 : 10);
+    const ack = await h.processBatch(batch([{ id: 'on-disk-lookalike' }, { id: 'in-memory-lookalike' }, { id: 'b' }]));
+    assert.deepEqual([...ack.eventIds].sort(), ['b', 'in-memory-lookalike', 'on-disk-lookalike']);
+    await memory.waitForCount(12);
+    await h.drain(1_000);
+    const got = memory.events.map((e) => e.id);
+    assert.ok(got.includes('on-disk-lookalike') && got.includes('in-memory-lookalike'), 'both lookalikes stored and delivered');
+    assert.equal(got.filter((id) => id === 'b').length, 1, "the real resend of 'b' was not stored again");
   });
 });

@@ -18,8 +18,8 @@ export interface DurableOptions {
   /** A resend of an accepted idempotency key within this window is acknowledged, not stored again. Default 10 min. */
   idempotencyWindowMs?: number;
   /**
-   * Most idempotency keys remembered; the oldest go first. Default 200,000: about 30 MB of heap
-   * (a key costs ~150 B), so durable mode fits the chart's default memory limit. At high rates
+   * Most idempotency keys remembered; the oldest go first. Default 200,000: about 17 MB of typed
+   * arrays outside the JS heap (72–120 B a key, see IdempotencyWindow). At high rates
    * this, not the window, bounds how far back a resend is recognised (200,000 keys at 20k
    * events/s: 10 s).
    */
@@ -65,6 +65,9 @@ export interface DeadLetter {
 }
 
 const DLQ_PURGED = 'dead-letters:purged-before';
+/** DurableStore.lookup's answers besides a seq to check on disk (seqs start at 1). */
+export const NOT_SEEN = -1;
+export const SEEN = 0;
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
@@ -79,10 +82,12 @@ export class DurableStore {
   readonly o: Required<Omit<DurableOptions, 'segmentBytes' | 'fsync'>> & Pick<DurableOptions, 'segmentBytes' | 'fsync'>;
   /** Decoded recent events by position `seq - cacheFirst`; may have holes until commits land. */
   private cache: Array<StoredEvent | undefined> = [];
+  /** The idempotency key each cached event was stored with, at the same positions. */
+  private cacheKeys: string[] = [];
   private cacheFirst = 1;
   /** One past the highest seq known to be on disk: what delivery may read up to. */
   private committedNext = 1;
-  /** Idempotency key → time it was accepted; Map order is acceptance order. */
+  /** Hashes of the idempotency keys accepted within the window, with the seq that carried each. */
   private readonly keys: IdempotencyWindow;
   /** The last append failed for lack of disk space (and none has succeeded since). */
   private diskFull = false;
@@ -135,12 +140,33 @@ export class DurableStore {
   }
 
   /**
-   * True when `key` was accepted within the window (so the event is acknowledged, not stored
-   * again). Keys here and in commit() come clipped to 255 UTF-8 bytes (clipUtf8), as stored.
+   * Whether `key` was accepted within the window, so an event carrying it is a resend to
+   * acknowledge rather than store: NOT_SEEN, SEEN, or (when only the disk can tell) the seq of the
+   * record to check with `storedKeyIs`. The window holds key hashes; a match is confirmed against
+   * the key stored with the event, from memory when the event is recent. Keys here and in
+   * commit() come clipped to 255 UTF-8 bytes (clipUtf8), as stored.
    */
-  seen(key: string): boolean {
-    if (key === '') return false;
-    return this.keys.has(key, this.clock.nowMs());
+  lookup(key: string): number {
+    if (key === '') return NOT_SEEN;
+    const seq = this.keys.candidate(key, this.clock.nowMs());
+    if (seq < 0) return NOT_SEEN;
+    const at = seq - this.cacheFirst;
+    if (at >= 0 && this.cache[at] !== undefined) return this.cacheKeys[at] === key ? SEEN : NOT_SEEN;
+    return seq;
+  }
+
+  /**
+   * Whether the record at `seq` carries idempotency key `key`. A record gone (deleted for room)
+   * or unreadable answers false: the event is stored again, a duplicate rather than a loss.
+   */
+  async storedKeyIs(seq: number, key: string): Promise<boolean> {
+    try {
+      const [record] = await this.log.read(seq, 1);
+      return record?.seq === seq && idempotencyKeyOf(record.payload) === key;
+    } catch (err) {
+      this.logger.warn({ seq, err }, 'could not read a record to check an idempotency key; the event is stored again');
+      return false;
+    }
   }
 
   /**
@@ -160,9 +186,12 @@ export class DurableStore {
     const now = this.clock.nowMs();
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (e.key !== '') this.keys.add(e.key, now);
+      if (e.key !== '') this.keys.add(e.key, first + i, now);
       const at = first + i - this.cacheFirst;
-      if (at >= 0) this.cache[at] = { seq: first + i, appendedAtMs: now, targets: e.targets, event: e.event };
+      if (at >= 0) {
+        this.cache[at] = { seq: first + i, appendedAtMs: now, targets: e.targets, event: e.event };
+        this.cacheKeys[at] = e.key;
+      }
     }
     this.committedNext = Math.max(this.committedNext, first + entries.length);
     this.trimCache();
@@ -291,6 +320,7 @@ export class DurableStore {
     const excess = this.cache.length - this.o.cacheEvents;
     if (excess > 0 && excess >= this.o.cacheEvents / 4) {
       this.cache.splice(0, excess);
+      this.cacheKeys.splice(0, excess);
       this.cacheFirst += excess;
     }
   }
@@ -309,7 +339,7 @@ export class DurableStore {
       for (const r of records) {
         if (r.appendedAtMs >= cutoff) {
           const key = idempotencyKeyOf(r.payload);
-          if (key !== '') this.keys.add(key, r.appendedAtMs);
+          if (key !== '') this.keys.add(key, r.seq, r.appendedAtMs);
         }
       }
       seq = records[records.length - 1]!.seq + 1;
