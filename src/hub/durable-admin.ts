@@ -16,6 +16,7 @@ export interface ReplayReport {
   delivered: number;
 }
 
+/** Events (or dead letters) read, and sent, at a time: a replay holds no more than this in memory. */
 const READ_CHUNK = 4096;
 
 /**
@@ -28,26 +29,26 @@ export class DurableAdmin {
     private readonly store: DurableStore,
     private readonly queues: () => readonly DurableEmitterQueue[],
     private readonly metrics: DurableMetrics,
+    private readonly chunk = READ_CHUNK,
   ) {}
 
+  /** Re-sends the events received in a time range, a chunk at a time. */
   async replay(request: ReplayRequest): Promise<ReplayReport> {
     const byEmitter = this.groupQueues(request.emitter);
-    const picked = new Map<string, StoredEvent[]>();
-    for (let seq = this.store.log.firstSeq; seq < this.store.nextSeq; ) {
-      const chunk = await this.store.read(seq, READ_CHUNK);
+    const report: ReplayReport = { matched: 0, delivered: 0 };
+    const end = this.store.nextSeq; // events accepted during the replay are not part of it
+    for (let seq = this.store.log.firstSeq; seq < end; ) {
+      const chunk = await this.store.read(seq, Math.min(this.chunk, end - seq));
       if (chunk.length === 0) break;
+      const picked = new Map<string, StoredEvent[]>();
       for (const s of chunk) {
         if (s.appendedAtMs < request.fromMs || s.appendedAtMs > request.toMs) continue;
-        for (const target of s.targets) {
-          if (!byEmitter.has(target)) continue;
-          let list = picked.get(target);
-          if (!list) picked.set(target, (list = []));
-          list.push(s);
-        }
+        for (const target of s.targets) if (byEmitter.has(target)) pick(picked, target, s);
       }
+      await this.send(picked, byEmitter, report);
       seq = chunk[chunk.length - 1]!.seq + 1;
     }
-    return this.send(picked, byEmitter);
+    return report;
   }
 
   listDeadLetters(limit?: number): Promise<Array<DeadLetter & { id: number }>> {
@@ -66,25 +67,26 @@ export class DurableAdmin {
    * place, to be replayed again: a letter may be delivered twice, never lost.
    */
   async replayDeadLetters(): Promise<ReplayReport & { keptForMissingEmitter: number }> {
-    const upTo = this.store.nextDeadLetterId;
-    const letters = await this.store.listDeadLetters(Number.MAX_SAFE_INTEGER);
+    const upTo = this.store.nextDeadLetterId; // letters written meanwhile (failing again) wait for the next replay
     const byEmitter = this.groupQueues(undefined);
-    const picked = new Map<string, StoredEvent[]>();
-    const orphans: DeadLetter[] = [];
-    for (const d of letters) {
-      if (d.id >= upTo) continue;
-      if (!byEmitter.has(d.emitter)) {
-        orphans.push(d);
-        continue;
+    const report: ReplayReport = { matched: 0, delivered: 0 };
+    let kept = 0;
+    for (let id = 1; id < upTo; ) {
+      const letters = await this.store.listDeadLetters(Math.min(this.chunk, upTo - id), id);
+      if (letters.length === 0) break;
+      const picked = new Map<string, StoredEvent[]>();
+      const orphans: DeadLetter[] = [];
+      for (const { id: _id, ...d } of letters) {
+        if (byEmitter.has(d.emitter)) pick(picked, d.emitter, { seq: d.seq, appendedAtMs: d.deadAtMs, targets: d.targets, event: d.event });
+        else orphans.push(d);
       }
-      let list = picked.get(d.emitter);
-      if (!list) picked.set(d.emitter, (list = []));
-      list.push({ seq: d.seq, appendedAtMs: d.deadAtMs, targets: d.targets, event: d.event });
+      await this.send(picked, byEmitter, report);
+      await this.store.addDeadLetters(orphans);
+      kept += orphans.length;
+      id = letters[letters.length - 1]!.id + 1;
     }
-    const report = await this.send(picked, byEmitter);
-    await this.store.addDeadLetters(orphans.map(({ seq, emitter, reason, attempts, deadAtMs, event, targets }) => ({ seq, emitter, reason, attempts, deadAtMs, event, targets })));
     await this.store.purgeDeadLetters(upTo);
-    return { ...report, keptForMissingEmitter: orphans.length };
+    return { ...report, keptForMissingEmitter: kept };
   }
 
   purgeDeadLetters(): Promise<number> {
@@ -102,19 +104,23 @@ export class DurableAdmin {
     return map;
   }
 
-  private async send(picked: Map<string, StoredEvent[]>, queues: Map<string, DurableEmitterQueue>): Promise<ReplayReport> {
-    let matched = 0;
-    let delivered = 0;
+  /** Sends each emitter its picked events (emitters in parallel), adding to `report`. */
+  private async send(picked: Map<string, StoredEvent[]>, queues: Map<string, DurableEmitterQueue>, report: ReplayReport): Promise<void> {
     await Promise.all(
       [...picked].map(async ([name, events]) => {
         const queue = queues.get(name);
         if (!queue) return; // an emitter no longer in the pipeline
-        matched += events.length;
+        report.matched += events.length;
         const n = await queue.replay(events);
-        delivered += n;
+        report.delivered += n;
         this.metrics.replayed.inc({ emitter: name }, n);
       }),
     );
-    return { matched, delivered };
   }
+}
+
+function pick(picked: Map<string, StoredEvent[]>, emitter: string, event: StoredEvent): void {
+  let list = picked.get(emitter);
+  if (!list) picked.set(emitter, (list = []));
+  list.push(event);
 }

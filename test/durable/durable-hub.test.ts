@@ -7,7 +7,10 @@ import { EmitResults, type EmitResult, type Emitter } from '../../src/emit/emitt
 import { InMemoryEmitter } from '../../src/emit/in-memory.js';
 import { Event } from '../../src/gen/polku/v1/event.js';
 import type { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
+import type { DurableEmitterQueue } from '../../src/buffer/durable/durable-emitter-queue.js';
+import { DurableMetrics } from '../../src/buffer/durable/durable-metrics.js';
 import { hub } from '../../src/hub/builder.js';
+import { DurableAdmin } from '../../src/hub/durable-admin.js';
 import type { Hub } from '../../src/hub/hub.js';
 import { createRegistry } from '../../src/observability/metrics.js';
 import { StorageError } from '../../src/buffer/durable/segment-log.js';
@@ -342,5 +345,39 @@ describe('durable mode', () => {
     const got = memory.events.map((e) => e.id);
     assert.ok(got.includes('on-disk-lookalike') && got.includes('in-memory-lookalike'), 'both lookalikes stored and delivered');
     assert.equal(got.filter((id) => id === 'b').length, 1, "the real resend of 'b' was not stored again");
+  });
+
+  test('replays read and send a chunk at a time, so a long range or many dead letters never sit in memory at once', async () => {
+    const dir = freshDir();
+    const ops: string[] = [];
+    let refusing = true;
+    const emitter = new ScriptedEmitter('e', (batchIds) => {
+      ops.push(`emit ${batchIds[0]}..${batchIds[batchIds.length - 1]}`);
+      return refusing ? EmitResults.partial(batchIds.map((_, index) => ({ index, retryable: false, error: 'refused' }))) : EmitResults.success();
+    });
+    const registry = createRegistry();
+    const h = await started(hub().emitter(emitter).delivery({ batchSize: 25 }).durable({ dir, fsync: false }).build({ registry }));
+    const before = Date.now();
+    await h.processBatch(batch(ids('r', 25)));
+    await until(() => h.queues[0]!.depth === 0, 'all 25 dead-lettered');
+    const store = h.durableStore!;
+    const admin = new DurableAdmin(store, () => h.queues as DurableEmitterQueue[], new DurableMetrics(createRegistry(), () => store, () => []), 10);
+    const read = store.read.bind(store);
+    store.read = (from, limit) => (ops.push(`read ${from}+${limit}`), read(from, limit));
+    const list = store.listDeadLetters.bind(store);
+    store.listDeadLetters = (limit, fromId) => (ops.push(`letters ${fromId}+${limit}`), list(limit, fromId));
+
+    refusing = false;
+    ops.length = 0;
+    const letters = await admin.replayDeadLetters();
+    assert.deepEqual(letters, { matched: 25, delivered: 25, keptForMissingEmitter: 0 });
+    assert.deepEqual(ops, ['letters 1+10', 'emit r0..r9', 'letters 11+10', 'emit r10..r19', 'letters 21+5', 'emit r20..r24']);
+    assert.deepEqual(await h.admin!.listDeadLetters(), [], 'every replayed letter purged');
+
+    ops.length = 0;
+    const range = await admin.replay({ fromMs: before, toMs: Date.now() });
+    assert.deepEqual(range, { matched: 25, delivered: 25 });
+    assert.deepEqual(ops, ['read 1+10', 'emit r0..r9', 'read 11+10', 'emit r10..r19', 'read 21+5', 'emit r20..r24']);
+    await h.drain(1_000);
   });
 });

@@ -237,9 +237,9 @@ export class DurableStore {
     await this.deadLetters.append(letters.map(encodeDeadLetter));
   }
 
-  /** Dead letters not purged, oldest first. */
-  async listDeadLetters(limit = 1000): Promise<Array<DeadLetter & { id: number }>> {
-    const from = Math.max(this.cursors.get(DLQ_PURGED) ?? 1, this.deadLetters.firstSeq);
+  /** Dead letters not purged, oldest first, from id `fromId` on. */
+  async listDeadLetters(limit = 1000, fromId = 1): Promise<Array<DeadLetter & { id: number }>> {
+    const from = Math.max(this.cursors.get(DLQ_PURGED) ?? 1, this.deadLetters.firstSeq, fromId);
     const records = await this.deadLetters.read(from, limit);
     return records.map((r) => ({ ...decodeDeadLetter(r.payload), id: r.seq }));
   }
