@@ -22,7 +22,7 @@ import { admitEvent, eventBytes, type IntakeLimits } from '../ingest/intake-rule
 import { createUlidFactory, type UlidFactory } from '../ingest/ulid.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { Middleware, MiddlewareContext } from '../middleware/middleware.js';
-import type { Logger } from '../observability/logger.js';
+import { RepeatedFailureLog, type Logger } from '../observability/logger.js';
 import { DropCounter } from '../observability/metrics.js';
 import { BatchOutcome } from './batch-outcome.js';
 import { DurableAdmin } from './durable-admin.js';
@@ -224,8 +224,15 @@ export class Hub {
     // crash before the first timed flush would restart it at the end of the log, past them.
     await store.cursors.flush();
     this.durableAdmin = new DurableAdmin(store, () => this.durableQueues, this.durableMetrics!);
+    const failures = new RepeatedFailureLog(this.log, 'durable log maintenance', () => this.o.clock.monotonicMs());
     this.maintenance = setInterval(() => {
-      store.maintain(this.durableQueues.map((q) => q.name)).catch((err: unknown) => this.log.error({ err }, 'durable log maintenance failed'));
+      store.maintain(this.durableQueues.map((q) => q.name)).then(
+        () => failures.succeeded(),
+        (err: unknown) => {
+          this.durableMetrics!.maintenanceFailures.inc();
+          failures.failed(err);
+        },
+      );
     }, MAINTENANCE_INTERVAL_MS);
     this.maintenance.unref();
     this.kickQueues(); // resume what was undelivered before the restart

@@ -17,3 +17,34 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: Node
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * Logs a task that fails on every run of a timer (a full disk under the log's maintenance, once a
+ * second) without a line per run: the first failure, then at most one line per `everyMs` with the
+ * count of failed runs, and one line when the task succeeds again.
+ */
+export class RepeatedFailureLog {
+  private failedRuns = 0;
+  private loggedAtMs = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly what: string,
+    private readonly nowMs: () => number,
+    private readonly everyMs = 60_000,
+  ) {}
+
+  failed(err: unknown): void {
+    this.failedRuns++;
+    const now = this.nowMs();
+    if (this.failedRuns > 1 && now - this.loggedAtMs < this.everyMs) return;
+    this.loggedAtMs = now;
+    this.log.error({ err, failedRuns: this.failedRuns }, `${this.what} failed`);
+  }
+
+  succeeded(): void {
+    if (this.failedRuns === 0) return;
+    this.log.info({ failedRuns: this.failedRuns }, `${this.what} succeeds again`);
+    this.failedRuns = 0;
+  }
+}

@@ -7,6 +7,7 @@ export class DurableMetrics {
   readonly deadLettered: Counter<'emitter' | 'reason'>;
   readonly idempotentResends: Counter;
   readonly replayed: Counter<'emitter'>;
+  readonly maintenanceFailures: Counter;
 
   constructor(registry: Registry, store: () => DurableStore | null, queues: () => readonly DurableEmitterQueue[]) {
     const gauge = (name: string, help: string, read: (s: DurableStore) => number): void => {
@@ -56,6 +57,11 @@ export class DurableMetrics {
       name: 'polku_replayed_events_total',
       help: 'Events re-sent to an emitter by a replay (time range or dead letters)',
       labelNames: ['emitter'],
+      registers: [registry],
+    });
+    this.maintenanceFailures = new Counter({
+      name: 'polku_durable_maintenance_failures_total',
+      help: 'Runs of the log maintenance (cursor flush, deleting delivered segments) that failed, as on a full disk',
       registers: [registry],
     });
   }
