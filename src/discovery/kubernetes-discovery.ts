@@ -156,18 +156,21 @@ export class KubernetesDiscovery implements PluginSource {
       const key = `${slice.metadata?.namespace ?? ''}/${slice.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
       slicesByService.set(key, [...(slicesByService.get(key) ?? []), slice]);
     }
+    // Only while every slice watch works does "no slice" mean "no ready endpoint".
+    const endpointsKnown = this.slices.length > 0 && this.slices.every((w) => !w.disabled);
     const seen = new Set<string>();
     for (const svc of this.services.flatMap((w) => [...w.informer.list()]) as ServiceObject[]) {
       const key = serviceKey(svc.metadata);
       seen.add(key);
-      const found = pluginFromService(svc, slicesByService.get(key) ?? [], this.o.nodeName);
+      const found = pluginFromService(svc, slicesByService.get(key) ?? [], this.o.nodeName, endpointsKnown);
       const fingerprint = JSON.stringify(found);
       const d = this.desired.get(key);
       if (d?.fingerprint === fingerprint) continue;
       const next = 'problem' in found ? { problem: found.problem, kind: found.kind } : { plugin: found };
       if (d) Object.assign(d, { plugin: undefined, problem: undefined, kind: undefined, lastError: undefined, fingerprint }, next);
       else this.desired.set(key, { ...next, fingerprint, again: false });
-      if ('problem' in found) this.log.warn({ service: key, problem: found.problem }, 'plugin Service cannot be used');
+      if ('waiting' in found) this.log.info({ service: key }, 'plugin Service has no ready endpoint yet; waiting for one');
+      else if ('problem' in found) this.log.warn({ service: key, problem: found.problem }, 'plugin Service cannot be used');
       void this.admit(key);
     }
     for (const key of [...this.desired.keys()]) {

@@ -25,6 +25,8 @@ export interface ServiceObject {
     type?: string;
     clusterIP?: string;
     externalName?: string;
+    /** Pods the Service selects; without one its endpoints are managed by hand. */
+    selector?: Record<string, string>;
     ports?: Array<{ name?: string; port: number; targetPort?: number | string }>;
   };
 }
@@ -66,9 +68,21 @@ export const serviceKey = (meta: Meta | undefined): string => `${meta?.namespace
 export interface ServiceProblem {
   problem: string;
   kind?: PluginKind;
+  /** Not a fault: the Service is fine and waits for a ready pod. */
+  waiting?: true;
 }
 
-export function pluginFromService(svc: ServiceObject, slices: readonly EndpointSliceObject[], nodeName: string | undefined): DiscoveredPlugin | ServiceProblem {
+/**
+ * `endpointsKnown`: the caller watches EndpointSlices, so no ready endpoint in `slices` means none
+ * exists (yet): a Service that selects pods then waits instead of having its cluster IP dialled,
+ * where nothing would answer (a new Service is usually seen before its first slice).
+ */
+export function pluginFromService(
+  svc: ServiceObject,
+  slices: readonly EndpointSliceObject[],
+  nodeName: string | undefined,
+  endpointsKnown = false,
+): DiscoveredPlugin | ServiceProblem {
   const meta = svc.metadata ?? {};
   const annotations = meta.annotations ?? {};
   const service = serviceKey(meta);
@@ -97,6 +111,9 @@ export function pluginFromService(svc: ServiceObject, slices: readonly EndpointS
   if (local) return { ...base, address: hostPort(local.address, local.port), sameNode: true };
   const spec = svc.spec ?? {};
   if (spec.type === 'ExternalName' && spec.externalName) return { ...base, address: hostPort(spec.externalName, port.port), sameNode: false };
+  if (endpointsKnown && ready.length === 0 && Object.keys(spec.selector ?? {}).length > 0) {
+    return { problem: 'no ready endpoint yet: waiting for a ready pod of the Service', kind: type, waiting: true };
+  }
   if (spec.clusterIP && spec.clusterIP !== 'None') return { ...base, address: hostPort(spec.clusterIP, port.port), sameNode: false };
   const any = ready[0];
   if (any) return { ...base, address: hostPort(any.address, any.port), sameNode: false };

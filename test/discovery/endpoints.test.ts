@@ -82,7 +82,7 @@ describe('Kubernetes discovery: EndpointSlices and the same node', () => {
   test('EndpointSlices the service account may not read (403) are skipped: cluster IPs, and readiness does not wait for them', async () => {
     applyService();
     applySlice(true);
-    api.fail('endpointslices', 403, 1_000);
+    api.fail('endpointslices', 403, 1); // once: a retry would get through, and is counted below
     const asked = api.requests.length;
     gw = await startDiscoveryGateway(api, { namespaces: ['p'], nodeName: 'node-a' });
     await until(() => gw!.discovery.notReady === null, 'the first sync');
@@ -90,5 +90,21 @@ describe('Kubernetes discovery: EndpointSlices and the same node', () => {
     assert.equal(target(), `127.0.0.1:${remote.server.port}`);
     assert.ok(gw.logs.some((l) => l.msg === 'cannot read endpointslices (RBAC?); going on without them'));
     assert.equal(api.requests.slice(asked).filter((r) => r.kind === 'endpointslices').length, 1, 'not retried');
+  });
+
+  test('a new Service seen before its first EndpointSlice waits for a ready pod instead of dialling its cluster IP', async () => {
+    gw = await startDiscoveryGateway(api, { namespaces: ['p'], nodeName: 'node-a' });
+    await until(() => gw!.discovery.notReady === null, 'the first sync');
+    const remoteChecks = remote.healthChecks;
+    api.apply('services', service('p', 'audit', { port: remote.server.port, portName: 'grpc', selector: { app: 'audit' } }));
+    await until(() => gw!.logs.some((l) => l.msg === 'plugin Service has no ready endpoint yet; waiting for one'), 'the Service seen');
+    const row = (await gw.plugins.rows()).find((r) => r.service === 'p/audit');
+    assert.equal(row?.state, 'pending');
+    assert.equal(row?.healthMessage, 'no ready endpoint yet: waiting for a ready pod of the Service');
+    applySlice(true); // the pod on this node is ready
+    await until(() => target() === `127.0.0.2:${local.server.port}`, 'the same-node endpoint');
+    // Admissions of one Service run one after another: a dial of the cluster IP would have finished.
+    assert.equal(remote.healthChecks, remoteChecks, 'the cluster IP was never dialled');
+    assert.ok(!gw.logs.some((l) => l.msg === 'discovered plugin not admitted; retrying at each health sweep' || l.msg === 'plugin Service cannot be used'), 'no warning on the way');
   });
 });

@@ -40,6 +40,8 @@ export interface ServiceShape {
   clusterIP?: string;
   annotations?: Record<string, string>;
   labels?: Record<string, string>;
+  /** Pods the Service selects (its endpoints then come from the EndpointSlice controller). */
+  selector?: Record<string, string>;
 }
 
 /** A v1 Service labelled as a plugin (unless `labels` says otherwise). */
@@ -51,6 +53,7 @@ export function service(namespace: string, name: string, s: ServiceShape) {
     spec: {
       type: 'ClusterIP',
       clusterIP: s.clusterIP ?? '127.0.0.1',
+      ...(s.selector ? { selector: s.selector } : {}),
       ports: [{ name: s.portName ?? 'grpc', port: s.port, targetPort: s.portName ?? 'grpc', protocol: 'TCP' }],
     },
   };

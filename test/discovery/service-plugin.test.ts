@@ -54,3 +54,16 @@ test('what cannot be used is a problem in words: type label, names, sources', ()
   assert.match(problem(svc({ 'polku.io/emitter-name': '-dash' }))!, /polku.io\/emitter-name/);
   assert.match(problem(service('ns', 'i', { type: 'ingestor', port: 1, annotations: { 'polku.io/sources': ' , ' } }))!, /at least one source/);
 });
+
+test('while EndpointSlices are watched, a Service selecting pods with none ready waits rather than have its cluster IP dialled', () => {
+  const selecting = service('ns', 'audit', { port: 9100, selector: { app: 'audit' } });
+  const waiting = pluginFromService(selecting, [], 'n1', true);
+  assert.deepEqual(waiting, { problem: 'no ready endpoint yet: waiting for a ready pod of the Service', kind: 'emitter', waiting: true });
+  const notReady = [endpointSlice('ns', 'audit', { name: 'grpc', port: 7000 }, [{ ip: '10.1.0.4', node: 'n2', ready: false }])];
+  assert.equal((pluginFromService(selecting, notReady, 'n1', true) as { waiting?: true }).waiting, true);
+  const elsewhere = [endpointSlice('ns', 'audit', { name: 'grpc', port: 7000 }, [{ ip: '10.1.0.4', node: 'n2' }])];
+  assert.equal((pluginFromService(selecting, elsewhere, 'n1', true) as { address: string }).address, '127.0.0.1:9100', 'a ready pod elsewhere: the cluster IP');
+  // Without slices to go by, or without a selector (endpoints kept by hand), the cluster IP is dialled as before.
+  assert.equal((pluginFromService(selecting, [], 'n1', false) as { address: string }).address, '127.0.0.1:9100');
+  assert.equal((pluginFromService(svc({}), [], 'n1', true) as { address: string }).address, '127.0.0.1:9100');
+});

@@ -119,17 +119,22 @@ export interface TestEmitterPlugin {
   address: string;
   received: Event[];
   healthy: boolean;
+  /** Health calls answered: admission probes and health sweeps. */
+  healthChecks: number;
 }
 
 /** An emitter plugin (the SDK) on loopback; flip `healthy` to change its Health answer. */
 export async function emitterPlugin(name: string, emitterName = name, host = '127.0.0.1'): Promise<TestEmitterPlugin> {
-  const p = { received: [] as Event[], healthy: true } as TestEmitterPlugin;
+  const p = { received: [] as Event[], healthy: true, healthChecks: 0 } as TestEmitterPlugin;
   p.server = await serveEmitter({
     name,
     emitterName,
     host,
     port: 0,
-    health: () => ({ healthy: p.healthy, message: p.healthy ? 'fine' : 'broken on purpose' }),
+    health: () => {
+      p.healthChecks++;
+      return { healthy: p.healthy, message: p.healthy ? 'fine' : 'broken on purpose' };
+    },
     emit: (events) => void p.received.push(...events),
   });
   p.address = `${host}:${p.server.port}`;
