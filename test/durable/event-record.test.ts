@@ -2,29 +2,14 @@ import { test } from 'node:test';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import assert from 'node:assert/strict';
 import { clipUtf8, decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf } from '../../src/buffer/durable/event-record.js';
-import { Event, Outcome, Severity } from '../../src/gen/polku/v1/event.js';
+import { Event, Severity } from '../../src/gen/polku/v1/event.js';
+import { fullEvent } from '../helpers/full-event.js';
 import { admitEvent, DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import { NO_WIRE_BYTES } from '../../src/ingest/wire-events.js';
 import { decodeIngestBatch } from '../../src/server/message-codec.js';
 
 /** The event with its payload as a plain Uint8Array (decoding from a Buffer gives a Buffer view). */
 const plain = (e: Event): Event => ({ ...e, payload: new Uint8Array(e.payload) });
-
-/** An event with every field of polku.event.v1.Event set to something other than its default. */
-function fullEvent(overrides: Partial<Event> = {}): Event {
-  return {
-    id: 'evt-1',
-    timestampUnixNs: 1_764_560_000_123_456_789n,
-    source: 'kubelet',
-    eventType: 'pod.started',
-    metadata: { namespace: 'default', 'ünïcode-κλειδί': 'värde ✓', empty: '' },
-    payload: new Uint8Array([0, 1, 2, 250, 255]),
-    routeTo: ['webhook', 'file'],
-    severity: Severity.SEVERITY_WARNING,
-    outcome: Outcome.OUTCOME_FAILURE,
-    ...overrides,
-  };
-}
 
 test('the record encoder covers every field of Event (fails when event.proto gains one)', () => {
   const covered = ['id', 'timestampUnixNs', 'source', 'eventType', 'metadata', 'payload', 'routeTo', 'severity', 'outcome'];

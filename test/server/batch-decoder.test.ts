@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import { Event, Severity } from '../../src/gen/polku/v1/event.js';
+import { Event } from '../../src/gen/polku/v1/event.js';
 import { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
 import { LACKS_ID, LACKS_SOURCE, LACKS_TIMESTAMP, NO_WIRE_BYTES } from '../../src/ingest/wire-events.js';
 import { decodeIngestBatch } from '../../src/server/message-codec.js';
+import { fullEvent } from '../helpers/full-event.js';
 
 /** Deterministic PRNG (mulberry32): the same mangled inputs on every run. */
 function prng(seed: number): () => number {
@@ -15,19 +16,6 @@ function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
-const event = (overrides: Partial<Event> = {}): Event =>
-  Event.fromPartial({
-    id: 'evt-1',
-    timestampUnixNs: 1_764_560_000_123_456_789n,
-    source: 'kubelet',
-    eventType: 'pod.started',
-    metadata: { namespace: 'default', 'ünïcode': 'värde ✓', idempotency_key: 'k' },
-    payload: new Uint8Array([0, 1, 2, 250, 255]),
-    routeTo: ['webhook'],
-    severity: Severity.SEVERITY_ERROR,
-    ...overrides,
-  });
 
 const eventsBatch = (events: Event[], source = 'agent'): Uint8Array =>
   IngestBatch.encode({ source, cluster: 'c1', payload: { $case: 'events', value: { events } } }).finish();
@@ -80,21 +68,21 @@ function assertWireMatches(bytes: Uint8Array): void {
 }
 
 const valid: Array<[string, Uint8Array]> = [
-  ['a batch of full events', eventsBatch([event(), event({ id: 'evt-2', routeTo: [] })])],
-  ['events lacking id, timestamp and source', eventsBatch([event({ id: '', timestampUnixNs: 0n, source: '' }), event({ source: '' })])],
+  ['a batch of full events', eventsBatch([fullEvent(), fullEvent({ id: 'evt-2', routeTo: [] })])],
+  ['events lacking id, timestamp and source', eventsBatch([fullEvent({ id: '', timestampUnixNs: 0n, source: '' }), fullEvent({ source: '' })])],
   ['an empty events payload', eventsBatch([])],
   ['a raw payload', IngestBatch.encode({ source: 's', cluster: '', payload: { $case: 'raw', value: { data: Buffer.from('{"a":1}'), format: 'json' } } }).finish()],
   ['no payload at all', IngestBatch.encode({ source: 's', cluster: '', payload: undefined }).finish()],
   ['an empty message', new Uint8Array(0)],
   [
     'events with unknown fields (a newer agent)',
-    batchOfEventBytes([Buffer.concat([Event.encode(event()).finish(), Buffer.from([0xf8, 0x06, 0x01])])], (w) => w.uint32(800).int32(5)),
+    batchOfEventBytes([Buffer.concat([Event.encode(fullEvent()).finish(), Buffer.from([0xf8, 0x06, 0x01])])], (w) => w.uint32(800).int32(5)),
   ],
   [
     'a raw payload after an events payload replaces it',
-    batchOfEventBytes([Event.encode(event()).finish()], (w) => w.uint32(26).fork().uint32(10).bytes(Buffer.from('x')).join()),
+    batchOfEventBytes([Event.encode(fullEvent()).finish()], (w) => w.uint32(26).fork().uint32(10).bytes(Buffer.from('x')).join()),
   ],
-  ['two events payloads: the second replaces the first', Buffer.concat([eventsBatch([event({ id: 'first' })]), eventsBatch([event({ id: 'second' })])])],
+  ['two events payloads: the second replaces the first', Buffer.concat([eventsBatch([fullEvent({ id: 'first' })]), eventsBatch([fullEvent({ id: 'second' })])])],
 ];
 
 for (const [what, bytes] of valid) {
