@@ -115,6 +115,8 @@ export class Hub {
   private readonly middleware: readonly Middleware[];
   /** Indices of middleware with a `refusedLater` hook. */
   private readonly undoers: readonly number[];
+  /** Durable, and no middleware changes events: they can be stored as the bytes they came in. */
+  private readonly wireBytesKept: boolean;
   /** Routes to the in-memory queues (memory mode). */
   private memoryRouter: Router<EmitterQueue>;
   private memoryQueues: readonly EmitterQueue[];
@@ -147,6 +149,7 @@ export class Hub {
     this.ingestors = new IngestorTable(definition.ingestors, definition.defaultIngestor);
     this.middleware = definition.middleware;
     this.undoers = definition.middleware.flatMap((m, i) => (m.refusedLater ? [i] : []));
+    this.wireBytesKept = definition.durable !== undefined && definition.middleware.every((m) => m.keepsEventsUnchanged === true);
     this.drops = new DropCounter(options.registry);
     this.metrics = new HubMetrics(options.registry, options.maxSourceLabels);
     this.buffer = new EventBuffer(options.buffer);
@@ -525,8 +528,9 @@ export class Hub {
     out.received += events.length;
     const valid: Event[] = [];
     // Which batch position each valid event came from, when its wire bytes can become its log
-    // record: durable mode with no middleware, so intake's fill-ins are the only changes.
-    const wireAt: number[] | undefined = wire && this.definition.durable && this.middleware.length === 0 ? [] : undefined;
+    // record: durable mode with middleware that at most drop events, so intake's fill-ins are the
+    // only changes.
+    const wireAt: number[] | undefined = wire && this.wireBytesKept ? [] : undefined;
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!;
       const refusal = admitEvent(event, this.o.limits, intake.source, intake.receivedAtNs, this.newId);
@@ -537,8 +541,15 @@ export class Hub {
       valid.push(event);
       wireAt?.push(i);
     }
-    if (wireAt) return this.admitDurable(intake, valid, wire, wireAt);
+    if (wireAt && this.middleware.length === 0) return this.admitDurable(intake, valid, wire, wireAt);
     const kept = this.runMiddleware(intake, valid);
+    if (wireAt) {
+      // The middleware returned some of these very objects: find each survivor's batch position.
+      const position = new Map<Event, number>();
+      for (let j = 0; j < valid.length; j++) position.set(valid[j]!, wireAt[j]!);
+      const admitKept = (k: Event[]) => this.admitDurable(intake, k, wire, k.map((e) => position.get(e) ?? -1));
+      return isPromise(kept) ? kept.then(admitKept) : admitKept(kept);
+    }
     if (!isPromise(kept)) return this.admit(intake, kept, 0);
     return kept.then((k) => this.admit(intake, k, 0));
   }

@@ -50,6 +50,7 @@ export interface DeduplicatorOptions {
  */
 export class Deduplicator implements Middleware {
   readonly name: string;
+  readonly keepsEventsUnchanged = true;
   private readonly ttlMs: number;
   /** Key → monotonic ms first seen. Never touched after insertion, so the front is the oldest. */
   private readonly seen: LruMap<string, number>;

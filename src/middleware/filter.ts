@@ -19,6 +19,7 @@ export function filter(keep: (event: Event) => boolean, options: FilterOptions =
   const reason = options.reason ?? 'dropped by filter';
   return {
     name: options.name ?? 'filter',
+    keepsEventsUnchanged: true,
     process(events: Event[], ctx: MiddlewareContext): Event[] {
       const kept: Event[] = [];
       for (const event of events) {

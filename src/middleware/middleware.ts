@@ -24,6 +24,14 @@ export interface MiddlewareContext {
 export interface Middleware {
   /** A stable name, used in logs and metrics. */
   readonly name: string;
+  /**
+   * True when `process` only ever drops events: what it returns is some of the very objects it
+   * was given, in order, none changed (filters, samplers, rate limiters, deduplicators). Durable
+   * mode then still stores events as the protobuf bytes they arrived in instead of encoding them
+   * again. Leave it unset for a step that edits or replaces events: such an event would be stored
+   * as it arrived, not as the step left it.
+   */
+  readonly keepsEventsUnchanged?: boolean;
   process(events: Event[], ctx: MiddlewareContext): Event[] | Promise<Event[]>;
   /**
    * Events this step let through that a later step or the buffer then refused with a retryable

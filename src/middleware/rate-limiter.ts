@@ -76,6 +76,7 @@ const EPSILON = 1e-9;
  */
 export class RateLimiter implements Middleware {
   readonly name: string;
+  readonly keepsEventsUnchanged = true;
   private readonly global: Required<BucketLimit> | undefined;
   private readonly perKey: Required<BucketLimit> | undefined;
   private readonly globalBucket: Bucket | undefined;

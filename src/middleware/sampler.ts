@@ -42,6 +42,7 @@ const TWO_POW_32 = 2 ** 32;
  */
 export class Sampler implements Middleware {
   readonly name: string;
+  readonly keepsEventsUnchanged = true;
   private readonly threshold: number;
   private readonly rate: number;
   /** Longest prefix first, so the first match is the most specific. */

@@ -57,6 +57,8 @@ const MAX_REASON = 200;
  */
 export class Validator implements Middleware {
   readonly name: string;
+  /** Dropping invalid events leaves the others as they are; tagging writes to their metadata. */
+  readonly keepsEventsUnchanged: boolean;
   private readonly checks: readonly Check[];
   private readonly tag: boolean;
   private readonly tagKey: string;
@@ -68,6 +70,7 @@ export class Validator implements Middleware {
     const onInvalid = options.onInvalid ?? 'drop';
     if (onInvalid !== 'drop' && onInvalid !== 'tag') this.invalid(`onInvalid must be "drop" or "tag", got "${String(onInvalid)}"`);
     this.tag = onInvalid === 'tag';
+    this.keepsEventsUnchanged = !this.tag;
     this.tagKey = options.tagKey ?? 'polku.validation_error';
     if (typeof this.tagKey !== 'string' || this.tagKey === '') this.invalid('tagKey must be a non-empty string');
     this.checks = this.compile(options);

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { EmitResults, type EmitResult, type Emitter } from '../../src/emit/emitter.js';
 import { InMemoryEmitter } from '../../src/emit/in-memory.js';
 import { Event } from '../../src/gen/polku/v1/event.js';
@@ -10,9 +11,13 @@ import type { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
 import type { DurableEmitterQueue } from '../../src/buffer/durable/durable-emitter-queue.js';
 import { DurableMetrics } from '../../src/buffer/durable/durable-metrics.js';
 import { hub } from '../../src/hub/builder.js';
+import { filter } from '../../src/middleware/filter.js';
+import { transform } from '../../src/middleware/transform.js';
+import { decodeIngestBatch } from '../../src/server/message-codec.js';
 import { DurableAdmin } from '../../src/hub/durable-admin.js';
 import type { Hub } from '../../src/hub/hub.js';
 import { createRegistry } from '../../src/observability/metrics.js';
+import { decodeEventRecord } from '../../src/buffer/durable/event-record.js';
 import { StorageError } from '../../src/buffer/durable/segment-log.js';
 import { GatedEmitter } from '../helpers/gated-emitter.js';
 import { AckStream, startGateway } from '../helpers/gateway-harness.js';
@@ -379,5 +384,36 @@ describe('durable mode', () => {
     assert.deepEqual(range, { matched: 25, delivered: 25 });
     assert.deepEqual(ops, ['read 1+10', 'emit r0..r9', 'read 11+10', 'emit r10..r19', 'read 21+5', 'emit r20..r24']);
     await h.drain(1_000);
+  });
+
+  test('with middleware that only drop events, events are stored as the bytes they came in; a step that edits them has them encoded afresh', async () => {
+    // Each event carries field 111, which this gateway does not know: only its wire bytes have it.
+    const unknownField = Buffer.from([0xf8, 0x06, 0x01]);
+    const w = new BinaryWriter().uint32(10).string('agent').uint32(34).fork();
+    for (const id of ['keep-1', 'drop', 'keep-2']) w.uint32(10).bytes(Buffer.concat([Event.encode(Event.fromPartial({ id, eventType: 't', source: 's', timestampUnixNs: 5n })).finish(), unknownField]));
+    const bytes = w.join().finish();
+    const received = () => decodeIngestBatch(bytes);
+    const storedBodies = async (h: Hub) => (await h.durableStore!.log.read(1, 10)).map((r) => Buffer.from(r.payload));
+
+    const dropping = await started(hub().middleware(filter((e) => e.id !== 'drop')).emitter(new InMemoryEmitter()).durable({ dir: freshDir(), fsync: false }).build());
+    const { batch: b1, wire: w1 } = received();
+    const ack = await dropping.processBatch(b1, 1n, w1);
+    assert.deepEqual(ack.eventIds, ['keep-1', 'keep-2']);
+    const kept = await storedBodies(dropping);
+    assert.equal(kept.length, 2);
+    assert.ok(kept.every((body) => body.subarray(-3).equals(unknownField)), 'stored as sent, unknown field and all');
+    assert.deepEqual(kept.map((body) => decodeEventRecord(body).event.id), ['keep-1', 'keep-2'], 'each survivor stored as its own bytes');
+    await dropping.drain(1_000);
+
+    const editing = await started(
+      hub().middleware(transform((e) => ((e.metadata['env'] = 'prod'), e))).emitter(new InMemoryEmitter()).durable({ dir: freshDir(), fsync: false }).build(),
+    );
+    const { batch: b2, wire: w2 } = received();
+    await editing.processBatch(b2, 1n, w2);
+    const edited = await storedBodies(editing);
+    assert.equal(edited.length, 3);
+    assert.ok(edited.every((body) => !body.subarray(-3).equals(unknownField)), 'encoded afresh');
+    assert.deepEqual((await editing.durableStore!.read(1, 10)).map((s) => s.event.metadata), [{ env: 'prod' }, { env: 'prod' }, { env: 'prod' }]);
+    await editing.drain(1_000);
   });
 });

@@ -127,3 +127,8 @@ test('through a hub: invalid events are refused VALIDATION_FAILED with the reaso
   assert.equal(ack.errors[0]!.code, 'VALIDATION_FAILED');
   assert.match(ack.errors[0]!.message, /^jsonPayload: payload is not valid JSON/);
 });
+
+test('only a dropping validator leaves the events it passes unchanged; a tagging one writes to their metadata', () => {
+  assert.equal(validator({ requiredEventType: true }).keepsEventsUnchanged, true);
+  assert.equal(validator({ requiredEventType: true, onInvalid: 'tag' }).keepsEventsUnchanged, false);
+});
