@@ -49,39 +49,39 @@ test('keys differing in one character, in their length, or only past the first u
   assert.equal(w.candidate('abe', 1), -1);
 });
 
-test('eviction and expiry keep every other key findable (against a reference model, small table, many collisions)', () => {
-  // 40 keys in a 128-slot table, drawn from 300 names: long probe runs, constant deletion.
+/**
+ * Random adds and expiries against a reference model: a ring of at most maxKeys adds, where an
+ * entry counts while it is its key's latest and younger than the window.
+ */
+function checkAgainstModel(o: { maxKeys: number; names: number; adds: number; checkEvery: number; meanStepMs: (seq: number) => number }): void {
   let seed = 42;
   const random = () => {
     seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
     return seed / 2 ** 32;
   };
   const windowMs = 5_000;
-  const maxKeys = 40;
-  const w = new IdempotencyWindow(windowMs, maxKeys, 7);
+  const w = new IdempotencyWindow(windowMs, o.maxKeys, 7);
   const model = new Map<string, { seq: number; at: number }>();
   const order: Array<{ key: string; seq: number; at: number }> = [];
+  let head = 0;
+  const dropOldest = () => {
+    const old = order[head++]!;
+    if (model.get(old.key)?.seq === old.seq) model.delete(old.key);
+  };
   let now = 0;
-  for (let seq = 1; seq <= 20_000; seq++) {
-    now += Math.floor(random() * 40);
-    const key = `key-${Math.floor(random() * 300)}`;
-    // The model: a ring of at most maxKeys adds; an entry counts while it is its key's latest.
-    if (order.length === maxKeys) {
-      const old = order.shift()!;
-      if (model.get(old.key)?.seq === old.seq) model.delete(old.key);
-    }
+  for (let seq = 1; seq <= o.adds; seq++) {
+    now += Math.floor(random() * o.meanStepMs(seq) * 2);
+    const key = `key-${Math.floor(random() * o.names)}`;
+    if (order.length - head === o.maxKeys) dropOldest();
     w.add(key, seq, now);
     model.set(key, { seq, at: now });
     order.push({ key, seq, at: now });
     if (seq % 50 === 0) {
       w.expire(now);
-      while (order.length > 0 && order[0]!.at <= now - windowMs) {
-        const old = order.shift()!;
-        if (model.get(old.key)?.seq === old.seq) model.delete(old.key);
-      }
+      while (head < order.length && order[head]!.at <= now - windowMs) dropOldest();
     }
-    if (seq % 7 === 0) {
-      for (let k = 0; k < 300; k++) {
+    if (seq % o.checkEvery === 0) {
+      for (let k = 0; k < o.names; k++) {
         const m = model.get(`key-${k}`);
         const expected = m && now - m.at < windowMs ? m.seq : -1;
         assert.equal(w.candidate(`key-${k}`, now), expected, `key-${k} after add ${seq}`);
@@ -89,6 +89,25 @@ test('eviction and expiry keep every other key findable (against a reference mod
       assert.equal(w.size, model.size);
     }
   }
+}
+
+test('eviction and expiry keep every other key findable (small table, long probe runs, constant deletion)', () => {
+  checkAgainstModel({ maxKeys: 40, names: 300, adds: 20_000, checkEvery: 7, meanStepMs: () => 20 });
+});
+
+test('the table and ring grow as keys come, across expiries that wrap the ring, and every key stays findable', () => {
+  // Keys arrive slowly at first, so expiry moves the ring's head round past its end, then fast:
+  // the ring is full and wrapped when it grows (1,024 to 5,000), the table doubles to 16,384 slots.
+  checkAgainstModel({ maxKeys: 5_000, names: 20_000, adds: 12_000, checkEvery: 97, meanStepMs: (seq) => (seq < 3_000 ? 10 : 0.5) });
+});
+
+test('memory follows the keys held, not maxKeys', () => {
+  const before = process.memoryUsage().arrayBuffers;
+  const w = new IdempotencyWindow(60_000, 10_000_000);
+  for (let i = 0; i < 100; i++) w.add(`k${i}`, i + 1, 0);
+  const used = process.memoryUsage().arrayBuffers - before;
+  assert.ok(used < 1024 * 1024, `${used} bytes for 100 keys of a 10,000,000-key window`);
+  assert.equal(w.candidate('k99', 1), 100);
 });
 
 test('a full window of a million keys evicts exactly its oldest key per add', () => {

@@ -9,23 +9,26 @@
  * ordered hash table, and the garbage collector tracing every retained key), and a Map evicting
  * its first key degrades to a scan per insert once full.
  *
+ * Both grow with use, doubling, up to what `maxKeys` needs: memory follows the keys held, not
+ * the bound.
+ *
  * A hash match is not proof: `candidate` returns the seq of the event that carried a key with the
  * same hash, and the caller compares that event's stored key before treating a new event as a
  * resend (DurableStore.lookup). A collision therefore costs one comparison, never an event.
  */
 export class IdempotencyWindow {
-  private readonly mask: number;
+  private mask: number;
   // The table: slot i holds hash (hi[i], lo[i]), the seq that carried it (0 = empty; log seqs
   // start at 1) and when it was added.
-  private readonly hi: Int32Array;
-  private readonly lo: Int32Array;
-  private readonly seqs: Float64Array;
-  private readonly times: Float64Array;
+  private hi: Int32Array;
+  private lo: Int32Array;
+  private seqs: Float64Array;
+  private times: Float64Array;
   // The ring, in the order keys were added (a key added again appears again).
-  private readonly ringHi: Int32Array;
-  private readonly ringLo: Int32Array;
-  private readonly ringSeq: Float64Array;
-  private readonly ringTime: Float64Array;
+  private ringHi: Int32Array;
+  private ringLo: Int32Array;
+  private ringSeq: Float64Array;
+  private ringTime: Float64Array;
   private ringHead = 0;
   private ringCount = 0;
   private live = 0;
@@ -37,18 +40,16 @@ export class IdempotencyWindow {
 
   constructor(
     private readonly windowMs: number,
-    maxKeys: number,
+    private readonly maxKeys: number,
     seed = (Math.random() * 0x100000000) >>> 0,
   ) {
-    // Half full at most, so linear probing stays short.
-    let capacity = 16;
-    while (capacity < maxKeys * 2) capacity *= 2;
+    const capacity = Math.min(INITIAL_SLOTS, tableSlotsFor(maxKeys));
     this.mask = capacity - 1;
     this.hi = new Int32Array(capacity);
     this.lo = new Int32Array(capacity);
     this.seqs = new Float64Array(capacity);
     this.times = new Float64Array(capacity);
-    const ring = Math.max(1, maxKeys);
+    const ring = Math.max(1, Math.min(maxKeys, INITIAL_SLOTS));
     this.ringHi = new Int32Array(ring);
     this.ringLo = new Int32Array(ring);
     this.ringSeq = new Float64Array(ring);
@@ -76,7 +77,11 @@ export class IdempotencyWindow {
 
   /** Remembers `key` as carried by the event at `seq`, accepted at `nowMs`. */
   add(key: string, seq: number, nowMs: number): void {
-    if (this.ringCount === this.ringSeq.length) this.dropOldest();
+    if (this.ringCount === this.ringSeq.length) {
+      if (this.ringCount < this.maxKeys) this.growRing();
+      else this.dropOldest();
+    }
+    if ((this.live + 1) * 2 > this.seqs.length) this.growTable();
     const h1 = this.hashOf(key);
     const h2 = this.h2;
     let i = h1 & this.mask;
@@ -100,6 +105,42 @@ export class IdempotencyWindow {
   expire(nowMs: number): void {
     const cutoff = nowMs - this.windowMs;
     while (this.ringCount > 0 && this.ringTime[this.ringHead]! <= cutoff) this.dropOldest();
+  }
+
+  /** Twice the slots (never past what maxKeys needs), every entry placed again. */
+  private growTable(): void {
+    const { hi, lo, seqs, times } = this;
+    const capacity = seqs.length * 2;
+    this.mask = capacity - 1;
+    this.hi = new Int32Array(capacity);
+    this.lo = new Int32Array(capacity);
+    this.seqs = new Float64Array(capacity);
+    this.times = new Float64Array(capacity);
+    for (let j = 0; j < seqs.length; j++) {
+      if (seqs[j] === 0) continue;
+      let i = hi[j]! & this.mask;
+      while (this.seqs[i] !== 0) i = (i + 1) & this.mask;
+      this.hi[i] = hi[j]!;
+      this.lo[i] = lo[j]!;
+      this.seqs[i] = seqs[j]!;
+      this.times[i] = times[j]!;
+    }
+  }
+
+  /** Twice the ring (at most maxKeys), its entries moved to the front in order. */
+  private growRing(): void {
+    const was = this.ringSeq.length;
+    const size = Math.min(this.maxKeys, was * 2);
+    const grown = <T extends Int32Array | Float64Array>(old: T, make: (n: number) => T): T => {
+      const next = make(size);
+      for (let r = 0; r < this.ringCount; r++) next[r] = old[(this.ringHead + r) % was]!;
+      return next;
+    };
+    this.ringHi = grown(this.ringHi, (n) => new Int32Array(n));
+    this.ringLo = grown(this.ringLo, (n) => new Int32Array(n));
+    this.ringSeq = grown(this.ringSeq, (n) => new Float64Array(n));
+    this.ringTime = grown(this.ringTime, (n) => new Float64Array(n));
+    this.ringHead = 0;
   }
 
   private dropOldest(): void {
@@ -162,6 +203,15 @@ export class IdempotencyWindow {
     this.h2 = fmix(b ^ Math.imul(n, 0x9e3779b1));
     return this.h1;
   }
+}
+
+const INITIAL_SLOTS = 1024;
+
+/** Table slots for `maxKeys` keys: a power of two, half full at most so linear probing stays short. */
+function tableSlotsFor(maxKeys: number): number {
+  let slots = 16;
+  while (slots < maxKeys * 2) slots *= 2;
+  return slots;
 }
 
 function mixK(k: number): number {
