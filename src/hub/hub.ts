@@ -6,10 +6,7 @@ import { EventBuffer, type EventBufferOptions } from '../buffer/event-buffer.js'
 import type { DeliveryQueue } from '../buffer/delivery-queue.js';
 import { DurableEmitterQueue } from '../buffer/durable/durable-emitter-queue.js';
 import { DurableMetrics } from '../buffer/durable/durable-metrics.js';
-import { DurableStore, NOT_SEEN, SEEN, type DurableOptions } from '../buffer/durable/durable-store.js';
-import { clipUtf8, type EventRecordInput } from '../buffer/durable/event-record.js';
-import { StorageError } from '../buffer/durable/segment-log.js';
-import { hasClientId } from '../ingest/assigned-ids.js';
+import { DurableStore, type DurableOptions } from '../buffer/durable/durable-store.js';
 import type { Clock, Timers } from '../clock.js';
 import type { ComponentContext } from '../component-context.js';
 import type { Emitter, EmitterHealth } from '../emit/emitter.js';
@@ -26,6 +23,7 @@ import { RepeatedFailureLog, type Logger } from '../observability/logger.js';
 import { DropCounter } from '../observability/metrics.js';
 import { BatchOutcome } from './batch-outcome.js';
 import { DurableAdmin } from './durable-admin.js';
+import { DurableIntake } from './durable-intake.js';
 import { HubMetrics } from './hub-metrics.js';
 import { Router } from './router.js';
 
@@ -38,9 +36,6 @@ export interface PipelineDefinition {
   /** Durable mode: events are committed to a log on disk before they are acknowledged. */
   readonly durable?: DurableOptions;
 }
-
-/** Metadata key whose value, when present, is an event's idempotency key (else its client id). */
-export const IDEMPOTENCY_KEY = 'idempotency_key';
 
 /** How often durable mode persists cursors and applies retention. */
 const MAINTENANCE_INTERVAL_MS = 1_000;
@@ -96,12 +91,6 @@ interface Intake {
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promise<T>)?.then === 'function';
 
-/** A durable event repeating the idempotency key of an earlier entry of its batch. */
-interface Repeat {
-  readonly event: Event;
-  readonly first: EventRecordInput;
-}
-
 /**
  * The pipeline at run time: ingest → middleware → buffer → emitter queues.
  *
@@ -128,6 +117,7 @@ export class Hub {
   private readonly queueMetrics: EmitterQueueMetrics;
   /** Durable mode's store, once start() opened it. */
   private store: DurableStore | null = null;
+  private durableIntake: DurableIntake | null = null;
   private durableQueues: DurableEmitterQueue[] = [];
   private durableMetrics: DurableMetrics | null = null;
   private maintenance: ReturnType<typeof setInterval> | null = null;
@@ -227,6 +217,7 @@ export class Hub {
     // crash before the first timed flush would restart it at the end of the log, past them.
     await store.cursors.flush();
     this.durableAdmin = new DurableAdmin(store, () => this.durableQueues, this.durableMetrics!);
+    this.durableIntake = new DurableIntake(store, this.durableMetrics!, this.log);
     const failures = new RepeatedFailureLog(this.log, 'durable log maintenance', () => this.o.clock.monotonicMs());
     this.maintenance = setInterval(() => {
       store.maintain(this.durableQueues.map((q) => q.name)).then(
@@ -664,117 +655,26 @@ export class Hub {
     return this.finish(intake);
   }
 
-  /**
-   * Durable admission: route, suppress resends of idempotency keys accepted within the window,
-   * then commit to the log and acknowledge only once the events are on disk.
-   */
+  /** Durable admission (DurableIntake): an event is acknowledged once it is in the log. */
   private admitDurable(intake: Intake, events: Event[], wire?: WireEvents, wireAt?: readonly number[]): Ack | Promise<Ack> {
     const out = intake.outcome;
-    const store = this.store;
-    if (!store || this.closing) {
-      out.refuseMany(events.length, 'SHUTTING_DOWN', store ? 'gateway is shutting down' : 'gateway is still opening its log');
+    if (!this.durableIntake || this.closing) {
+      out.refuseMany(events.length, 'SHUTTING_DOWN', this.durableIntake ? 'gateway is shutting down' : 'gateway is still opening its log');
       return this.finish(intake);
     }
-    const entries: EventRecordInput[] = [];
-    // Key → the entry that carries it in this batch, or null once it was acknowledged as a resend.
-    const batchKeys = new Map<string, EventRecordInput | null>();
-    // Later events of this batch repeating an entry's key: they share that entry's fate.
-    let repeats: Repeat[] | undefined;
-    // Keys the window matched that only the record at `seq` can confirm.
-    let unconfirmed: Array<{ entry: EventRecordInput; seq: number }> | undefined;
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i]!;
-      const targets = this.router.targetsOf(event);
-      if (targets.length === 0) {
-        out.refuse(event.id, 'UNROUTABLE', `no emitter named ${JSON.stringify(event.routeTo)}`);
-        continue;
-      }
-      // Clipped here, once: the window compares and the log stores keys clipped.
-      const key = clipUtf8(event.metadata[IDEMPOTENCY_KEY] ?? (hasClientId(event) ? event.id : ''));
-      let known = NOT_SEEN;
-      if (key !== '') {
-        const first = batchKeys.get(key);
-        if (first) {
-          (repeats ??= []).push({ event, first });
-          continue;
-        }
-        known = first === null ? SEEN : store.lookup(key);
-        if (known === SEEN) {
-          batchKeys.set(key, null);
-          this.acceptResend(out, event);
-          continue;
-        }
-      }
-      if (store.full) {
-        out.refuse(event.id, 'STORAGE_FULL', 'the durable log is full of undelivered events');
-        this.noteLaterRefusal(intake, event, this.middleware.length);
-        continue;
-      }
-      const entry: EventRecordInput = { event, targets: targets.map((q) => q.name), key, wireAt: wireAt ? wireAt[i]! : -1 };
-      if (key !== '') batchKeys.set(key, entry);
-      if (known !== NOT_SEEN) (unconfirmed ??= []).push({ entry, seq: known });
-      entries.push(entry);
-    }
-    if (unconfirmed === undefined) return this.commitDurable(intake, store, entries, wire, repeats);
-    return this.confirmResends(store, unconfirmed).then((resent) => {
-      for (const e of resent) this.acceptResend(out, e.event);
-      const kept: Repeat[] = [];
-      for (const r of repeats ?? []) {
-        if (resent.has(r.first)) this.acceptResend(out, r.event);
-        else kept.push(r);
-      }
-      return this.commitDurable(intake, store, entries.filter((e) => !resent.has(e)), wire, kept);
+    const stored = this.durableIntake.admit({
+      events,
+      out,
+      targetsOf: (e) => this.router.targetsOf(e),
+      refusedLater: (e) => this.noteLaterRefusal(intake, e, this.middleware.length),
+      wire,
+      wireAt,
     });
-  }
-
-  /** Already stored: acknowledging it again is what makes resends safe. */
-  private acceptResend(out: BatchOutcome, event: Event): void {
-    out.accept(event.id);
-    this.durableMetrics!.idempotentResends.inc();
-  }
-
-  /** The entries whose keys the records the window pointed at really carry: resends. */
-  private async confirmResends(store: DurableStore, unconfirmed: ReadonlyArray<{ entry: EventRecordInput; seq: number }>): Promise<Set<EventRecordInput>> {
-    const resent = new Set<EventRecordInput>();
-    for (const { entry, seq } of unconfirmed) if (await store.storedKeyIs(seq, entry.key)) resent.add(entry);
-    return resent;
-  }
-
-  private commitDurable(
-    intake: Intake,
-    store: DurableStore,
-    entries: readonly EventRecordInput[],
-    wire: WireEvents | undefined,
-    repeats: readonly Repeat[] | undefined,
-  ): Ack | Promise<Ack> {
-    const out = intake.outcome;
-    if (entries.length === 0) return this.finish(intake);
-    return store.commit(entries, wire).then(
-      () => {
-        for (const e of entries) out.accept(e.event.id);
-        if (repeats) for (const r of repeats) this.acceptResend(out, r.event);
-        this.kickQueues();
-        return this.finish(intake);
-      },
-      (err: unknown) => {
-        const full = err instanceof StorageError && err.code === 'STORAGE_FULL';
-        const code = full ? 'STORAGE_FULL' : 'STORAGE_ERROR';
-        if (!full) this.log.error({ err }, 'durable log write failed');
-        const message = full ? 'no space left for the durable log' : `durable log write failed: ${String(err)}`;
-        for (const e of entries) {
-          out.refuse(e.event.id, code, message);
-          this.noteLaterRefusal(intake, e.event, this.middleware.length);
-        }
-        // A repeat of a key whose first event was not stored must not be acknowledged as stored.
-        if (repeats) {
-          for (const r of repeats) {
-            out.refuse(r.event.id, code, message);
-            this.noteLaterRefusal(intake, r.event, this.middleware.length);
-          }
-        }
-        return this.finish(intake);
-      },
-    );
+    const settle = (any: boolean): Ack => {
+      if (any) this.kickQueues();
+      return this.finish(intake);
+    };
+    return isPromise(stored) ? stored.then(settle) : settle(stored);
   }
 
   private finish(intake: Intake): Ack {
