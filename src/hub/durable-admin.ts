@@ -72,7 +72,8 @@ export class DurableAdmin {
     const report: ReplayReport = { matched: 0, delivered: 0 };
     let kept = 0;
     for (let id = 1; id < upTo; ) {
-      const letters = await this.store.listDeadLetters(Math.min(this.chunk, upTo - id), id);
+      // Letters written since upTo (by live delivery, or this replay failing again) are not part of it.
+      const letters = (await this.store.listDeadLetters(this.chunk, id)).filter((d) => d.id < upTo);
       if (letters.length === 0) break;
       const picked = new Map<string, StoredEvent[]>();
       const orphans: DeadLetter[] = [];
