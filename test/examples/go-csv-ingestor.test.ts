@@ -4,12 +4,11 @@
 // real `polku serve` process whose pipeline (test/fixtures/examples-go.config.ts) sends raw
 // `csv` batches to it and writes the resulting events to a file.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import {
   IngestorPluginClient,
   PluginType,
@@ -19,72 +18,24 @@ import {
   type PluginInfo,
 } from '../../src/gen/polku/v1/plugin.js';
 import { AckStream, protoOnlyClient } from '../helpers/gateway-harness.js';
-import { ROOT, runPolku, type PolkuProcess } from '../helpers/polku-process.js';
+import { until } from '../fixtures/plugin-process.js';
+import { killAll, startProcess, track, type LineProcess } from '../helpers/line-process.js';
+import { ROOT, servePolku } from '../helpers/polku-process.js';
 import { runSetupScript as script } from '../helpers/setup-script.js';
+import { jsonLines, LISTENING, unary } from './example-helpers.js';
 
 const BINARY = join(ROOT, 'examples/plugins/go/.build/csv-ingestor');
 const dir = mkdtempSync(join(tmpdir(), 'polku-example-go-'));
 
-
-interface Proc {
-  child: ChildProcess;
-  stderr: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-const procs: Proc[] = [];
-
 /** Starts the plugin on a free loopback port; resolves once it logged where it listens. */
-async function startIngestor(): Promise<Proc & { address: string }> {
-  const child = spawn(BINARY, ['--host', '127.0.0.1', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { child, stderr: [], exited: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal }))) };
-  procs.push(p);
-  child.stdout!.resume();
-  let partial = '';
-  const port = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        p.stderr.push(line);
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(line);
-        if (m) resolve(m[1]!);
-      }
-    });
-    void p.exited.then(({ code }) => reject(new Error(`csv-ingestor exited (${code}) before listening:\n${p.stderr.join('\n')}${partial}`)));
-    setTimeout(() => reject(new Error(`csv-ingestor did not say it listens within 20 s:\n${p.stderr.join('\n')}${partial}`)), 20_000).unref();
-  });
-  return { ...p, address: `127.0.0.1:${port}` };
+async function startIngestor(): Promise<LineProcess & { address: string }> {
+  const p = startProcess(BINARY, ['--host', '127.0.0.1', '--port', '0']);
+  const m = await p.line(LISTENING);
+  return Object.assign(p, { address: `127.0.0.1:${m[1]}` });
 }
 
-/**
- * `polku serve --config <config>` on free loopback ports, as servePolku does, but the process is
- * tracked before it is ready: if it never gets there, `after` still kills it.
- */
-async function serve(config: string, env: Record<string, string>): Promise<PolkuProcess & { grpcPort: number; metricsPort: number }> {
-  const p = runPolku(['serve', '--config', config], { POLKU_GRPC_ADDR: '127.0.0.1:0', POLKU_METRICS_ADDR: '127.0.0.1:0', ...env });
-  procs.push({ child: p.child, stderr: p.stderr, exited: p.exited });
-  const listening = JSON.parse(await p.line(/"gateway listening"/)) as { grpc: string; metrics: string };
-  return { ...p, grpcPort: Number(listening.grpc.split(':').pop()), metricsPort: Number(listening.metrics.split(':').pop()) };
-}
-
-/** The complete JSON lines of `file` so far (a line still being written is left for later). */
-function jsonLines(file: string): Array<Record<string, any>> {
-  if (!existsSync(file)) return [];
-  const text = readFileSync(file, 'utf8');
-  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
-
-/** Resolves once `condition()` holds, checking every few milliseconds (no fixed sleeps). */
-async function until(condition: () => boolean, what: string, limitMs = 10_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const unary = <Req, Res>(call: (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res> =>
-  new Promise((resolve, reject) => call(req, (err, res) => (err ? reject(err) : resolve(res))));
+/** `polku serve --config <config>` on free loopback ports, killed by `after` if a test fails. */
+const serve = async (config: string, env: Record<string, string>) => track(await servePolku(['--config', config], env));
 
 /** Byte offset in `text` (UTF-8) where `needle` starts. */
 const byteOffset = (text: string, needle: string): number => {
@@ -103,13 +54,10 @@ before(
   { timeout: 600_000 },
 );
 
-after(async () => {
-  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await Promise.all(procs.map((p) => p.exited));
-});
+after(killAll);
 
 describe('Go example CSV ingestor plugin, called directly', () => {
-  let plugin: Proc & { address: string };
+  let plugin: LineProcess & { address: string };
   let client: IngestorPluginClient;
 
   before(async () => {
@@ -174,7 +122,7 @@ describe('Go example CSV ingestor plugin, called directly', () => {
 });
 
 describe('Go example CSV ingestor plugin behind a real gateway process', () => {
-  let plugin: Proc & { address: string };
+  let plugin: LineProcess & { address: string };
   let gateway: Awaited<ReturnType<typeof serve>>;
   let client: ReturnType<typeof protoOnlyClient>;
   const sink = join(dir, 'sink.jsonl');

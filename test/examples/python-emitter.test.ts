@@ -4,12 +4,11 @@
 // real `polku serve` process whose pipeline (test/fixtures/examples-python.config.ts) sends every
 // event to it, and which the plugin registers with (--register) as a second emitter.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { credentials, Metadata, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
 import {
   EmitterPluginClient,
   PluginRegistryService,
@@ -20,83 +19,25 @@ import {
   type PluginInfo,
 } from '../../src/gen/polku/v1/plugin.js';
 import { AckStream, events, protoOnlyClient, sample, scrape } from '../helpers/gateway-harness.js';
-import { ROOT, runPolku, type PolkuProcess } from '../helpers/polku-process.js';
+import { until } from '../fixtures/plugin-process.js';
+import { killAll, startProcess, track } from '../helpers/line-process.js';
+import { servePolku } from '../helpers/polku-process.js';
 import { runSetupScript as script } from '../helpers/setup-script.js';
+import { jsonLines, LISTENING, unary } from './example-helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 const EMITTER = 'examples/plugins/python/emitter.py';
 const dir = mkdtempSync(join(tmpdir(), 'polku-example-python-'));
 
-
-interface Proc {
-  child: ChildProcess;
-  stderr: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-const procs: Proc[] = [];
-
-/** Starts a process and resolves once a stderr line matches `ready` (with that match). */
-async function start(command: string, args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<Proc & { match: RegExpExecArray }> {
-  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = {
-    child,
-    stderr: [],
-    exited: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal }))),
-  };
-  procs.push(p);
-  child.stdout!.resume();
-  let partial = '';
-  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        p.stderr.push(line);
-        const m = ready.exec(line);
-        if (m) resolve(m);
-      }
-    });
-    void p.exited.then(({ code }) => reject(new Error(`${command} ${args.join(' ')} exited (${code}) before ${ready}:\n${p.stderr.join('\n')}${partial}`)));
-    setTimeout(() => reject(new Error(`${command} ${args.join(' ')}: no ${ready} on stderr within 20 s:\n${p.stderr.join('\n')}${partial}`)), 20_000).unref();
-  });
-  return { ...p, match };
-}
-
-/**
- * `polku serve --config <config>` on free loopback ports, as servePolku does, but the process is
- * tracked before it is ready: if it never gets there, `after` still kills it.
- */
-async function serve(config: string, env: Record<string, string>): Promise<PolkuProcess & { grpcPort: number; metricsPort: number }> {
-  const p = runPolku(['serve', '--config', config], { POLKU_GRPC_ADDR: '127.0.0.1:0', POLKU_METRICS_ADDR: '127.0.0.1:0', ...env });
-  procs.push({ child: p.child, stderr: p.stderr, exited: p.exited });
-  const listening = JSON.parse(await p.line(/"gateway listening"/)) as { grpc: string; metrics: string };
-  return { ...p, grpcPort: Number(listening.grpc.split(':').pop()), metricsPort: Number(listening.metrics.split(':').pop()) };
-}
-
-/** The complete JSON lines of `file` so far (a line still being written is left for later). */
-function jsonLines(file: string): Array<Record<string, any>> {
-  if (!existsSync(file)) return [];
-  const text = readFileSync(file, 'utf8');
-  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
-
-/** Resolves once `condition()` holds, checking every few milliseconds (no fixed sleeps). */
-async function until(condition: () => boolean | Promise<boolean>, what: string, limitMs = 10_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** Starts the emitter on a free loopback port writing to `out`; resolves with its address. */
 async function startEmitter(out: string, extra: string[] = [], env: Record<string, string> = {}) {
-  const p = await start(PYTHON, [EMITTER, '--host', '127.0.0.1', '--port', '0', '--out', out, ...extra], /listening on 127\.0\.0\.1:(\d+)/, env);
-  return { ...p, address: `127.0.0.1:${p.match[1]}`, port: Number(p.match[1]) };
+  const p = startProcess(PYTHON, [EMITTER, '--host', '127.0.0.1', '--port', '0', '--out', out, ...extra], env);
+  const m = await p.line(LISTENING);
+  return Object.assign(p, { address: `127.0.0.1:${m[1]}`, port: Number(m[1]) });
 }
 
-const unary = <Req, Res>(call: (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res> =>
-  new Promise((resolve, reject) => call(req, (err, res) => (err ? reject(err) : resolve(res))));
+/** `polku serve --config <config>` on free loopback ports, killed by `after` if a test fails. */
+const serve = async (config: string, env: Record<string, string>) => track(await servePolku(['--config', config], env));
 
 before(
   async () => {
@@ -107,10 +48,7 @@ before(
   { timeout: 600_000 },
 );
 
-after(async () => {
-  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await Promise.all(procs.map((p) => p.exited));
-});
+after(killAll);
 
 describe('Python example emitter plugin, called directly', () => {
   let plugin: Awaited<ReturnType<typeof startEmitter>>;

@@ -122,9 +122,9 @@ export function events(n: number, make: (i: number) => Record<string, unknown> =
 }
 
 /** Resolves once `condition()` holds, checking after each turn of the event loop (no fixed sleeps). */
-export async function until(condition: () => boolean, what: string, limitMs = 5_000): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, what: string, limitMs = 5_000): Promise<void> {
   const deadline = Date.now() + limitMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }

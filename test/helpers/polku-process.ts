@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { ROOT, startProcess } from './line-process.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export { ROOT };
 
 export interface PolkuProcess {
   child: ChildProcess;
@@ -9,7 +9,7 @@ export interface PolkuProcess {
   stdout: string[];
   stderr: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first stdout line matching `pattern` (already seen or yet to come). */
+  /** Resolves with the first output line matching `pattern` (already seen or yet to come). */
   line(pattern: RegExp, limitMs?: number): Promise<string>;
 }
 
@@ -19,60 +19,8 @@ export interface PolkuProcess {
  */
 export function runPolku(args: string[], env: Record<string, string> = {}, viaBin = false): PolkuProcess {
   const argv = viaBin ? ['bin/polku.js', ...args] : ['--import', 'tsx', 'src/cli/main.ts', ...args];
-  const child = spawn(process.execPath, argv, {
-    cwd: ROOT,
-    env: { ...process.env, POLKU_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const watchers: Array<{ pattern: RegExp; resolve: (l: string) => void }> = [];
-  const collect = (into: string[], watch: boolean) => {
-    let partial = '';
-    return (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) {
-        into.push(l);
-        if (!watch) continue;
-        for (let i = watchers.length - 1; i >= 0; i--) {
-          if (watchers[i]!.pattern.test(l)) watchers.splice(i, 1)[0]!.resolve(l);
-        }
-      }
-    };
-  };
-  child.stdout!.on('data', collect(stdout, true));
-  child.stderr!.on('data', collect(stderr, false));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return {
-    child,
-    stdout,
-    stderr,
-    exited,
-    line(pattern, limitMs = 20_000) {
-      const seen = stdout.find((l) => pattern.test(l));
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no stdout line matched ${pattern} within ${limitMs} ms; stderr: ${stderr.join('\n')}`)),
-          limitMs,
-        );
-        watchers.push({
-          pattern,
-          resolve: (l) => {
-            clearTimeout(timer);
-            resolve(l);
-          },
-        });
-        void exited.then(() => {
-          clearTimeout(timer);
-          reject(new Error(`process exited before a line matched ${pattern}; stderr: ${stderr.join('\n')}`));
-        });
-      });
-    },
-  };
+  const p = startProcess(process.execPath, argv, { POLKU_LOG_LEVEL: 'info', ...env });
+  return { ...p, line: (pattern, limitMs) => p.line(pattern, limitMs).then((m) => m.input) };
 }
 
 /**

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { PluginRow } from '../../src/registry/plugin-view.js';
 import { until } from '../fixtures/plugin-process.js';
-import { killAll, ROOT, startProcess, type LineProcess } from '../fixtures/registry-processes.js';
+import { killAll, ROOT, startProcess, type LineProcess } from '../helpers/line-process.js';
 import { protoOnlyClient } from '../helpers/gateway-harness.js';
 import { runPolku, servePolku } from '../helpers/polku-process.js';
 import { sendRouted } from './helpers.js';
