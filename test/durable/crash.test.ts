@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { tmpfsMounts } from '../fixtures/durable-log-helpers.js';
 import { AckStream, protoOnlyClient } from '../helpers/gateway-harness.js';
 import { ROOT, servePolku } from '../helpers/polku-process.js';
 
@@ -157,21 +158,11 @@ describe('durable mode under kill -9', () => {
 });
 
 describe('durable mode on a full disk', () => {
-  const mounts: string[] = [];
-  after(() => {
-    for (const m of mounts) {
-      try {
-        execFileSync('umount', [m], { stdio: 'pipe' });
-      } catch {
-        execFileSync('umount', ['-l', m], { stdio: 'pipe' });
-      }
-    }
-  });
+  const tmpfs = tmpfsMounts();
+  after(() => tmpfs.unmountAll());
 
   test('a real ENOSPC (a 2 MiB tmpfs): new events refused STORAGE_FULL, the stream stays open, every acked event delivered, and room made once they are', async () => {
-    const mnt = mkdtempSync(join(tmpdir(), 'polku-full-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
-    mounts.push(mnt);
+    const mnt = tmpfs.mount('size=2m');
     const dir = join(mnt, 'data');
     const sinkDir = mkdtempSync(join(tmpdir(), 'polku-full-sink-'));
     const sink = join(sinkDir, 'received.txt');

@@ -1,22 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { SegmentLog, StorageError } from '../../src/buffer/durable/segment-log.js';
 import { faultyFileSystem, type Faults } from '../fixtures/durable-faulty-fs.js';
-import { numbered, readAll, segmentFiles, tempDirs, text } from '../fixtures/durable-log-helpers.js';
+import { numbered, readAll, segmentFiles, tempDirs, text, tmpfsMounts } from '../fixtures/durable-log-helpers.js';
 
 const dirs = tempDirs('polku-log-full-');
-const mounts: string[] = [];
+const tmpfs = tmpfsMounts();
 after(() => {
-  for (const m of mounts) {
-    try {
-      execFileSync('umount', [m], { stdio: 'pipe' });
-    } catch {
-      execFileSync('umount', ['-l', m], { stdio: 'pipe' }); // something still holds a file: detach it anyway
-    }
-  }
+  tmpfs.unmountAll();
   dirs.cleanup();
 });
 
@@ -24,9 +17,7 @@ const isStorage = (code: StorageError['code']) => (err: unknown) => err instance
 
 describe('SegmentLog on a full disk', () => {
   test('a real ENOSPC (1 MiB tmpfs): append rejects STORAGE_FULL, no partial record stays, earlier records survive reopen, appends resume once space frees', async () => {
-    const mnt = dirs.make();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]);
-    mounts.push(mnt);
+    const mnt = tmpfs.mount('size=1m');
     const dir = join(mnt, 'log');
     const filler = join(mnt, 'filler');
     writeFileSync(filler, Buffer.alloc(256 * 1024, 1));
@@ -121,9 +112,7 @@ describe('SegmentLog on a full disk', () => {
   });
 
   test('STORAGE_FULL also when the directory itself cannot take a new segment file', async () => {
-    const mnt = dirs.make();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=4', 'tmpfs', mnt]);
-    mounts.push(mnt);
+    const mnt = tmpfs.mount('size=1m,nr_inodes=4');
     const dir = join(mnt, 'log');
     mkdirSync(dir);
     const { log } = await SegmentLog.open({ dir, segmentBytes: 300, fsync: false });
