@@ -58,7 +58,7 @@ function shutdownOn(server: Server): void {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { addr: { type: 'string', default: process.env.BARE_ADDR ?? '127.0.0.1:0' } },
+    options: { addr: { type: 'string', default: process.env['BARE_ADDR'] ?? '127.0.0.1:0' } },
     strict: true,
   });
   const server = new Server();

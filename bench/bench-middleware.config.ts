@@ -18,7 +18,9 @@ export default hub()
   .ingestor(new PassthroughIngestor())
   .middleware(validator({ requiredEventType: true, requiredMetadata: ['cluster'], maxPayloadBytes: 64 * 1024 }))
   .middleware(filter((e) => e.eventType !== 'debug.noise'))
-  .middleware(rateLimiter({ global: { rate: 10_000_000, burst: 10_000_000 }, perKey: { key: 'source', rate: 10_000_000, burst: 10_000_000 } }))
+  .middleware(
+    rateLimiter({ global: { rate: 10_000_000, burst: 10_000_000 }, perKey: { key: 'source', rate: 10_000_000, burst: 10_000_000 } }),
+  )
   .middleware(
     transform((e) => {
       e.metadata['gateway'] = 'bench';

@@ -34,7 +34,9 @@ function payloads(producer: number): Uint8Array[] {
 }
 
 try {
-  console.log(`durable log: ${records.toLocaleString('en-US')} records of ${payloadBytes} B, ${producers} producers × ${batch}/append, fsync ${fsync ? 'on' : 'off'}, dir ${dir}`);
+  console.log(
+    `durable log: ${records.toLocaleString('en-US')} records of ${payloadBytes} B, ${producers} producers × ${batch}/append, fsync ${fsync ? 'on' : 'off'}, dir ${dir}`,
+  );
   const { log } = await SegmentLog.open({ dir, fsync });
   const perProducer = Math.ceil(records / producers / batch);
   const lat: number[] = [];
@@ -53,7 +55,9 @@ try {
   const appended = perProducer * producers * batch;
   lat.sort((a, b) => a - b);
   const pct = (q: number): string => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))]!.toFixed(2);
-  console.log(`append:   ${appended.toLocaleString('en-US')} records in ${(appendMs / 1000).toFixed(2)} s = ${rate(appended, appendMs)} (${mib(log.bytes)}, ${log.flushCount} group commits, ${(appended / log.flushCount).toFixed(0)} records/commit, ${rate(log.flushCount, appendMs)} fdatasyncs)`);
+  console.log(
+    `append:   ${appended.toLocaleString('en-US')} records in ${(appendMs / 1000).toFixed(2)} s = ${rate(appended, appendMs)} (${mib(log.bytes)}, ${log.flushCount} group commits, ${(appended / log.flushCount).toFixed(0)} records/commit, ${rate(log.flushCount, appendMs)} fdatasyncs)`,
+  );
   console.log(`          append latency ms p50 ${pct(0.5)} p99 ${pct(0.99)} max ${pct(1)}`);
   await log.close();
 
@@ -70,7 +74,9 @@ try {
     const [opened, stall] = await loopStall(() => SegmentLog.open({ dir, fsync }));
     const ms = performance.now() - started;
     const r = opened.recovery;
-    console.log(`${label} ${ms.toFixed(0)} ms: ${r.segments} segments, ${r.records.toLocaleString('en-US')} records, ${mib(r.bytes)}, torn ${r.tornTailBytes} B, corrupt ${r.corruptRecords}; ${stall}`);
+    console.log(
+      `${label} ${ms.toFixed(0)} ms: ${r.segments} segments, ${r.records.toLocaleString('en-US')} records, ${mib(r.bytes)}, torn ${r.tornTailBytes} B, corrupt ${r.corruptRecords}; ${stall}`,
+    );
     return opened;
   };
   await (await timedOpen('open warm:')).log.close();
@@ -96,7 +102,9 @@ try {
     }
   });
   const readMs = performance.now() - t2;
-  console.log(`read:     ${read.toLocaleString('en-US')} records in ${(readMs / 1000).toFixed(2)} s = ${rate(read, readMs)} (${mib(bytes)} of payload, ${reopened.log.corruptRecordsRead} corrupt; ${readStall})`);
+  console.log(
+    `read:     ${read.toLocaleString('en-US')} records in ${(readMs / 1000).toFixed(2)} s = ${rate(read, readMs)} (${mib(bytes)} of payload, ${reopened.log.corruptRecordsRead} corrupt; ${readStall})`,
+  );
   if (read !== appended) throw new Error(`read back ${read} records, appended ${appended}`);
   await reopened.log.close();
 } finally {

@@ -35,7 +35,7 @@ try {
   store.setCursor(EMITTER, store.nextSeq); // the emitter starts at the first event filled
   const payload = new Uint8Array(300).fill(7);
   const nowNs = BigInt(Date.now()) * 1_000_000n;
-  for (let done = 0; done < events; ) {
+  for (let done = 0; done < events;) {
     const n = Math.min(1000, events - done);
     const entries = Array.from({ length: n }, (_, i) => {
       const id = `restart-${done + i}`;
@@ -57,7 +57,9 @@ try {
   }
   if (!undelivered) store.setCursor(EMITTER, store.nextSeq);
   await store.close();
-  console.log(`fill: ${events.toLocaleString('en-US')} events (${(store.log.bytes / 1024 / 1024).toFixed(1)} MiB) in ${((performance.now() - fillStarted) / 1000).toFixed(1)} s; ${undelivered ? 'all undelivered' : 'all delivered'}`);
+  console.log(
+    `fill: ${events.toLocaleString('en-US')} events (${(store.log.bytes / 1024 / 1024).toFixed(1)} MiB) in ${((performance.now() - fillStarted) / 1000).toFixed(1)} s; ${undelivered ? 'all undelivered' : 'all delivered'}`,
+  );
 
   const grpcPort = await freePort();
   const metricsPort = await freePort();
@@ -83,13 +85,23 @@ try {
     }
     if (readyMs === undefined) await delay(20);
   }
-  const opened = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => typeof l['msg'] === 'string' && String(l['msg']).startsWith('event log'));
+  const opened = lines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => typeof l['msg'] === 'string' && String(l['msg']).startsWith('event log'));
   console.log(`restart: ready (GET /readyz 200) ${(readyMs / 1000).toFixed(2)} s after spawn`);
-  const rebuilt = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'idempotency window rebuilt from the log');
+  const rebuilt = lines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => l['msg'] === 'idempotency window rebuilt from the log');
   const listening = lines.findIndex((l) => l.includes('"gateway listening"'));
-  if (rebuilt) console.log(`  idempotency window: ${Number(rebuilt['keys']).toLocaleString('en-US')} keys rebuilt in ${String(rebuilt['durationMs'])} ms`);
+  if (rebuilt)
+    console.log(
+      `  idempotency window: ${Number(rebuilt['keys']).toLocaleString('en-US')} keys rebuilt in ${String(rebuilt['durationMs'])} ms`,
+    );
   if (listening < 0) console.log('  (no "gateway listening" line seen)');
-  if (opened) console.log(`  log recovery as logged: ${opened['durationMs'] !== undefined ? `${Number(opened['durationMs']).toFixed(0)} ms, ` : ''}${opened['segments']} segments, ${Number(opened['records']).toLocaleString('en-US')} records, torn ${opened['tornTailBytes']} B, corrupt ${opened['corruptRecords']}`);
+  if (opened)
+    console.log(
+      `  log recovery as logged: ${opened['durationMs'] !== undefined ? `${Number(opened['durationMs']).toFixed(0)} ms, ` : ''}${opened['segments']} segments, ${Number(opened['records']).toLocaleString('en-US')} records, torn ${opened['tornTailBytes']} B, corrupt ${opened['corruptRecords']}`,
+    );
   await stopChild(gw, 15_000);
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -250,9 +250,8 @@ class Recorder {
       ackLatencyMs: summarizeLatency(this.latenciesMs),
       unackedBatches,
       loadgenCpuCores: round3(this.cpuUsedUs / 1000 / (this.windowEnd - this.windowStart)),
-      streamErrors: this.unexpectedAcks > 0
-        ? [...this.streamErrors, `${this.unexpectedAcks} acks arrived with no batch in flight`]
-        : this.streamErrors,
+      streamErrors:
+        this.unexpectedAcks > 0 ? [...this.streamErrors, `${this.unexpectedAcks} acks arrived with no batch in flight`] : this.streamErrors,
     };
   }
 }
@@ -362,10 +361,13 @@ class LoadStream {
   /** Rate mode: wake up when the next batch is due (acks and 'drain' also wake us). */
   private schedule(now: number): void {
     if (!this.canWrite() || this.timer !== undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.pump();
-    }, Math.max(0, this.nextDueAt - now));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.pump();
+      },
+      Math.max(0, this.nextDueAt - now),
+    );
   }
 
   private sendOne(): void {
@@ -449,10 +451,7 @@ async function main(): Promise<void> {
   await Promise.all(clients.map(connect));
 
   const recorder = new Recorder(opts.batch);
-  const streams = Array.from(
-    { length: opts.streams },
-    (_, i) => new LoadStream(clients[i % clients.length]!, pool, opts, recorder, i),
-  );
+  const streams = Array.from({ length: opts.streams }, (_, i) => new LoadStream(clients[i % clients.length]!, pool, opts, recorder, i));
   for (const s of streams) s.start();
 
   await sleep(opts.warmupMs);
@@ -467,7 +466,10 @@ async function main(): Promise<void> {
   // Let the batches sent inside the window be acked so they count.
   await waitUntil(() => !streams.some((s) => s.awaitingAcks), DRAIN_TIMEOUT_MS);
   const batchBytes = Math.round(pool.reduce((n, b) => n + b.bytes.length, 0) / pool.length);
-  const result = recorder.result(streams.reduce((n, s) => n + s.measuredInFlight, 0), batchBytes);
+  const result = recorder.result(
+    streams.reduce((n, s) => n + s.measuredInFlight, 0),
+    batchBytes,
+  );
   process.stdout.write(`${JSON.stringify(result)}\n`);
 
   await Promise.all(streams.map((s) => s.close()));

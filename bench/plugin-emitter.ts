@@ -26,7 +26,13 @@ const port = await new Promise<number>((resolve, reject) => {
 
 const client = new EmitterPluginClient(`127.0.0.1:${port}`, credentials.createInsecure());
 const events = Array.from({ length: 100 }, (_, i) =>
-  Event.fromPartial({ id: `rt-${i}`, eventType: 'bench.synthetic', source: 'bench', payload: Buffer.alloc(330, 1), metadata: { cluster: 'bench' } }),
+  Event.fromPartial({
+    id: `rt-${i}`,
+    eventType: 'bench.synthetic',
+    source: 'bench',
+    payload: Buffer.alloc(330, 1),
+    metadata: { cluster: 'bench' },
+  }),
 );
 const emit = () =>
   new Promise<EmitResponse>((resolve, reject) =>

@@ -133,18 +133,25 @@ interface WindowHooks {
 /** Runs bench/loadgen.ts once against `target` and returns its result line. */
 async function runLoad(target: string, opts: RunOptions, rate: number, hooks: WindowHooks = {}): Promise<LoadResult> {
   const args = [
-    '--target', target,
-    '--streams', String(opts.streams),
-    '--duration-ms', String(opts.durationMs),
-    '--warmup-ms', String(opts.warmupMs),
-    '--rate', String(rate),
-    '--batch', String(EVENTS_PER_BATCH),
+    '--target',
+    target,
+    '--streams',
+    String(opts.streams),
+    '--duration-ms',
+    String(opts.durationMs),
+    '--warmup-ms',
+    String(opts.warmupMs),
+    '--rate',
+    String(rate),
+    '--batch',
+    String(EVENTS_PER_BATCH),
     ...(opts.uniqueIds ? ['--unique-ids'] : []),
   ];
   // The Node generator reports its window over IPC; the Python one as JSON lines on stdout.
-  const gen = opts.loadgen === 'grpcio'
-    ? spawnCommand('loadgen', PYTHON, [LOADGEN_GRPCIO, ...args])
-    : spawnTsx('loadgen', LOADGEN, args, { ipc: true });
+  const gen =
+    opts.loadgen === 'grpcio'
+      ? spawnCommand('loadgen', PYTHON, [LOADGEN_GRPCIO, ...args])
+      : spawnTsx('loadgen', LOADGEN, args, { ipc: true });
   const hookRuns: Promise<void>[] = [];
   const hookErrors: unknown[] = [];
   const onPhase = (msg: LoadgenMessage): void => {
@@ -200,7 +207,10 @@ class ServerWindow {
   private start: Sample | undefined;
   private end: Sample | undefined;
 
-  constructor(private readonly pid: number, private readonly metricsUrl?: string) {}
+  constructor(
+    private readonly pid: number,
+    private readonly metricsUrl?: string,
+  ) {}
 
   hooks(): WindowHooks {
     return {
@@ -215,9 +225,7 @@ class ServerWindow {
     const seconds = (end.at - start.at) / 1000;
     const cpuCores = start.cpuS !== undefined && end.cpuS !== undefined ? (end.cpuS - start.cpuS) / seconds : null;
     const emittedPerSec =
-      start.forwarded && end.forwarded && end.forwarded.series > 0
-        ? (end.forwarded.value - start.forwarded.value) / seconds
-        : null;
+      start.forwarded && end.forwarded && end.forwarded.series > 0 ? (end.forwarded.value - start.forwarded.value) / seconds : null;
     return { cpuCores, emittedPerSec };
   }
 
@@ -476,12 +484,21 @@ function fmtCores(cores: number | null): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
-  return rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, col) => cell.padEnd(widths[col]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function ackErrorNote(label: string, r: LoadResult): string[] {
   if (r.ackErrors === 0 && r.unackedBatches === 0) return [];
-  const codes = Object.entries(r.errorCodes).map(([code, n]) => `${code}=${n}`).join(', ');
+  const codes = Object.entries(r.errorCodes)
+    .map(([code, n]) => `${code}=${n}`)
+    .join(', ');
   return [`note: ${label}: ${r.ackErrors} refused events (${codes || 'no code'}), ${r.unackedBatches} batches never acked`];
 }
 

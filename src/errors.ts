@@ -129,6 +129,9 @@ export function polkuError(code: ErrorCode, message: string, cause?: unknown): P
 export function isPolkuError(err: unknown): err is PolkuError {
   return (
     err instanceof PolkuError ||
-    (err instanceof Error && err.name === 'PolkuError' && typeof (err as PolkuError).code === 'string' && (err as PolkuError).code in ErrorCodes)
+    (err instanceof Error &&
+      err.name === 'PolkuError' &&
+      typeof (err as PolkuError).code === 'string' &&
+      (err as PolkuError).code in ErrorCodes)
   );
 }

@@ -35,7 +35,12 @@ export { FileEmitter, type FileEmitterOptions } from './emit/file.js';
 export { GrpcEmitter, ackToEmitResult, type GrpcEmitterOptions } from './emit/grpc.js';
 export { externalEmitter, ExternalEmitter, type ExternalEmitterOptions } from './emit/external.js';
 export { withRetry, RetryEmitter, type RetryOptions } from './emit/resilience/retry.js';
-export { withCircuitBreaker, CircuitBreakerEmitter, type CircuitBreakerOptions, type CircuitState } from './emit/resilience/circuit-breaker.js';
+export {
+  withCircuitBreaker,
+  CircuitBreakerEmitter,
+  type CircuitBreakerOptions,
+  type CircuitState,
+} from './emit/resilience/circuit-breaker.js';
 export { withTimeout, TimeoutEmitter, type TimeoutOptions } from './emit/resilience/timeout.js';
 export { EmitterWrapper } from './emit/resilience/wrap.js';
 

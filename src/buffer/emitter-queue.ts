@@ -176,8 +176,7 @@ export class EmitterQueue implements AdmissionTarget {
     }
     result.then(
       (r) => this.onResult(batch, attempt, r, started),
-      (err: unknown) =>
-        this.onResult(batch, attempt, { status: 'retryable', error: `emit rejected: ${String(err)}` }, started),
+      (err: unknown) => this.onResult(batch, attempt, { status: 'retryable', error: `emit rejected: ${String(err)}` }, started),
     );
   }
 
@@ -207,11 +206,7 @@ export class EmitterQueue implements AdmissionTarget {
     else this.kick();
   }
 
-  private onPartial(
-    batch: BufferedEvent[],
-    attempt: number,
-    result: Extract<EmitResult, { status: 'partial' }>,
-  ): void {
+  private onPartial(batch: BufferedEvent[], attempt: number, result: Extract<EmitResult, { status: 'partial' }>): void {
     const failure = new Map<number, boolean>();
     let firstError = '';
     for (const f of result.failures) {

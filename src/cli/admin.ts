@@ -21,18 +21,29 @@ export function dlqRequest(action: string | undefined, limit: string, id?: strin
     case 'list':
       return { method: 'GET', path: `/admin/dead-letters?limit=${encodeURIComponent(limit)}` };
     case 'inspect':
-      if (!id || !/^\d+$/.test(id)) throw polkuError('POLKU_ERR_CLI_USAGE', `polku dlq inspect wants a dead letter's id (a number, from polku dlq list), got ${id ? `"${id}"` : 'nothing'}`);
+      if (!id || !/^\d+$/.test(id))
+        throw polkuError(
+          'POLKU_ERR_CLI_USAGE',
+          `polku dlq inspect wants a dead letter's id (a number, from polku dlq list), got ${id ? `"${id}"` : 'nothing'}`,
+        );
       return { method: 'GET', path: `/admin/dead-letters/${id}` };
     case 'replay':
       return { method: 'POST', path: '/admin/dead-letters/replay' };
     case 'purge':
       return { method: 'DELETE', path: '/admin/dead-letters' };
     default:
-      throw polkuError('POLKU_ERR_CLI_USAGE', `polku dlq wants list, inspect ID, replay or purge, got ${action ? `"${action}"` : 'nothing'}`);
+      throw polkuError(
+        'POLKU_ERR_CLI_USAGE',
+        `polku dlq wants list, inspect ID, replay or purge, got ${action ? `"${action}"` : 'nothing'}`,
+      );
   }
 }
 
-export function replayRequest(from: string | undefined, to: string | undefined, emitter: string | undefined): { method: string; path: string } {
+export function replayRequest(
+  from: string | undefined,
+  to: string | undefined,
+  emitter: string | undefined,
+): { method: string; path: string } {
   if (!from || !to) throw polkuError('POLKU_ERR_CLI_USAGE', 'polku replay needs --from and --to (RFC 3339 or epoch milliseconds)');
   const q = new URLSearchParams({ from, to, ...(emitter ? { emitter } : {}) });
   return { method: 'POST', path: `/admin/replay?${q}` };

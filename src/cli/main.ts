@@ -83,7 +83,10 @@ export async function main(argv: string[]): Promise<number> {
           emitter: { type: 'string' },
         },
       });
-      const request = command === 'dlq' ? dlqRequest(positionals[0], values.limit!, positionals[1]) : replayRequest(values.from, values.to, values.emitter);
+      const request =
+        command === 'dlq'
+          ? dlqRequest(positionals[0], values.limit!, positionals[1])
+          : replayRequest(values.from, values.to, values.emitter);
       const result = await adminCall(values.admin!, request.method, request.path);
       console.log(result.output);
       return result.ok ? 0 : 1;

@@ -37,7 +37,11 @@ export function formatPluginTable(rows: readonly PluginRow[], nowMs: number): st
     r.leaseLeftMs === null ? '-' : seconds(r.leaseLeftMs),
   ]);
   const widths = COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: readonly string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (values: readonly string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const out = [line(COLUMNS)];
   rows.forEach((r, i) => {
     out.push(line(cells[i]!));

@@ -80,12 +80,16 @@ export const ENV_VARIABLES = [
   ['POLKU_DURABLE', 'false', 'true: commit events to a log on disk before acking (at-least-once across restarts)'],
   ['POLKU_DATA_DIR', '/var/lib/polku', 'durable mode: where the log, cursors and dead letters live'],
   ['POLKU_DURABLE_MAX_BYTES', String(1024 * 1024 * 1024), 'durable mode: log size bound; full of undelivered events → STORAGE_FULL'],
-  ['POLKU_IDEMPOTENCY_MAX_KEYS', String(DURABLE_DEFAULTS.idempotencyMaxKeys), 'durable mode: idempotency keys remembered (~90 B each, outside the JS heap); resends of older ones are stored again'],
+  [
+    'POLKU_IDEMPOTENCY_MAX_KEYS',
+    String(DURABLE_DEFAULTS.idempotencyMaxKeys),
+    'durable mode: idempotency keys remembered (~90 B each, outside the JS heap); resends of older ones are stored again',
+  ],
   ['POLKU_REGISTRY', 'on', 'on: serve polku.v1.PluginRegistry (plugins register themselves); off: static and discovered plugins only'],
   ['POLKU_REGISTRY_TOKEN', '(none)', 'token plugins must send (authorization: Bearer) to register, heartbeat, unregister'],
   ['POLKU_REGISTRY_HEARTBEAT_MS', '5000', 'heartbeat period plugins are told to keep'],
   ['POLKU_REGISTRY_MISSED_BEATS', '3', 'heartbeats missed in a row before a plugin leaves the table'],
-  ['POLKU_REGISTRY_HEALTH_INTERVAL_MS', '5000', 'how often each plugin\'s Health is checked (2 failures in a row: out of routing)'],
+  ['POLKU_REGISTRY_HEALTH_INTERVAL_MS', '5000', "how often each plugin's Health is checked (2 failures in a row: out of routing)"],
   ['POLKU_REGISTRY_MAX_PLUGINS', '64', 'registered + discovered plugins at most'],
   ['POLKU_REGISTRY_ALLOWLIST', DEFAULT_ALLOWLIST.join(','), 'addresses the gateway may dial: CIDRs, IPs, host names, *.suffix'],
   ['POLKU_REGISTRY_REGISTER_RATE', '10', 'Register calls per second (token bucket); more: RESOURCE_EXHAUSTED'],
@@ -151,13 +155,14 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
     shutdownTimeoutMs: read('POLKU_SHUTDOWN_TIMEOUT_MS', 10_000, int(0)),
     maxSourceLabels: read('POLKU_METRICS_MAX_SOURCES', 50, int(1)),
     configPath: env['POLKU_CONFIG']?.trim() || undefined,
-    durable: oneOf('POLKU_DURABLE', 'false', ['true', 'false']) === 'true'
-      ? {
-          dir: env['POLKU_DATA_DIR']?.trim() || '/var/lib/polku',
-          maxBytes: read('POLKU_DURABLE_MAX_BYTES', 1024 * 1024 * 1024, int(1024 * 1024)),
-          idempotencyMaxKeys: read('POLKU_IDEMPOTENCY_MAX_KEYS', DURABLE_DEFAULTS.idempotencyMaxKeys, int(1)),
-        }
-      : undefined,
+    durable:
+      oneOf('POLKU_DURABLE', 'false', ['true', 'false']) === 'true'
+        ? {
+            dir: env['POLKU_DATA_DIR']?.trim() || '/var/lib/polku',
+            maxBytes: read('POLKU_DURABLE_MAX_BYTES', 1024 * 1024 * 1024, int(1024 * 1024)),
+            idempotencyMaxKeys: read('POLKU_IDEMPOTENCY_MAX_KEYS', DURABLE_DEFAULTS.idempotencyMaxKeys, int(1)),
+          }
+        : undefined,
     registry: {
       serve: oneOf('POLKU_REGISTRY', 'on', ['on', 'off']) === 'on',
       token: env['POLKU_REGISTRY_TOKEN']?.trim() || undefined,
@@ -166,7 +171,10 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
       healthIntervalMs: read('POLKU_REGISTRY_HEALTH_INTERVAL_MS', 5_000, int(10)),
       maxPlugins: read('POLKU_REGISTRY_MAX_PLUGINS', 64, int(1)),
       allowlist: read('POLKU_REGISTRY_ALLOWLIST', [...DEFAULT_ALLOWLIST], (raw) => {
-        const entries = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+        const entries = raw
+          .split(',')
+          .map((e) => e.trim())
+          .filter((e) => e !== '');
         const bad = allowlistProblems(entries);
         if (entries.length === 0) return 'must list at least one CIDR, IP address or host name';
         return bad.length === 0 ? entries : `${bad.map((b) => JSON.stringify(b)).join(', ')} is not a CIDR, an IP address or a host name`;
@@ -174,13 +182,17 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
       registerRatePerSecond: read('POLKU_REGISTRY_REGISTER_RATE', 10, int(1)),
       registerBurst: read('POLKU_REGISTRY_REGISTER_BURST', 20, int(1)),
     },
-    discovery: oneOf('POLKU_DISCOVERY', 'off', ['off', 'kubernetes']) === 'kubernetes'
-      ? {
-          namespaces: (env['POLKU_DISCOVERY_NAMESPACES'] ?? '').split(',').map((n) => n.trim()).filter((n) => n !== ''),
-          labelSelector: env['POLKU_DISCOVERY_LABEL_SELECTOR']?.trim() || 'polku.io/plugin',
-          nodeName: env['NODE_NAME']?.trim() || undefined,
-        }
-      : undefined,
+    discovery:
+      oneOf('POLKU_DISCOVERY', 'off', ['off', 'kubernetes']) === 'kubernetes'
+        ? {
+            namespaces: (env['POLKU_DISCOVERY_NAMESPACES'] ?? '')
+              .split(',')
+              .map((n) => n.trim())
+              .filter((n) => n !== ''),
+            labelSelector: env['POLKU_DISCOVERY_LABEL_SELECTOR']?.trim() || 'polku.io/plugin',
+            nodeName: env['NODE_NAME']?.trim() || undefined,
+          }
+        : undefined,
   };
   if (problems.length > 0) {
     throw polkuError('POLKU_ERR_ENV_INVALID', `invalid environment: ${problems.join('; ')}`);

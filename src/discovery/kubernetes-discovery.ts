@@ -9,7 +9,15 @@ import type { PluginRegistry, PluginSource } from '../registry/plugin-registry.j
 import { nameProblem, RegistryError, sourcesProblem, targetOf, type PluginKind, type PluginSpec } from '../registry/plugin-spec.js';
 import type { PluginRow } from '../registry/plugin-view.js';
 import { ResourceWatch } from './resource-watch.js';
-import { PLUGIN_LABEL, pluginFromService, SERVICE_NAME_LABEL, serviceKey, type DiscoveredPlugin, type EndpointSliceObject, type ServiceObject } from './service-plugin.js';
+import {
+  PLUGIN_LABEL,
+  pluginFromService,
+  SERVICE_NAME_LABEL,
+  serviceKey,
+  type DiscoveredPlugin,
+  type EndpointSliceObject,
+  type ServiceObject,
+} from './service-plugin.js';
 
 export const DEFAULT_LABEL_SELECTOR = PLUGIN_LABEL;
 
@@ -35,13 +43,13 @@ export interface KubernetesDiscoveryOptions {
 
 /** What a Service says, and how admitting it went. */
 interface Desired {
-  plugin?: DiscoveredPlugin;
-  problem?: string;
+  plugin?: DiscoveredPlugin | undefined;
+  problem?: string | undefined;
   /** The plugin's type when the Service has a problem but a valid type label. */
-  kind?: PluginKind;
+  kind?: PluginKind | undefined;
   fingerprint: string;
-  lastError?: string;
-  running?: Promise<void>;
+  lastError?: string | undefined;
+  running?: Promise<void> | undefined;
   again: boolean;
 }
 
@@ -67,14 +75,23 @@ export class KubernetesDiscovery implements PluginSource {
     const core = o.kubeConfig.makeApiClient(CoreV1Api);
     const discovery = o.kubeConfig.makeApiClient(DiscoveryV1Api);
     const labelSelector = o.labelSelector || DEFAULT_LABEL_SELECTOR;
-    const common = { kubeConfig: o.kubeConfig, labelSelector, timers: o.timers ?? systemTimers, logger: o.logger, registry: o.registry, onChange: () => this.resync(), ...(o.backoff ? { backoff: o.backoff } : {}) };
+    const common = {
+      kubeConfig: o.kubeConfig,
+      labelSelector,
+      timers: o.timers ?? systemTimers,
+      logger: o.logger,
+      registry: o.registry,
+      onChange: () => this.resync(),
+      ...(o.backoff ? { backoff: o.backoff } : {}),
+    };
     for (const namespace of o.namespaces?.length ? o.namespaces : ['']) {
       this.services.push(
         new ResourceWatch<V1Service>({
           ...common,
           resource: 'services',
           path: namespace ? `/api/v1/namespaces/${namespace}/services` : '/api/v1/services',
-          list: () => (namespace ? core.listNamespacedService({ namespace, labelSelector }) : core.listServiceForAllNamespaces({ labelSelector })),
+          list: () =>
+            namespace ? core.listNamespacedService({ namespace, labelSelector }) : core.listServiceForAllNamespaces({ labelSelector }),
         }),
       );
       if (o.endpointSlices === false) continue;
@@ -85,7 +102,10 @@ export class KubernetesDiscovery implements PluginSource {
           resource: 'endpointslices',
           optional: true,
           path: namespace ? `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices` : '/apis/discovery.k8s.io/v1/endpointslices',
-          list: () => (namespace ? discovery.listNamespacedEndpointSlice({ namespace, labelSelector }) : discovery.listEndpointSliceForAllNamespaces({ labelSelector })),
+          list: () =>
+            namespace
+              ? discovery.listNamespacedEndpointSlice({ namespace, labelSelector })
+              : discovery.listEndpointSliceForAllNamespaces({ labelSelector }),
         }),
       );
     }
@@ -215,13 +235,31 @@ export class KubernetesDiscovery implements PluginSource {
     try {
       const target = await this.o.plugins.allowlist.check(targetOf(plugin.name, plugin.address), table.probeTimeoutMs);
       // What the annotations already say is checked before dialling (a static name, a full table).
-      const known = { name: plugin.name, kind: plugin.kind, address: plugin.address, emitterName: plugin.emitterName ?? '', sources: plugin.sources ?? [], version: '', description: '' };
-      await table.admit({ origin: 'kubernetes', kind: plugin.kind, target, service: key, known, complete: (info) => completeSpec(plugin, info) });
+      const known = {
+        name: plugin.name,
+        kind: plugin.kind,
+        address: plugin.address,
+        emitterName: plugin.emitterName ?? '',
+        sources: plugin.sources ?? [],
+        version: '',
+        description: '',
+      };
+      await table.admit({
+        origin: 'kubernetes',
+        kind: plugin.kind,
+        target,
+        service: key,
+        known,
+        complete: (info) => completeSpec(plugin, info),
+      });
       d.lastError = undefined;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (message !== d.lastError) {
-        this.log.warn({ service: key, plugin: { name: plugin.name, address: plugin.address }, reason: message }, 'discovered plugin not admitted; retrying at each health sweep');
+        this.log.warn(
+          { service: key, plugin: { name: plugin.name, address: plugin.address }, reason: message },
+          'discovered plugin not admitted; retrying at each health sweep',
+        );
       }
       d.lastError = message;
     }
@@ -229,7 +267,9 @@ export class KubernetesDiscovery implements PluginSource {
 
   /** The sweep hook: tries again every Service whose plugin is not in the table as it asks. */
   private async retry(): Promise<void> {
-    const waiting = [...this.desired].filter(([key, d]) => d.plugin && !this.matches(this.entryOf(key), d.plugin)).map(([key]) => this.admit(key));
+    const waiting = [...this.desired]
+      .filter(([key, d]) => d.plugin && !this.matches(this.entryOf(key), d.plugin))
+      .map(([key]) => this.admit(key));
     await Promise.allSettled(waiting);
   }
 
@@ -261,5 +301,13 @@ function completeSpec(p: DiscoveredPlugin, info: PluginInfo): PluginSpec {
   const sources = p.kind === 'ingestor' ? [...(p.sources ?? info.sources)] : [];
   const problem = p.kind === 'emitter' ? nameProblem('emitter name', emitterName) : sourcesProblem(sources);
   if (problem) throw new RegistryError(status.FAILED_PRECONDITION, `plugin "${p.name}" (Service ${p.service}): ${problem}`);
-  return { name: p.name, kind: p.kind, address: p.address, emitterName, sources, version: info.version.slice(0, 256), description: info.description.slice(0, 256) };
+  return {
+    name: p.name,
+    kind: p.kind,
+    address: p.address,
+    emitterName,
+    sources,
+    version: info.version.slice(0, 256),
+    description: info.description.slice(0, 256),
+  };
 }

@@ -53,8 +53,16 @@ export class ResourceWatch<T extends KubernetesObject> {
     this.backoff = o.backoff ?? DEFAULT_BACKOFF;
     this.delayMs = this.backoff.initialMs;
     this.log = o.logger.child({ component: 'discovery', resource: o.resource, path: o.path });
-    this.errors = family(o.registry, 'polku_discovery_watch_errors_total', 'Kubernetes list/watch failures (the informer restarts after a backoff)');
-    this.relists = family(o.registry, 'polku_discovery_relists_total', 'Kubernetes lists after the first: watch history expired (410 Gone) or a restart');
+    this.errors = family(
+      o.registry,
+      'polku_discovery_watch_errors_total',
+      'Kubernetes list/watch failures (the informer restarts after a backoff)',
+    );
+    this.relists = family(
+      o.registry,
+      'polku_discovery_relists_total',
+      'Kubernetes lists after the first: watch history expired (410 Gone) or a restart',
+    );
     // The library sends only resourceVersion and labelSelector; bookmarks ride on the path.
     this.informer = new ListWatch(`${o.path}?allowWatchBookmarks=true`, new Watch(o.kubeConfig), () => this.list(), false, o.labelSelector);
     const changed = () => {
@@ -129,7 +137,10 @@ export class ResourceWatch<T extends KubernetesObject> {
     this.errors.inc({ resource: this.o.resource });
     if (this.retry !== null) return;
     const delay = this.nextDelay();
-    this.log.warn({ err: { message: (err as Error)?.message ?? String(err), status: code }, retryInMs: delay }, 'Kubernetes watch failed; restarting after a backoff');
+    this.log.warn(
+      { err: { message: (err as Error)?.message ?? String(err), status: code }, retryInMs: delay },
+      'Kubernetes watch failed; restarting after a backoff',
+    );
     this.retry = this.o.timers.setTimeout(() => {
       this.retry = null;
       void this.run();
@@ -160,5 +171,8 @@ export class ResourceWatch<T extends KubernetesObject> {
 }
 
 function family(registry: Registry, name: string, help: string): Counter<'resource'> {
-  return (registry.getSingleMetric(name) as Counter<'resource'> | undefined) ?? new Counter({ name, help, labelNames: ['resource'], registers: [registry] });
+  return (
+    (registry.getSingleMetric(name) as Counter<'resource'> | undefined) ??
+    new Counter({ name, help, labelNames: ['resource'], registers: [registry] })
+  );
 }

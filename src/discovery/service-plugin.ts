@@ -34,7 +34,11 @@ export interface ServiceObject {
 /** The parts of a discovery.k8s.io/v1 EndpointSlice discovery reads. */
 export interface EndpointSliceObject {
   metadata?: Meta;
-  endpoints?: Array<{ addresses?: string[]; nodeName?: string | null; conditions?: { ready?: boolean | null; terminating?: boolean | null } }>;
+  endpoints?: Array<{
+    addresses?: string[];
+    nodeName?: string | null;
+    conditions?: { ready?: boolean | null; terminating?: boolean | null };
+  }>;
   ports?: Array<{ name?: string | null; port?: number | null }> | null;
 }
 
@@ -87,7 +91,8 @@ export function pluginFromService(
   const annotations = meta.annotations ?? {};
   const service = serviceKey(meta);
   const type = meta.labels?.[PLUGIN_LABEL];
-  if (type !== 'emitter' && type !== 'ingestor') return { problem: `label ${PLUGIN_LABEL} must be "emitter" or "ingestor", not ${JSON.stringify(type ?? '')}` };
+  if (type !== 'emitter' && type !== 'ingestor')
+    return { problem: `label ${PLUGIN_LABEL} must be "emitter" or "ingestor", not ${JSON.stringify(type ?? '')}` };
   const name = annotations[NAME_ANNOTATION]?.trim() || meta.name || '';
   const bad = nameProblem(NAME_ANNOTATION, name);
   if (bad) return { problem: bad, kind: type };
@@ -99,7 +104,9 @@ export function pluginFromService(
     if (wrong) return { problem: wrong, kind: type };
   }
   if (type === 'ingestor' && annotations[SOURCES_ANNOTATION] !== undefined) {
-    sources = annotations[SOURCES_ANNOTATION].split(',').map((s) => s.trim()).filter((s) => s !== '');
+    sources = annotations[SOURCES_ANNOTATION].split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     const wrong = sourcesProblem(sources);
     if (wrong) return { problem: `${SOURCES_ANNOTATION}: ${wrong}`, kind: type };
   }
@@ -110,7 +117,8 @@ export function pluginFromService(
   const base = { service, name, kind: type, ...(emitterName ? { emitterName } : {}), ...(sources ? { sources } : {}) } as const;
   if (local) return { ...base, address: hostPort(local.address, local.port), sameNode: true };
   const spec = svc.spec ?? {};
-  if (spec.type === 'ExternalName' && spec.externalName) return { ...base, address: hostPort(spec.externalName, port.port), sameNode: false };
+  if (spec.type === 'ExternalName' && spec.externalName)
+    return { ...base, address: hostPort(spec.externalName, port.port), sameNode: false };
   if (endpointsKnown && ready.length === 0 && Object.keys(spec.selector ?? {}).length > 0) {
     return { problem: 'no ready endpoint yet: waiting for a ready pod of the Service', kind: type, waiting: true };
   }
@@ -134,7 +142,10 @@ function pickPort(svc: ServiceObject, wanted: string | undefined): { name?: stri
 }
 
 /** Ready, not terminating endpoints serving the Service port named `portName`, sorted by address. */
-function readyEndpoints(slices: readonly EndpointSliceObject[], portName: string): Array<{ address: string; port: number; nodeName: string | undefined }> {
+function readyEndpoints(
+  slices: readonly EndpointSliceObject[],
+  portName: string,
+): Array<{ address: string; port: number; nodeName: string | undefined }> {
   const out: Array<{ address: string; port: number; nodeName: string | undefined }> = [];
   for (const slice of slices) {
     const port = (slice.ports ?? []).find((p) => (p.name ?? '') === portName)?.port;

@@ -5,7 +5,7 @@ import { polkuError } from '../errors.js';
 import type { Empty } from '../gen/google/protobuf/empty.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import {
-  EmitterPluginClient,
+  type EmitterPluginClient,
   type EmitRequest,
   type EmitResponse,
   type PluginHealthResponse,
@@ -113,7 +113,10 @@ export class ExternalEmitter implements Emitter {
     }
     const mapped = emitResponseToResult(events, result.value);
     if (mapped.unknownIds.length > 0) {
-      this.log.warn({ ids: { unknown: mapped.unknownIds.slice(0, 10), count: mapped.unknownIds.length } }, 'plugin named events not in the batch; ignored');
+      this.log.warn(
+        { ids: { unknown: mapped.unknownIds.slice(0, 10), count: mapped.unknownIds.length } },
+        'plugin named events not in the batch; ignored',
+      );
     }
     if (mapped.countMismatch) {
       this.log.warn({ counts: mapped.countMismatch }, 'plugin success_count disagrees with its failure list; trusting the list');
@@ -136,7 +139,12 @@ export class ExternalEmitter implements Emitter {
    */
   shutdown(): Promise<void> {
     this.shutdownRun ??= this.caller
-      .direct<Empty, ShutdownResponse>('Shutdown', (req, md, opts, cb) => this.client.shutdown(req, md, opts, cb), EMPTY, SHUTDOWN_TIMEOUT_MS)
+      .direct<Empty, ShutdownResponse>(
+        'Shutdown',
+        (req, md, opts, cb) => this.client.shutdown(req, md, opts, cb),
+        EMPTY,
+        SHUTDOWN_TIMEOUT_MS,
+      )
       .then((r) => {
         if (!r.ok) this.log.warn({ reason: r.reason }, 'plugin Shutdown call failed');
         else if (!r.value.success) this.log.warn({ reply: { message: r.value.message } }, 'plugin reported an unclean shutdown');
@@ -220,7 +228,12 @@ export function emitResponseToResult(events: readonly Event[], response: EmitRes
     const fail = (id: string, e: EmitResponse['errors'][number] | undefined): void => {
       const index = take(id);
       if (index < 0) unknownIds.push(id);
-      else failures.push(e ? { index, retryable: e.retryable, error: e.message || 'plugin gave no message' } : { index, retryable: true, error: 'no reason given' });
+      else
+        failures.push(
+          e
+            ? { index, retryable: e.retryable, error: e.message || 'plugin gave no message' }
+            : { index, retryable: true, error: 'no reason given' },
+        );
     };
     for (const id of failedIds) fail(id, reasons.get(id)?.shift());
     // Errors for ids not in failed_event_ids fail their events too: a plugin that reports why an

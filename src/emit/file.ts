@@ -52,7 +52,10 @@ export class FileEmitter implements Emitter {
     this.maxFiles = options.maxFiles ?? 5;
     if (!this.path) throw polkuError('POLKU_ERR_PIPELINE_INVALID', `file emitter "${this.name}": path is empty`);
     if (!Number.isSafeInteger(this.maxBytes) || this.maxBytes <= 0) {
-      throw polkuError('POLKU_ERR_PIPELINE_INVALID', `file emitter "${this.name}": maxBytes must be a positive integer, got ${this.maxBytes}`);
+      throw polkuError(
+        'POLKU_ERR_PIPELINE_INVALID',
+        `file emitter "${this.name}": maxBytes must be a positive integer, got ${this.maxBytes}`,
+      );
     }
     if (!Number.isSafeInteger(this.maxFiles) || this.maxFiles < 0) {
       throw polkuError('POLKU_ERR_PIPELINE_INVALID', `file emitter "${this.name}": maxFiles must be 0 or more, got ${this.maxFiles}`);

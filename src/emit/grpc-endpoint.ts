@@ -14,9 +14,7 @@ import type { Logger } from '../observability/logger.js';
 export type EndpointState = 'idle' | 'up' | 'down';
 
 /** How one batch written to an endpoint ended. */
-export type SendOutcome =
-  | { readonly kind: 'ack'; readonly ack: Ack }
-  | { readonly kind: 'broken'; readonly error: string };
+export type SendOutcome = { readonly kind: 'ack'; readonly ack: Ack } | { readonly kind: 'broken'; readonly error: string };
 
 /** A batch written to a stream and waiting for its Ack. */
 export interface PendingSend {

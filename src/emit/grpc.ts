@@ -307,7 +307,8 @@ function checkOptions(name: string, endpoints: readonly string[], timeoutMs: num
   const bad = (message: string) => polkuError('POLKU_ERR_PIPELINE_INVALID', `grpc emitter "${name}": ${message}`);
   if (!Array.isArray(endpoints) || endpoints.length === 0) throw bad('endpoints must list at least one host:port');
   for (const e of endpoints) {
-    if (typeof e !== 'string' || !/^(http:\/\/)?[^/\s]+:\d{1,5}$/.test(e)) throw bad(`endpoint "${String(e)}" is not host:port or http://host:port`);
+    if (typeof e !== 'string' || !/^(http:\/\/)?[^/\s]+:\d{1,5}$/.test(e))
+      throw bad(`endpoint "${String(e)}" is not host:port or http://host:port`);
   }
   if (new Set(endpoints).size !== endpoints.length) throw bad('endpoints are listed twice');
   if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw bad(`timeoutMs must be a positive number, got ${timeoutMs}`);

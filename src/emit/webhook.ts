@@ -108,11 +108,22 @@ export class WebhookEmitter implements Emitter {
     this.clock = ctx.clock;
     this.timers = ctx.timers;
     this.log = ctx.logger.child({ component: 'webhook-emitter', emitter: this.name });
-    const counter = metric(ctx.registry, 'polku_webhook_requests_total', (registers) =>
-      new Counter({ name: 'polku_webhook_requests_total', help: 'Webhook requests, by outcome', labelNames: ['emitter', 'outcome'], registers }),
+    const counter = metric(
+      ctx.registry,
+      'polku_webhook_requests_total',
+      (registers) =>
+        new Counter({
+          name: 'polku_webhook_requests_total',
+          help: 'Webhook requests, by outcome',
+          labelNames: ['emitter', 'outcome'],
+          registers,
+        }),
     );
-    const histogram = metric(ctx.registry, 'polku_webhook_request_seconds', (registers) =>
-      new Histogram({ name: 'polku_webhook_request_seconds', help: 'Webhook request duration', labelNames: ['emitter'], registers }),
+    const histogram = metric(
+      ctx.registry,
+      'polku_webhook_request_seconds',
+      (registers) =>
+        new Histogram({ name: 'polku_webhook_request_seconds', help: 'Webhook request duration', labelNames: ['emitter'], registers }),
     );
     // Every series exists from the start, so a dashboard sees zeros rather than gaps. `labels()`
     // alone does not create one in prom-client; `inc(0)` and `zero()` do.

@@ -135,8 +135,9 @@ export class HubBuilder {
   build(runtime: Partial<HubOptions> & { durable?: DurableOptions } = {}): Hub {
     const base = this.definition();
     // The module's durable settings win over the environment's; either one turns durable mode on.
-    const durable = runtime.durable || base.durable ? { ...runtime.durable, ...base.durable } as DurableOptions : undefined;
-    if (durable && !durable.dir) throw polkuError('POLKU_ERR_PIPELINE_INVALID', 'durable mode needs a directory (durable({ dir }) or POLKU_DATA_DIR)');
+    const durable = runtime.durable || base.durable ? ({ ...runtime.durable, ...base.durable } as DurableOptions) : undefined;
+    if (durable && !durable.dir)
+      throw polkuError('POLKU_ERR_PIPELINE_INVALID', 'durable mode needs a directory (durable({ dir }) or POLKU_DATA_DIR)');
     const definition = durable ? { ...base, durable } : base;
     const options: HubOptions = {
       limits: { ...DEFAULT_LIMITS, ...runtime.limits, ...this.limitOptions },

@@ -37,7 +37,7 @@ export class DurableAdmin {
     const byEmitter = this.groupQueues(request.emitter);
     const report: ReplayReport = { matched: 0, delivered: 0 };
     const end = this.store.nextSeq; // events accepted during the replay are not part of it
-    for (let seq = this.store.log.firstSeq; seq < end; ) {
+    for (let seq = this.store.log.firstSeq; seq < end;) {
       const chunk = await this.store.read(seq, Math.min(this.chunk, end - seq));
       if (chunk.length === 0) break;
       const picked = new Map<string, StoredEvent[]>();
@@ -71,7 +71,7 @@ export class DurableAdmin {
     const byEmitter = this.groupQueues(undefined);
     const report: ReplayReport = { matched: 0, delivered: 0 };
     let kept = 0;
-    for (let id = 1; id < upTo; ) {
+    for (let id = 1; id < upTo;) {
       // Letters written since upTo (by live delivery, or this replay failing again) are not part of it.
       const letters = (await this.store.listDeadLetters(this.chunk, id)).filter((d) => d.id < upTo);
       if (letters.length === 0) break;

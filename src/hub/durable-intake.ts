@@ -98,7 +98,11 @@ export class DurableIntake {
         if (resent.has(r.first)) this.acceptResend(out, r.event);
         else kept.push(r);
       }
-      return this.commit(b, entries.filter((e) => !resent.has(e)), kept);
+      return this.commit(
+        b,
+        entries.filter((e) => !resent.has(e)),
+        kept,
+      );
     });
   }
 
@@ -115,7 +119,11 @@ export class DurableIntake {
     return resent;
   }
 
-  private commit(b: DurableBatch, entries: readonly EventRecordInput[], repeats: readonly Repeat[] | undefined): boolean | Promise<boolean> {
+  private commit(
+    b: DurableBatch,
+    entries: readonly EventRecordInput[],
+    repeats: readonly Repeat[] | undefined,
+  ): boolean | Promise<boolean> {
     const out = b.out;
     if (entries.length === 0) return false;
     return this.store.commit(entries, b.wire).then(

@@ -12,7 +12,7 @@ import type { ComponentContext } from '../component-context.js';
 import type { Emitter, EmitterHealth } from '../emit/emitter.js';
 import { AckCodes, polkuError, type AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
-import type { Ack, IngestBatch, IngestEvent } from '../gen/polku/v1/gateway.js';
+import type { Ack, IngestBatch } from '../gen/polku/v1/gateway.js';
 import type { IngestResult, Ingestor } from '../ingest/ingestor.js';
 import { IngestorTable } from '../ingest/ingestor-table.js';
 import { admitEvent, eventBytes, type IntakeLimits } from '../ingest/intake-rules.js';
@@ -25,6 +25,8 @@ import { BatchOutcome } from './batch-outcome.js';
 import { DurableAdmin } from './durable-admin.js';
 import { DurableIntake } from './durable-intake.js';
 import { HubMetrics } from './hub-metrics.js';
+import type { IntakeRequest } from './intake-request.js';
+import { intakeOfBatch } from './polku-messages.js';
 import { Router } from './router.js';
 
 /** The parts of a pipeline, as the builder collected them. */
@@ -179,7 +181,11 @@ export class Hub {
     this.memoryRouter = new Router(memoryQueues);
     this.router = this.memoryRouter;
     if (definition.durable) {
-      this.durableMetrics = new DurableMetrics(options.registry, () => this.store, () => this.durableQueues);
+      this.durableMetrics = new DurableMetrics(
+        options.registry,
+        () => this.store,
+        () => this.durableQueues,
+      );
     }
     this.newId = createUlidFactory({ now: () => options.clock.nowMs() });
     this.startedAtMs = options.clock.nowMs();
@@ -340,34 +346,23 @@ export class Hub {
   }
 
   /**
-   * Runs one streamed batch through the pipeline. `wire`, from the gRPC decoder, lets durable mode
-   * store unchanged events as the bytes they arrived in.
+   * The one call every receiver makes: runs a message's events (or raw bytes) through the
+   * pipeline and returns its Ack, synchronously unless an ingestor, a middleware, the overflow
+   * policy `block` or durable mode makes it wait.
    */
-  processBatch(batch: IngestBatch, receivedAtNs: bigint = this.o.clock.nowNs(), wire?: WireEvents): Ack | Promise<Ack> {
-    const intake = this.startIntake(batch.source, batch.cluster, receivedAtNs, false);
-    if (this.closing) return this.refuseAll(intake, 1, 'SHUTTING_DOWN', 'gateway is shutting down');
-    const payload = batch.payload;
-    if (payload === undefined) {
-      return this.refuseAll(intake, 1, 'INVALID_BATCH', 'batch has neither raw nor events payload');
-    }
-    if (payload.$case === 'events') return this.afterIngest(intake, payload.value.events, wire);
-    return this.ingestRaw(intake, payload.value.data, payload.value.format);
-  }
-
-  /** Runs one unary event through the pipeline. It never waits for room in the buffer. */
-  processEvent(request: IngestEvent, receivedAtNs: bigint = this.o.clock.nowNs()): Ack | Promise<Ack> {
-    const intake = this.startIntake(request.source, request.cluster, receivedAtNs, true);
-    if (this.closing) return this.refuseAll(intake, 1, 'SHUTTING_DOWN', 'gateway is shutting down');
+  submit(request: IntakeRequest): Ack | Promise<Ack> {
+    const unary = request.unary ?? false;
+    const intake = this.startIntake(request.source, request.cluster, request.receivedAtNs ?? this.o.clock.nowNs(), unary);
     const payload = request.payload;
-    if (payload === undefined) return this.refuseAll(intake, 1, 'INVALID_BATCH', 'request has neither raw nor event');
-    if (payload.$case === 'event') return this.afterIngest(intake, [payload.value]);
-    return this.ingestRaw(intake, payload.value, request.format);
+    if (payload.kind === 'unreadable') return this.refuseAll(intake, 1, payload.code, payload.message);
+    if (this.closing) return this.refuseAll(intake, 1, 'SHUTTING_DOWN', 'gateway is shutting down');
+    if (payload.kind === 'events') return this.afterIngest(intake, payload.events, payload.wire);
+    return this.ingestRaw(intake, payload.data, payload.format);
   }
 
-  /** An Ack refusing a whole message the transport could not decode or size-check. */
-  refuseMessage(source: string, code: AckCode, message: string): Ack {
-    const intake = this.startIntake(source, '', this.o.clock.nowNs(), false);
-    return this.refuseAll(intake, 1, code, message);
+  /** Runs one polku.v1 IngestBatch through the pipeline (embedding and tests; receivers call `submit`). */
+  processBatch(batch: IngestBatch, receivedAtNs?: bigint): Ack | Promise<Ack> {
+    return this.submit(intakeOfBatch(batch, receivedAtNs));
   }
 
   async health(): Promise<HubHealth> {
@@ -538,7 +533,13 @@ export class Hub {
       // The middleware returned some of these very objects: find each survivor's batch position.
       const position = new Map<Event, number>();
       for (let j = 0; j < valid.length; j++) position.set(valid[j]!, wireAt[j]!);
-      const admitKept = (k: Event[]) => this.admitDurable(intake, k, wire, k.map((e) => position.get(e) ?? -1));
+      const admitKept = (k: Event[]) =>
+        this.admitDurable(
+          intake,
+          k,
+          wire,
+          k.map((e) => position.get(e) ?? -1),
+        );
       return isPromise(kept) ? kept.then(admitKept) : admitKept(kept);
     }
     if (!isPromise(kept)) return this.admit(intake, kept, 0);
@@ -681,12 +682,7 @@ export class Hub {
     const out = intake.outcome;
     if (intake.laterRefusals) this.undoForLaterRefusals(intake.laterRefusals);
     this.accepted += BigInt(out.eventIds.length);
-    this.metrics.recordBatch(
-      intake.source,
-      out.received,
-      out.eventIds.length,
-      (this.o.clock.monotonicMs() - intake.startedMs) / 1000,
-    );
+    this.metrics.recordBatch(intake.source, out.received, out.eventIds.length, (this.o.clock.monotonicMs() - intake.startedMs) / 1000);
     if (this.store) return out.toAck(this.durableBacklog(), this.buffer.capacity);
     return out.toAck(this.buffer.size, this.buffer.capacity);
   }

@@ -1,6 +1,6 @@
 import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
-import { IngestorPluginClient, type IngestRequest, type IngestResponse } from '../gen/polku/v1/plugin.js';
+import { type IngestorPluginClient, type IngestRequest, type IngestResponse } from '../gen/polku/v1/plugin.js';
 import type { CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
 import { checkPositive, pluginTarget } from '../plugin-client/address.js';
 import { ingestorPluginClient } from '../plugin-client/client.js';

@@ -48,10 +48,6 @@ export class IngestorTable {
 
   /** The ingestor for this source and format, or undefined when none applies. */
   select(source: string, format: string): Ingestor | undefined {
-    return (
-      this.bySource.get(source) ??
-      (format === '' ? undefined : this.byFormat.get(format.toLowerCase())) ??
-      this.fallback
-    );
+    return this.bySource.get(source) ?? (format === '' ? undefined : this.byFormat.get(format.toLowerCase())) ?? this.fallback;
   }
 }

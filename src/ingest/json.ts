@@ -202,12 +202,7 @@ function payloadOf(o: Json): Uint8Array | string {
   return Buffer.from(typeof p === 'string' ? p : JSON.stringify(p), 'utf8');
 }
 
-function enumOf(
-  v: unknown,
-  values: Record<string, string | number>,
-  prefix: string,
-  field: string,
-): number | string {
+function enumOf(v: unknown, values: Record<string, string | number>, prefix: string, field: string): number | string {
   if (v === undefined || v === null) return 0;
   if (typeof v === 'number') {
     if (Number.isInteger(v) && typeof values[v] === 'string' && v >= 0) return v;

@@ -268,6 +268,11 @@ function delayedCounter(registry: Registry): Counter<'middleware'> {
   const name = 'polku_rate_limiter_delayed_total';
   return (
     (registry.getSingleMetric(name) as Counter<'middleware'> | undefined) ??
-    new Counter({ name, help: 'Events a rate limiter held back until they had tokens (delay mode)', labelNames: ['middleware'], registers: [registry] })
+    new Counter({
+      name,
+      help: 'Events a rate limiter held back until they had tokens (delay mode)',
+      labelNames: ['middleware'],
+      registers: [registry],
+    })
   );
 }

@@ -79,8 +79,10 @@ export class PluginCaller {
     this.o = options;
     this.plugin = options.plugin;
     this.address = options.address;
-    this.breaker = new CircuitBreaker(options.breaker ?? {}, () => this.clock, (from, to) =>
-      this.log.info({ from, to }, 'plugin circuit state change'),
+    this.breaker = new CircuitBreaker(
+      options.breaker ?? {},
+      () => this.clock,
+      (from, to) => this.log.info({ from, to }, 'plugin circuit state change'),
     );
     this.limiter = options.maxConcurrency === undefined ? null : new ConcurrencyLimiter(options.maxConcurrency, () => this.timers);
   }
@@ -164,7 +166,10 @@ export class PluginCaller {
     if (this.closed) return { healthy: false, message: `${this.address}: client closed` };
     const state = this.breaker.state;
     if (state !== 'closed') {
-      return { healthy: false, message: `${this.address}: circuit ${state.replace('_', '-')}; last failure: ${this.lastFailure ?? 'none'}` };
+      return {
+        healthy: false,
+        message: `${this.address}: circuit ${state.replace('_', '-')}; last failure: ${this.lastFailure ?? 'none'}`,
+      };
     }
     if (this.lastFailure !== null) return { healthy: false, message: `${this.address}: last call failed: ${this.lastFailure}` };
     return { healthy: true, message: this.answered ? `${this.address}: ok` : `${this.address}: not called yet (connects on first use)` };

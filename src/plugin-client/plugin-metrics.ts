@@ -28,30 +28,39 @@ export class PluginMetrics {
     /** Methods whose call counters start at zero for every outcome (the plugin's main call). */
     methods: readonly PluginMethod[],
   ) {
-    this.seconds = family(registry, SECONDS, () =>
-      new Histogram({
-        name: SECONDS,
-        help: 'Time a plugin call took, connecting included',
-        labelNames: ['plugin', 'method'],
-        buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-        registers: [registry],
-      }),
+    this.seconds = family(
+      registry,
+      SECONDS,
+      () =>
+        new Histogram({
+          name: SECONDS,
+          help: 'Time a plugin call took, connecting included',
+          labelNames: ['plugin', 'method'],
+          buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+          registers: [registry],
+        }),
     );
-    this.calls = family(registry, CALLS, () =>
-      new Counter({
-        name: CALLS,
-        help: 'Plugin calls by method and outcome (ok, error, timeout, unavailable, circuit_open)',
-        labelNames: ['plugin', 'method', 'outcome'],
-        registers: [registry],
-      }),
+    this.calls = family(
+      registry,
+      CALLS,
+      () =>
+        new Counter({
+          name: CALLS,
+          help: 'Plugin calls by method and outcome (ok, error, timeout, unavailable, circuit_open)',
+          labelNames: ['plugin', 'method', 'outcome'],
+          registers: [registry],
+        }),
     );
-    this.healthyGauge = family(registry, HEALTHY, () =>
-      new Gauge({
-        name: HEALTHY,
-        help: '1 when the plugin answered its last Health or call, 0 when it was unreachable or failing',
-        labelNames: ['plugin'],
-        registers: [registry],
-      }),
+    this.healthyGauge = family(
+      registry,
+      HEALTHY,
+      () =>
+        new Gauge({
+          name: HEALTHY,
+          help: '1 when the plugin answered its last Health or call, 0 when it was unreachable or failing',
+          labelNames: ['plugin'],
+          registers: [registry],
+        }),
     );
     // Zeros rather than gaps for dashboards and rate().
     for (const method of methods) for (const outcome of CALL_OUTCOMES) this.calls.inc({ plugin, method, outcome }, 0);

@@ -48,7 +48,7 @@ export function commandLineOptions(
   if (gateway !== undefined) {
     out.register = { gateway };
     if (advertise !== undefined) out.register.advertise = advertise;
-    const token = env.POLKU_PLUGIN_TOKEN;
+    const token = env['POLKU_PLUGIN_TOKEN'];
     if (token) out.register.token = token;
   }
   return out;

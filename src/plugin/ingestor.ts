@@ -1,11 +1,5 @@
 import { Event, type DeepPartial } from '../gen/polku/v1/event.js';
-import {
-  IngestorPluginService,
-  PluginType,
-  type IngestError,
-  type IngestRequest,
-  type IngestResponse,
-} from '../gen/polku/v1/plugin.js';
+import { IngestorPluginService, PluginType, type IngestError, type IngestRequest, type IngestResponse } from '../gen/polku/v1/plugin.js';
 import type { PluginOptions, PluginServer } from './options.js';
 import { startPlugin, unary } from './plugin-server.js';
 import { messageOf } from './runtime.js';

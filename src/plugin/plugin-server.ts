@@ -154,14 +154,13 @@ function bind(server: Server, hostPart: string, port: number): Promise<number> {
 function drain(server: Server, timers: NonNullable<PluginOptions['timers']>, ms: number, logger: PluginLogger): Promise<void> {
   return new Promise((resolve) => {
     let done = false;
-    let deadline: unknown;
     const finish = (): void => {
       if (done) return;
       done = true;
-      if (deadline !== undefined) timers.clearTimeout(deadline);
+      timers.clearTimeout(deadline);
       resolve();
     };
-    deadline = timers.setTimeout(() => {
+    const deadline = timers.setTimeout(() => {
       if (done) return;
       logger.warn('calls still running at the shutdown deadline; cancelling them', { shutdownTimeoutMs: ms });
       server.forceShutdown();

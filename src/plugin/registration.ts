@@ -108,7 +108,11 @@ export class Registration {
     this.id = undefined;
     if (id !== undefined) {
       try {
-        await this.call<UnregisterRequest, Empty>((r, m, o, cb) => this.client.unregister(r, m, o, cb), { pluginId: id }, UNREGISTER_TIMEOUT_MS);
+        await this.call<UnregisterRequest, Empty>(
+          (r, m, o, cb) => this.client.unregister(r, m, o, cb),
+          { pluginId: id },
+          UNREGISTER_TIMEOUT_MS,
+        );
         this.config.logger.info('unregistered from gateway', { gateway: this.config.gateway, pluginId: id });
       } catch (err) {
         this.config.logger.warn('unregister failed; the gateway will drop the plugin when its lease runs out', {
@@ -136,7 +140,10 @@ export class Registration {
   private async register(): Promise<void> {
     const { gateway, info, logger } = this.config;
     try {
-      const res = await this.call<RegisterRequest, RegisterResponse>((r, m, o, cb) => this.client.register(r, m, o, cb), { info, address: this.address });
+      const res = await this.call<RegisterRequest, RegisterResponse>((r, m, o, cb) => this.client.register(r, m, o, cb), {
+        info,
+        address: this.address,
+      });
       if (!res.accepted) throw new Error(`gateway refused the registration: ${res.message || 'no reason given'}`);
       this.id = res.pluginId;
       this.retryMs = this.retryInitialMs;
@@ -156,7 +163,9 @@ export class Registration {
     const { gateway, logger } = this.config;
     let leaseLost: boolean;
     try {
-      const res = await this.call<HeartbeatRequest, HeartbeatResponse>((r, m, o, cb) => this.client.heartbeat(r, m, o, cb), { pluginId: this.id ?? '' });
+      const res = await this.call<HeartbeatRequest, HeartbeatResponse>((r, m, o, cb) => this.client.heartbeat(r, m, o, cb), {
+        pluginId: this.id ?? '',
+      });
       leaseLost = !res.acknowledged;
     } catch (err) {
       leaseLost = (err as Partial<ServiceError>).code === status.NOT_FOUND;

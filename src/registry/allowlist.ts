@@ -85,7 +85,8 @@ export class AddressAllowlist {
    */
   async check(target: string, timeoutMs = 2_000): Promise<string> {
     const { host, port } = splitTarget(target);
-    const denied = (why: string) => new RegistryError(status.PERMISSION_DENIED, `address ${target} is not allowed: ${why} (POLKU_REGISTRY_ALLOWLIST)`);
+    const denied = (why: string) =>
+      new RegistryError(status.PERMISSION_DENIED, `address ${target} is not allowed: ${why} (POLKU_REGISTRY_ALLOWLIST)`);
     if (isIP(normalizeIp(host)) !== 0) {
       if (!this.allowsIp(host)) throw denied(`${host} is outside the allowed ranges`);
       return target;

@@ -49,7 +49,8 @@ export class PluginEmitter extends EmitterWrapper {
 }
 
 /** The component a plugin runs as inside the pipeline. */
-export type PluginComponent = { readonly kind: 'emitter'; readonly emitter: PluginEmitter } | { readonly kind: 'ingestor'; readonly ingestor: ExternalIngestor };
+export type PluginComponent =
+  { readonly kind: 'emitter'; readonly emitter: PluginEmitter } | { readonly kind: 'ingestor'; readonly ingestor: ExternalIngestor };
 
 /** Builds the component for `spec`, dialling `target`. Nothing connects until the first call. */
 export function buildComponent(spec: PluginSpec, target: string): PluginComponent {

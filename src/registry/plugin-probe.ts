@@ -44,10 +44,14 @@ export class PluginProbe {
     const info = await this.call<PluginInfo>('Info', this.client.info.bind(this.client), timeoutMs);
     const kind = kindOf(info.type);
     if (kind !== this.kind) {
-      throw new RegistryError(status.FAILED_PRECONDITION, `the plugin at ${this.target} says it is ${kind ?? 'of no known type'}, not ${this.kind}`);
+      throw new RegistryError(
+        status.FAILED_PRECONDITION,
+        `the plugin at ${this.target} says it is ${kind ?? 'of no known type'}, not ${this.kind}`,
+      );
     }
     const health = await this.health(timeoutMs);
-    if (!health.healthy) throw new RegistryError(status.FAILED_PRECONDITION, `the plugin at ${this.target} reports unhealthy: ${health.message}`);
+    if (!health.healthy)
+      throw new RegistryError(status.FAILED_PRECONDITION, `the plugin at ${this.target} reports unhealthy: ${health.message}`);
     return { info, healthMessage: health.message };
   }
 
@@ -74,9 +78,14 @@ export class PluginProbe {
       invoke({}, new Metadata(), { deadline: new Date(Date.now() + timeoutMs) }, (err, res) => {
         if (!err) return resolve(res);
         if (err.code === status.UNIMPLEMENTED) {
-          reject(new RegistryError(status.FAILED_PRECONDITION, `the plugin at ${this.target} does not serve ${SERVICES[this.kind]}/${method}`));
+          reject(
+            new RegistryError(status.FAILED_PRECONDITION, `the plugin at ${this.target} does not serve ${SERVICES[this.kind]}/${method}`),
+          );
         } else {
-          const why = err.code === status.DEADLINE_EXCEEDED ? `no answer within ${timeoutMs} ms` : `${status[err.code] ?? err.code}: ${err.details || err.message}`;
+          const why =
+            err.code === status.DEADLINE_EXCEEDED
+              ? `no answer within ${timeoutMs} ms`
+              : `${status[err.code] ?? err.code}: ${err.details || err.message}`;
           reject(new RegistryError(status.UNAVAILABLE, `the plugin at ${this.target} did not answer ${method}: ${why}`));
         }
       });

@@ -59,7 +59,8 @@ export function sourcesProblem(sources: readonly string[]): string | undefined {
   if (sources.length > MAX_SOURCES) return `an ingestor may list at most ${MAX_SOURCES} sources, got ${sources.length}`;
   if (new Set(sources).size !== sources.length) return 'sources repeat a name';
   const bad = sources.find((s) => typeof s !== 'string' || s === '' || s.length > MAX_SOURCE_LENGTH || /[\s,]/.test(s));
-  if (bad !== undefined) return `source ${JSON.stringify(String(bad).slice(0, 80))} must be 1-${MAX_SOURCE_LENGTH} characters without spaces or commas`;
+  if (bad !== undefined)
+    return `source ${JSON.stringify(String(bad).slice(0, 80))} must be 1-${MAX_SOURCE_LENGTH} characters without spaces or commas`;
   return undefined;
 }
 

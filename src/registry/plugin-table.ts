@@ -6,7 +6,15 @@ import { forgetPluginSeries } from './plugin-component.js';
 import { PluginEntry } from './plugin-entry.js';
 import { PluginProbe } from './plugin-probe.js';
 import { RegistryError, sameComponent, type PluginKind, type PluginSpec } from './plugin-spec.js';
-import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MAX_PLUGINS, DEFAULT_MISSED_BEATS, DEFAULT_PROBE_TIMEOUT_MS, DEFAULT_UNHEALTHY_AFTER, type AdmitRequest, type PluginTableOptions } from './table-options.js';
+import {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_MAX_PLUGINS,
+  DEFAULT_MISSED_BEATS,
+  DEFAULT_PROBE_TIMEOUT_MS,
+  DEFAULT_UNHEALTHY_AFTER,
+  type AdmitRequest,
+  type PluginTableOptions,
+} from './table-options.js';
 import { RegistryMetrics, type RemovalReason } from './registry-metrics.js';
 import { staticRows, tableRows, type PluginRow } from './plugin-view.js';
 
@@ -50,7 +58,10 @@ export class PluginTable {
     this.probeTimeoutMs = this.o.probeTimeoutMs;
     this.log = opts.logger.child({ component: 'plugin-table' });
     this.metrics = new RegistryMetrics(opts.registry, () => ({
-      rows: [...this.statics.rows.map((r) => ({ origin: r.origin, kind: r.type as PluginKind, routing: true })), ...[...this.byId.values()].map((e) => ({ origin: e.origin, kind: e.spec.kind, routing: e.routing }))],
+      rows: [
+        ...this.statics.rows.map((r) => ({ origin: r.origin, kind: r.type as PluginKind, routing: true })),
+        ...[...this.byId.values()].map((e) => ({ origin: e.origin, kind: e.spec.kind, routing: e.routing })),
+      ],
     }));
   }
 
@@ -130,12 +141,16 @@ export class PluginTable {
     entry.probe.close();
     this.metrics.removed.inc({ origin: entry.origin, reason });
     const fields = { plugin: describe(entry), reason };
-    if (reason === 'lease_expired') this.log.warn({ ...fields, lastHeartbeat: iso(entry.lastHeartbeatMs), leaseTtlMs: this.leaseTtlMs }, 'plugin missed its heartbeats; removed from the table');
+    if (reason === 'lease_expired')
+      this.log.warn(
+        { ...fields, lastHeartbeat: iso(entry.lastHeartbeatMs), leaseTtlMs: this.leaseTtlMs },
+        'plugin missed its heartbeats; removed from the table',
+      );
     else this.log.info(fields, 'plugin removed from the table');
     if (reason !== 'replaced') {
       const series = seriesName(entry.spec);
-      void forgetPluginSeries(this.opts.registry, series, () => !this.entries().some((e) => seriesName(e.spec) === series)).catch((err: unknown) =>
-        this.log.warn({ err }, 'could not drop a departed plugin\'s metric series'),
+      void forgetPluginSeries(this.opts.registry, series, () => !this.entries().some((e) => seriesName(e.spec) === series)).catch(
+        (err: unknown) => this.log.warn({ err }, "could not drop a departed plugin's metric series"),
       );
     }
     return true;
@@ -143,7 +158,11 @@ export class PluginTable {
 
   /** Asks every plugin's Health now (the sweep's work); resolves when all answered. */
   async sweep(): Promise<void> {
-    await Promise.all(this.entries().filter((e) => !e.checking).map((e) => this.check(e)));
+    await Promise.all(
+      this.entries()
+        .filter((e) => !e.checking)
+        .map((e) => this.check(e)),
+    );
     for (const hook of this.sweepHooks) await hook();
   }
 
@@ -171,17 +190,26 @@ export class PluginTable {
     }
     for (const other of this.byId.values()) {
       if (other === existing || other.spec.kind !== spec.kind) continue;
-      if (spec.kind === 'emitter' && other.spec.emitterName === spec.emitterName) throw taken(`emitter name "${spec.emitterName}" is held by plugin "${other.spec.name}"`);
+      if (spec.kind === 'emitter' && other.spec.emitterName === spec.emitterName)
+        throw taken(`emitter name "${spec.emitterName}" is held by plugin "${other.spec.name}"`);
       const shared = spec.sources.find((s) => other.spec.sources.includes(s));
       if (shared !== undefined) throw taken(`source "${shared}" is parsed by plugin "${other.spec.name}"`);
     }
     if (!existing && this.byId.size >= this.o.maxPlugins) {
-      throw new RegistryError(status.RESOURCE_EXHAUSTED, `the plugin table is full (${this.o.maxPlugins} plugins, POLKU_REGISTRY_MAX_PLUGINS)`);
+      throw new RegistryError(
+        status.RESOURCE_EXHAUSTED,
+        `the plugin table is full (${this.o.maxPlugins} plugins, POLKU_REGISTRY_MAX_PLUGINS)`,
+      );
     }
     return existing;
   }
 
-  private install(req: AdmitRequest, spec: PluginSpec, probe: PluginProbe, healthMessage: string): { entry: PluginEntry; created: boolean } {
+  private install(
+    req: AdmitRequest,
+    spec: PluginSpec,
+    probe: PluginProbe,
+    healthMessage: string,
+  ): { entry: PluginEntry; created: boolean } {
     this.assertOpen();
     const existing = this.admissible(req.origin, spec, req.service);
     const health = { healthy: true, message: healthMessage, atMs: this.o.clock.nowMs() };
@@ -208,7 +236,10 @@ export class PluginTable {
       throw err;
     }
     if (req.origin === 'registered') this.renewLease(entry);
-    this.log.info({ plugin: describe(entry), origin: entry.origin, replaced: existing ? existing.target : undefined }, 'plugin added to the table');
+    this.log.info(
+      { plugin: describe(entry), origin: entry.origin, replaced: existing ? existing.target : undefined },
+      'plugin added to the table',
+    );
     return { entry, created: true };
   }
 
@@ -243,7 +274,10 @@ export class PluginTable {
     if (entry.routing && entry.failures >= this.o.unhealthyAfter) {
       entry.leaveRouting(this.opts.pipeline);
       this.metrics.transitions.inc({ origin: entry.origin, to: 'unhealthy' });
-      this.log.warn({ plugin: describe(entry), health: { message: h.message }, failures: entry.failures }, 'plugin failed its Health checks; out of routing until healthy');
+      this.log.warn(
+        { plugin: describe(entry), health: { message: h.message }, failures: entry.failures },
+        'plugin failed its Health checks; out of routing until healthy',
+      );
     }
   }
 
@@ -257,13 +291,24 @@ export class PluginTable {
   }
 
   private assertOpen(): void {
-    if (this.state !== 'open') throw new RegistryError(status.UNAVAILABLE, this.state === 'new' ? 'the plugin table is not started yet' : 'the gateway is shutting down');
+    if (this.state !== 'open')
+      throw new RegistryError(
+        status.UNAVAILABLE,
+        this.state === 'new' ? 'the plugin table is not started yet' : 'the gateway is shutting down',
+      );
   }
 }
 
 /** A plugin's log fields: untrusted values, so nested under one key. */
 function describe(e: PluginEntry): Record<string, unknown> {
-  return { name: e.spec.name, id: e.id, type: e.spec.kind, address: e.spec.address, target: e.target, ...(e.service ? { service: e.service } : {}) };
+  return {
+    name: e.spec.name,
+    id: e.id,
+    type: e.spec.kind,
+    address: e.spec.address,
+    target: e.target,
+    ...(e.service ? { service: e.service } : {}),
+  };
 }
 
 /** The `plugin` label value of the component's own metrics. */

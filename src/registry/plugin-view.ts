@@ -74,24 +74,22 @@ export function tableRows(
   });
   const dynamic = [...entries]
     .sort((a, b) => a.spec.name.localeCompare(b.spec.name))
-    .map(
-      (e): PluginRow => ({
-        name: e.spec.name,
-        type: e.spec.kind,
-        origin: e.origin,
-        address: e.spec.address,
-        target: e.target === e.spec.address ? null : e.target,
-        id: e.origin === 'registered' ? e.id : null,
-        routeName: e.spec.kind === 'emitter' ? e.spec.emitterName : null,
-        sources: e.spec.sources,
-        state: e.state,
-        health: e.health.healthy ? 'healthy' : 'unhealthy',
-        healthMessage: e.health.message,
-        lastHeartbeat: e.lastHeartbeatMs === null ? null : new Date(e.lastHeartbeatMs).toISOString(),
-        leaseLeftMs: e.leaseExpiresMs === null ? null : Math.max(0, e.leaseExpiresMs - nowMs),
-        service: e.service ?? null,
-        version: e.spec.version,
-      }),
-    );
+    .map((e): PluginRow => ({
+      name: e.spec.name,
+      type: e.spec.kind,
+      origin: e.origin,
+      address: e.spec.address,
+      target: e.target === e.spec.address ? null : e.target,
+      id: e.origin === 'registered' ? e.id : null,
+      routeName: e.spec.kind === 'emitter' ? e.spec.emitterName : null,
+      sources: e.spec.sources,
+      state: e.state,
+      health: e.health.healthy ? 'healthy' : 'unhealthy',
+      healthMessage: e.health.message,
+      lastHeartbeat: e.lastHeartbeatMs === null ? null : new Date(e.lastHeartbeatMs).toISOString(),
+      leaseLeftMs: e.leaseExpiresMs === null ? null : Math.max(0, e.leaseExpiresMs - nowMs),
+      service: e.service ?? null,
+      version: e.spec.version,
+    }));
   return [...fixed, ...dynamic];
 }

@@ -1,4 +1,11 @@
-import { status, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  status,
+  type Metadata,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import type { Empty } from '../gen/google/protobuf/empty.js';
@@ -49,7 +56,11 @@ export class RegistryService {
   private readonly log: Logger;
 
   constructor(private readonly o: RegistryServiceOptions) {
-    this.bucket = new TokenBucket(o.registerRatePerSecond ?? DEFAULT_REGISTER_RATE, o.registerBurst ?? DEFAULT_REGISTER_BURST, o.clock ?? systemClock);
+    this.bucket = new TokenBucket(
+      o.registerRatePerSecond ?? DEFAULT_REGISTER_RATE,
+      o.registerBurst ?? DEFAULT_REGISTER_BURST,
+      o.clock ?? systemClock,
+    );
     this.tokenDigest = o.token ? digest(o.token) : null;
     this.log = o.logger.child({ component: 'plugin-registry' });
   }
@@ -79,7 +90,10 @@ export class RegistryService {
       known: spec,
       complete: (info) => {
         if (info.name !== spec.name) {
-          throw new RegistryError(status.FAILED_PRECONDITION, `the plugin at ${spec.address} calls itself "${info.name}", not "${spec.name}"`);
+          throw new RegistryError(
+            status.FAILED_PRECONDITION,
+            `the plugin at ${spec.address} calls itself "${info.name}", not "${spec.name}"`,
+          );
         }
         return spec;
       },
@@ -107,7 +121,8 @@ export class RegistryService {
     const header = metadata.get('authorization')[0];
     const m = typeof header === 'string' ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
     if (!m) throw new RegistryError(status.UNAUTHENTICATED, 'a registration token is required: send authorization: Bearer <token>');
-    if (!timingSafeEqual(digest(m[1]!), this.tokenDigest)) throw new RegistryError(status.UNAUTHENTICATED, 'the registration token is wrong');
+    if (!timingSafeEqual(digest(m[1]!), this.tokenDigest))
+      throw new RegistryError(status.UNAUTHENTICATED, 'the registration token is wrong');
   }
 
   private unary<Req, Res>(method: RegistryMethod, handle: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
@@ -123,7 +138,12 @@ export class RegistryService {
           if (!known) this.log.error({ err, method }, 'registry call failed');
           else this.log.debug({ method, code: status[code], reason: err.message, peer: call.getPeer() }, 'registry call refused');
           this.o.table.metrics.requests.inc({ method, code: status[code] ?? String(code) });
-          callback({ code, details: known ? err.message : 'internal error', name: status[code] ?? 'ERROR', message: known ? err.message : 'internal error' });
+          callback({
+            code,
+            details: known ? err.message : 'internal error',
+            name: status[code] ?? 'ERROR',
+            message: known ? err.message : 'internal error',
+          });
         },
       );
     };

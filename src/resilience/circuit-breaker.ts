@@ -10,7 +10,8 @@ export interface CircuitBreakerOptions {
 }
 
 /** What a caller may do now. */
-export type CircuitPermit = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number; readonly reason: string };
+export type CircuitPermit =
+  { readonly allowed: true } | { readonly allowed: false; readonly retryAfterMs: number; readonly reason: string };
 
 const ALLOWED: CircuitPermit = Object.freeze({ allowed: true });
 

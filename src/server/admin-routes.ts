@@ -77,7 +77,16 @@ export async function adminRoute(
 }
 
 function deadLetterJson(d: DeadLetter & { id: number }): unknown {
-  return { id: d.id, seq: d.seq, emitter: d.emitter, reason: d.reason, attempts: d.attempts, deadAt: new Date(d.deadAtMs).toISOString(), targets: d.targets, event: eventToJson(d.event) };
+  return {
+    id: d.id,
+    seq: d.seq,
+    emitter: d.emitter,
+    reason: d.reason,
+    attempts: d.attempts,
+    deadAt: new Date(d.deadAtMs).toISOString(),
+    targets: d.targets,
+    event: eventToJson(d.event),
+  };
 }
 
 function parseTime(raw: string | null): number | undefined {
@@ -86,4 +95,3 @@ function parseTime(raw: string | null): number | undefined {
   const ms = Date.parse(raw);
   return Number.isNaN(ms) ? undefined : ms;
 }
-

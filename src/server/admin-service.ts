@@ -74,9 +74,11 @@ export class AdminServiceHandler {
   private unary<Req, Res>(handle: (admin: DurableAdmin, request: Req) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const run = async (): Promise<Res> => {
-        if (!isLoopbackPeer(call.getPeer())) throw new AdminRefusal(status.PERMISSION_DENIED, 'polku.v1.Admin answers only callers on the same host (loopback)');
+        if (!isLoopbackPeer(call.getPeer()))
+          throw new AdminRefusal(status.PERMISSION_DENIED, 'polku.v1.Admin answers only callers on the same host (loopback)');
         const admin = this.admin();
-        if (!admin) throw new AdminRefusal(status.FAILED_PRECONDITION, 'durable mode is off: there is no log to replay and no dead letters');
+        if (!admin)
+          throw new AdminRefusal(status.FAILED_PRECONDITION, 'durable mode is off: there is no log to replay and no dead letters');
         return handle(admin, call.request);
       };
       run().then(

@@ -8,13 +8,8 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
-import {
-  GatewayService,
-  HealthRequest,
-  HealthResponse,
-  type Ack,
-  type IngestEvent,
-} from '../gen/polku/v1/gateway.js';
+import { GatewayService, type HealthRequest, type HealthResponse, type Ack, type IngestEvent } from '../gen/polku/v1/gateway.js';
+import { intakeOfEvent } from '../hub/polku-messages.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
 import { batchDeserializer, eventDeserializer, serializeAck, UnreadableMessage, type ReceivedBatch } from './message-codec.js';
@@ -53,10 +48,8 @@ export class GatewayServiceHandler {
   implementation(): UntypedServiceImplementation {
     return {
       streamEvents: (call: ServerDuplexStream<ReceivedBatch | UnreadableMessage, Ack>) => this.streamEvents(call),
-      sendEvent: (call: ServerUnaryCall<IngestEvent | UnreadableMessage, Ack>, cb: sendUnaryData<Ack>) =>
-        this.sendEvent(call, cb),
-      health: (_call: ServerUnaryCall<HealthRequest, HealthResponse>, cb: sendUnaryData<HealthResponse>) =>
-        this.health(cb),
+      sendEvent: (call: ServerUnaryCall<IngestEvent | UnreadableMessage, Ack>, cb: sendUnaryData<Ack>) => this.sendEvent(call, cb),
+      health: (_call: ServerUnaryCall<HealthRequest, HealthResponse>, cb: sendUnaryData<HealthResponse>) => this.health(cb),
     };
   }
 
@@ -80,8 +73,13 @@ export class GatewayServiceHandler {
     try {
       result =
         request instanceof UnreadableMessage
-          ? this.o.hub.refuseMessage('', request.code, request.message)
-          : this.o.hub.processEvent(request);
+          ? this.o.hub.submit({
+              source: '',
+              cluster: '',
+              unary: true,
+              payload: { kind: 'unreadable', code: request.code, message: request.message },
+            })
+          : this.o.hub.submit(intakeOfEvent(request));
     } catch (err) {
       this.log.error({ err }, 'SendEvent processing threw');
       cb({ code: GrpcStatus.INTERNAL, details: 'internal error while processing the event' });

@@ -29,9 +29,7 @@ export interface GrpcServerOptions {
  */
 export class GrpcServer {
   private readonly server: Server;
-  private readonly health = new HealthImplementation(
-    Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])),
-  );
+  private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
 
   constructor(o: GrpcServerOptions) {
     const limit = transportMessageLimit(o.maxMessageBytes);

@@ -104,7 +104,9 @@ function decodeEventPayload(reader: BinaryReader, length: number, events: Event[
       lacks.push(
         reader.pos !== start + len
           ? NO_WIRE_BYTES
-          : (event.id === '' ? LACKS_ID : 0) | (event.timestampUnixNs === 0n ? LACKS_TIMESTAMP : 0) | (event.source === '' ? LACKS_SOURCE : 0),
+          : (event.id === '' ? LACKS_ID : 0) |
+              (event.timestampUnixNs === 0n ? LACKS_TIMESTAMP : 0) |
+              (event.source === '' ? LACKS_SOURCE : 0),
       );
       continue;
     }
@@ -113,8 +115,7 @@ function decodeEventPayload(reader: BinaryReader, length: number, events: Event[
   }
 }
 
-export const eventDeserializer = (maxBytes: number) =>
-  guarded((b) => IngestEvent.decode(b), 'IngestEvent', maxBytes);
+export const eventDeserializer = (maxBytes: number) => guarded((b) => IngestEvent.decode(b), 'IngestEvent', maxBytes);
 
 /** Encodes an Ack without the extra copy `Buffer.from(Uint8Array)` would make. */
 export function serializeAck(ack: Ack): Buffer {

@@ -1,6 +1,7 @@
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Clock } from '../clock.js';
 import type { Ack } from '../gen/polku/v1/gateway.js';
+import { intakeOfBatch } from '../hub/polku-messages.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
 import { UnreadableMessage, type ReceivedBatch } from './message-codec.js';
@@ -68,8 +69,13 @@ export class StreamSession {
     try {
       ack =
         message instanceof UnreadableMessage
-          ? this.hub.refuseMessage('', message.code, message.message)
-          : this.hub.processBatch(message.batch, receivedAtNs, message.wire);
+          ? this.hub.submit({
+              source: '',
+              cluster: '',
+              receivedAtNs,
+              payload: { kind: 'unreadable', code: message.code, message: message.message },
+            })
+          : this.hub.submit(intakeOfBatch(message.batch, receivedAtNs, message.wire));
     } catch (err) {
       // A bug, not bad input: end this call with INTERNAL rather than answer wrongly.
       this.log.error({ err }, 'batch processing threw');

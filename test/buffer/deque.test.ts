@@ -28,7 +28,10 @@ test('order survives growing past several doublings from a tiny capacity', () =>
   const deque = new Deque<number>(2);
   for (let i = 0; i < 1_000; i++) deque.push(i);
   assert.equal(deque.length, 1_000);
-  assert.deepEqual(drain(deque), Array.from({ length: 1_000 }, (_, i) => i));
+  assert.deepEqual(
+    drain(deque),
+    Array.from({ length: 1_000 }, (_, i) => i),
+  );
 });
 
 test('order survives growing while the ring has wrapped around', () => {

@@ -90,8 +90,7 @@ async function metricValue(registry: Registry, name: string, labels: Record<stri
   return match?.value ?? 0;
 }
 
-const dropped = (registry: Registry, reason: string) =>
-  metricValue(registry, 'polku_events_dropped_total', { reason });
+const dropped = (registry: Registry, reason: string) => metricValue(registry, 'polku_events_dropped_total', { reason });
 const forwarded = (registry: Registry) => metricValue(registry, 'polku_events_forwarded_total', { emitter: 'sink' });
 
 test('a full batch is sent at once, without waiting for the flush timer', () => {
@@ -119,7 +118,10 @@ test('one batch is in flight at a time', async () => {
   assert.deepEqual(emitter.batches, [['a', 'b', 'c']], 'nothing else goes out while a batch is in flight');
   assert.equal(queue.depth, 7);
   await emitter.answer(EmitResults.success());
-  assert.deepEqual(emitter.batches, [['a', 'b', 'c'], ['d', 'e', 'f']]);
+  assert.deepEqual(emitter.batches, [
+    ['a', 'b', 'c'],
+    ['d', 'e', 'f'],
+  ]);
 });
 
 test('a partial result re-sends only the retryable event, after the backoff and before newer events', async () => {
@@ -156,7 +158,10 @@ test('retryAfterMs from the emitter is honoured instead of the default backoff',
   timers.advance(999);
   assert.equal(emitter.batches.length, 1);
   timers.advance(1);
-  assert.deepEqual(emitter.batches, [['a', 'b', 'c'], ['a', 'b', 'c']]);
+  assert.deepEqual(emitter.batches, [
+    ['a', 'b', 'c'],
+    ['a', 'b', 'c'],
+  ]);
   await emitter.answer(EmitResults.partial([{ index: 0, retryable: true, error: 'again' }], 2_500));
   timers.advance(2_499);
   assert.equal(emitter.batches.length, 2);
@@ -214,7 +219,10 @@ test('an emitter that throws synchronously is treated as retryable', async () =>
   assert.equal(health.healthy, false);
   assert.match(health.message ?? '', /emit threw: boom/);
   timers.advance(100);
-  assert.deepEqual(emitter.batches, [['a', 'b', 'c'], ['a', 'b', 'c']]);
+  assert.deepEqual(emitter.batches, [
+    ['a', 'b', 'c'],
+    ['a', 'b', 'c'],
+  ]);
   await emitter.answer(EmitResults.success());
   assert.equal(await forwarded(registry), 3);
   assert.equal(queue.lastBatchSucceeded, true);

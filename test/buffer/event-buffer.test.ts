@@ -93,7 +93,10 @@ test('an event waiting in two queues frees its room only once both have given it
   buffer.admit(ev('new'), 10, [q]);
   assert.deepEqual(buffer.evictFor(10), { evicted: 2, fits: true }, 'out of q, then out of other');
   assert.equal(victim.released, true);
-  assert.deepEqual(q.pending.map((b) => b.event.id), ['new']);
+  assert.deepEqual(
+    q.pending.map((b) => b.event.id),
+    ['new'],
+  );
   assert.deepEqual(other.pending, []);
   assert.equal(buffer.size, 1);
   assert.equal(buffer.bytes, 10);
@@ -148,12 +151,18 @@ test('evictFor evicts the oldest pending events first, across two sources', () =
   assert.equal(buffer.hasRoomFor(150), false);
 
   assert.equal(buffer.evictFor(150).evicted, 2, 'frees 200 bytes to fit 150');
-  assert.deepEqual(held.map((h) => h.released), [true, true, false, false]);
+  assert.deepEqual(
+    held.map((h) => h.released),
+    [true, true, false, false],
+  );
   assert.equal(buffer.size, 2);
   assert.equal(buffer.bytes, 200);
 
   assert.equal(buffer.evictFor(300).evicted, 1);
-  assert.deepEqual(held.map((h) => h.released), [true, true, true, false]);
+  assert.deepEqual(
+    held.map((h) => h.released),
+    [true, true, true, false],
+  );
 });
 
 test('evictFor skips events that are in flight (no longer pending)', () => {

@@ -66,9 +66,19 @@ const envValue = (objects: K8sObject[], key: string) => env(objects).get(key)?.v
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 const REQUIRED_SCENARIOS = [
-  'default', 'deployment', 'hostport', 'namespaced-rbac', 'servicemonitor', 'durable', 'existing-secret', 'pipeline-module', 'registry',
+  'default',
+  'deployment',
+  'hostport',
+  'namespaced-rbac',
+  'servicemonitor',
+  'durable',
+  'existing-secret',
+  'pipeline-module',
+  'registry',
 ];
-const scenarioFiles = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort();
+const scenarioFiles = readdirSync(join(CHART, 'ci'))
+  .filter((f) => f.endsWith('-values.yaml'))
+  .sort();
 const scenarios = new Map<string, K8sObject[]>();
 const scenario = (s: string) => {
   const objects = scenarios.get(s);
@@ -130,7 +140,7 @@ describe('chart: lint and render', () => {
     assert.equal(problems.length, 1);
     assert.match(problems[0]!, /Service\/polku: .*internalTraficPolicy/);
     const badPort = structuredClone(one(scenario('default'), 'Service'));
-    (get<Record<string, unknown>[]>(badPort, 'spec', 'ports')[0]!)['port'] = 'fifty';
+    get<Record<string, unknown>[]>(badPort, 'spec', 'ports')[0]!['port'] = 'fifty';
     assert.equal(schemaProblems(badPort).length, 1);
   });
 
@@ -177,14 +187,20 @@ describe('chart: workload and Service', () => {
     assert.equal(get(svc, 'spec', 'type'), 'ClusterIP');
     assert.deepEqual(
       get<{ name: string; port: number; targetPort: string }[]>(svc, 'spec', 'ports').map((p) => [p.name, p.port, p.targetPort]),
-      [['grpc', 50051, 'grpc'], ['metrics', 9090, 'metrics']],
+      [
+        ['grpc', 50051, 'grpc'],
+        ['metrics', 9090, 'metrics'],
+      ],
     );
     const selector = get<Record<string, string>>(svc, 'spec', 'selector');
     const podLabels = podMeta(objects).labels ?? {};
     for (const [k, v] of Object.entries(selector)) assert.equal(podLabels[k], v, `pod label ${k}`);
     assert.deepEqual(get(workload(objects), 'spec', 'selector', 'matchLabels'), selector);
     const ports = gateway(objects).ports.map((p) => [p.name, p.containerPort]);
-    assert.deepEqual(ports, [['grpc', 50051], ['metrics', 9090]]);
+    assert.deepEqual(ports, [
+      ['grpc', 50051],
+      ['metrics', 9090],
+    ]);
   });
 
   test('NODE_NAME and HOST_IP (and the pod name and namespace) come from the downward API', () => {
@@ -265,7 +281,10 @@ describe('chart: workload and Service', () => {
   });
 
   test('resources default to requests 100m/160Mi and limits 1 CPU/320Mi (discovery, on by default, loads the Kubernetes client)', () => {
-    assert.deepEqual(gateway(scenario('default')).resources, { requests: { cpu: '100m', memory: '160Mi' }, limits: { cpu: '1', memory: '320Mi' } });
+    assert.deepEqual(gateway(scenario('default')).resources, {
+      requests: { cpu: '100m', memory: '160Mi' },
+      limits: { cpu: '1', memory: '320Mi' },
+    });
   });
 
   test('NODE_OPTIONS: --max-old-space-size is derived from limits.memory (half of it), or given; semi-space on request', async () => {
@@ -302,8 +321,14 @@ describe('chart: workload and Service', () => {
       assert.deepEqual(sc['capabilities'], { drop: ['ALL'] }, s);
       assert.deepEqual(sc['seccompProfile'], { type: 'RuntimeDefault' }, s);
       // A read-only root still has a writable /tmp.
-      assert.ok(gateway(objects).volumeMounts.some((m) => m.name === 'tmp' && m.mountPath === '/tmp'), s);
-      assert.ok(pod.volumes.some((v) => v.name === 'tmp' && v['emptyDir']), s);
+      assert.ok(
+        gateway(objects).volumeMounts.some((m) => m.name === 'tmp' && m.mountPath === '/tmp'),
+        s,
+      );
+      assert.ok(
+        pod.volumes.some((v) => v.name === 'tmp' && v['emptyDir']),
+        s,
+      );
     }
   });
 
@@ -312,7 +337,13 @@ describe('chart: workload and Service', () => {
       values: {
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' }],
         nodeSelector: { 'node-role.kubernetes.io/worker': '' },
-        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] }] }] } } },
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] }] }],
+            },
+          },
+        },
         priorityClassName: 'system-node-critical',
         extraEnv: [{ name: 'WEBHOOK_TOKEN', valueFrom: { secretKeyRef: { name: 'hook', key: 'token' } } }],
         extraEnvFrom: [{ secretRef: { name: 'more' } }],
@@ -323,7 +354,20 @@ describe('chart: workload and Service', () => {
     assert.deepEqual(pod['tolerations'], [{ key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' }]);
     // helm merges maps: the default kubernetes.io/os stays unless set to null.
     assert.deepEqual(pod['nodeSelector'], { 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/worker': '' });
-    assert.equal(get(pod, 'affinity', 'nodeAffinity', 'requiredDuringSchedulingIgnoredDuringExecution', 'nodeSelectorTerms', 0, 'matchExpressions', 0, 'key'), 'kubernetes.io/arch');
+    assert.equal(
+      get(
+        pod,
+        'affinity',
+        'nodeAffinity',
+        'requiredDuringSchedulingIgnoredDuringExecution',
+        'nodeSelectorTerms',
+        0,
+        'matchExpressions',
+        0,
+        'key',
+      ),
+      'kubernetes.io/arch',
+    );
     assert.equal(pod['priorityClassName'], 'system-node-critical');
     assert.deepEqual(env(o).get('WEBHOOK_TOKEN')?.valueFrom, { secretKeyRef: { name: 'hook', key: 'token' } });
     assert.deepEqual(get(gateway(o), 'envFrom'), [{ secretRef: { name: 'more' } }]);
@@ -352,7 +396,21 @@ function podSecurityViolations(pod: PodSpec): { baseline: string[]; restricted: 
     const sc = c.securityContext ?? {};
     if (sc['privileged'] === true) baseline.push(`${c.name}: privileged`);
     for (const p of c.ports ?? []) if (p.hostPort) baseline.push(`${c.name}: hostPort ${p.hostPort}`);
-    const baselineCaps = ['AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT'];
+    const baselineCaps = [
+      'AUDIT_WRITE',
+      'CHOWN',
+      'DAC_OVERRIDE',
+      'FOWNER',
+      'FSETID',
+      'KILL',
+      'MKNOD',
+      'NET_BIND_SERVICE',
+      'SETFCAP',
+      'SETGID',
+      'SETPCAP',
+      'SETUID',
+      'SYS_CHROOT',
+    ];
     const added = get<string[]>(sc, 'capabilities', 'add') ?? [];
     for (const cap of added) if (!baselineCaps.includes(cap)) baseline.push(`${c.name}: adds ${cap}`);
     for (const cap of added) if (cap !== 'NET_BIND_SERVICE') restricted.push(`${c.name}: adds ${cap}`);
@@ -376,7 +434,7 @@ describe('chart: Pod Security Standards', () => {
     assert.ok(scenarios.size >= 8);
   });
 
-  test('hostPort and durable\'s hostPath need the privileged level, as the README says', () => {
+  test("hostPort and durable's hostPath need the privileged level, as the README says", () => {
     assert.deepEqual(podSecurityViolations(podSpec(scenario('hostport'))).baseline, ['polku: hostPort 50051']);
     assert.deepEqual(podSecurityViolations(podSpec(scenario('durable'))).baseline, ['hostPath volume durable']);
     const readme = readFileSync(join(CHART, 'README.md'), 'utf8');
@@ -387,15 +445,24 @@ describe('chart: Pod Security Standards', () => {
 describe('chart: hostPort', () => {
   test('hostPort appears only in the hostport scenario', () => {
     for (const [s, objects] of scenarios) {
-      const hostPorts = [...podSpec(objects).containers, ...(podSpec(objects).initContainers ?? [])].flatMap((c) => c.ports ?? []).filter((p) => p.hostPort !== undefined);
-      if (s === 'hostport') assert.deepEqual(hostPorts.map((p) => [p.name, p.hostPort]), [['grpc', 50051]]);
+      const hostPorts = [...podSpec(objects).containers, ...(podSpec(objects).initContainers ?? [])]
+        .flatMap((c) => c.ports ?? [])
+        .filter((p) => p.hostPort !== undefined);
+      if (s === 'hostport')
+        assert.deepEqual(
+          hostPorts.map((p) => [p.name, p.hostPort]),
+          [['grpc', 50051]],
+        );
       else assert.deepEqual(hostPorts, [], s);
       assert.equal(podSpec(objects)['hostNetwork'], undefined, s);
     }
   });
 
   test('with a hostPort the DaemonSet rolls without a surge, and a surge is refused with the reason', async () => {
-    assert.deepEqual(get(one(scenario('hostport'), 'DaemonSet'), 'spec', 'updateStrategy', 'rollingUpdate'), { maxSurge: 0, maxUnavailable: 1 });
+    assert.deepEqual(get(one(scenario('hostport'), 'DaemonSet'), 'spec', 'updateStrategy', 'rollingUpdate'), {
+      maxSurge: 0,
+      maxUnavailable: 1,
+    });
     const r = await templateRaw({ set: ['ports.grpc.hostPort=50051', 'updateStrategy.rollingUpdate.maxSurge=1'] });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /ports\.grpc\.hostPort forbids updateStrategy\.rollingUpdate\.maxSurge=1: two pods cannot bind one node port/);
@@ -428,7 +495,9 @@ describe('chart: RBAC for discovery', () => {
 
   test('with endpointSlices off, the rules cover services only', async () => {
     const o = await template({ set: ['discovery.endpointSlices=false'] });
-    assert.deepEqual(sortedRules(get<Rule[]>(one(o, 'ClusterRole'), 'rules')), [{ apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] }]);
+    assert.deepEqual(sortedRules(get<Rule[]>(one(o, 'ClusterRole'), 'rules')), [
+      { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
+    ]);
   });
 
   test('listed namespaces get a Role and RoleBinding each, no ClusterRole, and POLKU_DISCOVERY_NAMESPACES lists them', () => {
@@ -436,8 +505,14 @@ describe('chart: RBAC for discovery', () => {
     assert.equal(ofKind(objects, 'ClusterRole').length + ofKind(objects, 'ClusterRoleBinding').length, 0);
     const roles = ofKind(objects, 'Role');
     const bindings = ofKind(objects, 'RoleBinding');
-    assert.deepEqual(roles.map((r) => r.metadata.namespace), ['plugins', 'team-a']);
-    assert.deepEqual(bindings.map((b) => b.metadata.namespace), ['plugins', 'team-a']);
+    assert.deepEqual(
+      roles.map((r) => r.metadata.namespace),
+      ['plugins', 'team-a'],
+    );
+    assert.deepEqual(
+      bindings.map((b) => b.metadata.namespace),
+      ['plugins', 'team-a'],
+    );
     for (const r of roles) {
       assert.deepEqual(sortedRules(get<Rule[]>(r, 'rules')), [
         { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
@@ -453,7 +528,10 @@ describe('chart: RBAC for discovery', () => {
   });
 
   test('rbac.create=false renders no RBAC; discovery off renders no RBAC, no discovery env and mounts no token', async () => {
-    const [noRbac, noDiscovery] = await Promise.all([template({ set: ['rbac.create=false'] }), template({ set: ['discovery.enabled=false'] })]);
+    const [noRbac, noDiscovery] = await Promise.all([
+      template({ set: ['rbac.create=false'] }),
+      template({ set: ['discovery.enabled=false'] }),
+    ]);
     const rbacKinds = ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
     for (const o of [noRbac, noDiscovery]) assert.deepEqual(o.filter((x) => rbacKinds.includes(x.kind)).map(name), []);
     assert.equal(envValue(noRbac, 'POLKU_DISCOVERY'), 'kubernetes');
@@ -477,7 +555,9 @@ describe('chart: registry token', () => {
   test('from an existing Secret: no Secret rendered, the env names it and its key', () => {
     const objects = scenario('existing-secret');
     assert.equal(ofKind(objects, 'Secret').length, 0);
-    assert.deepEqual(env(objects).get('POLKU_REGISTRY_TOKEN')?.valueFrom, { secretKeyRef: { name: 'polku-registry', key: 'registry-token' } });
+    assert.deepEqual(env(objects).get('POLKU_REGISTRY_TOKEN')?.valueFrom, {
+      secretKeyRef: { name: 'polku-registry', key: 'registry-token' },
+    });
   });
 
   test('none by default, and both at once is refused', async () => {
@@ -491,17 +571,23 @@ describe('chart: registry token', () => {
 
 describe('chart: plugin registry', () => {
   const REGISTRY_ENV = [
-    'POLKU_REGISTRY', 'POLKU_REGISTRY_HEARTBEAT_MS', 'POLKU_REGISTRY_MISSED_BEATS', 'POLKU_REGISTRY_HEALTH_INTERVAL_MS',
-    'POLKU_REGISTRY_MAX_PLUGINS', 'POLKU_REGISTRY_ALLOWLIST', 'POLKU_REGISTRY_REGISTER_RATE', 'POLKU_REGISTRY_REGISTER_BURST',
+    'POLKU_REGISTRY',
+    'POLKU_REGISTRY_HEARTBEAT_MS',
+    'POLKU_REGISTRY_MISSED_BEATS',
+    'POLKU_REGISTRY_HEALTH_INTERVAL_MS',
+    'POLKU_REGISTRY_MAX_PLUGINS',
+    'POLKU_REGISTRY_ALLOWLIST',
+    'POLKU_REGISTRY_REGISTER_RATE',
+    'POLKU_REGISTRY_REGISTER_BURST',
   ];
 
-  test('by default every POLKU_REGISTRY_* setting is passed, each equal to the gateway\'s own default', () => {
+  test("by default every POLKU_REGISTRY_* setting is passed, each equal to the gateway's own default", () => {
     const defaults = new Map<string, string>(ENV_VARIABLES.map(([k, v]) => [k, v]));
     for (const k of REGISTRY_ENV) assert.equal(envValue(scenario('default'), k), defaults.get(k), k);
     assert.equal(envValue(scenario('default'), 'POLKU_REGISTRY_ALLOWLIST'), DEFAULT_ALLOWLIST.join(','));
   });
 
-  test('the values reach the env, and the allowlist may name the node\'s own IP through $(HOST_IP), set before it', () => {
+  test("the values reach the env, and the allowlist may name the node's own IP through $(HOST_IP), set before it", () => {
     const objects = scenario('registry');
     const expected: Record<string, string> = {
       POLKU_REGISTRY: 'on',
@@ -520,8 +606,11 @@ describe('chart: plugin registry', () => {
     assert.deepEqual(env(objects).get('POLKU_REGISTRY_TOKEN')?.valueFrom, { secretKeyRef: { name: 'polku-registry', key: 'token' } });
   });
 
-  test('registry.enabled=false turns the service off; a null allowlist leaves the gateway\'s default', async () => {
-    const [off, nullList] = await Promise.all([template({ set: ['registry.enabled=false'] }), template({ set: ['registry.allowlist=null'] })]);
+  test("registry.enabled=false turns the service off; a null allowlist leaves the gateway's default", async () => {
+    const [off, nullList] = await Promise.all([
+      template({ set: ['registry.enabled=false'] }),
+      template({ set: ['registry.allowlist=null'] }),
+    ]);
     assert.equal(envValue(off, 'POLKU_REGISTRY'), 'off');
     assert.equal(env(nullList).has('POLKU_REGISTRY_ALLOWLIST'), false);
     assert.equal(envValue(nullList, 'POLKU_REGISTRY_MAX_PLUGINS'), '64');
@@ -529,14 +618,18 @@ describe('chart: plugin registry', () => {
 });
 
 describe('chart: pipeline module', () => {
-  const moduleOf = (values: string) => (parseYaml(readFileSync(join(CHART, 'ci', values), 'utf8')) as { pipeline: { module: string } }).pipeline.module;
+  const moduleOf = (values: string) =>
+    (parseYaml(readFileSync(join(CHART, 'ci', values), 'utf8')) as { pipeline: { module: string } }).pipeline.module;
 
   test('the ConfigMap holds the module exactly, mounted at /etc/polku/polku.config.ts and named by POLKU_CONFIG', () => {
     const objects = scenario('pipeline-module');
     const cm = one(objects, 'ConfigMap');
     assert.equal(get(cm, 'data', 'polku.config.ts'), moduleOf('pipeline-module-values.yaml'));
     assert.equal(envValue(objects, 'POLKU_CONFIG'), '/etc/polku/polku.config.ts');
-    assert.deepEqual(gateway(objects).volumeMounts.find((m) => m.name === 'pipeline'), { name: 'pipeline', mountPath: '/etc/polku', readOnly: true });
+    assert.deepEqual(
+      gateway(objects).volumeMounts.find((m) => m.name === 'pipeline'),
+      { name: 'pipeline', mountPath: '/etc/polku', readOnly: true },
+    );
     const volume = podSpec(objects).volumes.find((v) => v.name === 'pipeline');
     assert.deepEqual(volume?.['configMap'], { name: cm.metadata.name, items: [{ key: 'polku.config.ts', path: 'polku.config.ts' }] });
   });
@@ -546,7 +639,7 @@ describe('chart: pipeline module', () => {
       '  // starts indented',
       "import { hub } from 'polku';\t// a tab",
       'const s = `{{ not a helm template }}`;   ',
-      "const t = 'äö ✓ \\u00e9 \"quotes\" # not a comment';",
+      'const t = \'äö ✓ \\u00e9 "quotes" # not a comment\';',
       '',
       '',
       'export default hub();',
@@ -571,7 +664,7 @@ describe('chart: pipeline module', () => {
     }
   });
 
-  test('the checksum annotation is the module\'s sha256, and changes when the module changes (only then)', async () => {
+  test("the checksum annotation is the module's sha256, and changes when the module changes (only then)", async () => {
     const a = 'export default hub();\n';
     const b = 'export default hub().buffer({ capacity: 5 });\n';
     const [ra, ra2, rb] = await Promise.all([
@@ -592,13 +685,23 @@ describe('chart: pipeline module', () => {
     assert.equal(ofKind(objects, 'ConfigMap').length, 0);
     assert.equal(env(objects).has('POLKU_CONFIG'), false);
     assert.equal(podMeta(objects).annotations, undefined);
-    assert.equal(gateway(objects).volumeMounts.some((m) => m.mountPath === '/etc/polku'), false);
+    assert.equal(
+      gateway(objects).volumeMounts.some((m) => m.mountPath === '/etc/polku'),
+      false,
+    );
   });
 
   test('an existing ConfigMap is mounted instead, and setting both is refused', async () => {
     const o = await template({ set: ['pipeline.existingConfigMap=my-pipeline'] });
     assert.equal(ofKind(o, 'ConfigMap').length, 0);
-    assert.equal(get(podSpec(o).volumes.find((v) => v.name === 'pipeline'), 'configMap', 'name'), 'my-pipeline');
+    assert.equal(
+      get(
+        podSpec(o).volumes.find((v) => v.name === 'pipeline'),
+        'configMap',
+        'name',
+      ),
+      'my-pipeline',
+    );
     assert.equal(envValue(o, 'POLKU_CONFIG'), '/etc/polku/polku.config.ts');
     const r = await templateRaw({ set: ['pipeline.existingConfigMap=my-pipeline', 'pipeline.module=x'] });
     assert.notEqual(r.code, 0);
@@ -611,8 +714,16 @@ describe('chart: durable mode', () => {
     for (const [s, objects] of scenarios) {
       const pod = podSpec(objects);
       const on = s === 'durable';
-      assert.equal(pod.volumes.some((v) => v.name === 'durable'), on, s);
-      assert.equal(gateway(objects).volumeMounts.some((m) => m.mountPath === '/var/lib/polku'), on, s);
+      assert.equal(
+        pod.volumes.some((v) => v.name === 'durable'),
+        on,
+        s,
+      );
+      assert.equal(
+        gateway(objects).volumeMounts.some((m) => m.mountPath === '/var/lib/polku'),
+        on,
+        s,
+      );
       assert.equal(env(objects).has('POLKU_DURABLE'), on, s);
       assert.equal(env(objects).has('POLKU_DATA_DIR'), on, s);
       assert.equal((pod.initContainers ?? []).length, on ? 1 : 0, s);
@@ -622,8 +733,14 @@ describe('chart: durable mode', () => {
   test('durable: hostPath /var/lib/polku mounted at /var/lib/polku, POLKU_DURABLE=true, POLKU_DATA_DIR, no surge', () => {
     const objects = scenario('durable');
     const pod = podSpec(objects);
-    assert.deepEqual(pod.volumes.find((v) => v.name === 'durable'), { name: 'durable', hostPath: { path: '/var/lib/polku', type: 'DirectoryOrCreate' } });
-    assert.deepEqual(gateway(objects).volumeMounts.find((m) => m.name === 'durable'), { name: 'durable', mountPath: '/var/lib/polku' });
+    assert.deepEqual(
+      pod.volumes.find((v) => v.name === 'durable'),
+      { name: 'durable', hostPath: { path: '/var/lib/polku', type: 'DirectoryOrCreate' } },
+    );
+    assert.deepEqual(
+      gateway(objects).volumeMounts.find((m) => m.name === 'durable'),
+      { name: 'durable', mountPath: '/var/lib/polku' },
+    );
     assert.equal(envValue(objects, 'POLKU_DURABLE'), 'true');
     assert.equal(envValue(objects, 'POLKU_DATA_DIR'), '/var/lib/polku');
     assert.equal(envValue(objects, 'POLKU_DURABLE_MAX_BYTES'), '4294967296');
@@ -639,12 +756,18 @@ describe('chart: durable mode', () => {
 
   test('durable with a claim in deployment mode: the PVC, and Recreate so two pods never share the log', async () => {
     const o = await template({ set: ['mode=deployment', 'durable.enabled=true', 'durable.existingClaim=polku-log'] });
-    assert.deepEqual(podSpec(o).volumes.find((v) => v.name === 'durable'), { name: 'durable', persistentVolumeClaim: { claimName: 'polku-log' } });
+    assert.deepEqual(
+      podSpec(o).volumes.find((v) => v.name === 'durable'),
+      { name: 'durable', persistentVolumeClaim: { claimName: 'polku-log' } },
+    );
     assert.deepEqual(get(one(o, 'Deployment'), 'spec', 'strategy'), { type: 'Recreate' });
     assert.equal(podSpec(o).initContainers, undefined);
     const surge = await templateRaw({ set: ['durable.enabled=true', 'updateStrategy.rollingUpdate.maxSurge=1'] });
     assert.notEqual(surge.code, 0);
-    assert.match(surge.stderr, /durable\.enabled forbids updateStrategy\.rollingUpdate\.maxSurge=1: two gateways would share one durable log/);
+    assert.match(
+      surge.stderr,
+      /durable\.enabled forbids updateStrategy\.rollingUpdate\.maxSurge=1: two gateways would share one durable log/,
+    );
   });
 });
 
@@ -662,7 +785,8 @@ describe('chart: monitoring', () => {
     assert.equal(sm.apiVersion, 'monitoring.coreos.com/v1');
     assert.equal(sm.metadata.labels?.['release'], 'kube-prometheus-stack');
     const svc = one(objects, 'Service');
-    for (const [k, v] of Object.entries(get<Record<string, string>>(sm, 'spec', 'selector', 'matchLabels'))) assert.equal(svc.metadata.labels?.[k], v, k);
+    for (const [k, v] of Object.entries(get<Record<string, string>>(sm, 'spec', 'selector', 'matchLabels')))
+      assert.equal(svc.metadata.labels?.[k], v, k);
     assert.deepEqual(get(sm, 'spec', 'namespaceSelector'), { matchNames: [NAMESPACE] });
     const ep = get<Record<string, unknown>>(sm, 'spec', 'endpoints', 0);
     assert.equal(ep['port'], 'metrics');
@@ -678,7 +802,8 @@ describe('chart: monitoring', () => {
     const objects = scenario('podmonitor');
     const pm = one(objects, 'PodMonitor');
     const podLabels = podMeta(objects).labels ?? {};
-    for (const [k, v] of Object.entries(get<Record<string, string>>(pm, 'spec', 'selector', 'matchLabels'))) assert.equal(podLabels[k], v, k);
+    for (const [k, v] of Object.entries(get<Record<string, string>>(pm, 'spec', 'selector', 'matchLabels')))
+      assert.equal(podLabels[k], v, k);
     assert.equal(get(pm, 'spec', 'podMetricsEndpoints', 0, 'port'), 'metrics');
     assert.equal(get(pm, 'spec', 'podMetricsEndpoints', 0, 'path'), '/metrics');
   });

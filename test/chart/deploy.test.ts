@@ -25,7 +25,7 @@ test('deploy/polku.yaml equals a fresh helm template of the chart defaults, head
   assert.match(committed, /^# POLKU as plain manifests: the Helm chart charts\/polku rendered with its default values\./);
 });
 
-test('deploy/polku.yaml holds the same objects as the chart\'s default render', async () => {
+test("deploy/polku.yaml holds the same objects as the chart's default render", async () => {
   assert.deepEqual(parseManifests(read('polku.yaml')), await template());
 });
 
@@ -88,7 +88,10 @@ test('the sidecar example runs POLKU beside the app: a native sidecar on loopbac
   assert.deepEqual(get(sidecar, 'securityContext', 'capabilities'), { drop: ['ALL'] });
   assert.equal(get(pod, 'securityContext', 'runAsNonRoot'), true);
   const app = get<{ env: { name: string; value: string }[] }>(pod, 'containers', 0);
-  assert.ok(app.env.some((e) => e.value === 'localhost:50051'), 'the app sends to localhost:50051');
+  assert.ok(
+    app.env.some((e) => e.value === 'localhost:50051'),
+    'the app sends to localhost:50051',
+  );
   const cm = one(objects, 'ConfigMap');
   assert.match(get<string>(cm, 'data', 'polku.config.ts'), /from 'polku'/);
   assert.equal(get(pod, 'volumes', 0, 'configMap', 'name'), cm.metadata.name);

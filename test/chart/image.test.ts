@@ -48,7 +48,10 @@ describe('image: Dockerfile', () => {
 
   test('three stages on node:20-bookworm-slim: build (npm ci, npm run build), deps, runtime', () => {
     assert.match(dockerfile, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
-    assert.deepEqual(all.map((s) => s.from), ['${NODE_IMAGE} AS build', '${NODE_IMAGE} AS deps', '${NODE_IMAGE}']);
+    assert.deepEqual(
+      all.map((s) => s.from),
+      ['${NODE_IMAGE} AS build', '${NODE_IMAGE} AS deps', '${NODE_IMAGE}'],
+    );
     const build = of(all[0]!, 'RUN').join('\n');
     assert.match(build, /npm ci --ignore-scripts/);
     assert.match(build, /npm run build/);
@@ -69,7 +72,7 @@ describe('image: Dockerfile', () => {
     assert.ok(pkg.dependencies['tsx'], 'tsx is in dependencies');
   });
 
-  test('runs as uid 10001 (the chart\'s runAsUser) under tini, serving 50051 and 9090', () => {
+  test("runs as uid 10001 (the chart's runAsUser) under tini, serving 50051 and 9090", () => {
     assert.deepEqual(of(runtime, 'USER'), ['10001:10001']);
     const values = parseYaml(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as { securityContext: { runAsUser: number } };
     assert.equal(values.securityContext.runAsUser, 10001);
@@ -87,7 +90,10 @@ describe('image: Dockerfile', () => {
   });
 
   test('.dockerignore admits only what the Dockerfile copies from the context', () => {
-    const rules = dockerignore.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    const rules = dockerignore
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
     assert.equal(rules[0], '**', 'everything is excluded first');
     const admitted = rules.slice(1).map((r) => r.replace(/^!/, '').replace(/\/\*\*$/, ''));
     const fromContext = all
@@ -152,7 +158,7 @@ describe('image: a pipeline module mounted at /etc/polku imports polku', () => {
     return { child, exited, output: () => out, metricsPort };
   };
 
-  test('with the image\'s /node_modules/polku link, the gateway loads the chart\'s example module, gets ready, and drains on SIGTERM', async () => {
+  test("with the image's /node_modules/polku link, the gateway loads the chart's example module, gets ready, and drains on SIGTERM", async () => {
     assert.ok(existsSync(join(ROOT, 'dist', 'index.js')), 'dist/ is built (npm ci runs the build)');
     const g = await serve(imageRoot(true));
     try {
@@ -161,10 +167,13 @@ describe('image: a pipeline module mounted at /etc/polku imports polku', () => {
       while (!ready && Date.now() < deadline) {
         const exitedEarly = await Promise.race([g.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
         assert.equal(exitedEarly, false, `the gateway exited:\n${g.output()}`);
-        ready = await fetch(`http://127.0.0.1:${g.metricsPort}/readyz`).then((r) => r.ok, () => false);
+        ready = await fetch(`http://127.0.0.1:${g.metricsPort}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
       }
       assert.ok(ready, `/readyz answered 200:\n${g.output()}`);
-      assert.match(g.output(), /"middleware":\["no-debug"\]/, 'the module\'s pipeline was loaded');
+      assert.match(g.output(), /"middleware":\["no-debug"\]/, "the module's pipeline was loaded");
     } finally {
       g.child.kill('SIGTERM');
     }

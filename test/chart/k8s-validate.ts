@@ -35,11 +35,27 @@ const MODELS: Record<string, { model: ModelClass; module: string; iface: string 
   'v1/ServiceAccount': { model: ServiceAccount, module: 'kubernetes-models/v1/ServiceAccount', iface: 'IServiceAccount' },
   'apps/v1/DaemonSet': { model: DaemonSet, module: 'kubernetes-models/apps/v1/DaemonSet', iface: 'IDaemonSet' },
   'apps/v1/Deployment': { model: Deployment, module: 'kubernetes-models/apps/v1/Deployment', iface: 'IDeployment' },
-  'rbac.authorization.k8s.io/v1/ClusterRole': { model: ClusterRole, module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole', iface: 'IClusterRole' },
-  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { model: ClusterRoleBinding, module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding', iface: 'IClusterRoleBinding' },
+  'rbac.authorization.k8s.io/v1/ClusterRole': {
+    model: ClusterRole,
+    module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole',
+    iface: 'IClusterRole',
+  },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': {
+    model: ClusterRoleBinding,
+    module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding',
+    iface: 'IClusterRoleBinding',
+  },
   'rbac.authorization.k8s.io/v1/Role': { model: Role, module: 'kubernetes-models/rbac.authorization.k8s.io/v1/Role', iface: 'IRole' },
-  'rbac.authorization.k8s.io/v1/RoleBinding': { model: RoleBinding, module: 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding', iface: 'IRoleBinding' },
-  'policy/v1/PodDisruptionBudget': { model: PodDisruptionBudget, module: 'kubernetes-models/policy/v1/PodDisruptionBudget', iface: 'IPodDisruptionBudget' },
+  'rbac.authorization.k8s.io/v1/RoleBinding': {
+    model: RoleBinding,
+    module: 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding',
+    iface: 'IRoleBinding',
+  },
+  'policy/v1/PodDisruptionBudget': {
+    model: PodDisruptionBudget,
+    module: 'kubernetes-models/policy/v1/PodDisruptionBudget',
+    iface: 'IPodDisruptionBudget',
+  },
 };
 
 const CRDS = new Set(['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PodMonitor']);
@@ -129,9 +145,27 @@ const RELABEL_ACTIONS = new Set(
 );
 const RELABEL_FIELDS = new Set(['sourceLabels', 'separator', 'targetLabel', 'regex', 'modulus', 'replacement', 'action']);
 const ENDPOINT_FIELDS = new Set([
-  'port', 'targetPort', 'path', 'scheme', 'params', 'interval', 'scrapeTimeout', 'honorLabels', 'honorTimestamps',
-  'relabelings', 'metricRelabelings', 'tlsConfig', 'bearerTokenSecret', 'authorization', 'basicAuth', 'oauth2',
-  'followRedirects', 'enableHttp2', 'filterRunning', 'proxyUrl', 'trackTimestampsStaleness',
+  'port',
+  'targetPort',
+  'path',
+  'scheme',
+  'params',
+  'interval',
+  'scrapeTimeout',
+  'honorLabels',
+  'honorTimestamps',
+  'relabelings',
+  'metricRelabelings',
+  'tlsConfig',
+  'bearerTokenSecret',
+  'authorization',
+  'basicAuth',
+  'oauth2',
+  'followRedirects',
+  'enableHttp2',
+  'filterRunning',
+  'proxyUrl',
+  'trackTimestampsStaleness',
 ]);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -154,7 +188,8 @@ function relabelProblems(where: string, list: unknown): string[] {
     for (const k of ['separator', 'targetLabel', 'regex', 'replacement'] as const) {
       if (r[k] !== undefined && typeof r[k] !== 'string') p.push(`${at}.${k} must be a string`);
     }
-    if (r['action'] !== undefined && !RELABEL_ACTIONS.has(String(r['action']))) p.push(`${at}.action ${String(r['action'])} is not a relabel action`);
+    if (r['action'] !== undefined && !RELABEL_ACTIONS.has(String(r['action'])))
+      p.push(`${at}.action ${String(r['action'])} is not a relabel action`);
   });
   return p;
 }
@@ -164,12 +199,22 @@ function monitorProblems(o: K8sObject): string[] {
   const at = describe(o);
   const allowedTop = new Set(['apiVersion', 'kind', 'metadata', 'spec']);
   for (const k of Object.keys(o)) if (!allowedTop.has(k)) p.push(`${at}: unknown field ${k}`);
-  if (!o.metadata || typeof o.metadata.name !== 'string' || !DNS_1123_SUBDOMAIN.test(o.metadata.name)) p.push(`${at}: metadata.name must be a DNS subdomain`);
+  if (!o.metadata || typeof o.metadata.name !== 'string' || !DNS_1123_SUBDOMAIN.test(o.metadata.name))
+    p.push(`${at}: metadata.name must be a DNS subdomain`);
   if (o.metadata?.labels !== undefined && !isStringMap(o.metadata.labels)) p.push(`${at}: metadata.labels must map strings to strings`);
   const spec = o['spec'];
   if (!isObject(spec)) return [...p, `${at}: spec is required`];
   const endpointsKey = o.kind === 'ServiceMonitor' ? 'endpoints' : 'podMetricsEndpoints';
-  const allowedSpec = new Set(['selector', 'namespaceSelector', endpointsKey, 'jobLabel', 'podTargetLabels', 'targetLabels', 'sampleLimit', 'attachMetadata']);
+  const allowedSpec = new Set([
+    'selector',
+    'namespaceSelector',
+    endpointsKey,
+    'jobLabel',
+    'podTargetLabels',
+    'targetLabels',
+    'sampleLimit',
+    'attachMetadata',
+  ]);
   for (const k of Object.keys(spec)) if (!allowedSpec.has(k)) p.push(`${at}: unknown field spec.${k}`);
   const selector = spec['selector'];
   if (!isObject(selector) || !isStringMap(selector['matchLabels']) || Object.keys(selector['matchLabels'] as object).length === 0) {

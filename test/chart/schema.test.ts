@@ -127,12 +127,15 @@ test('a value of the wrong type or out of range fails, naming the key', async ()
   ]);
   assert.match(type.stderr, /config\.buffer\.capacity: Invalid type\. Expected: integer, given: string/);
   assert.match(range.stderr, /ports\.grpc\.hostPort: Must be less than or equal to 65535/);
-  assert.match(policy.stderr, /config\.buffer\.overflowPolicy: config\.buffer\.overflowPolicy must be one of the following: "reject", "drop_oldest", "block"/);
+  assert.match(
+    policy.stderr,
+    /config\.buffer\.overflowPolicy: config\.buffer\.overflowPolicy must be one of the following: "reject", "drop_oldest", "block"/,
+  );
   assert.match(quantity.stderr, /resources\.limits\.memory/);
   for (const r of [type, range, policy, quantity]) assert.notEqual(r.code, 0);
 });
 
-test('a bad registry value fails, naming the key: below the gateway\'s minimum, an empty allowlist, a comma in an entry', async () => {
+test("a bad registry value fails, naming the key: below the gateway's minimum, an empty allowlist, a comma in an entry", async () => {
   const [interval, empty, comma, typo] = await Promise.all([
     templateRaw({ set: ['registry.heartbeatIntervalMs=5'] }),
     templateRaw({ values: { registry: { allowlist: [] } } }),
@@ -151,7 +154,10 @@ test('values that conflict with each other fail with a message saying why', asyn
     [['updateStrategy.type=Recreate'], /updateStrategy\.type Recreate is for deployment mode/],
     [['mode=deployment', 'updateStrategy.type=OnDelete'], /updateStrategy\.type OnDelete is for daemonset mode/],
     [['durable.enabled=true', 'durable.existingClaim=log'], /durable\.existingClaim is for deployment mode/],
-    [['mode=deployment', 'replicaCount=2', 'durable.enabled=true', 'durable.existingClaim=log'], /durable\.existingClaim holds one gateway's log: set replicaCount to 1/],
+    [
+      ['mode=deployment', 'replicaCount=2', 'durable.enabled=true', 'durable.existingClaim=log'],
+      /durable\.existingClaim holds one gateway's log: set replicaCount to 1/,
+    ],
   ];
   const results = await Promise.all(cases.map(([set]) => templateRaw({ set })));
   results.forEach((r, i) => {

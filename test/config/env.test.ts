@@ -160,10 +160,7 @@ test('POLKU_GRPC_ADDR=nonsense is refused, naming the variable', () => {
 });
 
 test('POLKU_OVERFLOW_POLICY=maybe is refused, naming the variable and the choices', () => {
-  assert.match(
-    envError({ POLKU_OVERFLOW_POLICY: 'maybe' }),
-    /POLKU_OVERFLOW_POLICY="maybe": must be one of reject, drop_oldest, block/,
-  );
+  assert.match(envError({ POLKU_OVERFLOW_POLICY: 'maybe' }), /POLKU_OVERFLOW_POLICY="maybe": must be one of reject, drop_oldest, block/);
 });
 
 test('POLKU_LOG_LEVEL=loud is refused, naming the variable', () => {

@@ -26,7 +26,8 @@ describe('Kubernetes discovery: sync and changes', () => {
   afterEach(async () => {
     await gw?.stop();
     gw = undefined;
-    for (const ns of ['plugins', 'team-a', 'team-b', 'team-c']) for (const name of ['audit', 'csv', 'other', 'late', 'unused', 'a', 'b', 'c']) api.delete('services', ns, name);
+    for (const ns of ['plugins', 'team-a', 'team-b', 'team-c'])
+      for (const name of ['audit', 'csv', 'other', 'late', 'unused', 'a', 'b', 'c']) api.delete('services', ns, name);
   });
   after(async () => {
     await api.stop();
@@ -35,7 +36,13 @@ describe('Kubernetes discovery: sync and changes', () => {
 
   test('readiness waits for the first list; a failed list is retried after the backoff, then the plugins are in the table', async () => {
     const audit = await plugin('audit-emitter', 'audit');
-    api.apply('services', service('plugins', 'audit', { port: audit.server.port, annotations: { 'polku.io/name': 'audit-emitter', 'polku.io/emitter-name': 'audit', 'polku.io/port': 'grpc' } }));
+    api.apply(
+      'services',
+      service('plugins', 'audit', {
+        port: audit.server.port,
+        annotations: { 'polku.io/name': 'audit-emitter', 'polku.io/emitter-name': 'audit', 'polku.io/port': 'grpc' },
+      }),
+    );
     api.apply('services', service('plugins', 'unused', { port: 1, labels: { app: 'not-a-plugin' } }));
     api.fail('services', 500, 1, false);
     gw = await startDiscoveryGateway(api, { namespaces: ['plugins'], endpointSlices: false });
@@ -47,7 +54,10 @@ describe('Kubernetes discovery: sync and changes', () => {
     await until(() => gw!.discovery.notReady === null, 'the first sync');
     assert.equal((await readyz(gw)).status, 200);
     const row = (await gw.plugins.rows()).find((r) => r.name === 'audit-emitter')!;
-    assert.deepEqual([row.origin, row.address, row.routeName, row.service], ['kubernetes', `127.0.0.1:${audit.server.port}`, 'audit', 'plugins/audit']);
+    assert.deepEqual(
+      [row.origin, row.address, row.routeName, row.service],
+      ['kubernetes', `127.0.0.1:${audit.server.port}`, 'audit', 'plugins/audit'],
+    );
     assert.equal(gw.plugins.table.named('unused'), undefined, 'the label selector keeps other Services out');
     const lists = api.requests.filter((r) => !r.watch);
     assert.ok(lists.every((r) => r.query['labelSelector'] === 'polku.io/plugin' && r.namespace === 'plugins'));
@@ -78,18 +88,30 @@ describe('Kubernetes discovery: sync and changes', () => {
     api.delete('services', 'plugins', 'late');
     await until(() => gw!.plugins.table.named('late') === undefined, 'the deleted Service out of the table', WITHIN_MS);
     assert.equal((await sendRouted(gw.client, 'after-delete', ['late-route'])).errors[0]?.code, 'UNROUTABLE');
-    assert.equal(await metricValue(gw.registry, 'polku_registry_plugins_removed_total', { origin: 'kubernetes', reason: 'service_deleted' }), 1);
+    assert.equal(
+      await metricValue(gw.registry, 'polku_registry_plugins_removed_total', { origin: 'kubernetes', reason: 'service_deleted' }),
+      1,
+    );
   });
 
   test('an ingestor Service takes its sources from the annotation and parses raw batches of them', async () => {
     const csv = await ingestorPlugin('csv-ingestor', ['ignored-by-annotation']);
     closers.push(() => csv.server.close());
     gw = await startDiscoveryGateway(api, { namespaces: ['plugins'], endpointSlices: false });
-    api.apply('services', service('plugins', 'csv', { type: 'ingestor', port: csv.server.port, annotations: { 'polku.io/name': 'csv-ingestor', 'polku.io/sources': 'csv, tsv' } }));
+    api.apply(
+      'services',
+      service('plugins', 'csv', {
+        type: 'ingestor',
+        port: csv.server.port,
+        annotations: { 'polku.io/name': 'csv-ingestor', 'polku.io/sources': 'csv, tsv' },
+      }),
+    );
     await until(() => gw!.plugins.table.named('csv-ingestor') !== undefined, 'the ingestor in the table', WITHIN_MS);
     assert.deepEqual(gw.plugins.table.named('csv-ingestor')!.spec.sources, ['csv', 'tsv']);
     const ack = await new Promise<{ event_ids: string[] }>((resolve, reject) =>
-      gw!.client['SendEvent']({ source: 'tsv', raw: Buffer.from('x\ny\n') }, (err: Error | null, a: never) => (err ? reject(err) : resolve(a))),
+      gw!.client['SendEvent']({ source: 'tsv', raw: Buffer.from('x\ny\n') }, (err: Error | null, a: never) =>
+        err ? reject(err) : resolve(a),
+      ),
     );
     assert.equal(ack.event_ids.length, 2);
   });
@@ -130,7 +152,13 @@ describe('Kubernetes discovery: sync and changes', () => {
     const before = api.requests.length;
     gw = await startDiscoveryGateway(api, { namespaces: ['team-a', 'team-b'], endpointSlices: false });
     await until(() => gw!.discovery.notReady === null, 'the first sync');
-    assert.deepEqual(gw.plugins.table.entries().map((e) => e.service).sort(), ['team-a/a', 'team-b/b']);
+    assert.deepEqual(
+      gw.plugins.table
+        .entries()
+        .map((e) => e.service)
+        .sort(),
+      ['team-a/a', 'team-b/b'],
+    );
     const spoken = api.requests.slice(before);
     assert.deepEqual([...new Set(spoken.filter((r) => !r.watch).map((r) => r.namespace))].sort(), ['team-a', 'team-b']);
   });

@@ -80,11 +80,17 @@ describe('Kubernetes discovery: the watch', () => {
     api.dropWatches(true); // abrupt: the socket is destroyed, which the library reports as an error…
     await until(async () => (await count('polku_discovery_watch_errors_total')) === errors + 1, 'the reset reported');
     gw.timers.advance(BACKOFF.initialMs); // …so the informer restarts after the backoff, from where it was
-    await until(() => watches().filter((w) => w.query['resourceVersion'] === bookmarked).length === 2 && api.watching('services') === 1, 'resumed again');
+    await until(
+      () => watches().filter((w) => w.query['resourceVersion'] === bookmarked).length === 2 && api.watching('services') === 1,
+      'resumed again',
+    );
     assert.equal(lists(), before, 'no relist');
     api.apply('services', service('w', 'late', { port: late.server.port }));
     await until(() => gw.plugins.table.named('late') !== undefined, 'a change after the resumed watch');
-    assert.ok(watches().every((w) => w.query['allowWatchBookmarks'] === 'true'), 'every watch asks for bookmarks');
+    assert.ok(
+      watches().every((w) => w.query['allowWatchBookmarks'] === 'true'),
+      'every watch asks for bookmarks',
+    );
   });
 
   test('other watch errors restart the informer after a backoff that doubles (100, 200, 400 ms here)', async () => {

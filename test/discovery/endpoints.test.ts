@@ -105,6 +105,11 @@ describe('Kubernetes discovery: EndpointSlices and the same node', () => {
     await until(() => target() === `127.0.0.2:${local.server.port}`, 'the same-node endpoint');
     // Admissions of one Service run one after another: a dial of the cluster IP would have finished.
     assert.equal(remote.healthChecks, remoteChecks, 'the cluster IP was never dialled');
-    assert.ok(!gw.logs.some((l) => l.msg === 'discovered plugin not admitted; retrying at each health sweep' || l.msg === 'plugin Service cannot be used'), 'no warning on the way');
+    assert.ok(
+      !gw.logs.some(
+        (l) => l.msg === 'discovered plugin not admitted; retrying at each health sweep' || l.msg === 'plugin Service cannot be used',
+      ),
+      'no warning on the way',
+    );
   });
 });

@@ -9,7 +9,17 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { KubeConfig } from '@kubernetes/client-node';
 
 export type Kind = 'services' | 'endpointslices';
-type Obj = { metadata: { name: string; namespace: string; labels?: Record<string, string>; resourceVersion?: string; uid?: string; [k: string]: unknown }; [k: string]: unknown };
+type Obj = {
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    resourceVersion?: string;
+    uid?: string;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+};
 interface Change {
   rv: number;
   kind: Kind;
@@ -150,7 +160,8 @@ export class FakeApiServer {
     if (c.kind !== w.kind || (w.namespace && c.obj.metadata.namespace !== w.namespace)) return;
     const now = matches(c.type === 'DELETED' ? undefined : c.obj, w.selector);
     const before = matches(c.prev, w.selector);
-    const type = c.type === 'DELETED' ? (before ? 'DELETED' : null) : now && before ? 'MODIFIED' : now ? 'ADDED' : before ? 'DELETED' : null;
+    const type =
+      c.type === 'DELETED' ? (before ? 'DELETED' : null) : now && before ? 'MODIFIED' : now ? 'ADDED' : before ? 'DELETED' : null;
     if (type) write(w.res, { type, object: c.obj });
   }
 
@@ -170,7 +181,9 @@ export class FakeApiServer {
     }
     const selector = query['labelSelector'] ?? '';
     if (!watch) {
-      const items = [...this.objects[kind].values()].filter((o) => (!namespace || o.metadata.namespace === namespace) && matches(o, selector));
+      const items = [...this.objects[kind].values()].filter(
+        (o) => (!namespace || o.metadata.namespace === namespace) && matches(o, selector),
+      );
       const { kind: listKind, apiVersion } = LIST_META[kind];
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ kind: listKind, apiVersion, metadata: { resourceVersion: String(this.rv) }, items }));

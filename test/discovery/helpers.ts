@@ -20,7 +20,15 @@ export async function startDiscoveryGateway(
 ): Promise<DiscoveryGateway> {
   let discovery: KubernetesDiscovery | undefined;
   const gw = await startTestGateway({ healthIntervalMs: 3_600_000, ...table }, undefined, async (plugins, env) => {
-    discovery = await kubernetesDiscovery({ plugins, kubeConfig: api.kubeConfig(), logger: env.logger, registry: env.registry, timers: env.timers, backoff: BACKOFF, ...options });
+    discovery = await kubernetesDiscovery({
+      plugins,
+      kubeConfig: api.kubeConfig(),
+      logger: env.logger,
+      registry: env.registry,
+      timers: env.timers,
+      backoff: BACKOFF,
+      ...options,
+    });
     plugins.addSource(discovery);
   });
   return Object.assign(gw, { discovery: discovery! });
@@ -72,7 +80,11 @@ export function endpointSlice(
     kind: 'EndpointSlice',
     metadata: { name: `${serviceName}-abcde`, namespace, labels: { 'kubernetes.io/service-name': serviceName, 'polku.io/plugin': type } },
     addressType: 'IPv4',
-    endpoints: endpoints.map((e) => ({ addresses: [e.ip], nodeName: e.node, conditions: { ready: e.ready ?? true, serving: e.ready ?? true, terminating: false } })),
+    endpoints: endpoints.map((e) => ({
+      addresses: [e.ip],
+      nodeName: e.node,
+      conditions: { ready: e.ready ?? true, serving: e.ready ?? true, terminating: false },
+    })),
     ports: [{ name: port.name, port: port.port, protocol: 'TCP' }],
   };
 }

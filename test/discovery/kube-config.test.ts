@@ -12,7 +12,15 @@ test('outside a cluster (or with KUBECONFIG set) the kubeconfig file is used, as
   const file = join(dir, 'config');
   writeFileSync(
     file,
-    ['apiVersion: v1', 'kind: Config', 'clusters: [{name: c, cluster: {server: "http://127.0.0.1:6443"}}]', 'users: [{name: u, user: {}}]', 'contexts: [{name: x, context: {cluster: c, user: u}}]', 'current-context: x', ''].join('\n'),
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters: [{name: c, cluster: {server: "http://127.0.0.1:6443"}}]',
+      'users: [{name: u, user: {}}]',
+      'contexts: [{name: x, context: {cluster: c, user: u}}]',
+      'current-context: x',
+      '',
+    ].join('\n'),
   );
   const saved = process.env['KUBECONFIG'];
   process.env['KUBECONFIG'] = file;
@@ -37,7 +45,10 @@ test('in a pod (KUBERNETES_SERVICE_HOST and a service-account token, no KUBECONF
     assert.equal(kc.getCurrentCluster()?.server, 'https://10.96.0.1:443');
     assert.equal(kc.getCurrentUser()?.name, 'inClusterUser');
   } finally {
-    for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+    for (const [k, v] of [
+      ['KUBERNETES_SERVICE_HOST', saved.host],
+      ['KUBERNETES_SERVICE_PORT', saved.port],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }

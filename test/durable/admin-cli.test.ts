@@ -41,7 +41,16 @@ describe('polku dlq and polku validate against a durable gateway process', () =>
     const admin = ['--admin', `127.0.0.1:${gw.metricsPort}`];
     const client = protoOnlyClient(gw.grpcPort);
     const stream = new AckStream(client);
-    const ack = await stream.send({ source: 'cli-test', events: { events: [{ id: 'bad-1', event_type: 't' }, { id: 'good-1', event_type: 't' }, { id: 'bad-2', event_type: 't', payload: Buffer.from('{"why":"schema"}') }] } });
+    const ack = await stream.send({
+      source: 'cli-test',
+      events: {
+        events: [
+          { id: 'bad-1', event_type: 't' },
+          { id: 'good-1', event_type: 't' },
+          { id: 'bad-2', event_type: 't', payload: Buffer.from('{"why":"schema"}') },
+        ],
+      },
+    });
     assert.deepEqual(ack.event_ids, ['bad-1', 'good-1', 'bad-2'], 'all three are accepted: refusal comes later, from the emitter');
 
     const listed = await until(async () => {
@@ -50,12 +59,23 @@ describe('polku dlq and polku validate against a durable gateway process', () =>
       const body = JSON.parse(r.out) as { deadLetters: Array<{ id: number; emitter: string; reason: string; event: { id: string } }> };
       return body.deadLetters.length === 2 ? body.deadLetters : undefined;
     }, 'two dead letters');
-    assert.deepEqual(listed.map((d) => [d.event.id, d.emitter]), [['bad-1', 'picky'], ['bad-2', 'picky']]);
+    assert.deepEqual(
+      listed.map((d) => [d.event.id, d.emitter]),
+      [
+        ['bad-1', 'picky'],
+        ['bad-2', 'picky'],
+      ],
+    );
     assert.match(listed[0]!.reason, /refused bad-1/);
 
     const inspected = await cli(['dlq', 'inspect', String(listed[1]!.id), ...admin]);
     assert.equal(inspected.code, 0, inspected.err);
-    const letter = JSON.parse(inspected.out) as { id: number; targets: string[]; attempts: number; event: { id: string; payload: unknown } };
+    const letter = JSON.parse(inspected.out) as {
+      id: number;
+      targets: string[];
+      attempts: number;
+      event: { id: string; payload: unknown };
+    };
     assert.equal(letter.id, listed[1]!.id);
     assert.equal(letter.event.id, 'bad-2');
     assert.deepEqual(letter.targets, ['picky']);
@@ -88,7 +108,10 @@ describe('polku dlq and polku validate against a durable gateway process', () =>
     const client = protoOnlyClient(gw.grpcPort);
     const stream = new AckStream(client);
     for (let b = 0; b < 4; b++) {
-      await stream.send({ source: 'v', events: { events: Array.from({ length: 25 }, (_, i) => ({ id: `v${b}-${i}`, event_type: 't', payload: Buffer.alloc(200, 1) })) } });
+      await stream.send({
+        source: 'v',
+        events: { events: Array.from({ length: 25 }, (_, i) => ({ id: `v${b}-${i}`, event_type: 't', payload: Buffer.alloc(200, 1) })) },
+      });
     }
     client.close();
     gw.child.kill('SIGTERM');
@@ -101,7 +124,14 @@ describe('polku dlq and polku validate against a durable gateway process', () =>
     assert.match(ok.out, /events\s+1 segment\(s\), 100 records, 0 corrupt, torn tail 0 bytes/);
     assert.match(ok.out, /cursors\s+picky@101/);
 
-    const segment = join(dir, 'events', readdirSync(join(dir, 'events')).filter((f) => f.endsWith('.log')).sort().at(-1)!);
+    const segment = join(
+      dir,
+      'events',
+      readdirSync(join(dir, 'events'))
+        .filter((f) => f.endsWith('.log'))
+        .sort()
+        .at(-1)!,
+    );
     const bytes = readFileSync(segment);
     writeFileSync(segment, Buffer.concat([bytes, Buffer.from([0xff, 0x00, 0x00, 0x00, 0x12])])); // a write cut short
     const torn = await cli(['validate', ...config], durableEnv(dir));
@@ -112,7 +142,7 @@ describe('polku dlq and polku validate against a durable gateway process', () =>
     // A byte inside the payload of a record in the middle: its checksum no longer matches.
     const payloadAt = bytes.indexOf(Buffer.alloc(200, 1), Math.floor(bytes.length / 2));
     assert.ok(payloadAt > 0);
-    flipped[payloadAt + 100] ^= 0xff;
+    flipped[payloadAt + 100]! ^= 0xff;
     writeFileSync(segment, flipped);
     const damaged = await cli(['validate', ...config], durableEnv(dir));
     assert.equal(damaged.code, 1);

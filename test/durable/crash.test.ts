@@ -25,7 +25,10 @@ function freePort(): Promise<number> {
 
 /** Starts the receiver process on `port`; resolves once it listens. */
 function startReceiver(port: number, sink: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/receiver.ts', String(port), sink], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/receiver.ts', String(port), sink], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && resolve(child));
@@ -58,7 +61,9 @@ async function durableGateway(dir: string, receiverPort: number, env: Record<str
 
 const batchOf = (source: string, prefix: string, n: number) => ({
   source,
-  events: { events: Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, event_type: 'crash.test', payload: Buffer.alloc(300, 7) })) },
+  events: {
+    events: Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, event_type: 'crash.test', payload: Buffer.alloc(300, 7) })),
+  },
 });
 
 describe('durable mode under kill -9', () => {
@@ -144,14 +149,19 @@ describe('durable mode under kill -9', () => {
     await first.exited;
     client.close();
     // A write the kill interrupted: a record header promising more bytes than follow.
-    const segments = readdirSync(join(dir, 'events')).filter((f) => f.endsWith('.log')).sort();
+    const segments = readdirSync(join(dir, 'events'))
+      .filter((f) => f.endsWith('.log'))
+      .sort();
     appendFileSync(join(dir, 'events', segments.at(-1)!), Buffer.from([0xff, 0x00, 0x00, 0x00, 0x12, 0x34]));
     await startReceiver(receiverPort, sink);
     const second = await durableGateway(dir, receiverPort);
     const report = JSON.parse(await second.line(/event log recovered with damage skipped/)) as { tornTailBytes: number };
     assert.equal(report.tornTailBytes, 6);
     await until(() => received(sink).length >= acked.length, 'delivery of the acknowledged events');
-    assert.deepEqual(received(sink).map((l) => l.split(' ')[1]), acked);
+    assert.deepEqual(
+      received(sink).map((l) => l.split(' ')[1]),
+      acked,
+    );
     second.child.kill('SIGTERM');
     assert.equal((await second.exited).code, 0);
   });
@@ -196,7 +206,10 @@ describe('durable mode on a full disk', () => {
     await startReceiver(receiverPort, sink);
     const second = await durableGateway(dir, receiverPort, env);
     await until(() => received(sink).length >= acked.length, 'delivery of every acknowledged event');
-    assert.deepEqual(received(sink).map((l) => l.split(' ')[1]), acked);
+    assert.deepEqual(
+      received(sink).map((l) => l.split(' ')[1]),
+      acked,
+    );
     // Delivered segments then give up their room (the disk is full, though the log is far under
     // its size bound): new events are refused at first, accepted within a few maintenance rounds.
     const client2 = protoOnlyClient(second.grpcPort);

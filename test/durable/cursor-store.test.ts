@@ -29,11 +29,24 @@ describe('CursorStore', () => {
     store.set('webhook', 42);
     store.set('123', 7); // a name that looks like an array index keeps its place and its checksum
     store.set('webhook', 43);
-    assert.deepEqual(store.entries(), [['webhook', 43], ['123', 7]]);
+    assert.deepEqual(store.entries(), [
+      ['webhook', 43],
+      ['123', 7],
+    ]);
     assert.equal(existsSync(file), false, 'nothing on disk before flush');
     await store.flush();
     const reopened = await CursorStore.open(file);
-    assert.deepEqual([reopened.entries(), reopened.recoveredFromCorruption, reopened.get('webhook')], [[['webhook', 43], ['123', 7]], false, 43]);
+    assert.deepEqual(
+      [reopened.entries(), reopened.recoveredFromCorruption, reopened.get('webhook')],
+      [
+        [
+          ['webhook', 43],
+          ['123', 7],
+        ],
+        false,
+        43,
+      ],
+    );
     assert.equal(existsSync(`${file}.tmp`), false);
   });
 
@@ -65,7 +78,10 @@ describe('CursorStore', () => {
     assert.equal(store.flush(), second);
     await Promise.all([first, second]);
     assert.equal(store.flushCount, 2);
-    assert.deepEqual((await CursorStore.open(file)).entries(), [['a', 2], ['b', 5]]);
+    assert.deepEqual((await CursorStore.open(file)).entries(), [
+      ['a', 2],
+      ['b', 5],
+    ]);
     await store.flush();
     store.set('a', 2);
     await store.flush();
@@ -77,7 +93,14 @@ describe('CursorStore', () => {
     const file = join(dir, 'cursors.json');
     await storeWith(file, { webhook: 1234 });
     const good = readFileSync(file, 'utf8');
-    for (const bad of [good.slice(0, 20), good.replace('1234', '1235'), '[1,2,3]', '{"version":2,"cursors":[],"crc32":0}', '\0\0\0\0', '']) {
+    for (const bad of [
+      good.slice(0, 20),
+      good.replace('1234', '1235'),
+      '[1,2,3]',
+      '{"version":2,"cursors":[],"crc32":0}',
+      '\0\0\0\0',
+      '',
+    ]) {
       writeFileSync(file, bad);
       const store = await CursorStore.open(file);
       assert.deepEqual([store.entries(), store.recoveredFromCorruption], [[], true], `content ${JSON.stringify(bad)}`);

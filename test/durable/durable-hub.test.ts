@@ -19,6 +19,7 @@ import type { Hub } from '../../src/hub/hub.js';
 import { createRegistry } from '../../src/observability/metrics.js';
 import { decodeEventRecord } from '../../src/buffer/durable/event-record.js';
 import { StorageError } from '../../src/buffer/durable/segment-log.js';
+import { intakeOfBatch } from '../../src/hub/polku-messages.js';
 import { GatedEmitter } from '../helpers/gated-emitter.js';
 import { AckStream, startGateway } from '../helpers/gateway-harness.js';
 
@@ -71,7 +72,10 @@ describe('durable mode', () => {
     const ack = await h.processBatch(batch(ids('a', 5)));
     assert.deepEqual(ack.eventIds, ['a0', 'a1', 'a2', 'a3', 'a4']);
     const stored = await h.durableStore!.read(1, 10);
-    assert.deepEqual(stored.map((s) => s.event.id), ack.eventIds);
+    assert.deepEqual(
+      stored.map((s) => s.event.id),
+      ack.eventIds,
+    );
     assert.deepEqual(stored[0]!.targets, ['memory']);
     await memory.waitForCount(5);
     await h.drain(1_000);
@@ -90,9 +94,15 @@ describe('durable mode', () => {
 
     const slowAgain = new InMemoryEmitter({ name: 'slow' });
     const fastAgain = new InMemoryEmitter({ name: 'fast' });
-    const second = await started(hub().emitter(slowAgain).emitter(fastAgain).delivery({ batchSize: 10 }).durable({ dir, fsync: false }).build());
+    const second = await started(
+      hub().emitter(slowAgain).emitter(fastAgain).delivery({ batchSize: 10 }).durable({ dir, fsync: false }).build(),
+    );
     await slowAgain.waitForCount(30);
-    assert.deepEqual(slowAgain.events.map((e) => e.id), ack.eventIds, 'the slow emitter gets all 30, in order');
+    assert.deepEqual(
+      slowAgain.events.map((e) => e.id),
+      ack.eventIds,
+      'the slow emitter gets all 30, in order',
+    );
     assert.equal(fastAgain.count, 0, 'the fast emitter had them all already');
     await second.drain(1_000);
   });
@@ -158,7 +168,10 @@ describe('durable mode', () => {
     assert.deepEqual(flaky.seen.slice(0, 2), [['p0', 'p1', 'p2', 'p3'], ['p1']]);
     await until(() => h.queues[0]!.depth === 0, 'the cursor to pass the batch');
     const letters = await h.admin!.listDeadLetters();
-    assert.deepEqual(letters.map((d) => [d.event.id, d.emitter, d.reason]), [['p2', 'flaky', 'schema rejected']]);
+    assert.deepEqual(
+      letters.map((d) => [d.event.id, d.emitter, d.reason]),
+      [['p2', 'flaky', 'schema rejected']],
+    );
     fixed = true;
     const report = await h.admin!.replayDeadLetters();
     assert.deepEqual(report, { matched: 1, delivered: 1, keptForMissingEmitter: 0 });
@@ -169,12 +182,18 @@ describe('durable mode', () => {
 
   test('a dead letter replayed into the same refusal comes back once, with a new id; one for a missing emitter is kept', async () => {
     const dir = freshDir();
-    const refusing = () => new ScriptedEmitter('strict', (batchIds) => EmitResults.partial(batchIds.map((_, index) => ({ index, retryable: false, error: 'still invalid' }))));
+    const refusing = () =>
+      new ScriptedEmitter('strict', (batchIds) =>
+        EmitResults.partial(batchIds.map((_, index) => ({ index, retryable: false, error: 'still invalid' }))),
+      );
     const first = await started(hub().emitter(refusing()).durable({ dir, fsync: false }).build());
     await first.processBatch(batch(ids('d', 2)));
     await until(() => first.queues[0]!.depth === 0, 'both events to be dead-lettered');
     const before = await first.admin!.listDeadLetters();
-    assert.deepEqual(before.map((d) => d.event.id), ['d0', 'd1']);
+    assert.deepEqual(
+      before.map((d) => d.event.id),
+      ['d0', 'd1'],
+    );
     const inspected = await first.admin!.inspectDeadLetter(before[1]!.id);
     assert.equal(inspected?.event.id, 'd1');
     assert.equal(inspected?.reason, 'still invalid');
@@ -183,8 +202,15 @@ describe('durable mode', () => {
     const again = await first.admin!.replayDeadLetters();
     assert.deepEqual(again, { matched: 2, delivered: 0, keptForMissingEmitter: 0 });
     const after = await first.admin!.listDeadLetters();
-    assert.deepEqual(after.map((d) => d.event.id), ['d0', 'd1'], 'each listed once, not twice');
-    assert.ok(after.every((d) => d.id > before[1]!.id), 'the refused replays are new letters');
+    assert.deepEqual(
+      after.map((d) => d.event.id),
+      ['d0', 'd1'],
+      'each listed once, not twice',
+    );
+    assert.ok(
+      after.every((d) => d.id > before[1]!.id),
+      'the refused replays are new letters',
+    );
     assert.equal(await first.admin!.inspectDeadLetter(before[0]!.id), undefined, 'the old letters are purged');
     await first.drain(1_000);
 
@@ -194,22 +220,40 @@ describe('durable mode', () => {
     const kept = await second.admin!.replayDeadLetters();
     assert.deepEqual(kept, { matched: 0, delivered: 0, keptForMissingEmitter: 2 });
     const still = await second.admin!.listDeadLetters();
-    assert.deepEqual(still.map((d) => [d.event.id, d.emitter, d.reason]), [['d0', 'strict', 'still invalid'], ['d1', 'strict', 'still invalid']]);
+    assert.deepEqual(
+      still.map((d) => [d.event.id, d.emitter, d.reason]),
+      [
+        ['d0', 'strict', 'still invalid'],
+        ['d1', 'strict', 'still invalid'],
+      ],
+    );
     assert.equal(other.events.length, 0);
     await second.drain(1_000);
   });
 
   test('events still failing after maxAttempts go to the dead letters and the queue moves on', async () => {
     const dir = freshDir();
-    const down = new ScriptedEmitter('down', (batchIds) => (batchIds[0] === 'later' ? EmitResults.success() : EmitResults.retryable('connection refused', 1)));
+    const down = new ScriptedEmitter('down', (batchIds) =>
+      batchIds[0] === 'later' ? EmitResults.success() : EmitResults.retryable('connection refused', 1),
+    );
     const registry = createRegistry();
     const h = await started(hub().emitter(down).durable({ dir, fsync: false, maxAttempts: 3 }).build({ registry }));
     await h.processBatch(batch(ids('x', 2)));
     await h.processBatch(batch([{ id: 'later' }]));
     await until(() => down.seen.some((b) => b[0] === 'later'), 'the next batch');
-    assert.deepEqual(down.seen.slice(0, 3), [['x0', 'x1'], ['x0', 'x1'], ['x0', 'x1']]);
+    assert.deepEqual(down.seen.slice(0, 3), [
+      ['x0', 'x1'],
+      ['x0', 'x1'],
+      ['x0', 'x1'],
+    ]);
     const letters = await h.admin!.listDeadLetters();
-    assert.deepEqual(letters.map((d) => [d.event.id, d.attempts]), [['x0', 3], ['x1', 3]]);
+    assert.deepEqual(
+      letters.map((d) => [d.event.id, d.attempts]),
+      [
+        ['x0', 3],
+        ['x1', 3],
+      ],
+    );
     const dead = await registry.getSingleMetric('polku_dead_letters_total')!.get();
     assert.equal(dead.values.find((v) => v.labels['reason'] === 'retries_exhausted')?.value, 2);
     await h.drain(1_000);
@@ -227,16 +271,17 @@ describe('durable mode', () => {
     const report = await h.admin!.replay({ fromMs: before, toMs: Date.now(), emitter: 'b' });
     assert.deepEqual(report, { matched: 3, delivered: 3 });
     assert.equal(a.count, 3);
-    assert.deepEqual(b.events.map((e) => e.id), ['t0', 't1', 't2', 't0', 't1', 't2']);
+    assert.deepEqual(
+      b.events.map((e) => e.id),
+      ['t0', 't1', 't2', 't0', 't1', 't2'],
+    );
     await h.drain(1_000);
   });
 
   test('when the log is full of undelivered events new ones are refused STORAGE_FULL, and accepted again once delivered', async () => {
     const dir = freshDir();
     const gate = new GatedEmitter('held');
-    const h = await started(
-      hub().emitter(gate).durable({ dir, fsync: false, maxBytes: 4_000, segmentBytes: 1_000 }).build(),
-    );
+    const h = await started(hub().emitter(gate).durable({ dir, fsync: false, maxBytes: 4_000, segmentBytes: 1_000 }).build());
     let refused: string[] = [];
     for (let i = 0; i < 40 && refused.length === 0; i++) {
       const ack = await h.processBatch(batch([{ id: `f${i}`, payload: Buffer.alloc(200) }]));
@@ -251,7 +296,7 @@ describe('durable mode', () => {
     await h.drain(1_000);
   });
 
-  test('events arriving over gRPC are stored as the bytes sent plus intake\'s fill-ins, and read back from disk as accepted', async () => {
+  test("events arriving over gRPC are stored as the bytes sent plus intake's fill-ins, and read back from disk as accepted", async () => {
     const dir = freshDir();
     const held = new GatedEmitter('memory');
     const gw = await startGateway(hub().emitter(held).durable({ dir, fsync: false }), {}, 100);
@@ -260,7 +305,17 @@ describe('durable mode', () => {
       source: 'agent-w',
       events: {
         events: [
-          { id: 'full', timestamp_unix_ns: '1764560000123456789', source: 'kubelet', event_type: 'pod.started', metadata: { ns: 'default', 'ключ': 'värde' }, payload: Buffer.from([0, 1, 255]), route_to: ['memory'], severity: 4, outcome: 2 },
+          {
+            id: 'full',
+            timestamp_unix_ns: '1764560000123456789',
+            source: 'kubelet',
+            event_type: 'pod.started',
+            metadata: { ns: 'default', ключ: 'värde' },
+            payload: Buffer.from([0, 1, 255]),
+            route_to: ['memory'],
+            severity: 4,
+            outcome: 2,
+          },
           { event_type: 'bare' }, // no id, timestamp or source: intake fills all three
           { id: 'no-source', metadata: { idempotency_key: 'k-1' } },
         ],
@@ -269,7 +324,10 @@ describe('durable mode', () => {
     assert.equal(ack.event_ids.length, 3);
     await until(() => held.calls === 1, 'the held delivery');
     const accepted = held.batches[0]!;
-    assert.deepEqual(accepted.map((e) => e.id), ack.event_ids);
+    assert.deepEqual(
+      accepted.map((e) => e.id),
+      ack.event_ids,
+    );
     assert.equal(accepted[1]!.source, 'agent-w');
     assert.notEqual(accepted[1]!.timestampUnixNs, 0n);
     await stream.end();
@@ -283,7 +341,7 @@ describe('durable mode', () => {
     await second.drain(1_000);
   });
 
-  test('a repeat of a key within one batch shares its first event\'s fate: refused when the commit fails', async () => {
+  test("a repeat of a key within one batch shares its first event's fate: refused when the commit fails", async () => {
     const dir = freshDir();
     const memory = new InMemoryEmitter();
     const h = await started(hub().emitter(memory).durable({ dir, fsync: false }).build());
@@ -291,15 +349,24 @@ describe('durable mode', () => {
     const commit = store.commit.bind(store);
     // The disk failing under one commit (the real failure is covered by the tmpfs tests).
     store.commit = () => Promise.reject(new StorageError('STORAGE_IO', 'EIO: i/o error, write'));
-    const failed = await h.processBatch(batch([{ id: 'x' }, { id: 'x' }, { metadata: { idempotency_key: 'k' } }, { metadata: { idempotency_key: 'k' } }]));
+    const failed = await h.processBatch(
+      batch([{ id: 'x' }, { id: 'x' }, { metadata: { idempotency_key: 'k' } }, { metadata: { idempotency_key: 'k' } }]),
+    );
     assert.deepEqual(failed.eventIds, [], 'nothing was stored, so nothing is acknowledged, repeats included');
-    assert.deepEqual(failed.errors.map((e) => e.code), ['STORAGE_ERROR', 'STORAGE_ERROR', 'STORAGE_ERROR', 'STORAGE_ERROR']);
+    assert.deepEqual(
+      failed.errors.map((e) => e.code),
+      ['STORAGE_ERROR', 'STORAGE_ERROR', 'STORAGE_ERROR', 'STORAGE_ERROR'],
+    );
     store.commit = commit;
     const again = await h.processBatch(batch([{ id: 'x' }, { id: 'x' }]));
     assert.deepEqual(again.eventIds, ['x', 'x']);
     await memory.waitForCount(1);
     await h.drain(1_000);
-    assert.deepEqual(memory.events.map((e) => e.id), ['x'], 'stored once');
+    assert.deepEqual(
+      memory.events.map((e) => e.id),
+      ['x'],
+      'stored once',
+    );
   });
 
   test('resends older than the in-memory events are confirmed from the log; one whose record is gone is stored again', async () => {
@@ -358,7 +425,9 @@ describe('durable mode', () => {
     let refusing = true;
     const emitter = new ScriptedEmitter('e', (batchIds) => {
       ops.push(`emit ${batchIds[0]}..${batchIds[batchIds.length - 1]}`);
-      return refusing ? EmitResults.partial(batchIds.map((_, index) => ({ index, retryable: false, error: 'refused' }))) : EmitResults.success();
+      return refusing
+        ? EmitResults.partial(batchIds.map((_, index) => ({ index, retryable: false, error: 'refused' })))
+        : EmitResults.success();
     });
     const registry = createRegistry();
     const h = await started(hub().emitter(emitter).delivery({ batchSize: 25 }).durable({ dir, fsync: false }).build({ registry }));
@@ -366,7 +435,16 @@ describe('durable mode', () => {
     await h.processBatch(batch(ids('r', 25)));
     await until(() => h.queues[0]!.depth === 0, 'all 25 dead-lettered');
     const store = h.durableStore!;
-    const admin = new DurableAdmin(store, () => h.queues as DurableEmitterQueue[], new DurableMetrics(createRegistry(), () => store, () => []), 10);
+    const admin = new DurableAdmin(
+      store,
+      () => h.queues as DurableEmitterQueue[],
+      new DurableMetrics(
+        createRegistry(),
+        () => store,
+        () => [],
+      ),
+      10,
+    );
     const read = store.read.bind(store);
     store.read = (from, limit) => (ops.push(`read ${from}+${limit}`), read(from, limit));
     const list = store.listDeadLetters.bind(store);
@@ -390,30 +468,56 @@ describe('durable mode', () => {
     // Each event carries field 111, which this gateway does not know: only its wire bytes have it.
     const unknownField = Buffer.from([0xf8, 0x06, 0x01]);
     const w = new BinaryWriter().uint32(10).string('agent').uint32(34).fork();
-    for (const id of ['keep-1', 'drop', 'keep-2']) w.uint32(10).bytes(Buffer.concat([Event.encode(Event.fromPartial({ id, eventType: 't', source: 's', timestampUnixNs: 5n })).finish(), unknownField]));
+    for (const id of ['keep-1', 'drop', 'keep-2'])
+      w.uint32(10).bytes(
+        Buffer.concat([Event.encode(Event.fromPartial({ id, eventType: 't', source: 's', timestampUnixNs: 5n })).finish(), unknownField]),
+      );
     const bytes = w.join().finish();
     const received = () => decodeIngestBatch(bytes);
     const storedBodies = async (h: Hub) => (await h.durableStore!.log.read(1, 10)).map((r) => Buffer.from(r.payload));
 
-    const dropping = await started(hub().middleware(filter((e) => e.id !== 'drop')).emitter(new InMemoryEmitter()).durable({ dir: freshDir(), fsync: false }).build());
+    const dropping = await started(
+      hub()
+        .middleware(filter((e) => e.id !== 'drop'))
+        .emitter(new InMemoryEmitter())
+        .durable({ dir: freshDir(), fsync: false })
+        .build(),
+    );
     const { batch: b1, wire: w1 } = received();
-    const ack = await dropping.processBatch(b1, 1n, w1);
+    const ack = await dropping.submit(intakeOfBatch(b1, 1n, w1));
     assert.deepEqual(ack.eventIds, ['keep-1', 'keep-2']);
     const kept = await storedBodies(dropping);
     assert.equal(kept.length, 2);
-    assert.ok(kept.every((body) => body.subarray(-3).equals(unknownField)), 'stored as sent, unknown field and all');
-    assert.deepEqual(kept.map((body) => decodeEventRecord(body).event.id), ['keep-1', 'keep-2'], 'each survivor stored as its own bytes');
+    assert.ok(
+      kept.every((body) => body.subarray(-3).equals(unknownField)),
+      'stored as sent, unknown field and all',
+    );
+    assert.deepEqual(
+      kept.map((body) => decodeEventRecord(body).event.id),
+      ['keep-1', 'keep-2'],
+      'each survivor stored as its own bytes',
+    );
     await dropping.drain(1_000);
 
     const editing = await started(
-      hub().middleware(transform((e) => ((e.metadata['env'] = 'prod'), e))).emitter(new InMemoryEmitter()).durable({ dir: freshDir(), fsync: false }).build(),
+      hub()
+        .middleware(transform((e) => ((e.metadata['env'] = 'prod'), e)))
+        .emitter(new InMemoryEmitter())
+        .durable({ dir: freshDir(), fsync: false })
+        .build(),
     );
     const { batch: b2, wire: w2 } = received();
-    await editing.processBatch(b2, 1n, w2);
+    await editing.submit(intakeOfBatch(b2, 1n, w2));
     const edited = await storedBodies(editing);
     assert.equal(edited.length, 3);
-    assert.ok(edited.every((body) => !body.subarray(-3).equals(unknownField)), 'encoded afresh');
-    assert.deepEqual((await editing.durableStore!.read(1, 10)).map((s) => s.event.metadata), [{ env: 'prod' }, { env: 'prod' }, { env: 'prod' }]);
+    assert.ok(
+      edited.every((body) => !body.subarray(-3).equals(unknownField)),
+      'encoded afresh',
+    );
+    assert.deepEqual(
+      (await editing.durableStore!.read(1, 10)).map((s) => s.event.metadata),
+      [{ env: 'prod' }, { env: 'prod' }, { env: 'prod' }],
+    );
     await editing.drain(1_000);
   });
 });

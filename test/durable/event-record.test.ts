@@ -1,8 +1,14 @@
 import { test } from 'node:test';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import assert from 'node:assert/strict';
-import { clipUtf8, decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf } from '../../src/buffer/durable/event-record.js';
-import { Event, Severity } from '../../src/gen/polku/v1/event.js';
+import {
+  clipUtf8,
+  decodeEventRecord,
+  encodeEventRecord,
+  encodeEventRecords,
+  idempotencyKeyOf,
+} from '../../src/buffer/durable/event-record.js';
+import { Event, type Severity } from '../../src/gen/polku/v1/event.js';
 import { fullEvent } from '../helpers/full-event.js';
 import { admitEvent, DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import { NO_WIRE_BYTES } from '../../src/ingest/wire-events.js';
@@ -43,7 +49,11 @@ test('int64 timestamps at every varint length boundary encode as the generated e
     const t = BigInt.asIntN(64, v);
     if (t === 0n) continue;
     const event = fullEvent({ timestampUnixNs: t });
-    assert.deepEqual(Buffer.from(encodeEventRecord(event, [], '').subarray(2)), Buffer.from(Event.encode(event).finish()), `timestamp ${t}`);
+    assert.deepEqual(
+      Buffer.from(encodeEventRecord(event, [], '').subarray(2)),
+      Buffer.from(Event.encode(event).finish()),
+      `timestamp ${t}`,
+    );
   }
 });
 
@@ -55,7 +65,10 @@ test('many records share one buffer and each reads back whole', () => {
   }));
   const records = encodeEventRecords(entries);
   assert.equal(records.length, 50);
-  assert.ok(records.every((r) => r.buffer === records[0]!.buffer), 'one allocation for the whole commit');
+  assert.ok(
+    records.every((r) => r.buffer === records[0]!.buffer),
+    'one allocation for the whole commit',
+  );
   records.forEach((r, i) => {
     const back = decodeEventRecord(r);
     assert.equal(back.idempotencyKey, entries[i]!.key);
@@ -94,10 +107,17 @@ test('an event stored from its wire bytes reads back as the event intake accepte
   const decoded = batch.payload.$case === 'events' ? batch.payload.value.events : [];
   assert.equal(decoded.length, 4);
   let ulids = 0;
-  for (const e of decoded) assert.equal(admitEvent(e, DEFAULT_LIMITS, 'agent-a', 42n, () => `01ASSIGNED${ulids++}`), undefined);
+  for (const e of decoded)
+    assert.equal(
+      admitEvent(e, DEFAULT_LIMITS, 'agent-a', 42n, () => `01ASSIGNED${ulids++}`),
+      undefined,
+    );
   assert.equal(decoded[1]!.id, '01ASSIGNED0');
 
-  const records = encodeEventRecords(decoded.map((event, i) => ({ event, targets: ['memory'], key: '', wireAt: i })), wire);
+  const records = encodeEventRecords(
+    decoded.map((event, i) => ({ event, targets: ['memory'], key: '', wireAt: i })),
+    wire,
+  );
   records.forEach((r, i) => assert.deepEqual(plain(decodeEventRecord(r).event), plain(decoded[i]!), `event ${i}`));
   // The stored bodies are the bytes sent, with only the fill-ins appended.
   const body = (r: Uint8Array) => Buffer.from(r.subarray(2 + 1 + 'memory'.length));
@@ -105,7 +125,10 @@ test('an event stored from its wire bytes reads back as the event intake accepte
   assert.deepEqual(body(records[3]!), withUnknownField, 'a field this gateway does not know is kept as sent');
   assert.deepEqual(
     body(records[1]!),
-    Buffer.concat([Event.encode(fullEvent({ id: '', timestampUnixNs: 0n, source: '' })).finish(), Event.encode(Event.fromPartial({ id: '01ASSIGNED0', timestampUnixNs: 42n, source: 'agent-a' })).finish()]),
+    Buffer.concat([
+      Event.encode(fullEvent({ id: '', timestampUnixNs: 0n, source: '' })).finish(),
+      Event.encode(Event.fromPartial({ id: '01ASSIGNED0', timestampUnixNs: 42n, source: 'agent-a' })).finish(),
+    ]),
   );
 });
 

@@ -15,7 +15,10 @@ test('over maxKeys the oldest go first', () => {
   const w = new IdempotencyWindow(60_000, 3);
   for (const [i, k] of ['a', 'b', 'c', 'd'].entries()) w.add(k, i + 1, 1_000 + i);
   assert.equal(w.size, 3);
-  assert.deepEqual(['a', 'b', 'c', 'd'].map((k) => w.candidate(k, 2_000)), [-1, 2, 3, 4]);
+  assert.deepEqual(
+    ['a', 'b', 'c', 'd'].map((k) => w.candidate(k, 2_000)),
+    [-1, 2, 3, 4],
+  );
 });
 
 test('a key added again counts from its newer time and seq and is not evicted by its older entry', () => {
@@ -53,7 +56,13 @@ test('keys differing in one character, in their length, or only past the first u
  * Random adds and expiries against a reference model: a ring of at most maxKeys adds, where an
  * entry counts while it is its key's latest and younger than the window.
  */
-function checkAgainstModel(o: { maxKeys: number; names: number; adds: number; checkEvery: number; meanStepMs: (seq: number) => number }): void {
+function checkAgainstModel(o: {
+  maxKeys: number;
+  names: number;
+  adds: number;
+  checkEvery: number;
+  meanStepMs: (seq: number) => number;
+}): void {
   let seed = 42;
   const random = () => {
     seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;

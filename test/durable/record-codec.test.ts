@@ -6,7 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { crc32, crc32Js } from '../../src/buffer/durable/crc32.js';
-import { HEADER_BYTES, MAX_BODY_BYTES, Segment, decodeRecord, encodeRecord, recordBytes, scanSegment } from '../../src/buffer/durable/record-codec.js';
+import {
+  HEADER_BYTES,
+  MAX_BODY_BYTES,
+  Segment,
+  decodeRecord,
+  encodeRecord,
+  recordBytes,
+  scanSegment,
+} from '../../src/buffer/durable/record-codec.js';
 
 describe('record codec', () => {
   test('crc32 is IEEE CRC-32: the check value of "123456789" is 0xCBF43926, native and JS alike', () => {
@@ -31,7 +39,10 @@ describe('record codec', () => {
     const d = decodeRecord(buf, 3);
     assert.equal(d.kind, 'ok');
     if (d.kind !== 'ok') return;
-    assert.deepEqual([d.size, d.record.seq, d.record.appendedAtMs, Buffer.from(d.record.payload).toString()], [29, 42, 1_700_000_000_123, 'hello']);
+    assert.deepEqual(
+      [d.size, d.record.seq, d.record.appendedAtMs, Buffer.from(d.record.payload).toString()],
+      [29, 42, 1_700_000_000_123, 'hello'],
+    );
     assert.equal(Object.getPrototypeOf(d.record.payload), Uint8Array.prototype, 'a plain Uint8Array view');
   });
 
@@ -82,7 +93,11 @@ describe('segment scan', () => {
           const result = await scanSegment(file, seg, verify, chunk);
           await file.close();
           assert.deepEqual(result, { corruptRecords: 0 }, `chunk ${chunk}`);
-          assert.deepEqual(Array.from({ length: seg.count }, (_, k) => seg.offset(k)), offsets, `chunk ${chunk}, verify ${verify}`);
+          assert.deepEqual(
+            Array.from({ length: seg.count }, (_, k) => seg.offset(k)),
+            offsets,
+            `chunk ${chunk}, verify ${verify}`,
+          );
           assert.deepEqual([seg.end, seg.newestMs], [buf.length, 1000 + sizes.length - 1]);
         }
       }

@@ -29,7 +29,14 @@ test('a task failing every second logs its first failure, then one line a minute
   );
   log.succeeded();
   log.succeeded();
-  assert.deepEqual(lines.slice(3).map((l) => [l.msg, l.failedRuns]), [['durable log maintenance succeeds again', 130]]);
+  assert.deepEqual(
+    lines.slice(3).map((l) => [l.msg, l.failedRuns]),
+    [['durable log maintenance succeeds again', 130]],
+  );
   log.failed(new Error('EIO'));
-  assert.deepEqual(lines.slice(4).map((l) => [l.msg, l.failedRuns, l.err?.message]), [['durable log maintenance failed', 1, 'EIO']], 'a new bout of failures is logged at once');
+  assert.deepEqual(
+    lines.slice(4).map((l) => [l.msg, l.failedRuns, l.err?.message]),
+    [['durable log maintenance failed', 1, 'EIO']],
+    'a new bout of failures is logged at once',
+  );
 });

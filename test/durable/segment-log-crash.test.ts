@@ -26,7 +26,10 @@ interface Ack {
  * read. Acks already in the pipe when the kill lands are collected too: they were acknowledged.
  */
 async function writeUntilKilled(dir: string, run: number, killAfter: number): Promise<{ readyNextSeq: number; acks: Ack[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/durable-writer.ts', dir, String(run)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/durable-writer.ts', dir, String(run)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.add(child);
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
   const acks: Ack[] = [];
@@ -67,7 +70,9 @@ describe('SegmentLog under kill -9', () => {
 
       const { log, recovery } = await SegmentLog.open({ dir, segmentBytes: 64 * 1024 });
       assert.deepEqual([recovery.corruptRecords, recovery.corruptSegments], [0, []], 'a kill can only tear the tail');
-      t.diagnostic(`run ${run}: killed after ${acks.length} acks; reopened ${recovery.records} records in ${recovery.segments} segments, torn tail ${recovery.tornTailBytes} B`);
+      t.diagnostic(
+        `run ${run}: killed after ${acks.length} acks; reopened ${recovery.records} records in ${recovery.segments} segments, torn tail ${recovery.tornTailBytes} B`,
+      );
       const bySeq = new Map((await readAll(log)).map((r) => [r.seq, r.payload]));
       for (const ack of acked) {
         for (let i = 0; i <= ack.last - ack.first; i++) {

@@ -27,10 +27,13 @@ describe('SegmentLog on a full disk', () => {
     // Groups of 7 × 1,024 bytes (7,168 on disk): not page-aligned, so the last one is cut mid-record.
     while (failure === undefined && acked < 10_000) {
       const batch = Array.from({ length: 7 }, (_, i) => numbered(acked + i + 1, 1000));
-      await log.append(batch).then((first) => {
-        assert.equal(first, acked + 1);
-        acked += batch.length;
-      }, (err: unknown) => (failure = err));
+      await log.append(batch).then(
+        (first) => {
+          assert.equal(first, acked + 1);
+          acked += batch.length;
+        },
+        (err: unknown) => (failure = err),
+      );
     }
     assert.ok(isStorage('STORAGE_FULL')(failure), `got ${String(failure)}`);
     assert.ok(acked > 0);
@@ -46,7 +49,10 @@ describe('SegmentLog on a full disk', () => {
     ({ log, recovery } = await SegmentLog.open({ dir }));
     assert.deepEqual([recovery.records, recovery.tornTailBytes, recovery.corruptRecords, recovery.corruptSegments], [acked, 0, 0, []]);
     const records = await readAll(log);
-    assert.deepEqual(records.map((r) => text(r.payload)), Array.from({ length: acked }, (_, i) => `p${i + 1}`));
+    assert.deepEqual(
+      records.map((r) => text(r.payload)),
+      Array.from({ length: acked }, (_, i) => `p${i + 1}`),
+    );
 
     rmSync(filler);
     assert.equal(await log.append([numbered(acked + 1, 1000), numbered(acked + 2, 1000)]), acked + 1);
@@ -72,7 +78,10 @@ describe('SegmentLog on a full disk', () => {
       assert.equal(statSync(segmentFiles(dir)[0]!).size, 2 * 124);
       faults.write = undefined;
       assert.equal(await log.append([numbered(3, 100)]), 3);
-      assert.deepEqual((await readAll(log)).map((r) => text(r.payload)), ['p1', 'p2', 'p3']);
+      assert.deepEqual(
+        (await readAll(log)).map((r) => text(r.payload)),
+        ['p1', 'p2', 'p3'],
+      );
       await log.close();
     });
   }
@@ -100,14 +109,23 @@ describe('SegmentLog on a full disk', () => {
     await assert.rejects(log.append([numbered(3, 100), numbered(4, 100)]), isStorage('STORAGE_IO'));
     faults.write = faults.truncate = undefined;
     assert.equal(await log.append([numbered(5, 100)]), 5, 'seqs 3 and 4 may be on disk: they are never handed out again');
-    assert.deepEqual(segmentFiles(dir).map((f) => f.slice(-24)), ['00000000000000000001.log', '00000000000000000005.log']);
-    assert.deepEqual((await readAll(log)).map((r) => r.seq), [1, 2, 5]);
+    assert.deepEqual(
+      segmentFiles(dir).map((f) => f.slice(-24)),
+      ['00000000000000000001.log', '00000000000000000005.log'],
+    );
+    assert.deepEqual(
+      (await readAll(log)).map((r) => r.seq),
+      [1, 2, 5],
+    );
     await log.close();
     const again = await SegmentLog.open({ dir });
     // The short write stored record 3 whole and 26 bytes of record 4. Record 3 was refused, yet it
     // is a valid record: after a restart it is delivered (at least once; the sender retries it anyway).
     assert.deepEqual(again.recovery.corruptSegments, ['00000000000000000001.log: partial record at offset 372 (26 bytes to the end)']);
-    assert.deepEqual((await readAll(again.log)).map((r) => text(r.payload)), ['p1', 'p2', 'p3', 'p5']);
+    assert.deepEqual(
+      (await readAll(again.log)).map((r) => text(r.payload)),
+      ['p1', 'p2', 'p3', 'p5'],
+    );
     await again.log.close();
   });
 
@@ -121,7 +139,10 @@ describe('SegmentLog on a full disk', () => {
     assert.ok(isStorage('STORAGE_FULL')(failure), `got ${String(failure)}`);
     const count = log.nextSeq - 1;
     assert.equal(segmentFiles(dir).length, 2, 'the root, the log dir and two segments take the four inodes');
-    assert.deepEqual((await readAll(log)).map((r) => r.seq), Array.from({ length: count }, (_, i) => i + 1));
+    assert.deepEqual(
+      (await readAll(log)).map((r) => r.seq),
+      Array.from({ length: count }, (_, i) => i + 1),
+    );
     await log.deleteBefore(log.nextSeq);
     assert.equal(await log.append([numbered(count + 1, 200)]), count + 1, 'deleting old segments freed an inode');
     await log.close();

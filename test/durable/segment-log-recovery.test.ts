@@ -43,7 +43,10 @@ describe('SegmentLog recovery', () => {
     assert.deepEqual([recovery.records, recovery.nextSeq, recovery.corruptRecords, recovery.corruptSegments], [9, 10, 0, []]);
     assert.equal(statSync(file!).size, 9 * RECORD, 'the partial record is gone from the file');
     const records = await readAll(log);
-    assert.deepEqual(records.map((r) => text(r.payload)), range(1, 9).map((i) => `p${i}`));
+    assert.deepEqual(
+      records.map((r) => text(r.payload)),
+      range(1, 9).map((i) => `p${i}`),
+    );
     assert.equal(await log.append([numbered(10, 100)]), 10);
     await log.close();
     const again = await reopen(dir);
@@ -78,9 +81,15 @@ describe('SegmentLog recovery', () => {
     const dir = await logWith(10);
     flipByte(segmentFiles(dir)[0]!, 4 * RECORD + 40); // inside record 5's payload
     const { log, recovery } = await reopen(dir);
-    assert.deepEqual([recovery.corruptRecords, recovery.records, recovery.tornTailBytes, recovery.corruptSegments, recovery.nextSeq], [1, 9, 0, [], 11]);
+    assert.deepEqual(
+      [recovery.corruptRecords, recovery.records, recovery.tornTailBytes, recovery.corruptSegments, recovery.nextSeq],
+      [1, 9, 0, [], 11],
+    );
     const records = await readAll(log);
-    assert.deepEqual(records.map((r) => r.seq), [1, 2, 3, 4, 6, 7, 8, 9, 10]);
+    assert.deepEqual(
+      records.map((r) => r.seq),
+      [1, 2, 3, 4, 6, 7, 8, 9, 10],
+    );
     for (const r of records) assert.equal(text(r.payload), `p${r.seq}`);
     assert.equal(log.corruptRecordsRead, 0, 'known at open, not counted again on read');
     await log.close();
@@ -94,7 +103,10 @@ describe('SegmentLog recovery', () => {
     assert.equal(recovery.corruptRecords, 0, 'sealed segments are framed, not checksummed, at open');
     assert.deepEqual(await seqsOf(log), [1, 2, ...range(4, 20)]);
     assert.equal(log.corruptRecordsRead, 1);
-    assert.deepEqual((await log.read(3, 2)).map((r) => r.seq), [4, 5]);
+    assert.deepEqual(
+      (await log.read(3, 2)).map((r) => r.seq),
+      [4, 5],
+    );
     assert.equal(log.corruptRecordsRead, 1, 'counted once');
     await log.close();
   });
@@ -107,7 +119,10 @@ describe('SegmentLog recovery', () => {
     writeFileSync(file!, bytes);
     const { log, recovery } = await reopen(dir);
     assert.equal(recovery.corruptSegments.length, 1);
-    assert.match(recovery.corruptSegments[0]!, new RegExp(`^${basename(file!)}: implausible record length 4294967280 at offset ${6 * RECORD}`));
+    assert.match(
+      recovery.corruptSegments[0]!,
+      new RegExp(`^${basename(file!)}: implausible record length 4294967280 at offset ${6 * RECORD}`),
+    );
     assert.equal(recovery.tornTailBytes, 0);
     assert.equal(statSync(file!).size, 6 * RECORD, 'truncated at the damage');
     assert.deepEqual(await seqsOf(log), range(1, 6));
@@ -131,7 +146,10 @@ describe('SegmentLog recovery', () => {
     assert.equal(recovery.corruptSegments.length, 1);
     assert.match(recovery.corruptSegments[0]!, /^00000000000000000006\.log: /);
     const records = await readAll(log);
-    assert.deepEqual(records.map((r) => r.seq), [...range(1, 5), ...range(11, 15)]);
+    assert.deepEqual(
+      records.map((r) => r.seq),
+      [...range(1, 5), ...range(11, 15)],
+    );
     for (const r of records) assert.equal(text(r.payload), `p${r.seq}`);
     assert.equal(await log.append([numbered(16, 100)]), 16);
     await log.close();
@@ -143,11 +161,17 @@ describe('SegmentLog recovery', () => {
       writeFileSync(join(dir, '00000000000000000001.log'), junk(3000, seed));
       const { log, recovery } = await reopen(dir);
       assert.equal(recovery.corruptSegments.length, 1, `seed ${seed}`);
-      assert.match(recovery.corruptSegments[0]!, /^00000000000000000001\.log: implausible record length \d+ at offset 0; 3000 bytes skipped$/);
+      assert.match(
+        recovery.corruptSegments[0]!,
+        /^00000000000000000001\.log: implausible record length \d+ at offset 0; 3000 bytes skipped$/,
+      );
       assert.equal(recovery.nextSeq, 1 + Math.ceil(3000 / 24), 'at most one record per 24 bytes could have been there');
       assert.deepEqual(await readAll(log), []);
       assert.equal(await log.append([numbered(1, 10)]), recovery.nextSeq);
-      assert.deepEqual((await readAll(log)).map((r) => r.seq), [recovery.nextSeq]);
+      assert.deepEqual(
+        (await readAll(log)).map((r) => r.seq),
+        [recovery.nextSeq],
+      );
       await log.close();
     }
     // Junk that happens to start with a plausible length runs past the end of the file: a torn tail.
@@ -164,7 +188,10 @@ describe('SegmentLog recovery', () => {
   test('open throws StorageError STORAGE_IO only for I/O errors, such as a file where the directory should be', async () => {
     const parent = dirs.make();
     writeFileSync(join(parent, 'not-a-dir'), 'x');
-    await assert.rejects(SegmentLog.open({ dir: join(parent, 'not-a-dir') }), (err: unknown) => err instanceof StorageError && err.code === 'STORAGE_IO');
+    await assert.rejects(
+      SegmentLog.open({ dir: join(parent, 'not-a-dir') }),
+      (err: unknown) => err instanceof StorageError && err.code === 'STORAGE_IO',
+    );
   });
 });
 

@@ -29,9 +29,14 @@ describe('SegmentLog at scale', () => {
     const started = performance.now();
     const { log: reopened, recovery } = await SegmentLog.open({ dir });
     const openMs = performance.now() - started;
-    t.diagnostic(`open: ${openMs.toFixed(0)} ms for ${recovery.records} records in ${recovery.segments} segments (${(recovery.bytes / 2 ** 20).toFixed(0)} MiB)`);
+    t.diagnostic(
+      `open: ${openMs.toFixed(0)} ms for ${recovery.records} records in ${recovery.segments} segments (${(recovery.bytes / 2 ** 20).toFixed(0)} MiB)`,
+    );
     assert.ok(openMs <= OPEN_BUDGET_MS, `open took ${openMs.toFixed(0)} ms`);
-    assert.deepEqual([recovery.records, recovery.firstSeq, recovery.nextSeq, recovery.corruptRecords, recovery.tornTailBytes], [RECORDS, 1, RECORDS + 1, 0, 0]);
+    assert.deepEqual(
+      [recovery.records, recovery.firstSeq, recovery.nextSeq, recovery.corruptRecords, recovery.tornTailBytes],
+      [RECORDS, 1, RECORDS + 1, 0, 0],
+    );
     assert.ok(recovery.segments > 1);
     for (const seq of [1, 2, 167_000, 500_001, RECORDS]) {
       const [record] = await reopened.read(seq, 1);

@@ -25,13 +25,19 @@ describe('SegmentLog', () => {
     clock.advance(5);
     assert.equal(await log.append([numbered(4)]), 4);
     const records = await log.read(1, 10);
-    assert.deepEqual(records.map((r) => [r.seq, text(r.payload), r.appendedAtMs]), [
-      [1, 'p1', clock.nowMs() - 5],
-      [2, 'p2', clock.nowMs() - 5],
-      [3, '', clock.nowMs() - 5],
-      [4, 'p4', clock.nowMs()],
-    ]);
-    assert.deepEqual((await log.read(3, 1)).map((r) => r.seq), [3]);
+    assert.deepEqual(
+      records.map((r) => [r.seq, text(r.payload), r.appendedAtMs]),
+      [
+        [1, 'p1', clock.nowMs() - 5],
+        [2, 'p2', clock.nowMs() - 5],
+        [3, '', clock.nowMs() - 5],
+        [4, 'p4', clock.nowMs()],
+      ],
+    );
+    assert.deepEqual(
+      (await log.read(3, 1)).map((r) => r.seq),
+      [3],
+    );
     assert.deepEqual(await log.read(5, 10), []);
     assert.equal(log.bytes, statSync(segmentFiles(dir)[0]!).size);
     await log.close();
@@ -57,7 +63,10 @@ describe('SegmentLog', () => {
     assert.equal(log.nextSeq, 23, 'the active segment keeps the seq count after older ones are gone');
     assert.equal(await log.append([numbered(23)]), 23);
     const seqs = (await readAll(log)).map((r) => r.seq);
-    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => 24 - seqs.length + i));
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: seqs.length }, (_, i) => 24 - seqs.length + i),
+    );
     await log.close();
   });
 
@@ -71,8 +80,14 @@ describe('SegmentLog', () => {
     await until(() => writes.length === 1);
     const second = Array.from({ length: 30 }, (_, i) => log.append([numbered(100 + i)]));
     release();
-    assert.deepEqual(await Promise.all(first), Array.from({ length: 50 }, (_, i) => 1 + 2 * i));
-    assert.deepEqual(await Promise.all(second), Array.from({ length: 30 }, (_, i) => 101 + i));
+    assert.deepEqual(
+      await Promise.all(first),
+      Array.from({ length: 50 }, (_, i) => 1 + 2 * i),
+    );
+    assert.deepEqual(
+      await Promise.all(second),
+      Array.from({ length: 30 }, (_, i) => 101 + i),
+    );
     assert.equal(log.flushCount, 2);
     assert.equal(writes.length, 2, 'one write per group');
     assert.equal(fileSystem.syncs, 2, 'one fdatasync per group');
@@ -97,10 +112,19 @@ describe('SegmentLog', () => {
     const bases = files.map((f) => Number(basename(f, '.log')));
     assert.equal(bases[0], 1);
     for (const b of bases) assert.equal(text(records[b - 1]!.payload), `p${b}`);
-    assert.deepEqual(records.map((r) => text(r.payload)), Array.from({ length: 40 }, (_, i) => `p${i + 1}`));
+    assert.deepEqual(
+      records.map((r) => text(r.payload)),
+      Array.from({ length: 40 }, (_, i) => `p${i + 1}`),
+    );
     const across = await log.read(bases[1]! - 2, 5);
-    assert.deepEqual(across.map((r) => r.seq), [0, 1, 2, 3, 4].map((k) => bases[1]! - 2 + k));
-    assert.equal(log.bytes, files.reduce((sum, f) => sum + statSync(f).size, 0));
+    assert.deepEqual(
+      across.map((r) => r.seq),
+      [0, 1, 2, 3, 4].map((k) => bases[1]! - 2 + k),
+    );
+    assert.equal(
+      log.bytes,
+      files.reduce((sum, f) => sum + statSync(f).size, 0),
+    );
     await log.close();
   });
 
@@ -113,9 +137,16 @@ describe('SegmentLog', () => {
     assert.equal(await log.deleteBefore(bases[2]! - 1), bases[1]! - 1, 'the segment holding seq bases[2]-1 stays');
     assert.equal(log.firstSeq, bases[1]);
     assert.ok(log.bytes < before);
-    assert.deepEqual((await log.read(1, 2)).map((r) => r.seq), [bases[1], bases[1]! + 1]);
+    assert.deepEqual(
+      (await log.read(1, 2)).map((r) => r.seq),
+      [bases[1], bases[1]! + 1],
+    );
     assert.equal(await log.deleteBefore(Number.MAX_SAFE_INTEGER), bases[bases.length - 1]! - bases[1]!);
-    assert.deepEqual(segmentFiles(dir).map((f) => Number(basename(f, '.log'))), [bases[bases.length - 1]], 'the active segment is never deleted');
+    assert.deepEqual(
+      segmentFiles(dir).map((f) => Number(basename(f, '.log'))),
+      [bases[bases.length - 1]],
+      'the active segment is never deleted',
+    );
     assert.equal(log.firstSeq, bases[bases.length - 1]);
     assert.equal(log.nextSeq, 31);
     assert.equal((await readAll(log)).length, 31 - log.firstSeq);
@@ -172,7 +203,10 @@ describe('SegmentLog', () => {
       await assert.rejects(op(), (err: unknown) => err instanceof StorageError && err.code === 'STORAGE_CLOSED');
     }
     const again = await SegmentLog.open({ dir });
-    assert.deepEqual((await again.log.read(1, 5)).map((r) => text(r.payload)), ['p1']);
+    assert.deepEqual(
+      (await again.log.read(1, 5)).map((r) => text(r.payload)),
+      ['p1'],
+    );
     await again.log.close();
   });
 

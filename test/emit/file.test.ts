@@ -1,6 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventToJson } from '../../src/emit/event-json.js';
@@ -27,7 +39,10 @@ function idsIn(path: string): string[] {
   const text = readFileSync(path, 'utf8');
   if (text === '') return [];
   assert.ok(text.endsWith('\n'), `${path} ends with a whole line`);
-  return text.slice(0, -1).split('\n').map((line) => (JSON.parse(line) as { id: string }).id);
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { id: string }).id);
 }
 
 /** Rotated files oldest first, then the current one. */
@@ -48,7 +63,10 @@ test('each event is appended as one JSON line in the eventToJson shape', async (
   assert.deepEqual(await file.emit(batch.slice(1)), { status: 'success' });
   await file.shutdown();
   const lines = readFileSync(path, 'utf8').split('\n');
-  assert.deepEqual(lines.slice(0, 2).map((l) => JSON.parse(l)), batch.map(eventToJson));
+  assert.deepEqual(
+    lines.slice(0, 2).map((l) => JSON.parse(l)),
+    batch.map(eventToJson),
+  );
   assert.equal(lines[2], '', 'the file ends with a newline');
   assert.equal(JSON.parse(lines[0]!).timestamp_unix_ns, '1700000000123456789');
 });
@@ -93,7 +111,10 @@ test('a batch bigger than maxBytes goes whole into a file of its own', async (t)
   assert.deepEqual(await file.emit(big), { status: 'success' });
   await file.shutdown();
   assert.deepEqual(idsIn(`${path}.1`), ['e000']);
-  assert.deepEqual(idsIn(path), big.map((e) => e.id));
+  assert.deepEqual(
+    idsIn(path),
+    big.map((e) => e.id),
+  );
   assert.ok(statSync(path).size > 1024);
 });
 

@@ -41,7 +41,13 @@ async function downstream(sink: string, env: Record<string, string> = {}) {
 
 /** Ids the downstream recorded, in arrival order. */
 function received(sink: string): string[] {
-  return existsSync(sink) ? readFileSync(sink, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).id) : [];
+  return existsSync(sink)
+    ? readFileSync(sink, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).id)
+    : [];
 }
 
 function context(timers: Timers = systemTimers, clock: Clock = systemClock): ComponentContext & { registry: Registry } {
@@ -64,7 +70,9 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
 }
 
 const series = (name: string, labels: Record<string, string>) =>
-  `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+  `${name}{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(',')}}`;
 
 /** A port nothing listens on. */
 async function deadPort(): Promise<number> {
@@ -93,13 +101,22 @@ describe('GrpcEmitter against real gateways', () => {
           payload: Uint8Array.from([0, 255, 7, 128]),
           severity: Severity.SEVERITY_WARNING,
         }),
-        Event.fromPartial({ id: 'fwd-2', timestampUnixNs: 9_223_372_036_854_775_807n, source: 'agent-b', eventType: 'user.login', payload: Buffer.from('{"ok":true}') }),
+        Event.fromPartial({
+          id: 'fwd-2',
+          timestampUnixNs: 9_223_372_036_854_775_807n,
+          source: 'agent-b',
+          eventType: 'user.login',
+          payload: Buffer.from('{"ok":true}'),
+        }),
       ];
       assert.deepEqual(await emitter.emit(sent), { status: 'success' });
       // The fixture records before it acks, so the file is complete once emit resolved.
-      const got = readFileSync(sink, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const got = readFileSync(sink, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       assert.deepEqual(got, sent.map(eventToJson));
-      assert.equal(BigInt(got[1].timestamp_unix_ns), 9_223_372_036_854_775_807n);
+      assert.equal(BigInt(got[1]!.timestamp_unix_ns), 9_223_372_036_854_775_807n);
       const endpoint = `http://127.0.0.1:${p.grpcPort}`;
       const text = await ctx.registry.metrics();
       assert.equal(sample(text, series('polku_grpc_emitter_batches_total', { emitter: 'grpc', endpoint, outcome: 'success' })), 1);
@@ -113,11 +130,21 @@ describe('GrpcEmitter against real gateways', () => {
   test('Ack errors become failed events: FILTERED final, BUFFER_FULL retryable with a pause, repeated ids each get an index', async () => {
     const gate = new GatedEmitter('held');
     const gw = await startGateway(
-      hub().middleware(filter((e) => e.eventType !== 'noise')).emitter(gate).buffer({ capacity: 3, overflow: 'reject' }),
+      hub()
+        .middleware(filter((e) => e.eventType !== 'noise'))
+        .emitter(gate)
+        .buffer({ capacity: 3, overflow: 'reject' }),
     );
     const emitter = new GrpcEmitter({ endpoints: [`127.0.0.1:${gw.grpcPort}`] });
     try {
-      const spec: Array<[string, string]> = [['k1', 'keep'], ['dup', 'noise'], ['k2', 'keep'], ['dup', 'noise'], ['k3', 'keep'], ['k4', 'keep']];
+      const spec: Array<[string, string]> = [
+        ['k1', 'keep'],
+        ['dup', 'noise'],
+        ['k2', 'keep'],
+        ['dup', 'noise'],
+        ['k3', 'keep'],
+        ['k4', 'keep'],
+      ];
       const result = await emitter.emit(spec.map(([id, eventType]) => Event.fromPartial({ id, eventType })));
       assert.deepEqual(result, {
         status: 'partial',
@@ -144,18 +171,40 @@ describe('GrpcEmitter against real gateways', () => {
       bufferCapacity: 10n,
       middlewareStats: undefined,
     });
-    assert.deepEqual(ackToEmitResult(evs, ack(['x-0'], [['x-1', 'FROM_THE_FUTURE'], ['', 'SHUTTING_DOWN']])), {
-      status: 'partial',
-      failures: [
-        { index: 1, retryable: false, error: 'FROM_THE_FUTURE: m' },
-        { index: 2, retryable: true, error: 'SHUTTING_DOWN: m' },
-        { index: 3, retryable: true, error: 'SHUTTING_DOWN: m' },
-      ],
-    });
+    assert.deepEqual(
+      ackToEmitResult(
+        evs,
+        ack(
+          ['x-0'],
+          [
+            ['x-1', 'FROM_THE_FUTURE'],
+            ['', 'SHUTTING_DOWN'],
+          ],
+        ),
+      ),
+      {
+        status: 'partial',
+        failures: [
+          { index: 1, retryable: false, error: 'FROM_THE_FUTURE: m' },
+          { index: 2, retryable: true, error: 'SHUTTING_DOWN: m' },
+          { index: 3, retryable: true, error: 'SHUTTING_DOWN: m' },
+        ],
+      },
+    );
     const unnamed = ackToEmitResult(evs, ack(['x-0', 'x-2'], []));
-    assert.deepEqual(unnamed.status === 'partial' && unnamed.failures.map((f) => [f.index, f.retryable]), [[1, true], [3, true]]);
+    assert.deepEqual(unnamed.status === 'partial' && unnamed.failures.map((f) => [f.index, f.retryable]), [
+      [1, true],
+      [3, true],
+    ]);
     assert.deepEqual(ackToEmitResult(evs, ack([], [['', 'INVALID_BATCH']])), { status: 'failed', error: 'INVALID_BATCH: m' });
-    const full = ackToEmitResult(evs, ack([], evs.map((e) => [e.id, 'BUFFER_FULL']), 9n));
+    const full = ackToEmitResult(
+      evs,
+      ack(
+        [],
+        evs.map((e) => [e.id, 'BUFFER_FULL']),
+        9n,
+      ),
+    );
     assert.deepEqual(full, { status: 'retryable', error: 'BUFFER_FULL: m', retryAfterMs: 200 });
     const idless = [Event.fromPartial({ id: 'a' }), Event.fromPartial({ id: '' })];
     assert.deepEqual(ackToEmitResult(idless, ack(['a', '01HRECEIVERGAVEIT'], [])), { status: 'success' });
@@ -175,7 +224,10 @@ describe('GrpcEmitter against real gateways', () => {
       assert.match(emitter.health().message!, new RegExp(`${a} up \\(buffer 10/10, `));
       for (let i = 0; i < 4; i++) assert.deepEqual(await emitter.emit(batch(`b${i}`, 5)), { status: 'success' });
       await memory.waitForCount(20);
-      assert.deepEqual(memory.events.map((e) => e.id), [0, 1, 2, 3].flatMap((i) => batch(`b${i}`, 5).map((e) => e.id)));
+      assert.deepEqual(
+        memory.events.map((e) => e.id),
+        [0, 1, 2, 3].flatMap((i) => batch(`b${i}`, 5).map((e) => e.id)),
+      );
       assert.equal((await full.hub.health()).eventsProcessed, 10n, 'the full gateway got nothing more');
       assert.match(emitter.health().message!, new RegExp(`${b} up \\(buffer \\d+/1000, `));
     } finally {
@@ -195,7 +247,10 @@ describe('GrpcEmitter against real gateways', () => {
     try {
       assert.deepEqual(await emitter.emit(batch('fo', 3)), { status: 'success' });
       await memory.waitForCount(3);
-      assert.deepEqual(memory.events.map((e) => e.id), ['fo-0', 'fo-1', 'fo-2']);
+      assert.deepEqual(
+        memory.events.map((e) => e.id),
+        ['fo-0', 'fo-1', 'fo-2'],
+      );
       const health = emitter.health();
       assert.equal(health.healthy, true);
       assert.match(health.message!, new RegExp(`${dead} down: stream failed: UNAVAILABLE`));
@@ -263,7 +318,10 @@ describe('GrpcEmitter against real gateways', () => {
       const up = series('polku_grpc_emitter_endpoint_up', { emitter: 'grpc', endpoint: address });
       assert.equal(sample(await ctx.registry.metrics(), up), 0);
       const whileDown = await emitter.emit(batch('b', 3));
-      assert.deepEqual(whileDown.status === 'retryable' && [whileDown.retryAfterMs, /no grpc endpoint available/.test(whileDown.error)], [50, true]);
+      assert.deepEqual(whileDown.status === 'retryable' && [whileDown.retryAfterMs, /no grpc endpoint available/.test(whileDown.error)], [
+        50,
+        true,
+      ]);
 
       await downstream(sink2, { POLKU_GRPC_ADDR: address });
       await waitFor(() => (timers.advance(50), emitter.health().healthy), 'the emitter to reconnect');
@@ -314,7 +372,11 @@ describe('GrpcEmitter against real gateways', () => {
       await downstream(sink2, { POLKU_GRPC_ADDR: `127.0.0.1:${p1.grpcPort}` });
       await send('after');
       await waitFor(() => upstream.hub.buffer.size === 0, 'everything to be forwarded after the restart');
-      assert.deepEqual(resultsWhileDead.filter((r) => r.status !== 'retryable'), [], 'nothing reported delivered while dead');
+      assert.deepEqual(
+        resultsWhileDead.filter((r) => r.status !== 'retryable'),
+        [],
+        'nothing reported delivered while dead',
+      );
       assert.equal(accepted.length, 90);
       const got = new Set([...received(sink1), ...received(sink2)]);
       assert.deepEqual([...got].sort(), [...accepted].sort());

@@ -62,7 +62,10 @@ describe('withRetry', () => {
       EmitResults.partial([{ index: 1, retryable: true, error: 'still busy' }]),
     ]);
     const result = await withRetry(inner, { retries: 1, minTimeoutMs: 0 }).emit(batch('a', 'b', 'c', 'd'));
-    assert.deepEqual(inner.seen, [['a', 'b', 'c', 'd'], ['a', 'd']]);
+    assert.deepEqual(inner.seen, [
+      ['a', 'b', 'c', 'd'],
+      ['a', 'd'],
+    ]);
     assert.deepEqual(result, { status: 'partial', failures: [{ index: 3, retryable: true, error: 'still busy' }] });
   });
 
@@ -221,7 +224,10 @@ describe('wrappers keep the inner emitter', () => {
     });
     assert.deepEqual(ack.eventIds, ['to-audit']);
     await memory.waitForCount(1);
-    assert.deepEqual(memory.events.map((e) => e.id), ['to-audit']);
+    assert.deepEqual(
+      memory.events.map((e) => e.id),
+      ['to-audit'],
+    );
     assert.equal(other.count, 0);
   });
 });

@@ -33,7 +33,14 @@ function init(webhook: WebhookEmitter, clock: Clock = systemClock) {
 test('a batch is POSTed as {"events":[...]} JSON with Polku-Batch-Size and the extra headers; 200 is success', async (t) => {
   const { server, webhook } = await setup(t, { headers: { Authorization: 'Bearer k' } });
   const batch = [
-    Event.fromPartial({ id: 'e1', eventType: 'user.login', source: 'api', timestampUnixNs: 1_700_000_000_123_456_789n, payload: Buffer.from('hello'), metadata: { k: 'v' } }),
+    Event.fromPartial({
+      id: 'e1',
+      eventType: 'user.login',
+      source: 'api',
+      timestampUnixNs: 1_700_000_000_123_456_789n,
+      payload: Buffer.from('hello'),
+      metadata: { k: 'v' },
+    }),
     Event.fromPartial({ id: 'e2', eventType: 'blob', payload: new Uint8Array([0xff, 0x00]) }),
   ];
   assert.deepEqual(await webhook.emit(batch), { status: 'success' });
@@ -45,8 +52,28 @@ test('a batch is POSTed as {"events":[...]} JSON with Polku-Batch-Size and the e
   assert.equal(req!.headers['authorization'], 'Bearer k');
   assert.deepEqual(req!.body, {
     events: [
-      { id: 'e1', timestamp_unix_ns: '1700000000123456789', source: 'api', event_type: 'user.login', metadata: { k: 'v' }, payload: 'hello', route_to: [], severity: 'SEVERITY_UNSPECIFIED', outcome: 'OUTCOME_UNSPECIFIED' },
-      { id: 'e2', timestamp_unix_ns: '0', source: '', event_type: 'blob', metadata: {}, payload_base64: '/wA=', route_to: [], severity: 'SEVERITY_UNSPECIFIED', outcome: 'OUTCOME_UNSPECIFIED' },
+      {
+        id: 'e1',
+        timestamp_unix_ns: '1700000000123456789',
+        source: 'api',
+        event_type: 'user.login',
+        metadata: { k: 'v' },
+        payload: 'hello',
+        route_to: [],
+        severity: 'SEVERITY_UNSPECIFIED',
+        outcome: 'OUTCOME_UNSPECIFIED',
+      },
+      {
+        id: 'e2',
+        timestamp_unix_ns: '0',
+        source: '',
+        event_type: 'blob',
+        metadata: {},
+        payload_base64: '/wA=',
+        route_to: [],
+        severity: 'SEVERITY_UNSPECIFIED',
+        outcome: 'OUTCOME_UNSPECIFIED',
+      },
     ],
   });
 });
@@ -61,7 +88,11 @@ test('503 is retryable, quoting the status and body', async (t) => {
 test('429 with Retry-After: 2 is retryable after 2000 ms', async (t) => {
   const { server, webhook } = await setup(t);
   server.reply({ status: 429, headers: { 'Retry-After': '2' }, body: 'slow down' });
-  assert.deepEqual(await webhook.emit(events('a')), { status: 'retryable', error: 'webhook answered HTTP 429: slow down', retryAfterMs: 2000 });
+  assert.deepEqual(await webhook.emit(events('a')), {
+    status: 'retryable',
+    error: 'webhook answered HTTP 429: slow down',
+    retryAfterMs: 2000,
+  });
 });
 
 test('429 with Retry-After as an HTTP date is retryable until that date', async (t) => {
@@ -103,7 +134,10 @@ test('a refused connection is retryable', async () => {
 test('400 is failed, quoting the status and the first 200 bytes of the body', async (t) => {
   const { server, webhook } = await setup(t);
   server.reply({ status: 400, body: 'x'.repeat(150) + 'y'.repeat(150) });
-  assert.deepEqual(await webhook.emit(events('a')), { status: 'failed', error: `webhook answered HTTP 400: ${'x'.repeat(150)}${'y'.repeat(50)}` });
+  assert.deepEqual(await webhook.emit(events('a')), {
+    status: 'failed',
+    error: `webhook answered HTTP 400: ${'x'.repeat(150)}${'y'.repeat(50)}`,
+  });
 });
 
 test('a failure list in a 207 or 200 body makes the result partial; in a 202 it is ignored', async (t) => {
@@ -115,7 +149,12 @@ test('a failure list in a 207 or 200 body makes the result partial; in a 202 it 
       { index: 7, retryable: true, error: 'no such event' }, // outside the batch: ignored
     ],
   });
-  server.reply({ status: 207, body }, { status: 200, body, headers: { 'Retry-After': '1' } }, { status: 202, body }, { status: 200, body: '{"ok":true}' });
+  server.reply(
+    { status: 207, body },
+    { status: 200, body, headers: { 'Retry-After': '1' } },
+    { status: 202, body },
+    { status: 200, body: '{"ok":true}' },
+  );
   const failures = [
     { index: 0, retryable: true, error: 'busy' },
     { index: 2, retryable: false, error: 'bad schema' },
@@ -187,7 +226,10 @@ test('shutdown closes pooled connections and later batches are refused as retrya
 test('the URL must be a valid http or https URL', () => {
   const invalid = (pattern: RegExp) => (err: unknown) =>
     err instanceof PolkuError && err.code === 'POLKU_ERR_PIPELINE_INVALID' && pattern.test(err.message);
-  assert.throws(() => new WebhookEmitter({ url: 'ftp://example.com/x' }), invalid(/webhook "webhook": url must start with http:\/\/ or https:\/\/, got ftp:\/\//));
+  assert.throws(
+    () => new WebhookEmitter({ url: 'ftp://example.com/x' }),
+    invalid(/webhook "webhook": url must start with http:\/\/ or https:\/\/, got ftp:\/\//),
+  );
   assert.throws(() => new WebhookEmitter({ name: 'w', url: 'not a url' }), invalid(/webhook "w": url "not a url" is not a valid URL/));
   assert.doesNotThrow(() => new WebhookEmitter({ url: 'https://example.com/hook' }));
 });
@@ -210,7 +252,10 @@ test('through a hub, events that were delivered are never sent again', async (t)
   const ids = Array.from({ length: 10 }, (_, i) => `e${i}`);
   await h.processBatch({ source: 's', cluster: '', payload: { $case: 'events', value: { events: events(...ids) } } });
   await until(() => h.buffer.size === 0 && server.requests.length >= 2, 'the buffer to empty');
-  assert.deepEqual(server.requests.map((r) => idsOf(r.body)), [ids, ['e2', 'e5']]);
+  assert.deepEqual(
+    server.requests.map((r) => idsOf(r.body)),
+    [ids, ['e2', 'e5']],
+  );
   const dropped = (await registry.getSingleMetric('polku_events_dropped_total')!.get()).values;
   assert.equal(dropped.find((v) => v.labels['reason'] === 'emit_failed')?.value, 1);
   assert.equal(dropped.find((v) => v.labels['reason'] === 'emit_retries_exhausted')?.value ?? 0, 0);

@@ -6,7 +6,11 @@ import type { ServiceError } from '@grpc/grpc-js';
 export function jsonLines(file: string): Array<Record<string, any>> {
   if (!existsSync(file)) return [];
   const text = readFileSync(file, 'utf8');
-  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return text
+    .slice(0, text.lastIndexOf('\n') + 1)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 /** A unary call of a generated grpc-js client as a promise. */

@@ -67,7 +67,12 @@ describe('Go example CSV ingestor plugin, called directly', () => {
   after(() => client.close());
 
   const ingest = (text: string) =>
-    unary<IngestRequest, IngestResponse>((r, cb) => client.ingest(r, cb), { source: 'csv', cluster: 'c1', format: 'csv', data: Buffer.from(text) });
+    unary<IngestRequest, IngestResponse>((r, cb) => client.ingest(r, cb), {
+      source: 'csv',
+      cluster: 'c1',
+      format: 'csv',
+      data: Buffer.from(text),
+    });
 
   test('Info says PLUGIN_TYPE_INGESTOR for sources ["csv"]; Health is healthy', async () => {
     const info = await unary<object, PluginInfo>((r, cb) => client.info(r, cb), {});

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { credentials, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
+import { credentials, type Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
 import {
   EmitterPluginClient,
   PluginRegistryService,
@@ -74,10 +74,50 @@ describe('Python example emitter plugin, called directly', () => {
   test('Emit writes one JSON line per event and reports fail=retryable/permanent with that retryable flag', async () => {
     const request: EmitRequest = {
       events: [
-        { id: 'a', timestampUnixNs: 1_700_000_000_123_456_789n, source: 'web', eventType: 'user.signup', metadata: { plan: 'pro' }, payload: Buffer.from('héllo'), routeTo: ['py-out'], severity: 2, outcome: 1 },
-        { id: 'b', timestampUnixNs: 0n, source: '', eventType: 't', metadata: { fail: 'retryable' }, payload: new Uint8Array(), routeTo: [], severity: 0, outcome: 0 },
-        { id: 'c', timestampUnixNs: 0n, source: '', eventType: 't', metadata: { fail: 'permanent' }, payload: new Uint8Array(), routeTo: [], severity: 0, outcome: 0 },
-        { id: 'd', timestampUnixNs: 0n, source: '', eventType: 't', metadata: {}, payload: Uint8Array.of(0xff, 0x00), routeTo: [], severity: 0, outcome: 0 },
+        {
+          id: 'a',
+          timestampUnixNs: 1_700_000_000_123_456_789n,
+          source: 'web',
+          eventType: 'user.signup',
+          metadata: { plan: 'pro' },
+          payload: Buffer.from('héllo'),
+          routeTo: ['py-out'],
+          severity: 2,
+          outcome: 1,
+        },
+        {
+          id: 'b',
+          timestampUnixNs: 0n,
+          source: '',
+          eventType: 't',
+          metadata: { fail: 'retryable' },
+          payload: new Uint8Array(),
+          routeTo: [],
+          severity: 0,
+          outcome: 0,
+        },
+        {
+          id: 'c',
+          timestampUnixNs: 0n,
+          source: '',
+          eventType: 't',
+          metadata: { fail: 'permanent' },
+          payload: new Uint8Array(),
+          routeTo: [],
+          severity: 0,
+          outcome: 0,
+        },
+        {
+          id: 'd',
+          timestampUnixNs: 0n,
+          source: '',
+          eventType: 't',
+          metadata: {},
+          payload: Uint8Array.of(0xff, 0x00),
+          routeTo: [],
+          severity: 0,
+          outcome: 0,
+        },
       ],
     };
     const res = await unary<EmitRequest, EmitResponse>((r, cb) => client.emit(r, cb), request);
@@ -102,7 +142,17 @@ describe('Python example emitter plugin, called directly', () => {
         severity: 'SEVERITY_INFO',
         outcome: 'OUTCOME_SUCCESS',
       },
-      { id: 'd', timestamp_unix_ns: '0', source: '', event_type: 't', metadata: {}, payload_base64: '/wA=', route_to: [], severity: 'SEVERITY_UNSPECIFIED', outcome: 'OUTCOME_UNSPECIFIED' },
+      {
+        id: 'd',
+        timestamp_unix_ns: '0',
+        source: '',
+        event_type: 't',
+        metadata: {},
+        payload_base64: '/wA=',
+        route_to: [],
+        severity: 'SEVERITY_UNSPECIFIED',
+        outcome: 'OUTCOME_UNSPECIFIED',
+      },
     ]);
     // Each refusal is logged on stderr (which may reach us after the answer).
     await until(() => plugin.stderr.includes('emitter: event c not delivered (permanent)'), 'the log line for c');
@@ -135,9 +185,13 @@ describe('Python example emitter plugin, called directly', () => {
       registry.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
     try {
-      const p = await startEmitter(join(dir, 'registered.jsonl'), ['--emitter-name', 'reg-test', '--register', `127.0.0.1:${registryPort}`], {
-        POLKU_PLUGIN_TOKEN: 's3cret',
-      });
+      const p = await startEmitter(
+        join(dir, 'registered.jsonl'),
+        ['--emitter-name', 'reg-test', '--register', `127.0.0.1:${registryPort}`],
+        {
+          POLKU_PLUGIN_TOKEN: 's3cret',
+        },
+      );
       await until(() => calls.filter((c) => c.method === 'Heartbeat').length >= 3, 'three heartbeats');
       p.child.kill('SIGTERM');
       assert.deepEqual(await p.exited, { code: 0, signal: null });
@@ -174,7 +228,8 @@ describe('Python example emitter plugin behind a real gateway process', () => {
   });
   after(() => client.close());
 
-  const dropped = async (reason: string) => sample(await scrape(gateway.metricsPort), `polku_events_dropped_total{reason="${reason}"}`) ?? 0;
+  const dropped = async (reason: string) =>
+    sample(await scrape(gateway.metricsPort), `polku_events_dropped_total{reason="${reason}"}`) ?? 0;
 
   test('events sent with StreamEvents arrive in the plugin’s output file: ids, payload text, metadata', async () => {
     const stream = new AckStream(client);
@@ -190,7 +245,10 @@ describe('Python example emitter plugin behind a real gateway process', () => {
       lines.map((l) => [l['id'], l['payload'], l['event_type'], l['metadata']]),
       ids.map((id, i) => [id, `payload ${i}`, 'test.event', { n: String(i), team: 'core' }]),
     );
-    assert.ok(lines.every((l) => l['source'] === 'agent-1' && BigInt(l['timestamp_unix_ns']) > 0n), 'the gateway stamped the receive time');
+    assert.ok(
+      lines.every((l) => l['source'] === 'agent-1' && BigInt(l['timestamp_unix_ns']) > 0n),
+      'the gateway stamped the receive time',
+    );
   });
 
   test('fail=permanent is dropped (emit_failed), fail=retryable is sent POLKU_EMIT_MAX_ATTEMPTS times, the rest delivered once', async () => {
@@ -222,10 +280,18 @@ describe('Python example emitter plugin behind a real gateway process', () => {
 
   test('--register: the plugin registers with the gateway (token), events routed to its emitter_name reach it, SIGTERM unregisters', async () => {
     const regOut = join(dir, 'registered-gateway.jsonl');
-    const p = await startEmitter(regOut, ['--emitter-name', 'py-reg', '--register', `127.0.0.1:${gateway.grpcPort}`], { POLKU_PLUGIN_TOKEN: TOKEN });
-    await until(() => p.stderr.some((l) => l.startsWith(`emitter: registered with 127.0.0.1:${gateway.grpcPort} as `)), 'the plugin to register');
+    const p = await startEmitter(regOut, ['--emitter-name', 'py-reg', '--register', `127.0.0.1:${gateway.grpcPort}`], {
+      POLKU_PLUGIN_TOKEN: TOKEN,
+    });
+    await until(
+      () => p.stderr.some((l) => l.startsWith(`emitter: registered with 127.0.0.1:${gateway.grpcPort} as `)),
+      'the plugin to register',
+    );
     const stream = new AckStream(client);
-    const ack = await stream.send({ source: 'agent-3', events: { events: [{ id: 'reg-1', event_type: 'x', payload: Buffer.from('to py-reg'), route_to: ['py-reg'] }] } });
+    const ack = await stream.send({
+      source: 'agent-3',
+      events: { events: [{ id: 'reg-1', event_type: 'x', payload: Buffer.from('to py-reg'), route_to: ['py-reg'] }] },
+    });
     await stream.end();
     assert.deepEqual(ack.errors, []);
     await until(() => jsonLines(regOut).length >= 1, 'reg-1 at the registered plugin');

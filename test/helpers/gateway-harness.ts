@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import { fileURLToPath } from 'node:url';
 import type { HubBuilder } from '../../src/hub/builder.js';
 import type { HubOptions } from '../../src/hub/hub.js';
-import { Hub } from '../../src/hub/hub.js';
+import { type Hub } from '../../src/hub/hub.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createRegistry } from '../../src/observability/metrics.js';
 import { Gateway } from '../../src/server/gateway.js';

@@ -55,7 +55,11 @@ test('non-positive delivery settings are invalid', () => {
 
 test('an unknown overflow policy is invalid, naming the policies', () => {
   assert.throws(
-    () => hub().emitter(memory()).buffer({ overflow: 'maybe' as OverflowPolicy }).build(),
+    () =>
+      hub()
+        .emitter(memory())
+        .buffer({ overflow: 'maybe' as OverflowPolicy })
+        .build(),
     pipelineInvalid(/buffer\.overflow must be one of reject, drop_oldest, block, got "maybe"/),
   );
 });

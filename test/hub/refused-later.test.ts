@@ -25,12 +25,18 @@ test('an event refused BUFFER_FULL after the deduplicator saw it is accepted whe
     .build();
   const first = await h.processBatch(batch('a', 'b'));
   assert.deepEqual(first.eventIds, ['a']);
-  assert.deepEqual(first.errors.map((e) => [e.eventId, e.code]), [['b', 'BUFFER_FULL']]);
+  assert.deepEqual(
+    first.errors.map((e) => [e.eventId, e.code]),
+    [['b', 'BUFFER_FULL']],
+  );
   gate.open();
   while (h.buffer.size > 0) await new Promise((r) => setImmediate(r));
   const again = await h.processBatch(batch('b', 'a'));
   assert.deepEqual(again.eventIds, ['b'], 'b was never accepted, so it is no duplicate');
-  assert.deepEqual(again.errors.map((e) => [e.eventId, e.code]), [['a', 'DUPLICATE']]);
+  assert.deepEqual(
+    again.errors.map((e) => [e.eventId, e.code]),
+    [['a', 'DUPLICATE']],
+  );
 });
 
 test('a refusal by a step before the deduplicator does not undo the key of the accepted original', async () => {

@@ -51,7 +51,10 @@ test('camelCase field names and "type" are accepted too', () => {
 
 test('an array of objects becomes one event per element, and a bad element does not cost the others', () => {
   const { events, problems } = ingest(JSON.stringify([{ id: 'a' }, { id: 7 }, { id: 'c' }]));
-  assert.deepEqual(events.map((e) => e.id), ['a', 'c']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['a', 'c'],
+  );
   assert.equal(problems.length, 1);
   assert.match(problems[0]!.message, /^element 1: "id" must be a string/);
 });
@@ -59,7 +62,10 @@ test('an array of objects becomes one event per element, and a bad element does 
 test('NDJSON keeps the good lines and reports the bad line at its byte offset', () => {
   const lines = ['{"id":"a","source":"é-ünïcode"}', '{not json', '{"id":"c"}'];
   const { events, problems } = ingest(lines.join('\n') + '\n');
-  assert.deepEqual(events.map((e) => e.id), ['a', 'c']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['a', 'c'],
+  );
   assert.equal(problems.length, 1);
   assert.match(problems[0]!.message, /^line 2: invalid JSON/);
   assert.equal(problems[0]!.offset, Buffer.byteLength(lines[0]!) + 1);
@@ -68,7 +74,10 @@ test('NDJSON keeps the good lines and reports the bad line at its byte offset', 
 test('NDJSON offsets count the bytes the agent sent, even after a line with a bare big timestamp', () => {
   const lines = ['{"id":"a","timestamp_unix_ns":1732000000123456789}', '{"id": oops}', '{"id":"c"}'];
   const { events, problems } = ingest(lines.join('\n'));
-  assert.deepEqual(events.map((e) => e.id), ['a', 'c']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['a', 'c'],
+  );
   assert.equal(problems.length, 1);
   assert.equal(problems[0]!.offset, Buffer.byteLength(lines[0]!) + 1);
 });
@@ -76,7 +85,10 @@ test('NDJSON offsets count the bytes the agent sent, even after a line with a ba
 test('NDJSON offsets count a leading UTF-8 byte order mark, which is otherwise ignored', () => {
   const body = '{"id":"a"}\n{bad\n';
   const { events, problems } = ingest(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body)]));
-  assert.deepEqual(events.map((e) => e.id), ['a']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['a'],
+  );
   assert.equal(problems.length, 1);
   assert.equal(problems[0]!.offset, 3 + body.indexOf('{bad'));
 });
@@ -84,7 +96,10 @@ test('NDJSON offsets count a leading UTF-8 byte order mark, which is otherwise i
 test('NDJSON with CRLF line endings and blank lines parses every object', () => {
   const { events, problems } = ingest('{"id":"a"}\r\n\r\n{"id":"b"}\r\n');
   assert.deepEqual(problems, []);
-  assert.deepEqual(events.map((e) => e.id), ['a', 'b']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['a', 'b'],
+  );
 });
 
 test('the ndjson format hint reads line by line, whatever the case of the hint', () => {
@@ -97,7 +112,10 @@ test('the ndjson format hint reads line by line, whatever the case of the hint',
     assert.equal(problems[0]!.offset, 0, hint);
   }
   const { events } = ingest('{"id":"a"}\n{"id":"b"}', 'ndjson');
-  assert.deepEqual(events.map((e) => e.id), ['a', 'b']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['a', 'b'],
+  );
 });
 
 test('a text payload is carried as its UTF-8 bytes', () => {
@@ -162,7 +180,10 @@ test('a timestamp outside int64 nanoseconds is a problem', () => {
 
 test('a fractional big timestamp spoils only its own element of an array', () => {
   const { events, problems } = ingest('[{"id":"a"},{"id":"b","timestamp_unix_ns":1732000000123456789.5}]');
-  assert.deepEqual(events.map((e) => e.id), ['a']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['a'],
+  );
   assert.equal(problems.length, 1);
   assert.match(problems[0]!.message, /^element 1: /);
 });

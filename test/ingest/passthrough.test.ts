@@ -62,9 +62,17 @@ test('one encoded Event round-trips unchanged', () => {
 test('every single-event format hint is understood, in any case', () => {
   const bytes = Event.encode(small('x')).finish();
   for (const format of ['protobuf', 'PROTO', 'passthrough', 'polku.event.v1.Event']) {
-    assert.deepEqual(ingest(bytes, format).events.map((e) => e.id), ['x'], format);
+    assert.deepEqual(
+      ingest(bytes, format).events.map((e) => e.id),
+      ['x'],
+      format,
+    );
   }
-  assert.deepEqual(ingest(bytes, '').events.map((e) => e.id), ['x'], 'no hint means a single event');
+  assert.deepEqual(
+    ingest(bytes, '').events.map((e) => e.id),
+    ['x'],
+    'no hint means a single event',
+  );
 });
 
 test('BinaryWriter fork/join writes a varint length followed by the encoded event', () => {
@@ -88,7 +96,10 @@ test('protobuf-delimited data with three events gives all three, in order', () =
 
 test('the proto-delimited hint is an alias, compared case-insensitively', () => {
   const { events } = ingest(delimited([small('a'), small('b')]).bytes, 'Proto-Delimited');
-  assert.deepEqual(events.map((e) => e.id), ['a', 'b']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['a', 'b'],
+  );
 });
 
 test('empty protobuf-delimited data gives no events and no problems', () => {
@@ -98,7 +109,10 @@ test('empty protobuf-delimited data gives no events and no problems', () => {
 test('a truncated last record keeps the events before it and reports where the damaged record starts', () => {
   const { bytes, starts } = delimited([small('a'), small('b'), small('c')]);
   const { events, problems } = ingest(bytes.subarray(0, bytes.length - 2), 'protobuf-delimited');
-  assert.deepEqual(events.map((e) => e.id), ['a', 'b']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['a', 'b'],
+  );
   assert.equal(problems.length, 1);
   assert.equal(problems[0]!.offset, starts[2]);
   assert.match(problems[0]!.message, /damaged delimited Event record/);
@@ -109,7 +123,10 @@ test('a last record cut inside its length prefix is reported at the prefix', () 
   // 0x80 starts a varint that never ends.
   const data = new Uint8Array([...bytes, 0x80]);
   const { events, problems } = ingest(data, 'protobuf-delimited');
-  assert.deepEqual(events.map((e) => e.id), ['a']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['a'],
+  );
   assert.equal(problems.length, 1);
   assert.equal(problems[0]!.offset, bytes.length);
 });
@@ -121,7 +138,10 @@ test('a record whose contents overrun its own length is refused alone; the recor
   const rest = delimited([small('second'), small('third')]).bytes;
   const data = new Uint8Array([2, 0x0a, 0x02, ...rest]);
   const { events, problems } = ingest(data, 'protobuf-delimited');
-  assert.deepEqual(events.map((e) => e.id), ['second', 'third']);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ['second', 'third'],
+  );
   assert.equal(problems.length, 1);
   assert.equal(problems[0]!.offset, 0);
 });

@@ -33,7 +33,12 @@ test('the time prefix encodes the injected milliseconds', () => {
     assert.equal(decodeTime(next()), ms, `at ${ms} ms`);
   }
   assert.equal(factoryAt(0).next().slice(0, 10), '0000000000');
-  assert.equal(factoryAt(2 ** 48 - 1).next().slice(0, 10), '7ZZZZZZZZZ');
+  assert.equal(
+    factoryAt(2 ** 48 - 1)
+      .next()
+      .slice(0, 10),
+    '7ZZZZZZZZZ',
+  );
 });
 
 test('ids within the same millisecond are strictly increasing over 10,000 calls', () => {

@@ -15,7 +15,12 @@ import { FakeClock, FakeTimers } from '../helpers/fake-time.js';
 /** A MiddlewareContext that records what the middleware drops. */
 function recorder() {
   const drops: Array<{ id: string; code: string; message: string }> = [];
-  const ctx: MiddlewareContext = { source: 's', cluster: '', receivedAtNs: 0n, drop: (e, code, message) => drops.push({ id: e.id, code, message }) };
+  const ctx: MiddlewareContext = {
+    source: 's',
+    cluster: '',
+    receivedAtNs: 0n,
+    drop: (e, code, message) => drops.push({ id: e.id, code, message }),
+  };
   return { ctx, drops };
 }
 
@@ -40,7 +45,13 @@ function dedup(options: DeduplicatorOptions, clock: Clock = new SettableClock())
   const d = deduplicator(options);
   d.init({ registry, logger: silentLogger(), clock, timers: new FakeTimers() });
   const { ctx, drops } = recorder();
-  const run = (...ids: Array<string | Event>) => d.process(ids.map((i) => (typeof i === 'string' ? ev({ id: i }) : i)), ctx).map((e) => e.id);
+  const run = (...ids: Array<string | Event>) =>
+    d
+      .process(
+        ids.map((i) => (typeof i === 'string' ? ev({ id: i }) : i)),
+        ctx,
+      )
+      .map((e) => e.id);
   return { d, run, drops, registry };
 }
 
@@ -48,7 +59,9 @@ test('an id seen within the window is refused DUPLICATE, naming the window', () 
   const { run, drops } = dedup({ ttlMs: 1_000 });
   assert.deepEqual(run('a', 'b'), ['a', 'b']);
   assert.deepEqual(run('b', 'c'), ['c']);
-  assert.deepEqual(drops, [{ id: 'b', code: 'DUPLICATE', message: 'duplicate of an event seen in the last 1000 ms (deduplicator "deduplicator")' }]);
+  assert.deepEqual(drops, [
+    { id: 'b', code: 'DUPLICATE', message: 'duplicate of an event seen in the last 1000 ms (deduplicator "deduplicator")' },
+  ]);
 });
 
 test('within one batch the second occurrence is a duplicate', () => {
@@ -111,8 +124,14 @@ test('a key function that throws refuses only its event', () => {
     },
   });
   const { ctx, drops } = recorder();
-  assert.deepEqual(throwing.process([ev({ id: 'a' }), ev({ id: 'bad' })], ctx).map((e) => e.id), ['a']);
-  assert.deepEqual(drops.map((x) => [x.id, x.code]), [['bad', 'MIDDLEWARE_ERROR']]);
+  assert.deepEqual(
+    throwing.process([ev({ id: 'a' }), ev({ id: 'bad' })], ctx).map((e) => e.id),
+    ['a'],
+  );
+  assert.deepEqual(
+    drops.map((x) => [x.id, x.code]),
+    [['bad', 'MIDDLEWARE_ERROR']],
+  );
   assert.equal(throwing.keyCount, 1, 'only a is remembered');
 });
 
@@ -146,14 +165,20 @@ test('bad options fail when the deduplicator is built', () => {
 test('through a hub: duplicates within and across batches count in dedupCount', async () => {
   const clock = new FakeClock();
   const timers = new FakeTimers(clock);
-  const gateway = hub().middleware(deduplicator({ ttlMs: 60_000 })).emitter(new InMemoryEmitter()).build({ clock, timers });
+  const gateway = hub()
+    .middleware(deduplicator({ ttlMs: 60_000 }))
+    .emitter(new InMemoryEmitter())
+    .build({ clock, timers });
   const send = (events: Event[]) => gateway.processBatch({ source: 's', cluster: '', payload: { $case: 'events', value: { events } } });
   const first = await send([ev({ id: 'a' }), ev({ id: 'b' }), ev({ id: 'a' })]);
   assert.deepEqual(first.eventIds, ['a', 'b']);
   assert.equal(first.middlewareStats!.dedupCount, 1n);
   const second = await send([ev({ id: 'b' }), ev({ id: 'c' })]);
   assert.deepEqual(second.eventIds, ['c']);
-  assert.deepEqual(second.errors.map((e) => [e.eventId, e.code]), [['b', 'DUPLICATE']]);
+  assert.deepEqual(
+    second.errors.map((e) => [e.eventId, e.code]),
+    [['b', 'DUPLICATE']],
+  );
   assert.equal(second.middlewareStats!.dedupCount, 1n);
   // Events sent without an id each get a fresh ULID and pass.
   const idlessAck = await send([ev({}), ev({}), ev({})]);

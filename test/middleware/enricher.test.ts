@@ -13,7 +13,12 @@ import { FakeClock, FakeTimers, flushPromises } from '../helpers/fake-time.js';
 /** A MiddlewareContext that records what the middleware drops. */
 function recorder() {
   const drops: Array<{ id: string; code: string; message: string }> = [];
-  const ctx: MiddlewareContext = { source: 's', cluster: '', receivedAtNs: 0n, drop: (e, code, message) => drops.push({ id: e.id, code, message }) };
+  const ctx: MiddlewareContext = {
+    source: 's',
+    cluster: '',
+    receivedAtNs: 0n,
+    drop: (e, code, message) => drops.push({ id: e.id, code, message }),
+  };
   return { ctx, drops };
 }
 
@@ -64,7 +69,14 @@ test('events come out in input order whatever order their enrichments finish in'
   events[1]!.metadata['team'] = 'core'; // an enrich function may change the event and return nothing
   pending.get('e1')!.resolve();
   const out = await result;
-  assert.deepEqual(out.map((e) => [e.id, e.eventType]), [['e0', ''], ['e1', ''], ['e2', 'replaced']]);
+  assert.deepEqual(
+    out.map((e) => [e.id, e.eventType]),
+    [
+      ['e0', ''],
+      ['e1', ''],
+      ['e2', 'replaced'],
+    ],
+  );
   assert.equal(out[1], events[1]);
   assert.equal(out[1]!.metadata['team'], 'core');
 });
@@ -95,7 +107,10 @@ test('onTimeout pass: a slow event goes on unchanged, is counted, and its late r
   assert.equal(out, undefined, 'e1 still has 1 ms');
   timers.advance(1);
   await flushPromises();
-  assert.deepEqual(out!.map((e) => e.id), ['e0', 'e1']);
+  assert.deepEqual(
+    out!.map((e) => e.id),
+    ['e0', 'e1'],
+  );
   assert.equal(out![1], events[1], 'the original event, not a replacement');
   pending.get('e1')!.resolve(ev({ id: 'late' }));
   await flushPromises();
@@ -110,7 +125,10 @@ test('onTimeout drop: a slow event is refused ENRICH_TIMEOUT', async () => {
   pending.get('e1')!.resolve();
   await flushPromises(); // e1's result lands before the timers run
   timers.advance(50);
-  assert.deepEqual((await result).map((e) => e.id), ['e1']);
+  assert.deepEqual(
+    (await result).map((e) => e.id),
+    ['e1'],
+  );
   assert.deepEqual(drops, [{ id: 'e0', code: 'ENRICH_TIMEOUT', message: 'enricher "enricher" took longer than 50 ms' }]);
 });
 
@@ -134,7 +152,14 @@ test('onError pass: failed events go on unchanged and are counted; thrown and re
   };
   const { run, drops, metric } = setup({}, enrich);
   const out = await run(batch(3));
-  assert.deepEqual(out.map((e) => [e.id, e.metadata['ok']]), [['e0', undefined], ['e1', undefined], ['e2', 'yes']]);
+  assert.deepEqual(
+    out.map((e) => [e.id, e.metadata['ok']]),
+    [
+      ['e0', undefined],
+      ['e1', undefined],
+      ['e2', 'yes'],
+    ],
+  );
   assert.equal(drops.length, 0);
   assert.equal(await metric('polku_enrich_errors_total'), 2);
 });
@@ -147,7 +172,10 @@ test('onError drop: failed events are refused MIDDLEWARE_ERROR, reported in inpu
   gates[1]!.reject(new Error('second'));
   await flushPromises();
   gates[0]!.reject('first');
-  assert.deepEqual((await result).map((e) => e.id), ['e2']);
+  assert.deepEqual(
+    (await result).map((e) => e.id),
+    ['e2'],
+  );
   assert.deepEqual(drops, [
     { id: 'e0', code: 'MIDDLEWARE_ERROR', message: 'enricher "enricher" failed: first' },
     { id: 'e1', code: 'MIDDLEWARE_ERROR', message: 'enricher "enricher" failed: second' },
@@ -183,15 +211,24 @@ test('through a hub: enriched events are accepted, timed-out ones refused ENRICH
     if (e.id === 'slow') return new Promise<void>(() => {}); // never finishes
     e.metadata['team'] = 'core';
   };
-  const gateway = hub().middleware(enricher(enrich, { timeoutMs: 20, onTimeout: 'drop' })).emitter(memory).build({ clock, timers });
+  const gateway = hub()
+    .middleware(enricher(enrich, { timeoutMs: 20, onTimeout: 'drop' }))
+    .emitter(memory)
+    .build({ clock, timers });
   const events = [ev({ id: 'a' }), ev({ id: 'slow' }), ev({ id: 'b' })];
   const pending = gateway.processBatch({ source: 's', cluster: '', payload: { $case: 'events', value: { events } } });
   await flushPromises();
   timers.advance(20);
   const ack = await pending;
   assert.deepEqual(ack.eventIds, ['a', 'b']);
-  assert.deepEqual(ack.errors.map((e) => [e.eventId, e.code]), [['slow', 'ENRICH_TIMEOUT']]);
+  assert.deepEqual(
+    ack.errors.map((e) => [e.eventId, e.code]),
+    [['slow', 'ENRICH_TIMEOUT']],
+  );
   timers.advance(1_000);
   await memory.waitForCount(2);
-  assert.deepEqual(memory.events.map((e) => e.metadata['team']), ['core', 'core']);
+  assert.deepEqual(
+    memory.events.map((e) => e.metadata['team']),
+    ['core', 'core'],
+  );
 });

@@ -36,8 +36,17 @@ test('get and set mark an entry most recently used; peek and has do not', () => 
 
 test('pruneOldest deletes from the front while entries have expired, and stops at the first that has not', () => {
   const m = new LruMap<string, number>(10);
-  for (const [k, t] of [['a', 1], ['b', 2], ['c', 9], ['d', 3]] as const) m.set(k, t);
-  assert.equal(m.pruneOldest((t) => t < 5), 2);
+  for (const [k, t] of [
+    ['a', 1],
+    ['b', 2],
+    ['c', 9],
+    ['d', 3],
+  ] as const)
+    m.set(k, t);
+  assert.equal(
+    m.pruneOldest((t) => t < 5),
+    2,
+  );
   assert.deepEqual(keysOf(m), ['c', 'd'], 'd is older than the cut-off but sits behind c');
 });
 

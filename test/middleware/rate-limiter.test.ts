@@ -14,7 +14,12 @@ import { FakeClock, FakeTimers, flushPromises } from '../helpers/fake-time.js';
 /** A MiddlewareContext that records what the middleware drops. */
 function recorder() {
   const drops: Array<{ id: string; code: string; message: string }> = [];
-  const ctx: MiddlewareContext = { source: 's', cluster: '', receivedAtNs: 0n, drop: (e, code, message) => drops.push({ id: e.id, code, message }) };
+  const ctx: MiddlewareContext = {
+    source: 's',
+    cluster: '',
+    receivedAtNs: 0n,
+    drop: (e, code, message) => drops.push({ id: e.id, code, message }),
+  };
   return { ctx, drops };
 }
 
@@ -27,7 +32,8 @@ class SettableClock implements Clock {
 }
 
 const ev = (fields: Partial<Event>): Event => ({ ...Event.create(), ...fields });
-const batch = (n: number, fields: Partial<Event> = {}, prefix = 'e') => Array.from({ length: n }, (_, i) => ev({ id: `${prefix}${i}`, ...fields }));
+const batch = (n: number, fields: Partial<Event> = {}, prefix = 'e') =>
+  Array.from({ length: n }, (_, i) => ev({ id: `${prefix}${i}`, ...fields }));
 
 /** A limiter initialised with the given clock (and timers), plus its registry. */
 function limiter(options: RateLimiterOptions, clock: Clock = new SettableClock(), timers: Timers = new FakeTimers()) {
@@ -48,7 +54,13 @@ test('global bucket: a burst passes, the rest is refused RATE_LIMITED naming the
   const { ctx, drops } = recorder();
   const { rl } = limiter({ global: { rate: 10, burst: 5 } });
   assert.deepEqual(run(rl, batch(7), ctx), ['e0', 'e1', 'e2', 'e3', 'e4']);
-  assert.deepEqual(drops.map((d) => [d.id, d.code]), [['e5', 'RATE_LIMITED'], ['e6', 'RATE_LIMITED']]);
+  assert.deepEqual(
+    drops.map((d) => [d.id, d.code]),
+    [
+      ['e5', 'RATE_LIMITED'],
+      ['e6', 'RATE_LIMITED'],
+    ],
+  );
   assert.equal(drops[0]!.message, 'rate limit exceeded: global bucket (10/s, burst 5); retry after 100 ms');
 });
 
@@ -87,9 +99,17 @@ test('per-key buckets by source: one source exhausting its bucket does not limit
 test('tenantKey: events without the tenant share the single "" bucket rather than going unlimited', () => {
   const { ctx, drops } = recorder();
   const { rl } = limiter({ perKey: { tenantKey: 'tenant', rate: 1, burst: 1 } });
-  const events = [ev({ id: 'x1', metadata: { tenant: 'x' } }), ev({ id: 'none1' }), ev({ id: 'none2', metadata: { other: 'y' } }), ev({ id: 'x2', metadata: { tenant: 'x' } })];
+  const events = [
+    ev({ id: 'x1', metadata: { tenant: 'x' } }),
+    ev({ id: 'none1' }),
+    ev({ id: 'none2', metadata: { other: 'y' } }),
+    ev({ id: 'x2', metadata: { tenant: 'x' } }),
+  ];
   assert.deepEqual(run(rl, events, ctx), ['x1', 'none1']);
-  assert.deepEqual(drops.map((d) => d.id), ['none2', 'x2']);
+  assert.deepEqual(
+    drops.map((d) => d.id),
+    ['none2', 'x2'],
+  );
   assert.match(drops[0]!.message, /per-key bucket for metadata "tenant" "" /);
   assert.equal(rl.keyCount, 2);
 });
@@ -106,9 +126,20 @@ test('a key function chooses the bucket; one that throws refuses only its event'
       },
     },
   });
-  const events = [ev({ id: 'u1', eventType: 'user.a' }), ev({ id: 'bad' }), ev({ id: 'u2', eventType: 'user.b' }), ev({ id: 'o1', eventType: 'order.a' })];
+  const events = [
+    ev({ id: 'u1', eventType: 'user.a' }),
+    ev({ id: 'bad' }),
+    ev({ id: 'u2', eventType: 'user.b' }),
+    ev({ id: 'o1', eventType: 'order.a' }),
+  ];
   assert.deepEqual(run(rl, events, ctx), ['u1', 'o1']);
-  assert.deepEqual(drops.map((d) => [d.id, d.code]), [['bad', 'MIDDLEWARE_ERROR'], ['u2', 'RATE_LIMITED']]);
+  assert.deepEqual(
+    drops.map((d) => [d.id, d.code]),
+    [
+      ['bad', 'MIDDLEWARE_ERROR'],
+      ['u2', 'RATE_LIMITED'],
+    ],
+  );
 });
 
 test('with global and per-key buckets an event needs both, and a refused event costs neither', () => {
@@ -116,10 +147,16 @@ test('with global and per-key buckets an event needs both, and a refused event c
   const clock = new SettableClock();
   const { rl } = limiter({ global: { rate: 10, burst: 2 }, perKey: { rate: 10, burst: 2 } }, clock);
   // a takes both of its key's tokens and both global ones; b is refused by the global bucket alone.
-  assert.deepEqual(run(rl, [ev({ id: 'a1', source: 'a' }), ev({ id: 'a2', source: 'a' }), ev({ id: 'b1', source: 'b' })], ctx), ['a1', 'a2']);
+  assert.deepEqual(run(rl, [ev({ id: 'a1', source: 'a' }), ev({ id: 'a2', source: 'a' }), ev({ id: 'b1', source: 'b' })], ctx), [
+    'a1',
+    'a2',
+  ]);
   assert.match(drops[0]!.message, /^rate limit exceeded: global bucket/);
   clock.mono += 200; // two global tokens back; b's bucket was never charged, a's is full again too
-  assert.deepEqual(run(rl, [ev({ id: 'b2', source: 'b' }), ev({ id: 'b3', source: 'b' }), ev({ id: 'a3', source: 'a' })], ctx), ['b2', 'b3']);
+  assert.deepEqual(run(rl, [ev({ id: 'b2', source: 'b' }), ev({ id: 'b3', source: 'b' }), ev({ id: 'a3', source: 'a' })], ctx), [
+    'b2',
+    'b3',
+  ]);
   assert.match(drops[1]!.message, /^rate limit exceeded: global bucket/);
 });
 
@@ -145,14 +182,21 @@ test('delay mode: over-limit events wait on the injected timers, keep their orde
   assert.ok(result instanceof Promise, 'a batch that must wait returns a promise');
   let out: Event[] | undefined;
   void result.then((events) => (out = events));
-  assert.deepEqual(drops.map((d) => [d.id, d.code]), [['e3', 'RATE_LIMITED']], 'e3 would wait 300 ms > 250');
+  assert.deepEqual(
+    drops.map((d) => [d.id, d.code]),
+    [['e3', 'RATE_LIMITED']],
+    'e3 would wait 300 ms > 250',
+  );
   assert.match(drops[0]!.message, /retry after 300 ms/);
   timers.advance(199);
   await flushPromises();
   assert.equal(out, undefined, 'e2 needs 200 ms');
   timers.advance(1);
   await flushPromises();
-  assert.deepEqual(out!.map((e) => e.id), ['e0', 'e1', 'e2']);
+  assert.deepEqual(
+    out!.map((e) => e.id),
+    ['e0', 'e1', 'e2'],
+  );
   const delayed = await registry.getSingleMetric('polku_rate_limiter_delayed_total')!.get();
   assert.equal(delayed.values[0]!.value, 2);
 });
@@ -191,10 +235,19 @@ test('through a hub: refused events count in rateLimitedCount; delayed ones are 
   const send = (gateway: ReturnType<ReturnType<typeof hub>['build']>, events: Event[]) =>
     gateway.processBatch({ source: 's', cluster: '', payload: { $case: 'events', value: { events } } });
 
-  const refusing = hub().middleware(rateLimiter({ perKey: { rate: 1, burst: 2 } })).emitter(new InMemoryEmitter()).build({ clock, timers });
+  const refusing = hub()
+    .middleware(rateLimiter({ perKey: { rate: 1, burst: 2 } }))
+    .emitter(new InMemoryEmitter())
+    .build({ clock, timers });
   const ack = await send(refusing, batch(4));
   assert.deepEqual(ack.eventIds, ['e0', 'e1']);
-  assert.deepEqual(ack.errors.map((e) => [e.eventId, e.code]), [['e2', 'RATE_LIMITED'], ['e3', 'RATE_LIMITED']]);
+  assert.deepEqual(
+    ack.errors.map((e) => [e.eventId, e.code]),
+    [
+      ['e2', 'RATE_LIMITED'],
+      ['e3', 'RATE_LIMITED'],
+    ],
+  );
   assert.equal(ack.middlewareStats!.rateLimitedCount, 2n);
 
   const delaying = hub()

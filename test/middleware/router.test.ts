@@ -13,7 +13,12 @@ import { FakeClock, FakeTimers } from '../helpers/fake-time.js';
 /** A MiddlewareContext that records what the middleware drops. */
 function recorder() {
   const drops: Array<{ id: string; code: string; message: string }> = [];
-  const ctx: MiddlewareContext = { source: 's', cluster: '', receivedAtNs: 0n, drop: (e, code, message) => drops.push({ id: e.id, code, message }) };
+  const ctx: MiddlewareContext = {
+    source: 's',
+    cluster: '',
+    receivedAtNs: 0n,
+    drop: (e, code, message) => drops.push({ id: e.id, code, message }),
+  };
   return { ctx, drops };
 }
 
@@ -88,7 +93,10 @@ test('a predicate rule routes by any function; one that throws refuses only its 
       },
     ],
   });
-  const out = r.process([ev({ id: 'small', payload: new Uint8Array(1) }), ev({ id: 'bad' }), ev({ id: 'large', payload: new Uint8Array(3) })], ctx);
+  const out = r.process(
+    [ev({ id: 'small', payload: new Uint8Array(1) }), ev({ id: 'bad' }), ev({ id: 'large', payload: new Uint8Array(3) })],
+    ctx,
+  );
   assert.deepEqual(
     out.map((e) => [e.id, e.routeTo]),
     [
@@ -96,7 +104,10 @@ test('a predicate rule routes by any function; one that throws refuses only its 
       ['large', ['big']],
     ],
   );
-  assert.deepEqual(drops.map((d) => [d.id, d.code]), [['bad', 'MIDDLEWARE_ERROR']]);
+  assert.deepEqual(
+    drops.map((d) => [d.id, d.code]),
+    [['bad', 'MIDDLEWARE_ERROR']],
+  );
   assert.match(drops[0]!.message, /boom/);
 });
 
@@ -153,17 +164,34 @@ test('through a hub: routed events reach the named emitters; a misnamed route is
   const s3 = new InMemoryEmitter({ name: 's3' });
   const stdout = new InMemoryEmitter({ name: 'stdout' });
   const gateway = hub()
-    .middleware(router({ rules: [{ eventTypePrefix: 'audit.', to: ['s3'] }, { source: 'ghost', to: ['nowhere'] }], defaultRoute: ['stdout'] }))
+    .middleware(
+      router({
+        rules: [
+          { eventTypePrefix: 'audit.', to: ['s3'] },
+          { source: 'ghost', to: ['nowhere'] },
+        ],
+        defaultRoute: ['stdout'],
+      }),
+    )
     .emitter(s3)
     .emitter(stdout)
     .build({ clock, timers });
   const events = [ev({ id: 'a1', eventType: 'audit.x' }), ev({ id: 'u1', eventType: 'user.x' }), ev({ id: 'g1', source: 'ghost' })];
   const ack = await gateway.processBatch({ source: 's', cluster: '', payload: { $case: 'events', value: { events } } });
   assert.deepEqual(ack.eventIds, ['a1', 'u1']);
-  assert.deepEqual(ack.errors.map((e) => [e.eventId, e.code]), [['g1', 'UNROUTABLE']]);
+  assert.deepEqual(
+    ack.errors.map((e) => [e.eventId, e.code]),
+    [['g1', 'UNROUTABLE']],
+  );
   timers.advance(1_000);
   await Promise.all([s3.waitForCount(1), stdout.waitForCount(1)]);
-  assert.deepEqual(s3.events.map((e) => e.id), ['a1']);
-  assert.deepEqual(stdout.events.map((e) => e.id), ['u1']);
+  assert.deepEqual(
+    s3.events.map((e) => e.id),
+    ['a1'],
+  );
+  assert.deepEqual(
+    stdout.events.map((e) => e.id),
+    ['u1'],
+  );
   await gateway.drain(1_000);
 });

@@ -11,7 +11,12 @@ import { FakeClock, FakeTimers } from '../helpers/fake-time.js';
 /** A MiddlewareContext that records what the middleware drops. */
 function recorder() {
   const drops: Array<{ id: string; code: string; message: string }> = [];
-  const ctx: MiddlewareContext = { source: 's', cluster: '', receivedAtNs: 0n, drop: (e, code, message) => drops.push({ id: e.id, code, message }) };
+  const ctx: MiddlewareContext = {
+    source: 's',
+    cluster: '',
+    receivedAtNs: 0n,
+    drop: (e, code, message) => drops.push({ id: e.id, code, message }),
+  };
   return { ctx, drops };
 }
 
@@ -69,7 +74,9 @@ test('a lower rate keeps a subset of what a higher rate keeps', () => {
 test('a metadata key keeps or drops related events together; events without it fall back to their id', () => {
   const s = sampler({ rate: 0.5, key: 'trace_id' });
   const traces = ids(200, 'trace-');
-  const events = traces.flatMap((trace, t) => Array.from({ length: 5 }, (_, i) => ev({ id: `t${t}-e${i}`, metadata: { trace_id: trace } })));
+  const events = traces.flatMap((trace, t) =>
+    Array.from({ length: 5 }, (_, i) => ev({ id: `t${t}-e${i}`, metadata: { trace_id: trace } })),
+  );
   const kept = new Set(keptIds(s, events));
   let keptTraces = 0;
   for (let t = 0; t < traces.length; t++) {
@@ -98,14 +105,23 @@ test('a key function decides the key; one that throws refuses only its event', (
   const kept = s.process([...events, ev({ id: 'bad' })], ctx);
   const keptSources = new Set(kept.map((e) => e.source));
   for (const e of events) assert.equal(kept.includes(e), keptSources.has(e.source), 'one decision per source');
-  assert.deepEqual(drops.filter((d) => d.code === 'MIDDLEWARE_ERROR').map((d) => d.id), ['bad']);
+  assert.deepEqual(
+    drops.filter((d) => d.code === 'MIDDLEWARE_ERROR').map((d) => d.id),
+    ['bad'],
+  );
 });
 
 test('per-type rates: the longest matching prefix wins, other types use rate', () => {
   const s = sampler({ rate: 1, rates: { 'debug.': 0, 'debug.keep.': 1 } });
   const { ctx, drops } = recorder();
-  const kept = s.process([ev({ id: 'a', eventType: 'debug.noise' }), ev({ id: 'b', eventType: 'debug.keep.this' }), ev({ id: 'c', eventType: 'user.x' })], ctx);
-  assert.deepEqual(kept.map((e) => e.id), ['b', 'c']);
+  const kept = s.process(
+    [ev({ id: 'a', eventType: 'debug.noise' }), ev({ id: 'b', eventType: 'debug.keep.this' }), ev({ id: 'c', eventType: 'user.x' })],
+    ctx,
+  );
+  assert.deepEqual(
+    kept.map((e) => e.id),
+    ['b', 'c'],
+  );
   assert.equal(drops[0]!.message, 'sampled out by "sampler" (rate 0 for event types "debug."*)');
 });
 
@@ -120,7 +136,10 @@ test('rates outside 0..1 and empty keys fail when the sampler is built', () => {
 test('through a hub: sampled-out events count in sampledOutCount', async () => {
   const clock = new FakeClock();
   const s = sampler({ rate: 0.5 });
-  const gateway = hub().middleware(s).emitter(new InMemoryEmitter()).build({ clock, timers: new FakeTimers(clock) });
+  const gateway = hub()
+    .middleware(s)
+    .emitter(new InMemoryEmitter())
+    .build({ clock, timers: new FakeTimers(clock) });
   const events = ids(100).map((id) => ev({ id }));
   const expectedKept = events.filter((e) => s.keeps(e.id)).map((e) => e.id);
   const ack = await gateway.processBatch({ source: 's', cluster: '', payload: { $case: 'events', value: { events } } });

@@ -13,7 +13,12 @@ import { FakeClock, FakeTimers } from '../helpers/fake-time.js';
 /** A MiddlewareContext that records what the middleware drops. */
 function recorder() {
   const drops: Array<{ id: string; code: string; message: string }> = [];
-  const ctx: MiddlewareContext = { source: 's', cluster: '', receivedAtNs: 0n, drop: (e, code, message) => drops.push({ id: e.id, code, message }) };
+  const ctx: MiddlewareContext = {
+    source: 's',
+    cluster: '',
+    receivedAtNs: 0n,
+    drop: (e, code, message) => drops.push({ id: e.id, code, message }),
+  };
   return { ctx, drops };
 }
 
@@ -50,7 +55,11 @@ test('requiredMetadata names the first missing key; an empty value counts as pre
   const options = { requiredMetadata: ['tenant', 'region'] };
   assert.equal(reasonFor(options, ev({ metadata: { tenant: '', region: 'eu' } })), undefined);
   assert.equal(reasonFor(options, ev({ metadata: { region: 'eu' } })), 'requiredMetadata: missing "tenant"');
-  assert.equal(reasonFor({ requiredMetadata: ['constructor'] }, ev({})), 'requiredMetadata: missing "constructor"', 'inherited keys do not count');
+  assert.equal(
+    reasonFor({ requiredMetadata: ['constructor'] }, ev({})),
+    'requiredMetadata: missing "constructor"',
+    'inherited keys do not count',
+  );
 });
 
 test('requiredEventType', () => {
@@ -78,7 +87,10 @@ test('onInvalid drop refuses invalid events and keeps valid ones in order', () =
   const { ctx, drops } = recorder();
   const v = validator({ requiredEventType: true });
   const out = v.process([ev({ id: 'a', eventType: 't' }), ev({ id: 'b' }), ev({ id: 'c', eventType: 't' })], ctx);
-  assert.deepEqual(out.map((e) => e.id), ['a', 'c']);
+  assert.deepEqual(
+    out.map((e) => e.id),
+    ['a', 'c'],
+  );
   assert.deepEqual(drops, [{ id: 'b', code: 'VALIDATION_FAILED', message: 'requiredEventType: event type is empty' }]);
 });
 
@@ -88,7 +100,13 @@ test('onInvalid tag keeps invalid events with the reason in metadata, and strips
   const forged = ev({ id: 'forged', eventType: 't', metadata: { 'polku.validation_error': 'fake' } });
   const out = v.process([ev({ id: 'bad' }), forged], ctx);
   assert.equal(drops.length, 0);
-  assert.deepEqual(out.map((e) => [e.id, e.metadata['polku.validation_error']]), [['bad', 'requiredEventType: event type is empty'], ['forged', undefined]]);
+  assert.deepEqual(
+    out.map((e) => [e.id, e.metadata['polku.validation_error']]),
+    [
+      ['bad', 'requiredEventType: event type is empty'],
+      ['forged', undefined],
+    ],
+  );
   const custom = validator({ requiredEventType: true, onInvalid: 'tag', tagKey: 'invalid' }).process([ev({})], ctx);
   assert.equal(custom[0]!.metadata['invalid'], 'requiredEventType: event type is empty');
 });
@@ -118,7 +136,10 @@ test('bad options fail when the validator is built', () => {
 
 test('through a hub: invalid events are refused VALIDATION_FAILED with the reason', async () => {
   const clock = new FakeClock();
-  const gateway = hub().middleware(validator({ jsonPayload: true })).emitter(new InMemoryEmitter()).build({ clock, timers: new FakeTimers(clock) });
+  const gateway = hub()
+    .middleware(validator({ jsonPayload: true }))
+    .emitter(new InMemoryEmitter())
+    .build({ clock, timers: new FakeTimers(clock) });
   const events = [ev({ id: 'ok', payload: bytes('{}') }), ev({ id: 'bad', payload: bytes('nope') })];
   const ack = await gateway.processBatch({ source: 's', cluster: '', payload: { $case: 'events', value: { events } } });
   assert.deepEqual(ack.eventIds, ['ok']);

@@ -52,7 +52,9 @@ async function until(condition: () => boolean, what: string, limitMs = 10_000): 
 }
 
 const batch = (...ids: string[]) =>
-  ids.map((id, i) => Event.fromPartial({ id, eventType: 'user.signup', source: 'web', timestampUnixNs: 1_700_000_000_123_456_789n + BigInt(i) }));
+  ids.map((id, i) =>
+    Event.fromPartial({ id, eventType: 'user.signup', source: 'web', timestampUnixNs: 1_700_000_000_123_456_789n + BigInt(i) }),
+  );
 
 test('Info reports an EMITTER whose emitter_name defaults to the plugin name', async (t) => {
   const plain = await start(t, { name: 'audit-emitter', version: '1.2.3', description: 'audit log', capabilities: ['batch'] });

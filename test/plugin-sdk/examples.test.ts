@@ -131,10 +131,13 @@ test('csv-ingestor: answers Info for source "csv", turns rows into events with c
   const res = await unary<IngestResponse>((md, o, cb) =>
     client.ingest({ source: 'csv', cluster: '', format: 'csv', data: new TextEncoder().encode(csv) }, md, o, cb),
   );
-  assert.deepEqual(res.events.map((e) => [e.eventType, e.source, e.metadata]), [
-    ['csv.row', 'csv', { user: 'ada', action: 'signup, via web' }],
-    ['csv.row', 'csv', { user: 'grace', action: 'login' }],
-  ]);
+  assert.deepEqual(
+    res.events.map((e) => [e.eventType, e.source, e.metadata]),
+    [
+      ['csv.row', 'csv', { user: 'ada', action: 'signup, via web' }],
+      ['csv.row', 'csv', { user: 'grace', action: 'login' }],
+    ],
+  );
   assert.deepEqual(res.errors, [{ message: 'row has 1 columns, header has 2', details: 'bob', offset: BigInt(csv.indexOf('bob')) }]);
 
   await until(() => registry.registered.length === 1, 'the example to register');

@@ -80,12 +80,15 @@ test('partial events come back filled with defaults, and bigint and number times
   const res = await p.ingest({ data: bytes('ignored') });
   assert.deepEqual(res.errors, []);
   assert.equal(res.events.length, 3);
-  assert.deepEqual({ ...res.events[0]!, payload: [...res.events[0]!.payload] }, {
-    ...Event.fromPartial({}),
-    eventType: 'csv.row',
-    metadata: { name: 'ada' },
-    payload: [],
-  });
+  assert.deepEqual(
+    { ...res.events[0]!, payload: [...res.events[0]!.payload] },
+    {
+      ...Event.fromPartial({}),
+      eventType: 'csv.row',
+      metadata: { name: 'ada' },
+      payload: [],
+    },
+  );
   assert.equal(res.events[1]!.timestampUnixNs, 1_700_000_000_123_456_789n);
   assert.equal(res.events[1]!.severity, Severity.SEVERITY_ERROR);
   assert.deepEqual(res.events[1]!.routeTo, ['slack']);
@@ -98,14 +101,14 @@ test('errors returned beside events become IngestErrors with details and offset;
   const p = await start(t, {
     ingest: () => ({
       events: [{ id: 'ok-1' }],
-      errors: [
-        { message: 'row 3 has 4 columns, header has 3', details: '1,2,3,4', offset: 42 },
-        { message: 'trailing garbage' },
-      ],
+      errors: [{ message: 'row 3 has 4 columns, header has 3', details: '1,2,3,4', offset: 42 }, { message: 'trailing garbage' }],
     }),
   });
   const res = await p.ingest({ data: bytes('x') });
-  assert.deepEqual(res.events.map((e) => e.id), ['ok-1']);
+  assert.deepEqual(
+    res.events.map((e) => e.id),
+    ['ok-1'],
+  );
   assert.deepEqual(res.errors, [
     { message: 'row 3 has 4 columns, header has 3', details: '1,2,3,4', offset: 42n },
     { message: 'trailing garbage', details: '', offset: -1n },
@@ -122,15 +125,26 @@ test('a throwing ingest answers one IngestError with its message, and the plugin
     },
   });
   assert.deepEqual(await p.ingest({ data: bytes('\xff') }), { events: [], errors: [{ message: 'not UTF-8', details: '', offset: -1n }] });
-  assert.deepEqual((await p.ingest({ data: bytes('ok') })).events.map((e) => e.id), ['fine']);
+  assert.deepEqual(
+    (await p.ingest({ data: bytes('ok') })).events.map((e) => e.id),
+    ['fine'],
+  );
 });
 
 test('an event that cannot be encoded becomes an IngestError naming it; the other events still go back', async (t) => {
   const p = await start(t, {
-    ingest: () => [{ id: 'good' }, { id: 'bad-ts', timestampUnixNs: 1.5 }, { id: 'huge-ts', timestampUnixNs: 2n ** 64n }, { id: 'also-good' }],
+    ingest: () => [
+      { id: 'good' },
+      { id: 'bad-ts', timestampUnixNs: 1.5 },
+      { id: 'huge-ts', timestampUnixNs: 2n ** 64n },
+      { id: 'also-good' },
+    ],
   });
   const res = await p.ingest({ data: bytes('x') });
-  assert.deepEqual(res.events.map((e) => e.id), ['good', 'also-good']);
+  assert.deepEqual(
+    res.events.map((e) => e.id),
+    ['good', 'also-good'],
+  );
   assert.equal(res.errors.length, 2);
   assert.match(res.errors[0]!.message, /^event 1 is not valid/);
   assert.match(res.errors[1]!.message, /^event 2 is not valid: timestampUnixNs does not fit in int64/);

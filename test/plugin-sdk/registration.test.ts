@@ -34,7 +34,8 @@ class FakeRegistry {
   private readonly server = new Server();
 
   private constructor() {
-    const record = <Req, Res>(method: Method, answer: (req: Req) => Res | { code: status }) =>
+    const record =
+      <Req, Res>(method: Method, answer: (req: Req) => Res | { code: status }) =>
       (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => {
         const auth = call.metadata.get('authorization')[0];
         this.calls.push({ method, request: call.request as Record<string, unknown>, authorization: auth?.toString() });
@@ -43,7 +44,10 @@ class FakeRegistry {
         else cb(null, res as Res);
       };
     const impl: PluginRegistryServer = {
-      register: record('register', (): RegisterResponse => ({ ...this.register, pluginId: this.register.accepted ? `plugin-${++this.ids}` : '' })),
+      register: record('register', (): RegisterResponse => ({
+        ...this.register,
+        pluginId: this.register.accepted ? `plugin-${++this.ids}` : '',
+      })),
       heartbeat: record('heartbeat', (): HeartbeatResponse | { code: status } => this.heartbeat),
       unregister: record('unregister', () => ({})),
     };
@@ -95,7 +99,16 @@ function recordingLogger() {
 async function plugin(t: TestContext, register: Partial<RegisterOptions> & { gateway: string }) {
   const timers = new FakeTimers();
   const { logger, lines } = recordingLogger();
-  const server = await serveEmitter({ name: 'slack-emitter', emitterName: 'slack', version: '1.0.0', host: '127.0.0.1', emit: () => {}, register, timers, logger });
+  const server = await serveEmitter({
+    name: 'slack-emitter',
+    emitterName: 'slack',
+    version: '1.0.0',
+    host: '127.0.0.1',
+    emit: () => {},
+    register,
+    timers,
+    logger,
+  });
   t.after(() => server.close());
   return { server, timers, lines };
 }
@@ -140,7 +153,7 @@ test('heartbeats with its plugin id every heartbeatIntervalMs, with the token', 
   p.timers.advance(1_000);
   await until(() => registry.of('heartbeat').length === 2, 'the second heartbeat');
 
-  for (const hb of registry.of('heartbeat')) assert.deepEqual([hb.request.pluginId, hb.authorization], ['plugin-1', 'Bearer t']);
+  for (const hb of registry.of('heartbeat')) assert.deepEqual([hb.request['pluginId'], hb.authorization], ['plugin-1', 'Bearer t']);
   assert.equal(registry.of('register').length, 1);
 });
 
@@ -173,7 +186,7 @@ for (const [label, answer] of [
     registry.heartbeat = { acknowledged: true };
     p.timers.advance(1_000);
     await until(() => registry.of('heartbeat').length === 2, 'a heartbeat after re-registering');
-    assert.equal(registry.of('heartbeat')[1]!.request.pluginId, 'plugin-2');
+    assert.equal(registry.of('heartbeat')[1]!.request['pluginId'], 'plugin-2');
   });
 }
 
@@ -196,9 +209,14 @@ test('a Heartbeat failing UNAVAILABLE keeps beating at the interval without regi
 test('retries with doubling backoff while the registry is unreachable, keeps serving, and registers once it starts', async (t) => {
   const port = await freePort();
   const p = await plugin(t, { gateway: `127.0.0.1:${port}`, retryInitialMs: 100, retryMaxMs: 400 });
-  const retries = () => p.lines.filter((l) => l.message === 'registration failed; retrying').map((l) => l.details.retryInMs);
+  const retries = () => p.lines.filter((l) => l.message === 'registration failed; retrying').map((l) => l.details['retryInMs']);
 
-  for (const [n, wait] of [[1, 100], [2, 200], [3, 400], [4, 400]] as const) {
+  for (const [n, wait] of [
+    [1, 100],
+    [2, 200],
+    [3, 400],
+    [4, 400],
+  ] as const) {
     await until(() => retries().length === n && p.timers.pending === 1, `failed attempt ${n}`);
     assert.equal(retries()[n - 1], wait);
     p.timers.advance(wait - 1);
@@ -224,7 +242,7 @@ test('a refused registration (accepted:false) is retried, and logged with the ga
   registry.register = { accepted: false, message: 'address not allowed' };
   const p = await plugin(t, { gateway: `127.0.0.1:${registry.port}`, retryInitialMs: 50 });
   await until(() => registry.of('register').length === 1 && p.timers.pending === 1, 'the refused attempt');
-  assert.match(String(p.lines.find((l) => l.level === 'warn')?.details.error), /address not allowed/);
+  assert.match(String(p.lines.find((l) => l.level === 'warn')?.details['error']), /address not allowed/);
 
   registry.register = { accepted: true, message: '' };
   p.timers.advance(50);
@@ -238,7 +256,7 @@ test('close() unregisters with the plugin id and the token, and leaves no timer 
 
   await p.server.close();
   assert.deepEqual(
-    registry.of('unregister').map((c) => [c.request.pluginId, c.authorization]),
+    registry.of('unregister').map((c) => [c.request['pluginId'], c.authorization]),
     [['plugin-1', 'Bearer t']],
   );
   assert.equal(p.server.pluginId, undefined);

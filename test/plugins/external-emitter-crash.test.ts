@@ -16,7 +16,12 @@ after(stopAllPlugins);
 const file = join(mkdtempSync(join(tmpdir(), 'polku-plugin-crash-')), 'record.txt');
 /** Ids the plugin processes recorded as delivered, before answering. */
 const deliveredByPlugin = (): string[] =>
-  existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.endsWith(' ok')).map((l) => l.slice(0, -3)) : [];
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.endsWith(' ok'))
+        .map((l) => l.slice(0, -3))
+    : [];
 
 async function total(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = await registry.getSingleMetric(name)!.get();

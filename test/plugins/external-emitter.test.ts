@@ -45,7 +45,14 @@ describe('ExternalEmitter against a real plugin process', () => {
     const file = recordFile();
     const plugin = await startPlugin('emitter', 0, [file]);
     const { emitter: e, logs, registry } = emitter(plugin.address);
-    const batch = [event('a'), event('b', 'retryable'), event('c', 'permanent'), event('d', 'silent'), event('e', 'error-only'), event('f', 'phantom')];
+    const batch = [
+      event('a'),
+      event('b', 'retryable'),
+      event('c', 'permanent'),
+      event('d', 'silent'),
+      event('e', 'error-only'),
+      event('f', 'phantom'),
+    ];
     assert.deepEqual(await e.emit(batch), {
       status: 'partial',
       failures: [
@@ -87,7 +94,11 @@ describe('ExternalEmitter against a real plugin process', () => {
     const ids = ['ok1', 'once1', 'retry1', 'perm1', 'ok2'];
     const modes = ['', 'once', 'retryable', 'permanent', ''];
     const ack = await Promise.resolve(
-      h.processBatch({ source: 'agent', cluster: '', payload: { $case: 'events', value: { events: ids.map((id, i) => event(id, modes[i])) } } }),
+      h.processBatch({
+        source: 'agent',
+        cluster: '',
+        payload: { $case: 'events', value: { events: ids.map((id, i) => event(id, modes[i])) } },
+      }),
     );
     assert.deepEqual(ack.eventIds, ids);
     const report = await h.drain(10_000);

@@ -45,7 +45,10 @@ async function pluginStats(address: string): Promise<{ calls: number; maxInFligh
 
 async function counter(registry: Registry, plugin: string, outcome: string): Promise<number> {
   const metric = await registry.getSingleMetric('polku_plugin_calls_total')!.get();
-  return metric.values.find((v) => v.labels['plugin'] === plugin && v.labels['method'] === 'Ingest' && v.labels['outcome'] === outcome)?.value ?? 0;
+  return (
+    metric.values.find((v) => v.labels['plugin'] === plugin && v.labels['method'] === 'Ingest' && v.labels['outcome'] === outcome)?.value ??
+    0
+  );
 }
 
 describe('ExternalIngestor against a real plugin process', () => {
@@ -55,10 +58,13 @@ describe('ExternalIngestor against a real plugin process', () => {
     assert.deepEqual(ack.errors, []);
     assert.deepEqual(ack.eventIds, ['r1', 'r2']);
     await g.memory.waitForCount(2);
-    assert.deepEqual(g.memory.events.map((e) => [e.id, e.eventType, Buffer.from(e.payload).toString(), e.source, e.metadata['cluster']]), [
-      ['r1', 'user.signup', 'alice', 'csv', 'c1'],
-      ['r2', 'user.login', 'bob', 'csv', 'c1'],
-    ]);
+    assert.deepEqual(
+      g.memory.events.map((e) => [e.id, e.eventType, Buffer.from(e.payload).toString(), e.source, e.metadata['cluster']]),
+      [
+        ['r1', 'user.signup', 'alice', 'csv', 'c1'],
+        ['r2', 'user.login', 'bob', 'csv', 'c1'],
+      ],
+    );
     assert.equal(await counter(g.registry, 'external:csv', 'ok'), 1);
     assert.deepEqual(g.ingestor.status(), { healthy: true, message: `${plugin.address}: ok` });
     await g.hub.drain(1_000);
@@ -114,7 +120,10 @@ describe('ExternalIngestor against a real plugin process', () => {
     const own = await startPlugin('ingestor');
     const g = gateway(own.address, { maxConcurrency: 2, callTimeoutMs: 5_000 });
     const acks = await Promise.all(Array.from({ length: 6 }, (_, i) => raw(g.hub, `#slow 150\nc${i},t,x\n`)));
-    assert.deepEqual(acks.map((a) => a.eventIds), [['c0'], ['c1'], ['c2'], ['c3'], ['c4'], ['c5']]);
+    assert.deepEqual(
+      acks.map((a) => a.eventIds),
+      [['c0'], ['c1'], ['c2'], ['c3'], ['c4'], ['c5']],
+    );
     assert.deepEqual(await pluginStats(own.address), { calls: 6, inFlight: 0, maxInFlight: 2 });
     await g.hub.drain(1_000);
     g.ingestor.close();
@@ -147,7 +156,11 @@ describe('ExternalIngestor against a real plugin process', () => {
     assert.equal(g.ingestor.status().healthy, false);
     // Other batches are untouched by the missing plugin.
     const events = await Promise.resolve(
-      g.hub.processBatch({ source: 'agent', cluster: '', payload: { $case: 'events', value: { events: [Event.fromPartial({ id: 'direct' })] } } }),
+      g.hub.processBatch({
+        source: 'agent',
+        cluster: '',
+        payload: { $case: 'events', value: { events: [Event.fromPartial({ id: 'direct' })] } },
+      }),
     );
     assert.deepEqual(events.eventIds, ['direct']);
     await g.memory.waitForCount(1);

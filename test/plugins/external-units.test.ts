@@ -99,7 +99,11 @@ describe('ConcurrencyLimiter', () => {
 });
 
 describe('emitResponseToResult', () => {
-  const response = (r: { successCount?: bigint; failedEventIds?: string[]; errors?: Array<{ eventId: string; message: string; retryable: boolean }> }) => ({
+  const response = (r: {
+    successCount?: bigint;
+    failedEventIds?: string[];
+    errors?: Array<{ eventId: string; message: string; retryable: boolean }>;
+  }) => ({
     successCount: r.successCount ?? 0n,
     failedEventIds: r.failedEventIds ?? [],
     errors: r.errors ?? [],
@@ -145,7 +149,10 @@ describe('emitResponseToResult', () => {
   });
 
   test('an error without a failed id still fails its event; success_count is only cross-checked', () => {
-    const reading = emitResponseToResult(events('a', 'b'), response({ successCount: 2n, errors: [{ eventId: 'b', message: 'full', retryable: false }] }));
+    const reading = emitResponseToResult(
+      events('a', 'b'),
+      response({ successCount: 2n, errors: [{ eventId: 'b', message: 'full', retryable: false }] }),
+    );
     assert.deepEqual(reading.result, { status: 'partial', failures: [{ index: 1, retryable: false, error: 'full' }] });
     assert.deepEqual(reading.countMismatch, { successCount: '2', failures: 1, batch: 2 });
   });

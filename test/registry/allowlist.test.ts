@@ -18,10 +18,31 @@ const refusal = async (p: Promise<unknown>): Promise<string> => {
 
 test('the default allows loopback and the private ranges, and nothing public or link-local', () => {
   const list = new AddressAllowlist();
-  for (const ok of ['127.0.0.1', '127.9.9.9', '::1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', 'fd00::1', 'fc12::9', '::ffff:10.0.0.7']) {
+  for (const ok of [
+    '127.0.0.1',
+    '127.9.9.9',
+    '::1',
+    '10.1.2.3',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.1.1',
+    'fd00::1',
+    'fc12::9',
+    '::ffff:10.0.0.7',
+  ]) {
     assert.equal(list.allowsIp(ok), true, ok);
   }
-  for (const no of ['8.8.8.8', '172.32.0.1', '169.254.169.254', '0.0.0.0', '::', 'fe80::1', '2001:db8::1', '::ffff:8.8.8.8', '100.64.0.1']) {
+  for (const no of [
+    '8.8.8.8',
+    '172.32.0.1',
+    '169.254.169.254',
+    '0.0.0.0',
+    '::',
+    'fe80::1',
+    '2001:db8::1',
+    '::ffff:8.8.8.8',
+    '100.64.0.1',
+  ]) {
     assert.equal(list.allowsIp(no), false, no);
   }
   assert.deepEqual([...DEFAULT_ALLOWLIST], ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']);
@@ -31,7 +52,11 @@ test('an IP target is checked as is; a listed host name is dialled by name; othe
   const resolved: string[] = [];
   const resolver = async (name: string) => {
     resolved.push(name);
-    return ({ 'one.internal': ['10.0.0.5'], 'two.internal': ['10.0.0.6', '8.8.4.4'], 'v6.internal': ['fd00::5'] } as Record<string, string[]>)[name] ?? [];
+    return (
+      ({ 'one.internal': ['10.0.0.5'], 'two.internal': ['10.0.0.6', '8.8.4.4'], 'v6.internal': ['fd00::5'] } as Record<string, string[]>)[
+        name
+      ] ?? []
+    );
   };
   const list = new AddressAllowlist(['10.0.0.0/8', 'fd00::/8', 'audit.plugins.svc', '*.trusted.example'], resolver);
   assert.equal(await list.check('10.9.9.9:9000'), '10.9.9.9:9000');
@@ -47,7 +72,11 @@ test('an IP target is checked as is; a listed host name is dialled by name; othe
 });
 
 test('entries that are not CIDRs, addresses or host names are named', () => {
-  assert.deepEqual(allowlistProblems(['10.0.0.0/8', '10.0.0.0/33', 'fd00::/200', 'bad host', '1.2.3.4', 'ok.example', '*.ok.example']), ['10.0.0.0/33', 'fd00::/200', 'bad host']);
+  assert.deepEqual(allowlistProblems(['10.0.0.0/8', '10.0.0.0/33', 'fd00::/200', 'bad host', '1.2.3.4', 'ok.example', '*.ok.example']), [
+    '10.0.0.0/33',
+    'fd00::/200',
+    'bad host',
+  ]);
   assert.throws(() => new AddressAllowlist(['nope nope']), /not a CIDR/);
 });
 
@@ -79,7 +108,17 @@ test('the registry and discovery variables: defaults, parsing, and bad values na
     POLKU_DISCOVERY_NAMESPACES: 'a, b',
     NODE_NAME: 'node-1',
   });
-  assert.deepEqual(s.registry, { serve: false, token: 'tok', heartbeatIntervalMs: 200, missedBeats: 2, healthIntervalMs: 300, maxPlugins: 5, allowlist: ['10.0.0.0/8', 'plugins.svc'], registerRatePerSecond: 2, registerBurst: 4 });
+  assert.deepEqual(s.registry, {
+    serve: false,
+    token: 'tok',
+    heartbeatIntervalMs: 200,
+    missedBeats: 2,
+    healthIntervalMs: 300,
+    maxPlugins: 5,
+    allowlist: ['10.0.0.0/8', 'plugins.svc'],
+    registerRatePerSecond: 2,
+    registerBurst: 4,
+  });
   assert.deepEqual(s.discovery, { namespaces: ['a', 'b'], labelSelector: 'polku.io/plugin', nodeName: 'node-1' });
   let message = '';
   try {

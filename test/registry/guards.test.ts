@@ -3,7 +3,17 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { PluginType } from '../../src/gen/polku/v1/plugin.js';
-import { codeOf, connectionCounter, detailsOf, emitterPlugin, metricValue, registryClient, startTestGateway, type TestEmitterPlugin, type TestGateway } from './helpers.js';
+import {
+  codeOf,
+  connectionCounter,
+  detailsOf,
+  emitterPlugin,
+  metricValue,
+  registryClient,
+  startTestGateway,
+  type TestEmitterPlugin,
+  type TestGateway,
+} from './helpers.js';
 
 const EMITTER = PluginType.PLUGIN_TYPE_EMITTER;
 const open: Array<{ stop(): Promise<void> } | { close(): unknown }> = [];
@@ -62,7 +72,10 @@ describe('address allowlist (POLKU_REGISTRY_ALLOWLIST)', () => {
     open.push(client);
     const call = client.register({ name: 'outsider', type: EMITTER }, `127.0.0.1:${c.port}`);
     assert.equal(await codeOf(call), 'PERMISSION_DENIED');
-    assert.match(await detailsOf(client.register({ name: 'outsider', type: EMITTER }, `127.0.0.1:${c.port}`)), /127\.0\.0\.1 is outside the allowed ranges/);
+    assert.match(
+      await detailsOf(client.register({ name: 'outsider', type: EMITTER }, `127.0.0.1:${c.port}`)),
+      /127\.0\.0\.1 is outside the allowed ranges/,
+    );
     assert.equal(c.connections(), 0);
   });
 
@@ -72,7 +85,10 @@ describe('address allowlist (POLKU_REGISTRY_ALLOWLIST)', () => {
     const c = await counter();
     const client = registryClient(gw.grpcPort);
     open.push(client);
-    assert.match(await detailsOf(client.register({ name: 'mixed', type: EMITTER }, `mixed.example:${c.port}`)), /resolves to 203\.0\.113\.9, outside/);
+    assert.match(
+      await detailsOf(client.register({ name: 'mixed', type: EMITTER }, `mixed.example:${c.port}`)),
+      /resolves to 203\.0\.113\.9, outside/,
+    );
     assert.equal(await codeOf(client.register({ name: 'ghost', type: EMITTER }, `ghost.example:${c.port}`)), 'UNAVAILABLE');
     assert.equal(c.connections(), 0);
   });
@@ -100,10 +116,17 @@ describe('flood limits', () => {
     assert.deepEqual(codes, ['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE', 'RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED']);
     const dialled = c.connections();
     assert.ok(dialled >= 3, 'the first three were dialled (and found mute)');
-    assert.match(await detailsOf(client.register({ name: 'flood-x', type: EMITTER }, `127.0.0.1:${c.port}`)), /too many registrations; try again in \d+ ms/);
+    assert.match(
+      await detailsOf(client.register({ name: 'flood-x', type: EMITTER }, `127.0.0.1:${c.port}`)),
+      /too many registrations; try again in \d+ ms/,
+    );
     assert.equal(c.connections(), dialled, 'nothing dialled for the refused ones');
     gw.clock.advance(1_000);
-    assert.equal(await codeOf(client.register({ name: 'flood-5', type: EMITTER }, `127.0.0.1:${c.port}`)), 'UNAVAILABLE', 'one token refilled');
+    assert.equal(
+      await codeOf(client.register({ name: 'flood-5', type: EMITTER }, `127.0.0.1:${c.port}`)),
+      'UNAVAILABLE',
+      'one token refilled',
+    );
     assert.equal(await metricValue(gw.registry, 'polku_registry_requests_total', { method: 'Register', code: 'RESOURCE_EXHAUSTED' }), 3);
   });
 

@@ -5,7 +5,15 @@ import { after, before, describe, test } from 'node:test';
 import { formatPluginTable } from '../../src/cli/plugins.js';
 import { PluginType } from '../../src/gen/polku/v1/plugin.js';
 import { until } from '../helpers/gateway-harness.js';
-import { emitterPlugin, metricValue, registryClient, sendRouted, startTestGateway, type TestEmitterPlugin, type TestGateway } from './helpers.js';
+import {
+  emitterPlugin,
+  metricValue,
+  registryClient,
+  sendRouted,
+  startTestGateway,
+  type TestEmitterPlugin,
+  type TestGateway,
+} from './helpers.js';
 
 const EMITTER = PluginType.PLUGIN_TYPE_EMITTER;
 
@@ -74,11 +82,35 @@ describe('periodic Health checks (POLKU_REGISTRY_HEALTH_INTERVAL_MS)', () => {
     const text = formatPluginTable([...rows, { ...rows.at(-1)!, name: 'sick', health: 'unhealthy', healthMessage: 'no answer' }], now);
     const lines = text.split('\n');
     assert.match(lines[0]!, /^NAME\s+TYPE\s+ORIGIN\s+ADDRESS\s+ROUTE\/SOURCES\s+STATE\s+HEALTH\s+LAST HEARTBEAT\s+LEASE LEFT$/);
-    assert.match(lines.find((l) => l.startsWith('memory'))!, /^memory\s+emitter\s+static\s+\(in process\)\s+memory\s+routing\s+healthy\s+-\s+-$/);
-    assert.match(lines.find((l) => l.startsWith('flaky'))!, new RegExp(`^flaky\\s+emitter\\s+registered\\s+${plugin.address.replace(/\./g, '\\.')}\\s+flaky\\s+routing\\s+healthy\\s+\\d+\\.\\ds ago\\s+\\d+\\.\\ds$`));
+    assert.match(
+      lines.find((l) => l.startsWith('memory'))!,
+      /^memory\s+emitter\s+static\s+\(in process\)\s+memory\s+routing\s+healthy\s+-\s+-$/,
+    );
+    assert.match(
+      lines.find((l) => l.startsWith('flaky'))!,
+      new RegExp(
+        `^flaky\\s+emitter\\s+registered\\s+${plugin.address.replace(/\./g, '\\.')}\\s+flaky\\s+routing\\s+healthy\\s+\\d+\\.\\ds ago\\s+\\d+\\.\\ds$`,
+      ),
+    );
     assert.equal(lines.at(-1), '  └ no answer');
     // A discovered Service not admitted yet may have no address: not "in process".
-    const pending = { ...rows.at(-1)!, name: 'plugins/audit', type: 'unknown' as const, origin: 'kubernetes' as const, address: '', state: 'pending' as const, health: 'unknown' as const, service: 'plugins/audit', healthMessage: 'the Service has 2 ports', target: null, id: null, routeName: null, sources: [], lastHeartbeat: null, leaseLeftMs: null };
+    const pending = {
+      ...rows.at(-1)!,
+      name: 'plugins/audit',
+      type: 'unknown' as const,
+      origin: 'kubernetes' as const,
+      address: '',
+      state: 'pending' as const,
+      health: 'unknown' as const,
+      service: 'plugins/audit',
+      healthMessage: 'the Service has 2 ports',
+      target: null,
+      id: null,
+      routeName: null,
+      sources: [],
+      lastHeartbeat: null,
+      leaseLeftMs: null,
+    };
     const pendingLines = formatPluginTable([pending], now).split('\n');
     assert.match(pendingLines[1]!, /^plugins\/audit\s+unknown\s+kubernetes\s+-\s/);
     assert.equal(pendingLines[2], '  └ plugins/audit: the Service has 2 ports');

@@ -46,7 +46,10 @@ export async function startTestGateway(
   options: Partial<Omit<PluginRegistryOptions, 'pipeline' | 'logger' | 'registry'>> = {},
   builder: HubBuilder = hub().emitter(new InMemoryEmitter({ name: 'memory' })),
   /** Adds sources (discovery) to the table before the gateway starts. */
-  setup?: (plugins: PluginRegistry, env: { timers: FakeTimers; registry: Registry; logger: ReturnType<typeof createLogger> }) => void | Promise<void>,
+  setup?: (
+    plugins: PluginRegistry,
+    env: { timers: FakeTimers; registry: Registry; logger: ReturnType<typeof createLogger> },
+  ) => void | Promise<void>,
 ): Promise<TestGateway> {
   const registry = createRegistry();
   const logs: LogLine[] = [];
@@ -57,11 +60,26 @@ export async function startTestGateway(
   const h = builder.build({ registry, logger });
   const plugins = new PluginRegistry({ pipeline: h, logger, registry, clock, timers, ...options });
   await setup?.(plugins, { timers, registry, logger });
-  const gateway = new Gateway({ hub: h, registry, logger, grpcAddr: { host: '127.0.0.1', port: 0 }, metricsAddr: { host: '127.0.0.1', port: 0 }, shutdownTimeoutMs: 2_000, plugins });
+  const gateway = new Gateway({
+    hub: h,
+    registry,
+    logger,
+    grpcAddr: { host: '127.0.0.1', port: 0 },
+    metricsAddr: { host: '127.0.0.1', port: 0 },
+    shutdownTimeoutMs: 2_000,
+    plugins,
+  });
   const ports = await gateway.start();
   const client = protoOnlyClient(ports.grpc);
   return {
-    gateway, hub: h, plugins, registry, clock, timers, logs, client,
+    gateway,
+    hub: h,
+    plugins,
+    registry,
+    clock,
+    timers,
+    logs,
+    client,
     grpcPort: ports.grpc,
     metricsPort: ports.metrics,
     async stop() {
@@ -91,7 +109,16 @@ export function registryClient(port: number, token?: string) {
 }
 
 export function pluginInfo(info: Partial<PluginInfo>): PluginInfo {
-  return { name: '', version: '', type: PluginType.PLUGIN_TYPE_EMITTER, description: '', sources: [], emitterName: '', capabilities: [], ...info };
+  return {
+    name: '',
+    version: '',
+    type: PluginType.PLUGIN_TYPE_EMITTER,
+    description: '',
+    sources: [],
+    emitterName: '',
+    capabilities: [],
+    ...info,
+  };
 }
 
 /** The gRPC status name a call failed with (or OK). */
@@ -148,7 +175,12 @@ export async function ingestorPlugin(name: string, sources: string[]): Promise<{
     sources,
     host: '127.0.0.1',
     port: 0,
-    ingest: (data, ctx) => Buffer.from(data).toString('utf8').split('\n').filter(Boolean).map((l) => ({ eventType: 'line', payload: Buffer.from(l), source: ctx.source })),
+    ingest: (data, ctx) =>
+      Buffer.from(data)
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => ({ eventType: 'line', payload: Buffer.from(l), source: ctx.source })),
   });
   return { server, address: `127.0.0.1:${server.port}` };
 }
@@ -161,7 +193,11 @@ export async function connectionCounter(): Promise<{ port: number; connections: 
     s.destroy();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as { port: number }).port, connections: () => count, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    port: (server.address() as { port: number }).port,
+    connections: () => count,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 /** One sample of a metric family, by labels. */
@@ -171,8 +207,15 @@ export async function metricValue(registry: Registry, name: string, labels: Reco
 }
 
 /** Sends one event routed to `routeTo` over StreamEvents; resolves with the Ack. */
-export function sendRouted(client: ReturnType<typeof protoOnlyClient>, id: string, routeTo: string[]): Promise<{ event_ids: string[]; errors: Array<{ code: string; message: string }> }> {
+export function sendRouted(
+  client: ReturnType<typeof protoOnlyClient>,
+  id: string,
+  routeTo: string[],
+): Promise<{ event_ids: string[]; errors: Array<{ code: string; message: string }> }> {
   return new Promise((resolve, reject) => {
-    client['SendEvent']({ source: 'test', event: { id, event_type: 'test.event', payload: Buffer.from(id), route_to: routeTo } }, (err: Error | null, ack: never) => (err ? reject(err) : resolve(ack)));
+    client['SendEvent'](
+      { source: 'test', event: { id, event_type: 'test.event', payload: Buffer.from(id), route_to: routeTo } },
+      (err: Error | null, ack: never) => (err ? reject(err) : resolve(ack)),
+    );
   });
 }

@@ -5,7 +5,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PluginType } from '../../src/gen/polku/v1/plugin.js';
 import { until } from '../helpers/gateway-harness.js';
-import { emitterPlugin, metricValue, registryClient, sendRouted, startTestGateway, type TestEmitterPlugin, type TestGateway } from './helpers.js';
+import {
+  emitterPlugin,
+  metricValue,
+  registryClient,
+  sendRouted,
+  startTestGateway,
+  type TestEmitterPlugin,
+  type TestGateway,
+} from './helpers.js';
 
 const EMITTER = PluginType.PLUGIN_TYPE_EMITTER;
 
@@ -50,7 +58,10 @@ describe('leases (POLKU_REGISTRY_HEARTBEAT_MS × POLKU_REGISTRY_MISSED_BEATS)', 
     assert.equal(line.level, 40, 'at warn');
     assert.deepEqual((line['plugin'] as { name: string }).name, 'beater');
     assert.equal(line['leaseTtlMs'], 3_000);
-    assert.equal(await metricValue(gw.registry, 'polku_registry_plugins_removed_total', { origin: 'registered', reason: 'lease_expired' }), 1);
+    assert.equal(
+      await metricValue(gw.registry, 'polku_registry_plugins_removed_total', { origin: 'registered', reason: 'lease_expired' }),
+      1,
+    );
     const ack = await sendRouted(gw.client, 'too-late', ['beats']);
     assert.equal(ack.errors[0]?.code, 'UNROUTABLE', 'events for it are refused and counted');
     assert.deepEqual(await reg.heartbeat(pluginId), { acknowledged: false });

@@ -32,9 +32,23 @@ describe('registered plugins as real processes', () => {
   const row = async (name: string) => (await rows()).find((r) => r.name === name);
 
   const typescriptPlugin = (): LineProcess =>
-    startProcess(process.execPath, ['--import', 'tsx', 'examples/plugins/typescript/slack-like-emitter.ts', '--host', '127.0.0.1', '--port', '0', '--register', `127.0.0.1:${gateway.grpcPort}`], {
-      POLKU_PLUGIN_TOKEN: TOKEN,
-    });
+    startProcess(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'examples/plugins/typescript/slack-like-emitter.ts',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--register',
+        `127.0.0.1:${gateway.grpcPort}`,
+      ],
+      {
+        POLKU_PLUGIN_TOKEN: TOKEN,
+      },
+    );
 
   before(async () => {
     gateway = await servePolku([], {
@@ -80,7 +94,10 @@ describe('registered plugins as real processes', () => {
     await until(async () => (await row('slack-like-emitter')) === undefined, 'the plugin out of the table', LEASE_MS + SLACK_MS);
     const gone = Date.now() - killedAt;
     assert.ok(gone <= LEASE_MS + SLACK_MS, `left after ${gone} ms`);
-    assert.ok(gateway.stdout.some((l) => l.includes('"msg":"plugin missed its heartbeats; removed from the table"')), 'logged');
+    assert.ok(
+      gateway.stdout.some((l) => l.includes('"msg":"plugin missed its heartbeats; removed from the table"')),
+      'logged',
+    );
     const refused = await sendRouted(client, 'e2e-while-down', ['slack']);
     assert.equal(refused.errors[0]?.code, 'UNROUTABLE');
 
@@ -96,8 +113,16 @@ describe('registered plugins as real processes', () => {
     const table = runPolku(['plugins', '--admin', admin]);
     assert.deepEqual(await table.exited, { code: 0, signal: null });
     assert.match(table.stdout[0]!, /^NAME\s+TYPE\s+ORIGIN\s+ADDRESS/);
-    assert.ok(table.stdout.some((l) => /^stdout\s+emitter\s+static\s/.test(l)), table.stdout.join('\n'));
-    assert.ok(table.stdout.some((l) => /^slack-like-emitter\s+emitter\s+registered\s+127\.0\.0\.1:\d+\s+slack\s+routing\s+healthy\s+\d+\.\ds ago\s+\d+\.\ds$/.test(l)), table.stdout.join('\n'));
+    assert.ok(
+      table.stdout.some((l) => /^stdout\s+emitter\s+static\s/.test(l)),
+      table.stdout.join('\n'),
+    );
+    assert.ok(
+      table.stdout.some((l) =>
+        /^slack-like-emitter\s+emitter\s+registered\s+127\.0\.0\.1:\d+\s+slack\s+routing\s+healthy\s+\d+\.\ds ago\s+\d+\.\ds$/.test(l),
+      ),
+      table.stdout.join('\n'),
+    );
     const json = runPolku(['plugins', '--json', '--admin', admin]);
     assert.deepEqual(await json.exited, { code: 0, signal: null });
     const parsed = JSON.parse(json.stdout.join('\n')) as { plugins: PluginRow[] };
@@ -116,14 +141,30 @@ describe('registered plugins as real processes', () => {
       return existsSync(join(copy, 'gen/polku/v1/plugin_pb2_grpc.py')) && existsSync(join(copy, 'gen/polku/v1/event_pb2.py'));
     }, 'a complete copy of the stubs');
     const out = join(dir, 'python-events.jsonl');
-    const py = startProcess('/usr/bin/python3', [join(copy, 'emitter.py'), '--host', '127.0.0.1', '--port', '0', '--out', out, '--emitter-name', 'py-e2e', '--register', `127.0.0.1:${gateway.grpcPort}`], {
-      POLKU_PLUGIN_TOKEN: TOKEN,
-    });
+    const py = startProcess(
+      '/usr/bin/python3',
+      [
+        join(copy, 'emitter.py'),
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--out',
+        out,
+        '--emitter-name',
+        'py-e2e',
+        '--register',
+        `127.0.0.1:${gateway.grpcPort}`,
+      ],
+      {
+        POLKU_PLUGIN_TOKEN: TOKEN,
+      },
+    );
     await py.line(/registered with/);
     await until(async () => (await row('python-jsonl-emitter'))?.state === 'routing', 'the Python plugin in the table');
     assert.equal((await row('python-jsonl-emitter'))!.routeName, 'py-e2e');
     assert.deepEqual((await sendRouted(client, 'py-1', ['py-e2e'])).event_ids, ['py-1']);
-    await until(() => existsSync(out) && readFileSync(out, 'utf8').includes('"id": "py-1"'), 'the event in the Python plugin\'s file');
+    await until(() => existsSync(out) && readFileSync(out, 'utf8').includes('"id": "py-1"'), "the event in the Python plugin's file");
     await py.kill('SIGKILL');
     await until(async () => (await row('python-jsonl-emitter')) === undefined, 'the Python plugin out of the table', LEASE_MS + SLACK_MS);
   });

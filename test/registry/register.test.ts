@@ -4,7 +4,19 @@ import { after, before, describe, test } from 'node:test';
 import { PluginType } from '../../src/gen/polku/v1/plugin.js';
 const UNSPECIFIED = PluginType.PLUGIN_TYPE_UNSPECIFIED;
 import { until } from '../fixtures/plugin-process.js';
-import { codeOf, connectionCounter, detailsOf, emitterPlugin, ingestorPlugin, metricValue, registryClient, sendRouted, startTestGateway, type TestEmitterPlugin, type TestGateway } from './helpers.js';
+import {
+  codeOf,
+  connectionCounter,
+  detailsOf,
+  emitterPlugin,
+  ingestorPlugin,
+  metricValue,
+  registryClient,
+  sendRouted,
+  startTestGateway,
+  type TestEmitterPlugin,
+  type TestGateway,
+} from './helpers.js';
 
 const EMITTER = PluginType.PLUGIN_TYPE_EMITTER;
 const INGESTOR = PluginType.PLUGIN_TYPE_INGESTOR;
@@ -93,8 +105,14 @@ describe('PluginRegistry: Register, Heartbeat, Unregister', () => {
     const counter = await connectionCounter(); // accepts TCP, speaks no gRPC
     assert.equal(await codeOf(reg.register({ name: 'mute', type: EMITTER }, `127.0.0.1:${counter.port}`)), 'UNAVAILABLE');
     const emitter = await plugin('shape-shifter');
-    assert.equal(await codeOf(reg.register({ name: 'shape-shifter', type: INGESTOR, sources: ['x'] }, emitter.address)), 'FAILED_PRECONDITION');
-    assert.match(await detailsOf(reg.register({ name: 'impostor', type: EMITTER }, emitter.address)), /calls itself "shape-shifter", not "impostor"/);
+    assert.equal(
+      await codeOf(reg.register({ name: 'shape-shifter', type: INGESTOR, sources: ['x'] }, emitter.address)),
+      'FAILED_PRECONDITION',
+    );
+    assert.match(
+      await detailsOf(reg.register({ name: 'impostor', type: EMITTER }, emitter.address)),
+      /calls itself "shape-shifter", not "impostor"/,
+    );
     assert.equal(gw.plugins.table.named('mute'), undefined);
     assert.equal(gw.plugins.table.named('impostor'), undefined);
     await counter.close();
@@ -104,9 +122,15 @@ describe('PluginRegistry: Register, Heartbeat, Unregister', () => {
     const p = await plugin('memory');
     assert.equal(await codeOf(reg.register({ name: 'memory', type: EMITTER }, p.address)), 'ALREADY_EXISTS');
     const q = await plugin('sneaky', 'memory');
-    assert.match(await detailsOf(reg.register({ name: 'sneaky', type: EMITTER, emitterName: 'memory' }, q.address)), /configured statically/);
+    assert.match(
+      await detailsOf(reg.register({ name: 'sneaky', type: EMITTER, emitterName: 'memory' }, q.address)),
+      /configured statically/,
+    );
     const r = await plugin('slack-copy', 'slack');
-    assert.match(await detailsOf(reg.register({ name: 'slack-copy', type: EMITTER, emitterName: 'slack' }, r.address)), /emitter name "slack" is held by plugin "slack-emitter"/);
+    assert.match(
+      await detailsOf(reg.register({ name: 'slack-copy', type: EMITTER, emitterName: 'slack' }, r.address)),
+      /emitter name "slack" is held by plugin "slack-emitter"/,
+    );
     assert.ok(gw.hub.running.emitters.includes('memory'));
   });
 
@@ -115,7 +139,9 @@ describe('PluginRegistry: Register, Heartbeat, Unregister', () => {
     const res = await reg.register({ name: 'lines', type: INGESTOR, sources: ['lines-src'] }, csv.address);
     const ingest = (): Promise<{ event_ids: string[]; errors: Array<{ code: string }> }> =>
       new Promise((resolve, reject) =>
-        gw.client['SendEvent']({ source: 'lines-src', raw: Buffer.from('a\nb\n'), format: '' }, (err: Error | null, ack: never) => (err ? reject(err) : resolve(ack))),
+        gw.client['SendEvent']({ source: 'lines-src', raw: Buffer.from('a\nb\n'), format: '' }, (err: Error | null, ack: never) =>
+          err ? reject(err) : resolve(ack),
+        ),
       );
     assert.equal((await ingest()).event_ids.length, 2);
     await reg.unregister(res.pluginId);
@@ -127,7 +153,8 @@ describe('PluginRegistry: Register, Heartbeat, Unregister', () => {
     const p = await plugin('leaver');
     const { pluginId } = await reg.register({ name: 'leaver', type: EMITTER }, p.address);
     const before = (await metricValue(gw.registry, 'polku_events_dropped_total', { reason: 'unroutable' })) ?? 0;
-    const removedBefore = (await metricValue(gw.registry, 'polku_registry_plugins_removed_total', { origin: 'registered', reason: 'unregistered' })) ?? 0;
+    const removedBefore =
+      (await metricValue(gw.registry, 'polku_registry_plugins_removed_total', { origin: 'registered', reason: 'unregistered' })) ?? 0;
     await reg.unregister(pluginId);
     assert.equal(gw.plugins.table.get(pluginId), undefined);
     const ack = await sendRouted(gw.client, 'to-leaver', ['leaver']);
@@ -135,7 +162,10 @@ describe('PluginRegistry: Register, Heartbeat, Unregister', () => {
     assert.equal(ack.errors[0]?.code, 'UNROUTABLE');
     assert.equal(await metricValue(gw.registry, 'polku_events_dropped_total', { reason: 'unroutable' }), before + 1);
     assert.equal(await codeOf(reg.unregister(pluginId)), 'NOT_FOUND');
-    assert.equal(await metricValue(gw.registry, 'polku_registry_plugins_removed_total', { origin: 'registered', reason: 'unregistered' }), removedBefore + 1);
+    assert.equal(
+      await metricValue(gw.registry, 'polku_registry_plugins_removed_total', { origin: 'registered', reason: 'unregistered' }),
+      removedBefore + 1,
+    );
   });
 
   test("a departed plugin's own metric series leave with it: the plugin label holds only what is in the table", async () => {
@@ -143,11 +173,19 @@ describe('PluginRegistry: Register, Heartbeat, Unregister', () => {
     const { pluginId } = await reg.register({ name: 'counted', type: EMITTER }, p.address);
     await sendRouted(gw.client, 'counted-1', ['counted']);
     await until(() => p.received.length === 1, 'the event at the plugin');
-    const series = async (family: string) => (await gw.registry.getSingleMetric(family)!.get()).values.filter((v) => v.labels['plugin'] === 'counted').length;
+    const series = async (family: string) =>
+      (await gw.registry.getSingleMetric(family)!.get()).values.filter((v) => v.labels['plugin'] === 'counted').length;
     await until(async () => (await series('polku_plugin_call_seconds')) > 0, 'the Emit call measured');
     assert.ok((await series('polku_plugin_calls_total')) > 0);
     await reg.unregister(pluginId);
-    await until(async () => (await series('polku_plugin_calls_total')) + (await series('polku_plugin_call_seconds')) + (await series('polku_plugin_healthy')) === 0, 'the series gone');
+    await until(
+      async () =>
+        (await series('polku_plugin_calls_total')) +
+          (await series('polku_plugin_call_seconds')) +
+          (await series('polku_plugin_healthy')) ===
+        0,
+      'the series gone',
+    );
   });
 
   test('a Heartbeat with an id the table does not know is not acknowledged (the plugin registers again)', async () => {

@@ -12,13 +12,21 @@ import { AckStream, PROTO_DIR, startGateway, type RunningGateway } from '../help
 
 /** An Admin client made from admin.proto alone, as grpcurl or a script in another language would. */
 function adminClient(port: number): grpc.Client & Record<string, any> {
-  const definition = loadSync('polku/v1/admin.proto', { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: true });
+  const definition = loadSync('polku/v1/admin.proto', {
+    includeDirs: [PROTO_DIR],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+  });
   const pkg = grpc.loadPackageDefinition(definition) as any;
   return new pkg.polku.v1.Admin(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
 }
 
 function call<T>(client: grpc.Client & Record<string, any>, method: string, request: object): Promise<T> {
-  return new Promise((resolve, reject) => client[method](request, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res))));
+  return new Promise((resolve, reject) =>
+    client[method](request, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res))),
+  );
 }
 
 async function refusal(p: Promise<unknown>): Promise<grpc.ServiceError> {
@@ -51,24 +59,48 @@ describe('polku.v1.Admin', () => {
     running.push(gw);
     const admin = adminClient(gw.grpcPort);
     const sentAtNs = BigInt(Date.now()) * 1_000_000n;
-    const ack = await new AckStream(gw.client).send({ source: 'rpc', events: { events: [{ id: 'bad-a', event_type: 't' }, { id: 'ok-a', event_type: 't' }, { id: 'bad-b', event_type: 't' }] } });
+    const ack = await new AckStream(gw.client).send({
+      source: 'rpc',
+      events: {
+        events: [
+          { id: 'bad-a', event_type: 't' },
+          { id: 'ok-a', event_type: 't' },
+          { id: 'bad-b', event_type: 't' },
+        ],
+      },
+    });
     assert.deepEqual(ack.event_ids, ['bad-a', 'ok-a', 'bad-b']);
 
-    let listed: { dead_letters: Array<{ id: string; emitter: string; reason: string; attempts: number; targets: string[]; event: { id: string }; dead_at_unix_ns: string }> };
+    let listed: {
+      dead_letters: Array<{
+        id: string;
+        emitter: string;
+        reason: string;
+        attempts: number;
+        targets: string[];
+        event: { id: string };
+        dead_at_unix_ns: string;
+      }>;
+    };
     const deadline = Date.now() + 10_000;
     do {
       listed = await call(admin, 'ListDeadLetters', {});
       if (listed.dead_letters.length === 2) break;
       await new Promise((r) => setTimeout(r, 20));
     } while (Date.now() < deadline);
-    assert.deepEqual(listed.dead_letters.map((d) => [d.event.id, d.emitter, d.reason, d.attempts]), [
-      ['bad-a', 'picky', 'refused bad-a', 1],
-      ['bad-b', 'picky', 'refused bad-b', 1],
-    ]);
+    assert.deepEqual(
+      listed.dead_letters.map((d) => [d.event.id, d.emitter, d.reason, d.attempts]),
+      [
+        ['bad-a', 'picky', 'refused bad-a', 1],
+        ['bad-b', 'picky', 'refused bad-b', 1],
+      ],
+    );
     assert.ok(BigInt(listed.dead_letters[0]!.dead_at_unix_ns) >= sentAtNs);
     assert.equal((await call<{ dead_letters: unknown[] }>(admin, 'ListDeadLetters', { limit: 1 })).dead_letters.length, 1);
 
-    const one = await call<{ id: string; targets: string[]; event: { id: string } }>(admin, 'InspectDeadLetter', { id: listed.dead_letters[1]!.id });
+    const one = await call<{ id: string; targets: string[]; event: { id: string } }>(admin, 'InspectDeadLetter', {
+      id: listed.dead_letters[1]!.id,
+    });
     assert.equal(one.event.id, 'bad-b');
     assert.deepEqual(one.targets, ['picky']);
     const missing = await refusal(call(admin, 'InspectDeadLetter', { id: '424242' }));
@@ -79,7 +111,11 @@ describe('polku.v1.Admin', () => {
     assert.deepEqual(again, { matched: '2', delivered: '0', kept_for_missing_emitter: '0' }, 'still refused: back in the dead letters');
 
     const nowNs = BigInt(Date.now()) * 1_000_000n;
-    const range = await call<{ matched: string; delivered: string }>(admin, 'Replay', { from_unix_ns: String(sentAtNs - 1_000_000_000n), to_unix_ns: String(nowNs), emitter: 'picky' });
+    const range = await call<{ matched: string; delivered: string }>(admin, 'Replay', {
+      from_unix_ns: String(sentAtNs - 1_000_000_000n),
+      to_unix_ns: String(nowNs),
+      emitter: 'picky',
+    });
     assert.equal(range.matched, '3', 'the three events received in the range');
     assert.equal(range.delivered, '1', 'ok-a delivered again; the two bad ones refused again');
     const backwards = await refusal(call(admin, 'Replay', { from_unix_ns: String(nowNs), to_unix_ns: String(sentAtNs) }));
@@ -105,7 +141,9 @@ describe('polku.v1.Admin', () => {
   });
 
   test('only loopback peers are answered', () => {
-    for (const peer of ['127.0.0.1:5000', '127.8.9.1:1', '[::1]:5000', '::ffff:127.0.0.1:5000']) assert.equal(isLoopbackPeer(peer), true, peer);
-    for (const peer of ['10.0.0.7:5000', '[fe80::1]:5000', '::ffff:10.0.0.1:5000', '192.168.1.127:127', 'unix:/tmp/x']) assert.equal(isLoopbackPeer(peer), false, peer);
+    for (const peer of ['127.0.0.1:5000', '127.8.9.1:1', '[::1]:5000', '::ffff:127.0.0.1:5000'])
+      assert.equal(isLoopbackPeer(peer), true, peer);
+    for (const peer of ['10.0.0.7:5000', '[fe80::1]:5000', '::ffff:10.0.0.1:5000', '192.168.1.127:127', 'unix:/tmp/x'])
+      assert.equal(isLoopbackPeer(peer), false, peer);
   });
 });

@@ -69,20 +69,35 @@ function assertWireMatches(bytes: Uint8Array): void {
 
 const valid: Array<[string, Uint8Array]> = [
   ['a batch of full events', eventsBatch([fullEvent(), fullEvent({ id: 'evt-2', routeTo: [] })])],
-  ['events lacking id, timestamp and source', eventsBatch([fullEvent({ id: '', timestampUnixNs: 0n, source: '' }), fullEvent({ source: '' })])],
+  [
+    'events lacking id, timestamp and source',
+    eventsBatch([fullEvent({ id: '', timestampUnixNs: 0n, source: '' }), fullEvent({ source: '' })]),
+  ],
   ['an empty events payload', eventsBatch([])],
-  ['a raw payload', IngestBatch.encode({ source: 's', cluster: '', payload: { $case: 'raw', value: { data: Buffer.from('{"a":1}'), format: 'json' } } }).finish()],
+  [
+    'a raw payload',
+    IngestBatch.encode({
+      source: 's',
+      cluster: '',
+      payload: { $case: 'raw', value: { data: Buffer.from('{"a":1}'), format: 'json' } },
+    }).finish(),
+  ],
   ['no payload at all', IngestBatch.encode({ source: 's', cluster: '', payload: undefined }).finish()],
   ['an empty message', new Uint8Array(0)],
   [
     'events with unknown fields (a newer agent)',
-    batchOfEventBytes([Buffer.concat([Event.encode(fullEvent()).finish(), Buffer.from([0xf8, 0x06, 0x01])])], (w) => w.uint32(800).int32(5)),
+    batchOfEventBytes([Buffer.concat([Event.encode(fullEvent()).finish(), Buffer.from([0xf8, 0x06, 0x01])])], (w) =>
+      w.uint32(800).int32(5),
+    ),
   ],
   [
     'a raw payload after an events payload replaces it',
     batchOfEventBytes([Event.encode(fullEvent()).finish()], (w) => w.uint32(26).fork().uint32(10).bytes(Buffer.from('x')).join()),
   ],
-  ['two events payloads: the second replaces the first', Buffer.concat([eventsBatch([fullEvent({ id: 'first' })]), eventsBatch([fullEvent({ id: 'second' })])])],
+  [
+    'two events payloads: the second replaces the first',
+    Buffer.concat([eventsBatch([fullEvent({ id: 'first' })]), eventsBatch([fullEvent({ id: 'second' })])]),
+  ],
 ];
 
 for (const [what, bytes] of valid) {
@@ -119,7 +134,8 @@ test('mangled batches: both decoders throw, or both give the same batch, and rec
       bytes = base.subarray(0, Math.floor(random() * base.length)); // truncated
     } else if (how === 1) {
       bytes = Buffer.from(base);
-      for (let flips = 1 + Math.floor(random() * 3); flips > 0; flips--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+      for (let flips = 1 + Math.floor(random() * 3); flips > 0; flips--)
+        bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
     } else {
       const at = Math.floor(random() * base.length);
       const junk = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 6) }, () => Math.floor(random() * 256)));

@@ -20,10 +20,9 @@ describe('health, reflection and metrics', () => {
   let gw: RunningGateway;
 
   before(async () => {
-    gw = await startGateway(
-      hub().emitter(memory).emitter(failing).delivery({ batchSize: 10, flushIntervalMs: 1, maxAttempts: 1 }),
-      { maxSourceLabels: 2 },
-    );
+    gw = await startGateway(hub().emitter(memory).emitter(failing).delivery({ batchSize: 10, flushIntervalMs: 1, maxAttempts: 1 }), {
+      maxSourceLabels: 2,
+    });
   });
   after(() => gw.stop());
 

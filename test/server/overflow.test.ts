@@ -20,11 +20,14 @@ describe('acks stay honest under each overflow policy', () => {
       assert.equal(first.event_ids.length, 8);
       const second = await stream.send({ source: 'a', events: { events: events(5, (i) => ({ id: `s${i}` })) } });
       assert.deepEqual(second.event_ids, ['s0', 's1']);
-      assert.deepEqual(second.errors.map((e) => [e.event_id, e.code]), [
-        ['s2', 'BUFFER_FULL'],
-        ['s3', 'BUFFER_FULL'],
-        ['s4', 'BUFFER_FULL'],
-      ]);
+      assert.deepEqual(
+        second.errors.map((e) => [e.event_id, e.code]),
+        [
+          ['s2', 'BUFFER_FULL'],
+          ['s3', 'BUFFER_FULL'],
+          ['s4', 'BUFFER_FULL'],
+        ],
+      );
       assert.equal(second.buffer_size, '10');
       assert.equal(second.buffer_capacity, '10');
       assert.equal(second.middleware_stats['buffer_overflow_count'], '3');
@@ -58,7 +61,10 @@ describe('acks stay honest under each overflow policy', () => {
       gate.open();
       await until(() => gw.hub.buffer.size === 0, 'buffer to drain');
       // In-flight events cannot be evicted; the three oldest waiting ones were.
-      assert.deepEqual(gate.batches.flat().map((e) => e.id), ['d0', 'd1', 'd2', 'd3', 'd4', 'd8', 'd9', 'n0', 'n1', 'n2']);
+      assert.deepEqual(
+        gate.batches.flat().map((e) => e.id),
+        ['d0', 'd1', 'd2', 'd3', 'd4', 'd8', 'd9', 'n0', 'n1', 'n2'],
+      );
       const metrics = await scrape(gw.metricsPort);
       assert.equal(sample(metrics, 'polku_events_dropped_total{reason="buffer_overflow_evicted"}'), 3);
       await stream.end();
@@ -140,7 +146,10 @@ describe('a queue per emitter', () => {
       assert.equal(gw.hub.buffer.size, 200);
       slow.open();
       await until(() => gw.hub.buffer.size === 0, 'slow emitter to catch up');
-      assert.deepEqual(slow.batches.flat().map((e) => e.id), fast.events.map((e) => e.id));
+      assert.deepEqual(
+        slow.batches.flat().map((e) => e.id),
+        fast.events.map((e) => e.id),
+      );
       await stream.end();
     } finally {
       slow.open();
@@ -167,11 +176,23 @@ describe('a queue per emitter', () => {
         },
       });
       assert.deepEqual(ack.event_ids, ['all', 'only-b', 'audit-and-a']);
-      assert.deepEqual(ack.errors.map((e) => [e.event_id, e.code]), [['nowhere', 'UNROUTABLE']]);
+      assert.deepEqual(
+        ack.errors.map((e) => [e.event_id, e.code]),
+        [['nowhere', 'UNROUTABLE']],
+      );
       await until(() => gw.hub.buffer.size === 0, 'delivery');
-      assert.deepEqual(a.events.map((e) => e.id), ['all', 'audit-and-a']);
-      assert.deepEqual(b.events.map((e) => e.id), ['all', 'only-b']);
-      assert.deepEqual(audit.events.map((e) => e.id), ['audit-and-a']);
+      assert.deepEqual(
+        a.events.map((e) => e.id),
+        ['all', 'audit-and-a'],
+      );
+      assert.deepEqual(
+        b.events.map((e) => e.id),
+        ['all', 'only-b'],
+      );
+      assert.deepEqual(
+        audit.events.map((e) => e.id),
+        ['audit-and-a'],
+      );
       await stream.end();
     } finally {
       await gw.stop();

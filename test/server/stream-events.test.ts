@@ -28,14 +28,22 @@ describe('StreamEvents from a client that has only the proto files', () => {
     const stream = new AckStream(gw.client);
     const ack = await stream.send({
       source: 'agent',
-      events: { events: [{ id: 'client-id-é/1', event_type: 'a' }, { id: '', event_type: 'b' }] },
+      events: {
+        events: [
+          { id: 'client-id-é/1', event_type: 'a' },
+          { id: '', event_type: 'b' },
+        ],
+      },
     });
     assert.equal(ack.errors.length, 0);
     assert.equal(ack.event_ids[0], 'client-id-é/1');
     assert.match(ack.event_ids[1]!, /^[0-9A-HJKMNP-TV-Z]{26}$/);
     await memory.waitForCount(2);
     const delivered = memory.events.slice(-2);
-    assert.deepEqual(delivered.map((e) => e.id), ack.event_ids);
+    assert.deepEqual(
+      delivered.map((e) => e.id),
+      ack.event_ids,
+    );
     await stream.end();
   });
 
@@ -160,9 +168,7 @@ describe('StreamEvents from a client that has only the proto files', () => {
       return Buffer.concat([header, body]);
     };
     const good = (id: string) =>
-      IngestBatch.encode(
-        IngestBatch.fromPartial({ source: 'raw-h2', payload: { $case: 'events', value: { events: [{ id }] } } }),
-      ).finish();
+      IngestBatch.encode(IngestBatch.fromPartial({ source: 'raw-h2', payload: { $case: 'events', value: { events: [{ id }] } } })).finish();
     req.write(frame(good('before-garbage')));
     req.write(frame(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]))); // field 1, length overruns
     req.write(frame(good('after-garbage-1')));

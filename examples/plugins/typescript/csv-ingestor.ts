@@ -25,7 +25,11 @@ const server = await serveIngestor({
     for (const row of rows) {
       if (row.fields.length !== header!.fields.length) {
         const offset = Buffer.byteLength(text.slice(0, row.start));
-        errors.push({ message: `row has ${row.fields.length} columns, header has ${header!.fields.length}`, details: row.fields.join(','), offset });
+        errors.push({
+          message: `row has ${row.fields.length} columns, header has ${header!.fields.length}`,
+          details: row.fields.join(','),
+          offset,
+        });
         continue;
       }
       const metadata = Object.fromEntries(header!.fields.map((name, i) => [name, row.fields[i]!]));
@@ -54,12 +58,16 @@ function parseCsv(text: string): Array<{ start: number; fields: string[] }> {
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (c === '"') quoted = false;
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
       else field += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') fields.push(field), (field = '');
-    else if (c === '\n') endRow(i + 1);
+    else if (c === ',') {
+      fields.push(field);
+      field = '';
+    } else if (c === '\n') endRow(i + 1);
     else if (c !== '\r') field += c;
   }
   if (field !== '' || fields.length > 0) endRow(text.length);

@@ -28,7 +28,6 @@ export interface DurableDirCheck {
   healthy: boolean;
 }
 
-
 /**
  * Checks a durable directory without changing it: every record's checksum in every segment, the
  * torn tail a crash may have left, and the cursor file. Safe to run beside a running gateway

@@ -109,7 +109,9 @@ export class CursorStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const full = code === 'ENOSPC' || code === 'EDQUOT';
-      throw new StorageError(full ? 'STORAGE_FULL' : 'STORAGE_IO', `cannot write cursors to ${this.file}: ${(err as Error).message}`, { cause: err });
+      throw new StorageError(full ? 'STORAGE_FULL' : 'STORAGE_IO', `cannot write cursors to ${this.file}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     this.flushedChanges = Math.max(this.flushedChanges, upTo);
     this.flushCount++;

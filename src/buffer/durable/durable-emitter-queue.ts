@@ -182,12 +182,19 @@ export class DurableEmitterQueue implements DeliveryQueue {
       this.forwarded.inc(delivered.length);
       total += delivered.length;
       this.lastError = retry.length + failed.length === 0 ? null : error;
-      if (failed.length > 0) await this.deadLetter(failed.map((f) => f.stored), 'failed', failed.map((f) => f.error), attempt);
+      if (failed.length > 0)
+        await this.deadLetter(
+          failed.map((f) => f.stored),
+          'failed',
+          failed.map((f) => f.error),
+          attempt,
+        );
       if (retry.length === 0) return total;
       const now = this.o.clock.nowMs();
       const expired = retry.filter((s) => now - s.appendedAtMs >= store.o.maxRetryAgeMs);
       const again = expired.length === 0 ? retry : retry.filter((s) => now - s.appendedAtMs < store.o.maxRetryAgeMs);
-      if (expired.length > 0) await this.deadLetter(expired, 'expired', `still failing after ${store.o.maxRetryAgeMs} ms: ${error}`, attempt);
+      if (expired.length > 0)
+        await this.deadLetter(expired, 'expired', `still failing after ${store.o.maxRetryAgeMs} ms: ${error}`, attempt);
       if (again.length === 0) return total;
       if (attempt >= store.o.maxAttempts) {
         await this.deadLetter(again, 'retries_exhausted', `${attempt} attempts: ${error}`, attempt);

@@ -21,7 +21,11 @@ export class DurableMetrics {
         },
       });
     };
-    gauge('polku_log_events', 'Events in the durable log (delivered ones are kept for replay until retention)', (s) => s.nextSeq - s.log.firstSeq);
+    gauge(
+      'polku_log_events',
+      'Events in the durable log (delivered ones are kept for replay until retention)',
+      (s) => s.nextSeq - s.log.firstSeq,
+    );
     gauge('polku_log_bytes', 'Bytes of the durable log on disk', (s) => s.log.bytes);
     gauge('polku_log_corrupt_records', 'Log records skipped because their checksum failed (since start)', (s) => s.corruptRecords);
     new Gauge({

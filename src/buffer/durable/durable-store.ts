@@ -112,7 +112,11 @@ export class DurableStore {
 
   static async open(options: DurableOptions, clock: Clock, logger: Logger): Promise<DurableStore> {
     const log = logger.child({ component: 'durable-store' });
-    const common = { clock, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}), ...(options.fsync === false ? { fsync: false } : {}) };
+    const common = {
+      clock,
+      ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}),
+      ...(options.fsync === false ? { fsync: false } : {}),
+    };
     const events = await SegmentLog.open({ dir: join(options.dir, 'events'), ...common });
     const dead = await SegmentLog.open({ dir: join(options.dir, 'dead-letters'), ...common });
     const cursors = await CursorStore.open(join(options.dir, 'cursors.json'));
@@ -125,7 +129,10 @@ export class DurableStore {
     const store = new DurableStore(options, events.log, dead.log, cursors, r, clock, logger);
     const rebuildStarted = clock.monotonicMs();
     await store.rebuildIdempotencyWindow();
-    log.info({ keys: store.keys.size, durationMs: Math.round(clock.monotonicMs() - rebuildStarted) }, 'idempotency window rebuilt from the log');
+    log.info(
+      { keys: store.keys.size, durationMs: Math.round(clock.monotonicMs() - rebuildStarted) },
+      'idempotency window rebuilt from the log',
+    );
     return store;
   }
 
@@ -290,7 +297,7 @@ export class DurableStore {
     if (below > this.log.firstSeq) await this.log.deleteBefore(below);
     while (this.checkpoints.length > 1 && this.checkpoints[1]![1] < now - this.o.maxAgeMs) this.checkpoints.shift();
     this.keys.expire(now);
-    if (flushed !== undefined) throw flushed;
+    if (flushed !== undefined) throw flushed instanceof Error ? flushed : new Error(String(flushed));
   }
 
   /** Whether the log has room for more (undelivered events may not be deleted to make it). */
@@ -348,7 +355,9 @@ export class DurableStore {
 }
 
 function encodeDeadLetter(d: DeadLetter): Uint8Array {
-  const head = utf8.encode(JSON.stringify({ seq: d.seq, emitter: d.emitter, reason: d.reason, attempts: d.attempts, deadAtMs: d.deadAtMs }));
+  const head = utf8.encode(
+    JSON.stringify({ seq: d.seq, emitter: d.emitter, reason: d.reason, attempts: d.attempts, deadAtMs: d.deadAtMs }),
+  );
   const body = encodeEventRecord(d.event, d.targets, '');
   const out = new Uint8Array(4 + head.length + body.length);
   new DataView(out.buffer).setUint32(0, head.length, true);

@@ -226,7 +226,8 @@ export async function scanSegment(file: LogFile, seg: Segment, verify: boolean, 
         break scan;
       }
       if (!plausibleLength(length)) {
-        if (verify && (await zeroFrom(file, pos + at, size))) result.cutAt = pos + at; // never-written blocks after a power loss
+        if (verify && (await zeroFrom(file, pos + at, size)))
+          result.cutAt = pos + at; // never-written blocks after a power loss
         else {
           result.damage = `implausible record length ${length} at offset ${pos + at}; ${left} bytes skipped`;
           if (verify) result.cutAt = pos + at;
@@ -279,7 +280,11 @@ export interface SegmentRecovery {
  */
 export async function recoverSegment(file: LogFile, seg: Segment, last: boolean): Promise<SegmentRecovery> {
   const scan = await scanSegment(file, seg, last);
-  const out: SegmentRecovery = { corruptRecords: scan.corruptRecords, tornTailBytes: 0, ...(scan.damage !== undefined ? { damage: scan.damage } : {}) };
+  const out: SegmentRecovery = {
+    corruptRecords: scan.corruptRecords,
+    tornTailBytes: 0,
+    ...(scan.damage !== undefined ? { damage: scan.damage } : {}),
+  };
   if (scan.cutAt === undefined) return out;
   const cut = seg.fileBytes - scan.cutAt;
   await file.truncate(scan.cutAt);
@@ -304,7 +309,7 @@ async function readAt(file: LogFile, buf: Buffer, length: number, position: numb
 
 async function zeroFrom(file: LogFile, from: number, size: number): Promise<boolean> {
   const buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK_BYTES, size - from));
-  for (let pos = from; pos < size; ) {
+  for (let pos = from; pos < size;) {
     const got = await readAt(file, buf, Math.min(buf.length, size - pos), pos);
     if (got === 0) return true;
     for (let i = 0; i < got; i++) if (buf[i] !== 0) return false;

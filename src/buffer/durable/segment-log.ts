@@ -1,7 +1,16 @@
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../../clock.js';
-import { HEADER_BYTES, MAX_PAYLOAD_BYTES, Segment, decodeRecord, encodeRecord, recoverSegment, type LogFileSystem, type LogRecord } from './record-codec.js';
+import {
+  HEADER_BYTES,
+  MAX_PAYLOAD_BYTES,
+  Segment,
+  decodeRecord,
+  encodeRecord,
+  recoverSegment,
+  type LogFileSystem,
+  type LogRecord,
+} from './record-codec.js';
 
 export type { LogFile, LogFileSystem, LogRecord } from './record-codec.js';
 
@@ -111,7 +120,17 @@ export class SegmentLog {
     const clock = options.clock ?? systemClock;
     const fs = options.fileSystem ?? fsOpen;
     const started = clock.monotonicMs();
-    const report: RecoveryReport = { segments: 0, records: 0, firstSeq: 1, nextSeq: 1, bytes: 0, tornTailBytes: 0, corruptRecords: 0, corruptSegments: [], durationMs: 0 };
+    const report: RecoveryReport = {
+      segments: 0,
+      records: 0,
+      firstSeq: 1,
+      nextSeq: 1,
+      bytes: 0,
+      tornTailBytes: 0,
+      corruptRecords: 0,
+      corruptSegments: [],
+      durationMs: 0,
+    };
     let names: string[];
     try {
       await mkdir(options.dir, { recursive: true });
@@ -202,7 +221,8 @@ export class SegmentLog {
     if (this.closing !== undefined) return Promise.reject(new StorageError('STORAGE_CLOSED', 'the log is closed'));
     let bytes = 0;
     for (const p of payloads) {
-      if (p.length > MAX_PAYLOAD_BYTES) return Promise.reject(new RangeError(`a record payload is limited to ${MAX_PAYLOAD_BYTES} bytes, got ${p.length}`));
+      if (p.length > MAX_PAYLOAD_BYTES)
+        return Promise.reject(new RangeError(`a record payload is limited to ${MAX_PAYLOAD_BYTES} bytes, got ${p.length}`));
       bytes += HEADER_BYTES + p.length;
     }
     return new Promise<number>((resolve, reject) => {
@@ -223,8 +243,10 @@ export class SegmentLog {
       const k = this.segmentIndexOf(seq);
       const seg = this.segments[k]!;
       const n = Math.min(seg.count - (seq - seg.base), limit - out.length);
-      if (seq < seg.base) seq = seg.base; // older segments were deleted meanwhile
-      else if (n <= 0) seq = this.segments[k + 1]?.base ?? this.next; // a gap: on to the next segment
+      if (seq < seg.base)
+        seq = seg.base; // older segments were deleted meanwhile
+      else if (n <= 0)
+        seq = this.segments[k + 1]?.base ?? this.next; // a gap: on to the next segment
       else {
         await this.readRecords(seg, seq - seg.base, n, out);
         seq = Math.max(seq + n, this.firstSeq);
@@ -306,14 +328,15 @@ export class SegmentLog {
         seg = await this.roll();
         start = 0;
       }
-      if (bytes > this.scratch.length && bytes <= SCRATCH_MAX_BYTES) this.scratch = Buffer.allocUnsafe(Math.max(bytes, 2 * this.scratch.length));
+      if (bytes > this.scratch.length && bytes <= SCRATCH_MAX_BYTES)
+        this.scratch = Buffer.allocUnsafe(Math.max(bytes, 2 * this.scratch.length));
       const buf = bytes <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(bytes);
       const now = this.clock.nowMs();
       let at = 0;
       let seq = this.next;
       for (const a of group) for (const p of a.payloads) at = encodeRecord(buf, at, seq++, now, p);
       try {
-        for (let done = 0; done < bytes; ) {
+        for (let done = 0; done < bytes;) {
           const { bytesWritten } = await seg.file!.write(buf, done, bytes - done, start + done);
           if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
           done += bytesWritten;
@@ -376,7 +399,7 @@ export class SegmentLog {
         if (seg.file === undefined) seg.file = f;
         else await f.close(); // a concurrent read opened it first
       }
-      for (let k = i; k < i + n; ) {
+      for (let k = i; k < i + n;) {
         // Whole records up to about READ_CHUNK_BYTES (at least one) per read.
         const from = seg.offset(k);
         let j = k + 1;
@@ -484,5 +507,7 @@ function storageError(err: unknown, what: string): StorageError {
   if (err instanceof StorageError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const full = code === 'ENOSPC' || code === 'EDQUOT';
-  return new StorageError(full ? 'STORAGE_FULL' : 'STORAGE_IO', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new StorageError(full ? 'STORAGE_FULL' : 'STORAGE_IO', `${what}: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+  });
 }

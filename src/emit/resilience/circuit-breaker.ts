@@ -29,7 +29,11 @@ export class CircuitBreakerEmitter extends EmitterWrapper {
 
   constructor(inner: Emitter, options: CircuitBreakerOptions = {}) {
     super(inner);
-    this.breaker = new CircuitBreaker(options, () => this.clock, (from, to) => this.changed(from, to));
+    this.breaker = new CircuitBreaker(
+      options,
+      () => this.clock,
+      (from, to) => this.changed(from, to),
+    );
   }
 
   get state(): CircuitState {
@@ -39,11 +43,27 @@ export class CircuitBreakerEmitter extends EmitterWrapper {
   override init(ctx: ComponentContext): void {
     this.clock = ctx.clock;
     this.log = ctx.logger.child({ component: 'circuit-breaker', emitter: this.name });
-    this.stateGauge = registered(ctx, 'polku_circuit_state', () =>
-      new Gauge({ name: 'polku_circuit_state', help: 'Circuit breaker state: 0 closed, 1 open, 2 half-open', labelNames: ['emitter'], registers: [ctx.registry] }),
+    this.stateGauge = registered(
+      ctx,
+      'polku_circuit_state',
+      () =>
+        new Gauge({
+          name: 'polku_circuit_state',
+          help: 'Circuit breaker state: 0 closed, 1 open, 2 half-open',
+          labelNames: ['emitter'],
+          registers: [ctx.registry],
+        }),
     );
-    this.transitions = registered(ctx, 'polku_circuit_transitions_total', () =>
-      new Counter({ name: 'polku_circuit_transitions_total', help: 'Circuit breaker state changes', labelNames: ['emitter', 'to'], registers: [ctx.registry] }),
+    this.transitions = registered(
+      ctx,
+      'polku_circuit_transitions_total',
+      () =>
+        new Counter({
+          name: 'polku_circuit_transitions_total',
+          help: 'Circuit breaker state changes',
+          labelNames: ['emitter', 'to'],
+          registers: [ctx.registry],
+        }),
     );
     this.stateGauge.set({ emitter: this.name }, STATE_VALUE[this.breaker.state]);
     super.init(ctx);

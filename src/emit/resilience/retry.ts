@@ -123,13 +123,7 @@ export class RetryEmitter extends EmitterWrapper {
   }
 }
 
-function combine(
-  size: number,
-  final: EventFailure[],
-  pending: number[],
-  lastError: string,
-  retryAfterMs: number | undefined,
-): EmitResult {
+function combine(size: number, final: EventFailure[], pending: number[], lastError: string, retryAfterMs: number | undefined): EmitResult {
   if (final.length === 0 && pending.length === 0) return EmitResults.success();
   if (pending.length === size) return EmitResults.retryable(lastError, retryAfterMs);
   if (final.length === size && final.every((f) => f.error === final[0]!.error)) return EmitResults.failed(final[0]!.error);
