@@ -9,10 +9,11 @@
  * const logger = createLogger(settings.logLevel);
  * const registry = createRegistry();
  * const pipeline = hub().ingestor(new JsonIngestor()).emitter(new StdoutEmitter());
- * const h = pipeline.build({ ...settings, logger, registry }); // settings in the module win
+ * const { buffer, delivery, limits, maxSourceLabels, durable } = settings; // .buffer() etc. on the builder win
+ * const h = pipeline.build({ buffer, delivery, limits, maxSourceLabels, logger, registry, ...(durable ? { durable } : {}) });
  * const plugins = new PluginRegistry({ ...settings.registry, pipeline: h, logger, registry });
  * const gateway = new Gateway({ ...settings, hub: h, registry, logger, plugins });
- * const ports = await gateway.start();
+ * const ports = await gateway.start(); // then, on SIGTERM: await gateway.shutdown('SIGTERM')
  * ```
  *
  * The hub is made by `hub().build(...)` from `polku`; `Hub` is exported here as a type.
