@@ -27,6 +27,28 @@ test('a program embeds the gateway with polku and polku/server alone', async () 
   }
 });
 
+test('InMemoryEmitter.waitForAcked resolves once every accepted event arrived, and names the missing ones', async () => {
+  const memory = new InMemoryEmitter({ name: 'sink' });
+  const h = hub().ingestor(new JsonIngestor()).emitter(memory).delivery({ flushIntervalMs: 20 }).build();
+  const ack = await h.processBatch({
+    source: 'test',
+    cluster: '',
+    payload: { $case: 'raw', value: { data: Buffer.from('{"id":"a"}\n{"id":"b"}'), format: 'ndjson' } },
+  });
+  assert.deepEqual(ack.eventIds, ['a', 'b']);
+  await memory.waitForAcked(ack);
+  assert.deepEqual(
+    memory.events.map((e) => e.id),
+    ['a', 'b'],
+  );
+  await memory.waitForAcked([ack, { eventIds: ['a'] }], { timeoutMs: 1 }); // already here: at once
+  await assert.rejects(
+    memory.waitForAcked({ eventIds: ['a', 'c'] }, { timeoutMs: 20 }),
+    /emitter "sink": 1 of 2 acknowledged events arrived \(missing c\) within 20 ms/,
+  );
+  await h.drain(1_000);
+});
+
 test('InMemoryEmitter.waitForCount gives up after its timeout, saying how many events arrived', async () => {
   const memory = new InMemoryEmitter({ name: 'sink' });
   await assert.rejects(memory.waitForCount(2, { timeoutMs: 20 }), /emitter "sink": 0 of 2 events arrived within 20 ms/);
