@@ -5,7 +5,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hub, InMemoryEmitter, PassthroughIngestor } from '../src/index.js';
+import { hub, PassthroughIngestor } from '../src/index.js';
+import { InMemoryEmitter } from '../src/testing/index.js';
 
 const dir = process.env['POLKU_BENCH_DATA_DIR'] ?? mkdtempSync(join(tmpdir(), 'polku-bench-durable-'));
 

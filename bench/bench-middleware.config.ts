@@ -1,17 +1,8 @@
 // The bench pipeline with a chain of five middleware in front of the counting emitter, for
 // `npm run bench:middleware`: every event passes every step (the load is chosen so that none is
 // refused), so the figure is the cost of running the chain, not of dropping events.
-import {
-  filter,
-  hub,
-  InMemoryEmitter,
-  JsonIngestor,
-  PassthroughIngestor,
-  rateLimiter,
-  router,
-  transform,
-  validator,
-} from '../src/index.js';
+import { filter, hub, JsonIngestor, PassthroughIngestor, rateLimiter, router, transform, validator } from '../src/index.js';
+import { InMemoryEmitter } from '../src/testing/index.js';
 
 export default hub()
   .ingestor(new JsonIngestor())

@@ -1,6 +1,7 @@
 // The pipeline `npm run bench` runs: passthrough into an in-memory emitter that only counts, so
 // the figures measure the gateway (transport, intake, buffer, queues) and not a destination.
-import { hub, InMemoryEmitter, JsonIngestor, PassthroughIngestor } from '../src/index.js';
+import { hub, JsonIngestor, PassthroughIngestor } from '../src/index.js';
+import { InMemoryEmitter } from '../src/testing/index.js';
 
 export default hub()
   .ingestor(new JsonIngestor())

@@ -1,62 +1,66 @@
 /**
- * POLKU's public API: build a pipeline in TypeScript and run it.
- * The folders follow an event's path: ingest → middleware → buffer → emit, wired by hub and
- * served by server.
+ * `polku`: writing a pipeline. Everything a `polku.config.ts` needs, and nothing else:
+ * embedding the gateway in a program is `polku/server`, testing a pipeline is `polku/testing`,
+ * writing a plugin process is `polku/plugin`.
+ *
+ * One way to make each part, so there is one name to remember per part:
+ * - the pipeline: `hub()`, then its builder methods;
+ * - middleware and emitter wrappers: factory functions (`filter(...)`, `rateLimiter(...)`,
+ *   `withRetry(emitter, ...)`), because they configure a step rather than name a thing;
+ * - ingestors and emitters: classes, with `new` and one options object
+ *   (`new JsonIngestor()`, `new WebhookEmitter({ url })`, `new ExternalEmitter({ name, address })`).
+ * The classes behind the factories are exported as types only, for annotations.
+ *
+ * The folders follow an event's path: ingest → middleware → buffer → emit, wired by hub.
  */
-export { hub, HubBuilder, DEFAULT_BUFFER, DEFAULT_DELIVERY, type EmitterRegistration } from './hub/builder.js';
-export { Hub, type PipelineDefinition, type HubOptions, type HubHealth, type DrainReport } from './hub/hub.js';
 
+// The pipeline.
+export { hub, type HubBuilder, type EmitterRegistration } from './hub/builder.js';
+export type { OverflowPolicy, EventBufferOptions } from './buffer/event-buffer.js';
+export type { DeliveryOptions } from './buffer/emitter-queue.js';
+export type { DurableOptions } from './buffer/durable/durable-store.js';
+export type { IntakeLimits } from './ingest/intake-rules.js';
+
+// Ingestors: bytes to events.
 export type { Ingestor, IngestContext, IngestResult, IngestProblem } from './ingest/ingestor.js';
 export { JsonIngestor, type JsonIngestorOptions } from './ingest/json.js';
 export { PassthroughIngestor, type PassthroughIngestorOptions } from './ingest/passthrough.js';
-export { externalIngestor, ExternalIngestor, type ExternalIngestorOptions } from './ingest/external.js';
-export { DEFAULT_LIMITS, type IntakeLimits } from './ingest/intake-rules.js';
+export { ExternalIngestor, type ExternalIngestorConfig, type ExternalIngestorOptions } from './ingest/external.js';
 
+// Middleware: factories.
 export type { Middleware, MiddlewareContext } from './middleware/middleware.js';
 export { filter, type FilterOptions } from './middleware/filter.js';
 export { transform, type TransformOptions } from './middleware/transform.js';
-export { router, EventRouter, type RouterOptions, type RouteRule } from './middleware/router.js';
-export { rateLimiter, RateLimiter, type RateLimiterOptions, type BucketLimit, type KeyedLimit } from './middleware/rate-limiter.js';
-export { sampler, Sampler, hash32, type SamplerOptions } from './middleware/sampler.js';
-export { deduplicator, Deduplicator, type DeduplicatorOptions } from './middleware/deduplicator.js';
-export { enricher, Enricher, type EnrichFn, type EnricherOptions } from './middleware/enricher.js';
-export { validator, Validator, type ValidatorOptions, type ValidationRule } from './middleware/validator.js';
+export { router, type EventRouter, type RouterOptions, type RouteRule } from './middleware/router.js';
+export { rateLimiter, type RateLimiter, type RateLimiterOptions, type BucketLimit, type KeyedLimit } from './middleware/rate-limiter.js';
+export { sampler, type Sampler, type SamplerOptions } from './middleware/sampler.js';
+export { deduplicator, type Deduplicator, type DeduplicatorOptions } from './middleware/deduplicator.js';
+export { enricher, type Enricher, type EnrichFn, type EnricherOptions } from './middleware/enricher.js';
+export { validator, type Validator, type ValidatorOptions, type ValidationRule } from './middleware/validator.js';
 export { hasClientId } from './ingest/assigned-ids.js';
 
-export type { OverflowPolicy, EventBufferOptions } from './buffer/event-buffer.js';
-export type { DeliveryOptions } from './buffer/emitter-queue.js';
-
+// Emitters: classes.
 export { EmitResults, type Emitter, type EmitResult, type EventFailure, type EmitterHealth } from './emit/emitter.js';
 export { StdoutEmitter, type StdoutEmitterOptions } from './emit/stdout.js';
-export { InMemoryEmitter, type InMemoryEmitterOptions } from './emit/in-memory.js';
-export { eventToJson, type EventJson } from './emit/event-json.js';
 export { WebhookEmitter, type WebhookEmitterOptions } from './emit/webhook.js';
 export { FileEmitter, type FileEmitterOptions } from './emit/file.js';
-export { GrpcEmitter, ackToEmitResult, type GrpcEmitterOptions } from './emit/grpc.js';
-export { externalEmitter, ExternalEmitter, type ExternalEmitterOptions } from './emit/external.js';
-export { withRetry, RetryEmitter, type RetryOptions } from './emit/resilience/retry.js';
+export { GrpcEmitter, type GrpcEmitterOptions } from './emit/grpc.js';
+export { ExternalEmitter, type ExternalEmitterConfig, type ExternalEmitterOptions } from './emit/external.js';
+export { eventToJson, type EventJson } from './emit/event-json.js';
+
+// Emitter wrappers: factories; EmitterWrapper is the base class for writing one of your own.
+export { withRetry, type RetryEmitter, type RetryOptions } from './emit/resilience/retry.js';
 export {
   withCircuitBreaker,
-  CircuitBreakerEmitter,
+  type CircuitBreakerEmitter,
   type CircuitBreakerOptions,
   type CircuitState,
 } from './emit/resilience/circuit-breaker.js';
-export { withTimeout, TimeoutEmitter, type TimeoutOptions } from './emit/resilience/timeout.js';
+export { withTimeout, type TimeoutEmitter, type TimeoutOptions } from './emit/resilience/timeout.js';
 export { EmitterWrapper } from './emit/resilience/wrap.js';
 
-export { Gateway, type GatewayOptions, type ListeningPorts } from './server/gateway.js';
-export { PluginRegistry, type PluginRegistryOptions, type PluginSource } from './registry/plugin-registry.js';
-export { PluginTable } from './registry/plugin-table.js';
-export type { PluginTableOptions } from './registry/table-options.js';
-export { AddressAllowlist, DEFAULT_ALLOWLIST, type Resolver } from './registry/allowlist.js';
-export type { LivePipeline } from './registry/plugin-component.js';
-export type { PluginRow } from './registry/plugin-view.js';
-export type { PluginKind, PluginOrigin, PluginSpec } from './registry/plugin-spec.js';
-export { kubernetesDiscovery, type KubernetesDiscovery, type KubernetesDiscoveryOptions } from './discovery/index.js';
-export { settingsFromEnv, type GatewaySettings } from './config/env.js';
-export { AckCodes, type AckCode, PolkuError, isPolkuError, type ErrorCode } from './errors.js';
-export type { Clock, Timers } from './clock.js';
+// What every component sees.
+export { AckCodes, type AckCode } from './errors.js';
+export type { Clock, Timers, TimerHandle } from './clock.js';
 export type { ComponentContext } from './component-context.js';
-
 export { Event, Severity, Outcome } from './gen/polku/v1/event.js';
-export { Ack, IngestBatch, IngestEvent } from './gen/polku/v1/gateway.js';

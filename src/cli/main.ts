@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ENV_VARIABLES } from '../config/env.js';
+import { DEFAULT_GRPC_ADDR, DEFAULT_METRICS_ADDR } from '../config/env-table.js';
 import { isPolkuError } from '../errors.js';
 import { adminCall, dlqRequest, replayRequest } from './admin.js';
 import { pluginsCommand } from './plugins.js';
@@ -7,21 +8,25 @@ import { send } from './send.js';
 import { serve } from './serve.js';
 import { validate } from './validate.js';
 
+// The CLI talks to a gateway on this host, at the ports a gateway listens on by default.
+const SEND_ADDR = `localhost:${DEFAULT_GRPC_ADDR.port}`;
+const ADMIN_ADDR = `127.0.0.1:${DEFAULT_METRICS_ADDR.port}`;
+
 const USAGE = `polku — event gateway
 
 Usage:
   polku serve    [--config polku.config.ts]   run the gateway (embedded default pipeline without --config)
   polku validate [--config polku.config.ts]   load the environment and pipeline, report problems, do not serve;
                                               in durable mode also check the log (checksums, torn tail, cursors)
-  polku send     [--addr localhost:50051] [--source cli] [--type polku.test]
+  polku send     [--addr ${SEND_ADDR}] [--source cli] [--type polku.test]
                  [--payload TEXT] [--metadata k=v]... [--route-to NAME]...
                  [--file events.json|events.ndjson [--format json|ndjson]]
                                               send a test event (or a file of JSON events); print the Ack
-  polku dlq      list [--limit N] | inspect ID | replay | purge [--admin 127.0.0.1:9090]
+  polku dlq      list [--limit N] | inspect ID | replay | purge [--admin ${ADMIN_ADDR}]
                                               durable mode: the dead letters of a running gateway
-  polku replay   --from T --to T [--emitter NAME] [--admin 127.0.0.1:9090]
+  polku replay   --from T --to T [--emitter NAME] [--admin ${ADMIN_ADDR}]
                                               durable mode: re-send events received between two times
-  polku plugins  [--json] [--admin 127.0.0.1:9090]
+  polku plugins  [--json] [--admin ${ADMIN_ADDR}]
                                               the live plugin table: static, registered and discovered
 
 Environment (serve, validate):
@@ -45,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({
         args: rest,
         options: {
-          addr: { type: 'string', default: 'localhost:50051' },
+          addr: { type: 'string', default: SEND_ADDR },
           source: { type: 'string', default: 'polku-cli' },
           type: { type: 'string', default: 'polku.test' },
           payload: { type: 'string' },
@@ -76,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
         args: rest,
         allowPositionals: true,
         options: {
-          admin: { type: 'string', default: process.env['POLKU_ADMIN_ADDR'] ?? '127.0.0.1:9090' },
+          admin: { type: 'string', default: process.env['POLKU_ADMIN_ADDR'] ?? ADMIN_ADDR },
           limit: { type: 'string', default: '100' },
           from: { type: 'string' },
           to: { type: 'string' },
@@ -95,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({
         args: rest,
         options: {
-          admin: { type: 'string', default: process.env['POLKU_ADMIN_ADDR'] ?? '127.0.0.1:9090' },
+          admin: { type: 'string', default: process.env['POLKU_ADMIN_ADDR'] ?? ADMIN_ADDR },
           json: { type: 'boolean', default: false },
         },
       });

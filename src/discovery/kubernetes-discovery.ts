@@ -10,7 +10,7 @@ import { nameProblem, RegistryError, sourcesProblem, targetOf, type PluginKind, 
 import type { PluginRow } from '../registry/plugin-view.js';
 import { ResourceWatch } from './resource-watch.js';
 import {
-  PLUGIN_LABEL,
+  DEFAULT_LABEL_SELECTOR,
   pluginFromService,
   SERVICE_NAME_LABEL,
   serviceKey,
@@ -19,7 +19,7 @@ import {
   type ServiceObject,
 } from './service-plugin.js';
 
-export const DEFAULT_LABEL_SELECTOR = PLUGIN_LABEL;
+export { DEFAULT_LABEL_SELECTOR };
 
 export interface KubernetesDiscoveryOptions {
   /** The table to feed (and its allowlist, applied to discovered addresses too). */

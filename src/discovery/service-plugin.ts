@@ -4,6 +4,8 @@ import { nameProblem, sourcesProblem } from '../registry/plugin-spec.js';
 
 /** The label that marks a plugin Service; its value is the plugin's type. */
 export const PLUGIN_LABEL = 'polku.io/plugin';
+/** Which Services discovery watches without POLKU_DISCOVERY_LABEL_SELECTOR: those with the label. */
+export const DEFAULT_LABEL_SELECTOR = PLUGIN_LABEL;
 export const NAME_ANNOTATION = 'polku.io/name';
 export const EMITTER_NAME_ANNOTATION = 'polku.io/emitter-name';
 export const PORT_ANNOTATION = 'polku.io/port';

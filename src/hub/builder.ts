@@ -10,6 +10,7 @@ import type { Middleware } from '../middleware/middleware.js';
 import { silentLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
 import { Hub, type HubOptions, type PipelineDefinition } from './hub.js';
+import { DEFAULT_MAX_SOURCE_LABELS } from './hub-metrics.js';
 
 export const DEFAULT_BUFFER: Readonly<EventBufferOptions> = Object.freeze({
   capacity: 10_000,
@@ -147,7 +148,7 @@ export class HubBuilder {
       registry: runtime.registry ?? createRegistry(),
       clock: runtime.clock ?? systemClock,
       timers: runtime.timers ?? systemTimers,
-      maxSourceLabels: runtime.maxSourceLabels ?? 50,
+      maxSourceLabels: runtime.maxSourceLabels ?? DEFAULT_MAX_SOURCE_LABELS,
     };
     checkOptions(options);
     return new Hub(definition, options);

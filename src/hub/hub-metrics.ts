@@ -1,6 +1,9 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { BoundedLabel } from '../observability/metrics.js';
 
+/** Distinct sources with their own metric series when neither POLKU_METRICS_MAX_SOURCES nor the runtime says. */
+export const DEFAULT_MAX_SOURCE_LABELS = 50;
+
 /** Intake metrics: what arrived and what was accepted, by (bounded) source. */
 export class HubMetrics {
   private readonly received: Counter<'source'>;

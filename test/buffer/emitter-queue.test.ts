@@ -8,7 +8,7 @@ import { EmitResults, type EmitResult, type Emitter } from '../../src/emit/emitt
 import { Event } from '../../src/gen/polku/v1/event.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createRegistry, DropCounter } from '../../src/observability/metrics.js';
-import { FakeClock, FakeTimers, flushPromises } from '../helpers/fake-time.js';
+import { FakeClock, FakeTimers, flushPromises } from '../../src/testing/index.js';
 
 interface Call {
   readonly ids: string[];

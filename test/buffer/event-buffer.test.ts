@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { EventBuffer, type AdmissionTarget, type EventBufferOptions } from '../../src/buffer/event-buffer.js';
 import type { BufferedEvent } from '../../src/buffer/buffered-event.js';
 import { Event } from '../../src/gen/polku/v1/event.js';
-import { flushPromises } from '../helpers/fake-time.js';
+import { flushPromises } from '../../src/testing/index.js';
 
 /** An array-backed stand-in for an emitter queue: records what it was given. */
 class FakeQueue implements AdmissionTarget {

@@ -4,7 +4,7 @@
 // with a doubling backoff, all on fake time.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { flushPromises } from '../helpers/fake-time.js';
+import { flushPromises } from '../../src/testing/index.js';
 import { until } from '../fixtures/plugin-process.js';
 import { emitterPlugin, metricValue, type TestEmitterPlugin } from '../registry/helpers.js';
 import { FakeApiServer } from './fake-apiserver.js';

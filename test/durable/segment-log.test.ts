@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import { SegmentLog, StorageError } from '../../src/buffer/durable/segment-log.js';
 import { faultyFileSystem } from '../fixtures/durable-faulty-fs.js';
 import { numbered, readAll, segmentFiles, tempDirs, text } from '../fixtures/durable-log-helpers.js';
-import { FakeClock, flushPromises } from '../helpers/fake-time.js';
+import { FakeClock, flushPromises } from '../../src/testing/index.js';
 
 const dirs = tempDirs();
 after(() => dirs.cleanup());

@@ -16,7 +16,7 @@ import { hub } from '../../src/hub/builder.js';
 import { filter } from '../../src/middleware/filter.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createRegistry } from '../../src/observability/metrics.js';
-import { FakeClock, FakeTimers } from '../helpers/fake-time.js';
+import { FakeClock, FakeTimers } from '../../src/testing/index.js';
 import { GatedEmitter } from '../helpers/gated-emitter.js';
 import { AckStream, events as wireEvents, sample, scrape, startGateway, until } from '../helpers/gateway-harness.js';
 import { servePolku, type PolkuProcess } from '../helpers/polku-process.js';

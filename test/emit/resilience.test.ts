@@ -9,7 +9,7 @@ import { Event } from '../../src/gen/polku/v1/event.js';
 import { hub } from '../../src/hub/builder.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createRegistry } from '../../src/observability/metrics.js';
-import { FakeClock, FakeTimers, flushPromises } from '../helpers/fake-time.js';
+import { FakeClock, FakeTimers, flushPromises } from '../../src/testing/index.js';
 
 /** Answers each call with the next scripted result (the last one repeats); records what it got. */
 class ScriptedEmitter implements Emitter {

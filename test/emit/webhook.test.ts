@@ -7,7 +7,7 @@ import { Event } from '../../src/gen/polku/v1/event.js';
 import { hub } from '../../src/hub/builder.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createRegistry } from '../../src/observability/metrics.js';
-import { FAKE_EPOCH_MS, FakeClock } from '../helpers/fake-time.js';
+import { FAKE_EPOCH_MS, FakeClock } from '../../src/testing/index.js';
 import { refusingUrl, ScriptedServer, until } from './helpers/scripted-server.js';
 
 const events = (...ids: string[]) => ids.map((id) => Event.fromPartial({ id, eventType: 'user.login' }));

@@ -6,7 +6,7 @@ import type { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
 import { hub } from '../../src/hub/builder.js';
 import { deduplicator } from '../../src/middleware/deduplicator.js';
 import { rateLimiter } from '../../src/middleware/rate-limiter.js';
-import { FakeClock, FakeTimers } from '../helpers/fake-time.js';
+import { FakeClock, FakeTimers } from '../../src/testing/index.js';
 import { GatedEmitter } from '../helpers/gated-emitter.js';
 
 const batch = (...ids: string[]): IngestBatch => ({

@@ -10,7 +10,7 @@ import { markAssignedId } from '../../src/ingest/assigned-ids.js';
 import { deduplicator, type DeduplicatorOptions } from '../../src/middleware/deduplicator.js';
 import type { MiddlewareContext } from '../../src/middleware/middleware.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { FakeClock, FakeTimers } from '../helpers/fake-time.js';
+import { FakeClock, FakeTimers } from '../../src/testing/index.js';
 
 /** A MiddlewareContext that records what the middleware drops. */
 function recorder() {

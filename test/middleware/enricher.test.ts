@@ -8,7 +8,7 @@ import { hub } from '../../src/hub/builder.js';
 import { enricher, type EnrichFn, type EnricherOptions } from '../../src/middleware/enricher.js';
 import type { MiddlewareContext } from '../../src/middleware/middleware.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { FakeClock, FakeTimers, flushPromises } from '../helpers/fake-time.js';
+import { FakeClock, FakeTimers, flushPromises } from '../../src/testing/index.js';
 
 /** A MiddlewareContext that records what the middleware drops. */
 function recorder() {

@@ -8,7 +8,7 @@ import { hub } from '../../src/hub/builder.js';
 import type { MiddlewareContext } from '../../src/middleware/middleware.js';
 import { router, type RouteRule } from '../../src/middleware/router.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { FakeClock, FakeTimers } from '../helpers/fake-time.js';
+import { FakeClock, FakeTimers } from '../../src/testing/index.js';
 
 /** A MiddlewareContext that records what the middleware drops. */
 function recorder() {

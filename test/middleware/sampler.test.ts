@@ -6,7 +6,7 @@ import { Event } from '../../src/gen/polku/v1/event.js';
 import { hub } from '../../src/hub/builder.js';
 import type { MiddlewareContext } from '../../src/middleware/middleware.js';
 import { hash32, sampler } from '../../src/middleware/sampler.js';
-import { FakeClock, FakeTimers } from '../helpers/fake-time.js';
+import { FakeClock, FakeTimers } from '../../src/testing/index.js';
 
 /** A MiddlewareContext that records what the middleware drops. */
 function recorder() {

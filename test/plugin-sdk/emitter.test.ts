@@ -11,7 +11,7 @@ import {
   type ShutdownResponse,
 } from '../../src/gen/polku/v1/plugin.js';
 import { serveEmitter, toEmitResponse, type EmitterPluginOptions } from '../../src/plugin/index.js';
-import { FakeTimers } from '../helpers/fake-time.js';
+import { FakeTimers } from '../../src/testing/index.js';
 
 type TestContext = { after(fn: () => unknown): void };
 type Callback<T> = (err: ServiceError | null, res: T) => void;

@@ -13,7 +13,7 @@ import {
   type RegisterResponse,
 } from '../../src/gen/polku/v1/plugin.js';
 import { serveEmitter, type PluginLogger, type RegisterOptions } from '../../src/plugin/index.js';
-import { FakeTimers } from '../helpers/fake-time.js';
+import { FakeTimers } from '../../src/testing/index.js';
 
 type TestContext = { after(fn: () => unknown): void };
 type Method = 'register' | 'heartbeat' | 'unregister';

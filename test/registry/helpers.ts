@@ -14,7 +14,7 @@ import { serveEmitter, serveIngestor, type PluginServer } from '../../src/plugin
 import { PluginRegistry, type PluginRegistryOptions } from '../../src/registry/plugin-registry.js';
 import { Gateway } from '../../src/server/gateway.js';
 import { InMemoryEmitter } from '../../src/emit/in-memory.js';
-import { FakeClock, FakeTimers } from '../helpers/fake-time.js';
+import { FakeClock, FakeTimers } from '../../src/testing/index.js';
 import { protoOnlyClient } from '../helpers/gateway-harness.js';
 
 export interface LogLine {

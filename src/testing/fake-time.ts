@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle, Timers } from '../../src/clock.js';
+import type { Clock, TimerHandle, Timers } from '../clock.js';
 
 /**
  * Manual time for tests. Nothing moves until a test calls `advance`.
@@ -13,6 +13,7 @@ import type { Clock, TimerHandle, Timers } from '../../src/clock.js';
 /** Wall clock starts at 2023-11-14T22:13:20Z unless told otherwise; the monotonic clock at 0. */
 export const FAKE_EPOCH_MS = 1_700_000_000_000;
 
+/** A manual {@link Clock}: wall and monotonic time move only by `advance` (or with FakeTimers). */
 export class FakeClock implements Clock {
   private wallMs: number;
   private monoMs = 0;
@@ -53,6 +54,10 @@ interface Scheduled {
   readonly fn: () => void;
 }
 
+/**
+ * Manual {@link Timers}: callbacks run only when `advance` or `runAll` passes their due time, so a
+ * test decides exactly when a flush, a backoff or a timeout happens.
+ */
 export class FakeTimers implements Timers {
   private nowMs = 0;
   private nextId = 1;

@@ -1,0 +1,186 @@
+import { DURABLE_DEFAULTS } from '../buffer/durable/durable-store.js';
+import { OVERFLOW_POLICIES } from '../buffer/event-buffer.js';
+import { DEFAULT_LABEL_SELECTOR } from '../discovery/service-plugin.js';
+import { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../hub/builder.js';
+import { DEFAULT_MAX_SOURCE_LABELS } from '../hub/hub-metrics.js';
+import { DEFAULT_LIMITS } from '../ingest/intake-rules.js';
+import { DEFAULT_LOG_LEVEL, LOG_LEVELS } from '../observability/logger.js';
+import { DEFAULT_ALLOWLIST } from '../registry/allowlist.js';
+import { DEFAULT_REGISTER_BURST, DEFAULT_REGISTER_RATE } from '../registry/registry-service.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MAX_PLUGINS, DEFAULT_MISSED_BEATS } from '../registry/table-options.js';
+import {
+  allowlist,
+  flag,
+  list,
+  listenAddress,
+  oneOf,
+  optionalText,
+  text,
+  wholeNumber,
+  type EnvParser,
+  type ListenAddress,
+} from './env-parsers.js';
+
+// Defaults that only the environment has: the code that uses the others owns them.
+export const DEFAULT_GRPC_ADDR: ListenAddress = Object.freeze({ host: '0.0.0.0', port: 50051 });
+export const DEFAULT_METRICS_ADDR: ListenAddress = Object.freeze({ host: '0.0.0.0', port: 9090 });
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+export const DEFAULT_DATA_DIR = '/var/lib/polku';
+
+/** One environment variable: everything the reader, `polku --help` and the README need. */
+export interface EnvVariableSpec<T> {
+  readonly name: string;
+  /** The value when the variable is unset or blank. */
+  readonly default: T;
+  readonly parser: EnvParser<T>;
+  readonly description: string;
+  /** The default as the help shows it: the parser's rendering, or words for no value (`(none)`). */
+  readonly shownDefault: string;
+}
+
+const variable = <T>(name: string, fallback: T, parser: EnvParser<T>, description: string, shownDefault?: string): EnvVariableSpec<T> => ({
+  name,
+  default: fallback,
+  parser,
+  description,
+  shownDefault: shownDefault ?? parser.show(fallback),
+});
+
+/**
+ * Every variable the gateway reads, once, in the order the help lists them. `settingsFromEnv`
+ * reads them by key; `ENV_VARIABLES` (the help and the README's tables) is this table printed.
+ */
+export const ENV_TABLE = {
+  grpcAddr: variable('POLKU_GRPC_ADDR', DEFAULT_GRPC_ADDR, listenAddress, 'gRPC listen address (Gateway, health, reflection)'),
+  metricsAddr: variable('POLKU_METRICS_ADDR', DEFAULT_METRICS_ADDR, listenAddress, 'HTTP listen address for /metrics, /healthz, /readyz'),
+  logLevel: variable('POLKU_LOG_LEVEL', DEFAULT_LOG_LEVEL, oneOf(LOG_LEVELS), `log level: ${LOG_LEVELS.join(', ')}`),
+  configPath: variable('POLKU_CONFIG', undefined, optionalText, 'pipeline module (.ts/.js); --config wins over it', '(embedded default)'),
+  bufferCapacity: variable('POLKU_BUFFER_CAPACITY', DEFAULT_BUFFER.capacity, wholeNumber(1), 'most events buffered'),
+  bufferMaxBytes: variable(
+    'POLKU_BUFFER_MAX_BYTES',
+    DEFAULT_BUFFER.maxBytes,
+    wholeNumber(1),
+    'most bytes buffered (approximate event sizes)',
+  ),
+  overflow: variable(
+    'POLKU_OVERFLOW_POLICY',
+    DEFAULT_BUFFER.overflow,
+    oneOf(OVERFLOW_POLICIES),
+    `when the buffer is full: ${OVERFLOW_POLICIES.join(', ')}`,
+  ),
+  batchSize: variable('POLKU_BATCH_SIZE', DEFAULT_DELIVERY.batchSize, wholeNumber(1), 'events per emitter batch'),
+  flushIntervalMs: variable(
+    'POLKU_FLUSH_INTERVAL_MS',
+    DEFAULT_DELIVERY.flushIntervalMs,
+    wholeNumber(0),
+    'longest wait before a partial batch is sent',
+  ),
+  emitMaxAttempts: variable(
+    'POLKU_EMIT_MAX_ATTEMPTS',
+    DEFAULT_DELIVERY.maxAttempts,
+    wholeNumber(1),
+    'attempts per event on retryable emit failures',
+  ),
+  shutdownTimeoutMs: variable(
+    'POLKU_SHUTDOWN_TIMEOUT_MS',
+    DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    wholeNumber(0),
+    'how long SIGTERM waits for the buffer to drain',
+  ),
+  // Below 1 KiB not even a batch's envelope fits.
+  maxMessageBytes: variable('POLKU_MAX_MESSAGE_BYTES', DEFAULT_LIMITS.maxMessageBytes, wholeNumber(1024), 'largest gRPC message accepted'),
+  maxBatchEvents: variable('POLKU_MAX_BATCH_EVENTS', DEFAULT_LIMITS.maxBatchEvents, wholeNumber(1), 'most events in one batch'),
+  maxPayloadBytes: variable('POLKU_MAX_PAYLOAD_BYTES', DEFAULT_LIMITS.maxPayloadBytes, wholeNumber(1), 'largest event payload'),
+  maxMetadataBytes: variable(
+    'POLKU_MAX_METADATA_BYTES',
+    DEFAULT_LIMITS.maxMetadataBytes,
+    wholeNumber(1),
+    'largest event metadata (keys + values)',
+  ),
+  maxSourceLabels: variable(
+    'POLKU_METRICS_MAX_SOURCES',
+    DEFAULT_MAX_SOURCE_LABELS,
+    wholeNumber(1),
+    'distinct sources with their own metric series; the rest are "other"',
+  ),
+  durable: variable(
+    'POLKU_DURABLE',
+    false,
+    flag('true', 'false'),
+    'true: commit events to a log on disk before acking (at-least-once across restarts)',
+  ),
+  dataDir: variable('POLKU_DATA_DIR', DEFAULT_DATA_DIR, text, 'durable mode: where the log, cursors and dead letters live'),
+  // A log smaller than 1 MiB could not hold one batch of large events.
+  durableMaxBytes: variable(
+    'POLKU_DURABLE_MAX_BYTES',
+    DURABLE_DEFAULTS.maxBytes,
+    wholeNumber(1024 * 1024),
+    'durable mode: log size bound; full of undelivered events → STORAGE_FULL',
+  ),
+  idempotencyMaxKeys: variable(
+    'POLKU_IDEMPOTENCY_MAX_KEYS',
+    DURABLE_DEFAULTS.idempotencyMaxKeys,
+    wholeNumber(1),
+    'durable mode: idempotency keys remembered (~90 B each, outside the JS heap); resends of older ones are stored again',
+  ),
+  registry: variable(
+    'POLKU_REGISTRY',
+    true,
+    flag('on', 'off'),
+    'on: serve polku.v1.PluginRegistry (plugins register themselves); off: static and discovered plugins only',
+  ),
+  registryToken: variable(
+    'POLKU_REGISTRY_TOKEN',
+    undefined,
+    optionalText,
+    'token plugins must send (authorization: Bearer) to register, heartbeat, unregister',
+    '(none)',
+  ),
+  heartbeatIntervalMs: variable(
+    'POLKU_REGISTRY_HEARTBEAT_MS',
+    DEFAULT_HEARTBEAT_INTERVAL_MS,
+    wholeNumber(10),
+    'heartbeat period plugins are told to keep',
+  ),
+  missedBeats: variable(
+    'POLKU_REGISTRY_MISSED_BEATS',
+    DEFAULT_MISSED_BEATS,
+    wholeNumber(1),
+    'heartbeats missed in a row before a plugin leaves the table',
+  ),
+  // The table's own default is the heartbeat interval; the environment's is that interval's default.
+  healthIntervalMs: variable(
+    'POLKU_REGISTRY_HEALTH_INTERVAL_MS',
+    DEFAULT_HEARTBEAT_INTERVAL_MS,
+    wholeNumber(10),
+    "how often each plugin's Health is checked (2 failures in a row: out of routing)",
+  ),
+  maxPlugins: variable('POLKU_REGISTRY_MAX_PLUGINS', DEFAULT_MAX_PLUGINS, wholeNumber(1), 'registered + discovered plugins at most'),
+  allowlist: variable(
+    'POLKU_REGISTRY_ALLOWLIST',
+    DEFAULT_ALLOWLIST,
+    allowlist,
+    'addresses the gateway may dial: CIDRs, IPs, host names, *.suffix',
+  ),
+  registerRate: variable(
+    'POLKU_REGISTRY_REGISTER_RATE',
+    DEFAULT_REGISTER_RATE,
+    wholeNumber(1),
+    'Register calls per second (token bucket); more: RESOURCE_EXHAUSTED',
+  ),
+  registerBurst: variable(
+    'POLKU_REGISTRY_REGISTER_BURST',
+    DEFAULT_REGISTER_BURST,
+    wholeNumber(1),
+    'Register calls at once (token bucket size)',
+  ),
+  discovery: variable(
+    'POLKU_DISCOVERY',
+    'off',
+    oneOf(['off', 'kubernetes'] as const),
+    'kubernetes: discover plugins from labelled Services (the chart turns it on)',
+  ),
+  namespaces: variable('POLKU_DISCOVERY_NAMESPACES', [], list, 'discovery: comma-separated namespaces to watch', '(all)'),
+  labelSelector: variable('POLKU_DISCOVERY_LABEL_SELECTOR', DEFAULT_LABEL_SELECTOR, text, 'discovery: label selector for plugin Services'),
+  nodeName: variable('NODE_NAME', undefined, optionalText, 'discovery: this node; a plugin endpoint on it is dialled directly', '(none)'),
+} as const;
