@@ -27,3 +27,4 @@ export {
 } from './errors/ack-codes.js';
 export { ErrorCodes, PolkuError, errorInfo, isPolkuError, polkuError, type ErrorCode, type ErrorCodeInfo } from './errors/error-codes.js';
 export type { GrpcStatusName } from './errors/status.js';
+export { STORAGE_ERROR_CODES, StorageError, type StorageErrorCode } from './errors/storage-error.js';

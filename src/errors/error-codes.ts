@@ -57,6 +57,10 @@ export const ErrorCodes = {
   POLKU_ERR_PLUGIN_UNREACHABLE: { message: '%s', retryable: true, grpc: 'UNAVAILABLE', http: 503 },
   /** The plugin answered, but as something else than registered, or unhealthy. */
   POLKU_ERR_PLUGIN_MISMATCH: { message: '%s', retryable: false, grpc: 'FAILED_PRECONDITION', http: 400 },
+  /** The table is not started yet, or the gateway is shutting down. */
+  POLKU_ERR_REGISTRY_UNAVAILABLE: { message: '%s', retryable: true, grpc: 'UNAVAILABLE', http: 503 },
+  /** A Kubernetes Service's annotations do not describe a usable plugin (discovery logs it and retries later). */
+  POLKU_ERR_DISCOVERY_INVALID: { message: '%s', retryable: false, grpc: 'FAILED_PRECONDITION', http: 400 },
   POLKU_ERR_REGISTRY_NOT_FOUND: { message: 'no registered plugin has this id', retryable: false, grpc: 'NOT_FOUND', http: 404 },
 
   // polku.v1.Admin and /admin (dead letters and replay).
