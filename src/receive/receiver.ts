@@ -49,7 +49,7 @@ export interface Receiver {
 /** What the gateway gives a receiver: the hub's intake port, and the process's logger, clock and metrics. */
 export interface ReceiverContext {
   readonly hub: IntakePort;
-  /** The gateway's logger; take a child (`{ component: 'receiver', receiver: name }` is done for you). */
+  /** The gateway's logger, already a child bound to `{ receiver: name }`; add your own `component`. */
   readonly logger: Logger;
   /** Receive times come from here, so tests can drive them. */
   readonly clock: Clock;

@@ -45,8 +45,8 @@ export interface ListeningPorts {
  */
 export class Gateway {
   private readonly log: Logger;
-  private readonly receivers: readonly Receiver[];
-  private readonly receiverCtx: ReceiverContext;
+  /** Every way in, each with the context it was given once. */
+  private readonly receivers: ReadonlyArray<{ readonly receiver: Receiver; readonly ctx: ReceiverContext }>;
   private readonly grpc: GrpcServer;
   private readonly http: HttpServer;
   private state: 'new' | 'serving' | 'draining' | 'stopped' = 'new';
@@ -55,16 +55,14 @@ export class Gateway {
 
   constructor(private readonly o: GatewayOptions) {
     this.log = o.logger.child({ component: 'gateway' });
-    this.receivers = [...builtInReceivers(), ...(o.receivers ?? [])];
     const names = new Set<string>();
-    for (const r of this.receivers) {
-      if (names.has(r.name)) throw polkuError('POLKU_ERR_PIPELINE_INVALID', `two receivers are named "${r.name}"`);
-      names.add(r.name);
-    }
-    this.receiverCtx = { hub: o.hub, logger: o.logger, clock: o.clock ?? systemClock, registry: o.registry };
-    const services: GrpcServiceBinding[] = this.receivers.flatMap(
-      (r) => r.grpcServices?.({ ...this.receiverCtx, logger: o.logger.child({ component: 'receiver', receiver: r.name }) }) ?? [],
-    );
+    this.receivers = [...builtInReceivers(), ...(o.receivers ?? [])].map((receiver) => {
+      if (names.has(receiver.name)) throw polkuError('POLKU_ERR_PIPELINE_INVALID', `two receivers are named "${receiver.name}"`);
+      names.add(receiver.name);
+      const logger = o.logger.child({ receiver: receiver.name });
+      return { receiver, ctx: { hub: o.hub, logger, clock: o.clock ?? systemClock, registry: o.registry } };
+    });
+    const services: GrpcServiceBinding[] = this.receivers.flatMap(({ receiver, ctx }) => receiver.grpcServices?.(ctx) ?? []);
     // The control plane shares the port but is no way in: it takes no events.
     const registry = o.plugins?.service;
     if (registry) {
@@ -106,7 +104,7 @@ export class Gateway {
     this.o.plugins?.start(); // after the hub: durable emitters can be added only once the log is open
     let grpc: number;
     try {
-      for (const r of this.receivers) await r.start?.(this.receiverCtx);
+      for (const { receiver, ctx } of this.receivers) await receiver.start?.(ctx);
       grpc = await this.grpc.listen(formatAddress(this.o.grpcAddr));
     } catch (err) {
       await this.closeReceivers();
@@ -135,7 +133,7 @@ export class Gateway {
     // Discovery and leases stop first: plugins stay in the pipeline while the buffer drains to them.
     const pluginsStopped = this.o.plugins?.stop();
     const drained = this.o.hub.drain(this.o.shutdownTimeoutMs); // refuses new batches from here on
-    for (const r of this.receivers) r.stopIntake?.();
+    for (const { receiver } of this.receivers) receiver.stopIntake?.();
     const grpcClosed = this.grpc.shutdown(Math.min(this.o.shutdownTimeoutMs, 5_000));
     const report = await drained;
     await pluginsStopped;
@@ -151,11 +149,11 @@ export class Gateway {
   private async closeReceivers(): Promise<void> {
     if (this.receiversClosed) return;
     this.receiversClosed = true;
-    for (const r of this.receivers) {
+    for (const { receiver } of this.receivers) {
       try {
-        await r.close?.();
+        await receiver.close?.();
       } catch (err) {
-        this.log.warn({ err, receiver: r.name }, 'receiver did not close cleanly');
+        this.log.warn({ err, receiver: receiver.name }, 'receiver did not close cleanly');
       }
     }
   }

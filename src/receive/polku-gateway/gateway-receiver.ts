@@ -65,11 +65,6 @@ export class PolkuGatewayReceiver implements Receiver {
     for (const s of this.sessions) s.close(GrpcStatus.UNAVAILABLE, 'gateway is shutting down; reconnect');
   }
 
-  /** The number of open StreamEvents calls. */
-  get openStreams(): number {
-    return this.sessions.size;
-  }
-
   private streamEvents(ctx: Bound, call: ServerDuplexStream<ReceivedBatch | UnreadableMessage, Ack>): void {
     ctx.metrics.activeStreams.inc();
     const session = new StreamSession(call, ctx.hub, ctx.clock, ctx.log, (s) => {
