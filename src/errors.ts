@@ -25,6 +25,15 @@ export {
   type AckSummary,
   type DropReason,
 } from './errors/ack-codes.js';
-export { ErrorCodes, PolkuError, errorInfo, isPolkuError, polkuError, type ErrorCode, type ErrorCodeInfo } from './errors/error-codes.js';
+export {
+  ErrorCodes,
+  PolkuError,
+  errorInfo,
+  fillTemplate,
+  isPolkuError,
+  polkuError,
+  type ErrorCode,
+  type ErrorCodeInfo,
+} from './errors/error-codes.js';
 export type { GrpcStatusName } from './errors/status.js';
 export { STORAGE_ERROR_CODES, StorageError, type StorageErrorCode } from './errors/storage-error.js';

@@ -110,10 +110,19 @@ export class PolkuError extends Error {
  * always allowed. A code whose template has no `%s` needs no arguments.
  */
 export function polkuError(code: ErrorCode, ...args: unknown[]): PolkuError {
-  let used = 0;
-  const message = ErrorCodes[code].message.replace(/%s/g, () => (used < args.length ? String(args[used++]) : '%s'));
+  const { message, used } = fillTemplate(code, args);
   const cause = args[used];
   return new PolkuError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * The message of `code` with its `%s` placeholders filled from `args` in turn, and how many
+ * arguments that took (a placeholder with no argument left stays as it is).
+ */
+export function fillTemplate(code: ErrorCode, args: readonly unknown[]): { message: string; used: number } {
+  let used = 0;
+  const message = ErrorCodes[code].message.replace(/%s/g, () => (used < args.length ? String(args[used++]) : '%s'));
+  return { message, used };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { PluginType, type PluginInfo } from '../gen/polku/v1/plugin.js';
-import { isPolkuError, PolkuError, type ErrorCode } from '../errors.js';
+import { fillTemplate, isPolkuError, PolkuError, type ErrorCode } from '../errors.js';
 import { pluginTarget } from '../plugin-client/address.js';
 
 /** What a plugin does for the gateway. */
@@ -39,6 +39,11 @@ export class RegistryError extends PolkuError {
   constructor(code: RegistryErrorCode, message: string) {
     super(code, message);
     this.name = 'RegistryError';
+  }
+
+  /** A refusal whose message is the code's template filled with `args`. */
+  static of(code: RegistryErrorCode, ...args: unknown[]): RegistryError {
+    return new RegistryError(code, fillTemplate(code, args).message);
   }
 }
 

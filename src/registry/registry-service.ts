@@ -81,8 +81,7 @@ export class RegistryService {
   private async register(call: ServerUnaryCall<RegisterRequest, RegisterResponse>): Promise<RegisterResponse> {
     this.authorize(call.metadata);
     const turn = this.bucket.take();
-    if (!turn.ok)
-      throw new RegistryError('POLKU_ERR_REGISTRY_RATE_LIMITED', `too many registrations; try again in ${turn.retryAfterMs} ms`);
+    if (!turn.ok) throw RegistryError.of('POLKU_ERR_REGISTRY_RATE_LIMITED', turn.retryAfterMs);
     const spec = specFromRegistration(call.request.info, call.request.address);
     const target = await this.o.allowlist.check(targetOf(spec.name, spec.address), this.o.table.probeTimeoutMs);
     const { entry } = await this.o.table.admit({
@@ -112,8 +111,7 @@ export class RegistryService {
   private async unregister(call: ServerUnaryCall<UnregisterRequest, Empty>): Promise<Empty> {
     this.authorize(call.metadata);
     const entry = this.o.table.get(call.request.pluginId);
-    if (!entry || entry.origin !== 'registered')
-      throw new RegistryError('POLKU_ERR_REGISTRY_NOT_FOUND', 'no registered plugin has this id');
+    if (!entry || entry.origin !== 'registered') throw RegistryError.of('POLKU_ERR_REGISTRY_NOT_FOUND');
     this.o.table.remove(entry, 'unregistered');
     return {};
   }
