@@ -1,4 +1,3 @@
-import { status } from '@grpc/grpc-js';
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { systemTimers, type Timers } from '../clock.js';
@@ -300,7 +299,7 @@ function completeSpec(p: DiscoveredPlugin, info: PluginInfo): PluginSpec {
   const emitterName = p.kind === 'emitter' ? (p.emitterName ?? (info.emitterName || p.name)) : '';
   const sources = p.kind === 'ingestor' ? [...(p.sources ?? info.sources)] : [];
   const problem = p.kind === 'emitter' ? nameProblem('emitter name', emitterName) : sourcesProblem(sources);
-  if (problem) throw new RegistryError(status.FAILED_PRECONDITION, `plugin "${p.name}" (Service ${p.service}): ${problem}`);
+  if (problem) throw new RegistryError('POLKU_ERR_DISCOVERY_INVALID', `plugin "${p.name}" (Service ${p.service}): ${problem}`);
   return {
     name: p.name,
     kind: p.kind,

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { systemClock, systemTimers, type TimerHandle } from '../clock.js';
 import type { ComponentContext } from '../component-context.js';
-import { AckCodes, polkuError } from '../errors.js';
+import { AckCodes, isAckCode, polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, AckError, IngestBatch } from '../gen/polku/v1/gateway.js';
 import { silentLogger } from '../observability/logger.js';
@@ -234,7 +234,7 @@ export function ackToEmitResult(events: readonly Event[], ack: Ack): EmitResult 
 }
 
 function isRetryable(code: string): boolean {
-  return Object.hasOwn(AckCodes, code) && AckCodes[code as keyof typeof AckCodes].retryable;
+  return isAckCode(code) && AckCodes[code].retryable;
 }
 
 function sameIds(events: readonly Event[], ids: readonly string[]): boolean {

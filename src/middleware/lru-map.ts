@@ -1,3 +1,5 @@
+import { polkuError } from '../errors.js';
+
 /**
  * A Map with a hard size cap that evicts the least recently used entry first.
  *
@@ -15,7 +17,7 @@ export class LruMap<K, V> {
   /** `maxSize` must be a positive integer: the table never holds more entries than that. */
   constructor(readonly maxSize: number) {
     if (!Number.isSafeInteger(maxSize) || maxSize <= 0) {
-      throw new RangeError(`LruMap maxSize must be a positive integer, got ${String(maxSize)}`);
+      throw polkuError('POLKU_ERR_OPTION_INVALID', `LruMap maxSize must be a positive integer, got ${String(maxSize)}`);
     }
   }
 

@@ -1,5 +1,6 @@
 import type { TimerHandle, Timers } from '../clock.js';
 import { Deque } from '../buffer/deque.js';
+import { polkuError } from '../errors.js';
 
 interface Waiter {
   resolve(granted: boolean): void;
@@ -24,7 +25,7 @@ export class ConcurrencyLimiter {
     max: number,
     private readonly timers: () => Timers,
   ) {
-    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`max must be a positive integer, got ${max}`);
+    if (!Number.isSafeInteger(max) || max < 1) throw polkuError('POLKU_ERR_OPTION_INVALID', `max must be a positive integer, got ${max}`);
     this.max = max;
   }
 

@@ -1,7 +1,7 @@
-import { status } from '@grpc/grpc-js';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { RegistryError } from './plugin-spec.js';
+import { polkuError } from '../errors.js';
 
 /**
  * Where the gateway may dial plugins unless POLKU_REGISTRY_ALLOWLIST says otherwise: loopback and
@@ -66,7 +66,8 @@ export class AddressAllowlist {
     this.entries = entries.map((e) => e.trim()).filter((e) => e !== '');
     for (const raw of this.entries) {
       const e = parseEntry(raw);
-      if (!e) throw new RangeError(`allowlist entry ${JSON.stringify(raw)} is not a CIDR, an IP address or a host name`);
+      if (!e)
+        throw polkuError('POLKU_ERR_OPTION_INVALID', `allowlist entry ${JSON.stringify(raw)} is not a CIDR, an IP address or a host name`);
       if (e.kind === 'net') this.nets.addSubnet(e.address, e.prefix, e.family);
       else this.names.push({ name: e.name, suffix: e.suffix });
     }
@@ -86,7 +87,7 @@ export class AddressAllowlist {
   async check(target: string, timeoutMs = 2_000): Promise<string> {
     const { host, port } = splitTarget(target);
     const denied = (why: string) =>
-      new RegistryError(status.PERMISSION_DENIED, `address ${target} is not allowed: ${why} (POLKU_REGISTRY_ALLOWLIST)`);
+      new RegistryError('POLKU_ERR_REGISTRY_ADDRESS_DENIED', `address ${target} is not allowed: ${why} (POLKU_REGISTRY_ALLOWLIST)`);
     if (isIP(normalizeIp(host)) !== 0) {
       if (!this.allowsIp(host)) throw denied(`${host} is outside the allowed ranges`);
       return target;
@@ -97,9 +98,9 @@ export class AddressAllowlist {
     try {
       addresses = await withTimeout(this.resolve(name), timeoutMs);
     } catch (err) {
-      throw new RegistryError(status.UNAVAILABLE, `address ${target}: ${name} does not resolve: ${(err as Error).message}`);
+      throw new RegistryError('POLKU_ERR_PLUGIN_UNREACHABLE', `address ${target}: ${name} does not resolve: ${(err as Error).message}`);
     }
-    if (addresses.length === 0) throw new RegistryError(status.UNAVAILABLE, `address ${target}: ${name} resolves to nothing`);
+    if (addresses.length === 0) throw new RegistryError('POLKU_ERR_PLUGIN_UNREACHABLE', `address ${target}: ${name} resolves to nothing`);
     const outside = addresses.filter((a) => !this.allowsIp(a));
     if (outside.length > 0) throw denied(`${name} resolves to ${outside.join(', ')}, outside the allowed ranges`);
     const first = normalizeIp(addresses[0]!);
@@ -110,7 +111,7 @@ export class AddressAllowlist {
 /** `host:port` or `[v6]:port` → its parts (host without brackets). */
 export function splitTarget(target: string): { host: string; port: string } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(target) ?? /^([^:]+):(\d+)$/.exec(target);
-  if (!m) throw new RegistryError(status.INVALID_ARGUMENT, `address ${target} is not host:port`);
+  if (!m) throw new RegistryError('POLKU_ERR_REGISTRY_INVALID', `address ${target} is not host:port`);
   return { host: m[1]!, port: m[2]! };
 }
 

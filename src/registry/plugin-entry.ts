@@ -1,4 +1,3 @@
-import { status } from '@grpc/grpc-js';
 import type { TimerHandle } from '../clock.js';
 import { attach, buildComponent, closeComponent, detach, type LivePipeline, type PluginComponent } from './plugin-component.js';
 import type { PluginProbe } from './plugin-probe.js';
@@ -65,7 +64,7 @@ export class PluginEntry {
       attach(pipeline, component);
     } catch (err) {
       closeComponent(component); // the name is someone else's: remove nothing
-      throw new RegistryError(status.ALREADY_EXISTS, `plugin "${this.spec.name}": ${(err as Error).message}`);
+      throw new RegistryError('POLKU_ERR_REGISTRY_NAME_TAKEN', `plugin "${this.spec.name}": ${(err as Error).message}`);
     }
     this.component = component;
   }

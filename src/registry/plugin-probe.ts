@@ -45,13 +45,13 @@ export class PluginProbe {
     const kind = kindOf(info.type);
     if (kind !== this.kind) {
       throw new RegistryError(
-        status.FAILED_PRECONDITION,
+        'POLKU_ERR_PLUGIN_MISMATCH',
         `the plugin at ${this.target} says it is ${kind ?? 'of no known type'}, not ${this.kind}`,
       );
     }
     const health = await this.health(timeoutMs);
     if (!health.healthy)
-      throw new RegistryError(status.FAILED_PRECONDITION, `the plugin at ${this.target} reports unhealthy: ${health.message}`);
+      throw new RegistryError('POLKU_ERR_PLUGIN_MISMATCH', `the plugin at ${this.target} reports unhealthy: ${health.message}`);
     return { info, healthMessage: health.message };
   }
 
@@ -72,21 +72,21 @@ export class PluginProbe {
   }
 
   private call<Res>(method: 'Info' | 'Health', invoke: Unary<Res>, timeoutMs: number): Promise<Res> {
-    if (this.closed) return Promise.reject(new RegistryError(status.UNAVAILABLE, 'probe closed'));
+    if (this.closed) return Promise.reject(new RegistryError('POLKU_ERR_PLUGIN_UNREACHABLE', 'probe closed'));
     return new Promise((resolve, reject) => {
       // grpc-js deadlines are wall-clock dates.
       invoke({}, new Metadata(), { deadline: new Date(Date.now() + timeoutMs) }, (err, res) => {
         if (!err) return resolve(res);
         if (err.code === status.UNIMPLEMENTED) {
           reject(
-            new RegistryError(status.FAILED_PRECONDITION, `the plugin at ${this.target} does not serve ${SERVICES[this.kind]}/${method}`),
+            new RegistryError('POLKU_ERR_PLUGIN_MISMATCH', `the plugin at ${this.target} does not serve ${SERVICES[this.kind]}/${method}`),
           );
         } else {
           const why =
             err.code === status.DEADLINE_EXCEEDED
               ? `no answer within ${timeoutMs} ms`
               : `${status[err.code] ?? err.code}: ${err.details || err.message}`;
-          reject(new RegistryError(status.UNAVAILABLE, `the plugin at ${this.target} did not answer ${method}: ${why}`));
+          reject(new RegistryError('POLKU_ERR_PLUGIN_UNREACHABLE', `the plugin at ${this.target} did not answer ${method}: ${why}`));
         }
       });
     });

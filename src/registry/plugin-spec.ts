@@ -1,6 +1,5 @@
-import { status } from '@grpc/grpc-js';
 import { PluginType, type PluginInfo } from '../gen/polku/v1/plugin.js';
-import { isPolkuError } from '../errors.js';
+import { fillTemplate, isPolkuError, PolkuError, type ErrorCode } from '../errors.js';
 import { pluginTarget } from '../plugin-client/address.js';
 
 /** What a plugin does for the gateway. */
@@ -24,17 +23,27 @@ export interface PluginSpec {
   readonly description: string;
 }
 
+/** The catalogue's codes for refusals of the plugin table, the registry service and discovery. */
+export type RegistryErrorCode = Extract<
+  ErrorCode,
+  `POLKU_ERR_REGISTRY_${string}` | `POLKU_ERR_PLUGIN_${string}` | 'POLKU_ERR_DISCOVERY_INVALID'
+>;
+
 /**
- * A refusal with the gRPC status it is answered with. The registry service turns it into a call
- * error; discovery logs it and retries later.
+ * A refusal of the plugin table. The registry service answers it with the code's gRPC status from
+ * the error catalogue (`grpcStatus`); discovery logs it and retries later.
  */
-export class RegistryError extends Error {
-  constructor(
-    readonly code: status,
-    message: string,
-  ) {
-    super(message);
+export class RegistryError extends PolkuError {
+  declare readonly code: RegistryErrorCode;
+
+  constructor(code: RegistryErrorCode, message: string) {
+    super(code, message);
     this.name = 'RegistryError';
+  }
+
+  /** A refusal whose message is the code's template filled with `args`. */
+  static of(code: RegistryErrorCode, ...args: unknown[]): RegistryError {
+    return new RegistryError(code, fillTemplate(code, args).message);
   }
 }
 
@@ -69,7 +78,7 @@ export function targetOf(name: string, address: string): string {
   try {
     return pluginTarget(name, address);
   } catch (err) {
-    throw new RegistryError(status.INVALID_ARGUMENT, isPolkuError(err) ? err.message : String(err));
+    throw new RegistryError('POLKU_ERR_REGISTRY_INVALID', isPolkuError(err) ? err.message : String(err));
   }
 }
 
@@ -79,7 +88,7 @@ export function targetOf(name: string, address: string): string {
  * `emitter_name`, else its name. Anything else is refused INVALID_ARGUMENT.
  */
 export function specFromRegistration(info: PluginInfo | undefined, address: string): PluginSpec {
-  const invalid = (why: string): RegistryError => new RegistryError(status.INVALID_ARGUMENT, why);
+  const invalid = (why: string): RegistryError => new RegistryError('POLKU_ERR_REGISTRY_INVALID', why);
   if (!info) throw invalid('RegisterRequest.info is missing');
   const name = info.name;
   const problem = nameProblem('PluginInfo.name', name);

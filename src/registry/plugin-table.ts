@@ -1,4 +1,3 @@
-import { status } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { systemClock, systemTimers, type TimerHandle } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
@@ -178,7 +177,7 @@ export class PluginTable {
    * Returns the entry that holds `spec.name` already (same origin), if any.
    */
   admissible(origin: AdmitRequest['origin'], spec: PluginSpec, service: string | undefined): PluginEntry | undefined {
-    const taken = (why: string) => new RegistryError(status.ALREADY_EXISTS, `plugin "${spec.name}": ${why}`);
+    const taken = (why: string) => new RegistryError('POLKU_ERR_REGISTRY_NAME_TAKEN', `plugin "${spec.name}": ${why}`);
     for (const name of new Set([spec.name, spec.emitterName])) {
       if (name !== '' && (this.statics.names.has(name) || (spec.kind === 'emitter' && this.statics.emitters.has(name)))) {
         throw taken(`"${name}" is configured statically in the pipeline; a plugin never replaces it`);
@@ -197,7 +196,7 @@ export class PluginTable {
     }
     if (!existing && this.byId.size >= this.o.maxPlugins) {
       throw new RegistryError(
-        status.RESOURCE_EXHAUSTED,
+        'POLKU_ERR_REGISTRY_FULL',
         `the plugin table is full (${this.o.maxPlugins} plugins, POLKU_REGISTRY_MAX_PLUGINS)`,
       );
     }
@@ -293,7 +292,7 @@ export class PluginTable {
   private assertOpen(): void {
     if (this.state !== 'open')
       throw new RegistryError(
-        status.UNAVAILABLE,
+        'POLKU_ERR_REGISTRY_UNAVAILABLE',
         this.state === 'new' ? 'the plugin table is not started yet' : 'the gateway is shutting down',
       );
   }

@@ -17,6 +17,7 @@ import {
   type RegisterResponse,
   type UnregisterRequest,
 } from '../gen/polku/v1/plugin.js';
+import type { GrpcStatusName } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { AddressAllowlist } from './allowlist.js';
 import { RegistryError, specFromRegistration, targetOf } from './plugin-spec.js';
@@ -80,7 +81,7 @@ export class RegistryService {
   private async register(call: ServerUnaryCall<RegisterRequest, RegisterResponse>): Promise<RegisterResponse> {
     this.authorize(call.metadata);
     const turn = this.bucket.take();
-    if (!turn.ok) throw new RegistryError(status.RESOURCE_EXHAUSTED, `too many registrations; try again in ${turn.retryAfterMs} ms`);
+    if (!turn.ok) throw RegistryError.of('POLKU_ERR_REGISTRY_RATE_LIMITED', turn.retryAfterMs);
     const spec = specFromRegistration(call.request.info, call.request.address);
     const target = await this.o.allowlist.check(targetOf(spec.name, spec.address), this.o.table.probeTimeoutMs);
     const { entry } = await this.o.table.admit({
@@ -91,7 +92,7 @@ export class RegistryService {
       complete: (info) => {
         if (info.name !== spec.name) {
           throw new RegistryError(
-            status.FAILED_PRECONDITION,
+            'POLKU_ERR_PLUGIN_MISMATCH',
             `the plugin at ${spec.address} calls itself "${info.name}", not "${spec.name}"`,
           );
         }
@@ -110,7 +111,7 @@ export class RegistryService {
   private async unregister(call: ServerUnaryCall<UnregisterRequest, Empty>): Promise<Empty> {
     this.authorize(call.metadata);
     const entry = this.o.table.get(call.request.pluginId);
-    if (!entry || entry.origin !== 'registered') throw new RegistryError(status.NOT_FOUND, 'no registered plugin has this id');
+    if (!entry || entry.origin !== 'registered') throw RegistryError.of('POLKU_ERR_REGISTRY_NOT_FOUND');
     this.o.table.remove(entry, 'unregistered');
     return {};
   }
@@ -120,9 +121,10 @@ export class RegistryService {
     if (!this.tokenDigest) return;
     const header = metadata.get('authorization')[0];
     const m = typeof header === 'string' ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
-    if (!m) throw new RegistryError(status.UNAUTHENTICATED, 'a registration token is required: send authorization: Bearer <token>');
+    if (!m)
+      throw new RegistryError('POLKU_ERR_REGISTRY_UNAUTHENTICATED', 'a registration token is required: send authorization: Bearer <token>');
     if (!timingSafeEqual(digest(m[1]!), this.tokenDigest))
-      throw new RegistryError(status.UNAUTHENTICATED, 'the registration token is wrong');
+      throw new RegistryError('POLKU_ERR_REGISTRY_UNAUTHENTICATED', 'the registration token is wrong');
   }
 
   private unary<Req, Res>(method: RegistryMethod, handle: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
@@ -134,14 +136,14 @@ export class RegistryService {
         },
         (err: unknown) => {
           const known = err instanceof RegistryError;
-          const code = known ? err.code : status.INTERNAL;
+          const name: GrpcStatusName = known ? err.grpcStatus : 'INTERNAL';
           if (!known) this.log.error({ err, method }, 'registry call failed');
-          else this.log.debug({ method, code: status[code], reason: err.message, peer: call.getPeer() }, 'registry call refused');
-          this.o.table.metrics.requests.inc({ method, code: status[code] ?? String(code) });
+          else this.log.debug({ method, code: name, reason: err.message, peer: call.getPeer() }, 'registry call refused');
+          this.o.table.metrics.requests.inc({ method, code: name });
           callback({
-            code,
+            code: status[name],
             details: known ? err.message : 'internal error',
-            name: status[code] ?? 'ERROR',
+            name,
             message: known ? err.message : 'internal error',
           });
         },

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { polkuError } from '../errors.js';
 
 /**
  * A token bucket on the injected monotonic clock: `burst` tokens at most, refilled at
@@ -13,7 +14,8 @@ export class TokenBucket {
     private readonly burst: number,
     private readonly clock: Clock,
   ) {
-    if (!(ratePerSecond > 0) || !(burst >= 1)) throw new RangeError('a token bucket needs a positive rate and a burst of at least 1');
+    if (!(ratePerSecond > 0) || !(burst >= 1))
+      throw polkuError('POLKU_ERR_OPTION_INVALID', 'a token bucket needs a positive rate and a burst of at least 1');
     this.tokens = burst;
     this.lastMs = clock.monotonicMs();
   }

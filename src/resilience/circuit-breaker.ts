@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { polkuError } from '../errors.js';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
@@ -37,8 +38,8 @@ export class CircuitBreaker {
   ) {
     this.threshold = options.failureThreshold ?? 5;
     this.resetMs = options.resetTimeoutMs ?? 30_000;
-    if (!(this.threshold >= 1)) throw new RangeError(`failureThreshold must be at least 1, got ${this.threshold}`);
-    if (!(this.resetMs >= 0)) throw new RangeError(`resetTimeoutMs must be 0 or more, got ${this.resetMs}`);
+    if (!(this.threshold >= 1)) throw polkuError('POLKU_ERR_OPTION_INVALID', `failureThreshold must be at least 1, got ${this.threshold}`);
+    if (!(this.resetMs >= 0)) throw polkuError('POLKU_ERR_OPTION_INVALID', `resetTimeoutMs must be 0 or more, got ${this.resetMs}`);
   }
 
   get state(): CircuitState {

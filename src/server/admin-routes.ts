@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { eventToJson } from '../emit/event-json.js';
 import type { DeadLetter } from '../buffer/durable/durable-store.js';
 import type { DurableAdmin } from '../hub/durable-admin.js';
+import { polkuError, type ErrorCode } from '../errors.js';
 import { isLoopbackAddress } from './loopback.js';
 
 export interface AdminAnswer {
@@ -28,26 +29,26 @@ export async function adminRoute(
   plugins?: () => Promise<unknown>,
 ): Promise<AdminAnswer> {
   if (!isLoopbackAddress(req.socket.remoteAddress)) {
-    return { status: 403, body: { error: 'admin endpoints answer only loopback callers' } };
+    return refuse('POLKU_ERR_ADMIN_NOT_LOOPBACK', 'admin endpoints answer only loopback callers');
   }
   if (url.pathname === '/admin/plugins') {
     if (req.method !== 'GET') return { status: 405, body: { error: 'GET /admin/plugins only' } };
     if (!plugins) return { status: 404, body: { error: 'this gateway keeps no plugin table' } };
     return { status: 200, body: { plugins: await plugins() } };
   }
-  if (!admin) return { status: 404, body: { error: 'durable mode is off: there is no log to replay and no dead letters' } };
+  if (!admin) return refuse('POLKU_ERR_ADMIN_NOT_DURABLE');
   const route = `${req.method} ${url.pathname}`;
   const one = /^\/admin\/dead-letters\/(\d+)$/.exec(url.pathname);
   if (one) {
     if (req.method !== 'GET') return { status: 405, body: { error: 'GET /admin/dead-letters/ID only' } };
     const letter = await admin.inspectDeadLetter(Number(one[1]));
-    if (!letter) return { status: 404, body: { error: `no dead letter ${one[1]} (never was, or purged)` } };
+    if (!letter) return refuse('POLKU_ERR_ADMIN_NOT_FOUND', one[1]);
     return { status: 200, body: deadLetterJson(letter) };
   }
   switch (route) {
     case 'GET /admin/dead-letters': {
       const limit = Number(url.searchParams.get('limit') ?? '1000');
-      if (!Number.isInteger(limit) || limit <= 0) return { status: 400, body: { error: 'limit must be a positive integer' } };
+      if (!Number.isInteger(limit) || limit <= 0) return refuse('POLKU_ERR_ADMIN_INVALID', 'limit must be a positive integer');
       const letters = await admin.listDeadLetters(limit);
       return {
         status: 200,
@@ -62,18 +63,27 @@ export async function adminRoute(
       const from = parseTime(url.searchParams.get('from'));
       const to = parseTime(url.searchParams.get('to'));
       if (from === undefined || to === undefined || from > to) {
-        return { status: 400, body: { error: 'from and to must be times (RFC 3339 or epoch ms) with from <= to' } };
+        return refuse('POLKU_ERR_ADMIN_INVALID', 'from and to must be times (RFC 3339 or epoch ms) with from <= to');
       }
       const emitter = url.searchParams.get('emitter') ?? undefined;
       try {
         return { status: 200, body: await admin.replay({ fromMs: from, toMs: to, ...(emitter ? { emitter } : {}) }) };
       } catch (err) {
-        return { status: 400, body: { error: (err as Error).message } };
+        return refuse('POLKU_ERR_ADMIN_INVALID', (err as Error).message);
       }
     }
     default:
       return { status: 404, body: { error: `no admin route ${route}` } };
   }
+}
+
+/**
+ * An admin refusal answered with the catalogue's HTTP status for `code`, the same code polku.v1.Admin
+ * answers with its gRPC status. (405 and an unknown route stay plain HTTP: they are about the URL.)
+ */
+function refuse(code: ErrorCode, ...args: unknown[]): AdminAnswer {
+  const err = polkuError(code, ...args);
+  return { status: err.httpStatus, body: { error: err.message } };
 }
 
 function deadLetterJson(d: DeadLetter & { id: number }): unknown {

@@ -10,19 +10,18 @@ import {
   type ReplayRequest,
   type ReplayResponse,
 } from '../gen/polku/v1/admin.js';
+import { isPolkuError, polkuError, type ErrorCode } from '../errors.js';
 import type { DurableAdmin } from '../hub/durable-admin.js';
 import type { Logger } from '../observability/logger.js';
 import { isLoopbackAddress } from './loopback.js';
 
-/** A refusal with the gRPC status it is answered with. */
-class AdminRefusal extends Error {
-  constructor(
-    readonly code: status,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** The catalogue's codes for Admin refusals; each is answered with its gRPC status from the catalogue. */
+const ADMIN_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'POLKU_ERR_ADMIN_NOT_LOOPBACK',
+  'POLKU_ERR_ADMIN_NOT_DURABLE',
+  'POLKU_ERR_ADMIN_NOT_FOUND',
+  'POLKU_ERR_ADMIN_INVALID',
+]);
 
 const NS_PER_MS = 1_000_000n;
 
@@ -49,7 +48,7 @@ export class AdminServiceHandler {
       })),
       inspectDeadLetter: this.unary(async (a, req: InspectDeadLetterRequest): Promise<DeadLetter> => {
         const letter = req.id <= BigInt(Number.MAX_SAFE_INTEGER) ? await a.inspectDeadLetter(Number(req.id)) : undefined;
-        if (!letter) throw new AdminRefusal(status.NOT_FOUND, `no dead letter ${req.id} (never was, or purged)`);
+        if (!letter) throw polkuError('POLKU_ERR_ADMIN_NOT_FOUND', req.id);
         return toWire(letter);
       }),
       replayDeadLetters: this.unary(async (a): Promise<ReplayResponse> => {
@@ -58,9 +57,9 @@ export class AdminServiceHandler {
       }),
       purgeDeadLetters: this.unary(async (a): Promise<PurgeDeadLettersResponse> => ({ purged: BigInt(await a.purgeDeadLetters()) })),
       replay: this.unary(async (a, req: ReplayRequest): Promise<ReplayResponse> => {
-        if (req.fromUnixNs > req.toUnixNs) throw new AdminRefusal(status.INVALID_ARGUMENT, 'from_unix_ns is after to_unix_ns');
+        if (req.fromUnixNs > req.toUnixNs) throw polkuError('POLKU_ERR_ADMIN_INVALID', 'from_unix_ns is after to_unix_ns');
         const emitter = req.emitter;
-        if (emitter !== '' && !a.hasEmitter(emitter)) throw new AdminRefusal(status.INVALID_ARGUMENT, `no emitter named "${emitter}"`);
+        if (emitter !== '' && !a.hasEmitter(emitter)) throw polkuError('POLKU_ERR_ADMIN_INVALID', `no emitter named "${emitter}"`);
         const r = await a.replay({
           fromMs: Number(req.fromUnixNs / NS_PER_MS),
           toMs: Number(req.toUnixNs / NS_PER_MS),
@@ -75,19 +74,18 @@ export class AdminServiceHandler {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const run = async (): Promise<Res> => {
         if (!isLoopbackPeer(call.getPeer()))
-          throw new AdminRefusal(status.PERMISSION_DENIED, 'polku.v1.Admin answers only callers on the same host (loopback)');
+          throw polkuError('POLKU_ERR_ADMIN_NOT_LOOPBACK', 'polku.v1.Admin answers only callers on the same host (loopback)');
         const admin = this.admin();
-        if (!admin)
-          throw new AdminRefusal(status.FAILED_PRECONDITION, 'durable mode is off: there is no log to replay and no dead letters');
+        if (!admin) throw polkuError('POLKU_ERR_ADMIN_NOT_DURABLE');
         return handle(admin, call.request);
       };
       run().then(
         (res) => callback(null, res),
         (err: unknown) => {
-          const known = err instanceof AdminRefusal;
+          const known = isPolkuError(err) && ADMIN_REFUSALS.has(err.code);
           if (!known) this.log.error({ err, path: call.getPath() }, 'admin call failed');
           const details = known ? err.message : `internal error: ${(err as Error).message}`;
-          callback({ code: known ? err.code : status.INTERNAL, details, message: details, name: 'AdminError' });
+          callback({ code: status[known ? err.grpcStatus : 'INTERNAL'], details, message: details, name: 'AdminError' });
         },
       );
     };

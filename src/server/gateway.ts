@@ -3,12 +3,14 @@ import { systemClock, type Clock } from '../clock.js';
 import { formatAddress, type ListenAddress } from '../config/env.js';
 import type { DrainReport, Hub } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
+import { polkuProto, PROTO_DIR } from '../proto-dir.js';
 import type { PluginRegistry } from '../registry/plugin-registry.js';
-import { GatewayServiceHandler } from './gateway-service.js';
+import { builtInReceivers } from '../receive/built-in.js';
+import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receive/receiver.js';
+import { polkuError } from '../errors.js';
 import { AdminServiceHandler } from './admin-service.js';
 import { GrpcServer } from './grpc-server.js';
 import { HttpServer } from './http-server.js';
-import { ServerMetrics } from './server-metrics.js';
 
 export interface GatewayOptions {
   hub: Hub;
@@ -24,6 +26,11 @@ export interface GatewayOptions {
    * port, its rows at `GET /admin/plugins`; /readyz waits for its sources' first sync.
    */
   plugins?: PluginRegistry;
+  /**
+   * Ways in beyond the built-in ones (src/receive/built-in.ts): an embedder's own protocol, or a
+   * test's. Their gRPC services share the gRPC port and show in reflection and health.
+   */
+  receivers?: readonly Receiver[];
 }
 
 export interface ListeningPorts {
@@ -38,26 +45,42 @@ export interface ListeningPorts {
  */
 export class Gateway {
   private readonly log: Logger;
-  private readonly service: GatewayServiceHandler;
+  /** Every way in, each with the context it was given once. */
+  private readonly receivers: ReadonlyArray<{ readonly receiver: Receiver; readonly ctx: ReceiverContext }>;
   private readonly grpc: GrpcServer;
   private readonly http: HttpServer;
   private state: 'new' | 'serving' | 'draining' | 'stopped' = 'new';
   private shutdownRun: Promise<DrainReport> | null = null;
+  private receiversClosed = false;
 
   constructor(private readonly o: GatewayOptions) {
     this.log = o.logger.child({ component: 'gateway' });
-    this.service = new GatewayServiceHandler({
-      hub: o.hub,
-      clock: o.clock ?? systemClock,
-      logger: o.logger,
-      metrics: new ServerMetrics(o.registry),
+    const names = new Set<string>();
+    this.receivers = [...builtInReceivers(), ...(o.receivers ?? [])].map((receiver) => {
+      if (names.has(receiver.name)) throw polkuError('POLKU_ERR_PIPELINE_INVALID', `two receivers are named "${receiver.name}"`);
+      names.add(receiver.name);
+      const logger = o.logger.child({ receiver: receiver.name });
+      return { receiver, ctx: { hub: o.hub, logger, clock: o.clock ?? systemClock, registry: o.registry } };
     });
-    this.grpc = new GrpcServer({
-      gateway: this.service,
-      maxMessageBytes: o.hub.limits.maxMessageBytes,
-      pluginRegistry: o.plugins?.service ?? null,
-      admin: new AdminServiceHandler(() => o.hub.admin, o.logger.child({ component: 'admin' })),
+    const services: GrpcServiceBinding[] = this.receivers.flatMap(({ receiver, ctx }) => receiver.grpcServices?.(ctx) ?? []);
+    // The control plane shares the port but is no way in: it takes no events.
+    const registry = o.plugins?.service;
+    if (registry) {
+      services.push({
+        definition: registry.definition(),
+        implementation: registry.implementation(),
+        protoFiles: [polkuProto('plugin')],
+        protoIncludeDirs: [PROTO_DIR],
+      });
+    }
+    const admin = new AdminServiceHandler(() => o.hub.admin, o.logger.child({ component: 'admin' }));
+    services.push({
+      definition: admin.definition(),
+      implementation: admin.implementation(),
+      protoFiles: [polkuProto('admin')],
+      protoIncludeDirs: [PROTO_DIR],
     });
+    this.grpc = new GrpcServer({ services, maxMessageBytes: o.hub.limits.maxMessageBytes });
     this.http = new HttpServer({
       registry: o.registry,
       logger: o.logger,
@@ -81,8 +104,10 @@ export class Gateway {
     this.o.plugins?.start(); // after the hub: durable emitters can be added only once the log is open
     let grpc: number;
     try {
+      for (const { receiver, ctx } of this.receivers) await receiver.start?.(ctx);
       grpc = await this.grpc.listen(formatAddress(this.o.grpcAddr));
     } catch (err) {
+      await this.closeReceivers();
       await this.o.plugins?.stop();
       await this.http.close();
       throw err;
@@ -108,14 +133,28 @@ export class Gateway {
     // Discovery and leases stop first: plugins stay in the pipeline while the buffer drains to them.
     const pluginsStopped = this.o.plugins?.stop();
     const drained = this.o.hub.drain(this.o.shutdownTimeoutMs); // refuses new batches from here on
-    this.service.closeStreams();
+    for (const { receiver } of this.receivers) receiver.stopIntake?.();
     const grpcClosed = this.grpc.shutdown(Math.min(this.o.shutdownTimeoutMs, 5_000));
     const report = await drained;
     await pluginsStopped;
     await grpcClosed;
+    await this.closeReceivers();
     await this.http.close();
     this.state = 'stopped';
     this.log.info({ drained: report.drained, undelivered: report.undelivered }, 'gateway stopped');
     return report;
+  }
+
+  /** Closes every receiver, each once; one that fails to close is logged and does not stop the rest. */
+  private async closeReceivers(): Promise<void> {
+    if (this.receiversClosed) return;
+    this.receiversClosed = true;
+    for (const { receiver } of this.receivers) {
+      try {
+        await receiver.close?.();
+      } catch (err) {
+        this.log.warn({ err, receiver: receiver.name }, 'receiver did not close cleanly');
+      }
+    }
   }
 }

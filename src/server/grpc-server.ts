@@ -1,35 +1,43 @@
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { polkuError } from '../errors.js';
-import type { GatewayServiceHandler } from './gateway-service.js';
-import { transportMessageLimit } from './message-codec.js';
+import type { GrpcServiceBinding } from '../receive/receiver.js';
 
-/** The proto files shipped with the package (proto/ beside src/ and dist/). */
-export const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
+export { PROTO_DIR } from '../proto-dir.js';
 
-/** Services reported by grpc.health.v1 ('' is the whole server, as Kubernetes probes ask). */
-const HEALTH_SERVICES = ['', 'polku.v1.Gateway'];
+const MiB = 1024 * 1024;
+
+/**
+ * The transport's own ceiling. Messages up to it reach the receivers' deserializers, which refuse
+ * those over POLKU_MAX_MESSAGE_BYTES with an Ack and keep the stream open; beyond it grpc-js itself
+ * answers RESOURCE_EXHAUSTED and ends the call (there is no reading past a message that large).
+ */
+export function transportMessageLimit(maxMessageBytes: number): number {
+  return Math.max(maxMessageBytes * 4, 16 * MiB);
+}
 
 export interface GrpcServerOptions {
-  gateway: GatewayServiceHandler;
+  /**
+   * Every service on the port: the receivers' and the control plane's (PluginRegistry, Admin).
+   * Reflection and grpc.health.v1 are built from the same list, so a service added here is
+   * reflected and (with a `healthServiceName`) reported without anything else changing.
+   */
+  services: readonly GrpcServiceBinding[];
   maxMessageBytes: number;
-  /** polku.v1.PluginRegistry (plugins register themselves), when registration is on. */
-  pluginRegistry?: { definition(): ServiceDefinition; implementation(): UntypedServiceImplementation } | null;
-  /** polku.v1.Admin (dead letters and replay; loopback callers only). */
-  admin?: { definition(): ServiceDefinition; implementation(): UntypedServiceImplementation } | null;
 }
 
 /**
- * The gRPC listener: polku.v1.Gateway, polku.v1.PluginRegistry (when on), polku.v1.Admin,
- * grpc.health.v1.Health and server reflection, so grpcurl and Kubernetes gRPC probes work without proto files.
+ * The gRPC listener: the services it is given, plus grpc.health.v1.Health and server reflection,
+ * so grpcurl and Kubernetes gRPC probes work without proto files.
  */
 export class GrpcServer {
   private readonly server: Server;
-  private readonly health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
+  private readonly health: HealthImplementation;
+  /** Names grpc.health.v1 reports: '' is the whole server, as Kubernetes probes ask. */
+  private readonly healthNames: readonly string[];
 
   constructor(o: GrpcServerOptions) {
     const limit = transportMessageLimit(o.maxMessageBytes);
@@ -40,13 +48,16 @@ export class GrpcServer {
       'grpc.keepalive_timeout_ms': 20_000,
       'grpc.keepalive_permit_without_calls': 1,
     });
-    this.server.addService(o.gateway.definition(), o.gateway.implementation());
-    if (o.pluginRegistry) this.server.addService(o.pluginRegistry.definition(), o.pluginRegistry.implementation());
-    if (o.admin) this.server.addService(o.admin.definition(), o.admin.implementation());
+    for (const s of o.services) this.server.addService(s.definition, s.implementation);
+
+    this.healthNames = ['', ...new Set(o.services.flatMap((s) => (s.healthServiceName === undefined ? [] : [s.healthServiceName])))];
+    this.health = new HealthImplementation(Object.fromEntries(this.healthNames.map((s) => [s, 'NOT_SERVING' as const])));
     this.health.addToServer(this.server);
-    const protos = ['gateway', 'plugin', 'admin'].map((p) => `${PROTO_DIR}/polku/v1/${p}.proto`);
-    const reflected = loadSync([...protos, healthProtoPath], {
-      includeDirs: [PROTO_DIR, dirname(healthProtoPath)],
+
+    const protoFiles = new Set(o.services.flatMap((s) => s.protoFiles));
+    const includeDirs = new Set(o.services.flatMap((s) => s.protoIncludeDirs ?? []));
+    const reflected = loadSync([...protoFiles, healthProtoPath], {
+      includeDirs: [...includeDirs, dirname(healthProtoPath)],
       longs: String,
       keepCase: true,
     });
@@ -64,7 +75,7 @@ export class GrpcServer {
   }
 
   setServing(serving: boolean): void {
-    for (const s of HEALTH_SERVICES) this.health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
+    for (const s of this.healthNames) this.health.setStatus(s, serving ? 'SERVING' : 'NOT_SERVING');
   }
 
   /** Stops taking calls; calls still open after `graceMs` are cancelled. */

@@ -13,7 +13,7 @@ import { DurableMetrics } from '../../src/buffer/durable/durable-metrics.js';
 import { hub } from '../../src/hub/builder.js';
 import { filter } from '../../src/middleware/filter.js';
 import { transform } from '../../src/middleware/transform.js';
-import { decodeIngestBatch } from '../../src/server/message-codec.js';
+import { decodeIngestBatch } from '../../src/receive/polku-gateway/message-codec.js';
 import { DurableAdmin } from '../../src/hub/durable-admin.js';
 import type { Hub } from '../../src/hub/hub.js';
 import { createRegistry } from '../../src/observability/metrics.js';

@@ -12,7 +12,7 @@ import { Event, type Severity } from '../../src/gen/polku/v1/event.js';
 import { fullEvent } from '../helpers/full-event.js';
 import { admitEvent, DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import { NO_WIRE_BYTES } from '../../src/ingest/wire-events.js';
-import { decodeIngestBatch } from '../../src/server/message-codec.js';
+import { decodeIngestBatch } from '../../src/receive/polku-gateway/message-codec.js';
 
 /** The event with its payload as a plain Uint8Array (decoding from a Buffer gives a Buffer view). */
 const plain = (e: Event): Event => ({ ...e, payload: new Uint8Array(e.payload) });

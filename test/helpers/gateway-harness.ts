@@ -7,7 +7,7 @@ import type { HubOptions } from '../../src/hub/hub.js';
 import { type Hub } from '../../src/hub/hub.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createRegistry } from '../../src/observability/metrics.js';
-import { Gateway } from '../../src/server/gateway.js';
+import { Gateway, type GatewayOptions } from '../../src/server/gateway.js';
 
 export const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
 
@@ -47,11 +47,15 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-/** Starts a gateway on loopback (free ports) around `builder`, with a proto-only client. */
+/**
+ * Starts a gateway on loopback (free ports) around `builder`, with a proto-only client.
+ * `extra` adds gateway options such as more receivers.
+ */
 export async function startGateway(
   builder: HubBuilder,
   runtime: Partial<HubOptions> = {},
   shutdownTimeoutMs = 5_000,
+  extra: Pick<GatewayOptions, 'receivers'> = {},
 ): Promise<RunningGateway> {
   const registry = runtime.registry ?? createRegistry();
   const logger = runtime.logger ?? silentLogger();
@@ -63,6 +67,7 @@ export async function startGateway(
     grpcAddr: { host: '127.0.0.1', port: 0 },
     metricsAddr: { host: '127.0.0.1', port: 0 },
     shutdownTimeoutMs,
+    ...extra,
   });
   const ports = await gateway.start();
   const client = protoOnlyClient(ports.grpc);

@@ -51,6 +51,6 @@ test('pruneOldest deletes from the front while entries have expired, and stops a
 });
 
 test('maxSize must be a positive integer', () => {
-  assert.throws(() => new LruMap(0), RangeError);
-  assert.throws(() => new LruMap(1.5), RangeError);
+  assert.throws(() => new LruMap(0), { code: 'POLKU_ERR_OPTION_INVALID' });
+  assert.throws(() => new LruMap(1.5), { code: 'POLKU_ERR_OPTION_INVALID' });
 });

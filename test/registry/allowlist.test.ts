@@ -12,7 +12,7 @@ const refusal = async (p: Promise<unknown>): Promise<string> => {
     return 'allowed';
   } catch (err) {
     assert.ok(err instanceof RegistryError);
-    return `${err.code === 7 ? 'PERMISSION_DENIED' : err.code === 14 ? 'UNAVAILABLE' : err.code}`;
+    return err.grpcStatus; // the status a registering plugin sees
   }
 };
 

@@ -2,6 +2,7 @@ import { open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from './crc32.js';
 import { StorageError } from './segment-log.js';
+import { polkuError } from '../../errors.js';
 
 /**
  * Per-consumer positions ("emitter X has everything below seq N"), kept in memory and persisted
@@ -52,7 +53,7 @@ export class CursorStore {
 
   /** Sets a position in memory; {@link flush} persists it. */
   set(name: string, seq: number): void {
-    if (!Number.isFinite(seq)) throw new RangeError(`cursor ${name}: seq must be a finite number, got ${seq}`);
+    if (!Number.isFinite(seq)) throw polkuError('POLKU_ERR_OPTION_INVALID', `cursor ${name}: seq must be a finite number, got ${seq}`);
     if (this.cursors.get(name) === seq) return;
     this.cursors.set(name, seq);
     this.changes++;

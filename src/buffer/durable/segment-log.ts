@@ -1,6 +1,7 @@
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../../clock.js';
+import { StorageError } from '../../errors/storage-error.js';
 import {
   HEADER_BYTES,
   MAX_PAYLOAD_BYTES,
@@ -13,19 +14,7 @@ import {
 } from './record-codec.js';
 
 export type { LogFile, LogFileSystem, LogRecord } from './record-codec.js';
-
-export type StorageErrorCode = 'STORAGE_FULL' | 'STORAGE_IO' | 'STORAGE_CLOSED';
-
-/** A failure of the durable log. `STORAGE_FULL`: the disk (or quota) is full; `STORAGE_IO`: any other I/O error; `STORAGE_CLOSED`: the log was closed. */
-export class StorageError extends Error {
-  readonly code: StorageErrorCode;
-
-  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StorageError';
-    this.code = code;
-  }
-}
+export { StorageError, type StorageErrorCode } from '../../errors/storage-error.js';
 
 export interface SegmentLogOptions {
   /** Where the segment files live; created if missing. */

@@ -3,6 +3,7 @@ import { systemTimers, type Timers } from '../../clock.js';
 import type { Event } from '../../gen/polku/v1/event.js';
 import { EmitResults, type EmitResult, type Emitter } from '../emitter.js';
 import { EmitterWrapper } from './wrap.js';
+import { polkuError } from '../../errors.js';
 
 export interface TimeoutOptions {
   /** Longest wait for one batch. */
@@ -23,7 +24,7 @@ export class TimeoutEmitter extends EmitterWrapper {
     private readonly options: TimeoutOptions,
   ) {
     super(inner);
-    if (!(options.timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${options.timeoutMs}`);
+    if (!(options.timeoutMs > 0)) throw polkuError('POLKU_ERR_OPTION_INVALID', `timeoutMs must be positive, got ${options.timeoutMs}`);
   }
 
   override init(ctx: ComponentContext): void {

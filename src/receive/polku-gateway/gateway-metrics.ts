@@ -1,7 +1,7 @@
 import { Gauge, type Registry } from 'prom-client';
 
-/** Transport-edge metrics. */
-export class ServerMetrics {
+/** Metrics of the polku.v1.Gateway receiver. */
+export class GatewayReceiverMetrics {
   readonly activeStreams: Gauge;
 
   constructor(registry: Registry) {

@@ -1,9 +1,9 @@
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
-import type { Clock } from '../clock.js';
-import type { Ack } from '../gen/polku/v1/gateway.js';
-import { intakeOfBatch } from '../hub/polku-messages.js';
-import type { Hub } from '../hub/hub.js';
-import type { Logger } from '../observability/logger.js';
+import type { Clock } from '../../clock.js';
+import type { Ack } from '../../gen/polku/v1/gateway.js';
+import { intakeOfBatch } from '../../hub/polku-messages.js';
+import type { Logger } from '../../observability/logger.js';
+import type { IntakePort } from '../receiver.js';
 import { UnreadableMessage, type ReceivedBatch } from './message-codec.js';
 
 type Incoming = ReceivedBatch | UnreadableMessage;
@@ -26,7 +26,7 @@ export class StreamSession {
 
   constructor(
     private readonly call: ServerDuplexStream<Incoming, Ack>,
-    private readonly hub: Hub,
+    private readonly hub: IntakePort,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly onDone: (session: StreamSession) => void,

@@ -1,8 +1,8 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
-import type { AckCode } from '../errors.js';
-import { Event } from '../gen/polku/v1/event.js';
-import { Ack, IngestEvent, RawPayload, type IngestBatch } from '../gen/polku/v1/gateway.js';
-import { LACKS_ID, LACKS_SOURCE, LACKS_TIMESTAMP, NO_WIRE_BYTES, type WireEvents } from '../ingest/wire-events.js';
+import type { AckCode } from '../../errors.js';
+import { Event } from '../../gen/polku/v1/event.js';
+import { Ack, IngestEvent, RawPayload, type IngestBatch } from '../../gen/polku/v1/gateway.js';
+import { LACKS_ID, LACKS_SOURCE, LACKS_TIMESTAMP, NO_WIRE_BYTES, type WireEvents } from '../../ingest/wire-events.js';
 
 /**
  * A request message the gateway could not take: too large, or not valid protobuf. Returned by the
@@ -16,17 +16,10 @@ export class UnreadableMessage {
   ) {}
 }
 
-const MiB = 1024 * 1024;
-
 /**
- * The transport's own ceiling. Messages up to it reach our deserializer, which refuses those over
- * POLKU_MAX_MESSAGE_BYTES with an Ack and keeps the stream open; beyond it grpc-js itself answers
- * RESOURCE_EXHAUSTED and ends the call (there is no reading past a message that large).
+ * Wraps a decoder with the size check and the error-to-refusal turn. Messages over the transport's
+ * ceiling (`transportMessageLimit` in server/grpc-server.ts) never reach it: grpc-js ends those calls.
  */
-export function transportMessageLimit(maxMessageBytes: number): number {
-  return Math.max(maxMessageBytes * 4, 16 * MiB);
-}
-
 function guarded<T>(decode: (buf: Buffer) => T, what: string, maxBytes: number) {
   return (buf: Buffer): T | UnreadableMessage => {
     if (buf.length > maxBytes) {
@@ -53,7 +46,7 @@ export const batchDeserializer = (maxBytes: number) => guarded(decodeIngestBatch
  * `IngestBatch.decode`, field for field (the generated decoder's rules: a later payload replaces
  * an earlier one, unknown fields are skipped, an end-group tag stops), that also notes each
  * event's byte range so durable mode can store those bytes as they came (see WireEvents).
- * test/server/batch-decoder.test.ts holds the two decoders equal, on valid and mangled input.
+ * test/receive/batch-decoder.test.ts holds the two decoders equal, on valid and mangled input.
  */
 export function decodeIngestBatch(bytes: Uint8Array): ReceivedBatch {
   const reader = new BinaryReader(bytes);

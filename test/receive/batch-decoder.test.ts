@@ -4,7 +4,7 @@ import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { Event } from '../../src/gen/polku/v1/event.js';
 import { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
 import { LACKS_ID, LACKS_SOURCE, LACKS_TIMESTAMP, NO_WIRE_BYTES } from '../../src/ingest/wire-events.js';
-import { decodeIngestBatch } from '../../src/server/message-codec.js';
+import { decodeIngestBatch } from '../../src/receive/polku-gateway/message-codec.js';
 import { fullEvent } from '../helpers/full-event.js';
 
 /** Deterministic PRNG (mulberry32): the same mangled inputs on every run. */

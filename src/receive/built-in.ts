@@ -1,0 +1,11 @@
+import { PolkuGatewayReceiver } from './polku-gateway/gateway-receiver.js';
+import type { Receiver } from './receiver.js';
+
+/**
+ * The ways into every gateway, in the order their services are added. A new protocol is one
+ * receiver file plus one line here (or, for embedders and tests, `GatewayOptions.receivers`).
+ * Fresh instances each call: a receiver holds its open streams, so two gateways never share one.
+ */
+export function builtInReceivers(): Receiver[] {
+  return [new PolkuGatewayReceiver()];
+}
