@@ -24,7 +24,7 @@ export { validator, Validator, type ValidatorOptions, type ValidationRule } from
 export { hasClientId } from './ingest/assigned-ids.js';
 
 export type { OverflowPolicy, EventBufferOptions } from './buffer/event-buffer.js';
-export type { DeliveryOptions } from './buffer/emitter-queue.js';
+export type { DeliveryOptions } from './delivery/emitter-queue.js';
 
 export { EmitResults, type Emitter, type EmitResult, type EventFailure, type EmitterHealth } from './emit/emitter.js';
 export { StdoutEmitter, type StdoutEmitterOptions } from './emit/stdout.js';

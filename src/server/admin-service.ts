@@ -10,7 +10,7 @@ import {
   type ReplayRequest,
   type ReplayResponse,
 } from '../gen/polku/v1/admin.js';
-import type { DurableAdmin } from '../hub/durable-admin.js';
+import type { DurableAdmin } from '../delivery/durable-admin.js';
 import type { Logger } from '../observability/logger.js';
 import { isLoopbackAddress } from './loopback.js';
 

@@ -6,7 +6,7 @@ import type { Event } from '../gen/polku/v1/event.js';
 import { hasClientId } from '../ingest/assigned-ids.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { Logger } from '../observability/logger.js';
-import type { BatchOutcome } from './batch-outcome.js';
+import type { BatchOutcome } from '../hub/batch-outcome.js';
 
 /** Metadata key whose value, when present, is an event's idempotency key (else its client id). */
 export const IDEMPOTENCY_KEY = 'idempotency_key';

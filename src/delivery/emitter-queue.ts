@@ -4,9 +4,9 @@ import type { Event } from '../gen/polku/v1/event.js';
 import type { DropCounter } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { queueHealth } from './delivery-queue.js';
-import type { BufferedEvent } from './buffered-event.js';
-import { Deque } from './deque.js';
-import type { AdmissionTarget, EventBuffer } from './event-buffer.js';
+import type { BufferedEvent } from '../buffer/buffered-event.js';
+import { Deque } from '../buffer/deque.js';
+import type { AdmissionTarget, EventBuffer } from '../buffer/event-buffer.js';
 import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
 
 /** Backoff when a retryable failure names no retry-after: 100 ms, doubling, at most 5 s. */
@@ -79,6 +79,11 @@ export class EmitterQueue implements AdmissionTarget {
   /** Events waiting, in flight, or waiting to be retried. */
   get depth(): number {
     return this.pending.length + (this.inFlight?.length ?? 0) + (this.retryBatch?.length ?? 0);
+  }
+
+  /** Events of the batch being sent now (0 when none is). */
+  get inFlightCount(): number {
+    return this.inFlight?.length ?? 0;
   }
 
   enqueue(buffered: BufferedEvent): void {

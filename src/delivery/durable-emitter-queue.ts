@@ -1,10 +1,10 @@
 import type { Counter } from 'prom-client';
-import type { Clock, TimerHandle, Timers } from '../../clock.js';
-import type { Emitter, EmitResult, EmitterHealth } from '../../emit/emitter.js';
-import type { Logger } from '../../observability/logger.js';
-import { queueHealth, type DeliveryQueue } from '../delivery-queue.js';
-import type { EmitterQueueMetrics } from '../emitter-queue-metrics.js';
-import type { DurableStore, StoredEvent } from './durable-store.js';
+import type { Clock, TimerHandle, Timers } from '../clock.js';
+import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
+import type { Logger } from '../observability/logger.js';
+import { queueHealth, type DeliveryQueue } from './delivery-queue.js';
+import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
+import type { DurableStore, StoredEvent } from '../buffer/durable/durable-store.js';
 
 /** Backoff between attempts: 100 ms doubling to 30 s, each with up to 100 % jitter. */
 const BACKOFF_INITIAL_MS = 100;
@@ -51,6 +51,8 @@ export class DurableEmitterQueue implements DeliveryQueue {
   private oldestPendingAt: number | null = null;
   /** Deliveries run one at a time (the emitter contract): the main loop and replays chain here. */
   private exclusive: Promise<unknown> = Promise.resolve();
+  /** Events of the batch the emitter has now (0 when none). */
+  private sending = 0;
   private readonly forwarded;
   private readonly retried;
   private readonly batchSizes;
@@ -83,6 +85,11 @@ export class DurableEmitterQueue implements DeliveryQueue {
   /** Seconds the oldest undelivered event has waited (0 when caught up). */
   get lagSeconds(): number {
     return this.oldestPendingAt === null ? 0 : Math.max(0, (this.o.clock.nowMs() - this.oldestPendingAt) / 1000);
+  }
+
+  /** Events of the batch being sent now (0 when none is). */
+  get inFlightCount(): number {
+    return this.sending;
   }
 
   get lastBatchSucceeded(): boolean {
@@ -175,7 +182,9 @@ export class DurableEmitterQueue implements DeliveryQueue {
     let total = 0;
     for (let attempt = 1; !this.closed; attempt++) {
       const started = this.o.clock.monotonicMs();
+      this.sending = pending.length;
       const result = await this.callEmitter(pending);
+      this.sending = 0;
       this.durations.observe((this.o.clock.monotonicMs() - started) / 1000);
       this.batchSizes.observe(pending.length);
       const { delivered, retry, failed, error } = split(pending, result);
