@@ -10,7 +10,7 @@ import type { DeliveryOptions } from '../delivery/emitter-queue.js';
 import { isDefaultEmitter, type EmitterRegistration } from '../delivery/emitter-registration.js';
 import { MemoryBackend } from '../delivery/memory-backend.js';
 import type { Emitter } from '../emit/emitter.js';
-import { AckCodes, polkuError, type AckCode } from '../errors.js';
+import { polkuError, type AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, IngestBatch } from '../gen/polku/v1/gateway.js';
 import type { IngestResult, Ingestor } from '../ingest/ingestor.js';
@@ -18,11 +18,12 @@ import { IngestorTable } from '../ingest/ingestor-table.js';
 import { admitEvent, type IntakeLimits } from '../ingest/intake-rules.js';
 import { createUlidFactory, type UlidFactory } from '../ingest/ulid.js';
 import type { WireEvents } from '../ingest/wire-events.js';
-import type { Middleware, MiddlewareContext } from '../middleware/middleware.js';
+import type { Middleware } from '../middleware/middleware.js';
 import type { Logger } from '../observability/logger.js';
 import { DropCounter } from '../observability/metrics.js';
 import { BatchOutcome } from './batch-outcome.js';
 import { HubMetrics } from './hub-metrics.js';
+import { MiddlewareChain, type ChainBatch } from './middleware-chain.js';
 import type { IntakeRequest } from './intake-request.js';
 import { intakeOfBatch } from './polku-messages.js';
 
@@ -64,21 +65,11 @@ export interface HubStats extends DeliveryStats {
   readonly accepted: bigint;
 }
 
-/** How a batch's events enter the buffer. */
-interface Intake {
-  readonly source: string;
-  readonly cluster: string;
-  readonly receivedAtNs: bigint;
+/** One batch on its way through the hub. */
+interface Intake extends ChainBatch {
   readonly startedMs: number;
   /** Unary SendEvent never waits for room, whatever the overflow policy. */
   readonly unary: boolean;
-  readonly outcome: BatchOutcome;
-  /**
-   * Events refused retryably after middleware began, with the stage that refused them (a
-   * middleware's index, or the middleware count for the buffer). Kept only when some middleware
-   * wants to hear of them (`refusedLater`).
-   */
-  laterRefusals?: Array<{ event: Event; stage: number }>;
 }
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promise<T>)?.then === 'function';
@@ -92,9 +83,7 @@ const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promis
  */
 export class Hub {
   private ingestors: IngestorTable;
-  private readonly middleware: readonly Middleware[];
-  /** Indices of middleware with a `refusedLater` hook. */
-  private readonly undoers: readonly number[];
+  private readonly middleware: MiddlewareChain;
   /** The backend stores bytes, and no middleware changes events: store them as they came in. */
   private readonly wireBytesKept: boolean;
   private readonly components: ComponentContext;
@@ -116,10 +105,9 @@ export class Hub {
     this.o = options;
     this.log = options.logger.child({ component: 'hub' });
     this.ingestors = new IngestorTable(definition.ingestors, definition.defaultIngestor);
-    this.middleware = definition.middleware;
-    this.undoers = definition.middleware.flatMap((m, i) => (m.refusedLater ? [i] : []));
     this.drops = new DropCounter(options.registry);
     this.metrics = new HubMetrics(options.registry, options.maxSourceLabels);
+    this.middleware = new MiddlewareChain({ middleware: definition.middleware, metrics: this.metrics, logger: this.log });
     this.definition = definition;
     const shared = {
       buffer: options.buffer,
@@ -135,7 +123,7 @@ export class Hub {
     this.delivery = definition.durable
       ? new DurableBackend({ ...shared, durable: definition.durable })
       : new MemoryBackend({ ...shared, drops: this.drops });
-    this.wireBytesKept = this.delivery.storesWireBytes && definition.middleware.every((m) => m.keepsEventsUnchanged === true);
+    this.wireBytesKept = this.delivery.storesWireBytes && this.middleware.keepsEventsUnchanged;
     const components: ComponentContext = {
       registry: options.registry,
       logger: options.logger,
@@ -360,7 +348,7 @@ export class Hub {
       wireAt?.push(i);
     }
     if (wireAt && this.middleware.length === 0) return this.admit(intake, valid, wire, wireAt);
-    const kept = this.runMiddleware(intake, valid);
+    const kept = this.middleware.run(intake, valid);
     if (wireAt) {
       // The middleware returned some of these very objects: find each survivor's batch position.
       const position = new Map<Event, number>();
@@ -378,61 +366,6 @@ export class Hub {
     return kept.then((k) => this.admit(intake, k));
   }
 
-  private runMiddleware(intake: Intake, events: Event[], from = 0): Event[] | Promise<Event[]> {
-    const ctx = this.middlewareContext(intake);
-    let current = events;
-    for (let i = from; i < this.middleware.length && current.length > 0; i++) {
-      const step = this.middleware[i]!;
-      ctx.step = step.name;
-      ctx.stage = i;
-      let result: Event[] | Promise<Event[]>;
-      try {
-        result = step.process(current, ctx);
-      } catch (err) {
-        return this.middlewareFailed(intake, step, current, err);
-      }
-      if (isPromise(result)) {
-        const pending = current;
-        return result.then(
-          (next) => this.runMiddleware(intake, next, i + 1),
-          (err: unknown) => this.middlewareFailed(intake, step, pending, err),
-        );
-      }
-      current = result;
-    }
-    return current;
-  }
-
-  private middlewareFailed(intake: Intake, step: Middleware, events: Event[], err: unknown): Event[] {
-    this.log.error({ middleware: step.name, err }, 'middleware failed; batch refused');
-    const message = `middleware "${step.name}" failed: ${err instanceof Error ? err.message : String(err)}`;
-    for (const e of events) intake.outcome.refuse(e.id, 'MIDDLEWARE_ERROR', message);
-    this.metrics.middlewareDropped(step.name, 'MIDDLEWARE_ERROR', events.length);
-    return [];
-  }
-
-  private middlewareContext(intake: Intake): MiddlewareContext & { step: string; stage: number } {
-    const ctx = {
-      source: intake.source,
-      cluster: intake.cluster,
-      receivedAtNs: intake.receivedAtNs,
-      step: '',
-      stage: 0,
-      drop: (event: Event, code: AckCode, message: string) => {
-        intake.outcome.refuse(event.id, code, message);
-        this.metrics.middlewareDropped(ctx.step, code);
-        if (AckCodes[code].retryable) this.noteLaterRefusal(intake, event, ctx.stage);
-      },
-    };
-    return ctx;
-  }
-
-  /** Remembers a retryable refusal for the middleware before `stage` that keep per-event state. */
-  private noteLaterRefusal(intake: Intake, event: Event, stage: number): void {
-    if (this.undoers.length === 0 || stage <= this.undoers[0]!) return;
-    (intake.laterRefusals ??= []).push({ event, stage });
-  }
-
   /**
    * Hands the surviving events to delivery, then answers. Under the overflow policy `block` or in
    * durable mode that takes a promise; the caller stops reading the stream meanwhile, so HTTP/2
@@ -443,7 +376,7 @@ export class Hub {
       events,
       outcome: intake.outcome,
       unary: intake.unary,
-      refusedLater: (e) => this.noteLaterRefusal(intake, e, this.middleware.length),
+      refusedLater: (e) => this.middleware.noteLaterRefusal(intake, e, this.middleware.length),
       wire,
       wireAt,
     };
@@ -453,22 +386,10 @@ export class Hub {
 
   private finish(intake: Intake): Ack {
     const out = intake.outcome;
-    if (intake.laterRefusals) this.undoForLaterRefusals(intake.laterRefusals);
+    if (intake.laterRefusals) this.middleware.undoForLaterRefusals(intake.laterRefusals);
     this.accepted += BigInt(out.eventIds.length);
     this.metrics.recordBatch(intake.source, out.received, out.eventIds.length, (this.o.clock.monotonicMs() - intake.startedMs) / 1000);
     return out.toAck(this.delivery.bufferSize, this.delivery.bufferCapacity);
-  }
-
-  private undoForLaterRefusals(refusals: ReadonlyArray<{ event: Event; stage: number }>): void {
-    for (const index of this.undoers) {
-      const later = refusals.filter((r) => r.stage > index).map((r) => r.event);
-      if (later.length === 0) continue;
-      try {
-        this.middleware[index]!.refusedLater!(later);
-      } catch (err) {
-        this.log.error({ middleware: this.middleware[index]!.name, err }, 'refusedLater hook failed');
-      }
-    }
   }
 
   private refuseAll(intake: Intake, count: number, code: AckCode, message: string): Ack {
