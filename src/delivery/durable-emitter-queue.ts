@@ -1,5 +1,6 @@
 import type { Counter } from 'prom-client';
 import type { Clock, TimerHandle, Timers } from '../clock.js';
+import { splitBatch } from '../emit/batch-split.js';
 import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
 import type { Logger } from '../observability/logger.js';
 import { queueHealth, type DeliveryQueue } from './delivery-queue.js';
@@ -169,14 +170,14 @@ export class DurableEmitterQueue implements DeliveryQueue {
     return delivered;
   }
 
-  private deliverExclusive(batch: StoredEvent[]): Promise<number> {
+  private deliverExclusive(batch: readonly StoredEvent[]): Promise<number> {
     const run = this.exclusive.then(() => this.deliver(batch));
     this.exclusive = run.catch(() => undefined);
     return run;
   }
 
   /** Sends a batch until each event is delivered or dead-lettered (or the queue is stopped). Returns how many were delivered. */
-  private async deliver(batch: StoredEvent[]): Promise<number> {
+  private async deliver(batch: readonly StoredEvent[]): Promise<number> {
     const store = this.o.store;
     let pending = batch;
     let total = 0;
@@ -187,17 +188,11 @@ export class DurableEmitterQueue implements DeliveryQueue {
       this.sending = 0;
       this.durations.observe((this.o.clock.monotonicMs() - started) / 1000);
       this.batchSizes.observe(pending.length);
-      const { delivered, retry, failed, error } = split(pending, result);
+      const { delivered, retry, failed, failedErrors, error, retryAfterMs } = splitBatch(pending, result);
       this.forwarded.inc(delivered.length);
       total += delivered.length;
       this.lastError = retry.length + failed.length === 0 ? null : error;
-      if (failed.length > 0)
-        await this.deadLetter(
-          failed.map((f) => f.stored),
-          'failed',
-          failed.map((f) => f.error),
-          attempt,
-        );
+      if (failed.length > 0) await this.deadLetter(failed, 'failed', failedErrors, attempt);
       if (retry.length === 0) return total;
       const now = this.o.clock.nowMs();
       const expired = retry.filter((s) => now - s.appendedAtMs >= store.o.maxRetryAgeMs);
@@ -210,14 +205,13 @@ export class DurableEmitterQueue implements DeliveryQueue {
         return total;
       }
       this.retried.inc(again.length);
-      const retryAfter = result.status === 'retryable' || result.status === 'partial' ? result.retryAfterMs : undefined;
-      await this.sleep(retryAfter ?? backoff(attempt, this.o.random ?? Math.random));
+      await this.sleep(retryAfterMs ?? backoff(attempt, this.o.random ?? Math.random));
       pending = again;
     }
     return total;
   }
 
-  private async callEmitter(batch: StoredEvent[]): Promise<EmitResult> {
+  private async callEmitter(batch: readonly StoredEvent[]): Promise<EmitResult> {
     try {
       return await this.emitter.emit(batch.map((s) => s.event));
     } catch (err) {
@@ -227,7 +221,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
 
   /** `error` is one message for all, or one per event. */
   private async deadLetter(
-    events: StoredEvent[],
+    events: readonly StoredEvent[],
     reason: 'failed' | 'expired' | 'retries_exhausted',
     error: string | readonly string[],
     attempts: number,
@@ -264,37 +258,4 @@ export class DurableEmitterQueue implements DeliveryQueue {
 function backoff(attempt: number, random: () => number): number {
   const base = Math.min(BACKOFF_INITIAL_MS * 2 ** (attempt - 1), BACKOFF_MAX_MS);
   return Math.round(base * (1 + random()));
-}
-
-/** Splits a batch by an emitter's answer. */
-function split(
-  batch: StoredEvent[],
-  result: EmitResult,
-): { delivered: StoredEvent[]; retry: StoredEvent[]; failed: Array<{ stored: StoredEvent; error: string }>; error: string } {
-  switch (result.status) {
-    case 'success':
-      return { delivered: batch, retry: [], failed: [], error: '' };
-    case 'retryable':
-      return { delivered: [], retry: batch, failed: [], error: result.error };
-    case 'failed':
-      return { delivered: [], retry: [], failed: batch.map((stored) => ({ stored, error: result.error })), error: result.error };
-    case 'partial': {
-      const verdict = new Map<number, { retryable: boolean; error: string }>();
-      let error = '';
-      for (const f of result.failures) {
-        if (f.index >= 0 && f.index < batch.length) verdict.set(f.index, f);
-        if (f.retryable) error ||= f.error;
-      }
-      const delivered: StoredEvent[] = [];
-      const retry: StoredEvent[] = [];
-      const failed: Array<{ stored: StoredEvent; error: string }> = [];
-      batch.forEach((s, i) => {
-        const v = verdict.get(i);
-        if (v === undefined) delivered.push(s);
-        else if (v.retryable) retry.push(s);
-        else failed.push({ stored: s, error: v.error });
-      });
-      return { delivered, retry, failed, error: error || (failed[0]?.error ?? '') };
-    }
-  }
 }

@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle, Timers } from '../clock.js';
+import { splitBatch } from '../emit/batch-split.js';
 import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { DropCounter } from '../observability/metrics.js';
@@ -50,9 +51,9 @@ export class EmitterQueue implements AdmissionTarget {
   private readonly o: EmitterQueueOptions;
   private readonly log: Logger;
   private readonly pending = new Deque<BufferedEvent>(256);
-  private inFlight: BufferedEvent[] | null = null;
+  private inFlight: readonly BufferedEvent[] | null = null;
   /** Retryable failures waiting for their next attempt; they go before anything pending. */
-  private retryBatch: BufferedEvent[] | null = null;
+  private retryBatch: readonly BufferedEvent[] | null = null;
   private retryAttempt = 0;
   private retryDelayMs = 0;
   private timer: TimerHandle | null = null;
@@ -164,7 +165,7 @@ export class EmitterQueue implements AdmissionTarget {
     return batch;
   }
 
-  private send(batch: BufferedEvent[], attempt: number): void {
+  private send(batch: readonly BufferedEvent[], attempt: number): void {
     if (batch.length === 0) {
       this.kick();
       return;
@@ -185,57 +186,25 @@ export class EmitterQueue implements AdmissionTarget {
     );
   }
 
-  private onResult(batch: BufferedEvent[], attempt: number, result: EmitResult, started: number): void {
+  private onResult(batch: readonly BufferedEvent[], attempt: number, result: EmitResult, started: number): void {
     this.durations.observe((this.o.clock.monotonicMs() - started) / 1000);
     this.batchSizes.observe(batch.length);
     this.inFlight = null;
-    switch (result.status) {
-      case 'success':
-        this.lastError = null;
-        this.deliver(batch);
-        break;
-      case 'failed':
-        this.lastError = result.error;
-        this.log.warn({ events: batch.length, error: result.error }, 'emit failed; events dropped');
-        this.drop(batch, 'emit_failed');
-        break;
-      case 'retryable':
-        this.lastError = result.error;
-        this.retryOrDrop(batch, attempt, result.error, result.retryAfterMs);
-        break;
-      case 'partial':
-        this.onPartial(batch, attempt, result);
-        break;
+    const { delivered, retry, failed, error, retryAfterMs } = splitBatch(batch, result);
+    const failures = retry.length + failed.length;
+    this.lastError = failures === 0 ? null : result.status === 'partial' ? `${failures} of ${batch.length} events failed: ${error}` : error;
+    this.deliver(delivered);
+    if (failed.length > 0) {
+      if (result.status === 'failed') this.log.warn({ events: failed.length, error }, 'emit failed; events dropped');
+      else this.log.warn({ events: failed.length, error }, 'emitter refused events; dropped');
+      this.drop(failed, 'emit_failed');
     }
+    if (retry.length > 0) this.retryOrDrop(retry, attempt, error, retryAfterMs);
     if (this.retryBatch) this.scheduleRetry();
     else this.kick();
   }
 
-  private onPartial(batch: BufferedEvent[], attempt: number, result: Extract<EmitResult, { status: 'partial' }>): void {
-    const failure = new Map<number, boolean>();
-    let firstError = '';
-    for (const f of result.failures) {
-      if (f.index >= 0 && f.index < batch.length) failure.set(f.index, f.retryable);
-      firstError ||= f.error;
-    }
-    const delivered: BufferedEvent[] = [];
-    const retry: BufferedEvent[] = [];
-    const failed: BufferedEvent[] = [];
-    for (let i = 0; i < batch.length; i++) {
-      const retryable = failure.get(i);
-      if (retryable === undefined) delivered.push(batch[i]!);
-      else (retryable ? retry : failed).push(batch[i]!);
-    }
-    this.lastError = `${failure.size} of ${batch.length} events failed: ${firstError}`;
-    this.deliver(delivered);
-    if (failed.length > 0) {
-      this.log.warn({ events: failed.length, error: firstError }, 'emitter refused events; dropped');
-      this.drop(failed, 'emit_failed');
-    }
-    if (retry.length > 0) this.retryOrDrop(retry, attempt, firstError, result.retryAfterMs);
-  }
-
-  private retryOrDrop(events: BufferedEvent[], attempt: number, error: string, retryAfterMs?: number): void {
+  private retryOrDrop(events: readonly BufferedEvent[], attempt: number, error: string, retryAfterMs: number | undefined): void {
     if (attempt >= this.o.maxAttempts) {
       this.log.warn({ events: events.length, attempts: attempt, error }, 'emit retries exhausted; events dropped');
       this.drop(events, 'emit_retries_exhausted');
@@ -257,12 +226,12 @@ export class EmitterQueue implements AdmissionTarget {
     }, this.retryDelayMs);
   }
 
-  private deliver(events: BufferedEvent[]): void {
+  private deliver(events: readonly BufferedEvent[]): void {
     for (const b of events) this.o.buffer.settle(b);
     this.forwarded.inc(events.length);
   }
 
-  private drop(events: BufferedEvent[], reason: 'emit_failed' | 'emit_retries_exhausted'): void {
+  private drop(events: readonly BufferedEvent[], reason: 'emit_failed' | 'emit_retries_exhausted'): void {
     for (const b of events) this.o.buffer.settle(b);
     this.o.drops.count(reason, events.length);
   }
