@@ -3,6 +3,7 @@ import type { Clock, TimerHandle, Timers } from '../clock.js';
 import { splitBatch } from '../emit/batch-split.js';
 import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
 import type { Logger } from '../observability/logger.js';
+import { backoffDelay, type BackoffPolicy } from '../resilience/backoff.js';
 import { queueHealth, type DeliveryQueue } from './delivery-queue.js';
 import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
 import type { DurableStore, StoredEvent } from '../buffer/durable/durable-store.js';
@@ -42,6 +43,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
   readonly isDefault: boolean;
   private readonly o: DurableEmitterQueueOptions;
   private readonly log: Logger;
+  private readonly backoff: BackoffPolicy;
   private cursor: number;
   private running = false;
   private closed = false;
@@ -65,6 +67,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
     this.name = options.emitter.name;
     this.isDefault = options.isDefault;
     this.log = options.logger.child({ component: 'durable-queue', emitter: this.name });
+    this.backoff = { initialMs: BACKOFF_INITIAL_MS, maxMs: BACKOFF_MAX_MS, jitter: options.random ?? Math.random };
     // A new emitter starts with what arrives from now on; a known one where it stopped.
     this.cursor = Math.max(options.store.cursor(this.name) ?? options.store.nextSeq, options.store.log.firstSeq);
     options.store.setCursor(this.name, this.cursor);
@@ -205,7 +208,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
         return total;
       }
       this.retried.inc(again.length);
-      await this.sleep(retryAfterMs ?? backoff(attempt, this.o.random ?? Math.random));
+      await this.sleep(retryAfterMs ?? backoffDelay(attempt, this.backoff));
       pending = again;
     }
     return total;
@@ -253,9 +256,4 @@ export class DurableEmitterQueue implements DeliveryQueue {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
-}
-
-function backoff(attempt: number, random: () => number): number {
-  const base = Math.min(BACKOFF_INITIAL_MS * 2 ** (attempt - 1), BACKOFF_MAX_MS);
-  return Math.round(base * (1 + random()));
 }

@@ -4,6 +4,7 @@ import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { DropCounter } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
+import { backoffDelay, type BackoffPolicy } from '../resilience/backoff.js';
 import { queueHealth } from './delivery-queue.js';
 import type { BufferedEvent } from '../buffer/buffered-event.js';
 import { Deque } from '../buffer/deque.js';
@@ -13,6 +14,7 @@ import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
 /** Backoff when a retryable failure names no retry-after: 100 ms, doubling, at most 5 s. */
 const RETRY_INITIAL_MS = 100;
 const RETRY_MAX_MS = 5_000;
+const RETRY_BACKOFF: BackoffPolicy = { initialMs: RETRY_INITIAL_MS, maxMs: RETRY_MAX_MS };
 
 export interface DeliveryOptions {
   /** Events per `emit` call at most; a full batch is sent at once. */
@@ -213,7 +215,7 @@ export class EmitterQueue implements AdmissionTarget {
     this.retried.inc(events.length);
     this.retryBatch = events;
     this.retryAttempt = attempt;
-    this.retryDelayMs = retryAfterMs ?? Math.min(RETRY_INITIAL_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
+    this.retryDelayMs = retryAfterMs ?? backoffDelay(attempt, RETRY_BACKOFF);
   }
 
   private scheduleRetry(): void {
