@@ -1,6 +1,6 @@
 import type { DurableEmitterQueue } from './durable-emitter-queue.js';
 import type { DeadLetter, DurableStore, StoredEvent } from '../buffer/durable/durable-store.js';
-import type { DurableMetrics } from '../buffer/durable/durable-metrics.js';
+import type { DurableMetrics } from './durable-metrics.js';
 
 export interface ReplayRequest {
   /** Receive time range, milliseconds since the epoch, inclusive. */

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import { registerBufferMetrics } from '../buffer/buffer-metrics.js';
-import { DurableMetrics } from '../buffer/durable/durable-metrics.js';
+import { DurableMetrics } from './durable-metrics.js';
 import { DurableStore, type DurableOptions } from '../buffer/durable/durable-store.js';
 import { EventBuffer, type EventBufferOptions } from '../buffer/event-buffer.js';
 import type { Clock, Timers } from '../clock.js';

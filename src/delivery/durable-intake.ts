@@ -1,4 +1,4 @@
-import type { DurableMetrics } from '../buffer/durable/durable-metrics.js';
+import type { DurableMetrics } from './durable-metrics.js';
 import { NOT_SEEN, SEEN, type DurableStore } from '../buffer/durable/durable-store.js';
 import { clipUtf8, type EventRecordInput } from '../buffer/durable/event-record.js';
 import { StorageError } from '../buffer/durable/segment-log.js';

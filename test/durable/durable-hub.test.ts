@@ -8,7 +8,7 @@ import { EmitResults, type EmitResult, type Emitter } from '../../src/emit/emitt
 import { InMemoryEmitter } from '../../src/emit/in-memory.js';
 import { Event } from '../../src/gen/polku/v1/event.js';
 import type { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
-import { DurableMetrics } from '../../src/buffer/durable/durable-metrics.js';
+import { DurableMetrics } from '../../src/delivery/durable-metrics.js';
 import { hub } from '../../src/hub/builder.js';
 import { filter } from '../../src/middleware/filter.js';
 import { transform } from '../../src/middleware/transform.js';
