@@ -4,7 +4,7 @@
  * served by server.
  */
 export { hub, HubBuilder, DEFAULT_BUFFER, DEFAULT_DELIVERY, type EmitterRegistration } from './hub/builder.js';
-export { Hub, type PipelineDefinition, type HubOptions, type HubHealth, type DrainReport } from './hub/hub.js';
+export { Hub, type PipelineDefinition, type HubOptions, type HubHealth, type HubStats, type DrainReport } from './hub/hub.js';
 
 export type { Ingestor, IngestContext, IngestResult, IngestProblem } from './ingest/ingestor.js';
 export { JsonIngestor, type JsonIngestorOptions } from './ingest/json.js';

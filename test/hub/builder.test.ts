@@ -127,6 +127,20 @@ test('emitters become queues in order, default unless registered otherwise', () 
   );
 });
 
+test('an emitter added to a running hub is a default one unless registered otherwise, as in the builder', () => {
+  const built = hub().emitter(memory('a')).build();
+  built.addEmitter(memory('b'));
+  built.addEmitter(memory('c'), { default: false });
+  assert.deepEqual(
+    built.stats().emitters.map((q) => [q.name, q.isDefault]),
+    [
+      ['a', true],
+      ['b', true],
+      ['c', false],
+    ],
+  );
+});
+
 test('the definition lists the parts as they were added', () => {
   const json = new JsonIngestor();
   const sink = memory('sink');
