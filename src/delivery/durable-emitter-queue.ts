@@ -1,4 +1,5 @@
 import type { Counter } from 'prom-client';
+import type { DurableStore, StoredEvent } from '../buffer/durable/durable-store.js';
 import type { Clock, TimerHandle, Timers } from '../clock.js';
 import { splitBatch } from '../emit/batch-split.js';
 import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
@@ -6,7 +7,6 @@ import type { Logger } from '../observability/logger.js';
 import { backoffDelay, type BackoffPolicy } from '../resilience/backoff.js';
 import { queueHealth, type DeliveryQueue } from './delivery-queue.js';
 import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
-import type { DurableStore, StoredEvent } from '../buffer/durable/durable-store.js';
 
 /** Backoff between attempts: 100 ms doubling to 30 s, each with up to 100 % jitter. */
 const BACKOFF_INITIAL_MS = 100;

@@ -1,14 +1,14 @@
+import type { BufferedEvent } from '../buffer/buffered-event.js';
+import { Deque } from '../buffer/deque.js';
+import type { AdmissionTarget, EventBuffer } from '../buffer/event-buffer.js';
 import type { Clock, TimerHandle, Timers } from '../clock.js';
 import { splitBatch } from '../emit/batch-split.js';
 import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
-import type { DropCounter } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
+import type { DropCounter } from '../observability/metrics.js';
 import { backoffDelay, type BackoffPolicy } from '../resilience/backoff.js';
 import { queueHealth } from './delivery-queue.js';
-import type { BufferedEvent } from '../buffer/buffered-event.js';
-import { Deque } from '../buffer/deque.js';
-import type { AdmissionTarget, EventBuffer } from '../buffer/event-buffer.js';
 import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
 
 /** Backoff when a retryable failure names no retry-after: 100 ms, doubling, at most 5 s. */
