@@ -229,6 +229,8 @@ export class EmitterQueue implements AdmissionTarget {
   }
 
   private deliver(events: readonly BufferedEvent[]): void {
+    // Nothing delivered adds no series: an emitter that never delivered shows no forwarded count.
+    if (events.length === 0) return;
     for (const b of events) this.o.buffer.settle(b);
     this.forwarded.inc(events.length);
   }
