@@ -195,7 +195,8 @@ export class EmitterQueue implements AdmissionTarget {
     const { delivered, retry, failed, error, retryAfterMs } = splitBatch(batch, result);
     const failures = retry.length + failed.length;
     this.lastError = failures === 0 ? null : result.status === 'partial' ? `${failures} of ${batch.length} events failed: ${error}` : error;
-    this.deliver(delivered);
+    // Only an answer that can deliver counts: a failed batch adds no forwarded series of zero.
+    if (result.status === 'success' || result.status === 'partial') this.deliver(delivered);
     if (failed.length > 0) {
       if (result.status === 'failed') this.log.warn({ events: failed.length, error }, 'emit failed; events dropped');
       else this.log.warn({ events: failed.length, error }, 'emitter refused events; dropped');
@@ -229,8 +230,6 @@ export class EmitterQueue implements AdmissionTarget {
   }
 
   private deliver(events: readonly BufferedEvent[]): void {
-    // Nothing delivered adds no series: an emitter that never delivered shows no forwarded count.
-    if (events.length === 0) return;
     for (const b of events) this.o.buffer.settle(b);
     this.forwarded.inc(events.length);
   }
