@@ -17,7 +17,7 @@
 // The pipeline.
 export { hub, type HubBuilder, type EmitterRegistration } from './hub/builder.js';
 export type { OverflowPolicy, EventBufferOptions } from './buffer/event-buffer.js';
-export type { DeliveryOptions } from './buffer/emitter-queue.js';
+export type { DeliveryOptions } from './delivery/emitter-queue.js';
 export type { DurableOptions } from './buffer/durable/durable-store.js';
 export type { IntakeLimits } from './ingest/intake-rules.js';
 

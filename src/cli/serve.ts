@@ -29,13 +29,14 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     ...(settings.durable ? { durable: settings.durable } : {}),
   });
   const definition = builder.definition();
+  const bufferStats = hub.stats().buffer;
   logger.info(
     {
       pipeline: configPath ?? '(embedded default)',
       ingestors: definition.ingestors.map((i) => i.name),
       middleware: definition.middleware.map((m) => m.name),
       emitters: definition.emitters.map((e) => e.emitter.name),
-      buffer: { capacity: hub.buffer.capacity, maxBytes: hub.buffer.maxBytes, overflow: hub.buffer.overflow },
+      buffer: { capacity: bufferStats.capacity, maxBytes: bufferStats.maxBytes, overflow: bufferStats.overflow },
       durable: definition.durable ?? settings.durable ?? false,
     },
     'pipeline loaded',

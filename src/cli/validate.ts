@@ -30,12 +30,13 @@ export async function validate(configFlag: string | undefined): Promise<string> 
   const d = builder.definition();
   const list = (names: string[]): string => (names.length ? names.join(', ') : '(none)');
   const durable = d.durable ?? settings.durable;
+  const { buffer } = hub.stats();
   const summary = [
     `pipeline OK: ${configPath ?? '(embedded default)'}`,
     `  ingestors:  ${list(d.ingestors.map((i) => i.name))}`,
     `  middleware: ${list(d.middleware.map((m) => m.name))}`,
     `  emitters:   ${list(d.emitters.map((e) => e.emitter.name + (e.isDefault ? '' : ' (by route_to only)')))}`,
-    `  buffer:     ${hub.buffer.capacity} events, ${hub.buffer.maxBytes} bytes, overflow ${hub.buffer.overflow}`,
+    `  buffer:     ${buffer.capacity} events, ${buffer.maxBytes} bytes, overflow ${buffer.overflow}`,
   ];
   if (!durable) return summary.join('\n');
   const check = await checkDurableDir(durable.dir);

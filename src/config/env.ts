@@ -1,5 +1,5 @@
 import type { LevelWithSilent } from 'pino';
-import type { DeliveryOptions } from '../buffer/emitter-queue.js';
+import type { DeliveryOptions } from '../delivery/emitter-queue.js';
 import type { EventBufferOptions } from '../buffer/event-buffer.js';
 import { polkuError } from '../errors.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../ingest/intake-rules.js';

@@ -2,6 +2,7 @@ import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type Kube
 import { Counter, type Registry } from 'prom-client';
 import type { TimerHandle, Timers } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
+import { Backoff } from '../resilience/backoff.js';
 
 export const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 } as const;
 
@@ -34,11 +35,11 @@ export interface ResourceWatchOptions<T extends KubernetesObject> {
  */
 export class ResourceWatch<T extends KubernetesObject> {
   readonly informer: ListWatch<T>;
-  private readonly backoff: { initialMs: number; maxMs: number };
+  /** Restart and forced-relist waits: grows with each failure, back to the start on success. */
+  private readonly backoff: Backoff;
   private readonly log: Logger;
   private readonly errors: Counter<'resource'>;
   private readonly relists: Counter<'resource'>;
-  private delayMs: number;
   private lists = 0;
   /** Lists the current start() may make without a pause (its own first list). */
   private freeLists = 0;
@@ -50,8 +51,7 @@ export class ResourceWatch<T extends KubernetesObject> {
   private readonly syncWaiters: Array<() => void> = [];
 
   constructor(private readonly o: ResourceWatchOptions<T>) {
-    this.backoff = o.backoff ?? DEFAULT_BACKOFF;
-    this.delayMs = this.backoff.initialMs;
+    this.backoff = new Backoff(o.backoff ?? DEFAULT_BACKOFF);
     this.log = o.logger.child({ component: 'discovery', resource: o.resource, path: o.path });
     this.errors = family(
       o.registry,
@@ -66,7 +66,7 @@ export class ResourceWatch<T extends KubernetesObject> {
     // The library sends only resourceVersion and labelSelector; bookmarks ride on the path.
     this.informer = new ListWatch(`${o.path}?allowWatchBookmarks=true`, new Watch(o.kubeConfig), () => this.list(), false, o.labelSelector);
     const changed = () => {
-      this.delayMs = this.backoff.initialMs;
+      this.backoff.reset();
       o.onChange();
     };
     this.informer.on('add', changed);
@@ -117,11 +117,11 @@ export class ResourceWatch<T extends KubernetesObject> {
     const free = this.freeLists > 0;
     if (free) this.freeLists--;
     if (this.lists > 0) this.relists.inc({ resource: this.o.resource });
-    if (!free) await this.pause(this.nextDelay());
+    if (!free) await this.pause(this.backoff.next());
     if (this.stopped) throw new Error('discovery stopped');
     const list = await this.o.list();
     this.lists++;
-    this.delayMs = this.backoff.initialMs;
+    this.backoff.reset();
     return list;
   }
 
@@ -136,7 +136,7 @@ export class ResourceWatch<T extends KubernetesObject> {
     }
     this.errors.inc({ resource: this.o.resource });
     if (this.retry !== null) return;
-    const delay = this.nextDelay();
+    const delay = this.backoff.next();
     this.log.warn(
       { err: { message: (err as Error)?.message ?? String(err), status: code }, retryInMs: delay },
       'Kubernetes watch failed; restarting after a backoff',
@@ -145,12 +145,6 @@ export class ResourceWatch<T extends KubernetesObject> {
       this.retry = null;
       void this.run();
     }, delay);
-  }
-
-  private nextDelay(): number {
-    const delay = this.delayMs;
-    this.delayMs = Math.min(this.delayMs * 2, this.backoff.maxMs);
-    return delay;
   }
 
   private pause(ms: number): Promise<void> {

@@ -16,6 +16,7 @@ import type { CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
 import { checkPositive, pluginTarget } from '../plugin-client/address.js';
 import { emitterPluginClient } from '../plugin-client/client.js';
 import { PluginCaller } from '../plugin-client/plugin-caller.js';
+import { resultOfFailures } from './batch-split.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -242,11 +243,7 @@ export function emitResponseToResult(events: readonly Event[], response: EmitRes
     failures.sort((a, b) => a.index - b.index);
   }
   const reading = { unknownIds, ...countCheck(response.successCount, failures.length, n) };
-  if (failures.length === n && n > 0) {
-    if (failures.every((f) => f.retryable)) return { ...reading, result: EmitResults.retryable(failures[0]!.error) };
-    if (failures.every((f) => !f.retryable)) return { ...reading, result: EmitResults.failed(failures[0]!.error) };
-  }
-  return { ...reading, result: EmitResults.partial(failures) };
+  return { ...reading, result: resultOfFailures(n, failures) };
 }
 
 function countCheck(successCount: bigint, failures: number, batch: number): Pick<EmitResponseReading, 'countMismatch'> {

@@ -9,6 +9,7 @@ import {
 import type { Clock, TimerHandle, Timers } from '../clock.js';
 import { GatewayClient, type Ack, type IngestBatch } from '../gen/polku/v1/gateway.js';
 import type { Logger } from '../observability/logger.js';
+import { backoffDelay } from '../resilience/backoff.js';
 
 /** `idle`: not contacted yet. `up`: the last contact worked. `down`: it failed; a reconnect is scheduled. */
 export type EndpointState = 'idle' | 'up' | 'down';
@@ -226,7 +227,7 @@ export class GrpcEndpoint {
   private scheduleReconnect(): void {
     this.clearReconnect();
     const { initialMs, maxMs } = this.o.reconnect;
-    const delay = Math.min(initialMs * 2 ** Math.min(this.failures - 1, 30), maxMs);
+    const delay = backoffDelay(this.failures, { initialMs, maxMs });
     const { timers, clock } = this.o.runtime;
     this.backoffMs = delay;
     this.reconnectDueMs = clock.monotonicMs() + delay;

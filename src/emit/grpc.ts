@@ -5,6 +5,7 @@ import { AckCodes, isAckCode, polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, AckError, IngestBatch } from '../gen/polku/v1/gateway.js';
 import { silentLogger } from '../observability/logger.js';
+import { resultOfFailures } from './batch-split.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
 import { GrpcEndpoint, type EndpointRuntime, type PendingSend } from './grpc-endpoint.js';
 
@@ -226,11 +227,7 @@ export function ackToEmitResult(events: readonly Event[], ack: Ack): EmitResult 
   const capacity = Number(ack.bufferCapacity);
   const full = capacity > 0 && Number(ack.bufferSize) / capacity >= FULL_LOAD;
   const retryAfterMs = bufferFull && full ? FULL_RETRY_AFTER_MS : undefined;
-  if (failures.length === n) {
-    if (failures.every((f) => f.retryable)) return EmitResults.retryable(failures[0]!.error, retryAfterMs);
-    if (failures.every((f) => !f.retryable)) return EmitResults.failed(failures[0]!.error);
-  }
-  return EmitResults.partial(failures, retryAfterMs);
+  return resultOfFailures(n, failures, retryAfterMs);
 }
 
 function isRetryable(code: string): boolean {

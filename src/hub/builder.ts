@@ -1,7 +1,8 @@
-import type { DeliveryOptions } from '../buffer/emitter-queue.js';
+import type { DeliveryOptions } from '../delivery/emitter-queue.js';
 import type { DurableOptions } from '../buffer/durable/durable-store.js';
 import { OVERFLOW_POLICIES, type EventBufferOptions } from '../buffer/event-buffer.js';
 import { systemClock, systemTimers } from '../clock.js';
+import { isDefaultEmitter, type EmitterRegistration } from '../delivery/emitter-registration.js';
 import type { Emitter } from '../emit/emitter.js';
 import { polkuError } from '../errors.js';
 import type { Ingestor } from '../ingest/ingestor.js';
@@ -11,6 +12,8 @@ import { silentLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
 import { Hub, type HubOptions, type PipelineDefinition } from './hub.js';
 import { DEFAULT_MAX_SOURCE_LABELS } from './hub-metrics.js';
+
+export type { EmitterRegistration } from '../delivery/emitter-registration.js';
 
 export const DEFAULT_BUFFER: Readonly<EventBufferOptions> = Object.freeze({
   capacity: 10_000,
@@ -23,11 +26,6 @@ export const DEFAULT_DELIVERY: Readonly<DeliveryOptions> = Object.freeze({
   flushIntervalMs: 100,
   maxAttempts: 5,
 });
-
-export interface EmitterRegistration {
-  /** Whether events with an empty `route_to` go to this emitter. Default true. */
-  default?: boolean;
-}
 
 /**
  * Builds a pipeline in code. A `polku.config.ts` exports one:
@@ -70,7 +68,7 @@ export class HubBuilder {
   }
 
   emitter(emitter: Emitter, registration: EmitterRegistration = {}): this {
-    this.emitters.push({ emitter, isDefault: registration.default ?? true });
+    this.emitters.push({ emitter, isDefault: isDefaultEmitter(registration) });
     return this;
   }
 

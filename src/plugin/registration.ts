@@ -10,6 +10,7 @@ import {
   type UnregisterRequest,
 } from '../gen/polku/v1/plugin.js';
 import type { RegisterOptions } from './options.js';
+import { Backoff } from '../resilience/backoff.js';
 import { messageOf, type PluginLogger, type PluginTimers } from './runtime.js';
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
@@ -57,10 +58,9 @@ export class Registration {
   private readonly metadata = new Metadata();
   private readonly address: string;
   private readonly callTimeoutMs: number;
-  private readonly retryInitialMs: number;
-  private readonly retryMaxMs: number;
+  /** Registration retries: doubling from retryInitialMs to retryMaxMs, reset once registered. */
+  private readonly retryBackoff: Backoff;
   private intervalMs: number;
-  private retryMs: number;
   private id: string | undefined;
   private timer: unknown;
   private running: Promise<void> | null = null;
@@ -78,9 +78,10 @@ export class Registration {
     this.address = config.advertise ?? `127.0.0.1:${config.port}`;
     this.intervalMs = positive('register.heartbeatIntervalMs', config.heartbeatIntervalMs, DEFAULT_HEARTBEAT_INTERVAL_MS);
     this.callTimeoutMs = positive('register.callTimeoutMs', config.callTimeoutMs, DEFAULT_CALL_TIMEOUT_MS);
-    this.retryInitialMs = positive('register.retryInitialMs', config.retryInitialMs, DEFAULT_RETRY_INITIAL_MS);
-    this.retryMaxMs = positive('register.retryMaxMs', config.retryMaxMs, DEFAULT_RETRY_MAX_MS);
-    this.retryMs = this.retryInitialMs;
+    this.retryBackoff = new Backoff({
+      initialMs: positive('register.retryInitialMs', config.retryInitialMs, DEFAULT_RETRY_INITIAL_MS),
+      maxMs: positive('register.retryMaxMs', config.retryMaxMs, DEFAULT_RETRY_MAX_MS),
+    });
   }
 
   /** The id from the last accepted registration; undefined while not registered. */
@@ -146,16 +147,16 @@ export class Registration {
       });
       if (!res.accepted) throw new Error(`gateway refused the registration: ${res.message || 'no reason given'}`);
       this.id = res.pluginId;
-      this.retryMs = this.retryInitialMs;
+      this.retryBackoff.reset();
       const hint = INTERVAL_HINT.exec(res.message);
       if (hint && Number(hint[1]) > 0) this.intervalMs = Number(hint[1]);
       logger.info('registered with gateway', { gateway, pluginId: this.id, address: this.address, heartbeatIntervalMs: this.intervalMs });
       this.schedule(this.intervalMs, () => this.heartbeat());
     } catch (err) {
       if (this.stopped) return;
-      logger.warn('registration failed; retrying', { gateway, error: messageOf(err), retryInMs: this.retryMs });
-      this.schedule(this.retryMs, () => this.register());
-      this.retryMs = Math.min(this.retryMs * 2, this.retryMaxMs);
+      const retryInMs = this.retryBackoff.next();
+      logger.warn('registration failed; retrying', { gateway, error: messageOf(err), retryInMs });
+      this.schedule(retryInMs, () => this.register());
     }
   }
 

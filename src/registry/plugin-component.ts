@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import type { EmitterRegistration } from '../delivery/emitter-registration.js';
 import type { Emitter } from '../emit/emitter.js';
 import { ExternalEmitter } from '../emit/external.js';
 import { EmitterWrapper } from '../emit/resilience/wrap.js';
@@ -12,13 +13,14 @@ import type { PluginSpec } from './plugin-spec.js';
  * Routing reads them per batch, so a change here is seen by the next batch.
  */
 export interface LivePipeline {
-  addEmitter(emitter: Emitter, registration?: { default?: boolean }): void;
+  /** `registration.default` is true when omitted, as in the builder. */
+  addEmitter(emitter: Emitter, registration?: EmitterRegistration): void;
   removeEmitter(name: string): boolean;
   addIngestor(ingestor: Ingestor): void;
   removeIngestor(name: string): boolean;
   readonly running: { readonly emitters: readonly string[]; readonly ingestors: readonly string[] };
-  /** The pipeline's emitter queues, for the static rows of the table (their emitters' addresses). */
-  readonly queues?: ReadonlyArray<{ readonly name: string; readonly emitter: Emitter }>;
+  /** The running emitter of that name, for the static rows of the table (its address). */
+  emitter?(name: string): Emitter | undefined;
   /** Component health, for the static rows (`emitter:<name>`, `ingestor:<name>`). */
   health?(): Promise<{ components: Record<string, { healthy: boolean; message: string }> }>;
 }

@@ -34,7 +34,7 @@ export interface PluginRow {
 export function staticRows(pipeline: LivePipeline): { names: Set<string>; emitters: Set<string>; rows: PluginRow[] } {
   const { emitters, ingestors } = pipeline.running;
   const addressOf = (name: string): string => {
-    const emitter = pipeline.queues?.find((q) => q.name === name)?.emitter as { address?: unknown } | undefined;
+    const emitter = pipeline.emitter?.(name) as { address?: unknown } | undefined;
     return typeof emitter?.address === 'string' ? emitter.address : '';
   };
   const row = (name: string, type: PluginKind, address: string): PluginRow => ({

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { eventToJson } from '../emit/event-json.js';
 import type { DeadLetter } from '../buffer/durable/durable-store.js';
-import type { DurableAdmin } from '../hub/durable-admin.js';
+import type { DurableAdmin } from '../delivery/durable-admin.js';
 import { polkuError, type ErrorCode } from '../errors.js';
 import { isLoopbackAddress } from './loopback.js';
 

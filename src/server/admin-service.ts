@@ -11,7 +11,7 @@ import {
   type ReplayResponse,
 } from '../gen/polku/v1/admin.js';
 import { isPolkuError, polkuError, type ErrorCode } from '../errors.js';
-import type { DurableAdmin } from '../hub/durable-admin.js';
+import type { DurableAdmin } from '../delivery/durable-admin.js';
 import type { Logger } from '../observability/logger.js';
 import { isLoopbackAddress } from './loopback.js';
 

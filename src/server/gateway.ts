@@ -127,7 +127,7 @@ export class Gateway {
   }
 
   private async runShutdown(reason: string): Promise<DrainReport> {
-    this.log.info({ reason, buffered: this.o.hub.buffer.size }, 'shutting down: intake stopped, draining buffer');
+    this.log.info({ reason, buffered: this.o.hub.stats().buffer.events }, 'shutting down: intake stopped, draining buffer');
     this.state = 'draining';
     this.grpc.setServing(false);
     // Discovery and leases stop first: plugins stay in the pipeline while the buffer drains to them.

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { polkuError } from '../errors.js';
-import type { DurableAdmin } from '../hub/durable-admin.js';
+import type { DurableAdmin } from '../delivery/durable-admin.js';
 import type { Logger } from '../observability/logger.js';
 import { adminRoute } from './admin-routes.js';
 

@@ -21,7 +21,7 @@
 
 // The gateway process and the running pipeline.
 export { Gateway, type GatewayOptions, type ListeningPorts } from './gateway.js';
-export type { Hub, PipelineDefinition, HubOptions, HubHealth, DrainReport } from '../hub/hub.js';
+export type { Hub, PipelineDefinition, HubOptions, HubHealth, DrainReport, HubStats } from '../hub/hub.js';
 export { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../hub/builder.js';
 export { DEFAULT_LIMITS } from '../ingest/intake-rules.js';
 
@@ -51,3 +51,8 @@ export { kubernetesDiscovery, type KubernetesDiscovery, type KubernetesDiscovery
 // Errors and the wire.
 export { PolkuError, isPolkuError, type ErrorCode } from '../errors.js';
 export { Ack, IngestBatch, IngestEvent } from '../gen/polku/v1/gateway.js';
+
+// Ways in: write a receiver of your own and pass it in GatewayOptions.receivers.
+export type { Receiver, ReceiverContext, IntakePort, GrpcServiceBinding } from '../receive/receiver.js';
+export type { IntakeRequest, IntakePayload } from '../hub/intake-request.js';
+export { refusalOf, AckCodes, type AckCode } from '../errors.js';

@@ -8,13 +8,12 @@ import { EmitResults, type EmitResult, type Emitter } from '../../src/emit/emitt
 import { InMemoryEmitter } from '../../src/emit/in-memory.js';
 import { Event } from '../../src/gen/polku/v1/event.js';
 import type { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
-import type { DurableEmitterQueue } from '../../src/buffer/durable/durable-emitter-queue.js';
-import { DurableMetrics } from '../../src/buffer/durable/durable-metrics.js';
+import { DurableMetrics } from '../../src/delivery/durable-metrics.js';
 import { hub } from '../../src/hub/builder.js';
 import { filter } from '../../src/middleware/filter.js';
 import { transform } from '../../src/middleware/transform.js';
 import { decodeIngestBatch } from '../../src/receive/polku-gateway/message-codec.js';
-import { DurableAdmin } from '../../src/hub/durable-admin.js';
+import { DurableAdmin } from '../../src/delivery/durable-admin.js';
 import type { Hub } from '../../src/hub/hub.js';
 import { createRegistry } from '../../src/observability/metrics.js';
 import { decodeEventRecord } from '../../src/buffer/durable/event-record.js';
@@ -71,7 +70,7 @@ describe('durable mode', () => {
     const h = await started(hub().emitter(memory).durable({ dir, fsync: false }).build());
     const ack = await h.processBatch(batch(ids('a', 5)));
     assert.deepEqual(ack.eventIds, ['a0', 'a1', 'a2', 'a3', 'a4']);
-    const stored = await h.durableStore!.read(1, 10);
+    const stored = await h.admin!.store.read(1, 10);
     assert.deepEqual(
       stored.map((s) => s.event.id),
       ack.eventIds,
@@ -116,13 +115,13 @@ describe('durable mode', () => {
     const again = await h.processBatch(batch([{ id: 'once' }, { metadata: { idempotency_key: 'k-1' } }, { id: 'new' }]));
     assert.equal(again.eventIds.length, 3, 'all acknowledged');
     assert.equal(again.errors.length, 0);
-    assert.equal(h.durableStore!.nextSeq, 4, 'only three records stored');
+    assert.equal(h.stats().durable!.nextSeq, 4, 'only three records stored');
     const resends = await registry.getSingleMetric('polku_idempotent_resends_total')!.get();
     assert.equal(resends.values[0]!.value, 2);
     await h.drain(1_000);
     const h2 = await started(hub().emitter(new InMemoryEmitter()).durable({ dir, fsync: false }).build());
     await h2.processBatch(batch([{ id: 'once' }]));
-    assert.equal(h2.durableStore!.nextSeq, 4, 'the window survived the restart');
+    assert.equal(h2.stats().durable!.nextSeq, 4, 'the window survived the restart');
     await h2.drain(1_000);
   });
 
@@ -132,11 +131,11 @@ describe('durable mode', () => {
     const h = await started(hub().emitter(new InMemoryEmitter()).durable(options).build());
     await h.processBatch(batch(['a', 'b', 'c', 'd', 'e'].map((id) => ({ id }))));
     await h.processBatch(batch([{ id: 'e' }, { id: 'a' }])); // 'e' is a resend; 'a' fell out of the window
-    assert.equal(h.durableStore!.nextSeq, 7, 'a stored again, e not');
+    assert.equal(h.stats().durable!.nextSeq, 7, 'a stored again, e not');
     await h.drain(1_000);
     const h2 = await started(hub().emitter(new InMemoryEmitter()).durable(options).build());
     await h2.processBatch(batch([{ id: 'a' }, { id: 'e' }, { id: 'd' }])); // the last two keys stored were e, a
-    assert.equal(h2.durableStore!.nextSeq, 8, 'only d is stored again: a and e were the window rebuilt from the log');
+    assert.equal(h2.stats().durable!.nextSeq, 8, 'only d is stored again: a and e were the window rebuilt from the log');
     await h2.drain(1_000);
   });
 
@@ -145,7 +144,7 @@ describe('durable mode', () => {
     const h = await started(hub().emitter(new InMemoryEmitter()).durable({ dir, fsync: false }).build());
     const ack = await h.processBatch(batch([{ eventType: 'x' }, { eventType: 'x' }, { eventType: 'x' }]));
     assert.equal(new Set(ack.eventIds).size, 3);
-    assert.equal(h.durableStore!.nextSeq, 4);
+    assert.equal(h.stats().durable!.nextSeq, 4);
     await h.drain(1_000);
   });
 
@@ -166,7 +165,7 @@ describe('durable mode', () => {
     await h.processBatch(batch(ids('p', 4)));
     await until(() => flaky.seen.length >= 2, 'the retry');
     assert.deepEqual(flaky.seen.slice(0, 2), [['p0', 'p1', 'p2', 'p3'], ['p1']]);
-    await until(() => h.queues[0]!.depth === 0, 'the cursor to pass the batch');
+    await until(() => h.stats().emitters[0]!.depth === 0, 'the cursor to pass the batch');
     const letters = await h.admin!.listDeadLetters();
     assert.deepEqual(
       letters.map((d) => [d.event.id, d.emitter, d.reason]),
@@ -188,7 +187,7 @@ describe('durable mode', () => {
       );
     const first = await started(hub().emitter(refusing()).durable({ dir, fsync: false }).build());
     await first.processBatch(batch(ids('d', 2)));
-    await until(() => first.queues[0]!.depth === 0, 'both events to be dead-lettered');
+    await until(() => first.stats().emitters[0]!.depth === 0, 'both events to be dead-lettered');
     const before = await first.admin!.listDeadLetters();
     assert.deepEqual(
       before.map((d) => d.event.id),
@@ -289,8 +288,8 @@ describe('durable mode', () => {
     }
     assert.deepEqual(refused, ['STORAGE_FULL']);
     gate.open();
-    await until(() => h.queues[0]!.depth === 0, 'delivery');
-    await h.durableStore!.maintain(['held']);
+    await until(() => h.stats().emitters[0]!.depth === 0, 'delivery');
+    await h.admin!.store.maintain(['held']);
     const ack = await h.processBatch(batch([{ id: 'after', payload: Buffer.alloc(200) }]));
     assert.deepEqual(ack.eventIds, ['after']);
     await h.drain(1_000);
@@ -345,7 +344,7 @@ describe('durable mode', () => {
     const dir = freshDir();
     const memory = new InMemoryEmitter();
     const h = await started(hub().emitter(memory).durable({ dir, fsync: false }).build());
-    const store = h.durableStore!;
+    const store = h.admin!.store;
     const commit = store.commit.bind(store);
     // The disk failing under one commit (the real failure is covered by the tmpfs tests).
     store.commit = () => Promise.reject(new StorageError('STORAGE_IO', 'EIO: i/o error, write'));
@@ -379,15 +378,15 @@ describe('durable mode', () => {
     const filler = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ id: `f${from + i}`, payload: Buffer.alloc(150) }));
     await h.processBatch(batch([{ id: 'gone', payload: Buffer.alloc(150) }])); // seq 1
     let stored = 1;
-    while (!h.durableStore!.full) stored += (await h.processBatch(batch(filler(stored, 3)))).eventIds.length;
+    while (!h.stats().durable!.full) stored += (await h.processBatch(batch(filler(stored, 3)))).eventIds.length;
     await memory.waitForCount(stored);
-    await h.durableStore!.maintain(['memory']); // the log needs room: delivered segments go, 'gone' among them
-    assert.ok(h.durableStore!.log.firstSeq > 1, "'gone' was deleted");
+    await h.admin!.store.maintain(['memory']); // the log needs room: delivered segments go, 'gone' among them
+    assert.ok(h.stats().durable!.firstSeq > 1, "'gone' was deleted");
     assert.deepEqual((await h.processBatch(batch([{ id: 'kept' }]))).eventIds, ['kept']);
-    const keptSeq = h.durableStore!.nextSeq - 1;
+    const keptSeq = h.stats().durable!.nextSeq - 1;
     await h.processBatch(batch(ids('small', 6))); // 'kept' leaves the 4 in-memory events
     await memory.waitForCount(stored + 7);
-    assert.ok(h.durableStore!.log.firstSeq <= keptSeq, "'kept' is in the log");
+    assert.ok(h.stats().durable!.firstSeq <= keptSeq, "'kept' is in the log");
 
     const ack = await h.processBatch(batch([{ id: 'kept' }, { id: 'gone' }]));
     assert.deepEqual([...ack.eventIds].sort(), ['gone', 'kept']);
@@ -408,7 +407,7 @@ describe('durable mode', () => {
     await h.processBatch(batch(ids('f', 8))); // 'a' (seq 1) leaves the in-memory events
     await h.processBatch(batch([{ id: 'b' }])); // seq 10, in memory
     // Every key now hashes as 'a' (seq 1, checked on disk) or 'b' (seq 10, checked in memory) would.
-    const window = (h.durableStore as unknown as { keys: { candidate: (key: string) => number } }).keys;
+    const window = (h.admin!.store as unknown as { keys: { candidate: (key: string) => number } }).keys;
     window.candidate = (key) => (key.startsWith('on-disk') ? 1 : 10);
     const ack = await h.processBatch(batch([{ id: 'on-disk-lookalike' }, { id: 'in-memory-lookalike' }, { id: 'b' }]));
     assert.deepEqual([...ack.eventIds].sort(), ['b', 'in-memory-lookalike', 'on-disk-lookalike']);
@@ -433,11 +432,11 @@ describe('durable mode', () => {
     const h = await started(hub().emitter(emitter).delivery({ batchSize: 25 }).durable({ dir, fsync: false }).build({ registry }));
     const before = Date.now();
     await h.processBatch(batch(ids('r', 25)));
-    await until(() => h.queues[0]!.depth === 0, 'all 25 dead-lettered');
-    const store = h.durableStore!;
+    await until(() => h.stats().emitters[0]!.depth === 0, 'all 25 dead-lettered');
+    const store = h.admin!.store;
     const admin = new DurableAdmin(
       store,
-      () => h.queues as DurableEmitterQueue[],
+      () => h.admin!.queues(),
       new DurableMetrics(
         createRegistry(),
         () => store,
@@ -474,7 +473,7 @@ describe('durable mode', () => {
       );
     const bytes = w.join().finish();
     const received = () => decodeIngestBatch(bytes);
-    const storedBodies = async (h: Hub) => (await h.durableStore!.log.read(1, 10)).map((r) => Buffer.from(r.payload));
+    const storedBodies = async (h: Hub) => (await h.admin!.store.log.read(1, 10)).map((r) => Buffer.from(r.payload));
 
     const dropping = await started(
       hub()
@@ -515,7 +514,7 @@ describe('durable mode', () => {
       'encoded afresh',
     );
     assert.deepEqual(
-      (await editing.durableStore!.read(1, 10)).map((s) => s.event.metadata),
+      (await editing.admin!.store.read(1, 10)).map((s) => s.event.metadata),
       [{ env: 'prod' }, { env: 'prod' }, { env: 'prod' }],
     );
     await editing.drain(1_000);

@@ -220,7 +220,7 @@ describe('GrpcEmitter against real gateways', () => {
     try {
       // Nothing known yet: round robin starts with the first endpoint, whose Ack says 10/10.
       assert.deepEqual(await emitter.emit(batch('fill', 10)), { status: 'success' });
-      assert.equal(full.hub.buffer.size, 10);
+      assert.equal(full.hub.stats().buffer.events, 10);
       assert.match(emitter.health().message!, new RegExp(`${a} up \\(buffer 10/10, `));
       for (let i = 0; i < 4; i++) assert.deepEqual(await emitter.emit(batch(`b${i}`, 5)), { status: 'success' });
       await memory.waitForCount(20);
@@ -275,7 +275,7 @@ describe('GrpcEmitter against real gateways', () => {
     emitter.init(context(timers, clock));
     try {
       const blocked = emitter.emit(batch('slow', 3)); // the third event waits for room: no Ack
-      await until(() => gw.hub.buffer.blockedWriters === 1, 'the batch to block downstream');
+      await until(() => gw.hub.stats().buffer.blockedWriters === 1, 'the batch to block downstream');
       timers.advance(999);
       assert.equal(emitter.health().healthy, true);
       timers.advance(1);
@@ -284,7 +284,7 @@ describe('GrpcEmitter against real gateways', () => {
       assert.match(result.status === 'retryable' ? result.error : '', /^timed out: no Ack from .* within 1000 ms$/);
       assert.match(emitter.health().message!, /down: no Ack within 1000 ms; stream reset/);
       gate.open(); // the downstream now answers the old batch, on the stream that was reset
-      await until(() => gw.hub.buffer.size === 0, 'the downstream to drain');
+      await until(() => gw.hub.stats().buffer.events === 0, 'the downstream to drain');
       await waitFor(() => (timers.advance(50), emitter.health().healthy), 'the endpoint to come back');
       assert.deepEqual(await emitter.emit(batch('next', 2)), { status: 'success' });
     } finally {
@@ -361,7 +361,7 @@ describe('GrpcEmitter against real gateways', () => {
     };
     try {
       await send('before');
-      await until(() => upstream.hub.buffer.size === 0, 'the first events to be forwarded');
+      await until(() => upstream.hub.stats().buffer.events === 0, 'the first events to be forwarded');
       // Nothing in flight (the queue is idle); the stream to the downstream is open.
       p1.child.kill('SIGKILL');
       await p1.exited;
@@ -371,7 +371,7 @@ describe('GrpcEmitter against real gateways', () => {
       dead = false;
       await downstream(sink2, { POLKU_GRPC_ADDR: `127.0.0.1:${p1.grpcPort}` });
       await send('after');
-      await waitFor(() => upstream.hub.buffer.size === 0, 'everything to be forwarded after the restart');
+      await waitFor(() => upstream.hub.stats().buffer.events === 0, 'everything to be forwarded after the restart');
       assert.deepEqual(
         resultsWhileDead.filter((r) => r.status !== 'retryable'),
         [],

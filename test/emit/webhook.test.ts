@@ -251,7 +251,7 @@ test('through a hub, events that were delivered are never sent again', async (t)
   const h = hub().emitter(webhook).delivery({ batchSize: 10, flushIntervalMs: 1, maxAttempts: 5 }).build({ registry });
   const ids = Array.from({ length: 10 }, (_, i) => `e${i}`);
   await h.processBatch({ source: 's', cluster: '', payload: { $case: 'events', value: { events: events(...ids) } } });
-  await until(() => h.buffer.size === 0 && server.requests.length >= 2, 'the buffer to empty');
+  await until(() => h.stats().buffer.events === 0 && server.requests.length >= 2, 'the buffer to empty');
   assert.deepEqual(
     server.requests.map((r) => idsOf(r.body)),
     [ids, ['e2', 'e5']],

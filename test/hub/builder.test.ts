@@ -71,18 +71,18 @@ test('an unknown default ingestor is invalid', () => {
 
 test('without settings anywhere the defaults apply', () => {
   const built = hub().emitter(memory()).build();
-  assert.equal(built.buffer.capacity, DEFAULT_BUFFER.capacity);
-  assert.equal(built.buffer.maxBytes, DEFAULT_BUFFER.maxBytes);
-  assert.equal(built.buffer.overflow, DEFAULT_BUFFER.overflow);
+  assert.equal(built.stats().buffer.capacity, DEFAULT_BUFFER.capacity);
+  assert.equal(built.stats().buffer.maxBytes, DEFAULT_BUFFER.maxBytes);
+  assert.equal(built.stats().buffer.overflow, DEFAULT_BUFFER.overflow);
 });
 
 test('runtime settings passed to build() win over the defaults', () => {
   const built = hub()
     .emitter(memory())
     .build({ buffer: { ...DEFAULT_BUFFER, capacity: 50, overflow: 'block' } });
-  assert.equal(built.buffer.capacity, 50);
-  assert.equal(built.buffer.overflow, 'block');
-  assert.equal(built.buffer.maxBytes, DEFAULT_BUFFER.maxBytes);
+  assert.equal(built.stats().buffer.capacity, 50);
+  assert.equal(built.stats().buffer.overflow, 'block');
+  assert.equal(built.stats().buffer.maxBytes, DEFAULT_BUFFER.maxBytes);
 });
 
 test('builder settings win over the runtime settings, field by field', () => {
@@ -91,9 +91,9 @@ test('builder settings win over the runtime settings, field by field', () => {
     .buffer({ capacity: 7 })
     .buffer({ overflow: 'drop_oldest' })
     .build({ buffer: { capacity: 50, maxBytes: 4096, overflow: 'block' } });
-  assert.equal(built.buffer.capacity, 7);
-  assert.equal(built.buffer.overflow, 'drop_oldest');
-  assert.equal(built.buffer.maxBytes, 4096, 'what the builder leaves unset comes from the runtime');
+  assert.equal(built.stats().buffer.capacity, 7);
+  assert.equal(built.stats().buffer.overflow, 'drop_oldest');
+  assert.equal(built.stats().buffer.maxBytes, 4096, 'what the builder leaves unset comes from the runtime');
 });
 
 test('builder limits win over runtime limits, which win over the defaults', () => {
@@ -113,16 +113,30 @@ test('a runtime setting the builder overrides cannot make the pipeline invalid',
     .emitter(memory())
     .buffer({ capacity: 5 })
     .build({ buffer: { ...DEFAULT_BUFFER, capacity: 0 } });
-  assert.equal(built.buffer.capacity, 5);
+  assert.equal(built.stats().buffer.capacity, 5);
 });
 
 test('emitters become queues in order, default unless registered otherwise', () => {
   const built = hub().emitter(memory('a')).emitter(memory('b'), { default: false }).build();
   assert.deepEqual(
-    built.queues.map((q) => [q.name, q.isDefault]),
+    built.stats().emitters.map((q) => [q.name, q.isDefault]),
     [
       ['a', true],
       ['b', false],
+    ],
+  );
+});
+
+test('an emitter added to a running hub is a default one unless registered otherwise, as in the builder', () => {
+  const built = hub().emitter(memory('a')).build();
+  built.addEmitter(memory('b'));
+  built.addEmitter(memory('c'), { default: false });
+  assert.deepEqual(
+    built.stats().emitters.map((q) => [q.name, q.isDefault]),
+    [
+      ['a', true],
+      ['b', true],
+      ['c', false],
     ],
   );
 });

@@ -30,7 +30,7 @@ test('an event refused BUFFER_FULL after the deduplicator saw it is accepted whe
     [['b', 'BUFFER_FULL']],
   );
   gate.open();
-  while (h.buffer.size > 0) await new Promise((r) => setImmediate(r));
+  while (h.stats().buffer.events > 0) await new Promise((r) => setImmediate(r));
   const again = await h.processBatch(batch('b', 'a'));
   assert.deepEqual(again.eventIds, ['b'], 'b was never accepted, so it is no duplicate');
   assert.deepEqual(

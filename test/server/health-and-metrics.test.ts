@@ -30,7 +30,7 @@ describe('health, reflection and metrics', () => {
     const stream = new AckStream(gw.client);
     await stream.send({ source: 'h', events: { events: events(4) } });
     await stream.end();
-    await until(() => gw.hub.buffer.size === 0, 'delivery');
+    await until(() => gw.hub.stats().buffer.events === 0, 'delivery');
     const health: any = await new Promise((resolve, reject) =>
       gw.client['Health']({}, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))),
     );
@@ -86,7 +86,7 @@ describe('health, reflection and metrics', () => {
       await stream.send({ source, events: { events: events(2) } });
     }
     await stream.end();
-    await until(() => gw.hub.buffer.size === 0, 'delivery');
+    await until(() => gw.hub.stats().buffer.events === 0, 'delivery');
     const res = await fetch(`http://127.0.0.1:${gw.metricsPort}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
@@ -114,7 +114,7 @@ describe('health, reflection and metrics', () => {
     await stream.send({ source: 's1', events: { events: events(1) } });
     assert.equal(sample(await scrape(gw.metricsPort), 'polku_grpc_active_streams'), 1);
     await stream.end();
-    await until(() => gw.hub.buffer.size === 0, 'delivery');
+    await until(() => gw.hub.stats().buffer.events === 0, 'delivery');
   });
 
   test('/healthz and /readyz answer 200 while serving; unknown paths 404', async () => {

@@ -32,7 +32,7 @@ describe('acks stay honest under each overflow policy', () => {
       assert.equal(second.buffer_capacity, '10');
       assert.equal(second.middleware_stats['buffer_overflow_count'], '3');
       gate.open();
-      await until(() => gw.hub.buffer.size === 0, 'buffer to drain');
+      await until(() => gw.hub.stats().buffer.events === 0, 'buffer to drain');
       const delivered = gate.batches.flat().map((e) => e.id);
       assert.deepEqual(delivered, [...first.event_ids, ...second.event_ids]);
       const metrics = await scrape(gw.metricsPort);
@@ -59,7 +59,7 @@ describe('acks stay honest under each overflow policy', () => {
       assert.equal(second.middleware_stats['buffer_overflow_count'], '3');
       assert.equal(second.buffer_size, '10');
       gate.open();
-      await until(() => gw.hub.buffer.size === 0, 'buffer to drain');
+      await until(() => gw.hub.stats().buffer.events === 0, 'buffer to drain');
       // In-flight events cannot be evicted; the three oldest waiting ones were.
       assert.deepEqual(
         gate.batches.flat().map((e) => e.id),
@@ -83,7 +83,7 @@ describe('acks stay honest under each overflow policy', () => {
       assert.equal(first.event_ids.length, 10);
       const blocked = stream.send({ source: 'a', events: { events: events(4, (i) => ({ id: `w${i}` })) } });
       const queuedBehind = stream.send({ source: 'a', events: { events: events(1, () => ({ id: 'behind' })) } });
-      await until(() => gw.hub.buffer.blockedWriters === 1, 'the batch to block');
+      await until(() => gw.hub.stats().buffer.blockedWriters === 1, 'the batch to block');
       assert.equal(stream.acks.length, 1, 'no Ack while blocked');
       assert.equal(sample(await scrape(gw.metricsPort), 'polku_buffer_blocked_writers'), 1);
       gate.open();
@@ -91,7 +91,7 @@ describe('acks stay honest under each overflow policy', () => {
       assert.deepEqual(second!.event_ids, ['w0', 'w1', 'w2', 'w3']);
       assert.deepEqual(second!.errors, []);
       assert.deepEqual(third!.event_ids, ['behind']);
-      await until(() => gw.hub.buffer.size === 0, 'buffer to drain');
+      await until(() => gw.hub.stats().buffer.events === 0, 'buffer to drain');
       assert.equal(gate.batches.flat().length, 15);
       await stream.end();
     } finally {
@@ -143,9 +143,9 @@ describe('a queue per emitter', () => {
       assert.equal(slow.calls, 1, 'the slow emitter is still on its first batch');
       assert.deepEqual(fast.events.map((e) => e.id).slice(0, 3), ['f0-0', 'f0-1', 'f0-2']);
       // Every event stays buffered until the slow emitter has it too.
-      assert.equal(gw.hub.buffer.size, 200);
+      assert.equal(gw.hub.stats().buffer.events, 200);
       slow.open();
-      await until(() => gw.hub.buffer.size === 0, 'slow emitter to catch up');
+      await until(() => gw.hub.stats().buffer.events === 0, 'slow emitter to catch up');
       assert.deepEqual(
         slow.batches.flat().map((e) => e.id),
         fast.events.map((e) => e.id),
@@ -180,7 +180,7 @@ describe('a queue per emitter', () => {
         ack.errors.map((e) => [e.event_id, e.code]),
         [['nowhere', 'UNROUTABLE']],
       );
-      await until(() => gw.hub.buffer.size === 0, 'delivery');
+      await until(() => gw.hub.stats().buffer.events === 0, 'delivery');
       assert.deepEqual(
         a.events.map((e) => e.id),
         ['all', 'audit-and-a'],

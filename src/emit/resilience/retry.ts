@@ -3,6 +3,7 @@ import type { Counter } from 'prom-client';
 import type { ComponentContext } from '../../component-context.js';
 import { systemTimers, type Timers } from '../../clock.js';
 import type { Event } from '../../gen/polku/v1/event.js';
+import { splitBatch } from '../batch-split.js';
 import { EmitResults, type EmitResult, type Emitter, type EventFailure } from '../emitter.js';
 import { EmitterWrapper } from './wrap.js';
 
@@ -59,7 +60,7 @@ export class RetryEmitter extends EmitterWrapper {
 
   async emit(events: readonly Event[]): Promise<EmitResult> {
     /** Indices (into `events`) not yet delivered and still worth retrying, in order. */
-    let pending: number[] = events.map((_, i) => i);
+    let pending: readonly number[] = events.map((_, i) => i);
     const final: EventFailure[] = [];
     let lastError = '';
     let retryAfterMs: number | undefined;
@@ -67,32 +68,14 @@ export class RetryEmitter extends EmitterWrapper {
     const attempt = async (): Promise<void> => {
       const batch = pending.length === events.length ? events : pending.map((i) => events[i]!);
       const result = await this.callInner(batch);
-      retryAfterMs = undefined;
-      switch (result.status) {
-        case 'success':
-          pending = [];
-          return;
-        case 'failed':
-          for (const index of pending) final.push({ index, retryable: false, error: result.error });
-          pending = [];
-          return;
-        case 'retryable':
-          lastError = result.error;
-          retryAfterMs = result.retryAfterMs;
-          throw new RetryableFailure(result.error);
-        case 'partial': {
-          const again: number[] = [];
-          for (const f of result.failures) {
-            const index = pending[f.index];
-            if (index === undefined) continue; // the emitter named an event it was not given
-            if (f.retryable) again.push(index);
-            else final.push({ index, retryable: false, error: f.error });
-            lastError = f.error;
-          }
-          pending = again.sort((a, b) => a - b);
-          retryAfterMs = result.retryAfterMs;
-          if (pending.length > 0) throw new RetryableFailure(lastError);
-        }
+      // Split the indices themselves: what comes back is already in `events`' terms.
+      const split = splitBatch(pending, result);
+      split.failed.forEach((index, i) => final.push({ index, retryable: false, error: split.failedErrors[i]! }));
+      pending = split.retry;
+      retryAfterMs = split.retryAfterMs;
+      if (pending.length > 0) {
+        lastError = split.error;
+        throw new RetryableFailure(split.error);
       }
     };
 
@@ -123,7 +106,13 @@ export class RetryEmitter extends EmitterWrapper {
   }
 }
 
-function combine(size: number, final: EventFailure[], pending: number[], lastError: string, retryAfterMs: number | undefined): EmitResult {
+function combine(
+  size: number,
+  final: EventFailure[],
+  pending: readonly number[],
+  lastError: string,
+  retryAfterMs: number | undefined,
+): EmitResult {
   if (final.length === 0 && pending.length === 0) return EmitResults.success();
   if (pending.length === size) return EmitResults.retryable(lastError, retryAfterMs);
   if (final.length === size && final.every((f) => f.error === final[0]!.error)) return EmitResults.failed(final[0]!.error);

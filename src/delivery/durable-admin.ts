@@ -1,6 +1,6 @@
-import type { DurableEmitterQueue } from '../buffer/durable/durable-emitter-queue.js';
+import type { DurableEmitterQueue } from './durable-emitter-queue.js';
 import type { DeadLetter, DurableStore, StoredEvent } from '../buffer/durable/durable-store.js';
-import type { DurableMetrics } from '../buffer/durable/durable-metrics.js';
+import type { DurableMetrics } from './durable-metrics.js';
 
 export interface ReplayRequest {
   /** Receive time range, milliseconds since the epoch, inclusive. */
@@ -26,8 +26,10 @@ const READ_CHUNK = 4096;
  */
 export class DurableAdmin {
   constructor(
-    private readonly store: DurableStore,
-    private readonly queues: () => readonly DurableEmitterQueue[],
+    /** The log itself, for inspection (tools, tests); the operations here are the supported way. */
+    readonly store: DurableStore,
+    /** The running emitters' queues, which replays go through. */
+    readonly queues: () => readonly DurableEmitterQueue[],
     private readonly metrics: DurableMetrics,
     private readonly chunk = READ_CHUNK,
   ) {}

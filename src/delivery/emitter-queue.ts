@@ -1,17 +1,20 @@
+import type { BufferedEvent } from '../buffer/buffered-event.js';
+import { Deque } from '../buffer/deque.js';
+import type { AdmissionTarget, EventBuffer } from '../buffer/event-buffer.js';
 import type { Clock, TimerHandle, Timers } from '../clock.js';
+import { splitBatch } from '../emit/batch-split.js';
 import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
-import type { DropCounter } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
+import type { DropCounter } from '../observability/metrics.js';
+import { backoffDelay, type BackoffPolicy } from '../resilience/backoff.js';
 import { queueHealth } from './delivery-queue.js';
-import type { BufferedEvent } from './buffered-event.js';
-import { Deque } from './deque.js';
-import type { AdmissionTarget, EventBuffer } from './event-buffer.js';
 import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
 
 /** Backoff when a retryable failure names no retry-after: 100 ms, doubling, at most 5 s. */
 const RETRY_INITIAL_MS = 100;
 const RETRY_MAX_MS = 5_000;
+const RETRY_BACKOFF: BackoffPolicy = { initialMs: RETRY_INITIAL_MS, maxMs: RETRY_MAX_MS };
 
 export interface DeliveryOptions {
   /** Events per `emit` call at most; a full batch is sent at once. */
@@ -50,9 +53,9 @@ export class EmitterQueue implements AdmissionTarget {
   private readonly o: EmitterQueueOptions;
   private readonly log: Logger;
   private readonly pending = new Deque<BufferedEvent>(256);
-  private inFlight: BufferedEvent[] | null = null;
+  private inFlight: readonly BufferedEvent[] | null = null;
   /** Retryable failures waiting for their next attempt; they go before anything pending. */
-  private retryBatch: BufferedEvent[] | null = null;
+  private retryBatch: readonly BufferedEvent[] | null = null;
   private retryAttempt = 0;
   private retryDelayMs = 0;
   private timer: TimerHandle | null = null;
@@ -79,6 +82,11 @@ export class EmitterQueue implements AdmissionTarget {
   /** Events waiting, in flight, or waiting to be retried. */
   get depth(): number {
     return this.pending.length + (this.inFlight?.length ?? 0) + (this.retryBatch?.length ?? 0);
+  }
+
+  /** Events of the batch being sent now (0 when none is). */
+  get inFlightCount(): number {
+    return this.inFlight?.length ?? 0;
   }
 
   enqueue(buffered: BufferedEvent): void {
@@ -159,7 +167,7 @@ export class EmitterQueue implements AdmissionTarget {
     return batch;
   }
 
-  private send(batch: BufferedEvent[], attempt: number): void {
+  private send(batch: readonly BufferedEvent[], attempt: number): void {
     if (batch.length === 0) {
       this.kick();
       return;
@@ -180,57 +188,26 @@ export class EmitterQueue implements AdmissionTarget {
     );
   }
 
-  private onResult(batch: BufferedEvent[], attempt: number, result: EmitResult, started: number): void {
+  private onResult(batch: readonly BufferedEvent[], attempt: number, result: EmitResult, started: number): void {
     this.durations.observe((this.o.clock.monotonicMs() - started) / 1000);
     this.batchSizes.observe(batch.length);
     this.inFlight = null;
-    switch (result.status) {
-      case 'success':
-        this.lastError = null;
-        this.deliver(batch);
-        break;
-      case 'failed':
-        this.lastError = result.error;
-        this.log.warn({ events: batch.length, error: result.error }, 'emit failed; events dropped');
-        this.drop(batch, 'emit_failed');
-        break;
-      case 'retryable':
-        this.lastError = result.error;
-        this.retryOrDrop(batch, attempt, result.error, result.retryAfterMs);
-        break;
-      case 'partial':
-        this.onPartial(batch, attempt, result);
-        break;
+    const { delivered, retry, failed, error, retryAfterMs } = splitBatch(batch, result);
+    const failures = retry.length + failed.length;
+    this.lastError = failures === 0 ? null : result.status === 'partial' ? `${failures} of ${batch.length} events failed: ${error}` : error;
+    // Only an answer that can deliver counts: a failed batch adds no forwarded series of zero.
+    if (result.status === 'success' || result.status === 'partial') this.deliver(delivered);
+    if (failed.length > 0) {
+      if (result.status === 'failed') this.log.warn({ events: failed.length, error }, 'emit failed; events dropped');
+      else this.log.warn({ events: failed.length, error }, 'emitter refused events; dropped');
+      this.drop(failed, 'emit_failed');
     }
+    if (retry.length > 0) this.retryOrDrop(retry, attempt, error, retryAfterMs);
     if (this.retryBatch) this.scheduleRetry();
     else this.kick();
   }
 
-  private onPartial(batch: BufferedEvent[], attempt: number, result: Extract<EmitResult, { status: 'partial' }>): void {
-    const failure = new Map<number, boolean>();
-    let firstError = '';
-    for (const f of result.failures) {
-      if (f.index >= 0 && f.index < batch.length) failure.set(f.index, f.retryable);
-      firstError ||= f.error;
-    }
-    const delivered: BufferedEvent[] = [];
-    const retry: BufferedEvent[] = [];
-    const failed: BufferedEvent[] = [];
-    for (let i = 0; i < batch.length; i++) {
-      const retryable = failure.get(i);
-      if (retryable === undefined) delivered.push(batch[i]!);
-      else (retryable ? retry : failed).push(batch[i]!);
-    }
-    this.lastError = `${failure.size} of ${batch.length} events failed: ${firstError}`;
-    this.deliver(delivered);
-    if (failed.length > 0) {
-      this.log.warn({ events: failed.length, error: firstError }, 'emitter refused events; dropped');
-      this.drop(failed, 'emit_failed');
-    }
-    if (retry.length > 0) this.retryOrDrop(retry, attempt, firstError, result.retryAfterMs);
-  }
-
-  private retryOrDrop(events: BufferedEvent[], attempt: number, error: string, retryAfterMs?: number): void {
+  private retryOrDrop(events: readonly BufferedEvent[], attempt: number, error: string, retryAfterMs: number | undefined): void {
     if (attempt >= this.o.maxAttempts) {
       this.log.warn({ events: events.length, attempts: attempt, error }, 'emit retries exhausted; events dropped');
       this.drop(events, 'emit_retries_exhausted');
@@ -239,7 +216,7 @@ export class EmitterQueue implements AdmissionTarget {
     this.retried.inc(events.length);
     this.retryBatch = events;
     this.retryAttempt = attempt;
-    this.retryDelayMs = retryAfterMs ?? Math.min(RETRY_INITIAL_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
+    this.retryDelayMs = retryAfterMs ?? backoffDelay(attempt, RETRY_BACKOFF);
   }
 
   private scheduleRetry(): void {
@@ -252,12 +229,12 @@ export class EmitterQueue implements AdmissionTarget {
     }, this.retryDelayMs);
   }
 
-  private deliver(events: BufferedEvent[]): void {
+  private deliver(events: readonly BufferedEvent[]): void {
     for (const b of events) this.o.buffer.settle(b);
     this.forwarded.inc(events.length);
   }
 
-  private drop(events: BufferedEvent[], reason: 'emit_failed' | 'emit_retries_exhausted'): void {
+  private drop(events: readonly BufferedEvent[], reason: 'emit_failed' | 'emit_retries_exhausted'): void {
     for (const b of events) this.o.buffer.settle(b);
     this.o.drops.count(reason, events.length);
   }

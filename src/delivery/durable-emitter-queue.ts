@@ -1,10 +1,12 @@
 import type { Counter } from 'prom-client';
-import type { Clock, TimerHandle, Timers } from '../../clock.js';
-import type { Emitter, EmitResult, EmitterHealth } from '../../emit/emitter.js';
-import type { Logger } from '../../observability/logger.js';
-import { queueHealth, type DeliveryQueue } from '../delivery-queue.js';
-import type { EmitterQueueMetrics } from '../emitter-queue-metrics.js';
-import type { DurableStore, StoredEvent } from './durable-store.js';
+import type { DurableStore, StoredEvent } from '../buffer/durable/durable-store.js';
+import type { Clock, TimerHandle, Timers } from '../clock.js';
+import { splitBatch } from '../emit/batch-split.js';
+import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
+import type { Logger } from '../observability/logger.js';
+import { backoffDelay, type BackoffPolicy } from '../resilience/backoff.js';
+import { queueHealth, type DeliveryQueue } from './delivery-queue.js';
+import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
 
 /** Backoff between attempts: 100 ms doubling to 30 s, each with up to 100 % jitter. */
 const BACKOFF_INITIAL_MS = 100;
@@ -41,6 +43,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
   readonly isDefault: boolean;
   private readonly o: DurableEmitterQueueOptions;
   private readonly log: Logger;
+  private readonly backoff: BackoffPolicy;
   private cursor: number;
   private running = false;
   private closed = false;
@@ -51,6 +54,8 @@ export class DurableEmitterQueue implements DeliveryQueue {
   private oldestPendingAt: number | null = null;
   /** Deliveries run one at a time (the emitter contract): the main loop and replays chain here. */
   private exclusive: Promise<unknown> = Promise.resolve();
+  /** Events of the batch the emitter has now (0 when none). */
+  private sending = 0;
   private readonly forwarded;
   private readonly retried;
   private readonly batchSizes;
@@ -62,6 +67,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
     this.name = options.emitter.name;
     this.isDefault = options.isDefault;
     this.log = options.logger.child({ component: 'durable-queue', emitter: this.name });
+    this.backoff = { initialMs: BACKOFF_INITIAL_MS, maxMs: BACKOFF_MAX_MS, jitter: options.random ?? Math.random };
     // A new emitter starts with what arrives from now on; a known one where it stopped.
     this.cursor = Math.max(options.store.cursor(this.name) ?? options.store.nextSeq, options.store.log.firstSeq);
     options.store.setCursor(this.name, this.cursor);
@@ -83,6 +89,11 @@ export class DurableEmitterQueue implements DeliveryQueue {
   /** Seconds the oldest undelivered event has waited (0 when caught up). */
   get lagSeconds(): number {
     return this.oldestPendingAt === null ? 0 : Math.max(0, (this.o.clock.nowMs() - this.oldestPendingAt) / 1000);
+  }
+
+  /** Events of the batch being sent now (0 when none is). */
+  get inFlightCount(): number {
+    return this.sending;
   }
 
   get lastBatchSucceeded(): boolean {
@@ -162,33 +173,29 @@ export class DurableEmitterQueue implements DeliveryQueue {
     return delivered;
   }
 
-  private deliverExclusive(batch: StoredEvent[]): Promise<number> {
+  private deliverExclusive(batch: readonly StoredEvent[]): Promise<number> {
     const run = this.exclusive.then(() => this.deliver(batch));
     this.exclusive = run.catch(() => undefined);
     return run;
   }
 
   /** Sends a batch until each event is delivered or dead-lettered (or the queue is stopped). Returns how many were delivered. */
-  private async deliver(batch: StoredEvent[]): Promise<number> {
+  private async deliver(batch: readonly StoredEvent[]): Promise<number> {
     const store = this.o.store;
     let pending = batch;
     let total = 0;
     for (let attempt = 1; !this.closed; attempt++) {
       const started = this.o.clock.monotonicMs();
+      this.sending = pending.length;
       const result = await this.callEmitter(pending);
+      this.sending = 0;
       this.durations.observe((this.o.clock.monotonicMs() - started) / 1000);
       this.batchSizes.observe(pending.length);
-      const { delivered, retry, failed, error } = split(pending, result);
+      const { delivered, retry, failed, failedErrors, error, retryAfterMs } = splitBatch(pending, result);
       this.forwarded.inc(delivered.length);
       total += delivered.length;
       this.lastError = retry.length + failed.length === 0 ? null : error;
-      if (failed.length > 0)
-        await this.deadLetter(
-          failed.map((f) => f.stored),
-          'failed',
-          failed.map((f) => f.error),
-          attempt,
-        );
+      if (failed.length > 0) await this.deadLetter(failed, 'failed', failedErrors, attempt);
       if (retry.length === 0) return total;
       const now = this.o.clock.nowMs();
       const expired = retry.filter((s) => now - s.appendedAtMs >= store.o.maxRetryAgeMs);
@@ -201,14 +208,13 @@ export class DurableEmitterQueue implements DeliveryQueue {
         return total;
       }
       this.retried.inc(again.length);
-      const retryAfter = result.status === 'retryable' || result.status === 'partial' ? result.retryAfterMs : undefined;
-      await this.sleep(retryAfter ?? backoff(attempt, this.o.random ?? Math.random));
+      await this.sleep(retryAfterMs ?? backoffDelay(attempt, this.backoff));
       pending = again;
     }
     return total;
   }
 
-  private async callEmitter(batch: StoredEvent[]): Promise<EmitResult> {
+  private async callEmitter(batch: readonly StoredEvent[]): Promise<EmitResult> {
     try {
       return await this.emitter.emit(batch.map((s) => s.event));
     } catch (err) {
@@ -218,7 +224,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
 
   /** `error` is one message for all, or one per event. */
   private async deadLetter(
-    events: StoredEvent[],
+    events: readonly StoredEvent[],
     reason: 'failed' | 'expired' | 'retries_exhausted',
     error: string | readonly string[],
     attempts: number,
@@ -249,43 +255,5 @@ export class DurableEmitterQueue implements DeliveryQueue {
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
-  }
-}
-
-function backoff(attempt: number, random: () => number): number {
-  const base = Math.min(BACKOFF_INITIAL_MS * 2 ** (attempt - 1), BACKOFF_MAX_MS);
-  return Math.round(base * (1 + random()));
-}
-
-/** Splits a batch by an emitter's answer. */
-function split(
-  batch: StoredEvent[],
-  result: EmitResult,
-): { delivered: StoredEvent[]; retry: StoredEvent[]; failed: Array<{ stored: StoredEvent; error: string }>; error: string } {
-  switch (result.status) {
-    case 'success':
-      return { delivered: batch, retry: [], failed: [], error: '' };
-    case 'retryable':
-      return { delivered: [], retry: batch, failed: [], error: result.error };
-    case 'failed':
-      return { delivered: [], retry: [], failed: batch.map((stored) => ({ stored, error: result.error })), error: result.error };
-    case 'partial': {
-      const verdict = new Map<number, { retryable: boolean; error: string }>();
-      let error = '';
-      for (const f of result.failures) {
-        if (f.index >= 0 && f.index < batch.length) verdict.set(f.index, f);
-        if (f.retryable) error ||= f.error;
-      }
-      const delivered: StoredEvent[] = [];
-      const retry: StoredEvent[] = [];
-      const failed: Array<{ stored: StoredEvent; error: string }> = [];
-      batch.forEach((s, i) => {
-        const v = verdict.get(i);
-        if (v === undefined) delivered.push(s);
-        else if (v.retryable) retry.push(s);
-        else failed.push({ stored: s, error: v.error });
-      });
-      return { delivered, retry, failed, error: error || (failed[0]?.error ?? '') };
-    }
   }
 }

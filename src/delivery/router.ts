@@ -1,4 +1,4 @@
-import type { DeliveryQueue } from '../buffer/delivery-queue.js';
+import type { DeliveryQueue } from './delivery-queue.js';
 import type { Event } from '../gen/polku/v1/event.js';
 
 /**

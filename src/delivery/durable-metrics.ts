@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { DurableStore } from './durable-store.js';
+import type { DurableStore } from '../buffer/durable/durable-store.js';
 import type { DurableEmitterQueue } from './durable-emitter-queue.js';
 
 /** Durable mode's metrics: log size, per-emitter lag, dead letters, duplicates suppressed. */

@@ -1,4 +1,4 @@
-import type { DurableMetrics } from '../buffer/durable/durable-metrics.js';
+import type { DurableMetrics } from './durable-metrics.js';
 import { NOT_SEEN, SEEN, type DurableStore } from '../buffer/durable/durable-store.js';
 import { clipUtf8, type EventRecordInput } from '../buffer/durable/event-record.js';
 import { StorageError } from '../buffer/durable/segment-log.js';
@@ -6,7 +6,7 @@ import type { Event } from '../gen/polku/v1/event.js';
 import { hasClientId } from '../ingest/assigned-ids.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { Logger } from '../observability/logger.js';
-import type { BatchOutcome } from './batch-outcome.js';
+import type { BatchOutcome } from '../hub/batch-outcome.js';
 
 /** Metadata key whose value, when present, is an event's idempotency key (else its client id). */
 export const IDEMPOTENCY_KEY = 'idempotency_key';

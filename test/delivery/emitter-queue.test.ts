@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Registry } from 'prom-client';
-import { EmitterQueue, type DeliveryOptions } from '../../src/buffer/emitter-queue.js';
-import { EmitterQueueMetrics } from '../../src/buffer/emitter-queue-metrics.js';
+import { EmitterQueue, type DeliveryOptions } from '../../src/delivery/emitter-queue.js';
+import { EmitterQueueMetrics } from '../../src/delivery/emitter-queue-metrics.js';
 import { EventBuffer, type EventBufferOptions } from '../../src/buffer/event-buffer.js';
 import { EmitResults, type EmitResult, type Emitter } from '../../src/emit/emitter.js';
 import { Event } from '../../src/gen/polku/v1/event.js';

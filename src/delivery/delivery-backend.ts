@@ -1,0 +1,134 @@
+import type { OverflowPolicy } from '../buffer/event-buffer.js';
+import type { Emitter } from '../emit/emitter.js';
+import type { Event } from '../gen/polku/v1/event.js';
+import type { BatchOutcome } from '../hub/batch-outcome.js';
+import type { WireEvents } from '../ingest/wire-events.js';
+import type { DurableAdmin } from './durable-admin.js';
+
+/** One component's line in the hub's health. */
+export interface ComponentStatus {
+  readonly healthy: boolean;
+  readonly message: string;
+}
+
+export interface DrainReport {
+  /** True when every buffered event reached its emitters before the deadline. */
+  readonly drained: boolean;
+  /** Events still undelivered at the deadline (0 when drained). */
+  readonly undelivered: number;
+}
+
+/** The events of one batch that got through ingest, limits and middleware. */
+export interface Admission {
+  readonly events: readonly Event[];
+  /** Where each event's fate is recorded; the hub turns it into the Ack. */
+  readonly outcome: BatchOutcome;
+  /** Unary SendEvent never waits for room, whatever the overflow policy. */
+  readonly unary: boolean;
+  /** Called for each event refused with a retryable code after middleware had let it through. */
+  readonly refusedLater: (event: Event) => void;
+  /** The batch as it came in, when the backend may store its bytes (see `storesWireBytes`). */
+  readonly wire?: WireEvents | undefined;
+  /** Each event's position in `wire`'s batch (-1: its wire bytes are not usable). */
+  readonly wireAt?: readonly number[] | undefined;
+}
+
+/** One emitter's delivery, as `stats()` reports it. */
+export interface EmitterStats {
+  readonly name: string;
+  /** Whether events with an empty `route_to` go to this emitter. */
+  readonly isDefault: boolean;
+  /** Events waiting for, in or retrying delivery (durable: log records past its cursor). */
+  readonly depth: number;
+  /** Events of the batch being sent now (0 when none is). */
+  readonly inFlight: number;
+}
+
+/** The in-memory buffer's figures (configured but idle in durable mode). */
+export interface BufferStats {
+  readonly events: number;
+  readonly bytes: number;
+  readonly capacity: number;
+  readonly maxBytes: number;
+  readonly overflow: OverflowPolicy;
+  /** Batches waiting for room under the `block` policy. */
+  readonly blockedWriters: number;
+}
+
+/** The durable log's figures. */
+export interface DurableLogStats {
+  /** Sequence number the next stored event gets. */
+  readonly nextSeq: number;
+  /** Oldest sequence number still in the log. */
+  readonly firstSeq: number;
+  readonly bytes: number;
+  readonly maxBytes: number;
+  /** True while the log refuses new events (STORAGE_FULL). */
+  readonly full: boolean;
+  readonly corruptRecords: number;
+}
+
+/** A snapshot of delivery, taken when asked (nothing here is kept up to date on the hot path). */
+export interface DeliveryStats {
+  readonly buffer: BufferStats;
+  /** Running emitters, in registration order. */
+  readonly emitters: readonly EmitterStats[];
+  /** The log's figures in durable mode, else null. */
+  readonly durable: DurableLogStats | null;
+}
+
+/**
+ * Where accepted events go: the hub's one dependency for delivery, in memory or durable. The hub
+ * picks one when it is built and never asks which it has; everything that differs between the
+ * modes (routing, room, overflow, the log, retries, shutdown) lives behind this.
+ */
+export interface DeliveryBackend {
+  /**
+   * Gets ready before the first event (the durable backend opens its log, recovering from a crash,
+   * and resumes each emitter from its cursor). Called once.
+   */
+  start(): Promise<void>;
+  /**
+   * True when events are stored as bytes, so the hub should pass a batch's wire bytes along when
+   * no middleware changes events.
+   */
+  readonly storesWireBytes: boolean;
+  /**
+   * Routes each event and accepts or refuses it in `admission.outcome`, then starts delivery.
+   * Synchronous in memory unless the `block` policy must wait for room; a promise in durable mode
+   * (the Ack waits for the log). The common in-memory batch costs no promise.
+   */
+  admit(admission: Admission): void | Promise<void>;
+  /**
+   * Adds an emitter while running; events routed to it reach it from the next batch on. Throws
+   * when the backend is not ready for it (durable, before start()).
+   */
+  addEmitter(emitter: Emitter, isDefault: boolean): void;
+  /**
+   * Takes an emitter out of routing at once. In memory the events still queued for it are given
+   * up (counted `emitter_removed`); in durable mode they stay in the log. False when none runs.
+   */
+  removeEmitter(name: string): boolean;
+  /** Names of the running emitters, in registration order. */
+  readonly emitterNames: readonly string[];
+  /** The running emitter of that name, if any. */
+  emitter(name: string): Emitter | undefined;
+  /** Health of what holds events: `buffer`, and `log` when durable. Cheap and synchronous. */
+  storageHealth(): Record<string, ComponentStatus>;
+  /** Each running emitter's health, keyed `emitter:<name>`. */
+  emitterHealth(): Promise<Record<string, ComponentStatus>>;
+  /**
+   * Stops taking events, delivers what is held within `timeoutMs`, then shuts the emitters down.
+   * Events undelivered at the deadline are given up in memory (and counted), kept in the log when
+   * durable. Called once.
+   */
+  drain(timeoutMs: number): Promise<DrainReport>;
+  /** A snapshot of buffer, emitter queues and log. */
+  stats(): DeliveryStats;
+  /** The Ack's `buffer_size`: events held in memory, or the slowest emitter's log backlog. */
+  readonly bufferSize: number;
+  /** The Ack's `buffer_capacity`. */
+  readonly bufferCapacity: number;
+  /** Replay and dead-letter operations: durable mode once started, else null. */
+  readonly admin: DurableAdmin | null;
+}
