@@ -42,6 +42,17 @@ export interface AdmissionTarget extends EvictionSource {
  * of its queues have settled it, or when `drop_oldest` evicts it. `size` and `bytes` are therefore
  * exactly what the Ack reports as `buffer_size`: events accepted and not yet done with.
  */
+/** The buffer's figures at one moment. */
+export interface BufferSnapshot {
+  readonly events: number;
+  readonly bytes: number;
+  readonly capacity: number;
+  readonly maxBytes: number;
+  readonly overflow: OverflowPolicy;
+  /** Batches waiting for room under the `block` policy. */
+  readonly blockedWriters: number;
+}
+
 export class EventBuffer {
   readonly capacity: number;
   readonly maxBytes: number;
@@ -72,6 +83,26 @@ export class EventBuffer {
   /** Batches waiting for room under the `block` policy (each has stopped reading its stream). */
   get blockedWriters(): number {
     return this.waiters.length;
+  }
+
+  /** The buffer's line in the hub's health: full is unhealthy. */
+  status(): { healthy: boolean; message: string } {
+    return {
+      healthy: this.count < this.capacity,
+      message: `${this.count}/${this.capacity} events, ${this.byteCount}/${this.maxBytes} bytes, overflow ${this.overflow}`,
+    };
+  }
+
+  /** A snapshot of the buffer's figures (`hub.stats().buffer`). */
+  snapshot(): BufferSnapshot {
+    return {
+      events: this.count,
+      bytes: this.byteCount,
+      capacity: this.capacity,
+      maxBytes: this.maxBytes,
+      overflow: this.overflow,
+      blockedWriters: this.waiters.length,
+    };
   }
 
   /** Queues whose pending events `drop_oldest` may evict. */

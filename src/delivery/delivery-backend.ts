@@ -1,9 +1,28 @@
-import type { OverflowPolicy } from '../buffer/event-buffer.js';
+import type { Registry } from 'prom-client';
+import type { BufferSnapshot, EventBufferOptions } from '../buffer/event-buffer.js';
+import type { Clock, Timers } from '../clock.js';
+import type { Logger } from '../observability/logger.js';
+import type { DeliveryOptions } from './emitter-queue.js';
 import type { Emitter } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { BatchOutcome } from '../hub/batch-outcome.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { DurableAdmin } from './durable-admin.js';
+
+/** What both backends are built from: the pipeline's emitters and the process's services. */
+export interface BackendOptions {
+  /** The configured in-memory buffer (durable mode keeps its figures for the Ack and dashboards). */
+  buffer: EventBufferOptions;
+  delivery: DeliveryOptions;
+  /** The pipeline's emitters, in order. */
+  emitters: ReadonlyArray<{ readonly emitter: Emitter; readonly isDefault: boolean }>;
+  registry: Registry;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+  /** Events the hub accepted so far, for the shutdown log line. */
+  eventsProcessed: () => bigint;
+}
 
 /** One component's line in the hub's health. */
 export interface ComponentStatus {
@@ -45,15 +64,7 @@ export interface EmitterStats {
 }
 
 /** The in-memory buffer's figures (configured but idle in durable mode). */
-export interface BufferStats {
-  readonly events: number;
-  readonly bytes: number;
-  readonly capacity: number;
-  readonly maxBytes: number;
-  readonly overflow: OverflowPolicy;
-  /** Batches waiting for room under the `block` policy. */
-  readonly blockedWriters: number;
-}
+export type BufferStats = BufferSnapshot;
 
 /** The durable log's figures. */
 export interface DurableLogStats {

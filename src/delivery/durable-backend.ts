@@ -1,41 +1,29 @@
-import type { Registry } from 'prom-client';
 import { registerBufferMetrics } from '../buffer/buffer-metrics.js';
 import { DurableMetrics } from './durable-metrics.js';
 import { DurableStore, type DurableOptions } from '../buffer/durable/durable-store.js';
-import { EventBuffer, type EventBufferOptions } from '../buffer/event-buffer.js';
-import type { Clock, Timers } from '../clock.js';
+import { EventBuffer } from '../buffer/event-buffer.js';
 import type { Emitter } from '../emit/emitter.js';
 import { polkuError } from '../errors.js';
 import { RepeatedFailureLog, type Logger } from '../observability/logger.js';
-import type { Admission, ComponentStatus, DeliveryBackend, DeliveryStats, DrainReport } from './delivery-backend.js';
+import type { Admission, BackendOptions, ComponentStatus, DeliveryBackend, DeliveryStats, DrainReport } from './delivery-backend.js';
 import { drainQueues, emitterHealthOf, shutdownEmitters } from './delivery-queue.js';
 import { DurableAdmin } from './durable-admin.js';
 import { DurableEmitterQueue } from './durable-emitter-queue.js';
 import { DurableIntake } from './durable-intake.js';
-import type { DeliveryOptions } from './emitter-queue.js';
 import { EmitterQueueMetrics } from './emitter-queue-metrics.js';
 import { Router } from './router.js';
 
 /** How often durable mode persists cursors and applies retention. */
 const MAINTENANCE_INTERVAL_MS = 1_000;
 
-export interface DurableBackendOptions {
+/**
+ * The configured in-memory buffer (`buffer`) holds no events in durable mode, but its capacity is
+ * the Ack's `buffer_capacity`, and its health line and `polku_buffer_*` series are reported as in
+ * memory mode (all at zero), so dashboards read the same in both modes. The emitters' queues are
+ * built once the log is open.
+ */
+export interface DurableBackendOptions extends BackendOptions {
   durable: DurableOptions;
-  /**
-   * The configured in-memory buffer. Durable mode holds no events there, but its capacity is the
-   * Ack's `buffer_capacity`, and its health line and `polku_buffer_*` series are reported as in
-   * memory mode (all at zero), so dashboards read the same in both modes.
-   */
-  buffer: EventBufferOptions;
-  delivery: DeliveryOptions;
-  /** The pipeline's emitters, in order; their queues are built once the log is open. */
-  emitters: ReadonlyArray<{ readonly emitter: Emitter; readonly isDefault: boolean }>;
-  registry: Registry;
-  clock: Clock;
-  timers: Timers;
-  logger: Logger;
-  /** Events the hub accepted so far, for the shutdown log line. */
-  eventsProcessed: () => bigint;
 }
 
 /**
@@ -155,10 +143,7 @@ export class DurableBackend implements DeliveryBackend {
   storageHealth(): Record<string, ComponentStatus> {
     const b = this.idleBuffer;
     const components: Record<string, ComponentStatus> = {
-      buffer: {
-        healthy: b.size < b.capacity,
-        message: `${b.size}/${b.capacity} events, ${b.bytes}/${b.maxBytes} bytes, overflow ${b.overflow}`,
-      },
+      buffer: b.status(),
     };
     const s = this.opened?.store;
     if (s) {
@@ -195,7 +180,7 @@ export class DurableBackend implements DeliveryBackend {
     const b = this.idleBuffer;
     const s = this.opened?.store;
     return {
-      buffer: { events: 0, bytes: 0, capacity: b.capacity, maxBytes: b.maxBytes, overflow: b.overflow, blockedWriters: 0 },
+      buffer: b.snapshot(), // holds no events in durable mode: all zero but the configuration
       emitters: this.queues.map((q) => ({ name: q.name, isDefault: q.isDefault, depth: q.depth, inFlight: q.inFlightCount })),
       durable: s
         ? {

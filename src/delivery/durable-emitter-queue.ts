@@ -6,7 +6,7 @@ import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
 import type { Logger } from '../observability/logger.js';
 import { backoffDelay, type BackoffPolicy } from '../resilience/backoff.js';
 import { queueHealth, type DeliveryQueue } from './delivery-queue.js';
-import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
+import type { EmitterQueueMetrics, EmitterSeries } from './emitter-queue-metrics.js';
 
 /** Backoff between attempts: 100 ms doubling to 30 s, each with up to 100 % jitter. */
 const BACKOFF_INITIAL_MS = 100;
@@ -56,10 +56,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
   private exclusive: Promise<unknown> = Promise.resolve();
   /** Events of the batch the emitter has now (0 when none). */
   private sending = 0;
-  private readonly forwarded;
-  private readonly retried;
-  private readonly batchSizes;
-  private readonly durations;
+  private readonly series: EmitterSeries;
 
   constructor(options: DurableEmitterQueueOptions) {
     this.o = options;
@@ -71,10 +68,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
     // A new emitter starts with what arrives from now on; a known one where it stopped.
     this.cursor = Math.max(options.store.cursor(this.name) ?? options.store.nextSeq, options.store.log.firstSeq);
     options.store.setCursor(this.name, this.cursor);
-    this.forwarded = options.metrics.forwarded.labels(this.name);
-    this.retried = options.metrics.retried.labels(this.name);
-    this.batchSizes = options.metrics.batchSize.labels(this.name);
-    this.durations = options.metrics.emitDuration.labels(this.name);
+    this.series = options.metrics.seriesOf(this.name);
   }
 
   /** Log records at or after this queue's cursor (some may be routed elsewhere). */
@@ -189,10 +183,10 @@ export class DurableEmitterQueue implements DeliveryQueue {
       this.sending = pending.length;
       const result = await this.callEmitter(pending);
       this.sending = 0;
-      this.durations.observe((this.o.clock.monotonicMs() - started) / 1000);
-      this.batchSizes.observe(pending.length);
+      this.series.emitDuration.observe((this.o.clock.monotonicMs() - started) / 1000);
+      this.series.batchSize.observe(pending.length);
       const { delivered, retry, failed, failedErrors, error, retryAfterMs } = splitBatch(pending, result);
-      this.forwarded.inc(delivered.length);
+      this.series.forwarded.inc(delivered.length);
       total += delivered.length;
       this.lastError = retry.length + failed.length === 0 ? null : error;
       if (failed.length > 0) await this.deadLetter(failed, 'failed', failedErrors, attempt);
@@ -207,7 +201,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
         await this.deadLetter(again, 'retries_exhausted', `${attempt} attempts: ${error}`, attempt);
         return total;
       }
-      this.retried.inc(again.length);
+      this.series.retried.inc(again.length);
       await this.sleep(retryAfterMs ?? backoffDelay(attempt, this.backoff));
       pending = again;
     }

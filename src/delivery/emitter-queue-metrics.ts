@@ -7,6 +7,14 @@ export interface QueueGaugeSource {
   readonly lastBatchSucceeded: boolean;
 }
 
+/** One emitter's series, bound once so a batch's delivery does no label lookups. */
+export interface EmitterSeries {
+  readonly forwarded: { inc(n: number): void };
+  readonly retried: { inc(n: number): void };
+  readonly batchSize: { observe(v: number): void };
+  readonly emitDuration: { observe(seconds: number): void };
+}
+
 /** Per-emitter delivery metrics, labelled by emitter name (a bounded, operator-chosen set). */
 export class EmitterQueueMetrics {
   readonly forwarded: Counter<'emitter'>;
@@ -62,5 +70,15 @@ export class EmitterQueueMetrics {
         for (const q of queues()) this.set({ emitter: q.name }, q.depth);
       },
     });
+  }
+
+  /** The series of the emitter `name`, for its queue (memory or durable). */
+  seriesOf(name: string): EmitterSeries {
+    return {
+      forwarded: this.forwarded.labels(name),
+      retried: this.retried.labels(name),
+      batchSize: this.batchSize.labels(name),
+      emitDuration: this.emitDuration.labels(name),
+    };
   }
 }

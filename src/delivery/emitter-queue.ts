@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger.js';
 import type { DropCounter } from '../observability/metrics.js';
 import { backoffDelay, type BackoffPolicy } from '../resilience/backoff.js';
 import { queueHealth } from './delivery-queue.js';
-import type { EmitterQueueMetrics } from './emitter-queue-metrics.js';
+import type { EmitterQueueMetrics, EmitterSeries } from './emitter-queue-metrics.js';
 
 /** Backoff when a retryable failure names no retry-after: 100 ms, doubling, at most 5 s. */
 const RETRY_INITIAL_MS = 100;
@@ -62,10 +62,7 @@ export class EmitterQueue implements AdmissionTarget {
   private draining = false;
   private idleWaiters: Array<() => void> = [];
   private lastError: string | null = null;
-  private readonly forwarded;
-  private readonly retried;
-  private readonly batchSizes;
-  private readonly durations;
+  private readonly series: EmitterSeries;
 
   constructor(options: EmitterQueueOptions) {
     this.o = options;
@@ -73,10 +70,7 @@ export class EmitterQueue implements AdmissionTarget {
     this.name = options.emitter.name;
     this.isDefault = options.isDefault;
     this.log = options.logger.child({ component: 'emitter-queue', emitter: this.name });
-    this.forwarded = options.metrics.forwarded.labels(this.name);
-    this.retried = options.metrics.retried.labels(this.name);
-    this.batchSizes = options.metrics.batchSize.labels(this.name);
-    this.durations = options.metrics.emitDuration.labels(this.name);
+    this.series = options.metrics.seriesOf(this.name);
   }
 
   /** Events waiting, in flight, or waiting to be retried. */
@@ -189,8 +183,8 @@ export class EmitterQueue implements AdmissionTarget {
   }
 
   private onResult(batch: readonly BufferedEvent[], attempt: number, result: EmitResult, started: number): void {
-    this.durations.observe((this.o.clock.monotonicMs() - started) / 1000);
-    this.batchSizes.observe(batch.length);
+    this.series.emitDuration.observe((this.o.clock.monotonicMs() - started) / 1000);
+    this.series.batchSize.observe(batch.length);
     this.inFlight = null;
     const { delivered, retry, failed, error, retryAfterMs } = splitBatch(batch, result);
     const failures = retry.length + failed.length;
@@ -213,7 +207,7 @@ export class EmitterQueue implements AdmissionTarget {
       this.drop(events, 'emit_retries_exhausted');
       return;
     }
-    this.retried.inc(events.length);
+    this.series.retried.inc(events.length);
     this.retryBatch = events;
     this.retryAttempt = attempt;
     this.retryDelayMs = retryAfterMs ?? backoffDelay(attempt, RETRY_BACKOFF);
@@ -231,7 +225,7 @@ export class EmitterQueue implements AdmissionTarget {
 
   private deliver(events: readonly BufferedEvent[]): void {
     for (const b of events) this.o.buffer.settle(b);
-    this.forwarded.inc(events.length);
+    this.series.forwarded.inc(events.length);
   }
 
   private drop(events: readonly BufferedEvent[], reason: 'emit_failed' | 'emit_retries_exhausted'): void {

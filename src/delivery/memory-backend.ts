@@ -1,31 +1,19 @@
-import type { Registry } from 'prom-client';
 import { registerBufferMetrics } from '../buffer/buffer-metrics.js';
-import { EventBuffer, type EventBufferOptions } from '../buffer/event-buffer.js';
-import type { Clock, Timers } from '../clock.js';
+import { EventBuffer } from '../buffer/event-buffer.js';
 import type { Emitter } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import { eventBytes } from '../ingest/intake-rules.js';
 import type { Logger } from '../observability/logger.js';
 import type { DropCounter } from '../observability/metrics.js';
-import type { Admission, ComponentStatus, DeliveryBackend, DeliveryStats, DrainReport } from './delivery-backend.js';
+import type { Admission, BackendOptions, ComponentStatus, DeliveryBackend, DeliveryStats, DrainReport } from './delivery-backend.js';
 import { drainQueues, emitterHealthOf, shutdownEmitters } from './delivery-queue.js';
-import { EmitterQueue, type DeliveryOptions } from './emitter-queue.js';
+import { EmitterQueue } from './emitter-queue.js';
 import { EmitterQueueMetrics } from './emitter-queue-metrics.js';
 import { Router } from './router.js';
 
-export interface MemoryBackendOptions {
-  buffer: EventBufferOptions;
-  delivery: DeliveryOptions;
-  /** The pipeline's emitters, in order. */
-  emitters: ReadonlyArray<{ readonly emitter: Emitter; readonly isDefault: boolean }>;
-  registry: Registry;
-  clock: Clock;
-  timers: Timers;
-  logger: Logger;
+export interface MemoryBackendOptions extends BackendOptions {
   /** The hub's drop counter: evictions, removed emitters and shutdown losses are counted there. */
   drops: DropCounter;
-  /** Events the hub accepted so far, for the shutdown log line. */
-  eventsProcessed: () => bigint;
 }
 
 /**
@@ -140,10 +128,7 @@ export class MemoryBackend implements DeliveryBackend {
   storageHealth(): Record<string, ComponentStatus> {
     const b = this.buffer;
     return {
-      buffer: {
-        healthy: b.size < b.capacity,
-        message: `${b.size}/${b.capacity} events, ${b.bytes}/${b.maxBytes} bytes, overflow ${b.overflow}`,
-      },
+      buffer: b.status(),
     };
   }
 
@@ -172,14 +157,7 @@ export class MemoryBackend implements DeliveryBackend {
   stats(): DeliveryStats {
     const b = this.buffer;
     return {
-      buffer: {
-        events: b.size,
-        bytes: b.bytes,
-        capacity: b.capacity,
-        maxBytes: b.maxBytes,
-        overflow: b.overflow,
-        blockedWriters: b.blockedWriters,
-      },
+      buffer: b.snapshot(),
       emitters: this.queues.map((q) => ({ name: q.name, isDefault: q.isDefault, depth: q.depth, inFlight: q.inFlightCount })),
       durable: null,
     };

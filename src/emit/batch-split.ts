@@ -84,3 +84,22 @@ export function resultOfFailures(size: number, failures: readonly EventFailure[]
   }
   return EmitResults.partial(failures, retryAfterMs);
 }
+
+/**
+ * Finds a batch's events by id, for answers that name failed events by id (a downstream Ack, a
+ * plugin's EmitResponse). Each call returns the position of the first copy of `id` not taken yet,
+ * so a repeated id is matched to its copies in batch order; -1 when none is left. The counts are
+ * exact, though which copy an answer meant cannot be known.
+ */
+export function positionsById(ids: readonly { readonly id: string }[]): (id: string) => number {
+  const open = new Map<string, { taken: number; indices: number[] }>();
+  for (let i = 0; i < ids.length; i++) {
+    const slot = open.get(ids[i]!.id);
+    if (slot) slot.indices.push(i);
+    else open.set(ids[i]!.id, { taken: 0, indices: [i] });
+  }
+  return (id) => {
+    const slot = open.get(id);
+    return slot !== undefined && slot.taken < slot.indices.length ? slot.indices[slot.taken++]! : -1;
+  };
+}

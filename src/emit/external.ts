@@ -16,7 +16,7 @@ import type { CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
 import { checkPositive, pluginTarget } from '../plugin-client/address.js';
 import { emitterPluginClient } from '../plugin-client/client.js';
 import { PluginCaller } from '../plugin-client/plugin-caller.js';
-import { resultOfFailures } from './batch-split.js';
+import { positionsById, resultOfFailures } from './batch-split.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -209,16 +209,7 @@ export function emitResponseToResult(events: readonly Event[], response: EmitRes
   const unknownIds: string[] = [];
   const failures: EventFailure[] = [];
   if (failedIds.length > 0 || errors.length > 0) {
-    const open = new Map<string, { taken: number; indices: number[] }>();
-    for (let i = 0; i < n; i++) {
-      const slot = open.get(events[i]!.id);
-      if (slot) slot.indices.push(i);
-      else open.set(events[i]!.id, { taken: 0, indices: [i] });
-    }
-    const take = (id: string): number => {
-      const slot = open.get(id);
-      return slot !== undefined && slot.taken < slot.indices.length ? slot.indices[slot.taken++]! : -1;
-    };
+    const take = positionsById(events);
     // Errors by id, in order, to pair with the failed ids.
     const reasons = new Map<string, Array<EmitResponse['errors'][number]>>();
     for (const e of errors) {

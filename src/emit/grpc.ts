@@ -5,7 +5,7 @@ import { AckCodes, isAckCode, polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, AckError, IngestBatch } from '../gen/polku/v1/gateway.js';
 import { silentLogger } from '../observability/logger.js';
-import { resultOfFailures } from './batch-split.js';
+import { positionsById, resultOfFailures } from './batch-split.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
 import { GrpcEndpoint, type EndpointRuntime, type PendingSend } from './grpc-endpoint.js';
 
@@ -185,18 +185,7 @@ export class GrpcEmitter implements Emitter {
 export function ackToEmitResult(events: readonly Event[], ack: Ack): EmitResult {
   const n = events.length;
   if (ack.errors.length === 0 && ack.eventIds.length === n && sameIds(events, ack.eventIds)) return EmitResults.success();
-  // Each id's indices in batch order, and how many are taken: a repeated id is matched to its
-  // copies in turn (every match takes the first copy still open).
-  const open = new Map<string, { taken: number; indices: number[] }>();
-  for (let i = 0; i < n; i++) {
-    const slot = open.get(events[i]!.id);
-    if (slot) slot.indices.push(i);
-    else open.set(events[i]!.id, { taken: 0, indices: [i] });
-  }
-  const take = (id: string): number => {
-    const slot = open.get(id);
-    return slot !== undefined && slot.taken < slot.indices.length ? slot.indices[slot.taken++]! : -1;
-  };
+  const take = positionsById(events);
   const verdict: Array<AckError | true | undefined> = new Array(n);
   let batchError: AckError | undefined;
   for (const err of ack.errors) {

@@ -1,3 +1,4 @@
+import type { AckCode } from '../errors.js';
 import type { IngestBatch, IngestEvent } from '../gen/polku/v1/gateway.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { IntakeRequest } from './intake-request.js';
@@ -20,4 +21,18 @@ export function intakeOfEvent(request: IngestEvent, receivedAtNs?: bigint): Inta
     return { ...base, payload: { kind: 'unreadable', code: 'INVALID_BATCH', message: 'request has neither raw nor event' } };
   if (p.$case === 'event') return { ...base, payload: { kind: 'events', events: [p.value] } };
   return { ...base, payload: { kind: 'raw', data: p.value, format: request.format } };
+}
+
+/** A message a receiver could not decode or size-check, as an intake request: refused and counted as one. */
+export function intakeOfUnreadable(
+  refusal: { readonly code: AckCode; readonly message: string },
+  options: { unary: boolean; receivedAtNs?: bigint },
+): IntakeRequest {
+  return {
+    source: '',
+    cluster: '',
+    unary: options.unary,
+    ...(options.receivedAtNs === undefined ? {} : { receivedAtNs: options.receivedAtNs }),
+    payload: { kind: 'unreadable', code: refusal.code, message: refusal.message },
+  };
 }

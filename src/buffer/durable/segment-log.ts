@@ -1,20 +1,20 @@
-import { mkdir, open, readdir, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import { systemClock, type Clock } from '../../clock.js';
 import { StorageError } from '../../errors/storage-error.js';
+import { unlink } from 'node:fs/promises';
 import {
   HEADER_BYTES,
   MAX_PAYLOAD_BYTES,
-  Segment,
+  type Segment,
   decodeRecord,
   encodeRecord,
-  recoverSegment,
   type LogFileSystem,
   type LogRecord,
 } from './record-codec.js';
+import { createSegment, fsOpen, recoverSegments, storageError, type RecoveryReport } from './segment-files.js';
 
 export type { LogFile, LogFileSystem, LogRecord } from './record-codec.js';
 export { StorageError, type StorageErrorCode } from '../../errors/storage-error.js';
+export { SEGMENT_NAME, type RecoveryReport } from './segment-files.js';
 
 export interface SegmentLogOptions {
   /** Where the segment files live; created if missing. */
@@ -27,21 +27,6 @@ export interface SegmentLogOptions {
   clock?: Clock;
   /** How segment files are opened. Default `fs.promises.open`; tests inject failing files. */
   fileSystem?: LogFileSystem;
-}
-
-export interface RecoveryReport {
-  segments: number;
-  records: number;
-  firstSeq: number;
-  nextSeq: number;
-  bytes: number;
-  /** Bytes cut from the end of the last segment: a partial last write. */
-  tornTailBytes: number;
-  /** Records with a bad checksum that were skipped (only the last segment is verified at open). */
-  corruptRecords: number;
-  /** `<file>: <why>` for each file that could not be framed past some offset (the rest skipped). */
-  corruptSegments: string[];
-  durationMs: number;
 }
 
 interface PendingAppend {
@@ -58,10 +43,6 @@ const READ_CHUNK_BYTES = 1024 * 1024;
 const SCRATCH_MAX_BYTES = 8 * 1024 * 1024;
 /** Idle read handles of sealed segments kept open. */
 const MAX_IDLE_READERS = 4;
-/** A segment file's name: its first record's seq, 20 digits. */
-export const SEGMENT_NAME = /^(\d{20})\.log$/;
-const segmentName = (base: number): string => `${String(base).padStart(20, '0')}.log`;
-const fsOpen: LogFileSystem = { open: (path, flags) => open(path, flags) };
 
 /**
  * An append-only log of records split into segment files `<dir>/<first seq, 20 digits>.log`.
@@ -107,70 +88,17 @@ export class SegmentLog {
   /** Opens (or creates) the log in `options.dir`, recovering from whatever a crash left. */
   static async open(options: SegmentLogOptions): Promise<{ log: SegmentLog; recovery: RecoveryReport }> {
     const clock = options.clock ?? systemClock;
-    const fs = options.fileSystem ?? fsOpen;
     const started = clock.monotonicMs();
-    const report: RecoveryReport = {
-      segments: 0,
-      records: 0,
-      firstSeq: 1,
-      nextSeq: 1,
-      bytes: 0,
-      tornTailBytes: 0,
-      corruptRecords: 0,
-      corruptSegments: [],
-      durationMs: 0,
-    };
-    let names: string[];
-    try {
-      await mkdir(options.dir, { recursive: true });
-      names = (await readdir(options.dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
-    } catch (err) {
-      throw storageError(err, `cannot open log directory ${options.dir}`);
-    }
-    const segments: Segment[] = [];
-    let skipTo = 0;
-    for (let k = 0; k < names.length; k++) {
-      const last = k === names.length - 1;
-      const seg = new Segment(Number(SEGMENT_NAME.exec(names[k]!)![1]), join(options.dir, names[k]!));
-      const file = await fs.open(seg.path, last ? 'r+' : 'r').catch((err: unknown) => {
-        throw storageError(err, `cannot open segment ${seg.path}`);
-      });
-      try {
-        const found = await recoverSegment(file, seg, last);
-        report.corruptRecords += found.corruptRecords;
-        report.tornTailBytes += found.tornTailBytes;
-        if (found.damage !== undefined) report.corruptSegments.push(`${names[k]}: ${found.damage}`);
-        skipTo = found.skipTo ?? 0;
-      } catch (err) {
-        await file.close().catch(() => undefined);
-        throw storageError(err, `cannot recover segment ${seg.path}`);
-      }
-      if (last) seg.file = file;
-      else await file.close();
-      segments.push(seg);
-    }
-    for (let k = 0; k + 1 < segments.length; k++) segments[k]!.clampTo(segments[k + 1]!.base);
-    if (segments.length === 0 || skipTo > 0) {
-      // A damaged last segment cut down to nothing has no records left to keep: drop it.
-      const emptied = skipTo > 0 && segments[segments.length - 1]!.fileBytes === 0 ? segments.pop() : undefined;
-      try {
-        await createSegment(options.dir, segments, Math.max(skipTo, 1), fs);
-        if (emptied !== undefined) await emptied.closeFile().then(() => unlink(emptied.path));
-      } catch (err) {
-        for (const seg of [...segments, emptied]) await seg?.closeFile();
-        throw storageError(err, `cannot start a new segment in ${options.dir}`);
-      }
-    }
+    const { segments, report } = await recoverSegments(options.dir, options.fileSystem ?? fsOpen);
     const log = new SegmentLog(options.dir, segments, options);
-    Object.assign(report, {
-      segments: segments.length,
-      records: segments.reduce((sum, s) => sum + s.count, 0) - report.corruptRecords,
+    const recovery: RecoveryReport = {
+      ...report,
       firstSeq: log.firstSeq,
       nextSeq: log.nextSeq,
       bytes: log.bytes,
       durationMs: clock.monotonicMs() - started,
-    });
-    return { log, recovery: report };
+    };
+    return { log, recovery };
   }
 
   /** Successful group commits so far (one write and one fdatasync each). */
@@ -472,31 +400,9 @@ export class SegmentLog {
 }
 
 /** Creates the segment file starting at `base` (made durable in the directory) and appends it. */
-async function createSegment(dir: string, segments: Segment[], base: number, fs: LogFileSystem): Promise<void> {
-  const seg = new Segment(base, join(dir, segmentName(base)));
-  seg.file = await fs.open(seg.path, 'w+');
-  try {
-    const d = await open(dir, 'r');
-    await d.sync().finally(() => d.close());
-  } catch (err) {
-    await seg.closeFile();
-    throw err;
-  }
-  segments.push(seg);
-}
-
 function settle(group: readonly PendingAppend[], first: number): void {
   for (const a of group) {
     a.resolve(first);
     first += a.payloads.length;
   }
-}
-
-function storageError(err: unknown, what: string): StorageError {
-  if (err instanceof StorageError) return err;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const full = code === 'ENOSPC' || code === 'EDQUOT';
-  return new StorageError(full ? 'STORAGE_FULL' : 'STORAGE_IO', `${what}: ${err instanceof Error ? err.message : String(err)}`, {
-    cause: err,
-  });
 }

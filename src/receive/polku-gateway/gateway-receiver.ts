@@ -8,7 +8,7 @@ import {
 } from '@grpc/grpc-js';
 import { refusalOf } from '../../errors.js';
 import { GatewayService, type HealthRequest, type HealthResponse, type Ack, type IngestEvent } from '../../gen/polku/v1/gateway.js';
-import { intakeOfEvent } from '../../hub/polku-messages.js';
+import { intakeOfEvent, intakeOfUnreadable } from '../../hub/polku-messages.js';
 import type { Logger } from '../../observability/logger.js';
 import { PROTO_DIR, polkuProto } from '../../proto-dir.js';
 import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receiver.js';
@@ -80,12 +80,7 @@ export class PolkuGatewayReceiver implements Receiver {
     try {
       result =
         request instanceof UnreadableMessage
-          ? ctx.hub.submit({
-              source: '',
-              cluster: '',
-              unary: true,
-              payload: { kind: 'unreadable', code: request.code, message: request.message },
-            })
+          ? ctx.hub.submit(intakeOfUnreadable(request, { unary: true }))
           : ctx.hub.submit(intakeOfEvent(request));
     } catch (err) {
       ctx.log.error({ err }, 'SendEvent processing threw');

@@ -1,7 +1,7 @@
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Clock } from '../../clock.js';
 import type { Ack } from '../../gen/polku/v1/gateway.js';
-import { intakeOfBatch } from '../../hub/polku-messages.js';
+import { intakeOfBatch, intakeOfUnreadable } from '../../hub/polku-messages.js';
 import type { Logger } from '../../observability/logger.js';
 import type { IntakePort } from '../receiver.js';
 import { UnreadableMessage, type ReceivedBatch } from './message-codec.js';
@@ -69,12 +69,7 @@ export class StreamSession {
     try {
       ack =
         message instanceof UnreadableMessage
-          ? this.hub.submit({
-              source: '',
-              cluster: '',
-              receivedAtNs,
-              payload: { kind: 'unreadable', code: message.code, message: message.message },
-            })
+          ? this.hub.submit(intakeOfUnreadable(message, { unary: false, receivedAtNs }))
           : this.hub.submit(intakeOfBatch(message.batch, receivedAtNs, message.wire));
     } catch (err) {
       // A bug, not bad input: end this call with INTERNAL rather than answer wrongly.
