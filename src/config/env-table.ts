@@ -97,6 +97,13 @@ export const ENV_TABLE = {
     wholeNumber(1),
     'largest event metadata (keys + values)',
   ),
+  maxEventBytes: variable(
+    'POLKU_MAX_EVENT_BYTES',
+    DEFAULT_LIMITS.maxEventBytes,
+    wholeNumber(64),
+    'largest single event as sent, checked while decoding',
+  ),
+  maxJsonDepth: variable('POLKU_MAX_JSON_DEPTH', DEFAULT_LIMITS.maxJsonDepth, wholeNumber(1), 'deepest nesting of one JSON event'),
   maxSourceLabels: variable(
     'POLKU_METRICS_MAX_SOURCES',
     DEFAULT_MAX_SOURCE_LABELS,

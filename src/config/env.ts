@@ -90,6 +90,8 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
       maxBatchEvents: get('maxBatchEvents'),
       maxPayloadBytes: get('maxPayloadBytes'),
       maxMetadataBytes: get('maxMetadataBytes'),
+      maxEventBytes: get('maxEventBytes'),
+      maxJsonDepth: get('maxJsonDepth'),
       maxIdLength: DEFAULT_LIMITS.maxIdLength,
     },
     shutdownTimeoutMs: get('shutdownTimeoutMs'),

@@ -301,7 +301,7 @@ export class Hub {
     }
     let result: IngestResult | Promise<IngestResult>;
     try {
-      result = ingestor.ingest({ source: intake.source, cluster: intake.cluster, format }, data);
+      result = ingestor.ingest({ source: intake.source, cluster: intake.cluster, format, limits: this.o.limits }, data);
     } catch (err) {
       return this.refuseAll(intake, 1, 'PARSE_ERROR', `ingestor "${ingestor.name}" failed: ${(err as Error).message}`);
     }

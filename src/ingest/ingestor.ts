@@ -1,5 +1,6 @@
 import type { ComponentContext } from '../component-context.js';
 import type { Event } from '../gen/polku/v1/event.js';
+import type { IntakeLimits } from './intake-rules.js';
 
 /** What an ingestor knows about the bytes it is asked to parse. */
 export interface IngestContext {
@@ -9,6 +10,12 @@ export interface IngestContext {
   readonly cluster: string;
   /** The format hint sent with the raw bytes (may be empty). */
   readonly format: string;
+  /**
+   * The gateway's intake limits. A decoder checks them as it goes (events per message, bytes per
+   * event, nesting depth) and stops before materialising more than they allow; the hub checks
+   * them again on what it returns. Absent when an ingestor is called outside a hub (tests).
+   */
+  readonly limits?: IntakeLimits;
 }
 
 /** One part of the input an ingestor could not turn into an event. Becomes a `PARSE_ERROR` in the Ack. */

@@ -15,6 +15,13 @@ export interface IntakeLimits {
   maxMetadataBytes: number;
   /** Longest event id, characters. Longer: INVALID_EVENT. */
   maxIdLength: number;
+  /**
+   * Largest single event as sent (its encoded bytes, or one JSON value), checked while decoding.
+   * Larger: that event is refused, the rest of the message is read on.
+   */
+  maxEventBytes: number;
+  /** Deepest nesting of one JSON value (objects and arrays). Deeper: that value is refused. */
+  maxJsonDepth: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<IntakeLimits> = Object.freeze({
@@ -23,6 +30,9 @@ export const DEFAULT_LIMITS: Readonly<IntakeLimits> = Object.freeze({
   maxPayloadBytes: 1024 * 1024,
   maxMetadataBytes: 16 * 1024,
   maxIdLength: 256,
+  // A payload at its limit plus metadata at its limit plus the envelope fits.
+  maxEventBytes: 1024 * 1024 + 16 * 1024 + 4 * 1024,
+  maxJsonDepth: 64,
 });
 
 /** Fixed per-event overhead in the byte estimate: the envelope's numbers and framing. */

@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { OverflowPolicy } from '../../src/buffer/event-buffer.js';
@@ -101,7 +102,7 @@ test('builder limits win over runtime limits, which win over the defaults', () =
     .emitter(memory())
     .limits({ maxBatchEvents: 3 })
     .build({
-      limits: { maxMessageBytes: 2048, maxBatchEvents: 30, maxPayloadBytes: 64, maxMetadataBytes: 64, maxIdLength: 10 },
+      limits: { ...DEFAULT_LIMITS, maxMessageBytes: 2048, maxBatchEvents: 30, maxPayloadBytes: 64, maxMetadataBytes: 64, maxIdLength: 10 },
     });
   assert.equal(built.limits.maxBatchEvents, 3);
   assert.equal(built.limits.maxPayloadBytes, 64);

@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
@@ -53,7 +54,16 @@ describe('a receiver added through GatewayOptions.receivers', () => {
       hub()
         .middleware(filter((e) => Buffer.from(e.payload).toString() !== 'noise', { reason: 'noise is filtered' }))
         .emitter(memory),
-      { limits: { maxMessageBytes: 64 * 1024, maxBatchEvents: 3, maxPayloadBytes: 1024, maxMetadataBytes: 256, maxIdLength: 64 } },
+      {
+        limits: {
+          ...DEFAULT_LIMITS,
+          maxMessageBytes: 64 * 1024,
+          maxBatchEvents: 3,
+          maxPayloadBytes: 1024,
+          maxMetadataBytes: 256,
+          maxIdLength: 64,
+        },
+      },
       5_000,
       { receivers: [echo] },
     );

@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
@@ -19,7 +20,16 @@ describe('StreamEvents from a client that has only the proto files', () => {
         .ingestor(new PassthroughIngestor({ sources: ['proto-agent'] }))
         .middleware(filter((e) => e.eventType !== 'noise', { reason: 'noise is filtered' }))
         .emitter(memory),
-      { limits: { maxMessageBytes: 64 * 1024, maxBatchEvents: 50, maxPayloadBytes: 1024, maxMetadataBytes: 256, maxIdLength: 64 } },
+      {
+        limits: {
+          ...DEFAULT_LIMITS,
+          maxMessageBytes: 64 * 1024,
+          maxBatchEvents: 50,
+          maxPayloadBytes: 1024,
+          maxMetadataBytes: 256,
+          maxIdLength: 64,
+        },
+      },
     );
   });
   after(() => gw.stop());
