@@ -8,7 +8,9 @@ export async function adminCall(base: string, method: string, path: string): Pro
   const url = new URL(path, base.includes('://') ? base : `http://${base}`);
   let res: Response;
   try {
-    res = await fetch(url, { method });
+    // The gateway may want a token besides a loopback caller; the CLI sends the same variable's.
+    const token = process.env['POLKU_ADMIN_TOKEN'];
+    res = await fetch(url, { method, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
   } catch (err) {
     throw polkuError('POLKU_ERR_CLI_USAGE', `cannot reach the gateway's admin endpoint at ${url.origin}: ${(err as Error).message}`);
   }

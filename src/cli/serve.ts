@@ -53,6 +53,7 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     grpcAddr: settings.grpcAddr,
     metricsAddr: settings.metricsAddr,
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
+    adminToken: settings.adminToken,
     plugins,
   });
   // Handlers go in before start: a signal that arrives while the gateway is starting (opening a

@@ -130,6 +130,13 @@ export const ENV_TABLE = {
     wholeNumber(1),
     'durable mode: idempotency keys remembered (~90 B each, outside the JS heap); resends of older ones are stored again',
   ),
+  adminToken: variable(
+    'POLKU_ADMIN_TOKEN',
+    undefined,
+    optionalText,
+    'token the admin endpoints (/admin, polku.v1.Admin) want besides a loopback caller; the CLI sends it from the same variable',
+    '(none)',
+  ),
   registry: variable(
     'POLKU_REGISTRY',
     true,

@@ -20,6 +20,8 @@ export interface GatewaySettings {
   maxSourceLabels: number;
   /** Path of the pipeline module, when POLKU_CONFIG names one. */
   configPath: string | undefined;
+  /** The admin surfaces' token (POLKU_ADMIN_TOKEN), wanted besides a loopback caller. */
+  adminToken: string | undefined;
   /** Durable mode's settings when POLKU_DURABLE=true. */
   durable: { dir: string; maxBytes: number; idempotencyMaxKeys: number } | undefined;
   /** The live plugin table and its PluginRegistry service (POLKU_REGISTRY_*). */
@@ -97,6 +99,7 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
     shutdownTimeoutMs: get('shutdownTimeoutMs'),
     maxSourceLabels: get('maxSourceLabels'),
     configPath: get('configPath'),
+    adminToken: get('adminToken'),
     durable: get('durable')
       ? { dir: get('dataDir'), maxBytes: get('durableMaxBytes'), idempotencyMaxKeys: get('idempotencyMaxKeys') }
       : undefined,

@@ -65,6 +65,7 @@ export const ErrorCodes = {
 
   // polku.v1.Admin and /admin (dead letters and replay).
   POLKU_ERR_ADMIN_NOT_LOOPBACK: { message: '%s', retryable: false, grpc: 'PERMISSION_DENIED', http: 403 },
+  POLKU_ERR_ADMIN_UNAUTHENTICATED: { message: '%s', retryable: false, grpc: 'UNAUTHENTICATED', http: 401 },
   POLKU_ERR_ADMIN_NOT_DURABLE: {
     message: 'durable mode is off: there is no log to replay and no dead letters',
     retryable: false,

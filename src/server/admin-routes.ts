@@ -3,7 +3,9 @@ import { eventToJson } from '../emit/event-json.js';
 import type { DeadLetter } from '../buffer/durable/durable-store.js';
 import type { DurableAdmin } from '../delivery/durable-admin.js';
 import { polkuError, type ErrorCode } from '../errors.js';
-import { isLoopbackAddress } from './loopback.js';
+import { AdminAccess } from './admin-access.js';
+
+const OPEN_TO_LOOPBACK = new AdminAccess(undefined);
 
 export interface AdminAnswer {
   readonly status: number;
@@ -12,7 +14,8 @@ export interface AdminAnswer {
 
 /**
  * `/admin/...` on the metrics listener, for `polku dlq` and `polku replay`. They change state, so
- * they answer only callers on the same host (loopback): in a pod, `kubectl exec` and run the CLI.
+ * they answer only callers on the same host (loopback), and with POLKU_ADMIN_TOKEN set only those
+ * sending it: in a pod, `kubectl exec` and run the CLI.
  *
  * - `GET    /admin/dead-letters?limit=N`   the dead letters, oldest first
  * - `GET    /admin/dead-letters/ID`        one dead letter (404 when there is none)
@@ -27,10 +30,10 @@ export async function adminRoute(
   url: URL,
   admin: DurableAdmin | null,
   plugins?: () => Promise<unknown>,
+  access: AdminAccess = OPEN_TO_LOOPBACK,
 ): Promise<AdminAnswer> {
-  if (!isLoopbackAddress(req.socket.remoteAddress)) {
-    return refuse('POLKU_ERR_ADMIN_NOT_LOOPBACK', 'admin endpoints answer only loopback callers');
-  }
+  const refused = access.check(req.socket.remoteAddress, req.headers.authorization, 'admin endpoints');
+  if (refused) return { status: refused.httpStatus, body: { error: refused.message } };
   if (url.pathname === '/admin/plugins') {
     if (req.method !== 'GET') return { status: 405, body: { error: 'GET /admin/plugins only' } };
     if (!plugins) return { status: 404, body: { error: 'this gateway keeps no plugin table' } };

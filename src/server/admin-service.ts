@@ -13,11 +13,13 @@ import {
 import { isPolkuError, polkuError, type ErrorCode } from '../errors.js';
 import type { DurableAdmin } from '../delivery/durable-admin.js';
 import type { Logger } from '../observability/logger.js';
+import { AdminAccess } from './admin-access.js';
 import { isLoopbackAddress } from './loopback.js';
 
 /** The catalogue's codes for Admin refusals; each is answered with its gRPC status from the catalogue. */
 const ADMIN_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'POLKU_ERR_ADMIN_NOT_LOOPBACK',
+  'POLKU_ERR_ADMIN_UNAUTHENTICATED',
   'POLKU_ERR_ADMIN_NOT_DURABLE',
   'POLKU_ERR_ADMIN_NOT_FOUND',
   'POLKU_ERR_ADMIN_INVALID',
@@ -35,6 +37,7 @@ export class AdminServiceHandler {
   constructor(
     private readonly admin: () => DurableAdmin | null,
     private readonly log: Logger,
+    private readonly access: AdminAccess = new AdminAccess(undefined),
   ) {}
 
   definition(): ServiceDefinition {
@@ -73,8 +76,13 @@ export class AdminServiceHandler {
   private unary<Req, Res>(handle: (admin: DurableAdmin, request: Req) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const run = async (): Promise<Res> => {
-        if (!isLoopbackPeer(call.getPeer()))
-          throw polkuError('POLKU_ERR_ADMIN_NOT_LOOPBACK', 'polku.v1.Admin answers only callers on the same host (loopback)');
+        const authorization = call.metadata.get('authorization')[0];
+        const refused = this.access.check(
+          peerAddress(call.getPeer()),
+          typeof authorization === 'string' ? authorization : undefined,
+          'polku.v1.Admin',
+        );
+        if (refused) throw refused;
         const admin = this.admin();
         if (!admin) throw polkuError('POLKU_ERR_ADMIN_NOT_DURABLE');
         return handle(admin, call.request);
@@ -104,7 +112,12 @@ function toWire(d: StoredDeadLetter & { id: number }): DeadLetter {
   };
 }
 
-/** grpc-js peers look like `127.0.0.1:5000`, `[::1]:5000` or `::ffff:127.0.0.1:5000`. */
+/** The address of a grpc-js peer: they look like `127.0.0.1:5000`, `[::1]:5000` or `::ffff:127.0.0.1:5000`. */
+export function peerAddress(peer: string): string {
+  return peer.startsWith('[') ? peer.slice(1, peer.indexOf(']')) : peer.slice(0, peer.lastIndexOf(':'));
+}
+
+/** Whether a grpc-js peer is on this host's loopback. */
 export function isLoopbackPeer(peer: string): boolean {
-  return isLoopbackAddress(peer.startsWith('[') ? peer.slice(1, peer.indexOf(']')) : peer.slice(0, peer.lastIndexOf(':')));
+  return isLoopbackAddress(peerAddress(peer));
 }

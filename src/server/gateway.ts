@@ -8,6 +8,7 @@ import type { PluginRegistry } from '../registry/plugin-registry.js';
 import { builtInReceivers } from '../receive/built-in.js';
 import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receive/receiver.js';
 import { polkuError } from '../errors.js';
+import { AdminAccess } from './admin-access.js';
 import { AdminServiceHandler } from './admin-service.js';
 import { GrpcServer } from './grpc-server.js';
 import { HttpServer } from './http-server.js';
@@ -31,6 +32,11 @@ export interface GatewayOptions {
    * test's. Their gRPC services share the gRPC port and show in reflection and health.
    */
   receivers?: readonly Receiver[];
+  /**
+   * With a token, the admin surfaces (`/admin/*`, `polku.v1.Admin`) want
+   * `authorization: Bearer <token>` on top of a loopback caller (POLKU_ADMIN_TOKEN).
+   */
+  adminToken?: string | undefined;
 }
 
 export interface ListeningPorts {
@@ -73,7 +79,8 @@ export class Gateway {
         protoIncludeDirs: [PROTO_DIR],
       });
     }
-    const admin = new AdminServiceHandler(() => o.hub.admin, o.logger.child({ component: 'admin' }));
+    const adminAccess = new AdminAccess(o.adminToken);
+    const admin = new AdminServiceHandler(() => o.hub.admin, o.logger.child({ component: 'admin' }), adminAccess);
     services.push({
       definition: admin.definition(),
       implementation: admin.implementation(),
@@ -85,6 +92,7 @@ export class Gateway {
       registry: o.registry,
       logger: o.logger,
       admin: () => o.hub.admin,
+      adminAccess,
       ...(o.plugins ? { plugins: () => o.plugins!.rows() } : {}),
       readiness: () =>
         this.state !== 'serving'

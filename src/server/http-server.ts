@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import { polkuError } from '../errors.js';
 import type { DurableAdmin } from '../delivery/durable-admin.js';
 import type { Logger } from '../observability/logger.js';
+import type { AdminAccess } from './admin-access.js';
 import { adminRoute } from './admin-routes.js';
 
 export interface HttpServerOptions {
@@ -14,6 +15,8 @@ export interface HttpServerOptions {
   admin?: () => DurableAdmin | null;
   /** The live plugin table's rows, served at GET /admin/plugins (absent: 404). */
   plugins?: () => Promise<unknown>;
+  /** Who may call /admin (default: loopback callers). */
+  adminAccess?: AdminAccess;
 }
 
 /** `/metrics` (Prometheus text), `/healthz` (the process is alive) and `/readyz`. */
@@ -55,7 +58,7 @@ export class HttpServer {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (path.startsWith('/admin/')) {
-      const answer = await adminRoute(req, url, this.o.admin?.() ?? null, this.o.plugins);
+      const answer = await adminRoute(req, url, this.o.admin?.() ?? null, this.o.plugins, this.o.adminAccess);
       send(res, answer.status, 'application/json', `${JSON.stringify(answer.body, null, 2)}\n`);
       return;
     }

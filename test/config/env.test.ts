@@ -44,6 +44,7 @@ test('an empty environment gives the defaults', () => {
     shutdownTimeoutMs: 10_000,
     maxSourceLabels: 50,
     configPath: undefined,
+    adminToken: undefined,
     durable: undefined,
     registry: DEFAULT_REGISTRY,
     discovery: undefined,
@@ -64,6 +65,7 @@ test('every variable is parsed into its setting', () => {
     POLKU_METRICS_ADDR: '[::1]:9100',
     POLKU_LOG_LEVEL: 'debug',
     POLKU_CONFIG: ' ./polku.config.ts ',
+    POLKU_ADMIN_TOKEN: 'admin-secret',
     POLKU_BUFFER_CAPACITY: '250',
     POLKU_BUFFER_MAX_BYTES: '65536',
     POLKU_OVERFLOW_POLICY: 'drop_oldest',
@@ -114,6 +116,7 @@ test('every variable is parsed into its setting', () => {
     shutdownTimeoutMs: 2500,
     maxSourceLabels: 5,
     configPath: './polku.config.ts',
+    adminToken: 'admin-secret',
     durable: { dir: '/data/polku', maxBytes: 2 * 1024 * 1024, idempotencyMaxKeys: 5000 },
     registry: {
       serve: false,
