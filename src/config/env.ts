@@ -90,7 +90,7 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
     try {
       identities = loadIdentities(identitiesFile);
     } catch (err) {
-      problems.push((err as Error).message.replace(/^POLKU_ERR_ENV_INVALID: /, ''));
+      problems.push((err as Error).message);
     }
   }
   const settings: GatewaySettings = {
