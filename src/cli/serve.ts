@@ -43,6 +43,7 @@ export async function serve(configFlag: string | undefined): Promise<void> {
   );
   // The live plugin table: PluginRegistry registrations and, with POLKU_DISCOVERY, Kubernetes Services.
   const plugins = new PluginRegistry({ ...settings.registry, pipeline: hub, logger, registry });
+  logger.info({ registry: settings.registry.decision, identities: settings.registry.identities.map((i) => i.name) }, 'plugin registry');
   if (settings.discovery) {
     plugins.addSource(await kubernetesDiscovery({ ...settings.discovery, plugins, logger, registry }));
   }

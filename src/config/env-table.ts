@@ -139,9 +139,9 @@ export const ENV_TABLE = {
   ),
   registry: variable(
     'POLKU_REGISTRY',
-    true,
-    flag('on', 'off'),
-    'on: serve polku.v1.PluginRegistry (plugins register themselves); off: static and discovered plugins only',
+    'auto',
+    oneOf(['auto', 'on', 'off'] as const),
+    'serve polku.v1.PluginRegistry: on; off; auto: on when a token or identities are set or gRPC listens on loopback',
   ),
   registryToken: variable(
     'POLKU_REGISTRY_TOKEN',
@@ -149,6 +149,19 @@ export const ENV_TABLE = {
     optionalText,
     'token plugins must send (authorization: Bearer) to register, heartbeat, unregister',
     '(none)',
+  ),
+  registryIdentities: variable(
+    'POLKU_REGISTRY_IDENTITIES_FILE',
+    undefined,
+    optionalText,
+    'JSON file of registry identities: token digests and the plugin names and sources each may claim',
+    '(none)',
+  ),
+  registryAllowOpen: variable(
+    'POLKU_REGISTRY_ALLOW_OPEN',
+    false,
+    flag('true', 'false'),
+    'true: serve the registry without a token or identities on a non-loopback address',
   ),
   heartbeatIntervalMs: variable(
     'POLKU_REGISTRY_HEARTBEAT_MS',

@@ -5,6 +5,7 @@ import { polkuError } from '../errors.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../ingest/intake-rules.js';
 import { EnvProblem, type ListenAddress } from './env-parsers.js';
 import { ENV_TABLE, type EnvVariableSpec } from './env-table.js';
+import { loadIdentities, type ConfiguredIdentity } from '../registry/registry-identity.js';
 
 export { formatAddress, parseAddress, type ListenAddress } from './env-parsers.js';
 
@@ -32,9 +33,13 @@ export interface GatewaySettings {
 
 /** The live plugin table's settings (POLKU_REGISTRY_*). */
 export interface RegistrySettings {
-  /** Serve polku.v1.PluginRegistry (POLKU_REGISTRY=on). */
+  /** Serve polku.v1.PluginRegistry (POLKU_REGISTRY, decided with the listen address and the identities). */
   serve: boolean;
+  /** Why the registry is served or not, for the start-up log. */
+  decision: string;
   token: string | undefined;
+  /** POLKU_REGISTRY_IDENTITIES_FILE's identities (token digests and allowances). */
+  identities: ConfiguredIdentity[];
   heartbeatIntervalMs: number;
   missedBeats: number;
   healthIntervalMs: number;
@@ -81,6 +86,15 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
     return spec.default;
   };
 
+  let identities: ConfiguredIdentity[] = [];
+  const identitiesFile = get('registryIdentities');
+  if (identitiesFile !== undefined) {
+    try {
+      identities = loadIdentities(identitiesFile);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
   const settings: GatewaySettings = {
     grpcAddr: { ...get('grpcAddr') },
     metricsAddr: { ...get('metricsAddr') },
@@ -104,8 +118,9 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
       ? { dir: get('dataDir'), maxBytes: get('durableMaxBytes'), idempotencyMaxKeys: get('idempotencyMaxKeys') }
       : undefined,
     registry: {
-      serve: get('registry'),
+      ...registryExposure(get('registry'), get('registryToken'), identities, get('registryAllowOpen'), get('grpcAddr')),
       token: get('registryToken'),
+      identities,
       heartbeatIntervalMs: get('heartbeatIntervalMs'),
       missedBeats: get('missedBeats'),
       healthIntervalMs: get('healthIntervalMs'),
@@ -123,4 +138,42 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
     throw polkuError('POLKU_ERR_ENV_INVALID', `invalid environment: ${problems.join('; ')}`);
   }
   return settings;
+}
+
+/** Whether a listen host is loopback only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Whether to serve the PluginRegistry. An open registry (no token, no identities) lets whoever
+ * reaches the port register plugins, so it is served beyond loopback only when asked for twice:
+ * POLKU_REGISTRY=on and POLKU_REGISTRY_ALLOW_OPEN=true. `auto` (the default) serves it when it is
+ * guarded or loopback-only, and otherwise leaves it off (the quick start still starts).
+ */
+export function registryExposure(
+  mode: 'auto' | 'on' | 'off',
+  token: string | undefined,
+  identities: readonly ConfiguredIdentity[],
+  allowOpen: boolean,
+  grpcAddr: ListenAddress,
+): { serve: boolean; decision: string } {
+  if (mode === 'off') return { serve: false, decision: 'off (POLKU_REGISTRY=off)' };
+  const guarded = token !== undefined || identities.length > 0;
+  const loopback = isLoopbackHost(grpcAddr.host);
+  if (guarded) return { serve: true, decision: 'on: every call needs a token (POLKU_REGISTRY_TOKEN / POLKU_REGISTRY_IDENTITIES_FILE)' };
+  if (loopback) return { serve: true, decision: `on, open: the gRPC port listens on loopback only (${grpcAddr.host})` };
+  if (allowOpen && mode === 'on')
+    return { serve: true, decision: 'on, OPEN to whoever reaches the gRPC port (POLKU_REGISTRY_ALLOW_OPEN=true)' };
+  if (mode === 'auto') {
+    return {
+      serve: false,
+      decision: `off: no POLKU_REGISTRY_TOKEN or POLKU_REGISTRY_IDENTITIES_FILE, and POLKU_GRPC_ADDR (${grpcAddr.host}) is not loopback`,
+    };
+  }
+  throw polkuError(
+    'POLKU_ERR_REGISTRY_OPEN',
+    `POLKU_REGISTRY=on with neither POLKU_REGISTRY_TOKEN nor POLKU_REGISTRY_IDENTITIES_FILE would let anyone who reaches ` +
+      `POLKU_GRPC_ADDR (${grpcAddr.host}) register plugins: set a token, listen on loopback, or set POLKU_REGISTRY_ALLOW_OPEN=true`,
+  );
 }

@@ -51,6 +51,8 @@ export const ErrorCodes = {
   },
   POLKU_ERR_REGISTRY_INVALID: { message: '%s', retryable: false, grpc: 'INVALID_ARGUMENT', http: 400 },
   POLKU_ERR_REGISTRY_ADDRESS_DENIED: { message: '%s', retryable: false, grpc: 'PERMISSION_DENIED', http: 403 },
+  /** A claim outside the caller's allowance: a name, route name or source its identity may not take, or a source agents send on. */
+  POLKU_ERR_REGISTRY_CLAIM_DENIED: { message: '%s', retryable: false, grpc: 'PERMISSION_DENIED', http: 403 },
   POLKU_ERR_REGISTRY_NAME_TAKEN: { message: '%s', retryable: false, grpc: 'ALREADY_EXISTS', http: 409 },
   POLKU_ERR_REGISTRY_FULL: { message: '%s', retryable: true, grpc: 'RESOURCE_EXHAUSTED', http: 503 },
   /** The plugin (or its host name) did not answer in time; it may be starting. */
@@ -61,6 +63,8 @@ export const ErrorCodes = {
   POLKU_ERR_REGISTRY_UNAVAILABLE: { message: '%s', retryable: true, grpc: 'UNAVAILABLE', http: 503 },
   /** A Kubernetes Service's annotations do not describe a usable plugin (discovery logs it and retries later). */
   POLKU_ERR_DISCOVERY_INVALID: { message: '%s', retryable: false, grpc: 'FAILED_PRECONDITION', http: 400 },
+  /** Start-up: an open registry (no token, no identities) would listen beyond loopback. */
+  POLKU_ERR_REGISTRY_OPEN: { message: '%s', retryable: false, grpc: 'FAILED_PRECONDITION', http: 400 },
   POLKU_ERR_REGISTRY_NOT_FOUND: { message: 'no registered plugin has this id', retryable: false, grpc: 'NOT_FOUND', http: 404 },
 
   // polku.v1.Admin and /admin (dead letters and replay).

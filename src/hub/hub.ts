@@ -24,6 +24,7 @@ import { DropCounter } from '../observability/metrics.js';
 import { BatchOutcome } from './batch-outcome.js';
 import { HubMetrics } from './hub-metrics.js';
 import { MiddlewareChain, type ChainBatch } from './middleware-chain.js';
+import { SeenSources } from './seen-sources.js';
 import type { IntakeRequest } from './intake-request.js';
 import { intakeOfBatch } from './polku-messages.js';
 
@@ -99,6 +100,8 @@ export class Hub {
   private readonly startedAtMs: number;
   private accepted = 0n;
   private closing = false;
+  /** Sources agents sent on lately (bounded); the plugin registry refuses claims of them. */
+  readonly seenSources = new SeenSources();
   private drainRun: Promise<DrainReport> | null = null;
 
   constructor(definition: PipelineDefinition, options: HubOptions) {
@@ -203,6 +206,11 @@ export class Hub {
     return { emitters: this.delivery.emitterNames, ingestors: this.ingestors.all.map((i) => i.name) };
   }
 
+  /** The sources each running ingestor claims (static ingestors' sources are never a plugin's). */
+  ingestorSources(name: string): readonly string[] {
+    return this.ingestors.all.find((i) => i.name === name)?.sources ?? [];
+  }
+
   /** True once shutdown began; new batches are refused with SHUTTING_DOWN. */
   get isClosing(): boolean {
     return this.closing;
@@ -221,6 +229,7 @@ export class Hub {
     const unary = request.unary ?? false;
     const intake = this.startIntake(request.source, request.cluster, request.receivedAtNs ?? this.o.clock.nowNs(), unary);
     const payload = request.payload;
+    this.seenSources.note(request.source);
     if (payload.kind === 'unreadable') return this.refuseAll(intake, 1, payload.code, payload.message);
     if (this.closing) return this.refuseAll(intake, 1, 'SHUTTING_DOWN', 'gateway is shutting down');
     if (payload.kind === 'events') return this.afterIngest(intake, payload.events, payload.wire);
@@ -291,6 +300,7 @@ export class Hub {
 
   private ingestRaw(intake: Intake, data: Uint8Array, format: string): Ack | Promise<Ack> {
     const ingestor = this.ingestors.select(intake.source, format);
+    if (ingestor) this.seenSources.note(intake.source, ingestor.name);
     if (!ingestor) {
       return this.refuseAll(
         intake,

@@ -27,6 +27,8 @@ const INTERVAL_HINT = /heartbeat_interval_ms\s*[=:]\s*(\d+)/;
  * over to the new one. Our backoff is the only one.
  */
 const CHANNEL_OPTIONS = { 'grpc.use_local_subchannel_pool': 1 };
+/** The metadata key under which Register carries the plugin's previous id (the gateway's proof of ownership). */
+const PLUGIN_ID_METADATA = 'polku-plugin-id';
 /** Failures after which the channel may be stuck in reconnect backoff. */
 const CONNECTION_FAILURES = new Set<number>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]);
 
@@ -62,6 +64,11 @@ export class Registration {
   private readonly retryBackoff: Backoff;
   private intervalMs: number;
   private id: string | undefined;
+  /**
+   * The last id the gateway gave, kept after the lease is lost: sent again as `polku-plugin-id`
+   * with each Register, the proof that this plugin owns its name should its old entry still be live.
+   */
+  private lastId: string | undefined;
   private timer: unknown;
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -141,12 +148,17 @@ export class Registration {
   private async register(): Promise<void> {
     const { gateway, info, logger } = this.config;
     try {
-      const res = await this.call<RegisterRequest, RegisterResponse>((r, m, o, cb) => this.client.register(r, m, o, cb), {
-        info,
-        address: this.address,
-      });
+      const metadata = this.metadata.clone();
+      if (this.lastId !== undefined) metadata.set(PLUGIN_ID_METADATA, this.lastId);
+      const res = await this.call<RegisterRequest, RegisterResponse>(
+        (r, m, o, cb) => this.client.register(r, m, o, cb),
+        { info, address: this.address },
+        this.callTimeoutMs,
+        metadata,
+      );
       if (!res.accepted) throw new Error(`gateway refused the registration: ${res.message || 'no reason given'}`);
       this.id = res.pluginId;
+      this.lastId = res.pluginId;
       this.retryBackoff.reset();
       const hint = INTERVAL_HINT.exec(res.message);
       if (hint && Number(hint[1]) > 0) this.intervalMs = Number(hint[1]);
@@ -180,9 +192,9 @@ export class Registration {
     await this.register();
   }
 
-  private call<Req, Res>(method: Unary<Req, Res>, req: Req, timeoutMs = this.callTimeoutMs): Promise<Res> {
+  private call<Req, Res>(method: Unary<Req, Res>, req: Req, timeoutMs = this.callTimeoutMs, metadata = this.metadata): Promise<Res> {
     return new Promise((resolve, reject) => {
-      method(req, this.metadata, { deadline: new Date(Date.now() + timeoutMs) }, (err, res) => {
+      method(req, metadata, { deadline: new Date(Date.now() + timeoutMs) }, (err, res) => {
         if (!err) return resolve(res);
         // A fresh channel connects at the next attempt instead of failing fast until grpc-js's
         // reconnect backoff ends.

@@ -21,6 +21,10 @@ export interface LivePipeline {
   readonly running: { readonly emitters: readonly string[]; readonly ingestors: readonly string[] };
   /** The running emitter of that name, for the static rows of the table (its address). */
   emitter?(name: string): Emitter | undefined;
+  /** Sources agents sent on lately, and which ingestor last parsed each (the hub's intake record). */
+  readonly seenSources?: { lookup(source: string): { parsedBy: string } | undefined };
+  /** The sources a running ingestor claims (read at start for the static ones). */
+  ingestorSources?(name: string): readonly string[];
   /** Component health, for the static rows (`emitter:<name>`, `ingestor:<name>`). */
   health?(): Promise<{ components: Record<string, { healthy: boolean; message: string }> }>;
 }

@@ -28,6 +28,8 @@ export class PluginEntry {
   leaseTimer: TimerHandle | null = null;
   /** A Health check is in flight (the sweep never stacks them). */
   checking = false;
+  /** Registered plugins: the identity that registered it (its owner), `anonymous` in an open registry. */
+  owner = '';
   private component: PluginComponent | null = null;
 
   constructor(

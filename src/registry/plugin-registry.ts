@@ -3,6 +3,7 @@ import { PluginTable } from './plugin-table.js';
 import type { PluginTableOptions } from './table-options.js';
 import type { PluginRow } from './plugin-view.js';
 import { RegistryService } from './registry-service.js';
+import { tokenIdentity, tokenResolver, type ConfiguredIdentity, type IdentityResolver } from './registry-identity.js';
 
 /**
  * Something else that feeds the table (Kubernetes discovery). The gateway starts it after the
@@ -21,8 +22,15 @@ export interface PluginSource {
 export interface PluginRegistryOptions extends PluginTableOptions {
   /** Serve `polku.v1.PluginRegistry` on the gateway's port (POLKU_REGISTRY). Default true. */
   serve?: boolean;
-  /** Registration token (POLKU_REGISTRY_TOKEN); none: registration is open to allowed addresses. */
+  /** Registration token (POLKU_REGISTRY_TOKEN): one identity allowed every name and unprotected source. */
   token?: string | undefined;
+  /** Identities with their tokens' digests and allowances (POLKU_REGISTRY_IDENTITIES_FILE). */
+  identities?: readonly ConfiguredIdentity[];
+  /**
+   * Who a call is; default: the token resolver over `token` and `identities`. The hook for other
+   * identities (mTLS certificate names): wrap the token resolver, or replace it.
+   */
+  resolveIdentity?: IdentityResolver;
   /** Allowed plugin addresses (POLKU_REGISTRY_ALLOWLIST). Default {@link DEFAULT_ALLOWLIST}. */
   allowlist?: readonly string[];
   /** Host name resolution for the allowlist (tests). Default the system's. */
@@ -56,7 +64,7 @@ export class PluginRegistry {
         : new RegistryService({
             table: this.table,
             allowlist: this.allowlist,
-            token: o.token,
+            resolveIdentity: o.resolveIdentity ?? tokenResolver([...(o.token ? [tokenIdentity(o.token)] : []), ...(o.identities ?? [])]),
             ...(o.registerRatePerSecond === undefined ? {} : { registerRatePerSecond: o.registerRatePerSecond }),
             ...(o.registerBurst === undefined ? {} : { registerBurst: o.registerBurst }),
             ...(o.clock ? { clock: o.clock } : {}),

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { systemClock, systemTimers, type TimerHandle } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import { forgetPluginSeries } from './plugin-component.js';
@@ -15,6 +15,7 @@ import {
   type PluginTableOptions,
 } from './table-options.js';
 import { RegistryMetrics, type RemovalReason } from './registry-metrics.js';
+import { allows, type RegistryIdentity } from './registry-identity.js';
 import { staticRows, tableRows, type PluginRow } from './plugin-view.js';
 
 /**
@@ -36,6 +37,8 @@ export class PluginTable {
   private readonly o: Required<Omit<PluginTableOptions, 'pipeline' | 'logger' | 'registry'>>;
   private readonly log: Logger;
   private statics = { names: new Set<string>(), emitters: new Set<string>(), rows: [] as PluginRow[] };
+  /** Sources the pipeline's own ingestors claim: never a registered plugin's. */
+  private staticSources = new Set<string>();
   private readonly sweepHooks: Array<() => Promise<void>> = [];
   private sweepTimer: TimerHandle | null = null;
   private state: 'new' | 'open' | 'closed' = 'new';
@@ -69,6 +72,8 @@ export class PluginTable {
     if (this.state !== 'new') return;
     this.state = 'open';
     this.statics = staticRows(this.opts.pipeline);
+    const pipeline = this.opts.pipeline;
+    this.staticSources = new Set(pipeline.running.ingestors.flatMap((n) => pipeline.ingestorSources?.(n) ?? []));
     this.armSweep();
   }
 
@@ -95,7 +100,7 @@ export class PluginTable {
    */
   async admit(req: AdmitRequest): Promise<{ entry: PluginEntry; created: boolean }> {
     this.assertOpen();
-    if (req.known) this.admissible(req.origin, req.known, req.service);
+    if (req.known) this.admissible(req, req.known);
     const probe = new PluginProbe(req.kind, req.target);
     try {
       const result = await probe.admit(this.o.probeTimeoutMs);
@@ -172,20 +177,33 @@ export class PluginTable {
   }
 
   /**
-   * Refuses (RegistryError) what may not enter: a static component's name, a name held by a plugin
-   * of another origin or Service, an emitter name or source another plugin holds, a full table.
-   * Returns the entry that holds `spec.name` already (same origin), if any.
+   * Refuses (RegistryError) what may not enter, in this order: a claim outside the caller's
+   * allowance or of a protected source (PERMISSION_DENIED); a static component's name, a name held
+   * by a plugin of another origin or Service, or by a live registration the caller does not own
+   * (ALREADY_EXISTS); an emitter name or source another plugin holds; a full table. Returns the
+   * entry that holds `spec.name` already and that the caller may replace, if any.
    */
-  admissible(origin: AdmitRequest['origin'], spec: PluginSpec, service: string | undefined): PluginEntry | undefined {
+  admissible(req: Pick<AdmitRequest, 'origin' | 'service' | 'identity' | 'proof'>, spec: PluginSpec): PluginEntry | undefined {
+    const { origin, service } = req;
     const taken = (why: string) => new RegistryError('POLKU_ERR_REGISTRY_NAME_TAKEN', `plugin "${spec.name}": ${why}`);
+    if (req.identity) this.claimable(req.identity, spec);
     for (const name of new Set([spec.name, spec.emitterName])) {
       if (name !== '' && (this.statics.names.has(name) || (spec.kind === 'emitter' && this.statics.emitters.has(name)))) {
         throw taken(`"${name}" is configured statically in the pipeline; a plugin never replaces it`);
       }
     }
+    const shadowed = spec.sources.find((s) => this.staticSources.has(s));
+    if (shadowed !== undefined) throw taken(`source "${shadowed}" is parsed by an ingestor configured statically in the pipeline`);
     const existing = this.byName.get(spec.name);
     if (existing && (existing.origin !== origin || existing.service !== service)) {
       throw taken(`the name is held by ${existing.origin === 'kubernetes' ? `the Service ${existing.service}` : 'a registered plugin'}`);
+    }
+    if (existing && origin === 'registered' && !this.owns(req, existing)) {
+      const left = Math.max(0, (existing.leaseExpiresMs ?? 0) - this.o.clock.nowMs());
+      throw taken(
+        `the name belongs to a live registration until its owner unregisters or its lease runs out (in ${Math.ceil(left / 1000)} s); ` +
+          'the owner re-registers with its plugin_id in the metadata polku-plugin-id',
+      );
     }
     for (const other of this.byId.values()) {
       if (other === existing || other.spec.kind !== spec.kind) continue;
@@ -203,6 +221,39 @@ export class PluginTable {
     return existing;
   }
 
+  /**
+   * Whether the caller owns a live registration: it presents the entry's plugin_id, or it is the
+   * same authenticated identity that registered it. The anonymous caller proves nothing by itself.
+   */
+  private owns(req: Pick<AdmitRequest, 'identity' | 'proof'>, entry: PluginEntry): boolean {
+    if (req.identity?.authenticated && req.identity.name === entry.owner) return true;
+    if (req.proof === undefined) return false;
+    const a = Buffer.from(req.proof);
+    const b = Buffer.from(entry.id);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /**
+   * The identity's allowance: its plugin patterns must allow the name and the route name, its
+   * source patterns every source. A protected source (agents sent on it lately, and not to this
+   * very plugin) needs a pattern naming it, never the bare `*`.
+   */
+  private claimable(identity: RegistryIdentity, spec: PluginSpec): void {
+    const denied = (why: string) =>
+      new RegistryError('POLKU_ERR_REGISTRY_CLAIM_DENIED', `plugin "${spec.name}": ${why} (identity "${identity.name}")`);
+    for (const name of new Set([spec.name, spec.emitterName])) {
+      if (name !== '' && !allows(identity.plugins, name))
+        throw denied(`the name "${name}" is not among the plugins this identity may register`);
+    }
+    for (const source of spec.sources) {
+      if (!allows(identity.sources, source)) throw denied(`source "${source}" is not among the sources this identity may claim`);
+      const seen = this.opts.pipeline.seenSources?.lookup(source);
+      if (seen && seen.parsedBy !== spec.name && !allows(identity.sources, source, true)) {
+        throw denied(`agents send on source "${source}": claiming it takes an identity that lists it by name`);
+      }
+    }
+  }
+
   private install(
     req: AdmitRequest,
     spec: PluginSpec,
@@ -210,7 +261,7 @@ export class PluginTable {
     healthMessage: string,
   ): { entry: PluginEntry; created: boolean } {
     this.assertOpen();
-    const existing = this.admissible(req.origin, spec, req.service);
+    const existing = this.admissible(req, spec);
     const health = { healthy: true, message: healthMessage, atMs: this.o.clock.nowMs() };
     const pipeline = this.opts.pipeline;
     if (existing && existing.target === probe.target) {
@@ -219,11 +270,14 @@ export class PluginTable {
       existing.spec = spec;
       existing.health = health;
       existing.failures = 0;
+      if (req.identity) existing.owner = req.identity.name;
       existing.enterRouting(pipeline);
       if (req.origin === 'registered') this.renewLease(existing);
       return { entry: existing, created: false };
     }
-    const entry = new PluginEntry(randomUUID(), req.origin, spec, probe, req.service, health);
+    // The plugin_id is the owner's secret (Heartbeat, Unregister, re-Register): 128 random bits.
+    const entry = new PluginEntry(randomBytes(16).toString('hex'), req.origin, spec, probe, req.service, health);
+    entry.owner = req.identity?.name ?? '';
     if (existing) this.remove(existing, 'replaced');
     this.byId.set(entry.id, entry);
     this.byName.set(spec.name, entry);

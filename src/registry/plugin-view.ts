@@ -12,7 +12,11 @@ export interface PluginRow {
   readonly address: string;
   /** What the gateway dials when it differs from `address` (a resolved name, a same-node endpoint). */
   readonly target: string | null;
-  /** The id Register returned; null for static and discovered plugins. */
+  /**
+   * The first 8 characters of the id Register returned (the id is the owner's secret: whoever
+   * holds it can unregister the plugin, so the table never shows it whole); null for static and
+   * discovered plugins.
+   */
   readonly id: string | null;
   /** Emitters: the name events use in `route_to`. */
   readonly routeName: string | null;
@@ -80,7 +84,7 @@ export function tableRows(
       origin: e.origin,
       address: e.spec.address,
       target: e.target === e.spec.address ? null : e.target,
-      id: e.origin === 'registered' ? e.id : null,
+      id: e.origin === 'registered' ? `${e.id.slice(0, 8)}…` : null,
       routeName: e.spec.kind === 'emitter' ? e.spec.emitterName : null,
       sources: e.spec.sources,
       state: e.state,

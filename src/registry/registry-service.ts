@@ -1,12 +1,4 @@
-import {
-  status,
-  type Metadata,
-  type sendUnaryData,
-  type ServerUnaryCall,
-  type ServiceDefinition,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Empty } from '../gen/google/protobuf/empty.js';
 import {
@@ -24,19 +16,34 @@ import { RegistryError, specFromRegistration, targetOf } from './plugin-spec.js'
 import type { PluginTable } from './plugin-table.js';
 import type { RegistryMethod } from './registry-metrics.js';
 import { TokenBucket } from './token-bucket.js';
+import { LruMap } from '../middleware/lru-map.js';
+import { peerHost, tokenResolver, type IdentityResolver, type RegistryCaller, type RegistryIdentity } from './registry-identity.js';
 
 export const DEFAULT_REGISTER_RATE = 10;
 export const DEFAULT_REGISTER_BURST = 20;
+/** Peers with a Register bucket of their own; the least recently seen is forgotten first. */
+export const MAX_RATE_PEERS = 4_096;
+/**
+ * The one answer to a Register whose dial failed, whatever the dial found (nothing listening, no
+ * answer, not a plugin, another name or type, unhealthy): the details go to the gateway's log
+ * only, so Register cannot be used to probe what answers where.
+ */
+export const DIAL_REFUSAL = 'plugin did not answer as a polku plugin (Info and Health); the gateway log has the details';
+/** The metadata key a plugin re-registering its live name sends its previous plugin_id under. */
+export const PLUGIN_ID_METADATA = 'polku-plugin-id';
 
 export interface RegistryServiceOptions {
   table: PluginTable;
   /** Addresses the gateway may dial; checked before anything is dialled. */
   allowlist: AddressAllowlist;
-  /** When set, every call must carry `authorization: Bearer <token>`. */
-  token?: string | undefined;
-  /** Register calls per second, sustained. Default 10. */
+  /**
+   * Who a call is (the token resolver by default: POLKU_REGISTRY_TOKEN and the identities file).
+   * Without any identity the registry is open and every caller is anonymous.
+   */
+  resolveIdentity?: IdentityResolver;
+  /** Register calls per second, sustained, for each identity and each unauthenticated peer. Default 10. */
   registerRatePerSecond?: number;
-  /** Register calls at once after a quiet spell. Default 20. */
+  /** Register calls at once after a quiet spell, for each identity and each peer. Default 20. */
   registerBurst?: number;
   clock?: Clock;
   logger: Logger;
@@ -44,25 +51,24 @@ export interface RegistryServiceOptions {
 
 /**
  * `polku.v1.PluginRegistry` on the gateway's port. Register answers, in this order:
- * UNAUTHENTICATED (token missing or wrong), RESOURCE_EXHAUSTED (registering too fast),
- * INVALID_ARGUMENT (bad PluginInfo or address), PERMISSION_DENIED (address outside the
- * allowlist), ALREADY_EXISTS (a static component's or another plugin's name or source),
- * RESOURCE_EXHAUSTED (table full): all before anything is dialled. Then UNAVAILABLE (the plugin
- * did not answer Info/Health in time) or FAILED_PRECONDITION (it answered as something else, or
- * unhealthy). Accepted: `plugin_id`, and `heartbeat_interval_ms=<n>` in `message`.
+ * UNAUTHENTICATED (token missing or wrong), RESOURCE_EXHAUSTED (too fast for this identity, or for
+ * this peer when unauthenticated), INVALID_ARGUMENT (bad PluginInfo or address), PERMISSION_DENIED
+ * (a name, route name or source outside the caller's allowance, or a source agents send on),
+ * ALREADY_EXISTS (a static component's name or source, another plugin's, or a live name the
+ * caller does not own), RESOURCE_EXHAUSTED (table full), PERMISSION_DENIED (address outside the
+ * allowlist): all before anything is dialled. Then UNAVAILABLE with one text whatever the dial
+ * found. Accepted: `plugin_id` (128 random bits, the owner's secret), and
+ * `heartbeat_interval_ms=<n>` in `message`.
  */
 export class RegistryService {
-  private readonly bucket: TokenBucket;
-  private readonly tokenDigest: Buffer | null;
+  /** A bucket per authenticated identity (a handful, from the configuration) and per other peer (bounded). */
+  private readonly identityBuckets = new Map<string, TokenBucket>();
+  private readonly peerBuckets = new LruMap<string, TokenBucket>(MAX_RATE_PEERS);
+  private readonly resolve: IdentityResolver;
   private readonly log: Logger;
 
   constructor(private readonly o: RegistryServiceOptions) {
-    this.bucket = new TokenBucket(
-      o.registerRatePerSecond ?? DEFAULT_REGISTER_RATE,
-      o.registerBurst ?? DEFAULT_REGISTER_BURST,
-      o.clock ?? systemClock,
-    );
-    this.tokenDigest = o.token ? digest(o.token) : null;
+    this.resolve = o.resolveIdentity ?? tokenResolver([]);
     this.log = o.logger.child({ component: 'plugin-registry' });
   }
 
@@ -79,52 +85,103 @@ export class RegistryService {
   }
 
   private async register(call: ServerUnaryCall<RegisterRequest, RegisterResponse>): Promise<RegisterResponse> {
-    this.authorize(call.metadata);
-    const turn = this.bucket.take();
-    if (!turn.ok) throw RegistryError.of('POLKU_ERR_REGISTRY_RATE_LIMITED', turn.retryAfterMs);
+    const caller = callerOf(call);
+    let identity: RegistryIdentity;
+    try {
+      identity = this.resolve(caller);
+    } catch (err) {
+      this.take(this.peerBucket(caller.peer)); // failed attempts spend their peer's turns too
+      throw err;
+    }
+    this.take(identity.authenticated ? this.identityBucket(identity.name) : this.peerBucket(caller.peer));
     const spec = specFromRegistration(call.request.info, call.request.address);
-    const target = await this.o.allowlist.check(targetOf(spec.name, spec.address), this.o.table.probeTimeoutMs);
-    const { entry } = await this.o.table.admit({
-      origin: 'registered',
-      kind: spec.kind,
-      target,
-      known: spec,
-      complete: (info) => {
-        if (info.name !== spec.name) {
-          throw new RegistryError(
-            'POLKU_ERR_PLUGIN_MISMATCH',
-            `the plugin at ${spec.address} calls itself "${info.name}", not "${spec.name}"`,
-          );
-        }
-        return spec;
-      },
-    });
+    const proof = call.metadata.get(PLUGIN_ID_METADATA)[0];
+    const request = { origin: 'registered' as const, identity, ...(typeof proof === 'string' ? { proof } : {}) };
+    // Decided before anything is dialled: allowance, names, owners, table size.
+    this.o.table.admissible(request, spec);
+    const target = await this.dialled(spec.name, () =>
+      this.o.allowlist.check(targetOf(spec.name, spec.address), this.o.table.probeTimeoutMs),
+    );
+    const { entry } = await this.dialled(spec.name, () =>
+      this.o.table.admit({
+        ...request,
+        kind: spec.kind,
+        target,
+        known: spec,
+        complete: (info) => {
+          if (info.name !== spec.name) {
+            throw new RegistryError(
+              'POLKU_ERR_PLUGIN_MISMATCH',
+              `the plugin at ${spec.address} calls itself "${info.name}", not "${spec.name}"`,
+            );
+          }
+          return spec;
+        },
+      }),
+    );
     return { accepted: true, message: `heartbeat_interval_ms=${this.o.table.heartbeatIntervalMs}`, pluginId: entry.id };
   }
 
   private async heartbeat(call: ServerUnaryCall<HeartbeatRequest, HeartbeatResponse>): Promise<HeartbeatResponse> {
-    this.authorize(call.metadata);
+    this.resolve(callerOf(call));
     // Unknown id (lease ran out, gateway restarted): not acknowledged, and the plugin registers again.
     return { acknowledged: this.o.table.heartbeat(call.request.pluginId) };
   }
 
+  /** Idempotent: the id is the proof; an id the table does not hold (gone already, or never) is a success too. */
   private async unregister(call: ServerUnaryCall<UnregisterRequest, Empty>): Promise<Empty> {
-    this.authorize(call.metadata);
+    this.resolve(callerOf(call));
     const entry = this.o.table.get(call.request.pluginId);
-    if (!entry || entry.origin !== 'registered') throw RegistryError.of('POLKU_ERR_REGISTRY_NOT_FOUND');
-    this.o.table.remove(entry, 'unregistered');
+    if (entry && entry.origin === 'registered') this.o.table.remove(entry, 'unregistered');
     return {};
   }
 
-  /** Checks `authorization: Bearer <token>` when a token is configured (constant time). */
-  private authorize(metadata: Metadata): void {
-    if (!this.tokenDigest) return;
-    const header = metadata.get('authorization')[0];
-    const m = typeof header === 'string' ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
-    if (!m)
-      throw new RegistryError('POLKU_ERR_REGISTRY_UNAUTHENTICATED', 'a registration token is required: send authorization: Bearer <token>');
-    if (!timingSafeEqual(digest(m[1]!), this.tokenDigest))
-      throw new RegistryError('POLKU_ERR_REGISTRY_UNAUTHENTICATED', 'the registration token is wrong');
+  /**
+   * Runs a step that looks at the address (resolution, Info, Health). Whatever it found, the caller
+   * hears {@link DIAL_REFUSAL} (UNAVAILABLE) or, for an address outside the allowlist, that it is
+   * not allowed; the gateway's log gets the details.
+   */
+  private async dialled<T>(plugin: string, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (err) {
+      if (!(err instanceof RegistryError)) throw err;
+      if (err.code === 'POLKU_ERR_PLUGIN_UNREACHABLE' || err.code === 'POLKU_ERR_PLUGIN_MISMATCH') {
+        this.log.info({ plugin: { name: plugin }, reason: err.message }, 'registration refused: the plugin did not answer as one');
+        throw new RegistryError('POLKU_ERR_PLUGIN_UNREACHABLE', DIAL_REFUSAL);
+      }
+      if (err.code === 'POLKU_ERR_REGISTRY_ADDRESS_DENIED') {
+        this.log.info({ plugin: { name: plugin }, reason: err.message }, 'registration refused: address not allowed');
+        throw new RegistryError('POLKU_ERR_REGISTRY_ADDRESS_DENIED', 'the address is not allowed (POLKU_REGISTRY_ALLOWLIST)');
+      }
+      throw err;
+    }
+  }
+
+  private take(bucket: TokenBucket): void {
+    const turn = bucket.take();
+    if (!turn.ok) throw RegistryError.of('POLKU_ERR_REGISTRY_RATE_LIMITED', turn.retryAfterMs);
+  }
+
+  private identityBucket(name: string): TokenBucket {
+    let bucket = this.identityBuckets.get(name);
+    if (!bucket) this.identityBuckets.set(name, (bucket = this.newBucket()));
+    return bucket;
+  }
+
+  private peerBucket(peer: string): TokenBucket {
+    const host = peerHost(peer);
+    let bucket = this.peerBuckets.get(host);
+    if (!bucket) this.peerBuckets.set(host, (bucket = this.newBucket()));
+    return bucket;
+  }
+
+  private newBucket(): TokenBucket {
+    return new TokenBucket(
+      this.o.registerRatePerSecond ?? DEFAULT_REGISTER_RATE,
+      this.o.registerBurst ?? DEFAULT_REGISTER_BURST,
+      this.o.clock ?? systemClock,
+    );
   }
 
   private unary<Req, Res>(method: RegistryMethod, handle: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
@@ -152,6 +209,6 @@ export class RegistryService {
   }
 }
 
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+function callerOf(call: ServerUnaryCall<unknown, unknown>): RegistryCaller {
+  return { metadata: call.metadata, peer: call.getPeer(), authContext: call.getAuthContext() };
 }

@@ -4,6 +4,7 @@ import type { PluginInfo } from '../gen/polku/v1/plugin.js';
 import type { Logger } from '../observability/logger.js';
 import type { LivePipeline } from './plugin-component.js';
 import type { PluginKind, PluginSpec } from './plugin-spec.js';
+import type { RegistryIdentity } from './registry-identity.js';
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
 export const DEFAULT_MISSED_BEATS = 3;
@@ -43,6 +44,10 @@ export interface AdmitRequest {
   readonly service?: string;
   /** Checked before anything is dialled, when the spec is known up front (registrations). */
   readonly known?: PluginSpec;
+  /** Registrations: who asks. Its allowance bounds the name, route name and sources it may claim. */
+  readonly identity?: RegistryIdentity;
+  /** Registrations: the plugin_id the caller says it holds (metadata `polku-plugin-id`), proof of owning the name. */
+  readonly proof?: string;
   /** The spec once the plugin's own Info is known; throws a RegistryError to refuse. */
   complete(info: PluginInfo): PluginSpec;
 }

@@ -560,9 +560,22 @@ describe('chart: registry token', () => {
     });
   });
 
-  test('none by default, and both at once is refused', async () => {
-    assert.equal(env(scenario('default')).has('POLKU_REGISTRY_TOKEN'), false);
-    assert.equal(ofKind(scenario('default'), 'Secret').length, 0);
+  test('the registry turned on generates a token: a Secret of 48 random characters, kept on uninstall, read into POLKU_REGISTRY_TOKEN', async () => {
+    const objects = await template({ set: ['registry.enabled=true'] });
+    const secret = one(objects, 'Secret');
+    assert.match(Buffer.from(get<string>(secret, 'data', 'token'), 'base64').toString(), /^[A-Za-z0-9]{48}$/);
+    assert.equal(get<string>(secret, 'metadata', 'annotations', 'helm.sh/resource-policy'), 'keep');
+    assert.deepEqual(env(objects).get('POLKU_REGISTRY_TOKEN')?.valueFrom, { secretKeyRef: { name: secret.metadata.name, key: 'token' } });
+  });
+
+  test('no token without the registry (the default); an enabled registry with no token at all, or both token sources, is refused', async () => {
+    const off = await templateRaw({});
+    assert.equal(off.code, 0);
+    assert.doesNotMatch(off.stdout, /kind: Secret/);
+    assert.doesNotMatch(off.stdout, /POLKU_REGISTRY_TOKEN/);
+    const open = await templateRaw({ set: ['registry.enabled=true', 'registryToken.generate=false'] });
+    assert.notEqual(open.code, 0);
+    assert.match(open.stderr, /registry.enabled with no registry token/);
     const r = await templateRaw({ set: ['registryToken.value=a', 'registryToken.existingSecret=b'] });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /registryToken: set value or existingSecret, not both/);
@@ -581,9 +594,10 @@ describe('chart: plugin registry', () => {
     'POLKU_REGISTRY_REGISTER_BURST',
   ];
 
-  test("by default every POLKU_REGISTRY_* setting is passed, each equal to the gateway's own default", () => {
+  test("by default the registry is off, and every other POLKU_REGISTRY_* setting is passed, each equal to the gateway's own default", () => {
     const defaults = new Map<string, string>(ENV_VARIABLES.map(([k, v]) => [k, v]));
-    for (const k of REGISTRY_ENV) assert.equal(envValue(scenario('default'), k), defaults.get(k), k);
+    assert.equal(envValue(scenario('default'), 'POLKU_REGISTRY'), 'off');
+    for (const k of REGISTRY_ENV.slice(1)) assert.equal(envValue(scenario('default'), k), defaults.get(k), k);
     assert.equal(envValue(scenario('default'), 'POLKU_REGISTRY_ALLOWLIST'), DEFAULT_ALLOWLIST.join(','));
   });
 
@@ -852,11 +866,13 @@ describe('chart: NOTES.txt', () => {
     assert.doesNotMatch(text, /HOST_IP/);
   });
 
-  test('NOTES ask for a registry token while registration is on and none is set', async () => {
-    assert.match(await notes([]), /No registry token is set/);
-    assert.doesNotMatch(await notes(['registryToken.existingSecret=polku-registry']), /No registry token/);
-    assert.doesNotMatch(await notes(['registry.enabled=false']), /No registry token/);
-    assert.match(await notes(['discovery.enabled=false']), /No registry token is set/);
+  test('NOTES say where the generated registry token is while registration is on and no token was given', async () => {
+    assert.match(
+      await notes(['registry.enabled=true']),
+      /Plugins register with the token the chart generated, in Secret polku-registry-token/,
+    );
+    assert.doesNotMatch(await notes(['registry.enabled=true', 'registryToken.existingSecret=polku-registry']), /token the chart generated/);
+    assert.doesNotMatch(await notes([]), /token the chart generated/);
   });
 
   test('with a hostPort, NOTES give $(HOST_IP):port and the downward API snippet', async () => {

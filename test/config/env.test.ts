@@ -7,8 +7,10 @@ import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import { DEFAULT_ALLOWLIST } from '../../src/registry/allowlist.js';
 
 const DEFAULT_REGISTRY = {
-  serve: true,
+  serve: false,
+  decision: 'off: no POLKU_REGISTRY_TOKEN or POLKU_REGISTRY_IDENTITIES_FILE, and POLKU_GRPC_ADDR (0.0.0.0) is not loopback',
   token: undefined,
+  identities: [],
   heartbeatIntervalMs: 5_000,
   missedBeats: 3,
   healthIntervalMs: 5_000,
@@ -120,7 +122,9 @@ test('every variable is parsed into its setting', () => {
     durable: { dir: '/data/polku', maxBytes: 2 * 1024 * 1024, idempotencyMaxKeys: 5000 },
     registry: {
       serve: false,
+      decision: 'off (POLKU_REGISTRY=off)',
       token: 's3cret',
+      identities: [],
       heartbeatIntervalMs: 1000,
       missedBeats: 2,
       healthIntervalMs: 750,

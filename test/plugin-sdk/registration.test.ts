@@ -21,6 +21,8 @@ interface RecordedCall {
   method: Method;
   request: Record<string, unknown>;
   authorization: string | undefined;
+  /** The `polku-plugin-id` metadata: the previous id a re-registering plugin proves ownership with. */
+  previousId: string | undefined;
 }
 
 /** A gateway's PluginRegistry as a real grpc-js server: records every call; answers as told. */
@@ -38,7 +40,8 @@ class FakeRegistry {
       <Req, Res>(method: Method, answer: (req: Req) => Res | { code: status }) =>
       (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => {
         const auth = call.metadata.get('authorization')[0];
-        this.calls.push({ method, request: call.request as Record<string, unknown>, authorization: auth?.toString() });
+        const previousId = call.metadata.get('polku-plugin-id')[0]?.toString();
+        this.calls.push({ method, request: call.request as Record<string, unknown>, authorization: auth?.toString(), previousId });
         const res = answer(call.request);
         if (res && typeof res === 'object' && 'code' in res) cb({ code: res.code, details: 'told to fail' });
         else cb(null, res as Res);
@@ -182,6 +185,11 @@ for (const [label, answer] of [
     p.timers.advance(1_000);
     await until(() => p.server.pluginId === 'plugin-2' && p.timers.pending === 1, 'the second registration');
     assert.equal(registry.of('register').length, 2);
+    assert.deepEqual(
+      registry.of('register').map((r) => r.previousId),
+      [undefined, 'plugin-1'],
+      'the second Register carries the previous id as polku-plugin-id (proof of owning the name)',
+    );
 
     registry.heartbeat = { acknowledged: true };
     p.timers.advance(1_000);

@@ -83,8 +83,10 @@ test('entries that are not CIDRs, addresses or host names are named', () => {
 test('the registry and discovery variables: defaults, parsing, and bad values naming the variable', () => {
   const d = settingsFromEnv({});
   assert.deepEqual(d.registry, {
-    serve: true,
+    serve: false,
+    decision: 'off: no POLKU_REGISTRY_TOKEN or POLKU_REGISTRY_IDENTITIES_FILE, and POLKU_GRPC_ADDR (0.0.0.0) is not loopback',
     token: undefined,
+    identities: [],
     heartbeatIntervalMs: 5_000,
     missedBeats: 3,
     healthIntervalMs: 5_000,
@@ -110,7 +112,9 @@ test('the registry and discovery variables: defaults, parsing, and bad values na
   });
   assert.deepEqual(s.registry, {
     serve: false,
+    decision: 'off (POLKU_REGISTRY=off)',
     token: 'tok',
+    identities: [],
     heartbeatIntervalMs: 200,
     missedBeats: 2,
     healthIntervalMs: 300,

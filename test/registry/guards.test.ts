@@ -74,7 +74,11 @@ describe('address allowlist (POLKU_REGISTRY_ALLOWLIST)', () => {
     assert.equal(await codeOf(call), 'PERMISSION_DENIED');
     assert.match(
       await detailsOf(client.register({ name: 'outsider', type: EMITTER }, `127.0.0.1:${c.port}`)),
-      /127\.0\.0\.1 is outside the allowed ranges/,
+      /^the address is not allowed \(POLKU_REGISTRY_ALLOWLIST\)$/,
+    );
+    assert.ok(
+      gw.logs.some((l) => /127\.0\.0\.1 is outside the allowed ranges/.test(String(l['reason']))),
+      'the details are logged',
     );
     assert.equal(c.connections(), 0);
   });
@@ -87,7 +91,11 @@ describe('address allowlist (POLKU_REGISTRY_ALLOWLIST)', () => {
     open.push(client);
     assert.match(
       await detailsOf(client.register({ name: 'mixed', type: EMITTER }, `mixed.example:${c.port}`)),
-      /resolves to 203\.0\.113\.9, outside/,
+      /^the address is not allowed/,
+    );
+    assert.ok(
+      gw.logs.some((l) => /resolves to 203\.0\.113\.9, outside/.test(String(l['reason']))),
+      'the details are logged',
     );
     assert.equal(await codeOf(client.register({ name: 'ghost', type: EMITTER }, `ghost.example:${c.port}`)), 'UNAVAILABLE');
     assert.equal(c.connections(), 0);
@@ -139,7 +147,7 @@ describe('flood limits', () => {
     await client.register({ name: 'b', type: EMITTER }, b.address);
     assert.equal(await codeOf(client.register({ name: 'c', type: EMITTER }, extra.address)), 'RESOURCE_EXHAUSTED');
     assert.match(await detailsOf(client.register({ name: 'c', type: EMITTER }, extra.address)), /table is full \(2 plugins/);
-    assert.equal((await client.register({ name: 'a', type: EMITTER }, a.address)).pluginId, first.pluginId);
+    assert.equal((await client.register({ name: 'a', type: EMITTER }, a.address, first.pluginId)).pluginId, first.pluginId);
     assert.equal(gw.plugins.table.entries().length, 2);
   });
 });

@@ -89,19 +89,26 @@ export async function startTestGateway(
   };
 }
 
-/** PluginRegistry calls as a plugin makes them, with `authorization: Bearer <token>` when given. */
-export function registryClient(port: number, token?: string) {
-  const client = new PluginRegistryClient(`127.0.0.1:${port}`, credentials.createInsecure());
-  const md = () => {
+/**
+ * PluginRegistry calls as a plugin makes them, with `authorization: Bearer <token>` when given;
+ * `register` sends a previous plugin_id as `polku-plugin-id` when given. `host` picks the local
+ * address the calls come from (another peer: `127.0.0.2`).
+ */
+export function registryClient(port: number, token?: string, host = '127.0.0.1') {
+  const client = new PluginRegistryClient(`${host}:${port}`, credentials.createInsecure());
+  const md = (previousId?: string) => {
     const m = new Metadata();
     if (token) m.set('authorization', `Bearer ${token}`);
+    if (previousId !== undefined) m.set('polku-plugin-id', previousId);
     return m;
   };
-  const call = <Res>(invoke: (md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown): Promise<Res> =>
-    new Promise((resolve, reject) => invoke(md(), (err, res) => (err ? reject(err) : resolve(res))));
+  const call = <Res>(
+    invoke: (md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown,
+    previousId?: string,
+  ): Promise<Res> => new Promise((resolve, reject) => invoke(md(previousId), (err, res) => (err ? reject(err) : resolve(res))));
   return {
-    register: (info: Partial<PluginInfo>, address: string) =>
-      call<RegisterResponse>((m, cb) => client.register({ info: pluginInfo(info), address }, m, cb)),
+    register: (info: Partial<PluginInfo>, address: string, previousId?: string) =>
+      call<RegisterResponse>((m, cb) => client.register({ info: pluginInfo(info), address }, m, cb), previousId),
     heartbeat: (pluginId: string) => call<{ acknowledged: boolean }>((m, cb) => client.heartbeat({ pluginId }, m, cb)),
     unregister: (pluginId: string) => call<object>((m, cb) => client.unregister({ pluginId }, m, cb)),
     close: () => client.close(),

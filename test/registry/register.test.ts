@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { PluginType } from '../../src/gen/polku/v1/plugin.js';
 const UNSPECIFIED = PluginType.PLUGIN_TYPE_UNSPECIFIED;
 import { until } from '../fixtures/plugin-process.js';
+import { DIAL_REFUSAL } from '../../src/registry/registry-service.js';
 import {
   codeOf,
   connectionCounter,
@@ -45,7 +46,7 @@ describe('PluginRegistry: Register, Heartbeat, Unregister', () => {
     const slack = await plugin('slack-emitter', 'slack');
     const res = await reg.register({ name: 'slack-emitter', type: EMITTER, emitterName: 'slack' }, slack.address);
     assert.equal(res.accepted, true);
-    assert.match(res.pluginId, /^[0-9a-f-]{36}$/);
+    assert.match(res.pluginId, /^[0-9a-f]{32}$/, '128 random bits');
     assert.equal(res.message, 'heartbeat_interval_ms=5000');
     const ack = await sendRouted(gw.client, 'to-slack-1', ['slack']);
     assert.deepEqual(ack.event_ids, ['to-slack-1']);
@@ -53,25 +54,31 @@ describe('PluginRegistry: Register, Heartbeat, Unregister', () => {
     assert.ok(gw.hub.running.emitters.includes('slack'));
   });
 
-  test('the same name and address registering again gets the same id, and the table holds one row', async () => {
+  test('the owner re-registering the same name and address with its plugin_id keeps that id, and the table holds one row', async () => {
     const p = await plugin('twice');
     const first = await reg.register({ name: 'twice', type: EMITTER }, p.address);
-    const second = await reg.register({ name: 'twice', type: EMITTER }, `http://${p.address}`.replace('http://', ''));
+    assert.equal(
+      await codeOf(reg.register({ name: 'twice', type: EMITTER }, p.address)),
+      'ALREADY_EXISTS',
+      'without the id: not the owner',
+    );
+    const second = await reg.register({ name: 'twice', type: EMITTER }, p.address, first.pluginId);
     assert.equal(second.pluginId, first.pluginId);
     const rows = (await gw.plugins.rows()).filter((r) => r.name === 'twice');
     assert.equal(rows.length, 1);
     assert.equal(gw.hub.running.emitters.filter((n) => n === 'twice').length, 1);
   });
 
-  test('a new address for a known name replaces the old one once it answers healthy; an unhealthy one is refused and the old one stays', async () => {
+  test('the owner moving to a new address replaces the old entry once it answers healthy; an unhealthy one is refused and the old one stays', async () => {
     const old = await plugin('mover');
     const first = await reg.register({ name: 'mover', type: EMITTER }, old.address);
     const sick = await plugin('mover');
     sick.healthy = false;
-    assert.equal(await codeOf(reg.register({ name: 'mover', type: EMITTER }, sick.address)), 'FAILED_PRECONDITION');
+    assert.equal(await codeOf(reg.register({ name: 'mover', type: EMITTER }, sick.address, first.pluginId)), 'UNAVAILABLE');
     assert.equal(gw.plugins.table.named('mover')!.target, old.address, 'the old address is kept');
     const fresh = await plugin('mover');
-    const moved = await reg.register({ name: 'mover', type: EMITTER }, fresh.address);
+    assert.equal(await codeOf(reg.register({ name: 'mover', type: EMITTER }, fresh.address)), 'ALREADY_EXISTS', 'not without the id');
+    const moved = await reg.register({ name: 'mover', type: EMITTER }, fresh.address, first.pluginId);
     assert.notEqual(moved.pluginId, first.pluginId);
     assert.equal(gw.plugins.table.named('mover')!.target, fresh.address);
     assert.equal((await reg.heartbeat(first.pluginId)).acknowledged, false, 'the replaced id is gone');
@@ -101,17 +108,19 @@ describe('PluginRegistry: Register, Heartbeat, Unregister', () => {
     await counter.close();
   });
 
-  test('a plugin that does not answer, or answers as something else, is refused and not added', async () => {
+  test('a plugin that does not answer, or answers as something else, is refused UNAVAILABLE with one text, and not added', async () => {
     const counter = await connectionCounter(); // accepts TCP, speaks no gRPC
     assert.equal(await codeOf(reg.register({ name: 'mute', type: EMITTER }, `127.0.0.1:${counter.port}`)), 'UNAVAILABLE');
     const emitter = await plugin('shape-shifter');
-    assert.equal(
-      await codeOf(reg.register({ name: 'shape-shifter', type: INGESTOR, sources: ['x'] }, emitter.address)),
-      'FAILED_PRECONDITION',
-    );
-    assert.match(
-      await detailsOf(reg.register({ name: 'impostor', type: EMITTER }, emitter.address)),
-      /calls itself "shape-shifter", not "impostor"/,
+    assert.equal(await codeOf(reg.register({ name: 'shape-shifter', type: INGESTOR, sources: ['x'] }, emitter.address)), 'UNAVAILABLE');
+    assert.equal(await detailsOf(reg.register({ name: 'impostor', type: EMITTER }, emitter.address)), DIAL_REFUSAL);
+    assert.ok(
+      gw.logs.some(
+        (l) =>
+          l.msg === 'registration refused: the plugin did not answer as one' &&
+          /calls itself "shape-shifter", not "impostor"/.test(String(l['reason'])),
+      ),
+      'the details are in the log',
     );
     assert.equal(gw.plugins.table.named('mute'), undefined);
     assert.equal(gw.plugins.table.named('impostor'), undefined);
@@ -161,7 +170,7 @@ describe('PluginRegistry: Register, Heartbeat, Unregister', () => {
     assert.deepEqual(ack.event_ids, []);
     assert.equal(ack.errors[0]?.code, 'UNROUTABLE');
     assert.equal(await metricValue(gw.registry, 'polku_events_dropped_total', { reason: 'unroutable' }), before + 1);
-    assert.equal(await codeOf(reg.unregister(pluginId)), 'NOT_FOUND');
+    assert.equal(await codeOf(reg.unregister(pluginId)), 'OK', 'a second Unregister is a success too');
     assert.equal(
       await metricValue(gw.registry, 'polku_registry_plugins_removed_total', { origin: 'registered', reason: 'unregistered' }),
       removedBefore + 1,

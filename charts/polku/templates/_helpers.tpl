@@ -60,6 +60,15 @@ app.kubernetes.io/part-of: polku
 {{- end }}
 {{- end }}
 
+{{/*
+"true" when the chart renders the registry token's Secret: a value was given, or the registry is
+on, no existing Secret is named and registryToken.generate is true (the default).
+*/}}
+{{- define "polku.registryTokenRendered" -}}
+{{- $t := .Values.registryToken -}}
+{{- if or $t.value (and .Values.registry.enabled (not $t.existingSecret) $t.generate) -}}true{{- end -}}
+{{- end }}
+
 {{- define "polku.registryTokenSecretName" -}}
 {{- if .Values.registryToken.existingSecret }}
 {{- .Values.registryToken.existingSecret }}
@@ -194,6 +203,9 @@ Checks that span several values (the schema checks each one alone). Rendered onc
 {{- end }}
 {{- if and $v.registryToken.value $v.registryToken.existingSecret }}
 {{- fail "registryToken: set value or existingSecret, not both" }}
+{{- end }}
+{{- if and $v.registry.enabled (not (or $v.registryToken.value $v.registryToken.existingSecret $v.registryToken.generate)) }}
+{{- fail "registry.enabled with no registry token: the gateway refuses an open registry on the pod's address. Keep registryToken.generate=true, set registryToken.existingSecret, or set registry.enabled=false" }}
 {{- end }}
 {{- if and $v.pipeline.module $v.pipeline.existingConfigMap }}
 {{- fail "pipeline: set module or existingConfigMap, not both" }}

@@ -148,7 +148,7 @@ spec:
           value: {{ int64 $v.registry.registerRate | quote }}
         - name: POLKU_REGISTRY_REGISTER_BURST
           value: {{ int64 $v.registry.registerBurst | quote }}
-        {{- if or $v.registryToken.value $v.registryToken.existingSecret }}
+        {{- if or $v.registryToken.existingSecret (include "polku.registryTokenRendered" .) }}
         - name: POLKU_REGISTRY_TOKEN
           valueFrom:
             secretKeyRef:
