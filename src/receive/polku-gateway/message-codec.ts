@@ -150,7 +150,9 @@ export function readIngestBatch(bytes: Uint8Array, limits: IntakeLimits = DEFAUL
       }
       events.push(decoded);
       lacks.push(
-        (decoded.id === '' ? LACKS_ID : 0) | (decoded.timestampUnixNs === 0n ? LACKS_TIMESTAMP : 0) | (decoded.source === '' ? LACKS_SOURCE : 0),
+        (decoded.id === '' ? LACKS_ID : 0) |
+          (decoded.timestampUnixNs === 0n ? LACKS_TIMESTAMP : 0) |
+          (decoded.source === '' ? LACKS_SOURCE : 0),
       );
     }
   }
