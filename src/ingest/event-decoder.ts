@@ -96,7 +96,17 @@ export function isInvalidUtf8(err: unknown): boolean {
 /** The reader's bound, moved to the end of the event while it is decoded (BinaryReader checks against it). */
 type Bounded = { len: number };
 
-export type EventLimits = Pick<IntakeLimits, 'maxEventBytes'>;
+export type EventLimits = Pick<IntakeLimits, 'maxEventBytes' | 'maxMetadataBytes'>;
+
+/**
+ * Most `route_to` entries one event may carry. Names of emitters: a gateway has a handful. A
+ * bound so that one event of empty entries (`3a 00` repeated) cannot become an array of half a
+ * million strings; more is refused INVALID_EVENT.
+ */
+export const MAX_ROUTE_TO_ENTRIES = 1_024;
+
+/** Where a singular string or bytes field sits; decoded once, after the event's last field. */
+const NONE = -1;
 
 /**
  * Decodes the event at `reader.pos .. reader.pos + length` of a {@link strictReader}, into
@@ -104,6 +114,11 @@ export type EventLimits = Pick<IntakeLimits, 'maxEventBytes'>;
  * scalars and appends to its lists). Leaves `reader.pos` at the event's end whatever happens, so
  * the caller reads on. Returns the event, or why it was refused; throws only when the declared
  * length runs past the reader's bound (the framing around the event is broken).
+ *
+ * Bounded work whatever the bytes: the size is checked before anything is read; a singular field
+ * sent many times (`id`, `payload`…) is only located each time and decoded once, the last (as
+ * protobuf keeps the last); metadata stops at `maxMetadataBytes` (the sum intake checks, counted
+ * as entries arrive, each entry at least one) and route_to at {@link MAX_ROUTE_TO_ENTRIES}.
  */
 export function decodeEvent(reader: BinaryReader, length: number, limits: EventLimits, target?: Event): Event | DecodeRefusal {
   const start = reader.pos;
@@ -130,45 +145,60 @@ export function decodeEvent(reader: BinaryReader, length: number, limits: EventL
     severity: 0,
     outcome: 0,
   };
+  let idAt = NONE;
+  let sourceAt = NONE;
+  let typeAt = NONE;
+  let payloadAt = NONE;
+  let metadataCost = 0;
   let field = 'event';
   try {
     while (reader.pos < end) {
       const tag = reader.uint32();
       switch (tag) {
         case 10:
-          field = 'id';
-          event.id = reader.string();
+          idAt = locate(reader);
           continue;
         case 16:
           event.timestampUnixNs = reader.int64() as bigint;
           continue;
         case 26:
-          field = 'source';
-          event.source = reader.string();
+          sourceAt = locate(reader);
           continue;
         case 34:
-          field = 'event_type';
-          event.eventType = reader.string();
+          typeAt = locate(reader);
           continue;
         case 42:
           field = 'metadata';
-          decodeMetadataEntry(reader, reader.uint32(), event.metadata);
+          metadataCost += decodeMetadataEntry(reader, reader.uint32(), event.metadata);
+          if (metadataCost > limits.maxMetadataBytes) {
+            return {
+              code: 'METADATA_TOO_LARGE',
+              message: `metadata is over ${limits.maxMetadataBytes} bytes, limit ${limits.maxMetadataBytes} (POLKU_MAX_METADATA_BYTES; an entry counts at least 1)`,
+              id: idFor(reader, idAt, event),
+            };
+          }
           continue;
         case 50:
-          event.payload = reader.bytes();
+          payloadAt = locate(reader);
           continue;
         case 58:
           field = 'route_to';
+          if (event.routeTo.length === MAX_ROUTE_TO_ENTRIES) {
+            return {
+              code: 'INVALID_EVENT',
+              message: `route_to has more than ${MAX_ROUTE_TO_ENTRIES} entries`,
+              id: idFor(reader, idAt, event),
+            };
+          }
           event.routeTo.push(reader.string());
           continue;
         case 80: {
           const severity = reader.int32();
           if (severity < 0 || severity > SEVERITY_MAX) {
-            reader.pos = end;
             return {
               code: 'INVALID_EVENT',
               message: `severity ${severity} is not a polku.event.v1.Severity (0..${SEVERITY_MAX})`,
-              id: event.id,
+              id: idFor(reader, idAt, event),
             };
           }
           event.severity = severity;
@@ -177,11 +207,10 @@ export function decodeEvent(reader: BinaryReader, length: number, limits: EventL
         case 88: {
           const outcome = reader.int32();
           if (outcome < 0 || outcome > OUTCOME_MAX) {
-            reader.pos = end;
             return {
               code: 'INVALID_EVENT',
               message: `outcome ${outcome} is not a polku.event.v1.Outcome (0..${OUTCOME_MAX})`,
-              id: event.id,
+              id: idFor(reader, idAt, event),
             };
           }
           event.outcome = outcome;
@@ -193,19 +222,67 @@ export function decodeEvent(reader: BinaryReader, length: number, limits: EventL
       field = 'event';
       reader.skip(wireType, tag >>> 3);
     }
+    // The located singular fields, decoded once each (the last of each as sent).
+    if (idAt !== NONE) {
+      field = 'id';
+      event.id = stringAt(reader, idAt);
+    }
+    if (sourceAt !== NONE) {
+      field = 'source';
+      event.source = stringAt(reader, sourceAt);
+    }
+    if (typeAt !== NONE) {
+      field = 'event_type';
+      event.eventType = stringAt(reader, typeAt);
+    }
+    if (payloadAt !== NONE) {
+      reader.pos = payloadAt;
+      event.payload = reader.bytes();
+    }
     return event;
   } catch (err) {
-    reader.pos = end;
-    const id = field === 'id' ? '' : event.id;
-    if (err instanceof InvalidUtf8) return { code: 'INVALID_EVENT', message: `${field} is not valid UTF-8`, id };
-    return { code: 'INVALID_EVENT', message: `malformed event: ${(err as Error).message}`, id, malformed: true };
+    if (err instanceof InvalidUtf8) {
+      return { code: 'INVALID_EVENT', message: `${field} is not valid UTF-8`, id: field === 'id' ? '' : idFor(reader, idAt, event) };
+    }
+    return { code: 'INVALID_EVENT', message: `malformed event: ${(err as Error).message}`, malformed: true };
   } finally {
+    // Whatever was read (a refusal may have gone back for the id), the caller reads on from here.
+    reader.pos = end;
     bounded.len = outerLen;
   }
 }
 
-/** A `map<string, string>` entry, as the generated decoder reads it (an entry without value is set to ""). */
-function decodeMetadataEntry(reader: BinaryReader, length: number, into: { [key: string]: string }): void {
+/** The event's id for a refusal, when it can be read ('' when it cannot). */
+function idFor(reader: BinaryReader, idAt: number, event: Event): string {
+  if (idAt === NONE) return event.id;
+  try {
+    return stringAt(reader, idAt);
+  } catch {
+    return '';
+  }
+}
+
+/** Notes where a length-delimited field starts (its length prefix) and steps over it. */
+function locate(reader: BinaryReader): number {
+  const at = reader.pos;
+  const length = reader.uint32();
+  reader.pos += length;
+  if (reader.pos > reader.len) throw new RangeError('premature EOF');
+  return at;
+}
+
+/** The string whose length prefix is at `at`. */
+function stringAt(reader: BinaryReader, at: number): string {
+  reader.pos = at;
+  return reader.string();
+}
+
+/**
+ * A `map<string, string>` entry, as the generated decoder reads it (an entry without value is set
+ * to ""). Returns what it costs against maxMetadataBytes: its key and value lengths as intake
+ * counts them, and at least 1, so the number of entries is bounded too.
+ */
+function decodeMetadataEntry(reader: BinaryReader, length: number, into: { [key: string]: string }): number {
   const end = reader.pos + length;
   if (end > reader.len) throw new RangeError('premature EOF');
   let key = '';
@@ -221,6 +298,7 @@ function decodeMetadataEntry(reader: BinaryReader, length: number, into: { [key:
   }
   if (reader.pos !== end) throw new RangeError('metadata entry runs past its length');
   into[key] = value;
+  return Math.max(1, key.length + value.length);
 }
 
 /** True when a decoder result is a refusal rather than an event. */
