@@ -73,55 +73,76 @@ const EMPTY = new Uint8Array(0);
 export function readIngestBatch(bytes: Uint8Array, limits: IntakeLimits = DEFAULT_LIMITS): ReceivedBatch | UnreadableMessage {
   const reader = strictReader(bytes);
   const batch: IngestBatch = { source: '', cluster: '', payload: undefined };
-  /** [start, end) of each `events` payload, in order. */
+  /** [start, end) of each `events` payload that holds events, in order. */
   const segments: number[] = [];
-  let raw: RawPayload | undefined;
+  let sawEvents = false;
+  let count = 0;
+  // Singular fields are located each time they come and decoded once, the last (protobuf's rule):
+  // a message of one field repeated costs a scan, not a string or view per repetition.
+  const at = { source: NONE, cluster: NONE, data: NONE, format: NONE };
+  let sawRaw = false;
   let field = '';
   try {
     while (reader.pos < reader.len) {
       const tag = reader.uint32();
       switch (tag) {
         case 10:
-          field = 'source';
-          batch.source = reader.string();
+          at.source = locate(reader);
           continue;
         case 18:
-          field = 'cluster';
-          batch.cluster = reader.string();
+          at.cluster = locate(reader);
           continue;
         case 26: {
           const end = fieldEnd(reader);
-          field = 'raw.format';
-          raw = decodeRawPayload(reader, end, raw ?? { data: EMPTY, format: '' });
+          sawRaw = true;
+          locateRawPayload(reader, end, at);
           continue;
         }
         case 34: {
           const end = fieldEnd(reader);
-          segments.push(reader.pos, end);
-          reader.pos = end;
+          sawEvents = true;
+          const start = reader.pos;
+          const n = countEvents(reader, end, limits.maxBatchEvents - count);
+          if (n < 0) {
+            const max = limits.maxBatchEvents;
+            return new UnreadableMessage(
+              'BATCH_TOO_LARGE',
+              `batch has more than ${max} events, limit ${max} (POLKU_MAX_BATCH_EVENTS); refused at event ${max + 1} without decoding the rest`,
+            );
+          }
+          count += n;
+          if (n > 0) segments.push(start, end);
           continue;
         }
       }
       skipUnknown(reader, tag);
     }
+    field = 'source';
+    if (at.source !== NONE) batch.source = stringAt(reader, at.source);
+    field = 'cluster';
+    if (at.cluster !== NONE) batch.cluster = stringAt(reader, at.cluster);
+    field = 'raw.format';
+    if (sawRaw && !sawEvents) {
+      const raw: RawPayload = { data: EMPTY, format: '' };
+      if (at.format !== NONE) raw.format = stringAt(reader, at.format);
+      if (at.data !== NONE) {
+        reader.pos = at.data;
+        raw.data = reader.bytes();
+      }
+      batch.payload = { $case: 'raw', value: raw };
+    }
   } catch (err) {
     if (isInvalidUtf8(err)) return new UnreadableMessage('INVALID_BATCH', `IngestBatch ${field} is not valid UTF-8`);
     throw err;
   }
-  if (raw !== undefined && segments.length > 0) {
+  if (sawRaw && sawEvents) {
     return new UnreadableMessage(
       'INVALID_BATCH',
       'IngestBatch mixes payload kinds (raw and events): protobuf keeps only the later one, so it is refused rather than lose the other',
     );
   }
-  if (raw !== undefined) {
-    batch.payload = { $case: 'raw', value: raw };
-    return { batch, wire: undefined };
-  }
-  if (segments.length === 0) return { batch, wire: undefined };
+  if (!sawEvents) return { batch, wire: undefined };
 
-  const tooMany = countEvents(reader, segments, limits.maxBatchEvents);
-  if (tooMany) return tooMany;
   const events: Event[] = [];
   const starts: number[] = [];
   const ends: number[] = [];
@@ -169,35 +190,29 @@ export function decodeIngestBatch(bytes: Uint8Array, limits: IntakeLimits = DEFA
 }
 
 /**
- * Counts the events of the `events` payloads from their tags and lengths alone (no event is
- * decoded), and checks every framing on the way, so the decode that follows cannot fail on it.
- * Returns the refusal at event `max + 1`, without reading further.
+ * Counts the events of one `events` payload from their tags and lengths alone (no event is
+ * decoded), checking every framing on the way so the decode that follows cannot fail on it, and
+ * leaves the reader at the payload's end. Returns -1 at event `room + 1`, without reading further.
  */
-function countEvents(reader: BinaryReader, segments: readonly number[], max: number): UnreadableMessage | undefined {
+function countEvents(reader: BinaryReader, end: number, room: number): number {
   const bounded = reader as unknown as Bounded;
   const len = bounded.len;
+  bounded.len = end;
   let count = 0;
-  for (let s = 0; s < segments.length; s += 2) {
-    reader.pos = segments[s]!;
-    bounded.len = segments[s + 1]!;
-    while (reader.pos < bounded.len) {
+  try {
+    while (reader.pos < end) {
       const tag = reader.uint32();
       if (tag === 10) {
-        if (++count > max) {
-          bounded.len = len;
-          return new UnreadableMessage(
-            'BATCH_TOO_LARGE',
-            `batch has more than ${max} events, limit ${max} (POLKU_MAX_BATCH_EVENTS); refused at event ${max + 1} without decoding the rest`,
-          );
-        }
+        if (++count > room) return -1;
         reader.pos = fieldEnd(reader);
         continue;
       }
       skipUnknown(reader, tag);
     }
+    return count;
+  } finally {
+    bounded.len = len;
   }
-  bounded.len = len;
-  return undefined;
 }
 
 /** Reads a length prefix and returns where the field ends, refusing one that runs past the bound. */
@@ -215,19 +230,37 @@ function skipUnknown(reader: BinaryReader, tag: number): void {
   reader.skip(wireType, tag >>> 3);
 }
 
-/** polku.v1.RawPayload, merged into `into` (a later `data` or `format` overrides an earlier one). */
-function decodeRawPayload(reader: BinaryReader, end: number, into: RawPayload): RawPayload {
+/** Where a singular field's length prefix is (see {@link locate}); NONE when it never came. */
+const NONE = -1;
+
+/** Notes where a length-delimited field starts (its length prefix) and steps over it. */
+function locate(reader: BinaryReader): number {
+  const start = reader.pos;
+  reader.pos = fieldEnd(reader);
+  return start;
+}
+
+/** The string whose length prefix is at `at`. */
+function stringAt(reader: BinaryReader, at: number): string {
+  reader.pos = at;
+  return reader.string();
+}
+
+/** polku.v1.RawPayload: notes where its fields are; a later `data` or `format` overrides an earlier one. */
+function locateRawPayload(reader: BinaryReader, end: number, at: { data: number; format: number }): void {
   const bounded = reader as unknown as Bounded;
   const len = bounded.len;
   bounded.len = end;
-  while (reader.pos < end) {
-    const tag = reader.uint32();
-    if (tag === 10) into.data = reader.bytes();
-    else if (tag === 18) into.format = reader.string();
-    else skipUnknown(reader, tag);
+  try {
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      if (tag === 10) at.data = locate(reader);
+      else if (tag === 18) at.format = locate(reader);
+      else skipUnknown(reader, tag);
+    }
+  } finally {
+    bounded.len = len;
   }
-  bounded.len = len;
-  return into;
 }
 
 /**
@@ -242,21 +275,20 @@ export function decodeIngestEvent(bytes: Uint8Array, limits: IntakeLimits = DEFA
   let rawData: Uint8Array | undefined;
   let event: Event | undefined;
   let refused = false;
+  const at = { source: NONE, cluster: NONE, raw: NONE, format: NONE };
   let field = '';
   try {
     while (reader.pos < reader.len) {
       const tag = reader.uint32();
       switch (tag) {
         case 10:
-          field = 'source';
-          request.source = reader.string();
+          at.source = locate(reader);
           continue;
         case 18:
-          field = 'cluster';
-          request.cluster = reader.string();
+          at.cluster = locate(reader);
           continue;
         case 26:
-          rawData = reader.bytes();
+          at.raw = locate(reader);
           continue;
         case 34: {
           const length = reader.uint32();
@@ -269,11 +301,20 @@ export function decodeIngestEvent(bytes: Uint8Array, limits: IntakeLimits = DEFA
           continue;
         }
         case 42:
-          field = 'format';
-          request.format = reader.string();
+          at.format = locate(reader);
           continue;
       }
       skipUnknown(reader, tag);
+    }
+    field = 'source';
+    if (at.source !== NONE) request.source = stringAt(reader, at.source);
+    field = 'cluster';
+    if (at.cluster !== NONE) request.cluster = stringAt(reader, at.cluster);
+    field = 'format';
+    if (at.format !== NONE) request.format = stringAt(reader, at.format);
+    if (at.raw !== NONE) {
+      reader.pos = at.raw;
+      rawData = reader.bytes();
     }
   } catch (err) {
     if (isInvalidUtf8(err)) return new UnreadableMessage('INVALID_BATCH', `IngestEvent ${field} is not valid UTF-8`);
