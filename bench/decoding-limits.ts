@@ -100,9 +100,18 @@ function repeatedFields(): Uint8Array {
   return batchOfEvents((i) => events[i % 3]!, 3);
 }
 
+/** 4 MiB of one top-level IngestBatch field repeated: `0a 00` (source) or `22 00` (an empty events payload). */
+function repeatedTopLevel(tag: number): Uint8Array {
+  const body = Buffer.alloc(MAX - 64);
+  for (let i = 0; i + 1 < body.length; i += 2) body[i] = tag;
+  return body;
+}
+
 const cases: Array<[string, Uint8Array]> = [
   ['4 MiB of empty events (0x0a 0x00 ×2M)', emptyEvents()],
   ['4 MiB protobuf-delimited of 3-byte records', delimitedTiny()],
+  ['4 MiB of the batch source repeated (0x0a 0x00 ×2M at top level)', repeatedTopLevel(0x0a)],
+  ['4 MiB of empty events payloads (0x22 0x00 ×2M)', repeatedTopLevel(0x22)],
   ['largest legitimate batch (10,000 events of ~400 B)', maxLegit()],
   ['largest legitimate protobuf-delimited (10,000 records)', maxLegitDelimited()],
   ['events of ~1 MiB of empty route_to entries', bigEvents('route_to')],
