@@ -1,6 +1,7 @@
 import type { AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import { markAssignedId } from './assigned-ids.js';
+import { decodeRefusalOf } from './event-decoder.js';
 import type { UlidFactory } from './ulid.js';
 
 /** Size limits on what agents send. Each violation refuses only what broke it. */
@@ -58,6 +59,10 @@ export function admitEvent(
   receivedAtNs: bigint,
   newId: UlidFactory,
 ): Refusal | undefined {
+  // Refused by the decoder (invalid UTF-8, an enum value outside the contract, too large,
+  // malformed): counted and answered here, in its place in the batch.
+  const decodeRefusal = decodeRefusalOf(event);
+  if (decodeRefusal !== undefined) return decodeRefusal;
   if (event.id.length > limits.maxIdLength) {
     return { code: 'INVALID_EVENT', message: `id is ${event.id.length} characters, limit ${limits.maxIdLength}` };
   }

@@ -1,6 +1,8 @@
-import { BinaryReader } from '@bufbuild/protobuf/wire';
-import { Event } from '../gen/polku/v1/event.js';
+import type { BinaryReader } from '@bufbuild/protobuf/wire';
+import type { Event } from '../gen/polku/v1/event.js';
+import { decodeEvent, isRefusal, refusedEvent, strictReader } from './event-decoder.js';
 import type { IngestContext, IngestProblem, IngestResult, Ingestor } from './ingestor.js';
+import { DEFAULT_LIMITS, type IntakeLimits } from './intake-rules.js';
 
 export interface PassthroughIngestorOptions {
   name?: string;
@@ -15,8 +17,12 @@ const DELIMITED_FORMATS = ['protobuf-delimited', 'proto-delimited'];
 
 /**
  * Raw bytes that already are protobuf `Event`s: one event, or with format `protobuf-delimited`
- * a sequence of length-prefixed events. A record that does not decode is refused alone; a length
- * prefix that runs past the data ends the parse there. Events before the damage are kept.
+ * a sequence of length-prefixed events. Decoded by the strict event decoder (event-decoder.ts):
+ * an event that is larger than `maxEventBytes`, not UTF-8 in a string, outside an enum, or
+ * malformed is refused alone (INVALID_EVENT / PAYLOAD_TOO_LARGE in its place); a length prefix
+ * that runs past the data ends the parse there (PARSE_ERROR). Events before the damage are kept.
+ * Records are counted before any is decoded: more than `maxBatchEvents` refuses the whole
+ * message BATCH_TOO_LARGE without decoding one.
  */
 export class PassthroughIngestor implements Ingestor {
   readonly name: string;
@@ -29,38 +35,65 @@ export class PassthroughIngestor implements Ingestor {
   }
 
   ingest(ctx: IngestContext, data: Uint8Array): IngestResult {
-    if (DELIMITED_FORMATS.includes(ctx.format.toLowerCase())) return decodeDelimited(data);
-    try {
-      return { events: [Event.decode(data)], problems: [] };
-    } catch (err) {
-      return { events: [], problems: [{ message: `not a protobuf Event: ${(err as Error).message}`, offset: 0 }] };
-    }
+    const limits = ctx.limits ?? DEFAULT_LIMITS;
+    if (DELIMITED_FORMATS.includes(ctx.format.toLowerCase())) return decodeDelimited(data, limits);
+    const reader = strictReader(data);
+    const decoded = decodeEvent(reader, data.length, limits);
+    if (!isRefusal(decoded)) return { events: [decoded], problems: [] };
+    if (decoded.malformed) return { events: [], problems: [{ message: `not a protobuf Event: ${decoded.message}`, offset: 0 }] };
+    return { events: [refusedEvent(decoded, decoded.id)], problems: [] };
   }
 }
 
-function decodeDelimited(data: Uint8Array): IngestResult {
-  const reader = new BinaryReader(data);
+function decodeDelimited(data: Uint8Array, limits: IntakeLimits): IngestResult {
+  const reader = strictReader(data);
+  const records = countRecords(reader, limits.maxBatchEvents);
+  if (records > limits.maxBatchEvents) {
+    const max = limits.maxBatchEvents;
+    const refusal = {
+      code: 'BATCH_TOO_LARGE',
+      message: `message has more than ${max} delimited events, limit ${max} (POLKU_MAX_BATCH_EVENTS); refused at record ${max + 1} without decoding the rest`,
+    } as const;
+    return { events: [refusedEvent(refusal)], problems: [] };
+  }
+  reader.pos = 0;
   const events: Event[] = [];
   const problems: IngestProblem[] = [];
   while (reader.pos < reader.len) {
     const start = reader.pos;
-    let end: number;
+    let length: number;
     try {
-      const length = reader.uint32();
-      end = reader.pos + length;
-      if (end > reader.len) throw new Error(`record of ${length} bytes overruns the data`);
+      length = reader.uint32();
+      if (reader.pos + length > reader.len) throw new Error(`record of ${length} bytes overruns the data`);
     } catch (err) {
       // Lengths are the only framing: after a damaged prefix nothing further can be trusted.
       problems.push({ message: `damaged delimited Event record: ${(err as Error).message}`, offset: start });
       break;
     }
-    try {
-      // A view bounded to the record, so a damaged field cannot read into the next record.
-      events.push(Event.decode(data.subarray(reader.pos, end)));
-    } catch (err) {
-      problems.push({ message: `damaged Event record: ${(err as Error).message}`, offset: start });
-    }
-    reader.pos = end;
+    // Bounded to the record: a damaged field cannot read into the next record.
+    const decoded = decodeEvent(reader, length, limits);
+    if (!isRefusal(decoded)) events.push(decoded);
+    else if (decoded.malformed) problems.push({ message: `damaged Event record: ${decoded.message}`, offset: start });
+    else events.push(refusedEvent(decoded, decoded.id));
   }
   return { events, problems };
+}
+
+/**
+ * Counts the records from their length prefixes alone, stopping at `max + 1`. A damaged prefix
+ * stops the count; the decode reports it.
+ */
+function countRecords(reader: BinaryReader, max: number): number {
+  let count = 0;
+  try {
+    while (reader.pos < reader.len && count <= max) {
+      const length = reader.uint32();
+      reader.pos += length;
+      if (reader.pos > reader.len) break;
+      count++;
+    }
+  } catch {
+    // counted what could be
+  }
+  return count;
 }

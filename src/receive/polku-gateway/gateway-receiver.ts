@@ -40,8 +40,16 @@ export class PolkuGatewayReceiver implements Receiver {
     };
     const maxBytes = ctx.hub.limits.maxMessageBytes;
     const definition = {
-      streamEvents: { ...GatewayService.streamEvents, requestDeserialize: batchDeserializer(maxBytes), responseSerialize: serializeAck },
-      sendEvent: { ...GatewayService.sendEvent, requestDeserialize: eventDeserializer(maxBytes), responseSerialize: serializeAck },
+      streamEvents: {
+        ...GatewayService.streamEvents,
+        requestDeserialize: batchDeserializer(maxBytes, ctx.hub.limits),
+        responseSerialize: serializeAck,
+      },
+      sendEvent: {
+        ...GatewayService.sendEvent,
+        requestDeserialize: eventDeserializer(maxBytes, ctx.hub.limits),
+        responseSerialize: serializeAck,
+      },
       health: GatewayService.health,
     } as unknown as ServiceDefinition;
     const implementation = {
