@@ -1,4 +1,4 @@
-import { Event, Outcome, Severity } from '../gen/polku/v1/event.js';
+import { type Event, Outcome, Severity } from '../gen/polku/v1/event.js';
 import type { IngestContext, IngestProblem, IngestResult, Ingestor } from './ingestor.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from './intake-rules.js';
 import { isJsonSpace, JsonScanner } from './json-scanner.js';
@@ -15,6 +15,7 @@ const RFC3339 = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 const NS_PER_MS = 1_000_000n;
 const NEWLINE = 0x0a;
+const EMPTY = new Uint8Array(0);
 
 /**
  * JSON events: one object, an array of objects, or NDJSON (one object per line).
@@ -55,6 +56,9 @@ export class JsonIngestor implements Ingestor {
   }
 }
 
+/** Node's Buffer decodes a range without the argument checks of `toString` (it is on every Buffer). */
+type FastBuffer = Buffer & { utf8Slice(start: number, end: number): string };
+
 /** Why a whole document could not be read as one value (it may still be NDJSON). */
 interface NotOneDocument {
   message: string;
@@ -62,7 +66,7 @@ interface NotOneDocument {
 
 /** One ingest call: the bytes, two scanners (the event's members, its metadata's), the results. */
 class JsonRead {
-  private readonly buf: Buffer;
+  private readonly buf: FastBuffer;
   private readonly n: number;
   private readonly scan: JsonScanner;
   private readonly inner: JsonScanner;
@@ -75,7 +79,7 @@ class JsonRead {
     data: Uint8Array,
     private readonly limits: IntakeLimits,
   ) {
-    this.buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength) as FastBuffer;
     this.n = data.byteLength;
     this.scan = new JsonScanner(data);
     this.inner = new JsonScanner(data);
@@ -268,53 +272,53 @@ class JsonRead {
       // A repeated member: the last one wins.
       if (slot !== undefined) slots[slot] = k;
     }
-    const event = Event.fromPartial({});
-
-    const id = this.pick(Slot.id);
-    if (id >= 0) {
-      if (this.kind(id) !== 0x22) return '"id" must be a string';
-      event.id = this.str(id);
+    let id = '';
+    const idAt = this.pick(Slot.id);
+    if (idAt >= 0) {
+      if (this.kind(idAt) !== 0x22) return '"id" must be a string';
+      id = this.str(idAt);
     }
-    const ts = this.timestamp();
-    if (typeof ts === 'string') return ts;
-    event.timestampUnixNs = ts;
+    const timestampUnixNs = this.timestamp();
+    if (typeof timestampUnixNs === 'string') return timestampUnixNs;
 
-    const source = this.pick(Slot.source);
-    if (source >= 0 && !this.isNull(source)) {
-      if (this.kind(source) !== 0x22) return '"source" must be a string';
-      event.source = this.str(source);
+    let source = '';
+    const sourceAt = this.pick(Slot.source);
+    if (sourceAt >= 0 && !this.isNull(sourceAt)) {
+      if (this.kind(sourceAt) !== 0x22) return '"source" must be a string';
+      source = this.str(sourceAt);
     }
-    const type = this.pick(Slot.event_type, Slot.eventType, Slot.type);
-    if (type >= 0 && !this.isNull(type)) {
-      if (this.kind(type) !== 0x22) return '"event_type" must be a string';
-      event.eventType = this.str(type);
+    let eventType = '';
+    const typeAt = this.pick(Slot.event_type, Slot.eventType, Slot.type);
+    if (typeAt >= 0 && !this.isNull(typeAt)) {
+      if (this.kind(typeAt) !== 0x22) return '"event_type" must be a string';
+      eventType = this.str(typeAt);
     }
 
     const payload = this.payload();
     if (typeof payload === 'string') return payload;
-    event.payload = payload;
 
-    const routeTo = this.pick(Slot.route_to, Slot.routeTo);
-    if (routeTo >= 0 && !this.isNull(routeTo)) {
-      const list = this.kind(routeTo) === 0x5b ? (JSON.parse(this.text(routeTo)) as unknown[]) : undefined;
+    let routeTo: string[] = [];
+    const routeAt = this.pick(Slot.route_to, Slot.routeTo);
+    if (routeAt >= 0 && !this.isNull(routeAt)) {
+      const list = this.kind(routeAt) === 0x5b ? (JSON.parse(this.text(routeAt)) as unknown[]) : undefined;
       if (!list || !list.every((r) => typeof r === 'string')) return '"route_to" must be an array of strings';
-      event.routeTo = list as string[];
+      routeTo = list as string[];
     }
 
     const severity = this.enumOf(this.pick(Slot.severity), Severity, 'SEVERITY_', 'severity');
     if (typeof severity === 'string') return severity;
-    event.severity = severity;
     const outcome = this.enumOf(this.pick(Slot.outcome), Outcome, 'OUTCOME_', 'outcome');
     if (typeof outcome === 'string') return outcome;
-    event.outcome = outcome;
 
     // Last: reading metadata reuses the inner scanner, and it is the costliest part.
-    const metadata = this.pick(Slot.metadata);
-    if (metadata >= 0 && !this.isNull(metadata)) {
-      if (this.kind(metadata) !== 0x7b) return '"metadata" must be an object';
-      this.metadataInto(metadata, event.metadata);
+    const metadata: Record<string, string> = {};
+    const metadataAt = this.pick(Slot.metadata);
+    if (metadataAt >= 0 && !this.isNull(metadataAt)) {
+      if (this.kind(metadataAt) !== 0x7b) return '"metadata" must be an object';
+      this.metadataInto(metadataAt, metadata);
     }
-    return event;
+    // The shape Event.fromPartial({}) gives, built at once.
+    return { id, timestampUnixNs, source, eventType, metadata, payload, routeTo, severity, outcome };
   }
 
   /** The member (an index into `scan.members`) of the first of these names present, or -1. */
@@ -324,7 +328,7 @@ class JsonRead {
   }
 
   private key(start: number, end: number, escaped: number): string {
-    return escaped ? (JSON.parse(this.buf.toString('utf8', start, end)) as string) : this.buf.toString('utf8', start + 1, end - 1);
+    return escaped ? (JSON.parse(this.buf.utf8Slice(start, end)) as string) : this.buf.utf8Slice(start + 1, end - 1);
   }
 
   /** The first byte of a member's value: 0x22 a string, 0x7b an object, 0x5b an array, ... */
@@ -344,14 +348,14 @@ class JsonRead {
   /** A member's value as its JSON text, exactly as sent. */
   private text(k: number): string {
     const m = this.scan.members;
-    return this.buf.toString('utf8', m[k + 3]!, m[k + 4]!);
+    return this.buf.utf8Slice(m[k + 3]!, m[k + 4]!);
   }
 
   /** A string member's value. */
   private str(k: number): string {
     const m = this.scan.members;
     if (m[k + 5]) return JSON.parse(this.text(k)) as string;
-    return this.buf.toString('utf8', m[k + 3]! + 1, m[k + 4]! - 1);
+    return this.buf.utf8Slice(m[k + 3]! + 1, m[k + 4]! - 1);
   }
 
   private timestamp(): bigint | string {
@@ -383,7 +387,7 @@ class JsonRead {
       return Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
     }
     const k = this.pick(Slot.payload);
-    if (k < 0 || this.isNull(k)) return new Uint8Array(0);
+    if (k < 0 || this.isNull(k)) return EMPTY;
     const m = this.scan.members;
     if (this.kind(k) !== 0x22) {
       // Any other JSON value is carried as its text exactly as sent: every digit, every member.
@@ -406,9 +410,9 @@ class JsonRead {
       const start = m[j + 3]!;
       const end = m[j + 4]!;
       let value: string;
-      if (this.buf[start] !== 0x22) value = this.buf.toString('utf8', start, end);
-      else if (m[j + 5]) value = JSON.parse(this.buf.toString('utf8', start, end)) as string;
-      else value = this.buf.toString('utf8', start + 1, end - 1);
+      if (this.buf[start] !== 0x22) value = this.buf.utf8Slice(start, end);
+      else if (m[j + 5]) value = JSON.parse(this.buf.utf8Slice(start, end)) as string;
+      else value = this.buf.utf8Slice(start + 1, end - 1);
       // "__proto__" is a name like any other: defined, not assigned (which would set a prototype).
       if (key === '__proto__') Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
       else into[key] = value;
