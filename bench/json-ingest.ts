@@ -3,7 +3,7 @@
  * worst messages up to 4 MiB. Each case runs a few warm-up rounds, then reports the median and
  * the slowest of `--rounds` calls (default 20).
  *
- *   node --import tsx bench/json-ingest.ts [--rounds 20] [--module ./src/ingest/json.ts]
+ *   node --import tsx bench/json-ingest.ts [--rounds 20] [--only text] [--module ./src/ingest/json.ts]
  *
  * `--module` points at another copy of the ingestor (an older checkout) to compare the two.
  */
@@ -17,6 +17,8 @@ const arg = (name: string, fallback: string) => {
   return i >= 0 ? process.argv[i + 1]! : fallback;
 };
 const rounds = Number(arg('rounds', '20'));
+// Only the cases whose name contains this text (e.g. "event" for the two legitimate batches).
+const only = arg('only', '');
 const modulePath = resolve(arg('module', 'src/ingest/json.ts'));
 const { JsonIngestor } = (await import(pathToFileURL(modulePath).href)) as typeof JsonModule;
 
@@ -41,7 +43,7 @@ const cases: Array<[string, string, Buffer]> = [
 ];
 
 console.log(`module ${modulePath}, ${rounds} rounds`);
-for (const [name, format, data] of cases) {
+for (const [name, format, data] of cases.filter(([name]) => name.includes(only))) {
   const times: number[] = [];
   let out = '';
   for (let r = 0; r < rounds + 3; r++) {
