@@ -61,6 +61,6 @@ for (const [name, format, data] of cases.filter(([name]) => name.includes(only))
   const median = times[Math.floor(times.length / 2)]!;
   const worst = times[times.length - 1]!;
   console.log(
-    `${name.padEnd(40)} ${(data.length / MiB).toFixed(2).padStart(5)} MiB  median ${median.toFixed(1).padStart(6)} ms  max ${worst.toFixed(1).padStart(6)} ms  (${out})`,
+    `${name.padEnd(40)} ${(data.length / MiB).toFixed(2).padStart(5)} MiB  median ${median.toFixed(2).padStart(7)} ms  max ${worst.toFixed(1).padStart(6)} ms  (${out})`,
   );
 }
