@@ -268,7 +268,7 @@ class JsonRead {
     const slots = this.slots;
     slots.fill(-1);
     for (let k = 0; k < m.length; k += 6) {
-      const slot = SLOTS.get(this.key(m[k]!, m[k + 1]!, m[k + 2]!));
+      const slot = m[k + 2] ? SLOTS.get(this.key(m[k]!, m[k + 1]!, 1)) : this.slotOf(m[k]! + 1, m[k + 1]! - 1);
       // A repeated member: the last one wins.
       if (slot !== undefined) slots[slot] = k;
     }
@@ -325,6 +325,18 @@ class JsonRead {
   private pick(...order: Slot[]): number {
     for (const s of order) if (this.slots[s]! >= 0) return this.slots[s]!;
     return -1;
+  }
+
+  /** The slot of an unescaped member name, compared as bytes: no string is made for it. */
+  private slotOf(start: number, end: number): Slot | undefined {
+    const candidates = SLOTS_BY_LENGTH[end - start];
+    if (candidates === undefined) return undefined;
+    const b = this.buf;
+    next: for (const [name, slot] of candidates) {
+      for (let i = 0; i < name.length; i++) if (b[start + i] !== name[i]) continue next;
+      return slot;
+    }
+    return undefined;
   }
 
   private key(start: number, end: number, escaped: number): string {
@@ -470,3 +482,6 @@ enum Slot {
 }
 const SLOT_COUNT = 16;
 const SLOTS: ReadonlyMap<string, Slot> = new Map(Object.entries(Slot).filter((e): e is [string, Slot] => typeof e[1] === 'number'));
+/** The names by length, as bytes. */
+const SLOTS_BY_LENGTH: Array<Array<[Uint8Array, Slot]> | undefined> = [];
+for (const [name, slot] of SLOTS) (SLOTS_BY_LENGTH[name.length] ??= []).push([Buffer.from(name), slot]);
