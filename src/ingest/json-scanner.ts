@@ -6,7 +6,7 @@
  */
 
 /** Why a value was refused. */
-export type ScanFault = 'syntax' | 'utf8' | 'depth';
+export type ScanFault = 'syntax' | 'utf8' | 'depth' | 'capped';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -46,17 +46,20 @@ export class JsonScanner {
   lastStringEscaped = false;
   private limit = 0;
   private maxDepth = 0;
+  private maxMembers = Infinity;
 
   constructor(private readonly b: Uint8Array) {}
 
   /**
    * Validates one JSON value starting at `pos` (no leading whitespace) and ending before `limit`.
    * Returns the index just after it, or -1 with `fault`, `faultAt` and `faultDetail` set. With
-   * `collect`, the root object's members are recorded in `members`.
+   * `collect`, the root object's members are recorded in `members`; with `maxMembers` too, the
+   * scan stops (fault `capped`) once that many are recorded.
    */
-  value(pos: number, limit: number, maxDepth: number, collect = false): number {
+  value(pos: number, limit: number, maxDepth: number, collect = false, maxMembers = Infinity): number {
     this.limit = limit;
     this.maxDepth = maxDepth;
+    this.maxMembers = maxMembers * 6;
     this.members.length = 0;
     try {
       return this.any(pos, 1, collect);
@@ -272,7 +275,10 @@ export class JsonScanner {
       const valueStart = i;
       i = this.any(i, depth + 1, false);
       if (i < 0) return -1;
-      if (collect) this.members.push(keyStart, keyEnd, keyEscaped ? 1 : 0, valueStart, i, this.lastStringEscaped ? 1 : 0);
+      if (collect) {
+        this.members.push(keyStart, keyEnd, keyEscaped ? 1 : 0, valueStart, i, this.lastStringEscaped ? 1 : 0);
+        if (this.members.length >= this.maxMembers) return this.fail('capped', i, 'enough members');
+      }
       i = this.ws(i);
       if (i >= this.limit) return this.unexpected(i, '"," or "}"');
       const c = b[i];

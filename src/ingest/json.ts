@@ -414,10 +414,24 @@ class JsonRead {
   private metadataInto(k: number, into: Record<string, string>): void {
     const outer = this.scan.members;
     const inner = this.inner;
-    // Already validated as part of the event: this scan only finds the members again.
-    inner.value(outer[k + 3]!, outer[k + 4]!, this.limits.maxJsonDepth, true);
-    const m = inner.members;
-    for (let j = 0; j < m.length; j += 6) {
+    // Already validated as part of the event: this scan only finds the members again, and stops
+    // at one more member than the limit has bytes (each distinct name adds at least one byte).
+    const max = this.limits.maxMetadataBytes;
+    const span = [outer[k + 3]!, outer[k + 4]!] as const;
+    const capped = inner.value(span[0], span[1], this.limits.maxJsonDepth, true, max + 1) < 0;
+    if (this.fill(into, inner.members) > max || !capped) return;
+    // Repeated names kept it under the limit: read them all, from the start.
+    for (const key of Object.keys(into)) delete into[key];
+    inner.value(span[0], span[1], this.limits.maxJsonDepth, true);
+    this.fill(into, inner.members);
+  }
+
+  /** Sets metadata entries from these members; returns its size as the hub counts it. */
+  private fill(into: Record<string, string>, m: readonly number[]): number {
+    // Its size as the hub counts it (keys + values, UTF-16 units), kept as it is built. Once past
+    // the limit the rest is not built: the event, as it stands, is refused METADATA_TOO_LARGE.
+    let size = 0;
+    for (let j = 0; j < m.length && size <= this.limits.maxMetadataBytes; j += 6) {
       const key = this.key(m[j]!, m[j + 1]!, m[j + 2]!);
       const start = m[j + 3]!;
       const end = m[j + 4]!;
@@ -425,10 +439,13 @@ class JsonRead {
       if (this.buf[start] !== 0x22) value = this.buf.utf8Slice(start, end);
       else if (m[j + 5]) value = JSON.parse(this.buf.utf8Slice(start, end)) as string;
       else value = this.buf.utf8Slice(start + 1, end - 1);
+      const previous = Object.prototype.hasOwnProperty.call(into, key) ? into[key] : undefined;
       // "__proto__" is a name like any other: defined, not assigned (which would set a prototype).
       if (key === '__proto__') Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
       else into[key] = value;
+      size += key.length + value.length - (previous === undefined ? 0 : key.length + previous.length);
     }
+    return size;
   }
 
   private enumOf(k: number, values: Record<string, string | number>, prefix: string, field: string): number | string {

@@ -262,3 +262,16 @@ test('every element is accounted for: events plus problems equal the elements se
     ['line 2', 'line 3', 'line 4', 'line 6', 'line 7'],
   );
 });
+
+test('metadata is built only until it passes maxMetadataBytes, and what is built is still over it', () => {
+  const keys = Array.from({ length: 5_000 }, (_, i) => `"k${i}":"v"`).join(',');
+  const e = ingest(`{"metadata":{${keys}}}`, 'json', { maxMetadataBytes: 100 }).events[0]!;
+  const size = Object.entries(e.metadata).reduce((n, [k, v]) => n + k.length + v.length, 0);
+  assert.ok(size > 100 && size < 120, `built ${size} bytes`);
+  // Repeated names are counted once, as the hub counts them: all are read, the last wins.
+  const repeated = Array.from({ length: 5_000 }, () => '"k":"v"').join(',');
+  assert.deepEqual(
+    { ...ingest(`{"metadata":{${repeated},"z":"last"}}`, 'json', { maxMetadataBytes: 100 }).events[0]!.metadata },
+    { k: 'v', z: 'last' },
+  );
+});
