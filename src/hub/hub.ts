@@ -319,6 +319,10 @@ export class Hub {
       if (r.unavailable !== undefined) {
         return this.refuseAll(intake, 1, 'INGESTOR_UNAVAILABLE', `ingestor "${ingestor.name}": ${r.unavailable}`);
       }
+      if (r.tooLarge !== undefined) {
+        // The ingestor stopped at the first element past the limit: that many were counted.
+        return this.refuseAll(intake, this.o.limits.maxBatchEvents + 1, 'BATCH_TOO_LARGE', `ingestor "${ingestor.name}": ${r.tooLarge}`);
+      }
       for (const p of r.problems) {
         intake.outcome.received++;
         intake.outcome.refuse('', 'PARSE_ERROR', p.offset === undefined ? p.message : `${p.message} (at byte ${p.offset})`);

@@ -37,6 +37,12 @@ export interface IngestResult {
    * circuit is open): the whole batch is refused `INGESTOR_UNAVAILABLE`, which agents may retry.
    */
   readonly unavailable?: string;
+  /**
+   * Set when the input holds more events than `limits.maxBatchEvents`: the ingestor stopped
+   * counting there rather than build them, and the whole batch is refused `BATCH_TOO_LARGE` with
+   * this message (which names the limit). `events` and `problems` are then ignored.
+   */
+  readonly tooLarge?: string;
 }
 
 /** Turns raw bytes from an agent into events. */

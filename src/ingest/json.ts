@@ -1,5 +1,7 @@
-import { Event, Outcome, Severity } from '../gen/polku/v1/event.js';
+import { type Event, Outcome, Severity } from '../gen/polku/v1/event.js';
 import type { IngestContext, IngestProblem, IngestResult, Ingestor } from './ingestor.js';
+import { DEFAULT_LIMITS, type IntakeLimits } from './intake-rules.js';
+import { isJsonSpace, JsonScanner } from './json-scanner.js';
 
 export interface JsonIngestorOptions {
   name?: string;
@@ -9,33 +11,31 @@ export interface JsonIngestorOptions {
 
 const FORMATS = ['json', 'ndjson', 'jsonl', 'application/json', 'application/x-ndjson'];
 const NDJSON_FORMATS = new Set(['ndjson', 'jsonl', 'application/x-ndjson']);
-
-/*
- * JSON.parse turns integers above 2^53 into lossy doubles, and nanosecond timestamps are above
- * 2^53. Before parsing, digits-only timestamp values of 16+ digits are wrapped in quotes so they
- * reach the converter as exact strings.
- */
-const BIG_TIMESTAMP = /("(?:timestamp_unix_ns|timestampUnixNs|timestamp)"\s*:\s*)(-?\d{16,})(?![\d.eE])/g;
-const quoteBigTimestamps = (text: string): string => text.replace(BIG_TIMESTAMP, '$1"$2"');
-const BOM = [0xef, 0xbb, 0xbf];
 const RFC3339 = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/i;
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 const NS_PER_MS = 1_000_000n;
+const NEWLINE = 0x0a;
+const EMPTY = new Uint8Array(0);
 
 /**
  * JSON events: one object, an array of objects, or NDJSON (one object per line).
  *
  * Fields (snake_case or camelCase): `id`, `timestamp_unix_ns` (integer or digit string; or
  * `timestamp` as RFC 3339 text), `source`, `event_type` (or `type`), `metadata` (object),
- * `payload` (text, or any JSON value which is carried as its JSON text), `payload_base64`,
- * `route_to`, `severity` and `outcome` (by name, e.g. "ERROR" or "SEVERITY_ERROR", or number).
- * An element that is not a valid event becomes a PARSE_ERROR; the others are kept.
+ * `payload` (text, or any JSON value which is carried as its JSON text exactly as sent),
+ * `payload_base64`, `route_to`, `severity` and `outcome` (by name, e.g. "ERROR" or
+ * "SEVERITY_ERROR", or number). Other members are ignored and never built.
+ *
+ * Strict RFC 8259 JSON, read by a scanner that checks the limits as it goes: more elements than
+ * `maxBatchEvents` stop reading at once (the whole message is refused `BATCH_TOO_LARGE`); an event
+ * larger than `maxEventBytes`, nested deeper than `maxJsonDepth`, not UTF-8 or not valid JSON is a
+ * PARSE_ERROR of its own, and the other events are kept. Integers keep every digit; a repeated
+ * member name: the last one wins (as in JSON.parse).
  */
 export class JsonIngestor implements Ingestor {
   readonly name: string;
   readonly sources: readonly string[];
   readonly formats = FORMATS;
-  // ignoreBOM: a byte order mark is skipped by hand below, so offsets stay in the agent's bytes.
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
   constructor(options: JsonIngestorOptions = {}) {
     this.name = options.name ?? 'json';
@@ -43,175 +43,462 @@ export class JsonIngestor implements Ingestor {
   }
 
   ingest(ctx: IngestContext, data: Uint8Array): IngestResult {
-    const start = data[0] === BOM[0] && data[1] === BOM[1] && data[2] === BOM[2] ? 3 : 0;
-    let text: string;
-    try {
-      text = this.decoder.decode(start === 0 ? data : data.subarray(start));
-    } catch {
-      return { events: [], problems: [{ message: 'raw data is not valid UTF-8', offset: 0 }] };
-    }
+    const read = new JsonRead(data, ctx.limits ?? DEFAULT_LIMITS);
+    // A UTF-8 byte order mark is skipped; offsets stay in the agent's bytes.
+    const start = data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf ? 3 : 0;
     if (!NDJSON_FORMATS.has(ctx.format.toLowerCase())) {
-      const whole = tryParse(quoteBigTimestamps(text));
-      if (whole.ok) return fromDocument(whole.value);
-      // Not one JSON document: it may still be NDJSON. Only multi-line text gets that chance.
-      if (!text.includes('\n')) {
-        return { events: [], problems: [{ message: `invalid JSON: ${whole.error}`, offset: 0 }] };
+      const whole = read.document(start);
+      if (whole) return whole;
+      // Not one JSON document, but several lines: it may still be NDJSON.
+      read.reset();
+    }
+    return read.lines(start);
+  }
+}
+
+/** Node's Buffer decodes a range without the argument checks of `toString` (it is on every Buffer). */
+type FastBuffer = Buffer & { utf8Slice(start: number, end: number): string };
+
+/** Why a whole document could not be read as one value (it may still be NDJSON). */
+interface NotOneDocument {
+  message: string;
+}
+
+/** One ingest call: the bytes, two scanners (the event's members, its metadata's), the results. */
+class JsonRead {
+  private readonly buf: FastBuffer;
+  private readonly n: number;
+  private readonly scan: JsonScanner;
+  private readonly inner: JsonScanner;
+  private events: Event[] = [];
+  private problems: IngestProblem[] = [];
+  private count = 0;
+  private readonly slots = new Int32Array(SLOT_COUNT);
+
+  constructor(
+    data: Uint8Array,
+    private readonly limits: IntakeLimits,
+  ) {
+    this.buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength) as FastBuffer;
+    this.n = data.byteLength;
+    this.scan = new JsonScanner(data);
+    this.inner = new JsonScanner(data);
+  }
+
+  reset(): void {
+    this.events = [];
+    this.problems = [];
+    this.count = 0;
+  }
+
+  private result(): IngestResult {
+    return { events: this.events, problems: this.problems };
+  }
+
+  /** Counts one more element; past the limit, the message is refused whole. */
+  private tooMany(at: number): IngestResult | undefined {
+    if (++this.count <= this.limits.maxBatchEvents) return undefined;
+    const max = this.limits.maxBatchEvents;
+    return {
+      events: [],
+      problems: [],
+      tooLarge: `more than ${max} events in one message (limit POLKU_MAX_BATCH_EVENTS=${max}); reading stopped at byte ${at}`,
+    };
+  }
+
+  private hasNewline(from: number): boolean {
+    return this.buf.indexOf(NEWLINE, from) >= 0;
+  }
+
+  /** The whole data as one value or an array of values; undefined: try it as NDJSON. */
+  document(start: number): IngestResult | undefined {
+    const b = this.buf;
+    let i = start;
+    while (i < this.n && isJsonSpace(b[i])) i++;
+    if (i >= this.n) {
+      if (this.hasNewline(start)) return undefined;
+      this.problems.push({ message: 'invalid JSON: no value', offset: start });
+      return this.result();
+    }
+    const failed = b[i] === 0x5b ? this.array(i) : this.single(i);
+    if (failed === undefined || 'events' in failed) return failed ?? this.result();
+    if (this.hasNewline(start)) return undefined;
+    this.reset();
+    this.problems.push({ message: failed.message, offset: start });
+    return this.result();
+  }
+
+  private single(i: number): NotOneDocument | IngestResult | undefined {
+    const b = this.buf;
+    let end = this.n;
+    while (end > i && isJsonSpace(b[end - 1])) end--;
+    if (end - i > this.limits.maxEventBytes) {
+      // Too large to read; refused as one value only if it is one (else it may be NDJSON).
+      const after = this.scan.skip(i, end);
+      if (after !== end) return notOne('more than one value', i);
+      this.problems.push({ message: this.tooLargeMessage(end - i), offset: i });
+      return undefined;
+    }
+    const tooMany = this.tooMany(i);
+    if (tooMany) return tooMany;
+    const after = this.scan.value(i, end, this.limits.maxJsonDepth, true);
+    if (after < 0) {
+      const fault = this.scan.fault;
+      const message = this.faultMessage();
+      // Too deep or not UTF-8, but one value for all that: refused as one event. Else it may be NDJSON.
+      if (fault === 'syntax' || this.scan.skip(i, end) !== end) return { message };
+      this.problems.push({ message, offset: i });
+      return undefined;
+    }
+    if (after !== end) return notOne('unexpected data after the value', after);
+    this.convert(i, '', i);
+    return undefined;
+  }
+
+  private array(open: number): NotOneDocument | IngestResult | undefined {
+    const b = this.buf;
+    const n = this.n;
+    const { maxEventBytes, maxJsonDepth } = this.limits;
+    let i = skipSpace(b, open + 1, n);
+    if (b[i] === 0x5d && i < n) {
+      const rest = skipSpace(b, i + 1, n);
+      return rest === n ? undefined : notOne('unexpected data after the array', rest);
+    }
+    for (let index = 0; ; index++) {
+      if (i >= n) return notOne('unexpected end of JSON in an array', i);
+      const tooMany = this.tooMany(i);
+      if (tooMany) return tooMany;
+      const label = `element ${index}: `;
+      // The scan stops at the event size limit: a larger element is stepped over, not read.
+      const limit = Math.min(n, i + maxEventBytes);
+      let end = this.scan.value(i, limit, maxJsonDepth, true);
+      if (end >= 0) {
+        this.convert(i, label, i);
+      } else {
+        const cutAtLimit = this.scan.faultAt >= limit && limit < n;
+        const message = cutAtLimit ? undefined : this.faultMessage();
+        end = this.scan.skip(i, n);
+        if (end < 0) return notOne('unexpected end of JSON in an array', n);
+        if (end === i) return notOne(`unexpected "${String.fromCharCode(b[i]!)}" in an array`, i);
+        this.problems.push({ message: label + (message ?? this.tooLargeMessage(end - i)), offset: i });
       }
-    }
-    return fromLines(text, start);
-  }
-}
-
-function fromDocument(doc: unknown): IngestResult {
-  const events: Event[] = [];
-  const problems: IngestProblem[] = [];
-  if (Array.isArray(doc)) {
-    for (let i = 0; i < doc.length; i++) {
-      const converted = toEvent(doc[i]);
-      if (typeof converted === 'string') problems.push({ message: `element ${i}: ${converted}` });
-      else events.push(converted);
-    }
-  } else {
-    const converted = toEvent(doc);
-    if (typeof converted === 'string') problems.push({ message: converted, offset: 0 });
-    else events.push(converted);
-  }
-  return { events, problems };
-}
-
-/** NDJSON; offsets are byte offsets into the data as sent (`base` skips a byte order mark). */
-function fromLines(text: string, base: number): IngestResult {
-  const events: Event[] = [];
-  const problems: IngestProblem[] = [];
-  let offset = base;
-  let lineNo = 0;
-  for (const line of text.split('\n')) {
-    lineNo++;
-    const lineOffset = offset;
-    offset += Buffer.byteLength(line) + 1;
-    if (line.trim() === '') continue;
-    const parsed = tryParse(quoteBigTimestamps(line));
-    const converted = parsed.ok ? toEvent(parsed.value) : `invalid JSON: ${parsed.error}`;
-    if (typeof converted === 'string') problems.push({ message: `line ${lineNo}: ${converted}`, offset: lineOffset });
-    else events.push(converted);
-  }
-  return { events, problems };
-}
-
-function tryParse(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (err) {
-    return { ok: false, error: (err as Error).message };
-  }
-}
-
-type Json = Record<string, unknown>;
-
-/** Converts one parsed JSON value to an Event, or returns why it cannot. */
-export function toEvent(value: unknown): Event | string {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'an event must be a JSON object';
-  const o = value as Json;
-  const event = Event.fromPartial({});
-
-  const id = pick(o, 'id');
-  if (id !== undefined) {
-    if (typeof id !== 'string') return '"id" must be a string';
-    event.id = id;
-  }
-  const ts = timestampOf(o);
-  if (typeof ts === 'string') return ts;
-  event.timestampUnixNs = ts;
-
-  for (const [field, keys] of STRING_FIELDS) {
-    const v = pick(o, ...keys);
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'string') return `"${keys[0]}" must be a string`;
-    event[field] = v;
-  }
-
-  const metadata = pick(o, 'metadata');
-  if (metadata !== undefined && metadata !== null) {
-    if (typeof metadata !== 'object' || Array.isArray(metadata)) return '"metadata" must be an object';
-    for (const [k, v] of Object.entries(metadata as Json)) {
-      // Agents often send numbers and booleans; metadata is string-valued on the wire.
-      event.metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+      const j = skipSpace(b, end, n);
+      if (j >= n) return notOne('unexpected end of JSON in an array', j);
+      if (b[j] === 0x5d) {
+        const rest = skipSpace(b, j + 1, n);
+        return rest === n ? undefined : notOne('unexpected data after the array', rest);
+      }
+      if (b[j] !== 0x2c) return notOne('wanted "," or "]" in an array', j);
+      i = skipSpace(b, j + 1, n);
+      if (b[i] === 0x5d) return notOne('a trailing "," in an array', j);
     }
   }
 
-  const payload = payloadOf(o);
-  if (typeof payload === 'string') return payload;
-  event.payload = payload;
-
-  const routeTo = pick(o, 'route_to', 'routeTo');
-  if (routeTo !== undefined && routeTo !== null) {
-    if (!Array.isArray(routeTo) || !routeTo.every((r) => typeof r === 'string')) {
-      return '"route_to" must be an array of strings';
+  /** NDJSON: each non-blank line one event; offsets are byte offsets into the data as sent. */
+  lines(start: number): IngestResult {
+    const b = this.buf;
+    const n = this.n;
+    const { maxEventBytes, maxJsonDepth } = this.limits;
+    let lineNo = 1;
+    let lineStart = start;
+    let i = start;
+    for (;;) {
+      // Blank lines and indentation, counted without a call per line.
+      while (i < n && isJsonSpace(b[i])) {
+        if (b[i] === NEWLINE) {
+          lineNo++;
+          lineStart = i + 1;
+        }
+        i++;
+      }
+      if (i >= n) return this.result();
+      const newline = b.indexOf(NEWLINE, i);
+      const lineEnd = newline < 0 ? n : newline;
+      const tooMany = this.tooMany(lineStart);
+      if (tooMany) return tooMany;
+      let end = lineEnd;
+      while (end > i && isJsonSpace(b[end - 1])) end--;
+      const label = `line ${lineNo}: `;
+      if (end - i > maxEventBytes) {
+        this.problems.push({ message: label + this.tooLargeMessage(end - i), offset: lineStart });
+      } else if (b[i] === 0x5b) {
+        // An array is no event, however many elements it holds: not built to find that out.
+        this.problems.push({ message: `${label}an event must be a JSON object`, offset: lineStart });
+      } else {
+        const after = this.scan.value(i, end, maxJsonDepth, true);
+        if (after < 0) this.problems.push({ message: label + this.faultMessage(), offset: lineStart });
+        else if (after !== end) {
+          this.problems.push({ message: `${label}invalid JSON: unexpected data after the value at byte ${after}`, offset: lineStart });
+        } else this.convert(i, label, lineStart);
+      }
+      if (newline < 0) return this.result();
+      i = newline + 1;
+      lineNo++;
+      lineStart = i;
     }
-    event.routeTo = routeTo as string[];
   }
 
-  const severity = enumOf(pick(o, 'severity'), Severity, 'SEVERITY_', 'severity');
-  if (typeof severity === 'string') return severity;
-  event.severity = severity;
-  const outcome = enumOf(pick(o, 'outcome'), Outcome, 'OUTCOME_', 'outcome');
-  if (typeof outcome === 'string') return outcome;
-  event.outcome = outcome;
-  return event;
+  private tooLargeMessage(bytes: number): string {
+    return `event is ${bytes} bytes, over the limit POLKU_MAX_EVENT_BYTES=${this.limits.maxEventBytes}`;
+  }
+
+  private faultMessage(): string {
+    const s = this.scan;
+    if (s.fault === 'depth') {
+      return `nesting deeper than ${this.limits.maxJsonDepth} (limit POLKU_MAX_JSON_DEPTH) at byte ${s.faultAt}`;
+    }
+    if (s.fault === 'utf8') return `not valid UTF-8: ${s.faultDetail} at byte ${s.faultAt}`;
+    return `invalid JSON: ${s.faultDetail} at byte ${s.faultAt}`;
+  }
+
+  /** The value just scanned (members in `scan.members`) becomes an event or a problem. */
+  private convert(at: number, label: string, offset: number): void {
+    if (this.buf[at] !== 0x7b) {
+      this.problems.push({ message: `${label}an event must be a JSON object`, offset });
+      return;
+    }
+    const converted = this.toEvent();
+    if (typeof converted === 'string') this.problems.push({ message: label + converted, offset });
+    else this.events.push(converted);
+  }
+
+  /** Builds an event from the members of the object just scanned, or says why it cannot. */
+  private toEvent(): Event | string {
+    const m = this.scan.members;
+    const slots = this.slots;
+    slots.fill(-1);
+    for (let k = 0; k < m.length; k += 6) {
+      const slot = m[k + 2] ? SLOTS.get(this.key(m[k]!, m[k + 1]!, 1)) : this.slotOf(m[k]! + 1, m[k + 1]! - 1);
+      // A repeated member: the last one wins.
+      if (slot !== undefined) slots[slot] = k;
+    }
+    let id = '';
+    const idAt = this.pick(Slot.id);
+    if (idAt >= 0) {
+      if (this.kind(idAt) !== 0x22) return '"id" must be a string';
+      id = this.str(idAt);
+    }
+    const timestampUnixNs = this.timestamp();
+    if (typeof timestampUnixNs === 'string') return timestampUnixNs;
+
+    let source = '';
+    const sourceAt = this.pick(Slot.source);
+    if (sourceAt >= 0 && !this.isNull(sourceAt)) {
+      if (this.kind(sourceAt) !== 0x22) return '"source" must be a string';
+      source = this.str(sourceAt);
+    }
+    let eventType = '';
+    const typeAt = this.pick(Slot.event_type, Slot.eventType, Slot.type);
+    if (typeAt >= 0 && !this.isNull(typeAt)) {
+      if (this.kind(typeAt) !== 0x22) return '"event_type" must be a string';
+      eventType = this.str(typeAt);
+    }
+
+    const payload = this.payload();
+    if (typeof payload === 'string') return payload;
+
+    let routeTo: string[] = [];
+    const routeAt = this.pick(Slot.route_to, Slot.routeTo);
+    if (routeAt >= 0 && !this.isNull(routeAt)) {
+      const list = this.kind(routeAt) === 0x5b ? (JSON.parse(this.text(routeAt)) as unknown[]) : undefined;
+      if (!list || !list.every((r) => typeof r === 'string')) return '"route_to" must be an array of strings';
+      routeTo = list as string[];
+    }
+
+    const severity = this.enumOf(this.pick(Slot.severity), Severity, 'SEVERITY_', 'severity');
+    if (typeof severity === 'string') return severity;
+    const outcome = this.enumOf(this.pick(Slot.outcome), Outcome, 'OUTCOME_', 'outcome');
+    if (typeof outcome === 'string') return outcome;
+
+    // Last: reading metadata reuses the inner scanner, and it is the costliest part.
+    const metadata: Record<string, string> = {};
+    const metadataAt = this.pick(Slot.metadata);
+    if (metadataAt >= 0 && !this.isNull(metadataAt)) {
+      if (this.kind(metadataAt) !== 0x7b) return '"metadata" must be an object';
+      this.metadataInto(metadataAt, metadata);
+    }
+    // The shape Event.fromPartial({}) gives, built at once.
+    return { id, timestampUnixNs, source, eventType, metadata, payload, routeTo, severity, outcome };
+  }
+
+  /** The member (an index into `scan.members`) of the first of these names present, or -1. */
+  private pick(...order: Slot[]): number {
+    for (const s of order) if (this.slots[s]! >= 0) return this.slots[s]!;
+    return -1;
+  }
+
+  /** The slot of an unescaped member name, compared as bytes: no string is made for it. */
+  private slotOf(start: number, end: number): Slot | undefined {
+    const candidates = SLOTS_BY_LENGTH[end - start];
+    if (candidates === undefined) return undefined;
+    const b = this.buf;
+    next: for (const [name, slot] of candidates) {
+      for (let i = 0; i < name.length; i++) if (b[start + i] !== name[i]) continue next;
+      return slot;
+    }
+    return undefined;
+  }
+
+  private key(start: number, end: number, escaped: number): string {
+    return escaped ? (JSON.parse(this.buf.utf8Slice(start, end)) as string) : this.buf.utf8Slice(start + 1, end - 1);
+  }
+
+  /** The first byte of a member's value: 0x22 a string, 0x7b an object, 0x5b an array, ... */
+  private kind(k: number): number {
+    return this.buf[this.scan.members[k + 3]!]!;
+  }
+
+  private isNull(k: number): boolean {
+    return this.kind(k) === 0x6e;
+  }
+
+  private isNumber(k: number): boolean {
+    const c = this.kind(k);
+    return c === 0x2d || (c >= 0x30 && c <= 0x39);
+  }
+
+  /** A member's value as its JSON text, exactly as sent. */
+  private text(k: number): string {
+    const m = this.scan.members;
+    return this.buf.utf8Slice(m[k + 3]!, m[k + 4]!);
+  }
+
+  /** A string member's value. */
+  private str(k: number): string {
+    const m = this.scan.members;
+    if (m[k + 5]) return JSON.parse(this.text(k)) as string;
+    return this.buf.utf8Slice(m[k + 3]! + 1, m[k + 4]! - 1);
+  }
+
+  private timestamp(): bigint | string {
+    const k = this.pick(Slot.timestamp_unix_ns, Slot.timestampUnixNs, Slot.timestamp);
+    if (k < 0 || this.isNull(k)) return 0n;
+    if (this.isNumber(k)) {
+      const literal = this.text(k);
+      if (/^-?\d+$/.test(literal)) return int64(BigInt(literal));
+      const v = Number(literal);
+      if (!Number.isSafeInteger(v)) return 'timestamp must be an integer number of nanoseconds';
+      return BigInt(v);
+    }
+    if (this.kind(k) !== 0x22) return 'timestamp must be nanoseconds (number or digit string) or RFC 3339 text';
+    const v = this.str(k);
+    if (/^-?\d+$/.test(v)) return int64(BigInt(v));
+    const match = RFC3339.exec(v);
+    if (!match) return `timestamp "${v}" is neither nanoseconds nor RFC 3339`;
+    const ms = Date.parse(`${match[1]}${match[3]}`);
+    if (Number.isNaN(ms)) return `timestamp "${v}" is not a valid date`;
+    const fraction = BigInt((match[2] ?? '').padEnd(9, '0'));
+    return BigInt(ms) * NS_PER_MS + fraction;
+  }
+
+  private payload(): Uint8Array | string {
+    const b64 = this.pick(Slot.payload_base64, Slot.payloadBase64);
+    if (b64 >= 0 && !this.isNull(b64)) {
+      const text = this.kind(b64) === 0x22 ? this.str(b64) : undefined;
+      if (text === undefined || !BASE64.test(text)) return '"payload_base64" must be base64 text';
+      return Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
+    }
+    const k = this.pick(Slot.payload);
+    if (k < 0 || this.isNull(k)) return EMPTY;
+    const m = this.scan.members;
+    if (this.kind(k) !== 0x22) {
+      // Any other JSON value is carried as its text exactly as sent: every digit, every member.
+      return Buffer.from(this.buf.subarray(m[k + 3]!, m[k + 4]!));
+    }
+    if (m[k + 5]) return Buffer.from(this.str(k), 'utf8');
+    // No escapes: the string's bytes are its UTF-8 text already.
+    return Buffer.from(this.buf.subarray(m[k + 3]! + 1, m[k + 4]! - 1));
+  }
+
+  /** Metadata values that are not strings become their JSON text, exactly as sent. */
+  private metadataInto(k: number, into: Record<string, string>): void {
+    const outer = this.scan.members;
+    const inner = this.inner;
+    // Already validated as part of the event: this scan only finds the members again, and stops
+    // at one more member than the limit has bytes (each distinct name adds at least one byte).
+    const max = this.limits.maxMetadataBytes;
+    const span = [outer[k + 3]!, outer[k + 4]!] as const;
+    const capped = inner.value(span[0], span[1], this.limits.maxJsonDepth, true, max + 1) < 0;
+    if (this.fill(into, inner.members) > max || !capped) return;
+    // Repeated names kept it under the limit: read them all, from the start.
+    for (const key of Object.keys(into)) delete into[key];
+    inner.value(span[0], span[1], this.limits.maxJsonDepth, true);
+    this.fill(into, inner.members);
+  }
+
+  /** Sets metadata entries from these members; returns its size as the hub counts it. */
+  private fill(into: Record<string, string>, m: readonly number[]): number {
+    // Its size as the hub counts it (keys + values, UTF-16 units), kept as it is built. Once past
+    // the limit the rest is not built: the event, as it stands, is refused METADATA_TOO_LARGE.
+    let size = 0;
+    for (let j = 0; j < m.length && size <= this.limits.maxMetadataBytes; j += 6) {
+      const key = this.key(m[j]!, m[j + 1]!, m[j + 2]!);
+      const start = m[j + 3]!;
+      const end = m[j + 4]!;
+      let value: string;
+      if (this.buf[start] !== 0x22) value = this.buf.utf8Slice(start, end);
+      else if (m[j + 5]) value = JSON.parse(this.buf.utf8Slice(start, end)) as string;
+      else value = this.buf.utf8Slice(start + 1, end - 1);
+      const previous = Object.prototype.hasOwnProperty.call(into, key) ? into[key] : undefined;
+      // "__proto__" is a name like any other: defined, not assigned (which would set a prototype).
+      if (key === '__proto__') Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
+      else into[key] = value;
+      size += key.length + value.length - (previous === undefined ? 0 : key.length + previous.length);
+    }
+    return size;
+  }
+
+  private enumOf(k: number, values: Record<string, string | number>, prefix: string, field: string): number | string {
+    if (k < 0 || this.isNull(k)) return 0;
+    if (this.isNumber(k)) {
+      const literal = this.text(k);
+      const v = Number(literal);
+      if (/^\d+$/.test(literal) && typeof values[v] === 'string') return v;
+      return `unknown ${field} ${literal}`;
+    }
+    if (this.kind(k) === 0x22) {
+      const upper = this.str(k).toUpperCase();
+      const n = values[upper.startsWith(prefix) ? upper : prefix + upper];
+      if (typeof n === 'number' && n >= 0) return n;
+    }
+    return `unknown ${field} ${this.text(k)}`;
+  }
 }
 
-const STRING_FIELDS: ReadonlyArray<readonly ['source' | 'eventType', readonly string[]]> = [
-  ['source', ['source']],
-  ['eventType', ['event_type', 'eventType', 'type']],
-];
-
-function pick(o: Json, ...keys: string[]): unknown {
-  for (const k of keys) if (o[k] !== undefined) return o[k];
-  return undefined;
+function notOne(what: string, at: number): NotOneDocument {
+  return { message: `invalid JSON: ${what} at byte ${at}` };
 }
 
-function timestampOf(o: Json): bigint | string {
-  const v = pick(o, 'timestamp_unix_ns', 'timestampUnixNs', 'timestamp');
-  if (v === undefined || v === null) return 0n;
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) return 'timestamp must be an integer number of nanoseconds';
-    return BigInt(v);
-  }
-  if (typeof v !== 'string') return 'timestamp must be nanoseconds (number or digit string) or RFC 3339 text';
-  if (/^-?\d+$/.test(v)) {
-    const ns = BigInt(v);
-    if (BigInt.asIntN(64, ns) !== ns) return 'timestamp does not fit in int64 nanoseconds';
-    return ns;
-  }
-  const m = RFC3339.exec(v);
-  if (!m) return `timestamp "${v}" is neither nanoseconds nor RFC 3339`;
-  const ms = Date.parse(`${m[1]}${m[3]}`);
-  if (Number.isNaN(ms)) return `timestamp "${v}" is not a valid date`;
-  const fraction = BigInt((m[2] ?? '').padEnd(9, '0'));
-  return BigInt(ms) * NS_PER_MS + fraction;
+function skipSpace(b: Uint8Array, i: number, n: number): number {
+  while (i < n && isJsonSpace(b[i])) i++;
+  return i;
 }
 
-function payloadOf(o: Json): Uint8Array | string {
-  const b64 = pick(o, 'payload_base64', 'payloadBase64');
-  if (b64 !== undefined && b64 !== null) {
-    if (typeof b64 !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(b64)) return '"payload_base64" must be base64 text';
-    return Buffer.from(b64, b64.includes('-') || b64.includes('_') ? 'base64url' : 'base64');
-  }
-  const p = o['payload'];
-  if (p === undefined || p === null) return new Uint8Array(0);
-  return Buffer.from(typeof p === 'string' ? p : JSON.stringify(p), 'utf8');
+function int64(ns: bigint): bigint | string {
+  return BigInt.asIntN(64, ns) === ns ? ns : 'timestamp does not fit in int64 nanoseconds';
 }
 
-function enumOf(v: unknown, values: Record<string, string | number>, prefix: string, field: string): number | string {
-  if (v === undefined || v === null) return 0;
-  if (typeof v === 'number') {
-    if (Number.isInteger(v) && typeof values[v] === 'string' && v >= 0) return v;
-    return `unknown ${field} ${v}`;
-  }
-  if (typeof v === 'string') {
-    const upper = v.toUpperCase();
-    const n = values[upper.startsWith(prefix) ? upper : prefix + upper];
-    if (typeof n === 'number' && n >= 0) return n;
-  }
-  return `unknown ${field} ${JSON.stringify(v)}`;
+/** The members an event is built from; every other member is stepped over. */
+enum Slot {
+  id,
+  timestamp_unix_ns,
+  timestampUnixNs,
+  timestamp,
+  source,
+  event_type,
+  eventType,
+  type,
+  metadata,
+  payload,
+  payload_base64,
+  payloadBase64,
+  route_to,
+  routeTo,
+  severity,
+  outcome,
 }
+const SLOT_COUNT = 16;
+const SLOTS: ReadonlyMap<string, Slot> = new Map(Object.entries(Slot).filter((e): e is [string, Slot] => typeof e[1] === 'number'));
+/** The names by length, as bytes. */
+const SLOTS_BY_LENGTH: Array<Array<[Uint8Array, Slot]> | undefined> = [];
+for (const [name, slot] of SLOTS) (SLOTS_BY_LENGTH[name.length] ??= []).push([Buffer.from(name), slot]);
