@@ -1,6 +1,6 @@
 import {
   Server,
-  ServerCredentials,
+  type ServerCredentials,
   status,
   type handleUnaryCall,
   type ServiceDefinition,
