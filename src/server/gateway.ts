@@ -172,12 +172,8 @@ export class Gateway {
   }
 }
 
-/** The listeners' certificate files, loaded now; reloads and refused reloads are logged. */
+/** The listeners' certificate files, loaded now; a refused reload is logged (a taken one by the HTTP server). */
 function listenerTls(tls: ListenerTls | ListenerTlsSettings | undefined, log: Logger): ListenerTls | undefined {
   if (tls === undefined || tls instanceof ListenerTls) return tls;
-  const loaded = new ListenerTls(tls, (message) => log.warn(message));
-  loaded.files.onChange(() =>
-    log.info({ reloads: loaded.files.reloadCount }, 'certificate files changed: new connections get the new certificate'),
-  );
-  return loaded;
+  return new ListenerTls(tls, (message) => log.warn(message));
 }

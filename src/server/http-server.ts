@@ -40,7 +40,11 @@ export class HttpServer {
     const tls = o.tls;
     if (tls) {
       const server = createHttpsServer(tls.httpsOptions(), handler);
-      this.stopWatching = tls.files.onChange(() => server.setSecureContext(tls.httpsOptions()));
+      // Watching lasts as long as this listener; the gRPC listener watches through its credentials.
+      this.stopWatching = tls.files.onChange(() => {
+        server.setSecureContext(tls.httpsOptions());
+        this.log.info({ reloads: tls.files.reloadCount }, 'certificate files changed: new connections get the new certificate');
+      });
       this.server = server;
     } else {
       this.server = createServer(handler);
