@@ -7,6 +7,7 @@ import { createRegistry } from '../observability/metrics.js';
 import { Gateway } from '../server/gateway.js';
 import { kubernetesDiscovery } from '../discovery/index.js';
 import { PluginRegistry } from '../registry/plugin-registry.js';
+import { setPluginDialTls } from '../plugin-client/client.js';
 
 /**
  * `polku serve [--config FILE]`: runs the gateway until SIGTERM or SIGINT, then drains and exits
@@ -15,6 +16,8 @@ import { PluginRegistry } from '../registry/plugin-registry.js';
 export async function serve(configFlag: string | undefined): Promise<void> {
   const settings = settingsFromEnv();
   const logger = createLogger(settings.logLevel);
+  // Certificate files are read before anything listens: a missing or mismatched one stops start-up.
+  if (settings.pluginTls) setPluginDialTls(settings.pluginTls);
   const configPath = configFlag ?? settings.configPath;
   const builder = configPath ? await loadPipeline(configPath) : defaultPipeline();
   const registry = createRegistry();
@@ -56,6 +59,7 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
     adminToken: settings.adminToken,
     plugins,
+    tls: settings.tls,
   });
   // Handlers go in before start: a signal that arrives while the gateway is starting (opening a
   // durable log can take seconds) waits for the start, then drains, instead of killing it.

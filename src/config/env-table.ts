@@ -8,6 +8,7 @@ import { DEFAULT_LOG_LEVEL, LOG_LEVELS } from '../observability/logger.js';
 import { DEFAULT_ALLOWLIST } from '../registry/allowlist.js';
 import { DEFAULT_REGISTER_BURST, DEFAULT_REGISTER_RATE } from '../registry/registry-service.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MAX_PLUGINS, DEFAULT_MISSED_BEATS } from '../registry/table-options.js';
+import { DEFAULT_TLS_RELOAD_INTERVAL_MS } from '../security/tls.js';
 import {
   allowlist,
   flag,
@@ -53,6 +54,48 @@ const variable = <T>(name: string, fallback: T, parser: EnvParser<T>, descriptio
 export const ENV_TABLE = {
   grpcAddr: variable('POLKU_GRPC_ADDR', DEFAULT_GRPC_ADDR, listenAddress, 'gRPC listen address (Gateway, health, reflection)'),
   metricsAddr: variable('POLKU_METRICS_ADDR', DEFAULT_METRICS_ADDR, listenAddress, 'HTTP listen address for /metrics, /healthz, /readyz'),
+  tlsCertFile: variable(
+    'POLKU_TLS_CERT_FILE',
+    undefined,
+    optionalText,
+    'TLS: server certificate (PEM) for the gRPC and metrics ports; with the key, both serve TLS',
+    '(none: plaintext)',
+  ),
+  tlsKeyFile: variable('POLKU_TLS_KEY_FILE', undefined, optionalText, 'TLS: private key (PEM) of POLKU_TLS_CERT_FILE', '(none)'),
+  tlsClientCaFile: variable(
+    'POLKU_TLS_CLIENT_CA_FILE',
+    undefined,
+    optionalText,
+    'TLS: CA bundle (PEM); set, gRPC clients must present a certificate it verifies (mTLS)',
+    '(none)',
+  ),
+  tlsReloadIntervalMs: variable(
+    'POLKU_TLS_RELOAD_INTERVAL_MS',
+    DEFAULT_TLS_RELOAD_INTERVAL_MS,
+    wholeNumber(100),
+    'TLS: how often the certificate files are read again; rotated ones serve new connections',
+  ),
+  pluginTlsCaFile: variable(
+    'POLKU_PLUGIN_TLS_CA_FILE',
+    undefined,
+    optionalText,
+    'TLS to plugins: CA bundle verifying plugins; set, plugins are dialled with TLS',
+    '(none: plaintext)',
+  ),
+  pluginTlsCertFile: variable(
+    'POLKU_PLUGIN_TLS_CERT_FILE',
+    undefined,
+    optionalText,
+    'TLS to plugins: client certificate (PEM) the gateway presents',
+    '(none)',
+  ),
+  pluginTlsKeyFile: variable(
+    'POLKU_PLUGIN_TLS_KEY_FILE',
+    undefined,
+    optionalText,
+    'TLS to plugins: private key of POLKU_PLUGIN_TLS_CERT_FILE',
+    '(none)',
+  ),
   logLevel: variable('POLKU_LOG_LEVEL', DEFAULT_LOG_LEVEL, oneOf(LOG_LEVELS), `log level: ${LOG_LEVELS.join(', ')}`),
   configPath: variable('POLKU_CONFIG', undefined, optionalText, 'pipeline module (.ts/.js); --config wins over it', '(embedded default)'),
   bufferCapacity: variable('POLKU_BUFFER_CAPACITY', DEFAULT_BUFFER.capacity, wholeNumber(1), 'most events buffered'),

@@ -6,6 +6,7 @@ import { DEFAULT_LIMITS, type IntakeLimits } from '../ingest/intake-rules.js';
 import { EnvProblem, type ListenAddress } from './env-parsers.js';
 import { ENV_TABLE, type EnvVariableSpec } from './env-table.js';
 import { loadIdentities, type ConfiguredIdentity } from '../registry/registry-identity.js';
+import type { DialTlsOptions, ListenerTlsSettings } from '../security/tls.js';
 
 export { formatAddress, parseAddress, type ListenAddress } from './env-parsers.js';
 
@@ -29,6 +30,10 @@ export interface GatewaySettings {
   registry: RegistrySettings;
   /** Kubernetes Service discovery when POLKU_DISCOVERY=kubernetes. */
   discovery: DiscoverySettings | undefined;
+  /** TLS on the gRPC and metrics ports (POLKU_TLS_*); absent: plaintext. */
+  tls: ListenerTlsSettings | undefined;
+  /** TLS for dialling plugins (POLKU_PLUGIN_TLS_*); absent: plaintext. */
+  pluginTls: DialTlsOptions | undefined;
 }
 
 /** The live plugin table's settings (POLKU_REGISTRY_*). */
@@ -133,7 +138,11 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
       get('discovery') === 'kubernetes'
         ? { namespaces: [...get('namespaces')], labelSelector: get('labelSelector'), nodeName: get('nodeName') }
         : undefined,
+    tls: undefined,
+    pluginTls: undefined,
   };
+  settings.tls = listenerTls(get('tlsCertFile'), get('tlsKeyFile'), get('tlsClientCaFile'), get('tlsReloadIntervalMs'), problems);
+  settings.pluginTls = pluginTls(get('pluginTlsCaFile'), get('pluginTlsCertFile'), get('pluginTlsKeyFile'), problems);
   if (problems.length > 0) {
     throw polkuError('POLKU_ERR_ENV_INVALID', `invalid environment: ${problems.join('; ')}`);
   }
@@ -176,4 +185,42 @@ export function registryExposure(
     `POLKU_REGISTRY=on with neither POLKU_REGISTRY_TOKEN nor POLKU_REGISTRY_IDENTITIES_FILE would let anyone who reaches ` +
       `POLKU_GRPC_ADDR (${grpcAddr.host}) register plugins: set a token, listen on loopback, or set POLKU_REGISTRY_ALLOW_OPEN=true`,
   );
+}
+
+/** POLKU_TLS_*: a certificate and key make TLS, a client CA beside them mTLS; anything else half-set is a problem. */
+function listenerTls(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+  clientCaFile: string | undefined,
+  reloadIntervalMs: number,
+  problems: string[],
+): ListenerTlsSettings | undefined {
+  if (certFile === undefined && keyFile === undefined) {
+    if (clientCaFile !== undefined) problems.push('POLKU_TLS_CLIENT_CA_FILE is set without POLKU_TLS_CERT_FILE and POLKU_TLS_KEY_FILE');
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    problems.push(
+      `${certFile === undefined ? 'POLKU_TLS_KEY_FILE' : 'POLKU_TLS_CERT_FILE'} is set without ${certFile === undefined ? 'POLKU_TLS_CERT_FILE' : 'POLKU_TLS_KEY_FILE'}`,
+    );
+    return undefined;
+  }
+  return { certFile, keyFile, clientCaFile, reloadIntervalMs };
+}
+
+/** POLKU_PLUGIN_TLS_*: any of them set dials plugins with TLS; a certificate needs its key. */
+function pluginTls(
+  caFile: string | undefined,
+  certFile: string | undefined,
+  keyFile: string | undefined,
+  problems: string[],
+): DialTlsOptions | undefined {
+  if (caFile === undefined && certFile === undefined && keyFile === undefined) return undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problems.push(
+      `${certFile === undefined ? 'POLKU_PLUGIN_TLS_KEY_FILE' : 'POLKU_PLUGIN_TLS_CERT_FILE'} is set without ${certFile === undefined ? 'POLKU_PLUGIN_TLS_CERT_FILE' : 'POLKU_PLUGIN_TLS_KEY_FILE'}`,
+    );
+    return undefined;
+  }
+  return { caFile, certFile, keyFile };
 }

@@ -15,6 +15,7 @@ import { silentLogger, type Logger } from '../observability/logger.js';
 import type { CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
 import { checkPositive, pluginTarget } from '../plugin-client/address.js';
 import { emitterPluginClient } from '../plugin-client/client.js';
+import { dialCredentials, type DialTlsOptions } from '../security/tls.js';
 import { PluginCaller } from '../plugin-client/plugin-caller.js';
 import { positionsById, resultOfFailures } from './batch-split.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
@@ -36,6 +37,11 @@ export interface ExternalEmitterOptions {
   callTimeoutMs?: number;
   /** When to stop calling a failing plugin for a while. Default: open after 5 failures, for 30 s. */
   breaker?: CircuitBreakerOptions;
+  /**
+   * TLS to this plugin (`caFile`, `certFile` + `keyFile` for mTLS, `serverName`). Default: as the
+   * process dials plugins (POLKU_PLUGIN_TLS_*; plaintext when unset).
+   */
+  tls?: DialTlsOptions;
 }
 
 export interface ExternalEmitterConfig extends ExternalEmitterOptions {
@@ -78,7 +84,7 @@ export class ExternalEmitter implements Emitter {
     checkPositive(this.name, 'connectTimeoutMs', connectTimeoutMs);
     checkPositive(this.name, 'callTimeoutMs', this.callTimeoutMs);
     this.address = config.address;
-    this.client = emitterPluginClient(target);
+    this.client = emitterPluginClient(target, config.tls ? dialCredentials(`plugin "${this.name}"`, config.tls) : undefined);
     // The emitter queue sends one batch at a time: no concurrency limit is needed.
     this.caller = new PluginCaller({
       plugin: this.name,

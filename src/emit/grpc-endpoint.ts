@@ -1,15 +1,9 @@
-import {
-  credentials,
-  Metadata,
-  status as GrpcStatus,
-  type ClientDuplexStream,
-  type ClientUnaryCall,
-  type ServiceError,
-} from '@grpc/grpc-js';
+import { Metadata, status as GrpcStatus, type ClientDuplexStream, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import type { Clock, TimerHandle, Timers } from '../clock.js';
 import { GatewayClient, type Ack, type IngestBatch } from '../gen/polku/v1/gateway.js';
 import type { Logger } from '../observability/logger.js';
 import { backoffDelay } from '../resilience/backoff.js';
+import { PLAINTEXT_DIAL, type DialCredentials } from '../security/tls.js';
 
 /** `idle`: not contacted yet. `up`: the last contact worked. `down`: it failed; a reconnect is scheduled. */
 export type EndpointState = 'idle' | 'up' | 'down';
@@ -38,6 +32,8 @@ export interface GrpcEndpointOptions {
   address: string;
   /** `host:port` for grpc-js. */
   target: string;
+  /** Plaintext or TLS (src/security/tls.ts); default plaintext. */
+  dial?: DialCredentials;
   reconnect: { initialMs: number; maxMs: number };
   /** Deadline of a reconnect probe. */
   probeTimeoutMs: number;
@@ -76,7 +72,9 @@ export class GrpcEndpoint {
   constructor(options: GrpcEndpointOptions) {
     this.o = options;
     this.address = options.address;
-    this.client = new GatewayClient(options.target, credentials.createInsecure(), {
+    const dial = options.dial ?? PLAINTEXT_DIAL;
+    this.client = new GatewayClient(options.target, dial.credentials, {
+      ...dial.channelOptions,
       // grpc-js reconnects its channel with its own backoff (1 s to 120 s by default); keep it in
       // step with ours so a probe is not refused by a channel still waiting out its own backoff.
       'grpc.initial_reconnect_backoff_ms': options.reconnect.initialMs,

@@ -5,6 +5,7 @@ import { AckCodes, isAckCode, polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, AckError, IngestBatch } from '../gen/polku/v1/gateway.js';
 import { silentLogger } from '../observability/logger.js';
+import { dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
 import { positionsById, resultOfFailures } from './batch-split.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
 import { GrpcEndpoint, type EndpointRuntime, type PendingSend } from './grpc-endpoint.js';
@@ -21,8 +22,18 @@ const SHUTDOWN_GRACE_MS = 1_000;
 export interface GrpcEmitterOptions {
   /** Default `grpc`. */
   name?: string;
-  /** Downstream gateways, `host:port` or `http://host:port` (plaintext). */
+  /**
+   * Downstream gateways: `host:port` or `http://host:port` (plaintext unless `tls` is set), or
+   * `https://host:port` (TLS; the system's roots verify the server unless `tls.caFile` is set).
+   */
   endpoints: readonly string[];
+  /**
+   * TLS to every endpoint: `caFile` verifies the server, `certFile` + `keyFile` are presented to it
+   * (mTLS), `serverName` is the name its certificate must carry when it is not the dialled host.
+   * Files are read when the emitter is built (a bad one throws) and re-read every 5 s: rotated
+   * ones serve new connections.
+   */
+  tls?: DialTlsOptions;
   /** `IngestBatch.source` of forwarded batches. Default `polku`. */
   source?: string;
   /** Longest wait for a batch's Ack, fail-over included. Default 10 s. */
@@ -43,7 +54,7 @@ const OUTCOMES: readonly Outcome[] = ['success', 'partial', 'failed', 'retryable
  * batch goes to the next one while time remains; with none left the result is retryable. No Ack
  * within `timeoutMs`: retryable, and the stream is reset (Acks are matched in order, so a late
  * one would be misread). The Ack becomes the result event by event: accepted ids succeed, refused
- * ones fail with their code's retryability (see {@link ackToEmitResult}). Plaintext only.
+ * ones fail with their code's retryability (see {@link ackToEmitResult}). Plaintext, TLS or mTLS (`tls`).
  *
  * Delivery is at least once: a batch whose stream broke after the receiver took it, but before
  * its Ack arrived, is reported retryable and sent again (here, to another endpoint, or by the
@@ -68,6 +79,13 @@ export class GrpcEmitter implements Emitter {
       maxMs: options.reconnect?.maxMs ?? DEFAULT_RECONNECT_MAX_MS,
     };
     checkOptions(this.name, options.endpoints, this.timeoutMs, reconnect);
+    const secure = options.tls !== undefined || options.endpoints.some((e) => e.startsWith('https://'));
+    if (secure && options.endpoints.some((e) => e.startsWith('http://')))
+      throw polkuError(
+        'POLKU_ERR_PIPELINE_INVALID',
+        `grpc emitter "${this.name}": http:// endpoints cannot be dialled with TLS: use host:port or https://`,
+      );
+    const dial = secure ? dialCredentials(`grpc emitter "${this.name}"`, options.tls ?? {}) : PLAINTEXT_DIAL;
     this.runtime = {
       clock: systemClock,
       timers: systemTimers,
@@ -78,7 +96,8 @@ export class GrpcEmitter implements Emitter {
       (address) =>
         new GrpcEndpoint({
           address,
-          target: address.replace(/^http:\/\//, ''),
+          target: address.replace(/^https?:\/\//, ''),
+          dial,
           reconnect,
           probeTimeoutMs: this.timeoutMs,
           runtime: this.runtime,
@@ -293,8 +312,8 @@ function checkOptions(name: string, endpoints: readonly string[], timeoutMs: num
   const bad = (message: string) => polkuError('POLKU_ERR_PIPELINE_INVALID', `grpc emitter "${name}": ${message}`);
   if (!Array.isArray(endpoints) || endpoints.length === 0) throw bad('endpoints must list at least one host:port');
   for (const e of endpoints) {
-    if (typeof e !== 'string' || !/^(http:\/\/)?[^/\s]+:\d{1,5}$/.test(e))
-      throw bad(`endpoint "${String(e)}" is not host:port or http://host:port`);
+    if (typeof e !== 'string' || !/^(https?:\/\/)?[^/\s]+:\d{1,5}$/.test(e))
+      throw bad(`endpoint "${String(e)}" is not host:port, http://host:port or https://host:port`);
   }
   if (new Set(endpoints).size !== endpoints.length) throw bad('endpoints are listed twice');
   if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw bad(`timeoutMs must be a positive number, got ${timeoutMs}`);

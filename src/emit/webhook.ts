@@ -6,6 +6,7 @@ import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
+import { CertificateFiles, type DialTlsOptions } from '../security/tls.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
 import { eventToJson } from './event-json.js';
 
@@ -32,6 +33,13 @@ export interface WebhookEmitterOptions {
   timeoutMs?: number;
   /** Default `POST`. */
   method?: 'POST' | 'PUT';
+  /**
+   * For an `https:` url: `caFile` verifies the server (default: the system's roots), `certFile` +
+   * `keyFile` are presented to it (mTLS), `serverName` is the name its certificate must carry when
+   * it is not the url's host. Files are read when the emitter is built (a bad one throws) and
+   * re-read every 5 s; rotated ones are used for new connections.
+   */
+  tls?: DialTlsOptions;
 }
 
 /** What came back for one request, before it is judged. */
@@ -71,7 +79,8 @@ export class WebhookEmitter implements Emitter {
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
   private readonly method: 'POST' | 'PUT';
-  private readonly agent: http.Agent;
+  private agent: http.Agent;
+  private stopWatching: (() => void) | undefined;
   private readonly transport: typeof http | typeof https;
   private clock: Clock = systemClock;
   private timers: Timers = systemTimers;
@@ -101,7 +110,41 @@ export class WebhookEmitter implements Emitter {
     this.headers = { ...options.headers };
     const secure = this.url.protocol === 'https:';
     this.transport = secure ? https : http;
-    this.agent = new (secure ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: MAX_SOCKETS });
+    if (options.tls !== undefined && !secure) {
+      throw polkuError(
+        'POLKU_ERR_PIPELINE_INVALID',
+        `webhook "${this.name}": tls is set but the url is ${this.url.protocol}//: use https://`,
+      );
+    }
+    if (options.tls === undefined) {
+      this.agent = new (secure ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: MAX_SOCKETS });
+    } else {
+      const tls = options.tls;
+      const files = new CertificateFiles(
+        tls,
+        {
+          cert: `webhook "${this.name}": tls.certFile`,
+          key: `webhook "${this.name}": tls.keyFile`,
+          ca: `webhook "${this.name}": tls.caFile`,
+        },
+        'POLKU_ERR_PIPELINE_INVALID',
+      );
+      const agent = (): https.Agent =>
+        new https.Agent({
+          keepAlive: true,
+          maxSockets: MAX_SOCKETS,
+          ...files.secureContextOptions(),
+          ...(tls.serverName ? { servername: tls.serverName } : {}),
+        });
+      this.agent = agent();
+      // A rotation: new connections use the new files; the old agent's requests end within timeoutMs.
+      this.stopWatching = files.onChange(() => {
+        const old = this.agent;
+        this.agent = agent();
+        const t = this.timers.setTimeout(() => old.destroy(), this.timeoutMs);
+        if (typeof t === 'object' && 'unref' in t) t.unref?.();
+      });
+    }
   }
 
   init(ctx: ComponentContext): void {
@@ -161,6 +204,7 @@ export class WebhookEmitter implements Emitter {
   /** Closes pooled connections; later batches are refused as retryable. */
   async shutdown(): Promise<void> {
     this.closed = true;
+    this.stopWatching?.();
     this.agent.destroy();
   }
 

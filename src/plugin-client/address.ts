@@ -7,7 +7,8 @@ const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
 /**
  * Turns a plugin address as configured into the grpc-js target `host:port`. Accepted:
  * `host:port`, `http://host:port` and `[::1]:port` (IPv6 in brackets, with or without `http://`).
- * `https://` is refused for now (plugins are plaintext); anything else that is not exactly a host
+ * `https://` is refused (TLS comes from POLKU_PLUGIN_TLS_* or a component's `tls` option, not the
+ * address); anything else that is not exactly a host
  * and a port in 1–65535 is refused too. Errors name the plugin: they surface when the pipeline is
  * built, not when the first event arrives.
  */
@@ -19,7 +20,9 @@ export function pluginTarget(plugin: string, address: string): string {
   const scheme = SCHEME.exec(address);
   if (scheme) {
     const name = scheme[1]!.toLowerCase();
-    if (name === 'https') throw bad('uses https://, which plugins do not support yet: use http://host:port (plaintext)');
+    if (name === 'https') {
+      throw bad('uses https://, which is not supported in an address: give host:port; TLS comes from POLKU_PLUGIN_TLS_* or the tls option');
+    }
     if (name !== 'http') throw bad(`has the unsupported scheme ${name}://: use host:port or http://host:port`);
     rest = address.slice(scheme[0].length);
   }

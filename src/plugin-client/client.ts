@@ -1,4 +1,5 @@
-import { credentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { ChannelOptions } from '@grpc/grpc-js';
+import { dialCredentials, PLAINTEXT_DIAL, type DialCredentials, type DialTlsOptions } from '../security/tls.js';
 import { EmitterPluginClient, IngestorPluginClient } from '../gen/polku/v1/plugin.js';
 
 /**
@@ -17,15 +18,42 @@ const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
 };
 
+let processDial: DialCredentials = PLAINTEXT_DIAL;
+
 /**
- * A plaintext client for `polku.v1.IngestorPlugin` at `target` (`host:port`, see `pluginTarget`).
- * Creating it does not connect: the channel connects on the first call.
+ * How this process dials plugins unless a component says otherwise: `polku serve` sets it from
+ * POLKU_PLUGIN_TLS_*; it covers the registry's probes, discovered plugins and external components.
+ * Reads the files now (a bad one throws POLKU_ERR_ENV_INVALID naming its variable); `undefined`
+ * goes back to plaintext.
  */
-export function ingestorPluginClient(target: string): IngestorPluginClient {
-  return new IngestorPluginClient(target, credentials.createInsecure(), CHANNEL_OPTIONS);
+export function setPluginDialTls(tls: DialTlsOptions | undefined): void {
+  processDial =
+    tls === undefined
+      ? PLAINTEXT_DIAL
+      : dialCredentials('plugins', tls, 'POLKU_ERR_ENV_INVALID', {
+          cert: 'POLKU_PLUGIN_TLS_CERT_FILE',
+          key: 'POLKU_PLUGIN_TLS_KEY_FILE',
+          ca: 'POLKU_PLUGIN_TLS_CA_FILE',
+        });
 }
 
-/** A plaintext client for `polku.v1.EmitterPlugin` at `target`; connects on the first call. */
-export function emitterPluginClient(target: string): EmitterPluginClient {
-  return new EmitterPluginClient(target, credentials.createInsecure(), CHANNEL_OPTIONS);
+/** The credentials plugins are dialled with: `dial` when given, else the process-wide ones. */
+export function pluginDial(dial?: DialCredentials): DialCredentials {
+  return dial ?? processDial;
+}
+
+/**
+ * A client for `polku.v1.IngestorPlugin` at `target` (`host:port`, see `pluginTarget`), plaintext
+ * or TLS as `dial` (default: {@link setPluginDialTls}) says. Creating it does not connect: the
+ * channel connects on the first call.
+ */
+export function ingestorPluginClient(target: string, dial?: DialCredentials): IngestorPluginClient {
+  const d = pluginDial(dial);
+  return new IngestorPluginClient(target, d.credentials, { ...CHANNEL_OPTIONS, ...d.channelOptions });
+}
+
+/** A client for `polku.v1.EmitterPlugin` at `target`; connects on the first call. */
+export function emitterPluginClient(target: string, dial?: DialCredentials): EmitterPluginClient {
+  const d = pluginDial(dial);
+  return new EmitterPluginClient(target, d.credentials, { ...CHANNEL_OPTIONS, ...d.channelOptions });
 }

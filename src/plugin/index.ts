@@ -22,6 +22,7 @@ export type { PluginOptions, PluginServer, PluginHealth, RegisterOptions } from 
 export { commandLineOptions, type CommandLineOptions } from './command-line.js';
 export { silentLogger, systemTimers, type PluginLogger, type PluginTimers } from './runtime.js';
 export { DEFAULT_HEARTBEAT_INTERVAL_MS } from './registration.js';
+export { DEFAULT_PLUGIN_TLS_REFRESH_MS, type PluginDialTls, type PluginServeTls } from './tls.js';
 
 export { Event, Severity, Outcome } from '../gen/polku/v1/event.js';
 export { PluginInfo, PluginType } from '../gen/polku/v1/plugin.js';

@@ -1,5 +1,6 @@
 import type { ServerOptions } from '@grpc/grpc-js';
 import type { PluginLogger, PluginTimers } from './runtime.js';
+import type { PluginDialTls, PluginServeTls } from './tls.js';
 
 /** What a plugin reports about itself; `true`/`false` alone is fine too. */
 export interface PluginHealth {
@@ -21,6 +22,11 @@ export interface RegisterOptions {
   advertise?: string;
   /** Registration token; sent on every registry call as `authorization: Bearer <token>`. */
   token?: string;
+  /**
+   * TLS to a gateway serving TLS: `caFile` verifies it, `certFile` + `keyFile` answer its mTLS.
+   * An `https://` gateway address without this uses TLS with the system's roots.
+   */
+  tls?: PluginDialTls;
   /**
    * Heartbeat period. Default 5000 ms. A gateway may ask for another period by putting
    * `heartbeat_interval_ms=<n>` in its `RegisterResponse.message`; that wins.
@@ -56,6 +62,12 @@ export interface PluginOptions {
   host?: string;
   /** Port to listen on; 0 (the default) picks a free one, see {@link PluginServer.port}. */
   port?: number;
+  /**
+   * Serve TLS (`certFile` + `keyFile`; with `clientCaFile`, the gateway must present a certificate:
+   * mTLS). The files are re-read every `refreshIntervalMs`; rotated ones serve new connections.
+   * Default: plaintext.
+   */
+  tls?: PluginServeTls;
   /** Register with a gateway after listening, heartbeat, and unregister on close. Default: don't. */
   register?: RegisterOptions;
   /** Close gracefully on SIGTERM/SIGINT (a second signal kills as usual). Default false. */

@@ -1,6 +1,6 @@
 import {
   Server,
-  ServerCredentials,
+  type ServerCredentials,
   status,
   type handleUnaryCall,
   type ServiceDefinition,
@@ -10,6 +10,7 @@ import type { Empty } from '../gen/google/protobuf/empty.js';
 import type { PluginHealthResponse, PluginInfo } from '../gen/polku/v1/plugin.js';
 import type { PluginOptions, PluginServer } from './options.js';
 import { Registration } from './registration.js';
+import { pluginServerCredentials } from './tls.js';
 import { messageOf, silentLogger, systemTimers, type PluginLogger } from './runtime.js';
 
 const DEFAULT_HOST = '0.0.0.0';
@@ -108,7 +109,7 @@ export async function startPlugin(
   });
   // IPv6 hosts go in brackets: `[::]:9001`.
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  const port = await bind(server, hostPart, options.port ?? 0);
+  const port = await bind(server, hostPart, options.port ?? 0, pluginServerCredentials(options.tls));
   const address = `${hostPart}:${port}`;
   logger.info('plugin listening', { name: info.name, address });
 
@@ -141,10 +142,10 @@ async function askHealth(options: PluginOptions, closing: boolean): Promise<Plug
   }
 }
 
-function bind(server: Server, hostPart: string, port: number): Promise<number> {
+function bind(server: Server, hostPart: string, port: number, credentials: ServerCredentials): Promise<number> {
   const target = `${hostPart}:${port}`;
   return new Promise((resolve, reject) => {
-    server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) =>
+    server.bindAsync(target, credentials, (err, bound) =>
       err ? reject(new Error(`plugin could not listen on ${target}: ${err.message}`, { cause: err })) : resolve(bound),
     );
   });

@@ -1,4 +1,4 @@
-import { credentials, Metadata, status, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import type { Empty } from '../gen/google/protobuf/empty.js';
 import {
   PluginRegistryClient,
@@ -10,6 +10,7 @@ import {
   type UnregisterRequest,
 } from '../gen/polku/v1/plugin.js';
 import type { RegisterOptions } from './options.js';
+import { pluginDialCredentials } from './tls.js';
 import { Backoff } from '../resilience/backoff.js';
 import { messageOf, type PluginLogger, type PluginTimers } from './runtime.js';
 
@@ -79,7 +80,8 @@ export class Registration {
     if (typeof gateway !== 'string' || gateway.trim() === '') throw new TypeError('register.gateway must be host:port');
     const tls = /^https:\/\//i.test(gateway);
     const target = gateway.replace(/^https?:\/\//i, '').replace(/\/$/, '');
-    this.connect = () => new PluginRegistryClient(target, tls ? credentials.createSsl() : credentials.createInsecure(), CHANNEL_OPTIONS);
+    const dial = pluginDialCredentials(config.tls, tls);
+    this.connect = () => new PluginRegistryClient(target, dial.credentials, { ...CHANNEL_OPTIONS, ...dial.options });
     this.client = this.connect();
     if (token) this.metadata.set('authorization', `Bearer ${token}`);
     this.address = config.advertise ?? `127.0.0.1:${config.port}`;

@@ -5,6 +5,7 @@ import type { DrainReport, Hub } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
 import { polkuProto, PROTO_DIR } from '../proto-dir.js';
 import type { PluginRegistry } from '../registry/plugin-registry.js';
+import { ListenerTls, serverCredentials, type ListenerTlsSettings } from '../security/tls.js';
 import { builtInReceivers } from '../receive/built-in.js';
 import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receive/receiver.js';
 import { polkuError } from '../errors.js';
@@ -37,6 +38,11 @@ export interface GatewayOptions {
    * `authorization: Bearer <token>` on top of a loopback caller (POLKU_ADMIN_TOKEN).
    */
   adminToken?: string | undefined;
+  /**
+   * TLS (mTLS with a client CA) on the gRPC port and HTTPS on the metrics port; absent: plaintext.
+   * Settings (POLKU_TLS_*) are read when the gateway is built: a bad file throws POLKU_ERR_ENV_INVALID.
+   */
+  tls?: ListenerTls | ListenerTlsSettings | undefined;
 }
 
 export interface ListeningPorts {
@@ -55,12 +61,14 @@ export class Gateway {
   private readonly receivers: ReadonlyArray<{ readonly receiver: Receiver; readonly ctx: ReceiverContext }>;
   private readonly grpc: GrpcServer;
   private readonly http: HttpServer;
+  private readonly tls: ListenerTls | undefined;
   private state: 'new' | 'serving' | 'draining' | 'stopped' = 'new';
   private shutdownRun: Promise<DrainReport> | null = null;
   private receiversClosed = false;
 
   constructor(private readonly o: GatewayOptions) {
     this.log = o.logger.child({ component: 'gateway' });
+    this.tls = listenerTls(o.tls, o.logger.child({ component: 'tls' }));
     const names = new Set<string>();
     this.receivers = [...builtInReceivers(), ...(o.receivers ?? [])].map((receiver) => {
       if (names.has(receiver.name)) throw polkuError('POLKU_ERR_PIPELINE_INVALID', `two receivers are named "${receiver.name}"`);
@@ -91,6 +99,7 @@ export class Gateway {
     this.http = new HttpServer({
       registry: o.registry,
       logger: o.logger,
+      tls: this.tls,
       admin: () => o.hub.admin,
       adminAccess,
       ...(o.plugins ? { plugins: () => o.plugins!.rows() } : {}),
@@ -113,7 +122,7 @@ export class Gateway {
     let grpc: number;
     try {
       for (const { receiver, ctx } of this.receivers) await receiver.start?.(ctx);
-      grpc = await this.grpc.listen(formatAddress(this.o.grpcAddr));
+      grpc = await this.grpc.listen(formatAddress(this.o.grpcAddr), serverCredentials(this.tls));
     } catch (err) {
       await this.closeReceivers();
       await this.o.plugins?.stop();
@@ -123,7 +132,11 @@ export class Gateway {
     this.grpc.setServing(true);
     this.state = 'serving';
     this.log.info(
-      { grpc: formatAddress({ ...this.o.grpcAddr, port: grpc }), metrics: formatAddress({ ...this.o.metricsAddr, port: metrics }) },
+      {
+        grpc: formatAddress({ ...this.o.grpcAddr, port: grpc }),
+        metrics: formatAddress({ ...this.o.metricsAddr, port: metrics }),
+        tls: this.tls ? (this.tls.mutual ? 'mtls' : 'tls') : 'off',
+      },
       'gateway listening',
     );
     return { grpc, metrics };
@@ -165,4 +178,10 @@ export class Gateway {
       }
     }
   }
+}
+
+/** The listeners' certificate files, loaded now; a refused reload is logged (a taken one by the HTTP server). */
+function listenerTls(tls: ListenerTls | ListenerTlsSettings | undefined, log: Logger): ListenerTls | undefined {
+  if (tls === undefined || tls instanceof ListenerTls) return tls;
+  return new ListenerTls(tls, (message) => log.warn(message));
 }

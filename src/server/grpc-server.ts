@@ -64,10 +64,13 @@ export class GrpcServer {
     new ReflectionService(reflected).addToServer(this.server);
   }
 
-  /** Binds `address` (port 0 picks a free one) and returns the bound port. */
-  listen(address: string): Promise<number> {
+  /**
+   * Binds `address` (port 0 picks a free one) and returns the bound port. `credentials` default to
+   * plaintext; `serverCredentials()` in src/security/tls.ts builds TLS ones that follow rotated files.
+   */
+  listen(address: string, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => {
+      this.server.bindAsync(address, credentials, (err, port) => {
         if (err) reject(polkuError('POLKU_ERR_LISTEN', `gRPC server could not listen on ${address}: ${err.message}`, err));
         else resolve(port);
       });

@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Registry } from 'prom-client';
 import { polkuError } from '../errors.js';
 import type { DurableAdmin } from '../delivery/durable-admin.js';
 import type { Logger } from '../observability/logger.js';
 import type { AdminAccess } from './admin-access.js';
+import type { ListenerTls } from '../security/tls.js';
 import { adminRoute } from './admin-routes.js';
 
 export interface HttpServerOptions {
@@ -17,21 +19,39 @@ export interface HttpServerOptions {
   plugins?: () => Promise<unknown>;
   /** Who may call /admin (default: loopback callers). */
   adminAccess?: AdminAccess;
+  /**
+   * Serve HTTPS with the listeners' certificate, taking a rotated one for new connections
+   * (`setSecureContext`). Client certificates are not asked for: kubelet probes present none.
+   */
+  tls?: ListenerTls | undefined;
 }
 
 /** `/metrics` (Prometheus text), `/healthz` (the process is alive) and `/readyz`. */
 export class HttpServer {
-  private readonly server: Server;
+  private readonly server: Server | HttpsServer;
   private readonly log: Logger;
+  private stopWatching: (() => void) | undefined;
 
   constructor(private readonly o: HttpServerOptions) {
     this.log = o.logger.child({ component: 'http' });
-    this.server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.route(req, res).catch((err: unknown) => {
         this.log.error({ err }, 'request failed');
         if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
       });
-    });
+    };
+    const tls = o.tls;
+    if (tls) {
+      const server = createHttpsServer(tls.httpsOptions(), handler);
+      // Watching lasts as long as this listener; the gRPC listener watches through its credentials.
+      this.stopWatching = tls.files.onChange(() => {
+        server.setSecureContext(tls.httpsOptions());
+        this.log.info({ reloads: tls.files.reloadCount }, 'certificate files changed: new connections get the new certificate');
+      });
+      this.server = server;
+    } else {
+      this.server = createServer(handler);
+    }
     this.server.keepAliveTimeout = 65_000; // longer than Prometheus' scrape interval
   }
 
@@ -48,6 +68,8 @@ export class HttpServer {
   }
 
   close(): Promise<void> {
+    this.stopWatching?.();
+    this.stopWatching = undefined;
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();

@@ -272,6 +272,7 @@ describe('chart: workload and Service', () => {
 
   test('probes: startup on grpc.health.v1 (port 50051, service ""), readiness /readyz and liveness /healthz on the metrics port', () => {
     for (const [s, objects] of scenarios) {
+      if (s === 'tls') continue; // HTTPS probes: see "chart: TLS"
       const c = gateway(objects);
       assert.deepEqual(c.startupProbe['grpc'], { port: 50051, service: '' }, s);
       assert.deepEqual(c.readinessProbe['httpGet'], { path: '/readyz', port: 'metrics' }, s);
@@ -879,5 +880,67 @@ describe('chart: NOTES.txt', () => {
     const text = await notes(['ports.grpc.hostPort=50051']);
     assert.match(text, /\$\(HOST_IP\):50051/);
     assert.match(text, /fieldPath: status\.hostIP/);
+  });
+});
+
+describe('chart: TLS', () => {
+  test('off by default: no TLS env, no tls volume, plaintext probes and scrape', () => {
+    const objects = scenario('default');
+    for (const key of env(objects).keys()) assert.doesNotMatch(key, /TLS/);
+    assert.equal(
+      podSpec(objects).volumes.some((v) => v.name === 'tls'),
+      false,
+    );
+    assert.equal(get<Array<{ scheme: string }>>(one(scenario('servicemonitor'), 'ServiceMonitor'), 'spec', 'endpoints')[0]!.scheme, 'http');
+  });
+
+  test('on: the Secret mounted read-only, POLKU_TLS_* and POLKU_PLUGIN_TLS_* name its files, probes and scrape use HTTPS', () => {
+    const objects = scenario('tls');
+    const dir = '/var/run/polku/tls';
+    assert.deepEqual(
+      podSpec(objects).volumes.find((v) => v.name === 'tls'),
+      { name: 'tls', secret: { secretName: 'polku-tls' } },
+    );
+    assert.deepEqual(
+      gateway(objects).volumeMounts.find((m) => m.name === 'tls'),
+      { name: 'tls', mountPath: dir, readOnly: true },
+    );
+    assert.equal(envValue(objects, 'POLKU_TLS_CERT_FILE'), `${dir}/tls.crt`);
+    assert.equal(envValue(objects, 'POLKU_TLS_KEY_FILE'), `${dir}/tls.key`);
+    assert.equal(envValue(objects, 'POLKU_TLS_CLIENT_CA_FILE'), `${dir}/ca.crt`);
+    assert.equal(envValue(objects, 'POLKU_TLS_RELOAD_INTERVAL_MS'), '2000');
+    assert.equal(envValue(objects, 'POLKU_PLUGIN_TLS_CA_FILE'), `${dir}/ca.crt`);
+    assert.equal(envValue(objects, 'POLKU_PLUGIN_TLS_CERT_FILE'), `${dir}/tls.crt`);
+    assert.equal(envValue(objects, 'POLKU_PLUGIN_TLS_KEY_FILE'), `${dir}/tls.key`);
+    const c = gateway(objects);
+    // The kubelet's gRPC probe speaks no TLS: startup is a TCP check of the gRPC port.
+    assert.deepEqual(c.startupProbe['tcpSocket'], { port: 'grpc' });
+    assert.equal(c.startupProbe['grpc'], undefined);
+    assert.deepEqual(c.readinessProbe['httpGet'], { path: '/readyz', port: 'metrics', scheme: 'HTTPS' });
+    assert.deepEqual(c.livenessProbe['httpGet'], { path: '/healthz', port: 'metrics', scheme: 'HTTPS' });
+  });
+
+  test('on, with a ServiceMonitor or PodMonitor: they scrape over https with the given tlsConfig', async () => {
+    for (const kind of ['ServiceMonitor', 'PodMonitor']) {
+      const key = kind === 'ServiceMonitor' ? 'serviceMonitor' : 'podMonitor';
+      const objects = await template({ valuesFiles: ['ci/tls-values.yaml'], set: [`${key}.enabled=true`] });
+      const endpoints = get<Array<Record<string, unknown>>>(
+        one(objects, kind),
+        'spec',
+        kind === 'ServiceMonitor' ? 'endpoints' : 'podMetricsEndpoints',
+      );
+      const endpoint = endpoints[0]!;
+      assert.equal(endpoint['scheme'], 'https', kind);
+      assert.deepEqual(endpoint['tlsConfig'], { serverName: 'polku', ca: { secret: { name: 'polku-tls', key: 'ca.crt' } } });
+    }
+  });
+
+  test('without a Secret name, or clientCA without TLS, the render is refused with the reason', async () => {
+    const noSecret = await templateRaw({ set: ['tls.enabled=true'] });
+    assert.notEqual(noSecret.code, 0);
+    assert.match(noSecret.stderr, /tls.enabled needs tls.secretName/);
+    const caOnly = await templateRaw({ set: ['tls.clientCA=true'] });
+    assert.notEqual(caOnly.code, 0);
+    assert.match(caOnly.stderr, /tls.clientCA and tls.plugins need tls.enabled/);
   });
 });

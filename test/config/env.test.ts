@@ -50,6 +50,8 @@ test('an empty environment gives the defaults', () => {
     durable: undefined,
     registry: DEFAULT_REGISTRY,
     discovery: undefined,
+    tls: undefined,
+    pluginTls: undefined,
   });
 });
 
@@ -99,6 +101,13 @@ test('every variable is parsed into its setting', () => {
     POLKU_DISCOVERY_NAMESPACES: 'polku, team-a,',
     POLKU_DISCOVERY_LABEL_SELECTOR: 'app.kubernetes.io/part-of=polku',
     NODE_NAME: 'node-7',
+    POLKU_TLS_CERT_FILE: '/tls/tls.crt',
+    POLKU_TLS_KEY_FILE: '/tls/tls.key',
+    POLKU_TLS_CLIENT_CA_FILE: '/tls/ca.crt',
+    POLKU_TLS_RELOAD_INTERVAL_MS: '2000',
+    POLKU_PLUGIN_TLS_CA_FILE: '/plugin-tls/ca.crt',
+    POLKU_PLUGIN_TLS_CERT_FILE: '/plugin-tls/tls.crt',
+    POLKU_PLUGIN_TLS_KEY_FILE: '/plugin-tls/tls.key',
   });
   assert.deepEqual(s, {
     grpcAddr: { host: '127.0.0.1', port: 6000 },
@@ -134,6 +143,26 @@ test('every variable is parsed into its setting', () => {
       registerBurst: 4,
     },
     discovery: { namespaces: ['polku', 'team-a'], labelSelector: 'app.kubernetes.io/part-of=polku', nodeName: 'node-7' },
+    tls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key', clientCaFile: '/tls/ca.crt', reloadIntervalMs: 2000 },
+    pluginTls: { caFile: '/plugin-tls/ca.crt', certFile: '/plugin-tls/tls.crt', keyFile: '/plugin-tls/tls.key' },
+  });
+});
+
+test('TLS files set by halves are refused, each naming the variable', () => {
+  assert.throws(
+    () => settingsFromEnv({ POLKU_TLS_CERT_FILE: '/c' }),
+    /invalid environment: POLKU_TLS_CERT_FILE is set without POLKU_TLS_KEY_FILE/,
+  );
+  assert.throws(() => settingsFromEnv({ POLKU_TLS_KEY_FILE: '/k' }), /POLKU_TLS_KEY_FILE is set without POLKU_TLS_CERT_FILE/);
+  assert.throws(() => settingsFromEnv({ POLKU_TLS_CLIENT_CA_FILE: '/ca' }), /POLKU_TLS_CLIENT_CA_FILE is set without POLKU_TLS_CERT_FILE/);
+  assert.throws(
+    () => settingsFromEnv({ POLKU_PLUGIN_TLS_CERT_FILE: '/c' }),
+    /POLKU_PLUGIN_TLS_CERT_FILE is set without POLKU_PLUGIN_TLS_KEY_FILE/,
+  );
+  assert.deepEqual(settingsFromEnv({ POLKU_PLUGIN_TLS_CA_FILE: '/ca' }).pluginTls, {
+    caFile: '/ca',
+    certFile: undefined,
+    keyFile: undefined,
   });
 });
 

@@ -201,6 +201,12 @@ Checks that span several values (the schema checks each one alone). Rendered onc
 {{- if le (mul (int64 $v.terminationGracePeriodSeconds) 1000) (int64 $v.config.shutdownTimeoutMs) }}
 {{- fail (printf "terminationGracePeriodSeconds (%d s) must be larger than config.shutdownTimeoutMs (%d ms), or the kubelet kills the gateway before it has drained" (int64 $v.terminationGracePeriodSeconds) (int64 $v.config.shutdownTimeoutMs)) }}
 {{- end }}
+{{- if and $v.tls.enabled (not $v.tls.secretName) }}
+{{- fail "tls.enabled needs tls.secretName: a kubernetes.io/tls Secret with tls.crt and tls.key (and ca.crt for tls.clientCA or tls.plugins)" }}
+{{- end }}
+{{- if and (or $v.tls.clientCA $v.tls.plugins) (not $v.tls.enabled) }}
+{{- fail "tls.clientCA and tls.plugins need tls.enabled" }}
+{{- end }}
 {{- if and $v.registryToken.value $v.registryToken.existingSecret }}
 {{- fail "registryToken: set value or existingSecret, not both" }}
 {{- end }}

@@ -169,6 +169,26 @@ spec:
         - name: POLKU_IDEMPOTENCY_MAX_KEYS
           value: {{ int64 $v.durable.idempotencyMaxKeys | quote }}
         {{- end }}
+        {{- if $v.tls.enabled }}
+        - name: POLKU_TLS_CERT_FILE
+          value: /var/run/polku/tls/tls.crt
+        - name: POLKU_TLS_KEY_FILE
+          value: /var/run/polku/tls/tls.key
+        {{- if $v.tls.clientCA }}
+        - name: POLKU_TLS_CLIENT_CA_FILE
+          value: /var/run/polku/tls/ca.crt
+        {{- end }}
+        - name: POLKU_TLS_RELOAD_INTERVAL_MS
+          value: {{ int64 $v.tls.reloadIntervalMs | quote }}
+        {{- if $v.tls.plugins }}
+        - name: POLKU_PLUGIN_TLS_CA_FILE
+          value: /var/run/polku/tls/ca.crt
+        - name: POLKU_PLUGIN_TLS_CERT_FILE
+          value: /var/run/polku/tls/tls.crt
+        - name: POLKU_PLUGIN_TLS_KEY_FILE
+          value: /var/run/polku/tls/tls.key
+        {{- end }}
+        {{- end }}
         {{- if $nodeOptions }}
         - name: NODE_OPTIONS
           value: {{ $nodeOptions | quote }}
@@ -181,9 +201,15 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       startupProbe:
+        {{- if $v.tls.enabled }}
+        {{- /* The kubelet's gRPC probe speaks no TLS: the port accepting connections is the sign instead. */}}
+        tcpSocket:
+          port: grpc
+        {{- else }}
         grpc:
           port: {{ $v.ports.grpc.containerPort }}
           service: ""
+        {{- end }}
         periodSeconds: {{ $v.probes.startup.periodSeconds }}
         failureThreshold: {{ $v.probes.startup.failureThreshold }}
         timeoutSeconds: {{ $v.probes.startup.timeoutSeconds }}
@@ -191,6 +217,9 @@ spec:
         httpGet:
           path: /readyz
           port: metrics
+          {{- if $v.tls.enabled }}
+          scheme: HTTPS
+          {{- end }}
         periodSeconds: {{ $v.probes.readiness.periodSeconds }}
         failureThreshold: {{ $v.probes.readiness.failureThreshold }}
         timeoutSeconds: {{ $v.probes.readiness.timeoutSeconds }}
@@ -198,6 +227,9 @@ spec:
         httpGet:
           path: /healthz
           port: metrics
+          {{- if $v.tls.enabled }}
+          scheme: HTTPS
+          {{- end }}
         periodSeconds: {{ $v.probes.liveness.periodSeconds }}
         failureThreshold: {{ $v.probes.liveness.failureThreshold }}
         timeoutSeconds: {{ $v.probes.liveness.timeoutSeconds }}
@@ -218,6 +250,11 @@ spec:
         {{- if $v.durable.enabled }}
         - name: durable
           mountPath: /var/lib/polku
+        {{- end }}
+        {{- if $v.tls.enabled }}
+        - name: tls
+          mountPath: /var/run/polku/tls
+          readOnly: true
         {{- end }}
         {{- with $v.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
@@ -244,6 +281,12 @@ spec:
         path: {{ $v.durable.hostPath }}
         type: DirectoryOrCreate
       {{- end }}
+    {{- end }}
+    {{- if $v.tls.enabled }}
+    {{- /* Mounted whole (no subPath): the kubelet swaps the files atomically on renewal and the gateway re-reads them. */}}
+    - name: tls
+      secret:
+        secretName: {{ $v.tls.secretName }}
     {{- end }}
     {{- with $v.extraVolumes }}
     {{- toYaml . | nindent 4 }}
