@@ -53,6 +53,8 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     grpcAddr: settings.grpcAddr,
     metricsAddr: settings.metricsAddr,
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
+    connections: settings.connections,
+    metricsMaxConnections: settings.metricsMaxConnections,
     plugins,
   });
   // Handlers go in before start: a signal that arrives while the gateway is starting (opening a

@@ -9,6 +9,7 @@ import { builtInReceivers } from '../receive/built-in.js';
 import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receive/receiver.js';
 import { polkuError } from '../errors.js';
 import { AdminServiceHandler } from './admin-service.js';
+import type { ConnectionLimits } from './connection-guard.js';
 import { GrpcServer } from './grpc-server.js';
 import { HttpServer } from './http-server.js';
 
@@ -31,6 +32,10 @@ export interface GatewayOptions {
    * test's. Their gRPC services share the gRPC port and show in reflection and health.
    */
   receivers?: readonly Receiver[];
+  /** The gRPC port's connection budget (default: DEFAULT_CONNECTION_LIMITS). */
+  connections?: ConnectionLimits;
+  /** Most connections open at once on the metrics and probes port (default: DEFAULT_METRICS_MAX_CONNECTIONS). */
+  metricsMaxConnections?: number;
 }
 
 export interface ListeningPorts {
@@ -80,8 +85,15 @@ export class Gateway {
       protoFiles: [polkuProto('admin')],
       protoIncludeDirs: [PROTO_DIR],
     });
-    this.grpc = new GrpcServer({ services, maxMessageBytes: o.hub.limits.maxMessageBytes });
+    this.grpc = new GrpcServer({
+      services,
+      maxMessageBytes: o.hub.limits.maxMessageBytes,
+      ...(o.connections ? { connections: o.connections } : {}),
+      registry: o.registry,
+      logger: o.logger,
+    });
     this.http = new HttpServer({
+      ...(o.metricsMaxConnections !== undefined ? { maxConnections: o.metricsMaxConnections } : {}),
       registry: o.registry,
       logger: o.logger,
       admin: () => o.hub.admin,
