@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
-import type * as grpc from '@grpc/grpc-js';
+import * as http2 from 'node:http2';
+import { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
 import { AckStream, events, protoOnlyClient, sample, scrape, until } from '../helpers/gateway-harness.js';
 import { servePolku, type PolkuProcess } from '../helpers/polku-process.js';
 
@@ -24,13 +25,6 @@ async function serve(env: Record<string, string> = {}): Promise<Served> {
   const p = await servePolku([], { NODE_OPTIONS: CHART_NODE_OPTIONS, ...env });
   running.push(p);
   return p;
-}
-
-/** Peak resident memory of the process so far (VmHWM), in bytes. */
-function peakRss(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error('no VmHWM in /proc/<pid>/status');
-  return Number(m[1]) * 1024;
 }
 
 async function metric(p: Served, series: string): Promise<number> {
@@ -68,27 +62,59 @@ function silentSocket(port: number): Promise<Socket> {
 const closedSockets = new WeakSet<Socket>();
 const closed = (s: Socket): boolean => closedSockets.has(s);
 
+/** A gRPC length-prefixed frame around one IngestBatch. */
+function frame(body: Uint8Array): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(body.length, 1);
+  return Buffer.concat([header, body]);
+}
+
+/** Current resident memory of the process (VmRSS), in bytes. */
+function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error('no VmRSS in /proc/<pid>/status');
+  return Number(m[1]) * 1024;
+}
+
 describe('streams whose Acks are not read', () => {
-  test('do not take the gateway past the chart memory limit, and a normal agent is still served', async () => {
+  test('are paused: the gateway stops reading them, RSS stays under the chart limit, a normal agent is served', async () => {
     const p = await serve();
     const STREAMS = 3;
-    // 40 × ~3.6 MiB per stream offered (~435 MiB in all: past the chart's limit), never reading.
-    const BIG = 40;
+    // Raw HTTP/2 (a grpc-js client hides flow control): small batches whose Acks, never read,
+    // fill the window back to the gateway, then 100 × ~3.6 MiB per stream (~1 GiB offered in all).
+    const SMALL = 3_320;
+    const BIG = 100;
+    const small = frame(
+      IngestBatch.encode(
+        IngestBatch.fromPartial({ source: 'attack', payload: { $case: 'events', value: { events: [{ id: 'x', eventType: 't' }] } } }),
+      ).finish(),
+    );
     const payload = Buffer.alloc(900 * 1024, 0x61);
-    const big = { source: 'attack', events: { events: events(4, (i) => ({ id: `big-${i}`, payload })) } };
-    const clients: grpc.Client[] = [];
+    const bigEvents = [0, 1, 2, 3].map((i) => ({ id: `big-${i}`, eventType: 't', payload }));
+    const big = frame(
+      IngestBatch.encode(
+        IngestBatch.fromPartial({ source: 'attack', payload: { $case: 'events', value: { events: bigEvents } } }),
+      ).finish(),
+    );
+    const sessions: http2.ClientHttp2Session[] = [];
     for (let s = 0; s < STREAMS; s++) {
-      const client = protoOnlyClient(p.grpcPort);
-      clients.push(client);
-      const call = (client as Record<string, any>)['StreamEvents']() as grpc.ClientDuplexStream<unknown, unknown>;
-      call.on('error', () => undefined);
-      // Never reads: no 'data' listener, the call is never resumed.
-      let written = 0;
+      const session = http2.connect(`http://127.0.0.1:${p.grpcPort}`);
+      session.on('error', () => undefined);
+      sessions.push(session);
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/polku.v1.Gateway/StreamEvents',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      req.on('error', () => undefined);
+      req.pause(); // never reads its Acks
+      let n = 0;
       const pump = (): void => {
-        while (written < BIG) {
-          written++;
-          if (!call.write(big)) {
-            call.once('drain', pump);
+        while (n < SMALL + BIG) {
+          n++;
+          if (!req.write(n <= SMALL ? small : big)) {
+            req.once('drain', pump);
             return;
           }
         }
@@ -96,20 +122,18 @@ describe('streams whose Acks are not read', () => {
       pump();
     }
     try {
-      // grpc-js clients buffer unread Acks on their side, so these streams are read to the end;
-      // what the gateway holds per stream is then the one message in hand plus read-ahead.
-      const offered = STREAMS * BIG * 4;
-      const received = (): Promise<number> => metric(p, 'polku_events_received_total{source="attack"}');
-      await until(async () => (await received()) === offered, `all ${offered} attack events read`, 120_000);
-      assert.equal(await metric(p, 'polku_grpc_paused_streams'), 0, 'no stream left paused');
-
+      await until(async () => (await metric(p, 'polku_grpc_paused_streams')) === STREAMS, 'three paused streams', 60_000);
+      const received = await metric(p, 'polku_events_received_total{source="attack"}');
+      const offered = STREAMS * (SMALL + BIG * 4);
+      assert.ok(received < offered, `the gateway stopped reading: ${received} of ${offered} events`);
       assert.equal(await agentSends(p.grpcPort), 10, 'a normal agent is answered beside them');
       assert.equal(await healthz(p.metricsPort), 200);
-      const peak = peakRss(p.child.pid!);
-      assert.ok(peak < CHART_MEMORY_LIMIT_BYTES, `peak RSS ${(peak / MiB).toFixed(0)} MiB stays under the chart's 320 MiB`);
+      assert.equal(await metric(p, 'polku_grpc_paused_streams'), STREAMS, 'the attackers are still paused');
+      const now = rss(p.child.pid!);
+      assert.ok(now < CHART_MEMORY_LIMIT_BYTES, `RSS ${(now / MiB).toFixed(0)} MiB stays under the chart's 320 MiB`);
       assert.equal(p.child.exitCode, null, 'the gateway is still up');
     } finally {
-      for (const c of clients) c.close();
+      for (const s of sessions) s.destroy();
     }
   });
 });
