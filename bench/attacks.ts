@@ -29,6 +29,16 @@ const READY_TIMEOUT_MS = 60_000;
 
 const ATTACKS = ['non-reading-streams', 'silent-connections', 'amplification', 'malformed-frames'] as const;
 type Attack = (typeof ATTACKS)[number];
+/**
+ * When the attack has taken hold (a series of the gateway's /metrics and its least value), so
+ * the agent is measured against the attack's steady state, not its ramp.
+ */
+const SETTLED: Partial<Record<Attack, { series: string; atLeast: number }>> = {
+  'non-reading-streams': { series: 'polku_grpc_paused_streams', atLeast: 10 },
+  'silent-connections': { series: 'polku_grpc_connections_open', atLeast: 1000 },
+};
+const SETTLE_TIMEOUT_MS = 60_000;
+
 const DESCRIPTIONS: Record<Attack, string> = {
   'non-reading-streams': '10 HTTP/2 streams that send ~3.6 MiB batches and never read their Acks',
   'silent-connections': '5,000 TCP connections that never send the HTTP/2 preface',
@@ -182,6 +192,34 @@ async function startGateway(): Promise<Gateway> {
   return { child, grpc, metrics };
 }
 
+async function settle(gw: Gateway, attack: Attack): Promise<void> {
+  const want = SETTLED[attack];
+  if (!want) {
+    await delay(1_000); // let the attack take hold before the agent starts
+    return;
+  }
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  for (;;) {
+    const value = await metricValue(`http://${gw.metrics}/metrics`, want.series);
+    if (value !== undefined && value >= want.atLeast) return;
+    if (hasExited(gw.child) || Date.now() > deadline) {
+      process.stderr.write(`${attack}: ${want.series} did not reach ${want.atLeast} (last ${value}); measuring anyway\n`);
+      return;
+    }
+    await delay(100);
+  }
+}
+
+async function metricValue(url: string, series: string): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) })).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  } catch {
+    return undefined;
+  }
+}
+
 async function probe(url: string): Promise<boolean> {
   try {
     return (await fetch(url, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) })).status === 200;
@@ -225,7 +263,7 @@ async function measure(attack: Attack | null, durationMs: number, baseline: numb
         attacker!.onStdoutLine((line) => line === 'ATTACKING' && resolve());
         void attacker!.exited.then((s) => reject(new Error(`attacker exited (${s}):\n${attacker!.tail()}`)));
       });
-      await delay(1_000); // let the attack take hold before the agent starts
+      await settle(gw, attack);
     }
     let probes = 0;
     let answered = 0;
