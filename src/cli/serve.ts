@@ -58,6 +58,8 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     metricsAddr: settings.metricsAddr,
     shutdownTimeoutMs: settings.shutdownTimeoutMs,
     adminToken: settings.adminToken,
+    connections: settings.connections,
+    metricsMaxConnections: settings.metricsMaxConnections,
     plugins,
     tls: settings.tls,
   });

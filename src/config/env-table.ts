@@ -5,6 +5,8 @@ import { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../hub/builder.js';
 import { DEFAULT_MAX_SOURCE_LABELS } from '../hub/hub-metrics.js';
 import { DEFAULT_LIMITS } from '../ingest/intake-rules.js';
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS } from '../observability/logger.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../server/connection-guard.js';
+import { DEFAULT_METRICS_MAX_CONNECTIONS } from '../server/http-server.js';
 import { DEFAULT_ALLOWLIST } from '../registry/allowlist.js';
 import { DEFAULT_REGISTER_BURST, DEFAULT_REGISTER_RATE } from '../registry/registry-service.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MAX_PLUGINS, DEFAULT_MISSED_BEATS } from '../registry/table-options.js';
@@ -129,6 +131,37 @@ export const ENV_TABLE = {
     DEFAULT_SHUTDOWN_TIMEOUT_MS,
     wholeNumber(0),
     'how long SIGTERM waits for the buffer to drain',
+  ),
+  // Connection budgets: the gRPC port's and the metrics port's (docs/security-parts/budgets.md).
+  maxConnections: variable(
+    'POLKU_MAX_CONNECTIONS',
+    DEFAULT_CONNECTION_LIMITS.maxConnections,
+    wholeNumber(1),
+    'most TCP connections open on the gRPC port; beyond it the oldest without a preface, then the longest idle, is closed',
+  ),
+  handshakeTimeoutMs: variable(
+    'POLKU_HANDSHAKE_TIMEOUT_MS',
+    DEFAULT_CONNECTION_LIMITS.handshakeTimeoutMs,
+    wholeNumber(100),
+    'a gRPC connection that has not sent the HTTP/2 preface by then is closed',
+  ),
+  idleTimeoutMs: variable(
+    'POLKU_IDLE_TIMEOUT_MS',
+    DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+    wholeNumber(0),
+    'a gRPC connection that sends nothing (or holds no call) this long is closed; 0: never',
+  ),
+  maxStreamsPerConnection: variable(
+    'POLKU_MAX_STREAMS_PER_CONNECTION',
+    DEFAULT_CONNECTION_LIMITS.maxStreamsPerConnection,
+    wholeNumber(1),
+    'calls open at once on one gRPC connection (HTTP/2 max concurrent streams)',
+  ),
+  metricsMaxConnections: variable(
+    'POLKU_METRICS_MAX_CONNECTIONS',
+    DEFAULT_METRICS_MAX_CONNECTIONS,
+    wholeNumber(1),
+    "most connections open on the metrics and probes port, apart from the gRPC port's",
   ),
   // Below 1 KiB not even a batch's envelope fits.
   maxMessageBytes: variable('POLKU_MAX_MESSAGE_BYTES', DEFAULT_LIMITS.maxMessageBytes, wholeNumber(1024), 'largest gRPC message accepted'),

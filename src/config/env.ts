@@ -3,6 +3,7 @@ import type { DeliveryOptions } from '../delivery/emitter-queue.js';
 import type { EventBufferOptions } from '../buffer/event-buffer.js';
 import { polkuError } from '../errors.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../ingest/intake-rules.js';
+import type { ConnectionLimits } from '../server/connection-guard.js';
 import { EnvProblem, type ListenAddress } from './env-parsers.js';
 import { ENV_TABLE, type EnvVariableSpec } from './env-table.js';
 import { loadIdentities, type ConfiguredIdentity } from '../registry/registry-identity.js';
@@ -19,6 +20,10 @@ export interface GatewaySettings {
   delivery: DeliveryOptions;
   limits: IntakeLimits;
   shutdownTimeoutMs: number;
+  /** The gRPC port's connection budget. */
+  connections: ConnectionLimits;
+  /** Most connections on the metrics and probes port. */
+  metricsMaxConnections: number;
   maxSourceLabels: number;
   /** Path of the pipeline module, when POLKU_CONFIG names one. */
   configPath: string | undefined;
@@ -116,6 +121,13 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
       maxIdLength: DEFAULT_LIMITS.maxIdLength,
     },
     shutdownTimeoutMs: get('shutdownTimeoutMs'),
+    connections: {
+      maxConnections: get('maxConnections'),
+      handshakeTimeoutMs: get('handshakeTimeoutMs'),
+      idleTimeoutMs: get('idleTimeoutMs'),
+      maxStreamsPerConnection: get('maxStreamsPerConnection'),
+    },
+    metricsMaxConnections: get('metricsMaxConnections'),
     maxSourceLabels: get('maxSourceLabels'),
     configPath: get('configPath'),
     adminToken: get('adminToken'),

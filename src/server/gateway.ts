@@ -11,6 +11,7 @@ import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receive/r
 import { polkuError } from '../errors.js';
 import { AdminAccess } from './admin-access.js';
 import { AdminServiceHandler } from './admin-service.js';
+import type { ConnectionLimits } from './connection-guard.js';
 import { GrpcServer } from './grpc-server.js';
 import { HttpServer } from './http-server.js';
 
@@ -43,6 +44,10 @@ export interface GatewayOptions {
    * Settings (POLKU_TLS_*) are read when the gateway is built: a bad file throws POLKU_ERR_ENV_INVALID.
    */
   tls?: ListenerTls | ListenerTlsSettings | undefined;
+  /** The gRPC port's connection budget (default: DEFAULT_CONNECTION_LIMITS). */
+  connections?: ConnectionLimits;
+  /** Most connections open at once on the metrics and probes port (default: DEFAULT_METRICS_MAX_CONNECTIONS). */
+  metricsMaxConnections?: number;
 }
 
 export interface ListeningPorts {
@@ -95,8 +100,15 @@ export class Gateway {
       protoFiles: [polkuProto('admin')],
       protoIncludeDirs: [PROTO_DIR],
     });
-    this.grpc = new GrpcServer({ services, maxMessageBytes: o.hub.limits.maxMessageBytes });
+    this.grpc = new GrpcServer({
+      services,
+      maxMessageBytes: o.hub.limits.maxMessageBytes,
+      ...(o.connections ? { connections: o.connections } : {}),
+      registry: o.registry,
+      logger: o.logger,
+    });
     this.http = new HttpServer({
+      ...(o.metricsMaxConnections !== undefined ? { maxConnections: o.metricsMaxConnections } : {}),
       registry: o.registry,
       logger: o.logger,
       tls: this.tls,

@@ -3,8 +3,12 @@ import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { dirname } from 'node:path';
+import type { Registry } from 'prom-client';
+import { parseAddress } from '../config/env-parsers.js';
 import { polkuError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
 import type { GrpcServiceBinding } from '../receive/receiver.js';
+import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-guard.js';
 
 export { PROTO_DIR } from '../proto-dir.js';
 
@@ -27,6 +31,16 @@ export interface GrpcServerOptions {
    */
   services: readonly GrpcServiceBinding[];
   maxMessageBytes: number;
+  /**
+   * The port's credentials, handed to grpc-js as they are (default: insecure). TLS is one
+   * argument here: the listener in front of grpc-js only counts and times TCP connections.
+   */
+  credentials?: ServerCredentials;
+  /** The connection budget (POLKU_MAX_CONNECTIONS...); defaults sized for the chart. */
+  connections?: ConnectionLimits;
+  /** Where the connection metrics go, and its logger: without both, grpc-js listens on its own. */
+  registry?: Registry;
+  logger?: Logger;
 }
 
 /**
@@ -38,15 +52,25 @@ export class GrpcServer {
   private readonly health: HealthImplementation;
   /** Names grpc.health.v1 reports: '' is the whole server, as Kubernetes probes ask. */
   private readonly healthNames: readonly string[];
+  private readonly credentials: ServerCredentials;
+  private readonly limits: ConnectionLimits;
+  private guard: ConnectionGuard | null = null;
+  private injector: ReturnType<Server['createConnectionInjector']> | null = null;
 
-  constructor(o: GrpcServerOptions) {
+  constructor(private readonly o: GrpcServerOptions) {
     const limit = transportMessageLimit(o.maxMessageBytes);
+    this.credentials = o.credentials ?? ServerCredentials.createInsecure();
+    this.limits = o.connections ?? DEFAULT_CONNECTION_LIMITS;
     this.server = new Server({
       'grpc.max_receive_message_length': limit,
       // Agents hold streams for hours; keepalive pings find dead peers behind NAT or a crashed node.
       'grpc.keepalive_time_ms': 60_000,
       'grpc.keepalive_timeout_ms': 20_000,
       'grpc.keepalive_permit_without_calls': 1,
+      // Calls open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
+      'grpc.max_concurrent_streams': this.limits.maxStreamsPerConnection,
+      // A connection with no call open for the idle timeout gets a GOAWAY (agents hold a stream).
+      ...(this.limits.idleTimeoutMs > 0 ? { 'grpc.max_connection_idle_ms': this.limits.idleTimeoutMs } : {}),
     });
     for (const s of o.services) this.server.addService(s.definition, s.implementation);
 
@@ -65,10 +89,29 @@ export class GrpcServer {
   }
 
   /**
-   * Binds `address` (port 0 picks a free one) and returns the bound port. `credentials` default to
-   * plaintext; `serverCredentials()` in src/security/tls.ts builds TLS ones that follow rotated files.
+   * Binds `address` (`host:port`; port 0 picks a free one) and returns the bound port. With a
+   * registry and logger, the {@link ConnectionGuard} owns the listener and injects each accepted
+   * connection into grpc-js; otherwise grpc-js binds it itself. `credentials` default to the
+   * constructor's (plaintext unless given); `serverCredentials()` in src/security/tls.ts builds
+   * TLS ones that follow rotated files.
    */
-  listen(address: string, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
+  async listen(address: string, credentials: ServerCredentials = this.credentials): Promise<number> {
+    const parsed = parseAddress(address);
+    if (!this.o.registry || !this.o.logger || !parsed) return this.bind(address, credentials);
+    const injector = this.server.createConnectionInjector(credentials);
+    const guard = new ConnectionGuard({
+      limits: this.limits,
+      registry: this.o.registry,
+      logger: this.o.logger,
+      onConnection: (socket) => injector.injectConnection(socket),
+    });
+    const port = await guard.listen(parsed.host, parsed.port);
+    this.injector = injector;
+    this.guard = guard;
+    return port;
+  }
+
+  private bind(address: string, credentials: ServerCredentials): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.bindAsync(address, credentials, (err, port) => {
         if (err) reject(polkuError('POLKU_ERR_LISTEN', `gRPC server could not listen on ${address}: ${err.message}`, err));
@@ -82,9 +125,11 @@ export class GrpcServer {
   }
 
   /** Stops taking calls; calls still open after `graceMs` are cancelled. */
-  shutdown(graceMs: number): Promise<void> {
-    return new Promise((resolve) => {
+  async shutdown(graceMs: number): Promise<void> {
+    const stopped = this.guard?.stopAccepting();
+    await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
+        this.injector?.destroy();
         this.server.forceShutdown();
         resolve();
       }, graceMs);
@@ -93,5 +138,8 @@ export class GrpcServer {
         resolve();
       });
     });
+    // Connections that never became HTTP/2 sessions are not grpc-js's to close.
+    this.guard?.destroyAll();
+    await stopped;
   }
 }

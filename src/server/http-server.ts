@@ -8,7 +8,20 @@ import type { AdminAccess } from './admin-access.js';
 import type { ListenerTls } from '../security/tls.js';
 import { adminRoute } from './admin-routes.js';
 
+/**
+ * The metrics and probes port's own budget, apart from the gRPC port's: Prometheus and the kubelet
+ * need a few connections, and their requests are small and quick.
+ */
+export const DEFAULT_METRICS_MAX_CONNECTIONS = 64;
+/** A request's headers must arrive within this; the whole request within the next. */
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** A connection that sends nothing for this long is closed (longer than the keep-alive below). */
+const SOCKET_IDLE_TIMEOUT_MS = 70_000;
+
 export interface HttpServerOptions {
+  /** Most connections open at once; more are closed on accept (default {@link DEFAULT_METRICS_MAX_CONNECTIONS}). */
+  maxConnections?: number;
   registry: Registry;
   /** Whether the gateway takes traffic; /readyz answers 503 with the reason otherwise. */
   readiness: () => { ready: boolean; reason: string };
@@ -53,6 +66,10 @@ export class HttpServer {
       this.server = createServer(handler);
     }
     this.server.keepAliveTimeout = 65_000; // longer than Prometheus' scrape interval
+    this.server.maxConnections = o.maxConnections ?? DEFAULT_METRICS_MAX_CONNECTIONS;
+    this.server.headersTimeout = HEADERS_TIMEOUT_MS;
+    this.server.requestTimeout = REQUEST_TIMEOUT_MS;
+    this.server.setTimeout(SOCKET_IDLE_TIMEOUT_MS, (socket) => socket.destroy());
   }
 
   listen(host: string, port: number): Promise<number> {

@@ -5,6 +5,8 @@ import { PolkuError } from '../../src/errors.js';
 import { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../../src/hub/builder.js';
 import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import { DEFAULT_ALLOWLIST } from '../../src/registry/allowlist.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-guard.js';
+import { DEFAULT_METRICS_MAX_CONNECTIONS } from '../../src/server/http-server.js';
 
 const DEFAULT_REGISTRY = {
   serve: false,
@@ -44,6 +46,8 @@ test('an empty environment gives the defaults', () => {
     delivery: { ...DEFAULT_DELIVERY },
     limits: { ...DEFAULT_LIMITS },
     shutdownTimeoutMs: 10_000,
+    connections: { ...DEFAULT_CONNECTION_LIMITS },
+    metricsMaxConnections: DEFAULT_METRICS_MAX_CONNECTIONS,
     maxSourceLabels: 50,
     configPath: undefined,
     adminToken: undefined,
@@ -77,6 +81,11 @@ test('every variable is parsed into its setting', () => {
     POLKU_FLUSH_INTERVAL_MS: '0',
     POLKU_EMIT_MAX_ATTEMPTS: '7',
     POLKU_SHUTDOWN_TIMEOUT_MS: '2500',
+    POLKU_MAX_CONNECTIONS: '300',
+    POLKU_HANDSHAKE_TIMEOUT_MS: '2000',
+    POLKU_IDLE_TIMEOUT_MS: '0',
+    POLKU_MAX_STREAMS_PER_CONNECTION: '16',
+    POLKU_METRICS_MAX_CONNECTIONS: '8',
     POLKU_MAX_MESSAGE_BYTES: '2048',
     POLKU_MAX_BATCH_EVENTS: '30',
     POLKU_MAX_PAYLOAD_BYTES: '512',
@@ -125,6 +134,8 @@ test('every variable is parsed into its setting', () => {
       maxIdLength: DEFAULT_LIMITS.maxIdLength,
     },
     shutdownTimeoutMs: 2500,
+    connections: { maxConnections: 300, handshakeTimeoutMs: 2000, idleTimeoutMs: 0, maxStreamsPerConnection: 16 },
+    metricsMaxConnections: 8,
     maxSourceLabels: 5,
     configPath: './polku.config.ts',
     adminToken: 'admin-secret',

@@ -121,6 +121,16 @@ spec:
           value: {{ int64 $v.config.delivery.emitMaxAttempts | quote }}
         - name: POLKU_SHUTDOWN_TIMEOUT_MS
           value: {{ int64 $v.config.shutdownTimeoutMs | quote }}
+        - name: POLKU_MAX_CONNECTIONS
+          value: {{ int64 $v.connections.max | quote }}
+        - name: POLKU_HANDSHAKE_TIMEOUT_MS
+          value: {{ int64 $v.connections.handshakeTimeoutMs | quote }}
+        - name: POLKU_IDLE_TIMEOUT_MS
+          value: {{ int64 $v.connections.idleTimeoutMs | quote }}
+        - name: POLKU_MAX_STREAMS_PER_CONNECTION
+          value: {{ int64 $v.connections.maxStreamsPerConnection | quote }}
+        - name: POLKU_METRICS_MAX_CONNECTIONS
+          value: {{ int64 $v.connections.metricsMax | quote }}
         {{- if $v.discovery.enabled }}
         - name: POLKU_DISCOVERY
           value: kubernetes

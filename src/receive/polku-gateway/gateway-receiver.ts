@@ -75,9 +75,17 @@ export class PolkuGatewayReceiver implements Receiver {
 
   private streamEvents(ctx: Bound, call: ServerDuplexStream<ReceivedBatch | UnreadableMessage, Ack>): void {
     ctx.metrics.activeStreams.inc();
-    const session = new StreamSession(call, ctx.hub, ctx.clock, ctx.log, (s) => {
-      if (this.sessions.delete(s)) ctx.metrics.activeStreams.dec();
-    });
+    const paused = ctx.metrics.pausedStreams;
+    const session = new StreamSession(
+      call,
+      ctx.hub,
+      ctx.clock,
+      ctx.log,
+      (s) => {
+        if (this.sessions.delete(s)) ctx.metrics.activeStreams.dec();
+      },
+      { paused: (delta) => paused.inc(delta) },
+    );
     this.sessions.add(session);
     if (ctx.hub.isClosing) session.close(GrpcStatus.UNAVAILABLE, 'gateway is shutting down');
   }

@@ -9,6 +9,21 @@ import { UnreadableMessage, type ReceivedBatch } from './message-codec.js';
 type Incoming = ReceivedBatch | UnreadableMessage;
 
 /**
+ * Decoded messages the call may hold beyond the one in hand. grpc-js's call is an object-mode
+ * stream whose default high-water mark (16) lets it decode sixteen messages ahead of a session that
+ * has stopped reading: 16 × a 16 MiB transport ceiling per stream. With one, a paused stream holds
+ * at most this message, the one grpc-js has decoded for the next read and the decoder's partial
+ * frame; HTTP/2 flow control holds the rest on the agent's side.
+ */
+export const STREAM_READ_AHEAD_MESSAGES = 1;
+
+/** What a session reports about itself (a gauge of the paused ones). */
+export interface StreamSessionMetrics {
+  /** Moves by one when a session stops reading for backpressure, and back when it resumes. */
+  paused(delta: 1 | -1): void;
+}
+
+/**
  * One agent's StreamEvents call: one Ack per batch, in order.
  *
  * Batches are handled one at a time. When a batch cannot finish synchronously (an async
@@ -30,7 +45,9 @@ export class StreamSession {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly onDone: (session: StreamSession) => void,
+    private readonly metrics?: StreamSessionMetrics,
   ) {
+    limitReadAhead(call);
     call.on('data', (message: Incoming) => this.onMessage(message));
     call.on('end', () => {
       this.inputEnded = true;
@@ -112,11 +129,16 @@ export class StreamSession {
   }
 
   private hold(): void {
-    if (this.holds++ === 0) this.call.pause();
+    if (this.holds++ === 0) {
+      this.call.pause();
+      this.metrics?.paused(1);
+    }
   }
 
   private release(): void {
-    if (--this.holds === 0 && !this.closed) this.call.resume();
+    if (--this.holds !== 0) return;
+    this.metrics?.paused(-1);
+    if (!this.closed) this.call.resume();
   }
 
   private maybeFinish(): void {
@@ -137,6 +159,20 @@ export class StreamSession {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.holds > 0) {
+      this.holds = 0;
+      this.metrics?.paused(-1);
+    }
     this.onDone(this);
   }
+}
+
+/**
+ * Lowers the call's readable high-water mark. grpc-js builds the call with Node's default for
+ * object streams and offers no option; the field is Node's own (stable since Node 10) and the
+ * readable side asks grpc-js for the next message (`startRead`) only below it.
+ */
+function limitReadAhead(call: ServerDuplexStream<Incoming, Ack>): void {
+  const state = (call as unknown as { _readableState?: { highWaterMark: number } })._readableState;
+  if (state && typeof state.highWaterMark === 'number') state.highWaterMark = STREAM_READ_AHEAD_MESSAGES;
 }
