@@ -1,4 +1,4 @@
-import { crc32 } from './crc32.js';
+import { crc32, crc32Range } from './crc32.js';
 
 /*
  * The on-disk format of the durable log (version 2): how a segment file starts, how one record is
@@ -76,7 +76,7 @@ export function encodeRecord(buf: Buffer, at: number, seq: number, appendedAtMs:
   buf.writeDoubleLE(seq, at + 8);
   buf.writeDoubleLE(appendedAtMs, at + 16);
   buf.writeUInt32LE(crc32(payload), at + 24);
-  buf.writeUInt32LE(crc32(buf.subarray(at, at + HEADER_CHECKED_BYTES)), at + HEADER_CHECKED_BYTES);
+  buf.writeUInt32LE(crc32Range(buf, at, at + HEADER_CHECKED_BYTES), at + HEADER_CHECKED_BYTES);
   buf.set(payload, at + HEADER_BYTES);
   return at + HEADER_BYTES + payload.length;
 }
@@ -88,7 +88,7 @@ export function encodeRecord(buf: Buffer, at: number, seq: number, appendedAtMs:
  */
 export function checkHeader(buf: Buffer, at: number): number {
   if (buf.readUInt32LE(at) !== RECORD_MAGIC) return -1;
-  if (crc32(buf.subarray(at, at + HEADER_CHECKED_BYTES)) !== buf.readUInt32LE(at + HEADER_CHECKED_BYTES)) return -1;
+  if (crc32Range(buf, at, at + HEADER_CHECKED_BYTES) !== buf.readUInt32LE(at + HEADER_CHECKED_BYTES)) return -1;
   const length = buf.readUInt32LE(at + 4);
   return length <= MAX_PAYLOAD_BYTES ? length : -1;
 }

@@ -359,7 +359,9 @@ export class SegmentLog {
           else {
             seg.markCorrupt(k);
             this.corruptRead++;
-            this.corruptReadBytes += seg.endOf(k) - seg.offset(k);
+            // A record that frames but does not check counts its own size (bytes after it that do
+            // not frame were counted at open).
+            this.corruptReadBytes += d.kind === 'bad-crc' ? d.size : seg.endOf(k) - seg.offset(k);
           }
         }
       }

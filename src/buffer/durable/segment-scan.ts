@@ -1,5 +1,5 @@
 import { crc32 } from './crc32.js';
-import { scanV1Segment, plausibleV1Length, V1_HEADER_BYTES } from './record-codec-v1.js';
+import { decodeV1Record, scanV1Segment, plausibleV1Length, V1_HEADER_BYTES } from './record-codec-v1.js';
 import {
   HEADER_BYTES,
   RECORD_MAGIC_BYTES,
@@ -81,13 +81,25 @@ export async function scanSegment(file: LogFile, seg: Segment, o: ScanOptions): 
     if (o.last) {
       result.tornTailBytes = got;
       result.cutAt = 0;
-    } else result.tailDamageBytes = got;
+    } else {
+      result.tailDamageBytes = result.lostBytes = got;
+      result.regions.push(`a segment header of ${got} bytes, cut short`);
+    }
     return result;
   }
-  if (got < 8 || plausibleV1Length(head.readUInt32LE(0))) return scanV1(file, seg, o, result);
+  if (got < 8 || (await v1Start(file, head, size))) return scanV1(file, seg, o, result);
   // Neither format's start: a damaged segment header. Look for records all the same.
   seg.version = 2;
   return scanV2(file, seg, size, 0, o, result);
+}
+
+/** Whether the file starts with a whole version-1 record whose checksum matches. */
+async function v1Start(file: LogFile, head: Buffer, size: number): Promise<boolean> {
+  const length = head.readUInt32LE(0);
+  if (!plausibleV1Length(length) || 8 + length > size) return false;
+  const buf = Buffer.allocUnsafe(8 + length);
+  if ((await readAt(file, buf, buf.length, 0)) < buf.length) return false;
+  return decodeV1Record(buf, 0).kind === 'ok';
 }
 
 async function scanV1(file: LogFile, seg: Segment, o: ScanOptions, result: ScanResult): Promise<ScanResult> {
@@ -196,7 +208,7 @@ async function scanV2(file: LogFile, seg: Segment, size: number, from: number, o
         (gap > 0 ? `${gap} records lost (seqs ${expected}..${found.seq - 1})` : 'no record lost'),
     );
     expected = found.seq;
-    pos = found.at;
+    pos = end = found.at;
   }
   seg.end = end;
   if (Number.isFinite(newest)) seg.newestMs = newest;
