@@ -97,7 +97,7 @@ async function checkLog(dir: string, name: LogCheck['name']): Promise<LogCheck |
     damagedSegments: [],
     damage: [],
   };
-  /** A sealed segment whose end is unreadable: its lost seqs run up to the next segment's base. */
+  /** The previous (sealed) segment: seqs between its last record and the next segment's first are lost. */
   let openTail: { seg: Segment; entry: SegmentDamage } | undefined;
   for (const [k, file] of names.entries()) {
     const last = k === names.length - 1;
@@ -106,6 +106,10 @@ async function checkLog(dir: string, name: LogCheck['name']): Promise<LogCheck |
       const gap = Math.max(0, seg.base - openTail.seg.base - openTail.seg.count);
       openTail.entry.lostEvents += gap;
       out.lostEvents += gap;
+      if (gap > 0 && !out.damagedSegments.includes(openTail.entry)) {
+        out.damagedSegments.push(openTail.entry);
+        out.damage.push(`${openTail.entry.file}: ends ${gap} seq(s) before the next segment starts`);
+      }
     }
     const handle = await open(seg.path, 'r');
     try {
@@ -126,8 +130,8 @@ async function checkLog(dir: string, name: LogCheck['name']): Promise<LogCheck |
       out.lostBytes += entry.lostBytes;
       out.skippedRegions += entry.skippedRegions;
       if (last) out.unknownTailBytes += scan.tailDamageBytes;
-      if (entry.lostBytes > 0) out.damagedSegments.push(entry);
-      openTail = !last && scan.tailDamageBytes > 0 ? { seg, entry } : undefined;
+      if (entry.lostBytes > 0 || entry.skippedRegions > 0) out.damagedSegments.push(entry);
+      openTail = last ? undefined : { seg, entry };
     } finally {
       await handle.close();
     }
@@ -144,7 +148,7 @@ export function describeCheck(c: DurableDirCheck): string {
       `    ${l.name.padEnd(13)} ${l.segments} segment(s), ${l.records} records, ${l.corruptRecords} corrupt, torn tail ${l.tornTailBytes} bytes` +
         (l.tornTailBytes > 0 ? ' (cut off at the next start)' : ''),
     );
-    if (l.lostBytes > 0 || l.legacySegments > 0)
+    if (l.lostEvents > 0 || l.lostBytes > 0 || l.legacySegments > 0)
       lines.push(
         `    ${''.padEnd(13)} lost ${l.lostEvents} events, ${l.lostBytes} bytes, ${l.skippedRegions} damaged stretch(es) skipped` +
           (l.unknownTailBytes > 0 ? `; ${l.unknownTailBytes} unreadable bytes at the end (events not countable)` : '') +

@@ -96,8 +96,12 @@ export async function recoverSegments(
   }
   const segments: Segment[] = [];
   let skipTo = 0;
-  /** A sealed segment's unreadable end: its lost seqs are counted once the next segment's base is known. */
+  /**
+   * The previous (sealed) segment: seqs between its last record and the next segment's first are
+   * lost (an unreadable or cut end; also seqs an earlier recovery gave an unreadable end room for).
+   */
   let openTail: Segment | undefined;
+  let openTailDamaged = false;
   for (let k = 0; k < names.length; k++) {
     const last = k === names.length - 1;
     const seg = new Segment(Number(SEGMENT_NAME.exec(names[k]!)![1]), join(dir, names[k]!));
@@ -106,8 +110,14 @@ export async function recoverSegments(
     });
     try {
       const found = await recoverSegment(file, seg, last, () => keepDamagedCopy(seg, damaged, report));
-      if (openTail !== undefined) report.lostEvents += Math.max(0, seg.base - openTail.base - openTail.count);
-      openTail = !last && found.tailDamageBytes > 0 ? seg : undefined;
+      if (openTail !== undefined) {
+        const gap = Math.max(0, seg.base - openTail.base - openTail.count);
+        report.lostEvents += gap;
+        if (gap > 0 && !openTailDamaged)
+          report.corruptSegments.push(`${basename(openTail.path)}: ends ${gap} seq(s) before the next segment starts`);
+      }
+      openTail = last ? undefined : seg;
+      openTailDamaged = found.tailDamageBytes > 0;
       if (last && found.tailDamageBytes > 0) report.unknownTailBytes += found.tailDamageBytes;
       report.corruptRecords += found.corruptRecords;
       report.lostEvents += found.corruptRecords + found.gapEvents;

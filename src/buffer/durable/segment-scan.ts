@@ -71,6 +71,8 @@ export async function scanSegment(file: LogFile, seg: Segment, o: ScanOptions): 
   if (got === 0) {
     seg.version = 2;
     seg.end = 0;
+    // Only the segment appended to can be empty: a sealed one held records once.
+    if (!o.last) result.regions.push('an empty sealed segment');
     return result;
   }
   if (head.subarray(0, got).equals(SEGMENT_HEADER.subarray(0, got))) {
