@@ -146,10 +146,11 @@ describe('durable log reader under random damage', () => {
           assert.deepEqual(Buffer.from(payload), original, `seq ${seq}: the bytes written`);
         }
         for (const seq of untouched) assert.ok(returned.has(seq), `untouched record ${seq} is returned`);
-        // Within what was indexed, a seq is returned exactly when the damage left it alone, and the
-        // seqs not returned are exactly the ones counted lost.
+        // Untouched records are all indexed; the seqs indexed but not returned are exactly the
+        // ones counted lost. (A touched record may still be returned when the damage happened to
+        // leave its bytes as they were, e.g. a byte inserted equal to the one beside it; the
+        // payload check above holds for it all the same.)
         const indexedEnd = base + seg.count;
-        for (let seq = base; seq < indexedEnd; seq++) assert.equal(returned.has(seq), untouched.has(seq), `seq ${seq}`);
         for (const seq of untouched) assert.ok(seq < indexedEnd, `untouched ${seq} is indexed`);
         assert.equal(scan.gapEvents + scan.corruptRecords + corruptOnRead, seg.count - returned.size, 'lost = seq gap');
         // Every byte is accounted for: segment header, records read, lost, torn.
