@@ -316,6 +316,16 @@ describe('SegmentLog recovery', () => {
     for (const r of await readAll(again.log)) assert.equal(text(r.payload), `p${r.seq}`);
     await again.log.close();
 
+    // A v1 segment whose first record is corrupt is still read as v1: one record lost.
+    const firstBad = dirs.make();
+    const bad = v1Segment(1, 4);
+    bad[60] = bad[60]! ^ 0x40;
+    writeFileSync(join(firstBad, '00000000000000000001.log'), bad);
+    const read = await reopen(firstBad);
+    assert.deepEqual([read.recovery.legacySegments, read.recovery.lostEvents], [1, 1]);
+    assert.deepEqual(await seqsOf(read.log), [2, 3, 4]);
+    await read.log.close();
+
     // A v1 payload flip: one record skipped and counted, as before.
     const damaged = dirs.make();
     const seg = v1Segment(1, 6);

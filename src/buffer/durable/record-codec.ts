@@ -202,6 +202,17 @@ export class Segment {
     }
   }
 
+  /** Takes over the index another scan of the same file built (the reading that recovered more). */
+  adopt(other: Segment): void {
+    this.count = other.count;
+    this.corruptCount = other.corruptCount;
+    this.end = other.end;
+    this.fileBytes = other.fileBytes;
+    this.newestMs = other.newestMs;
+    this.version = other.version;
+    this.offsets = other.offsets;
+  }
+
   /** Keeps only records below `nextBase` (damage can make a segment look longer than it was). */
   clampTo(nextBase: number): void {
     const keep = Math.max(0, Math.min(this.count, nextBase - this.base));

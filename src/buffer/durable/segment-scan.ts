@@ -1,5 +1,5 @@
 import { crc32 } from './crc32.js';
-import { decodeV1Record, scanV1Segment, plausibleV1Length, V1_HEADER_BYTES } from './record-codec-v1.js';
+import { scanV1Segment, plausibleV1Length, V1_HEADER_BYTES } from './record-codec-v1.js';
 import {
   HEADER_BYTES,
   RECORD_MAGIC_BYTES,
@@ -7,8 +7,8 @@ import {
   SEGMENT_HEADER_BYTES,
   checkHeader,
   readAt,
+  Segment,
   type LogFile,
-  type Segment,
 } from './record-codec.js';
 
 /*
@@ -89,19 +89,23 @@ export async function scanSegment(file: LogFile, seg: Segment, o: ScanOptions): 
     }
     return result;
   }
-  if (got < 8 || (await v1Start(file, head, size))) return scanV1(file, seg, o, result);
+  if (got < 8) return scanV1(file, seg, o, result);
+  if (plausibleV1Length(head.readUInt32LE(0))) {
+    // Version 1, or a version-2 segment whose header was damaged into a plausible length. A
+    // record with a marker and a matching header checksum does not occur in version 1 by chance
+    // (a 1 in 2^64 match): when the file holds one, it is version 2.
+    const trial = new Segment(seg.base, seg.path);
+    trial.fileBytes = size;
+    trial.newestMs = seg.newestMs;
+    const v2 = await scanV2(file, trial, size, 0, o, emptyScan());
+    if (trial.count === trial.corruptCount) return scanV1(file, seg, o, result);
+    trial.version = 2;
+    seg.adopt(trial);
+    return v2;
+  }
   // Neither format's start: a damaged segment header. Look for records all the same.
   seg.version = 2;
   return scanV2(file, seg, size, 0, o, result);
-}
-
-/** Whether the file starts with a whole version-1 record whose checksum matches. */
-async function v1Start(file: LogFile, head: Buffer, size: number): Promise<boolean> {
-  const length = head.readUInt32LE(0);
-  if (!plausibleV1Length(length) || 8 + length > size) return false;
-  const buf = Buffer.allocUnsafe(8 + length);
-  if ((await readAt(file, buf, buf.length, 0)) < buf.length) return false;
-  return decodeV1Record(buf, 0).kind === 'ok';
 }
 
 async function scanV1(file: LogFile, seg: Segment, o: ScanOptions, result: ScanResult): Promise<ScanResult> {
