@@ -9,8 +9,10 @@ import { createRegistry } from '../observability/metrics.js';
 /**
  * `polku validate [--config FILE]`: loads the environment and the pipeline module and builds the
  * hub without serving. In durable mode it also checks the log directory, read-only: every
- * record's checksum, a torn tail, the cursor file. Prints a summary; any problem throws a coded
- * error (exit 1). A torn tail alone is not a problem: the next start cuts it off.
+ * record's checksum, a torn tail, the cursor file, and what damage lost (events by seq gap,
+ * bytes, stretches skipped; per log and per segment, as recovery would count them). Prints a
+ * summary; any problem throws a coded error (exit 1). A torn tail alone is not a problem: the
+ * next start cuts it off.
  */
 export async function validate(configFlag: string | undefined): Promise<string> {
   const settings = settingsFromEnv();

@@ -28,6 +28,32 @@ export class DurableMetrics {
     );
     gauge('polku_log_bytes', 'Bytes of the durable log on disk', (s) => s.log.bytes);
     gauge('polku_log_corrupt_records', 'Log records skipped because their checksum failed (since start)', (s) => s.corruptRecords);
+    // Counters whose value the store keeps: each scrape adds what it grew by since the last.
+    const total = (name: string, help: string, read: (s: DurableStore) => number): void => {
+      let seen = 0;
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          const s = store();
+          if (!s) return;
+          const now = read(s);
+          if (now > seen) this.inc(now - seen);
+          seen = Math.max(seen, now);
+        },
+      });
+    };
+    total(
+      'polku_durable_lost_events_total',
+      'Acknowledged events lost to damage in the durable log: seq gaps across damaged stretches and records whose checksum fails (found at open and on read)',
+      (s) => s.lostEvents,
+    );
+    total(
+      'polku_durable_lost_bytes_total',
+      'Bytes of the durable log lost to damage (found at open and on read; torn tails excluded)',
+      (s) => s.lostBytes,
+    );
     new Gauge({
       name: 'polku_emitter_lag_events',
       help: 'Log records an emitter has not reached yet',

@@ -8,13 +8,14 @@ import { describe, test } from 'node:test';
 import { crc32, crc32Js } from '../../src/buffer/durable/crc32.js';
 import {
   HEADER_BYTES,
-  MAX_BODY_BYTES,
+  MAX_PAYLOAD_BYTES,
+  SEGMENT_HEADER,
   Segment,
   decodeRecord,
   encodeRecord,
   recordBytes,
-  scanSegment,
 } from '../../src/buffer/durable/record-codec.js';
+import { scanSegment } from '../../src/buffer/durable/segment-scan.js';
 
 describe('record codec', () => {
   test('crc32 is IEEE CRC-32: the check value of "123456789" is 0xCBF43926, native and JS alike', () => {
@@ -27,36 +28,48 @@ describe('record codec', () => {
     }
   });
 
-  test('a record is [u32 body length][u32 crc32 of body][f64 seq][f64 appendedAtMs][payload], little-endian', () => {
+  test('a record is [u32 marker][u32 payload length][f64 seq][f64 appendedAtMs][u32 payload crc][u32 header crc][payload], little-endian', () => {
     const payload = new TextEncoder().encode('hello');
     const buf = Buffer.alloc(recordBytes(payload.length) + 3);
     assert.equal(encodeRecord(buf, 3, 42, 1_700_000_000_123, payload), 3 + HEADER_BYTES + 5);
-    assert.equal(buf.readUInt32LE(3), 16 + 5);
-    assert.equal(buf.readUInt32LE(7), crc32(buf.subarray(11, 3 + 29)));
+    assert.equal(HEADER_BYTES, 32);
+    assert.deepEqual([...buf.subarray(3, 7)], [0x50, 0x4b, 0x52, 0xd1]);
+    assert.equal(buf.readUInt32LE(7), 5);
     assert.equal(buf.readDoubleLE(11), 42);
     assert.equal(buf.readDoubleLE(19), 1_700_000_000_123);
-    assert.equal(buf.subarray(27).toString(), 'hello');
+    assert.equal(buf.readUInt32LE(27), crc32(payload));
+    assert.equal(buf.readUInt32LE(31), crc32(buf.subarray(3, 31)));
+    assert.equal(buf.subarray(35).toString(), 'hello');
     const d = decodeRecord(buf, 3);
     assert.equal(d.kind, 'ok');
     if (d.kind !== 'ok') return;
     assert.deepEqual(
       [d.size, d.record.seq, d.record.appendedAtMs, Buffer.from(d.record.payload).toString()],
-      [29, 42, 1_700_000_000_123, 'hello'],
+      [37, 42, 1_700_000_000_123, 'hello'],
     );
     assert.equal(Object.getPrototypeOf(d.record.payload), Uint8Array.prototype, 'a plain Uint8Array view');
   });
 
-  test('decoding tells a short buffer, an implausible length and a bad checksum apart', () => {
+  test('a segment starts with "POLKULOG", version 2 and the checksum of both', () => {
+    assert.equal(SEGMENT_HEADER.subarray(0, 8).toString('latin1'), 'POLKULOG');
+    assert.equal(SEGMENT_HEADER.readUInt32LE(8), 2);
+    assert.equal(SEGMENT_HEADER.readUInt32LE(12), crc32(SEGMENT_HEADER.subarray(0, 12)));
+    assert.ok(SEGMENT_HEADER.readUInt32LE(0) > 64 * 1024 * 1024, 'read as a version-1 length word, implausible');
+  });
+
+  test('decoding tells a short buffer, a damaged header and a bad payload checksum apart', () => {
     const buf = Buffer.alloc(recordBytes(10));
     encodeRecord(buf, 0, 1, 2, new Uint8Array(10));
     assert.deepEqual(decodeRecord(buf, 0, 5), { kind: 'short' });
     assert.deepEqual(decodeRecord(buf, 0, buf.length - 1), { kind: 'short', size: buf.length });
-    buf[30] = 1;
+    buf[35] = 1;
     assert.deepEqual(decodeRecord(buf, 0), { kind: 'bad-crc', size: buf.length });
-    for (const length of [0, 15, MAX_BODY_BYTES + 1, 0xffffffff]) {
-      buf.writeUInt32LE(length, 0);
-      assert.deepEqual(decodeRecord(buf, 0), { kind: 'bad-length', length });
+    for (const at of [0, 4, 8, 16, 24, 28]) {
+      const copy = Buffer.from(buf);
+      copy[at] = copy[at]! ^ 0x10;
+      assert.deepEqual(decodeRecord(copy, 0), { kind: 'bad-header' }, `byte ${at}`);
     }
+    assert.ok(MAX_PAYLOAD_BYTES < 64 * 1024 * 1024);
   });
 
   test('a segment index grows past its first capacity and remembers records known to be corrupt', () => {
@@ -85,20 +98,24 @@ describe('segment scan', () => {
         offsets.push(at);
         at = encodeRecord(buf, at, 1 + i, 1000 + i, new Uint8Array(n).fill(i));
       });
-      writeFileSync(path, buf);
+      writeFileSync(path, Buffer.concat([SEGMENT_HEADER, buf]));
       for (const verify of [false, true]) {
         for (let chunk = 1; chunk <= 400; chunk++) {
           const file = await open(path, 'r');
           const seg = new Segment(1, path);
-          const result = await scanSegment(file, seg, verify, chunk);
+          const result = await scanSegment(file, seg, { verify, last: true, chunkBytes: chunk });
           await file.close();
-          assert.deepEqual(result, { corruptRecords: 0 }, `chunk ${chunk}`);
+          assert.deepEqual(
+            result,
+            { corruptRecords: 0, gapEvents: 0, lostBytes: 0, regions: [], tailDamageBytes: 0, tornTailBytes: 0 },
+            `chunk ${chunk}`,
+          );
           assert.deepEqual(
             Array.from({ length: seg.count }, (_, k) => seg.offset(k)),
-            offsets,
+            offsets.map((o) => o + SEGMENT_HEADER.length),
             `chunk ${chunk}, verify ${verify}`,
           );
-          assert.deepEqual([seg.end, seg.newestMs], [buf.length, 1000 + sizes.length - 1]);
+          assert.deepEqual([seg.end, seg.newestMs], [buf.length + SEGMENT_HEADER.length, 1000 + sizes.length - 1]);
         }
       }
     } finally {

@@ -24,7 +24,8 @@ describe('SegmentLog on a full disk', () => {
     let { log } = await SegmentLog.open({ dir });
     let acked = 0;
     let failure: unknown;
-    // Groups of 7 × 1,024 bytes (7,168 on disk): not page-aligned, so the last one is cut mid-record.
+    // Groups of 7 × 1,032 bytes (7,224 on disk) after the 16-byte segment header: not page-aligned,
+    // so the last one is cut mid-record.
     while (failure === undefined && acked < 10_000) {
       const batch = Array.from({ length: 7 }, (_, i) => numbered(acked + i + 1, 1000));
       await log.append(batch).then(
@@ -38,8 +39,8 @@ describe('SegmentLog on a full disk', () => {
     assert.ok(isStorage('STORAGE_FULL')(failure), `got ${String(failure)}`);
     assert.ok(acked > 0);
     const [file] = segmentFiles(dir);
-    assert.equal(statSync(file!).size, acked * 1024, 'the file was cut back to the last whole record');
-    assert.equal(log.bytes, acked * 1024);
+    assert.equal(statSync(file!).size, 16 + acked * 1032, 'the file was cut back to the last whole record');
+    assert.equal(log.bytes, 16 + acked * 1032);
     assert.equal(log.nextSeq, acked + 1, 'the failed append used no seqs');
     const again = Array.from({ length: 7 }, (_, i) => numbered(acked + i + 1, 1000));
     await assert.rejects(log.append(again), isStorage('STORAGE_FULL'), 'still full');
@@ -75,7 +76,7 @@ describe('SegmentLog on a full disk', () => {
       assert.equal(await log.append([numbered(1, 100), numbered(2, 100)]), 1);
       faults.write = { code, afterBytes: 150 };
       await assert.rejects(log.append([numbered(3, 100), numbered(4, 100)]), isStorage(expected));
-      assert.equal(statSync(segmentFiles(dir)[0]!).size, 2 * 124);
+      assert.equal(statSync(segmentFiles(dir)[0]!).size, 16 + 2 * 132);
       faults.write = undefined;
       assert.equal(await log.append([numbered(3, 100)]), 3);
       assert.deepEqual(
@@ -94,7 +95,7 @@ describe('SegmentLog on a full disk', () => {
     faults.datasync = 'EIO';
     await assert.rejects(log.append([numbered(2, 100)]), isStorage('STORAGE_IO'));
     faults.datasync = undefined;
-    assert.equal(statSync(segmentFiles(dir)[0]!).size, 124);
+    assert.equal(statSync(segmentFiles(dir)[0]!).size, 16 + 132);
     assert.equal(await log.append([numbered(2, 100)]), 2);
     await log.close();
   });
@@ -119,9 +120,13 @@ describe('SegmentLog on a full disk', () => {
     );
     await log.close();
     const again = await SegmentLog.open({ dir });
-    // The short write stored record 3 whole and 26 bytes of record 4. Record 3 was refused, yet it
+    // The short write stored record 3 whole and 18 bytes of record 4. Record 3 was refused, yet it
     // is a valid record: after a restart it is delivered (at least once; the sender retries it anyway).
-    assert.deepEqual(again.recovery.corruptSegments, ['00000000000000000001.log: partial record at offset 372 (26 bytes to the end)']);
+    assert.deepEqual(again.recovery.corruptSegments, [
+      '00000000000000000001.log: 18 bytes at offset 412 to the end of the file do not frame; no record found in them',
+    ]);
+    // Seq 4 is missing between the sealed segment and the next one (its record was never whole).
+    assert.deepEqual([again.recovery.lostEvents, again.recovery.lostBytes], [1, 18]);
     assert.deepEqual(
       (await readAll(again.log)).map((r) => text(r.payload)),
       ['p1', 'p2', 'p3', 'p5'],

@@ -91,8 +91,8 @@ describe('SegmentLog', () => {
     assert.equal(log.flushCount, 2);
     assert.equal(writes.length, 2, 'one write per group');
     assert.equal(fileSystem.syncs, 2, 'one fdatasync per group');
-    const size = (n: number): number => 24 + numbered(n).length;
-    let firstBytes = 0;
+    const size = (n: number): number => 32 + numbered(n).length;
+    let firstBytes = 16; // the segment header goes out with the first group
     for (let i = 0; i < 50; i++) firstBytes += 2 * size(i);
     let secondBytes = 0;
     for (let i = 0; i < 30; i++) secondBytes += size(100 + i);
@@ -174,7 +174,7 @@ describe('SegmentLog', () => {
   test('enforceRetention by age deletes segments whose newest record is older than maxAgeMs, also after reopen', async () => {
     const dir = dirs.make();
     const clock = new FakeClock();
-    let { log } = await SegmentLog.open({ dir, segmentBytes: 300, fsync: false, clock });
+    let { log } = await SegmentLog.open({ dir, segmentBytes: 340, fsync: false, clock });
     // Segment k (k = 0..4) gets two records at minute k.
     for (let k = 0; k < 5; k++) {
       await log.append([numbered(2 * k + 1, 120)]);
@@ -183,7 +183,7 @@ describe('SegmentLog', () => {
     }
     assert.equal(segmentFiles(dir).length, 5);
     await log.close();
-    ({ log } = await SegmentLog.open({ dir, segmentBytes: 300, fsync: false, clock }));
+    ({ log } = await SegmentLog.open({ dir, segmentBytes: 340, fsync: false, clock }));
     // Now is minute 5: segments from minutes 0 and 1 are older than 3.5 minutes.
     assert.deepEqual(await log.enforceRetention({ maxAgeMs: 210_000 }), { firstSeq: 5, deletedRecords: 4 });
     assert.deepEqual(await log.enforceRetention({ maxAgeMs: 210_000 }), { firstSeq: 5, deletedRecords: 0 });

@@ -1,7 +1,8 @@
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CursorStore } from './cursor-store.js';
-import { scanSegment, Segment } from './record-codec.js';
+import { Segment } from './record-codec.js';
+import { scanSegment } from './segment-scan.js';
 import { SEGMENT_NAME } from './segment-log.js';
 
 /** What `polku validate` found in one of the durable directory's logs. */
@@ -14,8 +15,35 @@ export interface LogCheck {
   corruptRecords: number;
   /** A partial last write (a crash mid-append); the gateway cuts it off at its next start. */
   tornTailBytes: number;
+  /**
+   * Acknowledged events lost to damage: corrupt records plus the seq gaps across damaged stretches
+   * (a sealed segment's unreadable end: up to the next segment's first seq). Unreadable bytes at
+   * the end of the last segment have no seq after them: see `unknownTailBytes`.
+   */
+  lostEvents: number;
+  /** Bytes that are damaged (torn tail excluded). */
+  lostBytes: number;
+  /** Damaged stretches the reader skips. */
+  skippedRegions: number;
+  /** Unreadable bytes at the end of the last segment: at most one event per 32 of them. */
+  unknownTailBytes: number;
+  /** Segments in the format of an older gateway (read as they are). */
+  legacySegments: number;
+  /** The damaged segments, one entry each. */
+  damagedSegments: SegmentDamage[];
   /** Unreadable stretches, with the segment and offset. */
   damage: string[];
+}
+
+/** What one damaged segment lost. */
+export interface SegmentDamage {
+  file: string;
+  lostEvents: number;
+  lostBytes: number;
+  /** Records framed but whose checksum fails. */
+  corruptRecords: number;
+  /** Damaged stretches skipped. */
+  skippedRegions: number;
 }
 
 export interface DurableDirCheck {
@@ -43,7 +71,7 @@ export async function checkDurableDir(dir: string): Promise<DurableDirCheck> {
   }
   const store = await CursorStore.open(join(dir, 'cursors.json'));
   const cursors = { emitters: store.entries(), corrupt: store.recoveredFromCorruption };
-  const healthy = !cursors.corrupt && logs.every((l) => l.corruptRecords === 0 && l.damage.length === 0);
+  const healthy = !cursors.corrupt && logs.every((l) => l.corruptRecords === 0 && l.damage.length === 0 && l.lostBytes === 0);
   return { dir, exists: exists || logs.length > 0, logs, cursors, healthy };
 }
 
@@ -55,19 +83,55 @@ async function checkLog(dir: string, name: LogCheck['name']): Promise<LogCheck |
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const out: LogCheck = { name, segments: names.length, records: 0, corruptRecords: 0, tornTailBytes: 0, damage: [] };
+  const out: LogCheck = {
+    name,
+    segments: names.length,
+    records: 0,
+    corruptRecords: 0,
+    tornTailBytes: 0,
+    lostEvents: 0,
+    lostBytes: 0,
+    skippedRegions: 0,
+    unknownTailBytes: 0,
+    legacySegments: 0,
+    damagedSegments: [],
+    damage: [],
+  };
+  /** The previous (sealed) segment: seqs between its last record and the next segment's first are lost. */
+  let openTail: { seg: Segment; entry: SegmentDamage } | undefined;
   for (const [k, file] of names.entries()) {
+    const last = k === names.length - 1;
     const seg = new Segment(Number(SEGMENT_NAME.exec(file)![1]), join(dir, file));
+    if (openTail !== undefined) {
+      const gap = Math.max(0, seg.base - openTail.seg.base - openTail.seg.count);
+      openTail.entry.lostEvents += gap;
+      out.lostEvents += gap;
+      if (gap > 0 && !out.damagedSegments.includes(openTail.entry)) {
+        out.damagedSegments.push(openTail.entry);
+        out.damage.push(`${openTail.entry.file}: ends ${gap} seq(s) before the next segment starts`);
+      }
+    }
     const handle = await open(seg.path, 'r');
     try {
-      const scan = await scanSegment(handle, seg, true);
+      const scan = await scanSegment(handle, seg, { verify: true, last });
+      if (seg.version === 1) out.legacySegments++;
       out.corruptRecords += scan.corruptRecords;
-      out.records += seg.count - scan.corruptRecords;
-      if (scan.damage !== undefined) out.damage.push(`${name}/${file}: ${scan.damage}`);
-      else if (scan.cutAt !== undefined && k < names.length - 1) {
-        // Only the segment being appended to can be torn by a crash; a sealed one was complete.
-        out.damage.push(`${name}/${file}: the last ${seg.fileBytes - scan.cutAt} bytes of a sealed segment do not check`);
-      } else if (scan.cutAt !== undefined) out.tornTailBytes += seg.fileBytes - scan.cutAt;
+      out.records += seg.count - seg.corruptCount;
+      out.tornTailBytes += scan.tornTailBytes;
+      for (const r of scan.regions) out.damage.push(`${name}/${file}: ${r}`);
+      const entry: SegmentDamage = {
+        file: `${name}/${file}`,
+        lostEvents: scan.corruptRecords + scan.gapEvents,
+        lostBytes: scan.lostBytes,
+        corruptRecords: scan.corruptRecords,
+        skippedRegions: scan.regions.length,
+      };
+      out.lostEvents += entry.lostEvents;
+      out.lostBytes += entry.lostBytes;
+      out.skippedRegions += entry.skippedRegions;
+      if (last) out.unknownTailBytes += scan.tailDamageBytes;
+      if (entry.lostBytes > 0 || entry.skippedRegions > 0) out.damagedSegments.push(entry);
+      openTail = last ? undefined : { seg, entry };
     } finally {
       await handle.close();
     }
@@ -84,6 +148,16 @@ export function describeCheck(c: DurableDirCheck): string {
       `    ${l.name.padEnd(13)} ${l.segments} segment(s), ${l.records} records, ${l.corruptRecords} corrupt, torn tail ${l.tornTailBytes} bytes` +
         (l.tornTailBytes > 0 ? ' (cut off at the next start)' : ''),
     );
+    if (l.lostEvents > 0 || l.lostBytes > 0 || l.legacySegments > 0)
+      lines.push(
+        `    ${''.padEnd(13)} lost ${l.lostEvents} events, ${l.lostBytes} bytes, ${l.skippedRegions} damaged stretch(es) skipped` +
+          (l.unknownTailBytes > 0 ? `; ${l.unknownTailBytes} unreadable bytes at the end (events not countable)` : '') +
+          (l.legacySegments > 0 ? `; ${l.legacySegments} segment(s) in the previous format` : ''),
+      );
+    for (const s of l.damagedSegments)
+      lines.push(
+        `      segment ${s.file}: lost ${s.lostEvents} events, ${s.lostBytes} bytes, ${s.corruptRecords} corrupt record(s), ${s.skippedRegions} stretch(es) skipped`,
+      );
     for (const d of l.damage) lines.push(`      damage: ${d}`);
   }
   lines.push(

@@ -117,15 +117,25 @@ export class DurableStore {
       ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}),
       ...(options.fsync === false ? { fsync: false } : {}),
     };
-    const events = await SegmentLog.open({ dir: join(options.dir, 'events'), ...common });
-    const dead = await SegmentLog.open({ dir: join(options.dir, 'dead-letters'), ...common });
+    // Damaged segments are copied to <dir>/damaged/<log>/ before recovery cuts anything.
+    const damagedDir = (name: string): string => join(options.dir, 'damaged', name);
+    const events = await SegmentLog.open({ dir: join(options.dir, 'events'), damagedDir: damagedDir('events'), ...common });
+    const dead = await SegmentLog.open({ dir: join(options.dir, 'dead-letters'), damagedDir: damagedDir('dead-letters'), ...common });
     const cursors = await CursorStore.open(join(options.dir, 'cursors.json'));
     const r = events.recovery;
-    const damaged = r.tornTailBytes > 0 || r.corruptRecords > 0 || r.corruptSegments.length > 0;
+    const damaged = r.tornTailBytes > 0 || r.lostBytes > 0 || r.corruptSegments.length > 0;
     (damaged ? log.error.bind(log) : log.info.bind(log))(
       { ...r, cursorsRecoveredFromCorruption: cursors.recoveredFromCorruption },
-      damaged ? 'event log recovered with damage skipped' : 'event log opened',
+      r.lostBytes > 0
+        ? `event log recovered with damage skipped: ${r.lostEvents} events and ${r.lostBytes} bytes lost in ${r.skippedRegions} damaged stretch(es)` +
+            (r.unknownTailBytes > 0 ? `, ${r.unknownTailBytes} unreadable bytes at the end` : '')
+        : damaged
+          ? 'event log recovered with damage skipped'
+          : 'event log opened',
     );
+    const d = dead.recovery;
+    if (d.lostBytes > 0)
+      log.error(d, `dead-letter log recovered with damage skipped: ${d.lostEvents} dead letters and ${d.lostBytes} bytes lost`);
     const store = new DurableStore(options, events.log, dead.log, cursors, r, clock, logger);
     const rebuildStarted = clock.monotonicMs();
     await store.rebuildIdempotencyWindow();
@@ -144,6 +154,19 @@ export class DurableStore {
   /** Records skipped because their checksum failed (recovery plus reads). */
   get corruptRecords(): number {
     return this.recovery.corruptRecords + this.log.corruptRecordsRead + this.corruptSkipped;
+  }
+
+  /**
+   * Acknowledged events lost to damage since start: found at open (seq gaps and corrupt records),
+   * then records whose checksum fails when read, and records that do not decode.
+   */
+  get lostEvents(): number {
+    return this.recovery.lostEvents + this.log.corruptRecordsRead + this.corruptSkipped;
+  }
+
+  /** Bytes of the log lost to damage since start (found at open, then on read). */
+  get lostBytes(): number {
+    return this.recovery.lostBytes + this.log.corruptBytesRead;
   }
 
   /**

@@ -2,10 +2,11 @@
  * The segment files of a log directory: their names, creating one, and recovering them all at
  * open. Kept apart from SegmentLog, whose job is appending and reading once the files are known.
  */
-import { mkdir, open, readdir, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { StorageError } from '../../errors/storage-error.js';
-import { Segment, recoverSegment, type LogFileSystem } from './record-codec.js';
+import { Segment, type LogFileSystem } from './record-codec.js';
+import { recoverSegment } from './segment-scan.js';
 
 /** A segment file's name: its first record's seq, 20 digits. */
 export const SEGMENT_NAME = /^(\d{20})\.log$/;
@@ -22,10 +23,40 @@ export interface RecoveryReport {
   tornTailBytes: number;
   /** Records with a bad checksum that were skipped (only the last segment is verified at open). */
   corruptRecords: number;
-  /** `<file>: <why>` for each file that could not be framed past some offset (the rest skipped). */
+  /**
+   * Acknowledged events found lost at open: records skipped for a bad checksum, plus the seq gap
+   * across every damaged stretch the reader resynced past (and, for a sealed segment whose end
+   * is unreadable, the gap up to the next segment's first seq). Unreadable bytes at the very end of
+   * the log have no seq after them to measure by: they are in `lostBytes` and `unknownTailBytes`.
+   */
+  lostEvents: number;
+  /** Bytes skipped as damaged (torn tails excluded). */
+  lostBytes: number;
+  /** Damaged stretches skipped (each with a line in `corruptSegments`). */
+  skippedRegions: number;
+  /** Unreadable bytes cut from the end of the last segment, whose events cannot be counted. */
+  unknownTailBytes: number;
+  /** `<file>: <why>` for each damaged stretch (offset, bytes and seqs lost). */
   corruptSegments: string[];
+  /** Segments written by an older gateway (format version 1), read with the old reader. */
+  legacySegments: number;
+  /** Copies of damaged segments kept for inspection, and why a copy was not kept. */
+  damagedCopies: string[];
   durationMs: number;
 }
+
+/** Where and how much of damaged segments {@link recoverSegments} copies aside before cutting. */
+export interface DamagedCopies {
+  /** Directory of the copies, `<segment>.<UTC time>`; created when needed. */
+  dir: string;
+  /** The copies in `dir` are kept below this many bytes in all: a copy that would pass it is not made. */
+  maxBytes: number;
+  /** Time for the copies' names. */
+  nowMs: number;
+}
+
+/** Bound on the bytes of damaged segment copies kept: four full segments. */
+export const DEFAULT_DAMAGED_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
  * Opens every segment in `dir` (creating the directory when missing), checks the last one record
@@ -34,7 +65,11 @@ export interface RecoveryReport {
  * an I/O failure does, as a StorageError. `firstSeq`, `nextSeq`, `bytes` and `durationMs` are
  * left for the caller, which knows them once the log is built.
  */
-export async function recoverSegments(dir: string, fs: LogFileSystem): Promise<{ segments: Segment[]; report: RecoveryReport }> {
+export async function recoverSegments(
+  dir: string,
+  fs: LogFileSystem,
+  damaged: DamagedCopies,
+): Promise<{ segments: Segment[]; report: RecoveryReport }> {
   const report: RecoveryReport = {
     segments: 0,
     records: 0,
@@ -43,7 +78,13 @@ export async function recoverSegments(dir: string, fs: LogFileSystem): Promise<{
     bytes: 0,
     tornTailBytes: 0,
     corruptRecords: 0,
+    lostEvents: 0,
+    lostBytes: 0,
+    skippedRegions: 0,
+    unknownTailBytes: 0,
     corruptSegments: [],
+    legacySegments: 0,
+    damagedCopies: [],
     durationMs: 0,
   };
   let names: string[];
@@ -55,6 +96,12 @@ export async function recoverSegments(dir: string, fs: LogFileSystem): Promise<{
   }
   const segments: Segment[] = [];
   let skipTo = 0;
+  /**
+   * The previous (sealed) segment: seqs between its last record and the next segment's first are
+   * lost (an unreadable or cut end; also seqs an earlier recovery gave an unreadable end room for).
+   */
+  let openTail: Segment | undefined;
+  let openTailDamaged = false;
   for (let k = 0; k < names.length; k++) {
     const last = k === names.length - 1;
     const seg = new Segment(Number(SEGMENT_NAME.exec(names[k]!)![1]), join(dir, names[k]!));
@@ -62,10 +109,23 @@ export async function recoverSegments(dir: string, fs: LogFileSystem): Promise<{
       throw storageError(err, `cannot open segment ${seg.path}`);
     });
     try {
-      const found = await recoverSegment(file, seg, last);
+      const found = await recoverSegment(file, seg, last, () => keepDamagedCopy(seg, damaged, report));
+      if (openTail !== undefined) {
+        const gap = Math.max(0, seg.base - openTail.base - openTail.count);
+        report.lostEvents += gap;
+        if (gap > 0 && !openTailDamaged)
+          report.corruptSegments.push(`${basename(openTail.path)}: ends ${gap} seq(s) before the next segment starts`);
+      }
+      openTail = last ? undefined : seg;
+      openTailDamaged = found.tailDamageBytes > 0;
+      if (last && found.tailDamageBytes > 0) report.unknownTailBytes += found.tailDamageBytes;
       report.corruptRecords += found.corruptRecords;
+      report.lostEvents += found.corruptRecords + found.gapEvents;
+      report.lostBytes += found.lostBytes;
+      report.skippedRegions += found.regions.length;
       report.tornTailBytes += found.tornTailBytes;
-      if (found.damage !== undefined) report.corruptSegments.push(`${names[k]}: ${found.damage}`);
+      if (seg.version === 1) report.legacySegments++;
+      for (const r of found.regions) report.corruptSegments.push(`${names[k]}: ${r}`);
       skipTo = found.skipTo ?? 0;
     } catch (err) {
       await file.close().catch(() => undefined);
@@ -76,20 +136,61 @@ export async function recoverSegments(dir: string, fs: LogFileSystem): Promise<{
     segments.push(seg);
   }
   for (let k = 0; k + 1 < segments.length; k++) segments[k]!.clampTo(segments[k + 1]!.base);
-  if (segments.length === 0 || skipTo > 0) {
-    // A damaged last segment cut down to nothing has no records left to keep: drop it.
-    const emptied = skipTo > 0 && segments[segments.length - 1]!.fileBytes === 0 ? segments.pop() : undefined;
+  const lastSeg = segments[segments.length - 1];
+  // A segment written by an older gateway is read, never appended to: new records go to a new one.
+  const legacyLast = lastSeg?.version === 1;
+  if (lastSeg === undefined || skipTo > 0 || legacyLast) {
+    // A damaged (or old) last segment with no records left to keep: drop it.
+    const emptied = lastSeg !== undefined && lastSeg.count === 0 && (skipTo > 0 || legacyLast) ? segments.pop() : undefined;
+    const base = lastSeg === undefined ? 1 : Math.max(skipTo, lastSeg.base + lastSeg.count);
     try {
-      await createSegment(dir, segments, Math.max(skipTo, 1), fs);
-      if (emptied !== undefined) await emptied.closeFile().then(() => unlink(emptied.path));
+      if (legacyLast && emptied === undefined) {
+        lastSeg.seal();
+        await lastSeg.closeFile();
+      }
+      // An emptied segment of the same first seq is overwritten by the new one, else deleted.
+      if (emptied?.base === base) await emptied.closeFile();
+      await createSegment(dir, segments, base, fs);
+      if (emptied !== undefined && emptied.base !== base) await emptied.closeFile().then(() => unlink(emptied.path));
     } catch (err) {
       for (const seg of [...segments, emptied]) await seg?.closeFile();
       throw storageError(err, `cannot start a new segment in ${dir}`);
     }
   }
   report.segments = segments.length;
-  report.records = segments.reduce((sum, s) => sum + s.count, 0) - report.corruptRecords;
+  report.records = segments.reduce((sum, s) => sum + s.count - s.corruptCount, 0);
   return { segments, report };
+}
+
+/**
+ * Copies a damaged segment into `damaged.dir` before recovery cuts anything, unless a copy of the
+ * same size is already there (the same damage seen at an earlier start) or the copies would pass
+ * `damaged.maxBytes`. Never throws: a copy that cannot be made is reported, recovery goes on.
+ */
+async function keepDamagedCopy(seg: Segment, damaged: DamagedCopies, report: RecoveryReport): Promise<void> {
+  const name = basename(seg.path);
+  try {
+    await mkdir(damaged.dir, { recursive: true });
+    let kept = 0;
+    for (const f of await readdir(damaged.dir)) {
+      const size = (await stat(join(damaged.dir, f))).size;
+      if (f.startsWith(`${name}.`) && size === seg.fileBytes) {
+        report.damagedCopies.push(`${name}: already kept as ${join(damaged.dir, f)}`);
+        return;
+      }
+      kept += size;
+    }
+    if (kept + seg.fileBytes > damaged.maxBytes) {
+      report.damagedCopies.push(`${name}: not kept, the copies in ${damaged.dir} would pass ${damaged.maxBytes} bytes`);
+      return;
+    }
+    const stamp = new Date(damaged.nowMs).toISOString().replace(/[-:]/g, '').replace('.', '-');
+    const dest = join(damaged.dir, `${name}.${stamp}`);
+    await copyFile(seg.path, dest);
+    report.damagedCopies.push(`${name}: kept as ${dest}`);
+  } catch (err) {
+    report.damagedCopies.push(`${name}: not kept: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** Creates (and syncs) an empty segment whose first record will be `base`, and appends it to `segments`. */

@@ -1,20 +1,24 @@
 import { systemClock, type Clock } from '../../clock.js';
 import { StorageError } from '../../errors/storage-error.js';
 import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   HEADER_BYTES,
   MAX_PAYLOAD_BYTES,
+  SEGMENT_HEADER,
+  SEGMENT_HEADER_BYTES,
   type Segment,
   decodeRecord,
   encodeRecord,
   type LogFileSystem,
   type LogRecord,
 } from './record-codec.js';
-import { createSegment, fsOpen, recoverSegments, storageError, type RecoveryReport } from './segment-files.js';
+import { decodeV1Record } from './record-codec-v1.js';
+import { DEFAULT_DAMAGED_MAX_BYTES, createSegment, fsOpen, recoverSegments, storageError, type RecoveryReport } from './segment-files.js';
 
 export type { LogFile, LogFileSystem, LogRecord } from './record-codec.js';
 export { StorageError, type StorageErrorCode } from '../../errors/storage-error.js';
-export { SEGMENT_NAME, type RecoveryReport } from './segment-files.js';
+export { SEGMENT_NAME, DEFAULT_DAMAGED_MAX_BYTES, type RecoveryReport } from './segment-files.js';
 
 export interface SegmentLogOptions {
   /** Where the segment files live; created if missing. */
@@ -27,6 +31,10 @@ export interface SegmentLogOptions {
   clock?: Clock;
   /** How segment files are opened. Default `fs.promises.open`; tests inject failing files. */
   fileSystem?: LogFileSystem;
+  /** Where damaged segments are copied at open before anything is cut. Default `<dir>/damaged`. */
+  damagedDir?: string;
+  /** The copies of damaged segments are kept below this many bytes in all. Default 256 MiB. */
+  damagedMaxBytes?: number;
 }
 
 interface PendingAppend {
@@ -54,6 +62,7 @@ const MAX_IDLE_READERS = 4;
 export class SegmentLog {
   private flushes = 0;
   private corruptRead = 0;
+  private corruptReadBytes = 0;
   private next: number;
   private totalBytes: number;
   private queue: PendingAppend[] = [];
@@ -89,7 +98,11 @@ export class SegmentLog {
   static async open(options: SegmentLogOptions): Promise<{ log: SegmentLog; recovery: RecoveryReport }> {
     const clock = options.clock ?? systemClock;
     const started = clock.monotonicMs();
-    const { segments, report } = await recoverSegments(options.dir, options.fileSystem ?? fsOpen);
+    const { segments, report } = await recoverSegments(options.dir, options.fileSystem ?? fsOpen, {
+      dir: options.damagedDir ?? join(options.dir, 'damaged'),
+      maxBytes: options.damagedMaxBytes ?? DEFAULT_DAMAGED_MAX_BYTES,
+      nowMs: clock.nowMs(),
+    });
     const log = new SegmentLog(options.dir, segments, options);
     const recovery: RecoveryReport = {
       ...report,
@@ -124,6 +137,11 @@ export class SegmentLog {
   /** Records skipped by `read` because their checksum (or seq) did not match; each counted once. */
   get corruptRecordsRead(): number {
     return this.corruptRead;
+  }
+
+  /** Bytes of the records counted in `corruptRecordsRead`. */
+  get corruptBytesRead(): number {
+    return this.corruptReadBytes;
   }
 
   /**
@@ -245,11 +263,13 @@ export class SegmentLog {
         seg = await this.roll();
         start = 0;
       }
+      // A new segment's header goes out with its first group: still one write.
+      if (start === 0) bytes += SEGMENT_HEADER_BYTES;
       if (bytes > this.scratch.length && bytes <= SCRATCH_MAX_BYTES)
         this.scratch = Buffer.allocUnsafe(Math.max(bytes, 2 * this.scratch.length));
       const buf = bytes <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(bytes);
       const now = this.clock.nowMs();
-      let at = 0;
+      let at = start === 0 ? SEGMENT_HEADER.copy(buf, 0) : 0;
       let seq = this.next;
       for (const a of group) for (const p of a.payloads) at = encodeRecord(buf, at, seq++, now, p);
       try {
@@ -264,10 +284,12 @@ export class SegmentLog {
         throw err;
       }
       this.flushes++;
-      for (let off = start, s = this.next; s < seq; s++) {
-        seg.push(off);
-        off += buf.readUInt32LE(off - start) + 8;
-      }
+      let off = start === 0 ? SEGMENT_HEADER_BYTES : start;
+      for (const a of group)
+        for (const p of a.payloads) {
+          seg.push(off);
+          off += HEADER_BYTES + p.length;
+        }
       seg.fileBytes = seg.end = start + bytes;
       seg.newestMs = now;
       this.totalBytes += bytes;
@@ -329,13 +351,17 @@ export class SegmentLog {
           if (bytesRead === 0) break;
           got += bytesRead;
         }
+        const decode = seg.version === 1 ? decodeV1Record : decodeRecord;
         for (; k < j; k++) {
           if (seg.isCorrupt(k)) continue;
-          const d = decodeRecord(buf, seg.offset(k) - from, got);
+          const d = decode(buf, seg.offset(k) - from, got);
           if (d.kind === 'ok' && d.record.seq === seg.base + k) out.push(d.record);
           else {
             seg.markCorrupt(k);
             this.corruptRead++;
+            // A record that frames but does not check counts its own size (bytes after it that do
+            // not frame were counted at open).
+            this.corruptReadBytes += d.kind === 'bad-crc' ? d.size : seg.endOf(k) - seg.offset(k);
           }
         }
       }
