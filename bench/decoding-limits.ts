@@ -1,7 +1,7 @@
 /**
  * How long one hostile (or one maximal legitimate) gRPC message holds the event loop: decode plus
  * the hub's intake, in-process, the worst of `REPS` runs after a warm-up. Figures go to
- * docs/security-parts/decoding-limits.md.
+ * docs/security.md, "Decoding limits".
  *
  *   node --import tsx bench/decoding-limits.ts [--max-old-space-size=160 via NODE_OPTIONS]
  */

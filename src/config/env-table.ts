@@ -132,7 +132,7 @@ export const ENV_TABLE = {
     wholeNumber(0),
     'how long SIGTERM waits for the buffer to drain',
   ),
-  // Connection budgets: the gRPC port's and the metrics port's (docs/security-parts/budgets.md).
+  // Connection budgets: the gRPC port's and the metrics port's (docs/security.md, "Budgets").
   maxConnections: variable(
     'POLKU_MAX_CONNECTIONS',
     DEFAULT_CONNECTION_LIMITS.maxConnections,

@@ -1,4 +1,4 @@
-// Figures for docs/security-parts/registry.md: an unauthenticated Register flood from one peer
+// Figures for docs/security.md: an unauthenticated Register flood from one peer
 // against a gateway with a token, and the authenticated registration that follows it.
 //   node --import tsx test/registry/flood-figures.ts
 import { PluginType } from '../../src/gen/polku/v1/plugin.js';

@@ -56,7 +56,7 @@ const EMPTY = new Uint8Array(0);
 /**
  * Decodes a StreamEvents request, noting each event's byte range so durable mode can store those
  * bytes as they came (see WireEvents). Strict and bounded, so one message cannot cost more than
- * its limits allow (docs/security-parts/decoding-limits.md):
+ * its limits allow (docs/security.md, "Decoding limits"):
  *
  * - Events are counted before any is decoded (a scan of tags and lengths); at event
  *   `maxBatchEvents + 1` the message is refused BATCH_TOO_LARGE and nothing more is read.
