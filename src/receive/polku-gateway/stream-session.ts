@@ -1,5 +1,5 @@
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
-import type { Clock } from '../../clock.js';
+import { systemTimers, type Clock, type TimerHandle, type Timers } from '../../clock.js';
 import type { Ack } from '../../gen/polku/v1/gateway.js';
 import { intakeOfBatch, intakeOfUnreadable } from '../../hub/polku-messages.js';
 import type { Logger } from '../../observability/logger.js';
@@ -16,6 +16,15 @@ type Incoming = ReceivedBatch | UnreadableMessage;
  * frame; HTTP/2 flow control holds the rest on the agent's side.
  */
 export const STREAM_READ_AHEAD_MESSAGES = 1;
+
+/**
+ * A stream whose whole message was refused (too large, unreadable) stops being read for a while,
+ * doubling with each such message in a row: 10 ms, 20 ms, … up to 1 s. Answering costs little,
+ * but receiving a few MiB that will be refused whole does not, and a stream sending nothing else
+ * would otherwise take a core from the agents beside it. One message that is read resets it.
+ */
+export const REFUSAL_PAUSE_FIRST_MS = 10;
+export const REFUSAL_PAUSE_MAX_MS = 1_000;
 
 /** What a session reports about itself (a gauge of the paused ones). */
 export interface StreamSessionMetrics {
@@ -38,6 +47,9 @@ export class StreamSession {
   private inputEnded = false;
   private closed = false;
   private closeStatus: { code: GrpcStatus; details: string } | null = null;
+  /** Whole messages refused in a row, and the pause they earned. */
+  private refusedInARow = 0;
+  private refusalPause: TimerHandle | null = null;
 
   constructor(
     private readonly call: ServerDuplexStream<Incoming, Ack>,
@@ -46,6 +58,7 @@ export class StreamSession {
     private readonly log: Logger,
     private readonly onDone: (session: StreamSession) => void,
     private readonly metrics?: StreamSessionMetrics,
+    private readonly timers: Timers = systemTimers,
   ) {
     limitReadAhead(call);
     call.on('data', (message: Incoming) => this.onMessage(message));
@@ -121,11 +134,23 @@ export class StreamSession {
 
   private reply(ack: Ack): void {
     if (this.closed) return;
+    const refusedWhole = isWholeRefusal(ack);
+    this.refusedInARow = refusedWhole ? this.refusedInARow + 1 : 0;
     if (!this.call.write(ack)) {
       // The agent is not reading its Acks: stop reading its batches until it does.
       this.hold();
       this.call.once('drain', () => this.release());
     }
+    if (refusedWhole && this.refusalPause === null) this.pauseAfterRefusal();
+  }
+
+  private pauseAfterRefusal(): void {
+    const ms = Math.min(REFUSAL_PAUSE_MAX_MS, REFUSAL_PAUSE_FIRST_MS * 2 ** Math.min(this.refusedInARow - 1, 16));
+    this.hold();
+    this.refusalPause = this.timers.setTimeout(() => {
+      this.refusalPause = null;
+      this.release();
+    }, ms);
   }
 
   private hold(): void {
@@ -159,12 +184,23 @@ export class StreamSession {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.refusalPause !== null) {
+      this.timers.clearTimeout(this.refusalPause);
+      this.refusalPause = null;
+    }
     if (this.holds > 0) {
       this.holds = 0;
       this.metrics?.paused(-1);
     }
     this.onDone(this);
   }
+}
+
+/** An Ack that accepted nothing because the message as a whole was refused: too large or unreadable. */
+function isWholeRefusal(ack: Ack): boolean {
+  if (ack.eventIds.length > 0 || ack.errors.length !== 1) return false;
+  const e = ack.errors[0]!;
+  return e.eventId === '' && (e.code === 'BATCH_TOO_LARGE' || e.code === 'INVALID_BATCH');
 }
 
 /**
