@@ -1,41 +1,20 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { tmpfsMounts } from '../fixtures/durable-log-helpers.js';
 import { AckStream, protoOnlyClient } from '../helpers/gateway-harness.js';
-import { ROOT, servePolku } from '../helpers/polku-process.js';
+import { servePolku } from '../helpers/polku-process.js';
+import { freePort, startReceiver } from '../helpers/receiver-process.js';
 
 const children: ChildProcess[] = [];
 after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts the receiver process on `port`; resolves once it listens. */
-function startReceiver(port: number, sink: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/receiver.ts', String(port), sink], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && resolve(child));
-    child.on('exit', (code) => reject(new Error(`receiver exited ${code}`)));
-  });
-}
-
 function received(sink: string): string[] {
   return existsSync(sink) ? readFileSync(sink, 'utf8').trim().split('\n').filter(Boolean) : [];
 }
@@ -71,7 +50,7 @@ describe('durable mode under kill -9', () => {
     const dir = mkdtempSync(join(tmpdir(), 'polku-crash-'));
     const sink = join(dir, 'received.txt');
     const receiverPort = await freePort();
-    await startReceiver(receiverPort, sink);
+    await startReceiver(receiverPort, sink, children);
     const acked = new Set<string>();
     let batchNo = 0;
     for (const killAfter of [7, 23, 41]) {
@@ -123,7 +102,7 @@ describe('durable mode under kill -9', () => {
     }
     assert.equal(sent['a']!.length + sent['b']!.length, 200, 'all acknowledged while the receiver is down');
     assert.deepEqual(received(sink), []);
-    await startReceiver(receiverPort, sink);
+    await startReceiver(receiverPort, sink, children);
     await until(() => received(sink).length >= 200, 'delivery after the receiver came back');
     const lines = received(sink);
     for (const source of ['a', 'b']) {
@@ -153,7 +132,7 @@ describe('durable mode under kill -9', () => {
       .filter((f) => f.endsWith('.log'))
       .sort();
     appendFileSync(join(dir, 'events', segments.at(-1)!), Buffer.from([0xff, 0x00, 0x00, 0x00, 0x12, 0x34]));
-    await startReceiver(receiverPort, sink);
+    await startReceiver(receiverPort, sink, children);
     const second = await durableGateway(dir, receiverPort);
     const report = JSON.parse(await second.line(/event log recovered with damage skipped/)) as { tornTailBytes: number };
     assert.equal(report.tornTailBytes, 6);
@@ -203,7 +182,7 @@ describe('durable mode on a full disk', () => {
     await gw.exited;
 
     // Back with the receiver up, on the same full disk: every acknowledged event arrives.
-    await startReceiver(receiverPort, sink);
+    await startReceiver(receiverPort, sink, children);
     const second = await durableGateway(dir, receiverPort, env);
     await until(() => received(sink).length >= acked.length, 'delivery of every acknowledged event');
     assert.deepEqual(

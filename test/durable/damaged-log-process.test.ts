@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { HEADER_BYTES, SEGMENT_HEADER_BYTES } from '../../src/buffer/durable/record-codec.js';
 import { AckStream, protoOnlyClient } from '../helpers/gateway-harness.js';
-import { ROOT, runPolku, servePolku } from '../helpers/polku-process.js';
+import { runPolku, servePolku } from '../helpers/polku-process.js';
+import { freePort, startReceiver } from '../helpers/receiver-process.js';
 
 /*
  * Damage in the middle of a real gateway's log: kill -9, damage the segment file, restart. Every
@@ -19,27 +19,6 @@ const children: ChildProcess[] = [];
 after(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function startReceiver(port: number, sink: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/receiver.ts', String(port), sink], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && resolve(child));
-    child.on('exit', (code) => reject(new Error(`receiver exited ${code}`)));
-  });
-}
 
 const received = (sink: string): string[] =>
   existsSync(sink)
@@ -116,7 +95,7 @@ describe('a damaged log under a real gateway process', () => {
     assert.match(report, /lost 5 events, \d+ bytes, 2 damaged stretch\(es\) skipped/);
     assert.match(report, new RegExp(`segment events/${name}: lost 5 events`));
 
-    await startReceiver(receiverPort, sink);
+    await startReceiver(receiverPort, sink, children);
     const second = await servePolku(args, env);
     children.push(second.child);
     const line = JSON.parse(await second.line(/event log recovered with damage skipped/)) as {
