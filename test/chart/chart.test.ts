@@ -229,6 +229,18 @@ describe('chart: workload and Service', () => {
       POLKU_DISCOVERY_LABEL_SELECTOR: 'polku.io/plugin',
     };
     for (const [k, v] of Object.entries(expected)) assert.equal(envValue(d, k), v, k);
+    // The intake limits are chart values whose defaults are the gateway's own.
+    const gatewayDefaults = new Map<string, string>(ENV_VARIABLES.map(([k, v]) => [k, v]));
+    for (const k of [
+      'POLKU_MAX_MESSAGE_BYTES',
+      'POLKU_MAX_BATCH_EVENTS',
+      'POLKU_MAX_PAYLOAD_BYTES',
+      'POLKU_MAX_METADATA_BYTES',
+      'POLKU_MAX_EVENT_BYTES',
+      'POLKU_MAX_JSON_DEPTH',
+    ]) {
+      assert.equal(envValue(d, k), gatewayDefaults.get(k), k);
+    }
     const o = await template({
       values: {
         listenHost: '[::]',
@@ -240,7 +252,8 @@ describe('chart: workload and Service', () => {
           shutdownTimeoutMs: 25000,
         },
         terminationGracePeriodSeconds: 40,
-        extraEnv: [{ name: 'POLKU_MAX_BATCH_EVENTS', value: '5000' }],
+        limits: { batchEvents: 5000, jsonDepth: 16 },
+        extraEnv: [{ name: 'POLKU_METRICS_MAX_SOURCES', value: '20' }],
       },
     });
     const overridden: Record<string, string> = {
@@ -255,6 +268,8 @@ describe('chart: workload and Service', () => {
       POLKU_EMIT_MAX_ATTEMPTS: '9',
       POLKU_SHUTDOWN_TIMEOUT_MS: '25000',
       POLKU_MAX_BATCH_EVENTS: '5000',
+      POLKU_MAX_JSON_DEPTH: '16',
+      POLKU_METRICS_MAX_SOURCES: '20',
     };
     for (const [k, v] of Object.entries(overridden)) assert.equal(envValue(o, k), v, k);
     assert.equal(get(gateway(o).startupProbe, 'grpc', 'port'), 7000);

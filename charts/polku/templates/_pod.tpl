@@ -121,6 +121,18 @@ spec:
           value: {{ int64 $v.config.delivery.emitMaxAttempts | quote }}
         - name: POLKU_SHUTDOWN_TIMEOUT_MS
           value: {{ int64 $v.config.shutdownTimeoutMs | quote }}
+        - name: POLKU_MAX_MESSAGE_BYTES
+          value: {{ int64 $v.limits.messageBytes | quote }}
+        - name: POLKU_MAX_BATCH_EVENTS
+          value: {{ int64 $v.limits.batchEvents | quote }}
+        - name: POLKU_MAX_PAYLOAD_BYTES
+          value: {{ int64 $v.limits.payloadBytes | quote }}
+        - name: POLKU_MAX_METADATA_BYTES
+          value: {{ int64 $v.limits.metadataBytes | quote }}
+        - name: POLKU_MAX_EVENT_BYTES
+          value: {{ int64 $v.limits.eventBytes | quote }}
+        - name: POLKU_MAX_JSON_DEPTH
+          value: {{ int64 $v.limits.jsonDepth | quote }}
         - name: POLKU_MAX_CONNECTIONS
           value: {{ int64 $v.connections.max | quote }}
         - name: POLKU_HANDSHAKE_TIMEOUT_MS
