@@ -3,7 +3,7 @@ import { PluginTable } from './plugin-table.js';
 import type { PluginTableOptions } from './table-options.js';
 import type { PluginRow } from './plugin-view.js';
 import { RegistryService } from './registry-service.js';
-import { tokenIdentity, tokenResolver, type ConfiguredIdentity, type IdentityResolver } from './registry-identity.js';
+import { certificateResolver, tokenIdentity, tokenResolver, type ConfiguredIdentity, type IdentityResolver } from './registry-identity.js';
 
 /**
  * Something else that feeds the table (Kubernetes discovery). The gateway starts it after the
@@ -27,8 +27,8 @@ export interface PluginRegistryOptions extends PluginTableOptions {
   /** Identities with their tokens' digests and allowances (POLKU_REGISTRY_IDENTITIES_FILE). */
   identities?: readonly ConfiguredIdentity[];
   /**
-   * Who a call is; default: the token resolver over `token` and `identities`. The hook for other
-   * identities (mTLS certificate names): wrap the token resolver, or replace it.
+   * Who a call is; default: a verified client certificate naming an identity, else a token
+   * (`token` or an identity's). Replace it for identities of another kind.
    */
   resolveIdentity?: IdentityResolver;
   /** Allowed plugin addresses (POLKU_REGISTRY_ALLOWLIST). Default {@link DEFAULT_ALLOWLIST}. */
@@ -64,7 +64,7 @@ export class PluginRegistry {
         : new RegistryService({
             table: this.table,
             allowlist: this.allowlist,
-            resolveIdentity: o.resolveIdentity ?? tokenResolver([...(o.token ? [tokenIdentity(o.token)] : []), ...(o.identities ?? [])]),
+            resolveIdentity: o.resolveIdentity ?? defaultResolver(o.token, o.identities ?? []),
             ...(o.registerRatePerSecond === undefined ? {} : { registerRatePerSecond: o.registerRatePerSecond }),
             ...(o.registerBurst === undefined ? {} : { registerBurst: o.registerBurst }),
             ...(o.clock ? { clock: o.clock } : {}),
@@ -99,4 +99,10 @@ export class PluginRegistry {
   async rows(): Promise<PluginRow[]> {
     return [...(await this.table.rows()), ...this.sources.flatMap((s) => s.pendingRows())];
   }
+}
+
+/** A client certificate naming an identity first, then a token (POLKU_REGISTRY_TOKEN or an identity's). */
+function defaultResolver(token: string | undefined, identities: readonly ConfiguredIdentity[]): IdentityResolver {
+  const all = [...(token ? [tokenIdentity(token)] : []), ...identities];
+  return certificateResolver(all, tokenResolver(all));
 }

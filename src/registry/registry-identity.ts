@@ -38,10 +38,15 @@ export interface RegistryCaller {
  */
 export type IdentityResolver = (caller: RegistryCaller) => RegistryIdentity;
 
-/** One identity as configured, with its token as a SHA-256 digest. */
+/**
+ * One identity as configured: a token (kept as its SHA-256 digest), the names of a client
+ * certificate (its subject CN or a DNS subjectAltName, when the gRPC port requires client
+ * certificates), or both.
+ */
 export interface ConfiguredIdentity {
   readonly name: string;
-  readonly tokenDigest: Buffer;
+  readonly tokenDigest?: Buffer | undefined;
+  readonly certificateNames?: readonly string[] | undefined;
   readonly plugins: readonly string[];
   readonly sources: readonly string[];
 }
@@ -89,14 +94,30 @@ export function loadIdentities(path: string, read: (p: string) => string = (p) =
     names.add(e['name']);
     const token = e['token'];
     const m = typeof token === 'string' ? /^sha256:([0-9a-fA-F]{64})$/.exec(token) : null;
-    if (!m) throw bad(`${at}.token must be "sha256:<64 hex digits>" (the digest of the token, never the token)`);
+    if (token !== undefined && !m) throw bad(`${at}.token must be "sha256:<64 hex digits>" (the digest of the token, never the token)`);
+    const certificate = e['certificate'];
+    const certificateNames = typeof certificate === 'string' ? [certificate] : certificate;
+    if (
+      certificateNames !== undefined &&
+      (!Array.isArray(certificateNames) ||
+        certificateNames.length === 0 ||
+        !certificateNames.every((n): n is string => typeof n === 'string' && n.length > 0 && n.length <= 253))
+    )
+      throw bad(`${at}.certificate must be a client certificate's name (subject CN or DNS subjectAltName), or a list of them`);
+    if (!m && certificateNames === undefined) throw bad(`${at} needs a token, a certificate, or both`);
     const patterns = (key: 'plugins' | 'sources'): string[] => {
       const v = e[key] ?? [];
       if (!Array.isArray(v) || !v.every((p): p is string => typeof p === 'string' && PATTERN.test(p)))
         throw bad(`${at}.${key} must be a list of names, "prefix-*" or "*"`);
       return v;
     };
-    return { name: e['name'], tokenDigest: Buffer.from(m[1]!, 'hex'), plugins: patterns('plugins'), sources: patterns('sources') };
+    return {
+      name: e['name'],
+      tokenDigest: m ? Buffer.from(m[1]!, 'hex') : undefined,
+      certificateNames: certificateNames as string[] | undefined,
+      plugins: patterns('plugins'),
+      sources: patterns('sources'),
+    };
   });
 }
 
@@ -118,11 +139,47 @@ export function tokenResolver(identities: readonly ConfiguredIdentity[]): Identi
     const presented = tokenDigest(m[1]!);
     let found = -1;
     for (let i = 0; i < identities.length; i++) {
-      if (timingSafeEqual(presented, identities[i]!.tokenDigest) && found < 0) found = i;
+      const digest = identities[i]!.tokenDigest;
+      if (digest !== undefined && timingSafeEqual(presented, digest) && found < 0) found = i;
     }
     if (found < 0) throw new RegistryError('POLKU_ERR_REGISTRY_UNAUTHENTICATED', 'the registration token is wrong');
     return resolved[found]!;
   };
+}
+
+/**
+ * The certificate resolver, in front of `fallback`: a caller whose client certificate (verified
+ * against POLKU_TLS_CLIENT_CA_FILE by the TLS handshake) carries a name an identity lists is that
+ * identity; any other caller is left to `fallback` (the token resolver).
+ */
+export function certificateResolver(identities: readonly ConfiguredIdentity[], fallback: IdentityResolver): IdentityResolver {
+  const byName = new Map<string, RegistryIdentity>();
+  for (const i of identities) {
+    const resolved: RegistryIdentity = Object.freeze({ name: i.name, plugins: i.plugins, sources: i.sources, authenticated: true });
+    for (const n of i.certificateNames ?? []) if (!byName.has(n)) byName.set(n, resolved);
+  }
+  if (byName.size === 0) return fallback;
+  return (caller) => {
+    for (const n of certificateNamesOf(caller.authContext)) {
+      const identity = byName.get(n);
+      if (identity) return identity;
+    }
+    return fallback(caller);
+  };
+}
+
+/** The subject CN and DNS subjectAltNames of the peer certificate in a grpc-js auth context. */
+export function certificateNamesOf(authContext: unknown): string[] {
+  const cert = (authContext as { sslPeerCertificate?: { subject?: { CN?: unknown }; subjectaltname?: unknown } } | undefined)
+    ?.sslPeerCertificate;
+  if (!cert) return [];
+  const names: string[] = [];
+  const cn = cert.subject?.CN;
+  if (typeof cn === 'string') names.push(cn);
+  if (typeof cert.subjectaltname === 'string') {
+    for (const part of cert.subjectaltname.split(', ')) if (part.startsWith('DNS:')) names.push(part.slice(4));
+  }
+  return names;
 }
 
 /** POLKU_REGISTRY_TOKEN as an identity: every plugin name and source, but protected sources only when listed (never). */

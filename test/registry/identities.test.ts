@@ -6,7 +6,15 @@ import { test } from 'node:test';
 import { Metadata } from '@grpc/grpc-js';
 import { settingsFromEnv } from '../../src/config/env.js';
 import { SeenSources } from '../../src/hub/seen-sources.js';
-import { allows, loadIdentities, peerHost, tokenIdentity, tokenResolver } from '../../src/registry/registry-identity.js';
+import {
+  allows,
+  certificateNamesOf,
+  certificateResolver,
+  loadIdentities,
+  peerHost,
+  tokenIdentity,
+  tokenResolver,
+} from '../../src/registry/registry-identity.js';
 import { PolkuError } from '../../src/errors.js';
 
 const digest = (t: string) => `sha256:${createHash('sha256').update(t).digest('hex')}`;
@@ -32,7 +40,7 @@ test('the identities file: digests only, each entry checked and named in the err
     file({ identities: [{ name: 'team-a', token: digest('a'), plugins: ['slack'], sources: ['csv-*'] }] }),
   );
   assert.deepEqual(
-    ids.map((i) => [i.name, i.plugins, i.sources, i.tokenDigest.toString('hex')]),
+    ids.map((i) => [i.name, i.plugins, i.sources, i.tokenDigest?.toString('hex')]),
     [['team-a', ['slack'], ['csv-*'], digest('a').slice(7)]],
   );
   const bad = (doc: unknown): string => {
@@ -85,6 +93,47 @@ test('the token resolver: open without identities; otherwise the identity whose 
   assert.throws(() => resolve(caller('nope')), /the registration token is wrong/);
   assert.equal(peerHost('[::1]:5000'), '::1');
   assert.equal(peerHost('10.0.0.7:41000'), '10.0.0.7');
+});
+
+test('certificate identities: named by a client certificate, checked in the file, resolved before tokens', () => {
+  const ids = loadIdentities(
+    'ids.json',
+    file({
+      identities: [
+        { name: 'team-a', certificate: 'plugins.team-a.svc', plugins: ['slack'], sources: [] },
+        { name: 'team-b', token: digest('b'), certificate: ['b-one', 'b-two'], plugins: ['audit'], sources: [] },
+      ],
+    }),
+  );
+  assert.deepEqual(
+    ids.map((i) => [i.name, i.certificateNames, i.tokenDigest !== undefined]),
+    [
+      ['team-a', ['plugins.team-a.svc'], false],
+      ['team-b', ['b-one', 'b-two'], true],
+    ],
+  );
+  assert.throws(
+    () => loadIdentities('ids.json', file({ identities: [{ name: 'c', plugins: [] }] })),
+    /identities\[0\] needs a token, a certificate, or both/,
+  );
+  assert.throws(
+    () => loadIdentities('ids.json', file({ identities: [{ name: 'c', certificate: [], plugins: [] }] })),
+    /identities\[0\]\.certificate must be/,
+  );
+
+  // grpc-js's auth context carries Node's peer certificate: subject CN and subjectaltname.
+  const peer = (cn: string, san = '') => ({ sslPeerCertificate: { subject: { CN: cn }, subjectaltname: san } });
+  assert.deepEqual(certificateNamesOf(peer('x', 'DNS:plugins.team-a.svc, IP Address:127.0.0.1')), ['x', 'plugins.team-a.svc']);
+  assert.deepEqual(certificateNamesOf(undefined), []);
+
+  const resolve = certificateResolver(ids, tokenResolver(ids));
+  assert.equal(resolve({ ...caller(), authContext: peer('some-cn', 'DNS:plugins.team-a.svc') }).name, 'team-a');
+  assert.equal(resolve({ ...caller(), authContext: peer('b-two') }).name, 'team-b');
+  // No certificate naming an identity: the token decides, and without one the call is refused.
+  assert.equal(resolve({ ...caller('b'), authContext: peer('stranger') }).name, 'team-b');
+  assert.throws(() => resolve({ ...caller(), authContext: peer('stranger') }), /a registration token is required/);
+  // A certificate-only identity never matches a token.
+  assert.throws(() => resolve(caller('a')), /the registration token is wrong/);
 });
 
 test('the intake record is bounded, keeps sources in steady use, and remembers who parsed each', () => {
