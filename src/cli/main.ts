@@ -21,7 +21,9 @@ Usage:
   polku send     [--addr ${SEND_ADDR}] [--source cli] [--type polku.test]
                  [--payload TEXT] [--metadata k=v]... [--route-to NAME]...
                  [--file events.json|events.ndjson [--format json|ndjson]]
-                                              send a test event (or a file of JSON events); print the Ack
+                 [--ca ca.pem [--cert client.pem --key client-key.pem] [--server-name NAME]]
+                                              send a test event (or a file of JSON events); print the Ack;
+                                              with --ca over TLS (mTLS with --cert and --key)
   polku dlq      list [--limit N] | inspect ID | replay | purge [--admin ${ADMIN_ADDR}]
                                               durable mode: the dead letters of a running gateway
   polku replay   --from T --to T [--emitter NAME] [--admin ${ADMIN_ADDR}]
@@ -59,8 +61,21 @@ export async function main(argv: string[]): Promise<number> {
           file: { type: 'string' },
           format: { type: 'string' },
           'timeout-ms': { type: 'string', default: '5000' },
+          ca: { type: 'string' },
+          cert: { type: 'string' },
+          key: { type: 'string' },
+          'server-name': { type: 'string' },
         },
       });
+      const tls =
+        values.ca === undefined && values.cert === undefined && values.key === undefined
+          ? undefined
+          : {
+              caFile: values.ca,
+              certFile: values.cert,
+              keyFile: values.key,
+              ...(values['server-name'] === undefined ? {} : { serverName: values['server-name'] }),
+            };
       const result = await send({
         addr: values.addr!,
         source: values.source!,
@@ -71,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
         ...(values.payload === undefined ? {} : { payload: values.payload }),
         ...(values.file === undefined ? {} : { file: values.file }),
         ...(values.format === undefined ? {} : { format: values.format }),
+        ...(tls === undefined ? {} : { tls }),
       });
       console.log(result.output);
       return result.ok ? 0 : 1;

@@ -1,7 +1,8 @@
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { polkuError } from '../errors.js';
+import { dialCredentials, type DialTlsOptions } from '../security/tls.js';
 import { Event } from '../gen/polku/v1/event.js';
 import { Ack, GatewayClient, type IngestEvent } from '../gen/polku/v1/gateway.js';
 
@@ -15,6 +16,8 @@ export interface SendOptions {
   file?: string;
   format?: string;
   timeoutMs: number;
+  /** Dial with TLS: the CA to trust, and a client certificate for mTLS. */
+  tls?: DialTlsOptions;
 }
 
 /**
@@ -23,7 +26,10 @@ export interface SendOptions {
  */
 export async function send(o: SendOptions): Promise<{ ok: boolean; output: string }> {
   const request = o.file ? await fileRequest(o) : eventRequest(o);
-  const client = new GatewayClient(o.addr.replace(/^https?:\/\//, ''), credentials.createInsecure());
+  if (o.tls && (o.tls.certFile === undefined) !== (o.tls.keyFile === undefined))
+    throw polkuError('POLKU_ERR_CLI_USAGE', 'polku send wants --cert and --key together');
+  const dial = dialCredentials('polku send', o.tls, 'POLKU_ERR_CLI_USAGE', { cert: '--cert', key: '--key', ca: '--ca' });
+  const client = new GatewayClient(o.addr.replace(/^https?:\/\//, ''), dial.credentials, dial.channelOptions);
   try {
     const ack = await new Promise<Ack>((resolve, reject) => {
       client.sendEvent(request, new Metadata(), { deadline: Date.now() + o.timeoutMs }, (err, response) =>
