@@ -1,6 +1,7 @@
 import { type Event, Outcome, Severity } from '../gen/polku/v1/event.js';
 import type { IngestContext, IngestProblem, IngestResult, Ingestor } from './ingestor.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from './intake-rules.js';
+import { int64, Slot, SLOT_COUNT, SLOTS, SLOTS_BY_LENGTH } from './json-fields.js';
 import { isJsonSpace, JsonScanner } from './json-scanner.js';
 
 export interface JsonIngestorOptions {
@@ -473,32 +474,3 @@ function skipSpace(b: Uint8Array, i: number, n: number): number {
   while (i < n && isJsonSpace(b[i])) i++;
   return i;
 }
-
-function int64(ns: bigint): bigint | string {
-  return BigInt.asIntN(64, ns) === ns ? ns : 'timestamp does not fit in int64 nanoseconds';
-}
-
-/** The members an event is built from; every other member is stepped over. */
-enum Slot {
-  id,
-  timestamp_unix_ns,
-  timestampUnixNs,
-  timestamp,
-  source,
-  event_type,
-  eventType,
-  type,
-  metadata,
-  payload,
-  payload_base64,
-  payloadBase64,
-  route_to,
-  routeTo,
-  severity,
-  outcome,
-}
-const SLOT_COUNT = 16;
-const SLOTS: ReadonlyMap<string, Slot> = new Map(Object.entries(Slot).filter((e): e is [string, Slot] => typeof e[1] === 'number'));
-/** The names by length, as bytes. */
-const SLOTS_BY_LENGTH: Array<Array<[Uint8Array, Slot]> | undefined> = [];
-for (const [name, slot] of SLOTS) (SLOTS_BY_LENGTH[name.length] ??= []).push([Buffer.from(name), slot]);
