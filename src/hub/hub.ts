@@ -229,7 +229,8 @@ export class Hub {
     const unary = request.unary ?? false;
     const intake = this.startIntake(request.source, request.cluster, request.receivedAtNs ?? this.o.clock.nowNs(), unary);
     const payload = request.payload;
-    this.seenSources.note(request.source);
+    // Raw bytes are noted once, in ingestRaw, with the ingestor that parsed them.
+    if (payload.kind === 'events') this.seenSources.note(request.source);
     if (payload.kind === 'unreadable') return this.refuseAll(intake, 1, payload.code, payload.message);
     if (this.closing) return this.refuseAll(intake, 1, 'SHUTTING_DOWN', 'gateway is shutting down');
     if (payload.kind === 'events') return this.afterIngest(intake, payload.events, payload.wire);
@@ -300,7 +301,7 @@ export class Hub {
 
   private ingestRaw(intake: Intake, data: Uint8Array, format: string): Ack | Promise<Ack> {
     const ingestor = this.ingestors.select(intake.source, format);
-    if (ingestor) this.seenSources.note(intake.source, ingestor.name);
+    this.seenSources.note(intake.source, ingestor?.name);
     if (!ingestor) {
       return this.refuseAll(
         intake,

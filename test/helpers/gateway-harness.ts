@@ -15,7 +15,11 @@ export const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
  * A client made the way an agent written for upstream POLKU would: from the .proto files alone,
  * through proto-loader, with none of this project's generated code.
  */
-export function protoOnlyClient(port: number): grpc.Client & Record<string, any> {
+export function protoOnlyClient(
+  port: number,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+): grpc.Client & Record<string, any> {
   const definition = loadSync('polku/v1/gateway.proto', {
     includeDirs: [PROTO_DIR],
     keepCase: true,
@@ -25,7 +29,7 @@ export function protoOnlyClient(port: number): grpc.Client & Record<string, any>
     oneofs: true,
   });
   const pkg = grpc.loadPackageDefinition(definition) as any;
-  return new pkg.polku.v1.Gateway(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  return new pkg.polku.v1.Gateway(`127.0.0.1:${port}`, credentials, options);
 }
 
 /** Ack as proto-loader decodes it (int64 as strings). */

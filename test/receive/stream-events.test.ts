@@ -8,6 +8,7 @@ import { JsonIngestor } from '../../src/ingest/json.js';
 import { PassthroughIngestor } from '../../src/ingest/passthrough.js';
 import { filter } from '../../src/middleware/filter.js';
 import { AckStream, events, startGateway, type RunningGateway } from '../helpers/gateway-harness.js';
+import { grpcFrame } from '../helpers/raw-grpc.js';
 
 describe('StreamEvents from a client that has only the proto files', () => {
   const memory = new InMemoryEmitter();
@@ -172,17 +173,12 @@ describe('StreamEvents from a client that has only the proto files', () => {
       }
     });
     const { IngestBatch, Ack } = await import('../../src/gen/polku/v1/gateway.js');
-    const frame = (body: Uint8Array) => {
-      const header = Buffer.alloc(5);
-      header.writeUInt32BE(body.length, 1);
-      return Buffer.concat([header, body]);
-    };
     const good = (id: string) =>
       IngestBatch.encode(IngestBatch.fromPartial({ source: 'raw-h2', payload: { $case: 'events', value: { events: [{ id }] } } })).finish();
-    req.write(frame(good('before-garbage')));
-    req.write(frame(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]))); // field 1, length overruns
-    req.write(frame(good('after-garbage-1')));
-    req.write(frame(good('after-garbage-2')));
+    req.write(grpcFrame(good('before-garbage')));
+    req.write(grpcFrame(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]))); // field 1, length overruns
+    req.write(grpcFrame(good('after-garbage-1')));
+    req.write(grpcFrame(good('after-garbage-2')));
     req.end();
     const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve) => req.on('trailers', resolve));
     session.close();

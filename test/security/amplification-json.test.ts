@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { AckStream, protoOnlyClient } from '../helpers/gateway-harness.js';
 import { servePolku } from '../helpers/polku-process.js';
+import { procStatusMiB } from '../helpers/raw-grpc.js';
 
 const MiB = 1024 * 1024;
-
-/** A line of /proc/<pid>/status in MiB (VmRSS: resident now, VmHWM: the peak so far). */
-function procMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`${field}:`));
-  assert.ok(line, `/proc/${pid}/status has ${field}`);
-  return Number(/(\d+)\s+kB/.exec(line)![1]) / 1024;
-}
 
 describe('JSON amplification against a real gateway at the chart heap (160 MiB)', () => {
   test('a 4 MiB NDJSON body of "{}" lines is refused BATCH_TOO_LARGE while decoding; the stream and process go on', async (t) => {
@@ -40,8 +31,8 @@ describe('JSON amplification against a real gateway at the chart heap (160 MiB)'
       assert.deepEqual(ok.errors, []);
 
       assert.equal(gw.child.exitCode, null, 'the gateway is still running');
-      const peak = procMiB(pid, 'VmHWM');
-      const now = procMiB(pid, 'VmRSS');
+      const peak = procStatusMiB(pid, 'VmHWM');
+      const now = procStatusMiB(pid, 'VmRSS');
       t.diagnostic(`gateway RSS now ${now.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB`);
       assert.ok(peak < 300, `peak RSS ${peak.toFixed(0)} MiB is under 300 MiB`);
       assert.ok(now < 300, `RSS ${now.toFixed(0)} MiB is under 300 MiB`);

@@ -1,6 +1,5 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { Event } from '../../src/gen/polku/v1/event.js';
@@ -9,6 +8,7 @@ import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import { sample, scrape } from '../helpers/gateway-harness.js';
 import { killAll, track } from '../helpers/line-process.js';
 import { servePolku } from '../helpers/polku-process.js';
+import { procStatusMiB } from '../helpers/raw-grpc.js';
 
 // The amplification attack of the security review, against a real `polku serve` at the chart's
 // heap: one message of a few MiB used to decode into millions of events before the batch limit
@@ -54,12 +54,6 @@ const normalBatch = (n: number) =>
       },
     }).finish(),
   );
-
-function vmRssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  assert.ok(m, 'VmRSS in /proc/<pid>/status');
-  return Number(m[1]) / 1024;
-}
 
 /** StreamEvents with our own bytes on the wire (no encoder in the way), Acks decoded. */
 class RawStream {
@@ -129,7 +123,7 @@ test('amplification messages at the chart heap: refused BATCH_TOO_LARGE naming t
     const c = await stream.send(normalBatch(3));
     assert.deepEqual(c.eventIds, ['normal-0', 'normal-1', 'normal-2']);
     assert.deepEqual(c.errors, []);
-    peakRss = Math.max(peakRss, vmRssMiB(pid));
+    peakRss = Math.max(peakRss, procStatusMiB(pid, 'VmRSS'));
   }
   assert.equal(stream.ended, false, 'the stream stays open');
   assert.equal(p.child.exitCode, null, 'the process is still up');

@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import * as http2 from 'node:http2';
 import { IngestBatch } from '../../src/gen/polku/v1/gateway.js';
 import { AckStream, events, protoOnlyClient, sample, scrape, until } from '../helpers/gateway-harness.js';
 import { servePolku, type PolkuProcess } from '../helpers/polku-process.js';
+import { grpcFrame, procStatusMiB } from '../helpers/raw-grpc.js';
 
 /** The chart's settings: a 160 MB heap in a pod limited to 320 MiB. */
 const CHART_NODE_OPTIONS = '--max-old-space-size=160';
@@ -63,19 +63,6 @@ const closedSockets = new WeakSet<Socket>();
 const closed = (s: Socket): boolean => closedSockets.has(s);
 
 /** A gRPC length-prefixed frame around one IngestBatch. */
-function frame(body: Uint8Array): Buffer {
-  const header = Buffer.alloc(5);
-  header.writeUInt32BE(body.length, 1);
-  return Buffer.concat([header, body]);
-}
-
-/** Current resident memory of the process (VmRSS), in bytes. */
-function rss(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error('no VmRSS in /proc/<pid>/status');
-  return Number(m[1]) * 1024;
-}
-
 describe('streams whose Acks are not read', () => {
   test('are paused: the gateway stops reading them, RSS stays under the chart limit, a normal agent is served', async () => {
     const p = await serve();
@@ -84,14 +71,14 @@ describe('streams whose Acks are not read', () => {
     // fill the window back to the gateway, then 100 × ~3.6 MiB per stream (~1 GiB offered in all).
     const SMALL = 3_320;
     const BIG = 100;
-    const small = frame(
+    const small = grpcFrame(
       IngestBatch.encode(
         IngestBatch.fromPartial({ source: 'attack', payload: { $case: 'events', value: { events: [{ id: 'x', eventType: 't' }] } } }),
       ).finish(),
     );
     const payload = Buffer.alloc(900 * 1024, 0x61);
     const bigEvents = [0, 1, 2, 3].map((i) => ({ id: `big-${i}`, eventType: 't', payload }));
-    const big = frame(
+    const big = grpcFrame(
       IngestBatch.encode(
         IngestBatch.fromPartial({ source: 'attack', payload: { $case: 'events', value: { events: bigEvents } } }),
       ).finish(),
@@ -129,7 +116,7 @@ describe('streams whose Acks are not read', () => {
       assert.equal(await agentSends(p.grpcPort), 10, 'a normal agent is answered beside them');
       assert.equal(await healthz(p.metricsPort), 200);
       assert.equal(await metric(p, 'polku_grpc_paused_streams'), STREAMS, 'the attackers are still paused');
-      const now = rss(p.child.pid!);
+      const now = procStatusMiB(p.child.pid!, 'VmRSS') * 1024 * 1024;
       assert.ok(now < CHART_MEMORY_LIMIT_BYTES, `RSS ${(now / MiB).toFixed(0)} MiB stays under the chart's 320 MiB`);
       assert.equal(p.child.exitCode, null, 'the gateway is still up');
     } finally {

@@ -1,11 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
-import { AckStream, events, PROTO_DIR, until, type WireAck } from '../helpers/gateway-harness.js';
+import { AckStream, events, protoOnlyClient, until, type WireAck } from '../helpers/gateway-harness.js';
 import { opensslMissing, TestCa, type LeafFiles } from '../helpers/certs.js';
 import { killAll } from '../helpers/line-process.js';
 import { runPolku, servePolku } from '../helpers/polku-process.js';
@@ -15,16 +14,7 @@ const skip = opensslMissing();
 type GatewayClient = grpc.Client & Record<string, any>;
 
 function gatewayClient(port: number, creds: grpc.ChannelCredentials): GatewayClient {
-  const definition = loadSync('polku/v1/gateway.proto', {
-    includeDirs: [PROTO_DIR],
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const pkg = grpc.loadPackageDefinition(definition) as any;
-  return new pkg.polku.v1.Gateway(`127.0.0.1:${port}`, creds, { 'grpc.ssl_target_name_override': 'localhost' });
+  return protoOnlyClient(port, creds, { 'grpc.ssl_target_name_override': 'localhost' });
 }
 
 function sendEvent(client: GatewayClient, id: string): Promise<WireAck> {
