@@ -104,6 +104,29 @@ export interface ComponentHealth {
   message: string;
 }
 
+/** One Kubernetes API change, as PORTTI's older client sends it. */
+export interface K8sEvent {
+  id: string;
+  timestampUnixNano: bigint;
+  resource: string;
+  action: string;
+  namespace: string;
+  name: string;
+  object: Uint8Array;
+  oldObject: Uint8Array;
+  clusterId: string;
+}
+
+export interface K8sEventBatch {
+  events: K8sEvent[];
+  clusterId: string;
+}
+
+export interface SendResponse {
+  success: boolean;
+  error: string;
+}
+
 function createBaseIngestBatch(): IngestBatch {
   return { source: "", cluster: "", payload: undefined };
 }
@@ -1105,6 +1128,306 @@ export const ComponentHealth: MessageFns<ComponentHealth> = {
   },
 };
 
+function createBaseK8sEvent(): K8sEvent {
+  return {
+    id: "",
+    timestampUnixNano: 0n,
+    resource: "",
+    action: "",
+    namespace: "",
+    name: "",
+    object: new Uint8Array(0),
+    oldObject: new Uint8Array(0),
+    clusterId: "",
+  };
+}
+
+export const K8sEvent: MessageFns<K8sEvent> = {
+  encode(message: K8sEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.timestampUnixNano !== 0n) {
+      if (BigInt.asIntN(64, message.timestampUnixNano) !== message.timestampUnixNano) {
+        throw new globalThis.Error("value provided for field message.timestampUnixNano of type int64 too large");
+      }
+      writer.uint32(16).int64(message.timestampUnixNano);
+    }
+    if (message.resource !== "") {
+      writer.uint32(26).string(message.resource);
+    }
+    if (message.action !== "") {
+      writer.uint32(34).string(message.action);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(42).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(50).string(message.name);
+    }
+    if (message.object.length !== 0) {
+      writer.uint32(58).bytes(message.object);
+    }
+    if (message.oldObject.length !== 0) {
+      writer.uint32(66).bytes(message.oldObject);
+    }
+    if (message.clusterId !== "") {
+      writer.uint32(74).string(message.clusterId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): K8sEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseK8sEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.timestampUnixNano = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.resource = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.object = reader.bytes();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.oldObject = reader.bytes();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.clusterId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<K8sEvent>, I>>(base?: I): K8sEvent {
+    return K8sEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<K8sEvent>, I>>(object: I): K8sEvent {
+    const message = createBaseK8sEvent();
+    message.id = object.id ?? "";
+    message.timestampUnixNano = (object.timestampUnixNano !== undefined && object.timestampUnixNano !== null)
+      ? BigInt(object.timestampUnixNano)
+      : 0n;
+    message.resource = object.resource ?? "";
+    message.action = object.action ?? "";
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.object = object.object ?? new Uint8Array(0);
+    message.oldObject = object.oldObject ?? new Uint8Array(0);
+    message.clusterId = object.clusterId ?? "";
+    return message;
+  },
+};
+
+function createBaseK8sEventBatch(): K8sEventBatch {
+  return { events: [], clusterId: "" };
+}
+
+export const K8sEventBatch: MessageFns<K8sEventBatch> = {
+  encode(message: K8sEventBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      K8sEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.clusterId !== "") {
+      writer.uint32(18).string(message.clusterId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): K8sEventBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseK8sEventBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(K8sEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clusterId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<K8sEventBatch>, I>>(base?: I): K8sEventBatch {
+    return K8sEventBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<K8sEventBatch>, I>>(object: I): K8sEventBatch {
+    const message = createBaseK8sEventBatch();
+    message.events = object.events?.map((e) => K8sEvent.fromPartial(e)) || [];
+    message.clusterId = object.clusterId ?? "";
+    return message;
+  },
+};
+
+function createBaseSendResponse(): SendResponse {
+  return { success: false, error: "" };
+}
+
+export const SendResponse: MessageFns<SendResponse> = {
+  encode(message: SendResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.success !== false) {
+      writer.uint32(8).bool(message.success);
+    }
+    if (message.error !== "") {
+      writer.uint32(18).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.success = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<SendResponse>, I>>(base?: I): SendResponse {
+    return SendResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SendResponse>, I>>(object: I): SendResponse {
+    const message = createBaseSendResponse();
+    message.success = object.success ?? false;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
 export type GatewayService = typeof GatewayService;
 export const GatewayService = {
   /** One Ack per IngestBatch, in the order the batches were sent. */
@@ -1181,6 +1504,64 @@ export interface GatewayClient extends Client {
 export const GatewayClient = makeGenericClientConstructor(GatewayService, "polku.v1.Gateway") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): GatewayClient;
   service: typeof GatewayService;
+  serviceName: string;
+};
+
+/** PORTTI's older service, beside Gateway in polku.v1. Kubernetes API changes as POLKU events. */
+export type PorttiServiceService = typeof PorttiServiceService;
+export const PorttiServiceService = {
+  sendK8SEvent: {
+    path: "/polku.v1.PorttiService/SendK8sEvent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: K8sEvent): Buffer => Buffer.from(K8sEvent.encode(value).finish()),
+    requestDeserialize: (value: Buffer): K8sEvent => K8sEvent.decode(value),
+    responseSerialize: (value: SendResponse): Buffer => Buffer.from(SendResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SendResponse => SendResponse.decode(value),
+  },
+  streamK8SEvents: {
+    path: "/polku.v1.PorttiService/StreamK8sEvents" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: K8sEventBatch): Buffer => Buffer.from(K8sEventBatch.encode(value).finish()),
+    requestDeserialize: (value: Buffer): K8sEventBatch => K8sEventBatch.decode(value),
+    responseSerialize: (value: Ack): Buffer => Buffer.from(Ack.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Ack => Ack.decode(value),
+  },
+} as const;
+
+export interface PorttiServiceServer extends UntypedServiceImplementation {
+  sendK8SEvent: handleUnaryCall<K8sEvent, SendResponse>;
+  streamK8SEvents: handleBidiStreamingCall<K8sEventBatch, Ack>;
+}
+
+export interface PorttiServiceClient extends Client {
+  sendK8SEvent(
+    request: K8sEvent,
+    callback: (error: ServiceError | null, response: SendResponse) => void,
+  ): ClientUnaryCall;
+  sendK8SEvent(
+    request: K8sEvent,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SendResponse) => void,
+  ): ClientUnaryCall;
+  sendK8SEvent(
+    request: K8sEvent,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SendResponse) => void,
+  ): ClientUnaryCall;
+  streamK8SEvents(): ClientDuplexStream<K8sEventBatch, Ack>;
+  streamK8SEvents(options: Partial<CallOptions>): ClientDuplexStream<K8sEventBatch, Ack>;
+  streamK8SEvents(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<K8sEventBatch, Ack>;
+}
+
+export const PorttiServiceClient = makeGenericClientConstructor(
+  PorttiServiceService,
+  "polku.v1.PorttiService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): PorttiServiceClient;
+  service: typeof PorttiServiceService;
   serviceName: string;
 };
 
