@@ -1,0 +1,54 @@
+/**
+ * The metadata keys POLKU itself writes on events: the agents' ingestors (tapio, elava, portti)
+ * and the Kubernetes enricher. One vocabulary, so a filter, a router or an emitter reads a pod's
+ * name from the same key whichever agent reported it.
+ *
+ * Names follow the OpenTelemetry semantic conventions where one exists (k8s.*, container.*,
+ * cloud.*), which is also what the OpenTelemetry Collector's k8sattributes processor writes; keys
+ * of POLKU's own start with `polku.`. The README's agent table lists which agent field lands where.
+ */
+
+// Kubernetes placement.
+export const K8S_CLUSTER_NAME = 'k8s.cluster.name';
+export const K8S_NODE_NAME = 'k8s.node.name';
+export const K8S_NAMESPACE_NAME = 'k8s.namespace.name';
+export const K8S_POD_NAME = 'k8s.pod.name';
+export const K8S_POD_UID = 'k8s.pod.uid';
+export const K8S_POD_IP = 'k8s.pod.ip';
+export const K8S_CONTAINER_NAME = 'k8s.container.name';
+export const CONTAINER_ID = 'container.id';
+/** A pod label `app` is written as `k8s.pod.labels.app`. */
+export const K8S_POD_LABEL_PREFIX = 'k8s.pod.labels.';
+/** The pod's owners, by kind: `k8s.deployment.name`, `k8s.replicaset.name`, `k8s.daemonset.name`, … */
+export const K8S_DEPLOYMENT_NAME = 'k8s.deployment.name';
+export const K8S_REPLICASET_NAME = 'k8s.replicaset.name';
+export const K8S_DAEMONSET_NAME = 'k8s.daemonset.name';
+export const K8S_STATEFULSET_NAME = 'k8s.statefulset.name';
+export const K8S_JOB_NAME = 'k8s.job.name';
+export const K8S_CRONJOB_NAME = 'k8s.cronjob.name';
+
+// A Kubernetes API object that changed (PORTTI).
+export const K8S_OBJECT_KIND = 'k8s.object.kind';
+export const K8S_OBJECT_NAME = 'k8s.object.name';
+export const K8S_OBJECT_UID = 'k8s.object.uid';
+export const K8S_OBJECT_RESOURCE_VERSION = 'k8s.object.resource_version';
+export const K8S_OBJECT_GENERATION = 'k8s.object.generation';
+/** The object's label `app` is written as `k8s.object.labels.app`. */
+export const K8S_OBJECT_LABEL_PREFIX = 'k8s.object.labels.';
+/** The object's annotation `a` is written as `k8s.object.annotations.a`. */
+export const K8S_OBJECT_ANNOTATION_PREFIX = 'k8s.object.annotations.';
+
+// A cloud resource (ELAVA).
+export const CLOUD_PROVIDER = 'cloud.provider';
+export const CLOUD_REGION = 'cloud.region';
+export const CLOUD_ACCOUNT_ID = 'cloud.account.id';
+export const CLOUD_RESOURCE_ID = 'cloud.resource_id';
+export const CLOUD_AVAILABILITY_ZONE = 'cloud.availability_zone';
+
+/**
+ * How to read the event's payload, when POLKU made it from an agent's message:
+ * `protobuf:<full message name>` (e.g. `protobuf:tapio.v1.RawEbpfEvent`, the message exactly as
+ * the agent sent it; decode it with the .proto files shipped in the package's proto/ folder) or
+ * `json`.
+ */
+export const PAYLOAD_FORMAT = 'polku.payload.format';
