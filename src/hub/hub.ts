@@ -303,12 +303,7 @@ export class Hub {
     const ingestor = this.ingestors.select(intake.source, format);
     this.seenSources.note(intake.source, ingestor?.name);
     if (!ingestor) {
-      return this.refuseAll(
-        intake,
-        1,
-        'UNKNOWN_SOURCE',
-        `no ingestor for source "${intake.source}"${format ? ` or format "${format}"` : ' (and no format hint)'}`,
-      );
+      return this.refuseAll(intake, 1, 'UNKNOWN_SOURCE', this.ingestors.unknownSourceMessage(intake.source, format));
     }
     let result: IngestResult | Promise<IngestResult>;
     try {
