@@ -10,7 +10,7 @@ const READ_ELSEWHERE: readonly string[] = ['POLKU_ADMIN_ADDR', 'POLKU_PLUGIN_TOK
 /** One `POLKU_*` variable the gateway does not read, and the known name it most resembles. */
 export interface UnknownVariable {
   readonly name: string;
-  /** A known name a typo away (edit distance at most 2, or 3 for long names), if one is. */
+  /** A known name a typo away (edit distance at most 2, or 3 from 16 characters on), if one is. */
   readonly didYouMean: string | undefined;
 }
 
@@ -31,7 +31,7 @@ export function unknownVariables(env: Readonly<Record<string, string | undefined
 
 /** The known name closest to `name`, if within a typo or two. */
 function nearest(name: string, known: ReadonlySet<string>): string | undefined {
-  const limit = name.length > 20 ? 3 : 2;
+  const limit = name.length >= 16 ? 3 : 2;
   let best: string | undefined;
   let bestDistance = limit + 1;
   for (const candidate of known) {
