@@ -2,10 +2,10 @@ import { ENV_TABLE } from './env-table.js';
 
 /**
  * `POLKU_*` variables read outside the gateway's table: by the CLI's client commands
- * (`POLKU_ADMIN_ADDR`) and by plugins built with the SDK (`POLKU_PLUGIN_TOKEN`), which may share
- * a pod's environment with the gateway.
+ * (`POLKU_ADMIN_ADDR`), by plugins built with the SDK (`POLKU_PLUGIN_TOKEN`), and by agents told
+ * where the gateway is (`POLKU_ADDR`, the chart's NOTES), which may share a pod's environment.
  */
-const READ_ELSEWHERE: readonly string[] = ['POLKU_ADMIN_ADDR', 'POLKU_PLUGIN_TOKEN'];
+const READ_ELSEWHERE: readonly string[] = ['POLKU_ADDR', 'POLKU_ADMIN_ADDR', 'POLKU_PLUGIN_TOKEN'];
 
 /** One `POLKU_*` variable the gateway does not read, and the known name it most resembles. */
 export interface UnknownVariable {
