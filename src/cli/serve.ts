@@ -1,6 +1,8 @@
 import { collectDefaultMetrics } from 'prom-client';
 import { defaultPipeline } from '../config/default-pipeline.js';
 import { settingsFromEnv } from '../config/env.js';
+import { addForwarding } from '../config/forwarding.js';
+import { unknownVariables } from '../config/unknown-variables.js';
 import { loadPipeline } from '../config/load-pipeline.js';
 import { createLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
@@ -15,11 +17,27 @@ import { setPluginDialTls } from '../plugin-client/client.js';
  */
 export async function serve(configFlag: string | undefined): Promise<void> {
   const settings = settingsFromEnv();
-  const logger = createLogger(settings.logLevel);
+  const logger = createLogger(settings.logLevel, undefined, settings.logFormat);
+  // Names only: values may be tokens.
+  logger.debug(
+    {
+      variables: Object.keys(process.env)
+        .filter((k) => k.startsWith('POLKU_'))
+        .sort(),
+    },
+    'environment read',
+  );
+  for (const { name, didYouMean } of unknownVariables(process.env)) {
+    logger.warn(
+      { variable: { name, didYouMean } },
+      `${name} is not a setting of this gateway and is ignored${didYouMean ? `: did you mean ${didYouMean}?` : ''}`,
+    );
+  }
   // Certificate files are read before anything listens: a missing or mismatched one stops start-up.
   if (settings.pluginTls) setPluginDialTls(settings.pluginTls);
   const configPath = configFlag ?? settings.configPath;
   const builder = configPath ? await loadPipeline(configPath) : defaultPipeline();
+  addForwarding(builder, settings.forward, configPath ?? '(embedded default)');
   const registry = createRegistry();
   collectDefaultMetrics({ register: registry });
   const hub = builder.build({
@@ -41,6 +59,7 @@ export async function serve(configFlag: string | undefined): Promise<void> {
       emitters: definition.emitters.map((e) => e.emitter.name),
       buffer: { capacity: bufferStats.capacity, maxBytes: bufferStats.maxBytes, overflow: bufferStats.overflow },
       durable: definition.durable ?? settings.durable ?? false,
+      forward: settings.forward ?? false,
     },
     'pipeline loaded',
   );

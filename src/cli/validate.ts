@@ -2,6 +2,8 @@ import { checkDurableDir, describeCheck } from '../buffer/durable/check-log.js';
 import { defaultPipeline } from '../config/default-pipeline.js';
 import { polkuError } from '../errors.js';
 import { settingsFromEnv } from '../config/env.js';
+import { addForwarding } from '../config/forwarding.js';
+import { unknownVariables } from '../config/unknown-variables.js';
 import { loadPipeline } from '../config/load-pipeline.js';
 import { silentLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
@@ -18,6 +20,8 @@ export async function validate(configFlag: string | undefined): Promise<string> 
   const settings = settingsFromEnv();
   const configPath = configFlag ?? settings.configPath;
   const builder = configPath ? await loadPipeline(configPath) : defaultPipeline();
+  // Checked as serve would add it, but never dialled: validate sends nothing.
+  addForwarding(builder, settings.forward && { ...settings.forward, lazy: true }, configPath ?? '(embedded default)');
   const hub = builder.build({
     limits: settings.limits,
     buffer: settings.buffer,
@@ -39,7 +43,13 @@ export async function validate(configFlag: string | undefined): Promise<string> 
     `  middleware: ${list(d.middleware.map((m) => m.name))}`,
     `  emitters:   ${list(d.emitters.map((e) => e.emitter.name + (e.isDefault ? '' : ' (by route_to only)')))}`,
     `  buffer:     ${buffer.capacity} events, ${buffer.maxBytes} bytes, overflow ${buffer.overflow}`,
+    `  logging:    level ${settings.logLevel}, format ${settings.logFormat}`,
   ];
+  for (const { name, didYouMean } of unknownVariables(process.env)) {
+    summary.push(
+      `  warning:    ${name} is not a setting of this gateway and is ignored${didYouMean ? `: did you mean ${didYouMean}?` : ''}`,
+    );
+  }
   if (!durable) return summary.join('\n');
   const check = await checkDurableDir(durable.dir);
   summary.push(describeCheck(check));

@@ -1,3 +1,5 @@
+import type { LevelWithSilent } from 'pino';
+import { LOG_LEVEL_FORMS, parseLogLevel } from '../observability/logger.js';
 import { allowlistProblems } from '../registry/allowlist.js';
 
 /** A listen address, as POLKU_GRPC_ADDR and POLKU_METRICS_ADDR give it. */
@@ -60,6 +62,35 @@ export const optionalText: EnvParser<string | undefined> = { parse: (raw) => raw
 
 /** A comma-separated list; blank entries are skipped. */
 export const list: EnvParser<readonly string[]> = { parse: splitList, show: (value) => value.join(',') };
+
+/** POLKU_LOG_LEVEL: a level in any case, upstream's words (`warning`, `off`), or a `RUST_LOG`-style filter. */
+export const logLevel: EnvParser<LevelWithSilent> = {
+  parse: (raw) => parseLogLevel(raw) ?? new EnvProblem(`must be one of ${LOG_LEVEL_FORMS}`),
+  show: (value) => value,
+};
+
+/** The shape the gRPC emitter takes: `host:port`, `http://host:port` or `https://host:port`. */
+const ENDPOINT = /^(https?:\/\/)?[^/\s,]+:(\d{1,5})$/;
+
+/** Downstream gateways to forward to: a comma-separated list of endpoints, each once. */
+export const grpcEndpoints: EnvParser<readonly string[]> = {
+  parse(raw) {
+    const entries = splitList(raw);
+    const bad = entries.filter((e) => {
+      const m = ENDPOINT.exec(e);
+      return !m || Number(m[2]) === 0 || Number(m[2]) > 65535;
+    });
+    if (bad.length > 0) {
+      return new EnvProblem(
+        `${bad.map((b) => JSON.stringify(b)).join(', ')} is not host:port, http://host:port or https://host:port (port 1-65535)`,
+      );
+    }
+    const twice = entries.find((e, i) => entries.indexOf(e) !== i);
+    if (twice !== undefined) return new EnvProblem(`${JSON.stringify(twice)} is listed twice`);
+    return entries;
+  },
+  show: (value) => value.join(','),
+};
 
 /** `host:port`, `[v6]:port` or `:port`. */
 export const listenAddress: EnvParser<ListenAddress> = {

@@ -4,7 +4,7 @@ import { DEFAULT_LABEL_SELECTOR } from '../discovery/service-plugin.js';
 import { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../hub/builder.js';
 import { DEFAULT_MAX_SOURCE_LABELS } from '../hub/hub-metrics.js';
 import { DEFAULT_LIMITS } from '../ingest/intake-rules.js';
-import { DEFAULT_LOG_LEVEL, LOG_LEVELS } from '../observability/logger.js';
+import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS } from '../observability/logger.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../server/connection-guard.js';
 import { DEFAULT_METRICS_MAX_CONNECTIONS } from '../server/http-server.js';
 import { DEFAULT_ALLOWLIST } from '../registry/allowlist.js';
@@ -14,8 +14,10 @@ import { DEFAULT_TLS_RELOAD_INTERVAL_MS } from '../security/tls.js';
 import {
   allowlist,
   flag,
+  grpcEndpoints,
   list,
   listenAddress,
+  logLevel,
   oneOf,
   optionalText,
   text,
@@ -98,7 +100,18 @@ export const ENV_TABLE = {
     'TLS to plugins: private key of POLKU_PLUGIN_TLS_CERT_FILE',
     '(none)',
   ),
-  logLevel: variable('POLKU_LOG_LEVEL', DEFAULT_LOG_LEVEL, oneOf(LOG_LEVELS), `log level: ${LOG_LEVELS.join(', ')}`),
+  logLevel: variable(
+    'POLKU_LOG_LEVEL',
+    DEFAULT_LOG_LEVEL,
+    logLevel,
+    'log level: trace, debug, info, warn, error, fatal, silent in any case, also warning, off, none, or a filter like info,polku=debug',
+  ),
+  logFormat: variable(
+    'POLKU_LOG_FORMAT',
+    DEFAULT_LOG_FORMAT,
+    oneOf(LOG_FORMATS),
+    'log lines: json (one object a line) or pretty (readable, for people)',
+  ),
   configPath: variable('POLKU_CONFIG', undefined, optionalText, 'pipeline module (.ts/.js); --config wins over it', '(embedded default)'),
   bufferCapacity: variable('POLKU_BUFFER_CAPACITY', DEFAULT_BUFFER.capacity, wholeNumber(1), 'most events buffered'),
   bufferMaxBytes: variable(
@@ -125,6 +138,20 @@ export const ENV_TABLE = {
     DEFAULT_DELIVERY.maxAttempts,
     wholeNumber(1),
     'attempts per event on retryable emit failures',
+  ),
+  // Upstream POLKU's forwarding settings: a gRPC emitter named "grpc" added to the pipeline.
+  emitGrpcEndpoints: variable(
+    'POLKU_EMIT_GRPC_ENDPOINTS',
+    [],
+    grpcEndpoints,
+    'forward every event to these gateways (comma-separated host:port or http://host:port): adds the emitter "grpc"',
+    '(none: no forwarding)',
+  ),
+  emitGrpcLazy: variable(
+    'POLKU_EMIT_GRPC_LAZY',
+    false,
+    flag('true', 'false'),
+    'true: contact POLKU_EMIT_GRPC_ENDPOINTS on the first event; false: at start (an unreachable one is logged and retried)',
   ),
   shutdownTimeoutMs: variable(
     'POLKU_SHUTDOWN_TIMEOUT_MS',

@@ -3,6 +3,7 @@ import type { DeliveryOptions } from '../delivery/emitter-queue.js';
 import type { EventBufferOptions } from '../buffer/event-buffer.js';
 import { polkuError } from '../errors.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../ingest/intake-rules.js';
+import type { LogFormat } from '../observability/logger.js';
 import type { ConnectionLimits } from '../server/connection-guard.js';
 import { EnvProblem, type ListenAddress } from './env-parsers.js';
 import { ENV_TABLE, type EnvVariableSpec } from './env-table.js';
@@ -16,6 +17,10 @@ export interface GatewaySettings {
   grpcAddr: ListenAddress;
   metricsAddr: ListenAddress;
   logLevel: LevelWithSilent;
+  /** POLKU_LOG_FORMAT: JSON lines or readable ones. */
+  logFormat: LogFormat;
+  /** POLKU_EMIT_GRPC_*: forward every event to these gateways (upstream's settings); absent: no forwarding. */
+  forward: ForwardSettings | undefined;
   buffer: EventBufferOptions;
   delivery: DeliveryOptions;
   limits: IntakeLimits;
@@ -39,6 +44,14 @@ export interface GatewaySettings {
   tls: ListenerTlsSettings | undefined;
   /** TLS for dialling plugins (POLKU_PLUGIN_TLS_*); absent: plaintext. */
   pluginTls: DialTlsOptions | undefined;
+}
+
+/** Upstream POLKU's forwarding settings: a gRPC emitter to other gateways. */
+export interface ForwardSettings {
+  /** POLKU_EMIT_GRPC_ENDPOINTS: `host:port`, `http://host:port` or `https://host:port`, at least one. */
+  endpoints: string[];
+  /** POLKU_EMIT_GRPC_LAZY: contact them on the first event rather than at start. */
+  lazy: boolean;
 }
 
 /** The live plugin table's settings (POLKU_REGISTRY_*). */
@@ -109,6 +122,8 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
     grpcAddr: { ...get('grpcAddr') },
     metricsAddr: { ...get('metricsAddr') },
     logLevel: get('logLevel'),
+    logFormat: get('logFormat'),
+    forward: get('emitGrpcEndpoints').length > 0 ? { endpoints: [...get('emitGrpcEndpoints')], lazy: get('emitGrpcLazy') } : undefined,
     buffer: { capacity: get('bufferCapacity'), maxBytes: get('bufferMaxBytes'), overflow: get('overflow') },
     delivery: { batchSize: get('batchSize'), flushIntervalMs: get('flushIntervalMs'), maxAttempts: get('emitMaxAttempts') },
     limits: {

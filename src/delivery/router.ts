@@ -2,9 +2,17 @@ import type { DeliveryQueue } from './delivery-queue.js';
 import type { Event } from '../gen/polku/v1/event.js';
 
 /**
+ * Upstream POLKU's prefix for a plugin emitter in `route_to`: `external:<name>` reaches the
+ * emitter `<name>`. Plugin emitters (registered, discovered, or an ExternalEmitter in the
+ * pipeline) share one name space with the built-in ones here, so the prefix is an alias, never
+ * a second emitter; an emitter whose own name starts with it keeps that exact name.
+ */
+export const EXTERNAL_ROUTE_PREFIX = 'external:';
+
+/**
  * Decides which emitter queues an event goes to: every default emitter when `route_to` is empty,
- * otherwise the named ones. Returns shared arrays for the common cases so routing allocates
- * nothing per event.
+ * otherwise the named ones (by name, or as `external:<name>`). Returns shared arrays for the
+ * common cases so routing allocates nothing per event.
  */
 export class Router<Q extends DeliveryQueue = DeliveryQueue> {
   private readonly defaults: readonly Q[];
@@ -12,6 +20,8 @@ export class Router<Q extends DeliveryQueue = DeliveryQueue> {
 
   constructor(queues: readonly Q[]) {
     this.defaults = queues.filter((q) => q.isDefault);
+    for (const q of queues) this.single.set(EXTERNAL_ROUTE_PREFIX + q.name, [q]);
+    // Exact names last: they win over an alias spelled the same.
     for (const q of queues) this.single.set(q.name, [q]);
   }
 

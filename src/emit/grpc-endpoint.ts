@@ -115,6 +115,25 @@ export class GrpcEndpoint {
     }
   }
 
+  /**
+   * Contacts an endpoint not contacted yet with a Health call (an eager emitter, at start): an
+   * answer makes it `up`, no answer `down` with reconnects on the usual backoff. The first batch
+   * does not wait for it.
+   */
+  connect(): void {
+    if (this.closed || this.stateValue !== 'idle' || this.probe) return;
+    const deadline = Date.now() + this.o.probeTimeoutMs;
+    this.probe = this.client.health({}, new Metadata(), { deadline }, (err) => {
+      this.probe = null;
+      if (this.closed || this.stateValue !== 'idle') return;
+      if (err && UNREACHABLE.has(err.code)) this.markDown(`not reachable at start: ${GrpcStatus[err.code]}: ${err.details}`);
+      else {
+        this.o.runtime.logger.info({ endpoint: this.address }, 'grpc endpoint reachable');
+        this.markUp();
+      }
+    });
+  }
+
   /** Writes `batch` on the stream (opening it if needed); the outcome settles on its Ack or a failure. */
   send(batch: IngestBatch): PendingSend {
     let settle!: (outcome: SendOutcome) => void;

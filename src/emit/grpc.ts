@@ -40,6 +40,12 @@ export interface GrpcEmitterOptions {
   timeoutMs?: number;
   /** Backoff between reconnect attempts to a down endpoint: doubling from `initialMs` to `maxMs`. */
   reconnect?: { initialMs?: number; maxMs?: number };
+  /**
+   * `true` (default): an endpoint is first contacted by the first batch sent to it. `false`: every
+   * endpoint is probed (a Health call) when the hub starts the emitter, so one that is not
+   * reachable is logged, marked down and retried with backoff before any event needs it.
+   */
+  lazy?: boolean;
 }
 
 type Outcome = 'success' | 'partial' | 'failed' | 'retryable' | 'timeout' | 'stream_error';
@@ -68,12 +74,14 @@ export class GrpcEmitter implements Emitter {
   private readonly runtime: EndpointRuntime;
   private metrics: GrpcEmitterMetrics | null = null;
   private nextIndex = 0;
+  private readonly lazy: boolean;
   private shutdownRun: Promise<void> | null = null;
 
   constructor(options: GrpcEmitterOptions) {
     this.name = options.name ?? 'grpc';
     this.source = options.source ?? 'polku';
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.lazy = options.lazy ?? true;
     const reconnect = {
       initialMs: options.reconnect?.initialMs ?? DEFAULT_RECONNECT_INITIAL_MS,
       maxMs: options.reconnect?.maxMs ?? DEFAULT_RECONNECT_MAX_MS,
@@ -114,6 +122,7 @@ export class GrpcEmitter implements Emitter {
       for (const outcome of OUTCOMES) this.metrics.batches.labels(this.name, e.address, outcome);
       this.runtime.onStateChange(e);
     }
+    if (!this.lazy) for (const e of this.endpoints) e.connect();
   }
 
   async emit(events: readonly Event[]): Promise<EmitResult> {

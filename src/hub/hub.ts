@@ -206,6 +206,11 @@ export class Hub {
     return { emitters: this.delivery.emitterNames, ingestors: this.ingestors.all.map((i) => i.name) };
   }
 
+  /** The running ingestors (static and plugin) and the middleware chain, in order: what GET /pipeline shows. */
+  get parts(): { readonly ingestors: readonly Ingestor[]; readonly middleware: readonly Middleware[] } {
+    return { ingestors: this.ingestors.all, middleware: this.definition.middleware };
+  }
+
   /** The sources each running ingestor claims (static ingestors' sources are never a plugin's). */
   ingestorSources(name: string): readonly string[] {
     return this.ingestors.all.find((i) => i.name === name)?.sources ?? [];
@@ -303,12 +308,7 @@ export class Hub {
     const ingestor = this.ingestors.select(intake.source, format);
     this.seenSources.note(intake.source, ingestor?.name);
     if (!ingestor) {
-      return this.refuseAll(
-        intake,
-        1,
-        'UNKNOWN_SOURCE',
-        `no ingestor for source "${intake.source}"${format ? ` or format "${format}"` : ' (and no format hint)'}`,
-      );
+      return this.refuseAll(intake, 1, 'UNKNOWN_SOURCE', this.ingestors.unknownSourceMessage(intake.source, format));
     }
     let result: IngestResult | Promise<IngestResult>;
     try {

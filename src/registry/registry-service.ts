@@ -17,7 +17,14 @@ import type { PluginTable } from './plugin-table.js';
 import type { RegistryMethod } from './registry-metrics.js';
 import { TokenBucket } from './token-bucket.js';
 import { LruMap } from '../middleware/lru-map.js';
-import { peerHost, tokenResolver, type IdentityResolver, type RegistryCaller, type RegistryIdentity } from './registry-identity.js';
+import {
+  ANONYMOUS,
+  peerHost,
+  tokenResolver,
+  type IdentityResolver,
+  type RegistryCaller,
+  type RegistryIdentity,
+} from './registry-identity.js';
 
 export const DEFAULT_REGISTER_RATE = 10;
 export const DEFAULT_REGISTER_BURST = 20;
@@ -128,11 +135,24 @@ export class RegistryService {
     return { acknowledged: this.o.table.heartbeat(call.request.pluginId) };
   }
 
-  /** Idempotent: the id is the proof; an id the table does not hold (gone already, or never) is a success too. */
+  /**
+   * Idempotent, as upstream POLKU's: the id is the proof, and an id the table does not hold is a
+   * success too, whether it is gone already (a second Unregister) or never was (a 128-bit secret:
+   * telling the two apart would only help someone guessing ids). One refusal: a live plugin that an
+   * authenticated identity registered is not unregistered by another identity, even with its id
+   * (PERMISSION_DENIED; it stays in the table).
+   */
   private async unregister(call: ServerUnaryCall<UnregisterRequest, Empty>): Promise<Empty> {
-    this.resolve(callerOf(call));
+    const identity = this.resolve(callerOf(call));
     const entry = this.o.table.get(call.request.pluginId);
-    if (entry && entry.origin === 'registered') this.o.table.remove(entry, 'unregistered');
+    if (!entry || entry.origin !== 'registered') return {};
+    if (identity.authenticated && entry.owner !== '' && entry.owner !== ANONYMOUS.name && entry.owner !== identity.name) {
+      throw new RegistryError(
+        'POLKU_ERR_REGISTRY_CLAIM_DENIED',
+        `plugin "${entry.spec.name}" was registered by another identity; only its owner unregisters it (identity "${identity.name}")`,
+      );
+    }
+    this.o.table.remove(entry, 'unregistered');
     return {};
   }
 

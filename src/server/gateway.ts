@@ -14,6 +14,7 @@ import { AdminServiceHandler } from './admin-service.js';
 import type { ConnectionLimits } from './connection-guard.js';
 import { GrpcServer } from './grpc-server.js';
 import { HttpServer } from './http-server.js';
+import { pipelineView } from './pipeline-view.js';
 
 export interface GatewayOptions {
   hub: Hub;
@@ -115,6 +116,8 @@ export class Gateway {
       admin: () => o.hub.admin,
       adminAccess,
       ...(o.plugins ? { plugins: () => o.plugins!.rows() } : {}),
+      health: () => o.hub.health(),
+      pipeline: () => pipelineView(o.hub),
       readiness: () =>
         this.state !== 'serving'
           ? { ready: false, reason: `not ready: ${this.state}` }

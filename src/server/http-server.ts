@@ -3,6 +3,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Registry } from 'prom-client';
 import { polkuError } from '../errors.js';
 import type { DurableAdmin } from '../delivery/durable-admin.js';
+import type { HubHealth } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
 import type { AdminAccess } from './admin-access.js';
 import type { ListenerTls } from '../security/tls.js';
@@ -30,6 +31,10 @@ export interface HttpServerOptions {
   admin?: () => DurableAdmin | null;
   /** The live plugin table's rows, served at GET /admin/plugins (absent: 404). */
   plugins?: () => Promise<unknown>;
+  /** The hub's health, served at GET /health (absent: 404). */
+  health?: () => Promise<HubHealth>;
+  /** The running pipeline, served at GET /pipeline (absent: 404); guarded like /admin when a token is set. */
+  pipeline?: () => unknown;
   /** Who may call /admin (default: loopback callers). */
   adminAccess?: AdminAccess;
   /**
@@ -39,7 +44,10 @@ export interface HttpServerOptions {
   tls?: ListenerTls | undefined;
 }
 
-/** `/metrics` (Prometheus text), `/healthz` (the process is alive) and `/readyz`. */
+/**
+ * `/metrics` (Prometheus text), `/healthz` (the process is alive), `/readyz`, and upstream POLKU's
+ * `/health` (the hub's health as JSON) and `/pipeline` (the running pipeline as JSON).
+ */
 export class HttpServer {
   private readonly server: Server | HttpsServer;
   private readonly log: Logger;
@@ -118,10 +126,43 @@ export class HttpServer {
         send(res, ready ? 200 : 503, 'text/plain', `${reason}\n`);
         return;
       }
-      default:
-        send(res, 404, 'text/plain', 'not found: try /metrics, /healthz or /readyz\n');
+      case '/health':
+        if (this.o.health) {
+          // The fields of polku.v1.Gateway/Health in proto3's JSON mapping (64-bit integers as strings).
+          const h = await this.o.health();
+          const body = {
+            healthy: h.healthy,
+            components: h.components,
+            uptimeSeconds: String(h.uptimeSeconds),
+            eventsProcessed: String(h.eventsProcessed),
+          };
+          sendJson(res, h.healthy ? 200 : 503, body);
+          return;
+        }
+        break;
+      case '/pipeline':
+        if (this.o.pipeline) {
+          // It shows configuration: with POLKU_ADMIN_TOKEN set, only for whoever may use /admin.
+          const refused = this.o.adminAccess?.tokenRequired
+            ? this.o.adminAccess.check(req.socket.remoteAddress, req.headers.authorization, '/pipeline')
+            : undefined;
+          if (refused) sendJson(res, refused.httpStatus, { error: refused.message });
+          else sendJson(res, 200, this.o.pipeline());
+          return;
+        }
+        break;
     }
+    send(
+      res,
+      404,
+      'text/plain',
+      `not found: try /metrics, /healthz, /readyz${this.o.health ? ', /health' : ''}${this.o.pipeline ? ', /pipeline' : ''}\n`,
+    );
   }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  send(res, status, 'application/json', `${JSON.stringify(body, null, 2)}\n`);
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatAddress, parseAddress, settingsFromEnv, ENV_VARIABLES } from '../../src/config/env.js';
 import { PolkuError } from '../../src/errors.js';
+import { unknownVariables } from '../../src/config/unknown-variables.js';
 import { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../../src/hub/builder.js';
 import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import { DEFAULT_ALLOWLIST } from '../../src/registry/allowlist.js';
@@ -42,6 +43,8 @@ test('an empty environment gives the defaults', () => {
     grpcAddr: { host: '0.0.0.0', port: 50051 },
     metricsAddr: { host: '0.0.0.0', port: 9090 },
     logLevel: 'info',
+    logFormat: 'json',
+    forward: undefined,
     buffer: { ...DEFAULT_BUFFER },
     delivery: { ...DEFAULT_DELIVERY },
     limits: { ...DEFAULT_LIMITS },
@@ -117,11 +120,16 @@ test('every variable is parsed into its setting', () => {
     POLKU_PLUGIN_TLS_CA_FILE: '/plugin-tls/ca.crt',
     POLKU_PLUGIN_TLS_CERT_FILE: '/plugin-tls/tls.crt',
     POLKU_PLUGIN_TLS_KEY_FILE: '/plugin-tls/tls.key',
+    POLKU_LOG_FORMAT: 'pretty',
+    POLKU_EMIT_GRPC_ENDPOINTS: 'downstream:50051',
+    POLKU_EMIT_GRPC_LAZY: 'true',
   });
   assert.deepEqual(s, {
     grpcAddr: { host: '127.0.0.1', port: 6000 },
     metricsAddr: { host: '::1', port: 9100 },
     logLevel: 'debug',
+    logFormat: 'pretty',
+    forward: { endpoints: ['downstream:50051'], lazy: true },
     buffer: { capacity: 250, maxBytes: 65536, overflow: 'drop_oldest' },
     delivery: { batchSize: 20, flushIntervalMs: 0, maxAttempts: 7 },
     limits: {
@@ -262,4 +270,82 @@ test('parseAddress rejects port 70000 and malformed addresses', () => {
 test('formatAddress brackets IPv6 hosts', () => {
   assert.equal(formatAddress({ host: '::1', port: 1 }), '[::1]:1');
   assert.equal(formatAddress({ host: '0.0.0.0', port: 2 }), '0.0.0.0:2');
+});
+
+test("POLKU_LOG_LEVEL takes upstream's forms: any case, warning, off/none, RUST_LOG-style filters", () => {
+  const cases: Array<[string, string]> = [
+    ['INFO', 'info'],
+    ['Debug', 'debug'],
+    ['trace', 'trace'],
+    ['WARNING', 'warn'],
+    ['warn', 'warn'],
+    ['off', 'silent'],
+    ['None', 'silent'],
+    ['silent', 'silent'],
+    ['info,module=debug', 'info'],
+    ['h2=warn, debug', 'debug'],
+    ['polku=debug,h2=warn', 'debug'],
+    ['h2=warn,polku_gateway::hub=TRACE', 'trace'],
+    ['tonic=error', 'info'],
+  ];
+  for (const [raw, level] of cases) assert.equal(settingsFromEnv({ POLKU_LOG_LEVEL: raw }).logLevel, level, raw);
+});
+
+test('an unparseable POLKU_LOG_LEVEL is refused, naming the variable and the accepted forms', () => {
+  for (const raw of ['loud', 'info,polku=loud', 'polku[span]=debug', '=debug', 'info,,h2']) {
+    const message = envError({ POLKU_LOG_LEVEL: raw });
+    assert.ok(message.includes(`POLKU_LOG_LEVEL=${JSON.stringify(raw)}: must be one of trace, debug, info, warn (or warning)`), message);
+    assert.match(message, /or a filter like info,module=debug or polku=debug,h2=warn/);
+  }
+});
+
+test('POLKU_LOG_FORMAT is json (default) or pretty; anything else names the variable', () => {
+  assert.equal(settingsFromEnv({}).logFormat, 'json');
+  assert.equal(settingsFromEnv({ POLKU_LOG_FORMAT: 'pretty' }).logFormat, 'pretty');
+  assert.match(envError({ POLKU_LOG_FORMAT: 'text' }), /POLKU_LOG_FORMAT="text": must be one of json, pretty/);
+});
+
+test('POLKU_EMIT_GRPC_ENDPOINTS and POLKU_EMIT_GRPC_LAZY: forwarding settings, off when unset', () => {
+  assert.equal(settingsFromEnv({}).forward, undefined);
+  assert.equal(settingsFromEnv({ POLKU_EMIT_GRPC_LAZY: 'true' }).forward, undefined, 'LAZY alone forwards nowhere');
+  assert.deepEqual(settingsFromEnv({ POLKU_EMIT_GRPC_ENDPOINTS: 'gw-a:50051, http://gw-b:50051,https://gw-c:443' }).forward, {
+    endpoints: ['gw-a:50051', 'http://gw-b:50051', 'https://gw-c:443'],
+    lazy: false,
+  });
+  assert.equal(settingsFromEnv({ POLKU_EMIT_GRPC_ENDPOINTS: '10.0.0.1:50051', POLKU_EMIT_GRPC_LAZY: 'true' }).forward?.lazy, true);
+});
+
+test('bad POLKU_EMIT_GRPC_* values are refused, naming the variable and the bad entry', () => {
+  assert.match(
+    envError({ POLKU_EMIT_GRPC_ENDPOINTS: 'gw-a:50051,gw-b,tcp://gw-c:1' }),
+    /POLKU_EMIT_GRPC_ENDPOINTS="gw-a:50051,gw-b,tcp:\/\/gw-c:1": "gw-b", "tcp:\/\/gw-c:1" is not host:port, http:\/\/host:port or https:\/\/host:port/,
+  );
+  assert.match(envError({ POLKU_EMIT_GRPC_ENDPOINTS: 'gw:70000' }), /"gw:70000" is not host:port.*\(port 1-65535\)/);
+  assert.match(envError({ POLKU_EMIT_GRPC_ENDPOINTS: 'gw:1,gw:1' }), /POLKU_EMIT_GRPC_ENDPOINTS="gw:1,gw:1": "gw:1" is listed twice/);
+  assert.match(
+    envError({ POLKU_EMIT_GRPC_ENDPOINTS: 'gw:1', POLKU_EMIT_GRPC_LAZY: 'yes' }),
+    /POLKU_EMIT_GRPC_LAZY="yes": must be one of true, false/,
+  );
+});
+
+test('unknownVariables: POLKU_* names no part of POLKU reads, with the known name a typo away', () => {
+  const unknown = unknownVariables({
+    POLKU_BUFER_CAPACITY: '5',
+    POLKU_BUFFER_CAPACITY: '5',
+    POLKU_LOG_LEVL: 'info',
+    POLKU_ADMIN_ADDR: '127.0.0.1:9090',
+    POLKU_PLUGIN_TOKEN: 't',
+    POLKU_EMIT_GRPC_ENDPOINTS: 'a:1',
+    POLKU_SOMETHING_ELSE: '1',
+    POLKU_REGISTRY_HEARTBEAT_INTERVAL_MS: '5000',
+    OTHER_BUFFER_CAPACITY: '1',
+    NODE_NAME: 'n1',
+  });
+  assert.deepEqual(unknown, [
+    { name: 'POLKU_BUFER_CAPACITY', didYouMean: 'POLKU_BUFFER_CAPACITY' },
+    { name: 'POLKU_LOG_LEVL', didYouMean: 'POLKU_LOG_LEVEL' },
+    { name: 'POLKU_REGISTRY_HEARTBEAT_INTERVAL_MS', didYouMean: undefined },
+    { name: 'POLKU_SOMETHING_ELSE', didYouMean: undefined },
+  ]);
+  assert.deepEqual(unknownVariables({}), []);
 });
