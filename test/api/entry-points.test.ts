@@ -32,6 +32,7 @@ const SURFACES: Record<string, Surface> = {
       'JsonIngestor',
       'Outcome',
       'PassthroughIngestor',
+      'PorttiIngestor',
       'Severity',
       'StdoutEmitter',
       'WebhookEmitter',
@@ -52,6 +53,7 @@ const SURFACES: Record<string, Surface> = {
     ],
     types: [
       'AckCode',
+      'AgentIngestorOptions',
       'BucketLimit',
       'CircuitBreakerEmitter',
       'CircuitBreakerOptions',
