@@ -22,6 +22,7 @@ const SURFACES: Record<string, Surface> = {
     source: 'src/index.ts',
     values: [
       'AckCodes',
+      'ElavaIngestor',
       'EmitResults',
       'EmitterWrapper',
       'Event',
@@ -35,6 +36,7 @@ const SURFACES: Record<string, Surface> = {
       'PorttiIngestor',
       'Severity',
       'StdoutEmitter',
+      'TapioIngestor',
       'WebhookEmitter',
       'deduplicator',
       'enricher',

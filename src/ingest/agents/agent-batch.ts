@@ -115,7 +115,7 @@ export function ingestAgentBatch<M, B>(format: AgentFormat<M, B>, ctx: IngestCon
         events.push(refusedEvent(refusal, idOf(reader, start, end)));
       } else {
         problems.push({
-          message: `${format.agent} event ${r / 2} is not a ${format.eventType}: ${(err as Error).message}`,
+          message: `${format.agent} event ${r / 2} is not ${a(format.eventType)}: ${(err as Error).message}`,
           offset: start,
         });
       }
@@ -171,7 +171,7 @@ function frame<M, B>(format: AgentFormat<M, B>, reader: BinaryReader, maxEvents:
     }
   } catch (err) {
     const why = isInvalidUtf8(err) ? `a batch field holds invalid UTF-8` : (err as Error).message;
-    framing.problem = { message: `${format.agent} batch is not a ${format.batchType}: ${why}`, offset: fieldAt };
+    framing.problem = { message: `${format.agent} batch is not ${a(format.batchType)}: ${why}`, offset: fieldAt };
   }
   return framing;
 }
@@ -239,7 +239,7 @@ export function enumSegments(values: Record<string, string | number>, prefix: st
 
 /** An INVALID_EVENT refusal for an enum value the proto does not have: the gateway does not guess a name. */
 export function badEnum(eventType: string, field: string, value: number, enumName: string, id: string): DecodeRefusal {
-  return { code: 'INVALID_EVENT', message: `${eventType} ${field} ${value} is not a ${enumName} value`, id };
+  return { code: 'INVALID_EVENT', message: `${eventType} ${field} ${value} is not ${a(enumName)} value`, id };
 }
 
 /** Sets `key` to `value` unless the value is empty (empty agent fields are left out). */
@@ -250,4 +250,9 @@ export function put(metadata: { [key: string]: string }, key: string, value: str
 /** Adds each entry of `map` under `prefix` (labels, annotations, tags); empty values are kept, keys are what they name. */
 export function putAll(metadata: { [key: string]: string }, prefix: string, map: { [key: string]: string }): void {
   for (const key in map) metadata[prefix + key] = map[key]!;
+}
+
+/** `name` with its indefinite article: `a tapio.v1.EventBatch`, `an elava.v1.EventBatch`. */
+export function a(name: string): string {
+  return /^[aeiou]/i.test(name) ? `an ${name}` : `a ${name}`;
 }
