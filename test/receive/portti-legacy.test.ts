@@ -7,7 +7,10 @@ import { K8sEvent } from '../../src/gen/polku/v1/gateway.js';
 import { hub } from '../../src/hub/builder.js';
 import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import { filter } from '../../src/middleware/filter.js';
-import { porttiEventType } from '../../src/receive/portti/k8s-event.js';
+import { Action, EventBatch, RawK8sEvent, Resource } from '../../src/gen/portti/v1/raw.js';
+import { PORTTI_KINDS, PorttiIngestor } from '../../src/ingest/agents/portti.js';
+import { PAYLOAD_FORMAT } from '../../src/metadata-keys.js';
+import { porttiEventType, readK8sEvent } from '../../src/receive/portti/k8s-event.js';
 import { GatedEmitter } from '../helpers/gated-emitter.js';
 import { scrape, sample, startGateway, type RunningGateway, type WireAck } from '../helpers/gateway-harness.js';
 import { AnswerStream, decode, encode, legacyPorttiClient, rawBidi, rawUnary, spoilUtf8, type ProtoClient } from './portti-clients.js';
@@ -73,7 +76,7 @@ describe('polku.v1.PorttiService (the older PORTTI service) from a client that h
     assert.equal(e.timestampUnixNs, 1796292000123456789n);
     assert.deepEqual(e.metadata, {
       'polku.payload.format': 'protobuf:polku.v1.K8sEvent',
-      'k8s.object.kind': 'deployment',
+      'k8s.object.kind': 'Deployment',
       'k8s.object.name': 'cart',
       'k8s.namespace.name': 'shop',
       'k8s.cluster.name': 'prod-eu',
@@ -93,8 +96,56 @@ describe('polku.v1.PorttiService (the older PORTTI service) from a client that h
       assert.equal(porttiEventType(resource, action), 'portti.deployment.update', `${resource}/${action}`);
     }
     assert.equal(porttiEventType('ConfigMap', 'DELETE'), 'portti.configmap.delete');
+    assert.equal(porttiEventType('PersistentVolumeClaim', 'CREATE'), 'portti.pvc.create', "the Kubernetes kind gives the enum's word");
     assert.equal(porttiEventType('', ''), 'portti.unspecified.unspecified');
     assert.equal(porttiEventType('deployments.apps', 'patch me'), 'portti.deployments_apps.patch_me', 'never an extra level');
+  });
+
+  test('a K8sEvent maps as the portti ingestor maps the same RawK8sEvent, for every resource and action and each spelling', () => {
+    const ingestor = new PorttiIngestor();
+    let compared = 0;
+    for (let resource = 1; resource < PORTTI_KINDS.length; resource++) {
+      for (const action of [Action.ACTION_CREATE, Action.ACTION_UPDATE, Action.ACTION_DELETE]) {
+        const raw = RawK8sEvent.fromPartial({
+          id: 'same',
+          timestamp: { seconds: 1796292000n, nanos: 123456789 },
+          resource,
+          action,
+          namespace: 'shop',
+          name: 'thing',
+          clusterId: 'prod-eu',
+        });
+        const viaIngestor = ingestor.ingest(
+          { source: 'portti', cluster: '', format: 'protobuf' },
+          EventBatch.encode({ events: [raw], source: '', clusterId: '' }).finish(),
+        );
+        assert.equal(viaIngestor.problems.length, 0);
+        const expected = viaIngestor.events[0]!;
+        const enumName = Resource[resource]!;
+        for (const spelling of [enumName, PORTTI_KINDS[resource]!, enumName.slice('RESOURCE_'.length).toLowerCase()]) {
+          const k8s = K8sEvent.encode({
+            id: 'same',
+            timestampUnixNano: 1796292000123456789n,
+            resource: spelling,
+            action: Action[action]!.slice('ACTION_'.length),
+            namespace: 'shop',
+            name: 'thing',
+            object: new Uint8Array(0),
+            oldObject: new Uint8Array(0),
+            clusterId: 'prod-eu',
+          }).finish();
+          const got = readK8sEvent(k8s) as Event;
+          assert.equal(got.eventType, expected.eventType, `${spelling}/${Action[action]}`);
+          assert.equal(got.timestampUnixNs, expected.timestampUnixNs);
+          const { [PAYLOAD_FORMAT]: gotFormat, ...gotMeta } = got.metadata;
+          const { [PAYLOAD_FORMAT]: expectedFormat, ...expectedMeta } = expected.metadata;
+          assert.deepEqual(gotMeta, expectedMeta, `${spelling}/${Action[action]}`);
+          assert.deepEqual([gotFormat, expectedFormat], ['protobuf:polku.v1.K8sEvent', 'protobuf:portti.v1.RawK8sEvent']);
+          compared++;
+        }
+      }
+    }
+    assert.equal(compared, 28 * 3 * 3);
   });
 
   test('SendK8sEvent: an event the pipeline refuses is success=false with the Ack error, not a failed call', async () => {
@@ -153,6 +204,8 @@ describe('polku.v1.PorttiService (the older PORTTI service) from a client that h
     await memory.waitForCount(4);
     assert.equal(byId('s-1').metadata['k8s.cluster.name'], 'batch-cluster', "the batch's cluster where the event has none");
     assert.equal(byId('s-3').eventType, 'portti.pod.create');
+    assert.equal(byId('s-3').metadata['k8s.object.kind'], 'Pod');
+    assert.equal(byId('s-3').metadata['k8s.pod.name'], 'cart', 'a pod is placed as one');
     assert.equal(memory.events.filter((e) => e.id.startsWith('s-') || e.id.startsWith('t-')).length, 3, 'nothing refused was delivered');
     const metrics = await scrape(gw.metricsPort);
     const refused = (code: string) => sample(metrics, `polku_portti_refused_events_total{service="polku.v1.PorttiService",code="${code}"}`);

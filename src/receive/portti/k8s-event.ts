@@ -2,7 +2,17 @@ import type { BinaryReader } from '@bufbuild/protobuf/wire';
 import type { Event } from '../../gen/polku/v1/event.js';
 import { type DecodeRefusal, isInvalidUtf8, isRefusal, refusedEvent, strictReader } from '../../ingest/event-decoder.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../../ingest/intake-rules.js';
-import { K8S_CLUSTER_NAME, K8S_NAMESPACE_NAME, K8S_OBJECT_KIND, K8S_OBJECT_NAME, PAYLOAD_FORMAT } from '../../metadata-keys.js';
+import { Resource } from '../../gen/portti/v1/raw.js';
+import { enumSegments } from '../../ingest/agents/agent-batch.js';
+import { PORTTI_KINDS } from '../../ingest/agents/portti.js';
+import {
+  K8S_CLUSTER_NAME,
+  K8S_NAMESPACE_NAME,
+  K8S_OBJECT_KIND,
+  K8S_OBJECT_NAME,
+  K8S_POD_NAME,
+  PAYLOAD_FORMAT,
+} from '../../metadata-keys.js';
 import { fieldEnd, skipUnknown, UnreadableMessage } from '../message-framing.js';
 
 /** The source every event PORTTI sends is stamped with, over either of its services. */
@@ -11,11 +21,28 @@ export const PORTTI_SOURCE = 'portti';
 /** `polku.payload.format` of an event made from a polku.v1.K8sEvent: its payload is that message as sent. */
 export const K8S_EVENT_PAYLOAD_FORMAT = 'protobuf:polku.v1.K8sEvent';
 
+/** The portti ingestor's resource words (`deployment`, `pvc`, …), index = portti.v1.Resource value. */
+const RESOURCE_WORDS = enumSegments(Resource, 'RESOURCE_');
+
 /**
- * One word of an event type from PORTTI's resource or action, however the client spelt it: the
- * enum name's prefix dropped (`RESOURCE_DEPLOYMENT`, `ACTION_UPDATE`), lower-cased, and any
- * character other than a-z, 0-9 and `_` made `_` (so a resource never adds a dot, a level, to the
- * event type). Empty becomes `unspecified`, as the enum's zero value reads.
+ * A resource as PORTTI's older client may spell it, lower-cased, to the portti ingestor's word:
+ * the word itself (`pvc`) and the Kubernetes kind (`persistentvolumeclaim`) both give `pvc`.
+ */
+const WORD_OF: ReadonlyMap<string, string> = new Map([
+  ...RESOURCE_WORDS.map((word) => [word, word] as const),
+  ...RESOURCE_WORDS.map((word, value) => [PORTTI_KINDS[value]!.toLowerCase(), word] as const).filter(([kind]) => kind !== ''),
+]);
+
+/** The Kubernetes kind of each of those words (`pvc` → `PersistentVolumeClaim`), for `k8s.object.kind`. */
+const KIND_OF: ReadonlyMap<string, string> = new Map(RESOURCE_WORDS.map((word, value) => [word, PORTTI_KINDS[value]!]));
+
+/**
+ * One word of an event type from PORTTI's resource or action, however the client spelt it, the
+ * same word the portti ingestor writes for the enum value: lower-cased, the enum name's prefix
+ * dropped (`RESOURCE_DEPLOYMENT`, `ACTION_UPDATE`), a Kubernetes kind turned into the enum's word
+ * (`PersistentVolumeClaim` → `pvc`, `HorizontalPodAutoscaler` → `hpa`), and any character other
+ * than a-z, 0-9 and `_` made `_` (so a resource never adds a level to the event type). Empty
+ * becomes `unspecified`, as the enum's zero value reads.
  *
  * `Deployment`, `deployment`, `RESOURCE_DEPLOYMENT` → `deployment`; `UPDATE`, `ACTION_UPDATE` → `update`.
  */
@@ -24,6 +51,10 @@ export function porttiWord(value: string, enumPrefix: 'RESOURCE_' | 'ACTION_'): 
   const prefix = enumPrefix.toLowerCase();
   if (word.startsWith(prefix)) word = word.slice(prefix.length);
   if (word === '') return 'unspecified';
+  if (enumPrefix === 'RESOURCE_') {
+    const known = WORD_OF.get(word);
+    if (known !== undefined) return known;
+  }
   return /^[a-z0-9_]+$/.test(word) ? word : word.replace(/[^a-z0-9_]/g, '_');
 }
 
@@ -46,9 +77,11 @@ const K8S_EVENT_FIELDS = ['', 'id', '', 'resource', 'action', 'namespace', 'name
  *
  * - id kept; `timestamp_unix_nano` kept exactly (int64, as a bigint);
  * - event_type `portti.<resource>.<action>` ({@link porttiEventType}); source `portti`;
- * - metadata: `k8s.object.kind` (the resource as normalised), `k8s.object.name`,
- *   `k8s.namespace.name`, `k8s.cluster.name` (the event's `cluster_id`, else `batchCluster`),
- *   each only when not empty, and `polku.payload.format` = `protobuf:polku.v1.K8sEvent`;
+ * - metadata as the portti ingestor writes it: `k8s.object.kind` (the Kubernetes kind when the
+ *   resource is one of portti.v1.Resource's, e.g. `Deployment`; else the resource as sent),
+ *   `k8s.object.name`, `k8s.namespace.name`, `k8s.cluster.name` (the event's `cluster_id`, else
+ *   `batchCluster`), and for a pod `k8s.pod.name`, each only when not empty; and
+ *   `polku.payload.format` = `protobuf:polku.v1.K8sEvent`;
  * - payload: the K8sEvent's bytes exactly as received (a view, not a copy), so `object`,
  *   `old_object` and any field a newer PORTTI adds are all kept.
  *
@@ -95,16 +128,21 @@ export function decodeK8sEvent(reader: BinaryReader, bytes: Uint8Array, length: 
     const name = text(6);
     const cluster = text(9) || batchCluster;
     const metadata: { [key: string]: string } = { [PAYLOAD_FORMAT]: K8S_EVENT_PAYLOAD_FORMAT };
-    const kind = porttiWord(resource, 'RESOURCE_');
-    metadata[K8S_OBJECT_KIND] = kind;
-    if (name !== '') metadata[K8S_OBJECT_NAME] = name;
+    const word = porttiWord(resource, 'RESOURCE_');
+    const kind = KIND_OF.get(word) ?? resource;
+    if (kind !== '') metadata[K8S_OBJECT_KIND] = kind;
+    if (name !== '') {
+      metadata[K8S_OBJECT_NAME] = name;
+      // A pod is also placed as one, so the Kubernetes enricher and pod filters find it.
+      if (word === 'pod') metadata[K8S_POD_NAME] = name;
+    }
     if (namespace !== '') metadata[K8S_NAMESPACE_NAME] = namespace;
     if (cluster !== '') metadata[K8S_CLUSTER_NAME] = cluster;
     return {
       id,
       timestampUnixNs: timestamp,
       source: PORTTI_SOURCE,
-      eventType: `portti.${kind}.${porttiWord(action, 'ACTION_')}`,
+      eventType: `portti.${word}.${porttiWord(action, 'ACTION_')}`,
       metadata,
       payload: bytes.subarray(start, end),
       routeTo: [],
