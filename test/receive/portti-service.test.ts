@@ -10,11 +10,12 @@ import { RawK8sEvent } from '../../src/gen/portti/v1/raw.js';
 import { hub } from '../../src/hub/builder.js';
 import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
 import { GatedEmitter } from '../helpers/gated-emitter.js';
-import { scrape, sample, startGateway, until, type RunningGateway } from '../helpers/gateway-harness.js';
+import { scrape, sample, startGateway, until, type RunningGateway, type WireAck } from '../helpers/gateway-harness.js';
 import {
   AnswerStream,
   decode,
   encode,
+  legacyPorttiClient,
   porttiClient,
   porttiEvents,
   rawBidi,
@@ -204,6 +205,38 @@ describe('portti.v1 StreamK8sEvents when the buffer is full', () => {
     } finally {
       gate.open();
       await gw.stop();
+    }
+  });
+});
+
+describe('PORTTI streams at shutdown', () => {
+  test('open StreamK8sEvents calls of both services end UNAVAILABLE once their batch is answered', async () => {
+    const memory = new InMemoryEmitter();
+    const gw = await startGateway(hub().ingestor(new StandInPorttiIngestor()).emitter(memory));
+    const portti = porttiClient(gw.grpcPort);
+    const legacy = legacyPorttiClient(gw.grpcPort);
+    try {
+      const own = new AnswerStream<WirePorttiAck>(portti['StreamK8sEvents']());
+      const older = new AnswerStream<WireAck>(legacy['StreamK8sEvents']());
+      assert.deepEqual((await own.send({ events: porttiEvents('z').slice(0, 1) })).event_ids, ['z-create']);
+      assert.deepEqual((await older.send({ events: [{ id: 'old-1', resource: 'Pod', action: 'CREATE' }] })).event_ids, ['old-1']);
+      const open = await scrape(gw.metricsPort);
+      assert.equal(sample(open, 'polku_portti_active_streams{service="portti.v1.PorttiService"}'), 1);
+      assert.equal(sample(open, 'polku_portti_active_streams{service="polku.v1.PorttiService"}'), 1);
+      const stopped = gw.stop();
+      const [a, b] = await Promise.all([own.status, older.status]);
+      assert.equal(a.code, grpc.status.UNAVAILABLE);
+      assert.equal(b.code, grpc.status.UNAVAILABLE);
+      assert.match(a.details, /shutting down/);
+      await stopped;
+      assert.deepEqual(
+        memory.events.map((e) => e.id),
+        ['z-create', 'old-1'],
+        'what was acknowledged was delivered before exit',
+      );
+    } finally {
+      portti.close();
+      legacy.close();
     }
   });
 });
