@@ -1,12 +1,13 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { EventBatch as ElavaBatch, RawCloudEvent } from '../../src/gen/elava/v1/raw.js';
 import { Event } from '../../src/gen/polku/v1/event.js';
-import { type Ack, GatewayClient, IngestBatch } from '../../src/gen/polku/v1/gateway.js';
+import { type Ack, GatewayClient, type IngestBatch } from '../../src/gen/polku/v1/gateway.js';
 import { Action, EventBatch as PorttiBatch, RawK8sEvent, Resource } from '../../src/gen/portti/v1/raw.js';
 import { EventBatch as TapioBatch, RawEbpfEvent } from '../../src/gen/tapio/v1/raw.js';
 import { sample, scrape, until } from '../helpers/gateway-harness.js';
@@ -226,8 +227,7 @@ test('bad agent events are refused in their place, the rest accepted, the stream
 });
 
 test('a gateway without the agents\u2019 ingestors refuses their batches PARSE_ERROR, counted, never accepting an event', async () => {
-  const dir = join(ROOT, '.tmp', `agents-e2e-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), 'polku-agents-e2e-'));
   const config = join(dir, 'no-agents.config.ts');
   writeFileSync(
     config,
