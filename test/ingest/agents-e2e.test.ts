@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -226,8 +226,9 @@ test('bad agent events are refused in their place, the rest accepted, the stream
   s.close();
 });
 
-test('a gateway without the agents\u2019 ingestors refuses their batches PARSE_ERROR, counted, never accepting an event', async () => {
+test('a gateway without the agents\u2019 ingestors refuses their batches PARSE_ERROR, counted, never accepting an event', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'polku-agents-e2e-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const config = join(dir, 'no-agents.config.ts');
   writeFileSync(
     config,
