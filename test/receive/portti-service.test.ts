@@ -240,3 +240,50 @@ describe('PORTTI streams at shutdown', () => {
     }
   });
 });
+
+describe('PORTTI streams under the overflow policy block', () => {
+  test('a batch that does not fit waits unanswered and the stream is paused; nothing is refused, all is delivered', async () => {
+    const gate = new GatedEmitter('held');
+    const gw = await startGateway(
+      hub()
+        .ingestor(new StandInPorttiIngestor())
+        .emitter(gate)
+        .buffer({ capacity: 3, overflow: 'block' })
+        .delivery({ batchSize: 100, flushIntervalMs: 1, maxAttempts: 3 }),
+    );
+    const portti = porttiClient(gw.grpcPort);
+    const legacy = legacyPorttiClient(gw.grpcPort);
+    try {
+      const own = new AnswerStream<WirePorttiAck>(portti['StreamK8sEvents']());
+      const older = new AnswerStream<WireAck>(legacy['StreamK8sEvents']());
+      assert.deepEqual((await own.send({ events: porttiEvents('m') })).event_ids, ['m-create', 'm-update', 'm-delete']);
+      const blocked = own.send({ events: porttiEvents('n').slice(0, 1) });
+      const blockedOlder = older.send({ events: [{ id: 'o-1', resource: 'Pod', action: 'CREATE' }] });
+      await until(() => gw.hub.stats().buffer.blockedWriters === 2, 'both batches to block');
+      const metrics = await scrape(gw.metricsPort);
+      assert.equal(sample(metrics, 'polku_portti_paused_streams{service="portti.v1.PorttiService"}'), 1);
+      assert.equal(sample(metrics, 'polku_portti_paused_streams{service="polku.v1.PorttiService"}'), 1);
+      assert.equal(own.answers.length, 1, 'no Ack while blocked');
+      assert.equal(older.answers.length, 0);
+      gate.open();
+      assert.deepEqual((await blocked).event_ids, ['n-create']);
+      const answered = await blockedOlder;
+      assert.deepEqual([answered.event_ids, answered.errors], [['o-1'], []]);
+      await until(() => gw.hub.stats().buffer.events === 0, 'the buffer to drain');
+      assert.deepEqual(
+        gate.batches
+          .flat()
+          .map((e) => e.id)
+          .sort(),
+        ['m-create', 'm-delete', 'm-update', 'n-create', 'o-1'],
+      );
+      assert.equal((await own.end()).code, grpc.status.OK);
+      assert.equal((await older.end()).code, grpc.status.OK);
+    } finally {
+      portti.close();
+      legacy.close();
+      gate.open();
+      await gw.stop();
+    }
+  });
+});
