@@ -26,6 +26,10 @@ export type { Ingestor, IngestContext, IngestResult, IngestProblem } from './ing
 export { JsonIngestor, type JsonIngestorOptions } from './ingest/json.js';
 export { PassthroughIngestor, type PassthroughIngestorOptions } from './ingest/passthrough.js';
 export { ExternalIngestor, type ExternalIngestorConfig, type ExternalIngestorOptions } from './ingest/external.js';
+export { TapioIngestor } from './ingest/agents/tapio.js';
+export { ElavaIngestor } from './ingest/agents/elava.js';
+export { PorttiIngestor } from './ingest/agents/portti.js';
+export type { AgentIngestorOptions } from './ingest/agents/agent-batch.js';
 
 // Middleware: factories.
 export type { Middleware, MiddlewareContext } from './middleware/middleware.js';

@@ -44,6 +44,12 @@ export const CLOUD_REGION = 'cloud.region';
 export const CLOUD_ACCOUNT_ID = 'cloud.account.id';
 export const CLOUD_RESOURCE_ID = 'cloud.resource_id';
 export const CLOUD_AVAILABILITY_ZONE = 'cloud.availability_zone';
+/** The resource's name as the cloud shows it (no OpenTelemetry convention: POLKU's own). */
+export const CLOUD_RESOURCE_NAME = 'polku.cloud.resource_name';
+/** The resource's type as the agent names it (ELAVA's `resource_type`, e.g. `s3_bucket`). */
+export const CLOUD_RESOURCE_TYPE = 'polku.cloud.resource_type';
+/** The resource's tag `team` is written as `polku.cloud.tags.team`. */
+export const CLOUD_RESOURCE_TAG_PREFIX = 'polku.cloud.tags.';
 
 /**
  * How to read the event's payload, when POLKU made it from an agent's message:

@@ -7,3 +7,8 @@ export const PROTO_DIR = fileURLToPath(new URL('../proto', import.meta.url));
 export function polkuProto(name: 'gateway' | 'plugin' | 'admin' | 'event'): string {
   return `${PROTO_DIR}/polku/v1/${name}.proto`;
 }
+
+/** The path of an agent's own wire format shipped with the package, e.g. `agentProto('portti')` (proto/portti/v1/raw.proto). */
+export function agentProto(agent: 'tapio' | 'elava' | 'portti'): string {
+  return `${PROTO_DIR}/${agent}/v1/raw.proto`;
+}

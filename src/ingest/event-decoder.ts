@@ -105,6 +105,22 @@ export type EventLimits = Pick<IntakeLimits, 'maxEventBytes' | 'maxMetadataBytes
  */
 export const MAX_ROUTE_TO_ENTRIES = 1_024;
 
+/**
+ * Event's fields by number: name and wire type (proto/polku/v1/event.proto). A field sent with
+ * another wire type makes the event malformed rather than being skipped as unknown.
+ */
+const EVENT_FIELDS: Readonly<Record<number, readonly [name: string, wireType: number]>> = {
+  1: ['id', 2],
+  2: ['timestamp_unix_ns', 0],
+  3: ['source', 2],
+  4: ['event_type', 2],
+  5: ['metadata', 2],
+  6: ['payload', 2],
+  7: ['route_to', 2],
+  10: ['severity', 0],
+  11: ['outcome', 0],
+};
+
 /** Where a singular string or bytes field sits; decoded once, after the event's last field. */
 const NONE = -1;
 
@@ -219,6 +235,10 @@ export function decodeEvent(reader: BinaryReader, length: number, limits: EventL
       }
       const wireType = tag & 7;
       if (wireType === 4 || tag >>> 3 === 0) throw new Error(`unexpected tag ${tag}`);
+      const known = EVENT_FIELDS[tag >>> 3];
+      // A known field with another wire type: these bytes are not an Event (another message,
+      // such as an agent's EventBatch, whose field 2 is a string where Event's is an int64).
+      if (known !== undefined) throw new Error(`field ${tag >>> 3} (${known[0]}) has wire type ${wireType}, not ${known[1]}`);
       field = 'event';
       reader.skip(wireType, tag >>> 3);
     }
@@ -293,6 +313,7 @@ function decodeMetadataEntry(reader: BinaryReader, length: number, into: { [key:
     else if (tag === 18) value = reader.string();
     else {
       if ((tag & 7) === 4 || tag >>> 3 === 0) throw new Error(`unexpected tag ${tag} in a metadata entry`);
+      if (tag >>> 3 <= 2) throw new Error(`metadata entry field ${tag >>> 3} has wire type ${tag & 7}, not 2`);
       reader.skip(tag & 7, tag >>> 3);
     }
   }

@@ -16,6 +16,18 @@ const SINGLE_FORMATS = ['protobuf', 'proto', 'passthrough', 'polku.event.v1.even
 const DELIMITED_FORMATS = ['protobuf-delimited', 'proto-delimited'];
 
 /**
+ * The agents that send their own batches with format `protobuf` (docs: AGENT-PROTOCOLS.md), and
+ * the ingestor that reads them. Their bytes are not a polku Event, and some of them would decode
+ * as one (an EventBatch's field 1 is a length-delimited record, as Event's id is): without this,
+ * a gateway lacking the agent's ingestor accepted one garbage event per batch and lost the rest.
+ */
+const AGENT_BATCHES: Readonly<Record<string, readonly [batchType: string, ingestor: string]>> = {
+  tapio: ['tapio.v1.EventBatch', 'TapioIngestor'],
+  elava: ['elava.v1.EventBatch', 'ElavaIngestor'],
+  portti: ['portti.v1.EventBatch', 'PorttiIngestor'],
+};
+
+/**
  * Raw bytes that already are protobuf `Event`s: one event, or with format `protobuf-delimited`
  * a sequence of length-prefixed events. Decoded by the strict event decoder (event-decoder.ts):
  * an event that is larger than `maxEventBytes`, not UTF-8 in a string, outside an enum, or
@@ -23,6 +35,10 @@ const DELIMITED_FORMATS = ['protobuf-delimited', 'proto-delimited'];
  * that runs past the data ends the parse there (PARSE_ERROR). Events before the damage are kept.
  * Records are counted before any is decoded: more than `maxBatchEvents` refuses the whole
  * message BATCH_TOO_LARGE without decoding one.
+ *
+ * A batch from an agent that sends its own batch format (`tapio`, `elava`, `portti`) is refused
+ * PARSE_ERROR naming the batch type and the ingestor to add, unless this ingestor was told to
+ * claim that source (`sources`): the gateway then lacks that agent's ingestor.
  */
 export class PassthroughIngestor implements Ingestor {
   readonly name: string;
@@ -35,6 +51,13 @@ export class PassthroughIngestor implements Ingestor {
   }
 
   ingest(ctx: IngestContext, data: Uint8Array): IngestResult {
+    const agent = Object.hasOwn(AGENT_BATCHES, ctx.source) && !this.sources.includes(ctx.source) ? AGENT_BATCHES[ctx.source] : undefined;
+    if (agent !== undefined) {
+      const message =
+        `source "${ctx.source}" with format "${ctx.format}" sends ${agent[0]} batches, not polku Events: ` +
+        `add the ${agent[1]} (in polku's default pipeline) to read them; refused whole, no event taken from it`;
+      return { events: [], problems: [{ message, offset: 0 }] };
+    }
     const limits = ctx.limits ?? DEFAULT_LIMITS;
     if (DELIMITED_FORMATS.includes(ctx.format.toLowerCase())) return decodeDelimited(data, limits);
     const reader = strictReader(data);

@@ -1,4 +1,6 @@
 import { PolkuGatewayReceiver } from './polku-gateway/gateway-receiver.js';
+import { LegacyPorttiReceiver } from './portti/legacy-portti-receiver.js';
+import { PorttiReceiver } from './portti/portti-receiver.js';
 import type { Receiver } from './receiver.js';
 
 /**
@@ -7,5 +9,11 @@ import type { Receiver } from './receiver.js';
  * Fresh instances each call: a receiver holds its open streams, so two gateways never share one.
  */
 export function builtInReceivers(): Receiver[] {
-  return [new PolkuGatewayReceiver()];
+  return [
+    new PolkuGatewayReceiver(),
+    // PORTTI's own portti.v1.PorttiService (raw batches for the portti ingestor).
+    new PorttiReceiver(),
+    // The older polku.v1.PorttiService beside Gateway (K8sEvent → one event each).
+    new LegacyPorttiReceiver(),
+  ];
 }

@@ -22,6 +22,7 @@ const SURFACES: Record<string, Surface> = {
     source: 'src/index.ts',
     values: [
       'AckCodes',
+      'ElavaIngestor',
       'EmitResults',
       'EmitterWrapper',
       'Event',
@@ -32,8 +33,10 @@ const SURFACES: Record<string, Surface> = {
       'JsonIngestor',
       'Outcome',
       'PassthroughIngestor',
+      'PorttiIngestor',
       'Severity',
       'StdoutEmitter',
+      'TapioIngestor',
       'WebhookEmitter',
       'deduplicator',
       'enricher',
@@ -52,6 +55,7 @@ const SURFACES: Record<string, Surface> = {
     ],
     types: [
       'AckCode',
+      'AgentIngestorOptions',
       'BucketLimit',
       'CircuitBreakerEmitter',
       'CircuitBreakerOptions',

@@ -1,17 +1,16 @@
 import {
-  Metadata,
   status as GrpcStatus,
   type sendUnaryData,
   type ServerDuplexStream,
   type ServerUnaryCall,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
-import { refusalOf } from '../../errors.js';
 import { GatewayService, type HealthRequest, type HealthResponse, type Ack, type IngestEvent } from '../../gen/polku/v1/gateway.js';
 import { intakeOfEvent, intakeOfUnreadable } from '../../hub/polku-messages.js';
 import type { Logger } from '../../observability/logger.js';
 import { PROTO_DIR, polkuProto } from '../../proto-dir.js';
 import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receiver.js';
+import { unaryRefusal } from '../unary-refusal.js';
 import { GatewayReceiverMetrics } from './gateway-metrics.js';
 import { batchDeserializer, eventDeserializer, serializeAck, UnreadableMessage, type ReceivedBatch } from './message-codec.js';
 import { StreamSession } from './stream-session.js';
@@ -134,15 +133,7 @@ export class PolkuGatewayReceiver implements Receiver {
  * notice. Other refusals (a filter, a parse error) are answers, in the Ack.
  */
 function answerUnary(ack: Ack, cb: sendUnaryData<Ack>): void {
-  const refusal = refusalOf(ack);
-  if (!refusal) {
-    cb(null, ack);
-    return;
-  }
-  // The Ack still travels, in trailing metadata, so clients can read codes and buffer fill.
-  const metadata = new Metadata();
-  metadata.set('polku-ack-bin', serializeAck(ack));
-  metadata.set('polku-buffer-size', String(ack.bufferSize));
-  metadata.set('polku-buffer-capacity', String(ack.bufferCapacity));
-  cb({ code: GrpcStatus[refusal.grpc], details: ack.errors.map((e) => `${e.code}: ${e.message}`).join('; '), metadata });
+  const refusal = unaryRefusal(ack);
+  if (refusal) cb(refusal);
+  else cb(null, ack);
 }

@@ -1,0 +1,113 @@
+import type { BinaryReader } from '@bufbuild/protobuf/wire';
+import type { Event } from '../../gen/polku/v1/event.js';
+import { EbpfType, RawEbpfEvent } from '../../gen/tapio/v1/raw.js';
+import {
+  CONTAINER_ID,
+  K8S_CLUSTER_NAME,
+  K8S_CONTAINER_NAME,
+  K8S_NAMESPACE_NAME,
+  K8S_NODE_NAME,
+  K8S_POD_NAME,
+  PAYLOAD_FORMAT,
+} from '../../metadata-keys.js';
+import type { DecodeRefusal } from '../event-decoder.js';
+import type { IngestContext, IngestResult, Ingestor } from '../ingestor.js';
+import {
+  LEN,
+  badEnum,
+  enumSegments,
+  ingestAgentBatch,
+  put,
+  timestampNs,
+  type AgentFormat,
+  type AgentIngestorOptions,
+} from './agent-batch.js';
+
+/** The batch's own fields (tapio.v1.EventBatch 2..4). */
+interface TapioBatch {
+  source: string;
+  clusterId: string;
+  nodeName: string;
+}
+
+const EVENT_TYPE = 'tapio.v1.RawEbpfEvent';
+const PAYLOAD = `protobuf:${EVENT_TYPE}`;
+const KINDS = enumSegments(EbpfType, 'EBPF_TYPE_');
+
+const TAPIO: AgentFormat<RawEbpfEvent, TapioBatch> = {
+  agent: 'tapio',
+  batchType: 'tapio.v1.EventBatch',
+  eventType: EVENT_TYPE,
+  eventFields: {
+    1: 'id',
+    2: 'timestamp',
+    3: 'type',
+    4: 'subtype',
+    5: 'cluster_id',
+    6: 'node_name',
+    7: 'namespace',
+    8: 'pod_name',
+    9: 'container_id',
+    10: 'container_name',
+    20: 'network',
+    21: 'container',
+    22: 'storage',
+    23: 'memory',
+    24: 'cpu',
+  },
+  batchFields: { 2: ['source', LEN], 3: ['cluster_id', LEN], 4: ['node_name', LEN] },
+  newBatch: () => ({ source: '', clusterId: '', nodeName: '' }),
+  readBatchField(reader: BinaryReader, fieldNo: number, batch: TapioBatch): void {
+    const value = reader.string();
+    if (fieldNo === 2) batch.source = value;
+    else if (fieldNo === 3) batch.clusterId = value;
+    else batch.nodeName = value;
+  },
+  decode: (reader, length) => RawEbpfEvent.decode(reader, length),
+  toEvent(m: RawEbpfEvent, batch: TapioBatch, ctx: IngestContext, payload: Uint8Array): Event | DecodeRefusal {
+    const kind = KINDS[m.type];
+    if (kind === undefined) return badEnum(EVENT_TYPE, 'type', m.type, 'tapio.v1.EbpfType', m.id);
+    const ts = timestampNs(m.timestamp, m.id);
+    if (typeof ts !== 'bigint') return ts;
+    const metadata: { [key: string]: string } = { [PAYLOAD_FORMAT]: PAYLOAD };
+    put(metadata, K8S_CLUSTER_NAME, m.clusterId || batch.clusterId);
+    put(metadata, K8S_NODE_NAME, m.nodeName || batch.nodeName);
+    put(metadata, K8S_NAMESPACE_NAME, m.namespace);
+    put(metadata, K8S_POD_NAME, m.podName);
+    // A container event names its container in its data when the envelope does not.
+    const data = m.data?.$case === 'container' ? m.data.value : undefined;
+    put(metadata, CONTAINER_ID, m.containerId || (data?.containerId ?? ''));
+    put(metadata, K8S_CONTAINER_NAME, m.containerName || (data?.containerName ?? ''));
+    return {
+      id: m.id,
+      timestampUnixNs: ts,
+      source: ctx.source,
+      eventType: m.subtype === '' ? `tapio.${kind}` : `tapio.${kind}.${m.subtype.toLowerCase()}`,
+      metadata,
+      payload,
+      routeTo: [],
+      severity: 0,
+      outcome: 0,
+    };
+  },
+};
+
+/**
+ * TAPIO's batches (`tapio.v1.EventBatch` in `IngestBatch{source:"tapio", raw:{format:"protobuf"}}`):
+ * each `tapio.v1.RawEbpfEvent` becomes one POLKU event, `tapio.<type>[.<subtype>]`
+ * (`tapio.network.connection_reset`), its message kept as the payload. The mapping is the
+ * README's "Agents" table; the walk and its refusals are agent-batch.ts's.
+ */
+export class TapioIngestor implements Ingestor {
+  readonly name: string;
+  readonly sources: readonly string[];
+
+  constructor(options: AgentIngestorOptions = {}) {
+    this.name = options.name ?? 'tapio';
+    this.sources = options.sources ?? ['tapio'];
+  }
+
+  ingest(ctx: IngestContext, data: Uint8Array): IngestResult {
+    return ingestAgentBatch(TAPIO, ctx, data);
+  }
+}
