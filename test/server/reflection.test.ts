@@ -1,0 +1,170 @@
+// Server reflection over real gRPC on loopback, asked the way grpcurl asks (both protocol versions):
+// what list_services names, what each lookup answers (the file and its transitive imports, bytes as
+// buf wrote them), and that an unknown name is a NOT_FOUND answer on a stream that stays open.
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { fromBinary } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { createLogger } from '../../src/observability/logger.js';
+import { createRegistry } from '../../src/observability/metrics.js';
+import { PROTO_DIR } from '../../src/proto-dir.js';
+import { GrpcServer } from '../../src/server/grpc-server.js';
+import { builtInDescriptorSet, splitFileDescriptorSet } from '../../src/server/reflection.js';
+import type { GrpcServiceBinding } from '../../src/receive/receiver.js';
+import { echoDescriptorSet, ECHO_PROTO } from '../receive/test-receiver.js';
+
+const VERSIONS = ['v1', 'v1alpha'] as const;
+
+/** One ServerReflectionInfo stream: `ask` writes a request and resolves with its response. */
+class ReflectionStream {
+  private readonly client: grpc.Client;
+  private readonly call: grpc.ClientDuplexStream<object, any>;
+  private readonly waiting: Array<(r: any) => void> = [];
+
+  constructor(port: number, version: (typeof VERSIONS)[number]) {
+    const proto = join(PROTO_DIR, `grpc/reflection/${version}/reflection.proto`);
+    const pkg = grpc.loadPackageDefinition(loadSync(proto, { keepCase: true, oneofs: true })) as any;
+    this.client = new pkg.grpc.reflection[version].ServerReflection(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    this.call = (this.client as any).ServerReflectionInfo();
+    this.call.on('data', (r: unknown) => this.waiting.shift()?.(r));
+    this.call.on('error', () => undefined);
+  }
+
+  ask(request: object): Promise<any> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.call.write(request);
+    });
+  }
+
+  close(): void {
+    this.call.end();
+    this.client.close();
+  }
+}
+
+const names = (files: Buffer[]): string[] => files.map((b) => fromBinary(FileDescriptorProtoSchema, b).name);
+
+describe('server reflection', () => {
+  const logged = new PassThrough();
+  const lines: string[] = [];
+  logged.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
+  const echoPkg = grpc.loadPackageDefinition(loadSync(ECHO_PROTO, { keepCase: true })) as any;
+  const echo: GrpcServiceBinding = {
+    definition: echoPkg.polku.test.echo.Echo.service,
+    implementation: { Say: () => undefined },
+    protoFiles: [ECHO_PROTO],
+    descriptorSet: echoDescriptorSet(),
+  };
+  // The same service under another name, with no descriptor anywhere: served, not reflected.
+  const hidden: GrpcServiceBinding = {
+    definition: { Say: { ...echoPkg.polku.test.echo.Echo.service.Say, path: '/polku.test.hidden.Hidden/Say' } },
+    implementation: { Say: () => undefined },
+    protoFiles: ['/nowhere/hidden.proto'],
+  };
+  let server: GrpcServer;
+  let port: number;
+
+  before(async () => {
+    server = new GrpcServer({
+      services: [echo, hidden],
+      maxMessageBytes: 1024 * 1024,
+      registry: createRegistry(),
+      logger: createLogger('warn', logged),
+    });
+    port = await server.listen('127.0.0.1:0');
+  });
+  after(() => server.shutdown(1_000));
+
+  for (const version of VERSIONS) {
+    describe(`grpc.reflection.${version}`, () => {
+      let stream: ReflectionStream;
+      before(() => (stream = new ReflectionStream(port, version)));
+      after(() => stream.close());
+
+      test('list_services: exactly the served services it can describe, grpc.health.v1.Health and both reflection services', async () => {
+        const r = await stream.ask({ list_services: '' });
+        assert.deepEqual(
+          r.list_services_response.service.map((s: { name: string }) => s.name),
+          [
+            'grpc.health.v1.Health',
+            'grpc.reflection.v1.ServerReflection',
+            'grpc.reflection.v1alpha.ServerReflection',
+            'polku.test.echo.Echo',
+          ],
+        );
+      });
+
+      test('file_containing_symbol: the file first, then its imports, bytes exactly as buf built them', async () => {
+        const built = new Map(
+          splitFileDescriptorSet(builtInDescriptorSet()).map((b) => [fromBinary(FileDescriptorProtoSchema, b).name, Buffer.from(b)]),
+        );
+        for (const [symbol, files] of [
+          ['polku.v1.Gateway', ['polku/v1/gateway.proto', 'polku/v1/event.proto']],
+          ['polku.v1.Gateway.SendEvent', ['polku/v1/gateway.proto', 'polku/v1/event.proto']],
+          ['polku.v1.HealthResponse.ComponentsEntry', ['polku/v1/gateway.proto', 'polku/v1/event.proto']],
+          ['polku.event.v1.Event.MetadataEntry', ['polku/v1/event.proto']],
+          ['polku.event.v1.Event.metadata', ['polku/v1/event.proto']],
+          ['polku.event.v1.Severity', ['polku/v1/event.proto']],
+          ['polku.event.v1.SEVERITY_ERROR', ['polku/v1/event.proto']],
+          ['polku.v1.PluginRegistry', ['polku/v1/plugin.proto', 'google/protobuf/empty.proto', 'polku/v1/event.proto']],
+          ['grpc.health.v1.Health', ['grpc/health/v1/health.proto']],
+          [`grpc.reflection.${version}.ServerReflection`, [`grpc/reflection/${version}/reflection.proto`]],
+        ] as const) {
+          const r = await stream.ask({ file_containing_symbol: symbol });
+          const got: Buffer[] = r.file_descriptor_response?.file_descriptor_proto ?? [];
+          assert.deepEqual(names(got), files, symbol);
+          for (const b of got) assert.ok(b.equals(built.get(names([b])[0]!)!), `${symbol}: bytes of ${names([b])[0]}`);
+        }
+      });
+
+      test("a receiver's own descriptor set is served for its service", async () => {
+        const r = await stream.ask({ file_containing_symbol: 'polku.test.echo.SayRequest' });
+        const got: Buffer[] = r.file_descriptor_response.file_descriptor_proto;
+        assert.deepEqual(names(got), ['echo.proto']);
+        assert.ok(got[0]!.equals(Buffer.from(splitFileDescriptorSet(echoDescriptorSet())[0]!)));
+      });
+
+      test('file_by_filename: a file and its transitive imports', async () => {
+        const r = await stream.ask({ file_by_filename: 'ahti/v1/events.proto' });
+        assert.deepEqual(names(r.file_descriptor_response.file_descriptor_proto), [
+          'ahti/v1/events.proto',
+          'google/protobuf/duration.proto',
+          'google/protobuf/timestamp.proto',
+        ]);
+      });
+
+      test('unknown names are NOT_FOUND error_responses, and the stream goes on answering', async () => {
+        const asked = [
+          { file_containing_symbol: 'polku.v1.NoSuchThing' },
+          { file_containing_symbol: 'polku.test.hidden.Hidden' },
+          { file_by_filename: 'polku/v1/nope.proto' },
+          { file_containing_extension: { containing_type: 'polku.event.v1.Event', extension_number: 100 } },
+          { all_extension_numbers_of_type: 'polku.v1.NoSuchMessage' },
+        ];
+        for (const request of asked) {
+          const r = await stream.ask(request);
+          assert.equal(r.message_response, 'error_response', JSON.stringify(request));
+          assert.equal(r.error_response.error_code, grpc.status.NOT_FOUND, JSON.stringify(request));
+          assert.deepEqual(r.original_request[r.original_request.message_request], Object.values(request)[0]);
+        }
+        const known = await stream.ask({ all_extension_numbers_of_type: 'polku.event.v1.Event' });
+        assert.equal(known.message_response, 'all_extension_numbers_response');
+        assert.equal(known.all_extension_numbers_response.base_type_name, 'polku.event.v1.Event');
+        assert.deepEqual(known.all_extension_numbers_response.extension_number ?? [], []);
+        const again = await stream.ask({ list_services: '*' });
+        assert.equal(again.list_services_response.service.length, 4);
+      });
+    });
+  }
+
+  test('a served service with no descriptor is logged once, by name', () => {
+    const warnings = lines.filter((l) => l.includes('server reflection: no descriptor'));
+    assert.equal(warnings.length, 1, lines.join('\n'));
+    assert.match(warnings[0]!, /polku\.test\.hidden\.Hidden/);
+  });
+});
