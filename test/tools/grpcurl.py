@@ -18,7 +18,8 @@ methods -d holds several JSON objects one after another, as grpcurl reads them.
 
 The reflection protos themselves are compiled with `python3 -m grpc_tools.protoc
 --descriptor_set_out` from proto/grpc/reflection into a temp dir (Debian's python3-grpcio has no
-grpc_reflection). Exit codes as grpcurl's: 0, 1 for usage and resolution failures, 64 + the gRPC
+grpc_reflection); `grpcurl.py --compile-reflection-protos FILE` does it once and
+POLKU_GRPCURL_PROTOSET=FILE reuses it, as the tests do. Exit codes as grpcurl's: 0, 1 for usage and resolution failures, 64 + the gRPC
 status code when the call fails.
 """
 
@@ -56,15 +57,23 @@ def message_class(pool, full_name):
     return message_factory.MessageFactory(pool).GetPrototype(descriptor)
 
 
+def compile_reflection_protos(out):
+    """Compiles both reflection protos into the FileDescriptorSet `out` (grpc_tools' own protoc)."""
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_DIR}", f"--descriptor_set_out={out}", *REFLECTION_FILES.values()],
+        check=True,
+    )
+
+
 def reflection_messages(version):
-    """ServerReflectionRequest/Response classes, compiled from the vendored reflection protos."""
+    """ServerReflectionRequest/Response classes, from the vendored reflection protos compiled by protoc
+    (once per run; POLKU_GRPCURL_PROTOSET names a set compiled already, as the tests pass it)."""
+    protoset = os.environ.get("POLKU_GRPCURL_PROTOSET")
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "reflection.protoset")
-        subprocess.run(
-            [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_DIR}", f"--descriptor_set_out={out}", REFLECTION_FILES[version]],
-            check=True,
-        )
-        with open(out, "rb") as f:
+        if not protoset:
+            protoset = os.path.join(tmp, "reflection.protoset")
+            compile_reflection_protos(protoset)
+        with open(protoset, "rb") as f:
             files = descriptor_pb2.FileDescriptorSet.FromString(f.read())
     pool = descriptor_pool.DescriptorPool()
     for file in files.file:
@@ -330,6 +339,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--compile-reflection-protos"]:
+        compile_reflection_protos(sys.argv[2])
+        sys.exit(0)
     if api_implementation.Type() == "python":
         print("warning: pure-Python protobuf; its descriptor pool checks less than grpcurl does", file=sys.stderr)
     try:
