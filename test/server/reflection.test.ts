@@ -3,8 +3,13 @@
 // buf wrote them), and that an unknown name is a NOT_FOUND answer on a stream that stays open.
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { fromBinary } from '@bufbuild/protobuf';
-import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import {
+  FieldDescriptorProto_Label,
+  FieldDescriptorProto_Type,
+  FileDescriptorProtoSchema,
+  FileDescriptorSetSchema,
+} from '@bufbuild/protobuf/wkt';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -13,7 +18,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { createRegistry } from '../../src/observability/metrics.js';
 import { PROTO_DIR } from '../../src/proto-dir.js';
 import { GrpcServer } from '../../src/server/grpc-server.js';
-import { builtInDescriptorSet, splitFileDescriptorSet } from '../../src/server/reflection.js';
+import { answer, builtInDescriptorSet, DescriptorIndex, splitFileDescriptorSet } from '../../src/server/reflection.js';
 import type { GrpcServiceBinding } from '../../src/receive/receiver.js';
 import { echoDescriptorSet, ECHO_PROTO } from '../receive/test-receiver.js';
 
@@ -166,5 +171,67 @@ describe('server reflection', () => {
     const warnings = lines.filter((l) => l.includes('server reflection: no descriptor'));
     assert.equal(warnings.length, 1, lines.join('\n'));
     assert.match(warnings[0]!, /polku\.test\.hidden\.Hidden/);
+  });
+});
+
+describe('DescriptorIndex: extensions (none in proto/, so a proto2 set built here)', () => {
+  const ext = (name: string, number: number) => ({
+    name,
+    number,
+    label: FieldDescriptorProto_Label.OPTIONAL,
+    type: FieldDescriptorProto_Type.STRING,
+    extendee: '.polku.test.ext.Base',
+  });
+  const base = create(FileDescriptorProtoSchema, {
+    name: 'ext/base.proto',
+    package: 'polku.test.ext',
+    syntax: 'proto2',
+    messageType: [{ name: 'Base', extensionRange: [{ start: 100, end: 200 }] }],
+    extension: [ext('note', 100)],
+  });
+  const more = create(FileDescriptorProtoSchema, {
+    name: 'ext/more.proto',
+    package: 'polku.test.ext',
+    syntax: 'proto2',
+    dependency: ['ext/base.proto'],
+    messageType: [{ name: 'Holder', extension: [ext('tag', 150)] }],
+  });
+  const index = new DescriptorIndex();
+  index.addSet(toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: [base, more] })));
+  const ask = (request: Parameters<typeof answer>[2]['messageRequest']) => answer(index, [], { host: '', messageRequest: request });
+  const fileNames = (r: ReturnType<typeof ask>) =>
+    r?.$case === 'fileDescriptorResponse' ? r.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b).name) : r;
+
+  test('all_extension_numbers_of_type lists every extension of the type, from every file, sorted', () => {
+    assert.deepEqual(ask({ $case: 'allExtensionNumbersOfType', value: 'polku.test.ext.Base' }), {
+      $case: 'allExtensionNumbersResponse',
+      value: { baseTypeName: 'polku.test.ext.Base', extensionNumber: [100, 150] },
+    });
+  });
+
+  test('file_containing_extension answers the declaring file with its imports; an unknown number is NOT_FOUND', () => {
+    const of = (extensionNumber: number) =>
+      ask({ $case: 'fileContainingExtension', value: { containingType: 'polku.test.ext.Base', extensionNumber } });
+    assert.deepEqual(fileNames(of(100)), ['ext/base.proto']);
+    assert.deepEqual(fileNames(of(150)), ['ext/more.proto', 'ext/base.proto']);
+    assert.deepEqual(of(101), {
+      $case: 'errorResponse',
+      value: { errorCode: grpc.status.NOT_FOUND, errorMessage: 'extension not found: polku.test.ext.Base field 101' },
+    });
+  });
+
+  test('extensions are symbols too, scoped where they are declared', () => {
+    assert.deepEqual(fileNames(ask({ $case: 'fileContainingSymbol', value: 'polku.test.ext.Holder.tag' })), [
+      'ext/more.proto',
+      'ext/base.proto',
+    ]);
+    assert.deepEqual(fileNames(ask({ $case: 'fileContainingSymbol', value: 'polku.test.ext.note' })), ['ext/base.proto']);
+  });
+
+  test('a request with no message_request is INVALID_ARGUMENT', () => {
+    assert.deepEqual(ask(undefined), {
+      $case: 'errorResponse',
+      value: { errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: 'the request names no message_request' },
+    });
   });
 });
