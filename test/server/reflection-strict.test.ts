@@ -199,6 +199,19 @@ print(','.join(refused))
         const r = await grpcurl(['-plaintext', '-d', JSON.stringify({ service }), address, 'grpc.health.v1.Health/Check'], env);
         assert.deepEqual(jsonOutputs(r.stdout), [{ status: 'SERVING' }], `Check("${service}")`);
       }
+      // -d @ reads the request from stdin, as grpcurl does.
+      const piped = await run(
+        'bash',
+        ['-c', `echo '{"service": ""}' | ${PYTHON} ${GRPCURL} -plaintext -d @ ${address} grpc.health.v1.Health/Check`],
+        env,
+      );
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.deepEqual(jsonOutputs(piped.stdout), [{ status: 'SERVING' }]);
+    });
+
+    test(`grpc.reflection.${version}: a refused call prints grpcurl's ERROR block and exits 64 + the status code`, async () => {
+      const r = await grpcurl(['-plaintext', '-d', '{"source": "strict"}', address, 'polku.v1.Gateway/SendEvent'], env, 64 + 3);
+      assert.equal(r.stderr, 'ERROR:\n  Code: InvalidArgument\n  Message: INVALID_BATCH: request has neither raw nor event\n');
     });
 
     test(`grpc.reflection.${version}: an unknown symbol is NOT_FOUND, and the same stream still answers`, async () => {
