@@ -6,7 +6,7 @@ import { polkuError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { GrpcServiceBinding } from '../receive/receiver.js';
 import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-guard.js';
-import { addReflection, builtInDescriptorSet, DescriptorIndex, REFLECTION_SERVICE_NAMES } from './reflection.js';
+import { addReflection, reflectedServices } from './reflection.js';
 
 export { PROTO_DIR } from '../proto-dir.js';
 
@@ -54,7 +54,6 @@ export class GrpcServer {
   private readonly limits: ConnectionLimits;
   private guard: ConnectionGuard | null = null;
   private injector: ReturnType<Server['createConnectionInjector']> | null = null;
-  private readonly reflected: ReturnType<typeof reflectedServices>;
 
   constructor(private readonly o: GrpcServerOptions) {
     const limit = transportMessageLimit(o.maxMessageBytes);
@@ -77,19 +76,14 @@ export class GrpcServer {
     this.health = new HealthImplementation(Object.fromEntries(this.healthNames.map((s) => [s, 'NOT_SERVING' as const])));
     this.health.addToServer(this.server);
 
-    this.reflected = reflectedServices(o.services);
-    for (const missing of this.reflected.missing) {
+    const reflected = reflectedServices(o.services);
+    for (const missing of reflected.missing) {
       o.logger?.warn(
         { service: missing },
         `server reflection: no descriptor for ${missing} (its proto is not in POLKU's proto/ and its GrpcServiceBinding has no descriptorSet); it is served but not reflected`,
       );
     }
-    addReflection(this.server, this.reflected.index, this.reflected.listed);
-  }
-
-  /** The service names server reflection lists (list_services), sorted. */
-  get reflectedServiceNames(): readonly string[] {
-    return this.reflected.listed;
+    addReflection(this.server, reflected.index, reflected.listed);
   }
 
   /**
@@ -146,30 +140,4 @@ export class GrpcServer {
     this.guard?.destroyAll();
     await stopped;
   }
-}
-
-/** The full name of the service a grpc-js definition serves (`/pkg.Service/Method` → `pkg.Service`). */
-function serviceName(definition: GrpcServiceBinding['definition']): string | undefined {
-  const first = Object.values(definition)[0];
-  return first?.path.split('/')[1];
-}
-
-/**
- * Server reflection's table: proto/'s descriptor set plus the bindings' own, and the names
- * list_services answers — every served service reflection can describe, grpc.health.v1.Health and
- * the reflection services — sorted. A served service with no descriptor is `missing` (logged).
- */
-function reflectedServices(services: readonly GrpcServiceBinding[]): { index: DescriptorIndex; listed: string[]; missing: string[] } {
-  const index = new DescriptorIndex();
-  index.addSet(builtInDescriptorSet());
-  for (const s of services) if (s.descriptorSet) index.addSet(s.descriptorSet);
-  const listed = new Set<string>(['grpc.health.v1.Health', ...REFLECTION_SERVICE_NAMES]);
-  const missing: string[] = [];
-  for (const s of services) {
-    const name = serviceName(s.definition);
-    if (name === undefined) continue;
-    if (index.hasService(name)) listed.add(name);
-    else missing.push(name);
-  }
-  return { index, listed: [...listed].sort(), missing };
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { builtInDescriptorSet } from '../../src/server/reflection.js';
+import { builtInDescriptorSet } from '../../src/server/reflection-index.js';
 import { until } from '../helpers/gateway-harness.js';
 import { killAll, track } from '../helpers/line-process.js';
 import { ROOT, servePolku, type PolkuProcess } from '../helpers/polku-process.js';

@@ -18,7 +18,8 @@ import { createLogger } from '../../src/observability/logger.js';
 import { createRegistry } from '../../src/observability/metrics.js';
 import { PROTO_DIR } from '../../src/proto-dir.js';
 import { GrpcServer } from '../../src/server/grpc-server.js';
-import { answer, builtInDescriptorSet, DescriptorIndex, splitFileDescriptorSet } from '../../src/server/reflection.js';
+import { answer } from '../../src/server/reflection.js';
+import { builtInDescriptorSet, DescriptorIndex, splitFileDescriptorSet } from '../../src/server/reflection-index.js';
 import type { GrpcServiceBinding } from '../../src/receive/receiver.js';
 import { echoDescriptorSet, ECHO_PROTO } from '../receive/test-receiver.js';
 
