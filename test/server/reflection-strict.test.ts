@@ -4,6 +4,8 @@
 // entry is malformed (as grpcurl, Postman and buf do). It resolves every listed service, builds every
 // method's request and response, and calls the Gateway and grpc.health.v1 through them, over both
 // reflection versions. The README's grpcurl commands are extracted and run through it as written.
+// A second strict client needs nothing beyond npm: `buf curl` (Go, protobuf-go's protodesc, the
+// descriptor checks grpcurl itself uses) resolves every method and calls the Gateway.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -286,4 +288,63 @@ print(','.join(refused))
       `README examples missing: ${expectations.filter(([p]) => !seen.has(p)).map(([p]) => p.source)}`,
     );
   });
+});
+
+describe('buf curl (Go protobuf-go descriptors, as grpcurl builds them) against polku serve', () => {
+  const BUF = join(ROOT, 'node_modules/.bin/buf');
+  let polku: PolkuProcess & { grpcPort: number };
+  let url: string;
+  const curl = async (args: string[], expectCode = 0): Promise<Run> => {
+    const r = await run(BUF, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', ...args]);
+    assert.equal(r.code, expectCode, `buf curl ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+    return r;
+  };
+
+  before(async () => {
+    polku = track(await servePolku([]));
+    url = `http://127.0.0.1:${polku.grpcPort}`;
+  });
+  after(killAll);
+
+  for (const protocol of ['grpc-v1', 'grpc-v1alpha']) {
+    test(`${protocol}: every method of every listed service resolves; SendEvent, StreamEvents and Health/Check answer`, async () => {
+      const reflect = ['--reflect-protocol', protocol];
+      const services = (await curl([...reflect, '--list-services', url])).stdout.trim().split('\n');
+      for (const name of CORE) assert.ok(services.includes(name), `${name} not in ${services.join(',')}`);
+      const methods = (await curl([...reflect, '--list-methods', url])).stdout.trim().split('\n');
+      assert.deepEqual([...new Set(methods.map((m) => m.split('/')[0]))].sort(), [...services].sort());
+      for (const m of [
+        'polku.v1.Gateway/SendEvent',
+        'polku.v1.Gateway/StreamEvents',
+        'polku.v1.Gateway/Health',
+        'grpc.health.v1.Health/Check',
+      ]) {
+        assert.ok(methods.includes(m), m);
+      }
+      const id = `buf-${protocol}`;
+      const sent = await curl([
+        ...reflect,
+        '-d',
+        JSON.stringify({ source: 'buf', event: { id, event_type: 'buf.curl', metadata: { a: 'b' } } }),
+        `${url}/polku.v1.Gateway/SendEvent`,
+      ]);
+      assert.deepEqual(
+        jsonOutputs(sent.stdout).map((ack) => ack.eventIds),
+        [[id]],
+      );
+      const batch = (ids: string[]) => JSON.stringify({ source: 'buf', events: { events: ids.map((i) => ({ id: i })) } });
+      const streamed = await curl([
+        ...reflect,
+        '-d',
+        `${batch([`${id}-a`])} ${batch([`${id}-b`, `${id}-c`])}`,
+        `${url}/polku.v1.Gateway/StreamEvents`,
+      ]);
+      assert.deepEqual(
+        jsonOutputs(streamed.stdout).map((ack) => ack.eventIds),
+        [[`${id}-a`], [`${id}-b`, `${id}-c`]],
+      );
+      const check = await curl([...reflect, '-d', '{"service": "polku.v1.Gateway"}', `${url}/grpc.health.v1.Health/Check`]);
+      assert.deepEqual(jsonOutputs(check.stdout), [{ status: 'SERVING' }]);
+    });
+  }
 });
