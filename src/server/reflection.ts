@@ -76,7 +76,14 @@ export function addReflection(server: Server, index: DescriptorIndex, services: 
   const listed = [...services].sort();
   const handler = (call: ServerDuplexStream<ServerReflectionRequest, ServerReflectionResponse>): void => {
     call.on('data', (request: ServerReflectionRequest) => {
-      call.write({ validHost: request.host, originalRequest: request, messageResponse: answer(index, listed, request) });
+      const response = { validHost: request.host, originalRequest: request, messageResponse: answer(index, listed, request) };
+      // A client that asks without reading would have answers (kilobytes each) pile up here:
+      // stop reading its requests until it has taken what was written, so HTTP/2 flow control
+      // holds it back instead.
+      if (!call.write(response)) {
+        call.pause();
+        call.once('drain', () => call.resume());
+      }
     });
     call.on('end', () => call.end());
     call.on('error', () => undefined);

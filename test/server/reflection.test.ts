@@ -11,9 +11,11 @@ import {
   FileDescriptorSetSchema,
 } from '@bufbuild/protobuf/wkt';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { ServerReflectionRequest, ServerReflectionResponse } from '../../src/gen/grpc/reflection/v1/reflection.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createRegistry } from '../../src/observability/metrics.js';
 import { PROTO_DIR } from '../../src/proto-dir.js';
@@ -21,6 +23,7 @@ import { GrpcServer } from '../../src/server/grpc-server.js';
 import { answer } from '../../src/server/reflection.js';
 import { builtInDescriptorSet, DescriptorIndex, splitFileDescriptorSet } from '../../src/server/reflection-index.js';
 import type { GrpcServiceBinding } from '../../src/receive/receiver.js';
+import { grpcFrame } from '../helpers/raw-grpc.js';
 import { echoDescriptorSet, ECHO_PROTO } from '../receive/test-receiver.js';
 
 const VERSIONS = ['v1', 'v1alpha'] as const;
@@ -167,6 +170,52 @@ describe('server reflection', () => {
       });
     });
   }
+
+  test('a burst of requests read late is answered in full and in order (the server holds back, nothing is lost)', async () => {
+    // A raw HTTP/2 client that reads nothing until it has queued every request: the answers
+    // (~11 KB each, 33 MB in all) overrun its 64 KB stream window at once, so the server's writes
+    // back up and it stops reading requests until the client drains them (the memory bound).
+    const n = 3_000;
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      stream.pause();
+      for (let i = 0; i < n; i++) {
+        const request = ServerReflectionRequest.encode({
+          host: String(i),
+          messageRequest: { $case: 'fileContainingSymbol', value: 'polku.v1.PluginRegistry' },
+        });
+        stream.write(grpcFrame(request.finish()));
+      }
+      stream.end();
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks);
+      const hosts: string[] = [];
+      let files = 0;
+      for (let at = 0; at < body.length;) {
+        const length = body.readUInt32BE(at + 1);
+        const response = ServerReflectionResponse.decode(body.subarray(at + 5, at + 5 + length));
+        hosts.push(response.validHost);
+        if (response.messageResponse?.$case === 'fileDescriptorResponse')
+          files += response.messageResponse.value.fileDescriptorProto.length;
+        at += 5 + length;
+      }
+      assert.equal(hosts.length, n);
+      assert.ok(
+        hosts.every((h, i) => h === String(i)),
+        'answers in request order',
+      );
+      assert.equal(files, 3 * n);
+    } finally {
+      session.close();
+    }
+  });
 
   test('a served service with no descriptor is logged once, by name', () => {
     const warnings = lines.filter((l) => l.includes('server reflection: no descriptor'));
