@@ -83,12 +83,21 @@ export interface GrpcServiceBinding {
   /** The handlers, keyed as in `definition`. */
   readonly implementation: UntypedServiceImplementation;
   /**
-   * Absolute paths of the .proto files that declare the service, for server reflection (so
-   * grpcurl works with no proto files). Imports resolve against `protoIncludeDirs`.
+   * Absolute paths of the .proto files that declare the service. Server reflection finds the
+   * service by name in the descriptors buf built from POLKU's proto/ (`npm run gen`); a service
+   * whose proto is elsewhere needs `descriptorSet` to be reflected.
    */
   readonly protoFiles: readonly string[];
   /** Directories imports in `protoFiles` are resolved against. Default: none beyond the files' own. */
   readonly protoIncludeDirs?: readonly string[];
+  /**
+   * For a service whose proto is not in POLKU's proto/: a serialized google.protobuf.FileDescriptorSet
+   * holding its file and everything it imports (`buf build --as-file-descriptor-set -o set.binpb`,
+   * or `protoc --include_imports --descriptor_set_out`). Server reflection serves these bytes, so
+   * grpcurl and other strict clients can describe and call the service. Without it (and outside
+   * proto/) the service is served but not reflected, and the gateway logs a warning naming it.
+   */
+  readonly descriptorSet?: Uint8Array;
   /**
    * The name grpc.health.v1 reports for this service (SERVING while the gateway serves), e.g.
    * `polku.v1.Gateway`. Left out: the service is served but not reported on its own.

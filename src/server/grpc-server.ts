@@ -1,14 +1,12 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import { dirname } from 'node:path';
+import { HealthImplementation } from 'grpc-health-check';
 import type { Registry } from 'prom-client';
 import { parseAddress } from '../config/env-parsers.js';
 import { polkuError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { GrpcServiceBinding } from '../receive/receiver.js';
 import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-guard.js';
+import { addReflection, reflectedServices } from './reflection.js';
 
 export { PROTO_DIR } from '../proto-dir.js';
 
@@ -78,14 +76,14 @@ export class GrpcServer {
     this.health = new HealthImplementation(Object.fromEntries(this.healthNames.map((s) => [s, 'NOT_SERVING' as const])));
     this.health.addToServer(this.server);
 
-    const protoFiles = new Set(o.services.flatMap((s) => s.protoFiles));
-    const includeDirs = new Set(o.services.flatMap((s) => s.protoIncludeDirs ?? []));
-    const reflected = loadSync([...protoFiles, healthProtoPath], {
-      includeDirs: [...includeDirs, dirname(healthProtoPath)],
-      longs: String,
-      keepCase: true,
-    });
-    new ReflectionService(reflected).addToServer(this.server);
+    const reflected = reflectedServices(o.services);
+    for (const missing of reflected.missing) {
+      o.logger?.warn(
+        { service: missing },
+        `server reflection: no descriptor for ${missing} (its proto is not in POLKU's proto/ and its GrpcServiceBinding has no descriptorSet); it is served but not reflected`,
+      );
+    }
+    addReflection(this.server, reflected.index, reflected.listed);
   }
 
   /**

@@ -3,8 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { PROTO_DIR } from '../../src/proto-dir.js';
 import { after, before, describe, test } from 'node:test';
 import { InMemoryEmitter } from '../../src/emit/in-memory.js';
 import { hub } from '../../src/hub/builder.js';
@@ -25,8 +25,7 @@ function say(client: grpc.Client & Record<string, any>, request: { source: strin
 
 /** `list_services` over the v1alpha reflection protocol, as older grpcurl versions ask. */
 async function reflectedServices(port: number): Promise<string[]> {
-  const require = createRequire(import.meta.url);
-  const proto = join(dirname(require.resolve('@grpc/reflection')), '../proto/grpc/reflection/v1alpha/reflection.proto');
+  const proto = join(PROTO_DIR, 'grpc/reflection/v1alpha/reflection.proto');
   const pkg = grpc.loadPackageDefinition(loadSync(proto, { keepCase: true })) as any;
   const client = new pkg.grpc.reflection.v1alpha.ServerReflection(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   try {

@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { execFileSync } from 'node:child_process';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { refusalOf } from '../../src/errors.js';
 import { Event } from '../../src/gen/polku/v1/event.js';
@@ -7,6 +9,19 @@ import type { Ack } from '../../src/gen/polku/v1/gateway.js';
 import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../../src/receive/receiver.js';
 
 export const ECHO_PROTO = fileURLToPath(new URL('../fixtures/protos/echo.proto', import.meta.url));
+
+let echoSet: Uint8Array | undefined;
+
+/**
+ * echo.proto's FileDescriptorSet, built by buf as a user would build their receiver's
+ * (`buf build --as-file-descriptor-set`): its proto is not in POLKU's proto/, so server reflection
+ * needs it from the binding.
+ */
+export function echoDescriptorSet(): Uint8Array {
+  const buf = fileURLToPath(new URL('../../node_modules/.bin/buf', import.meta.url));
+  echoSet ??= execFileSync(buf, ['build', dirname(ECHO_PROTO), '--path', ECHO_PROTO, '--as-file-descriptor-set', '-o', '-']);
+  return echoSet;
+}
 
 interface SayRequest {
   source: string;
@@ -35,7 +50,15 @@ export class EchoReceiver implements Receiver {
     const implementation = {
       Say: (call: grpc.ServerUnaryCall<SayRequest, SayReply>, cb: grpc.sendUnaryData<SayReply>) => this.say(ctx, call.request, cb),
     };
-    return [{ definition, implementation, protoFiles: [ECHO_PROTO], healthServiceName: 'polku.test.echo.Echo' }];
+    return [
+      {
+        definition,
+        implementation,
+        protoFiles: [ECHO_PROTO],
+        descriptorSet: echoDescriptorSet(),
+        healthServiceName: 'polku.test.echo.Echo',
+      },
+    ];
   }
 
   start(): Promise<void> {

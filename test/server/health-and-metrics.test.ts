@@ -2,8 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { PROTO_DIR } from '../../src/proto-dir.js';
 import { after, before, describe, test } from 'node:test';
 import { InMemoryEmitter } from '../../src/emit/in-memory.js';
 import { EmitResults, type Emitter } from '../../src/emit/emitter.js';
@@ -59,8 +59,7 @@ describe('health, reflection and metrics', () => {
   });
 
   test('server reflection lists the services, so grpcurl needs no proto files', async () => {
-    const require = createRequire(import.meta.url);
-    const reflectionProto = join(dirname(require.resolve('@grpc/reflection')), '../proto/grpc/reflection/v1/reflection.proto');
+    const reflectionProto = join(PROTO_DIR, 'grpc/reflection/v1/reflection.proto');
     const pkg = grpc.loadPackageDefinition(loadSync(reflectionProto, { keepCase: true })) as any;
     const client = new pkg.grpc.reflection.v1.ServerReflection(`127.0.0.1:${gw.grpcPort}`, grpc.credentials.createInsecure());
     try {
