@@ -1,14 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { InMemoryEmitter } from '../../src/emit/in-memory.js';
 import { RawK8sEvent } from '../../src/gen/portti/v1/raw.js';
 import { hub } from '../../src/hub/builder.js';
 import { DEFAULT_LIMITS } from '../../src/ingest/intake-rules.js';
+import { PROTO_DIR } from '../../src/proto-dir.js';
 import { GatedEmitter } from '../helpers/gated-emitter.js';
 import { scrape, sample, startGateway, until, type RunningGateway, type WireAck } from '../helpers/gateway-harness.js';
 import {
@@ -150,8 +150,7 @@ describe('portti.v1.PorttiService from a client that has only the proto files', 
     }
     health.close();
 
-    const require = createRequire(import.meta.url);
-    const reflectionProto = join(dirname(require.resolve('@grpc/reflection')), '../proto/grpc/reflection/v1/reflection.proto');
+    const reflectionProto = join(PROTO_DIR, 'grpc/reflection/v1/reflection.proto');
     const pkg = grpc.loadPackageDefinition(loadSync(reflectionProto, { keepCase: true })) as any;
     const reflection = new pkg.grpc.reflection.v1.ServerReflection(`127.0.0.1:${gw.grpcPort}`, grpc.credentials.createInsecure());
     const call = reflection.ServerReflectionInfo();
