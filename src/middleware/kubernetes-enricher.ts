@@ -136,6 +136,11 @@ export class KubernetesEnricher implements Middleware {
     return this.index?.size ?? 0;
   }
 
+  /** Of those, pods deleted from the API server and still found for their grace period. */
+  get deletedPods(): number {
+    return this.index?.deletedPods ?? 0;
+  }
+
   /** Stops the pod watch. */
   async shutdown(): Promise<void> {
     this.stopped = true;

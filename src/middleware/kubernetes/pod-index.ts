@@ -56,6 +56,11 @@ export class PodIndex {
     return this.held.size;
   }
 
+  /** Deleted pods still found, in their grace period. */
+  get deletedPods(): number {
+    return this.deleted.filter((d) => this.held.has(d.pod)).length;
+  }
+
   /** Adds a pod, or replaces the one of the same namespace and name (an update, or a new pod reusing the name). */
   upsert(pod: CachedPod): void {
     const { namespace, name } = pod.metadata;
