@@ -49,6 +49,39 @@ interface ContainerStatusShape {
 export type LabelChoice = 'all' | ReadonlySet<string>;
 
 /**
+ * One copy of each string many pods share (namespaces, the node, owners, label keys and values),
+ * so a node's pods cost one string each, not one per pod. Bounded: when full it starts over (the
+ * records keep the strings they have; only later pods stop sharing with earlier ones), so pods
+ * churning over days never grow it.
+ */
+export class StringTable {
+  private readonly strings = new Map<string, string>();
+  private readonly labelKeys = new Map<string, string>();
+
+  constructor(readonly maxEntries = 4096) {}
+
+  /** The shared copy of `s`. */
+  get(s: string): string {
+    const had = this.strings.get(s);
+    if (had !== undefined) return had;
+    if (this.strings.size >= this.maxEntries) this.strings.clear();
+    this.strings.set(s, s);
+    return s;
+  }
+
+  /** `k8s.pod.labels.<key>`, built once per key. */
+  labelKey(key: string): string {
+    let prefixed = this.labelKeys.get(key);
+    if (prefixed === undefined) {
+      prefixed = K.K8S_POD_LABEL_PREFIX + key;
+      if (this.labelKeys.size >= this.maxEntries) this.labelKeys.clear();
+      this.labelKeys.set(key, prefixed);
+    }
+    return prefixed;
+  }
+}
+
+/**
  * Turns a pod into its cache record. Owner, as the OpenTelemetry Collector's k8sattributes
  * processor derives it without watching ReplicaSets or Jobs:
  * - a ReplicaSet owner gives `k8s.replicaset.name`, and `k8s.deployment.name` when the pod's
@@ -58,30 +91,30 @@ export type LabelChoice = 'all' | ReadonlySet<string>;
  *   (the CronJob controller names Jobs `<cronjob>-<scheduled minute>`);
  * - a DaemonSet or StatefulSet owner gives its name. Other kinds are left out.
  */
-export function toCachedPod(pod: PodShape, labels: LabelChoice): CachedPod {
+export function toCachedPod(pod: PodShape, labels: LabelChoice, shared: StringTable = new StringTable()): CachedPod {
   const md = pod.metadata ?? {};
   const name = md.name ?? '';
-  const namespace = md.namespace ?? '';
+  const namespace = shared.get(md.namespace ?? '');
   const uid = md.uid ?? '';
   const ip = pod.status?.podIP ?? '';
   const podLabels = md.labels ?? {};
   const pairs: string[] = [K.K8S_POD_NAME, name, K.K8S_NAMESPACE_NAME, namespace];
   if (uid) pairs.push(K.K8S_POD_UID, uid);
   if (ip) pairs.push(K.K8S_POD_IP, ip);
-  if (pod.spec?.nodeName) pairs.push(K.K8S_NODE_NAME, pod.spec.nodeName);
+  if (pod.spec?.nodeName) pairs.push(K.K8S_NODE_NAME, shared.get(pod.spec.nodeName));
   const owners = md.ownerReferences ?? [];
   const owner = owners.find((o) => o.controller === true) ?? owners[0];
-  if (owner?.name) ownerPairs(owner.kind ?? '', owner.name, podLabels, pairs);
+  if (owner?.name) ownerPairs(owner.kind ?? '', owner.name, podLabels, pairs, shared);
   const labelPairs: string[] = [];
   for (const key of Object.keys(podLabels)) {
     if (labels !== 'all' && !labels.has(key)) continue;
-    labelPairs.push(K.K8S_POD_LABEL_PREFIX + key, podLabels[key]!);
+    labelPairs.push(shared.labelKey(key), shared.get(podLabels[key]!));
   }
   const containers: string[] = [];
   const status = pod.status;
   for (const list of [status?.containerStatuses, status?.initContainerStatuses, status?.ephemeralContainerStatuses]) {
     for (const c of list ?? []) {
-      if (c.containerID && c.name) containers.push(bareContainerId(c.containerID), c.name);
+      if (c.containerID && c.name) containers.push(bareContainerId(c.containerID), shared.get(c.name));
     }
   }
   return {
@@ -95,20 +128,21 @@ export function toCachedPod(pod: PodShape, labels: LabelChoice): CachedPod {
   };
 }
 
-function ownerPairs(kind: string, name: string, podLabels: Record<string, string>, pairs: string[]): void {
+function ownerPairs(kind: string, owner: string, podLabels: Record<string, string>, pairs: string[], shared: StringTable): void {
+  const name = shared.get(owner);
   switch (kind) {
     case 'ReplicaSet': {
       pairs.push(K.K8S_REPLICASET_NAME, name);
       const hash = podLabels['pod-template-hash'];
       if (hash && name.length > hash.length + 1 && name.endsWith(`-${hash}`)) {
-        pairs.push(K.K8S_DEPLOYMENT_NAME, name.slice(0, name.length - hash.length - 1));
+        pairs.push(K.K8S_DEPLOYMENT_NAME, shared.get(name.slice(0, name.length - hash.length - 1)));
       }
       return;
     }
     case 'Job': {
       pairs.push(K.K8S_JOB_NAME, name);
       const m = /^(.+)-\d+$/.exec(name);
-      if (m) pairs.push(K.K8S_CRONJOB_NAME, m[1]!);
+      if (m) pairs.push(K.K8S_CRONJOB_NAME, shared.get(m[1]!));
       return;
     }
     case 'DaemonSet':

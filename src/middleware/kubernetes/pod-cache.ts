@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Clock, Timers } from '../../clock.js';
 import { ResourceWatch } from '../../discovery/resource-watch.js';
 import type { Logger } from '../../observability/logger.js';
-import { toCachedPod, type CachedPod, type LabelChoice, type PodShape } from './cached-pod.js';
+import { StringTable, toCachedPod, type CachedPod, type LabelChoice, type PodShape } from './cached-pod.js';
 import { PodIndex } from './pod-index.js';
 
 export interface PodCacheOptions {
@@ -37,6 +37,7 @@ export class PodCache {
     this.index = new PodIndex({ clock: o.clock, maxPods: o.maxPods, deleteGraceMs: o.deleteGraceMs });
     const core = o.kubeConfig.makeApiClient(CoreV1Api);
     const fieldSelector = `spec.nodeName=${o.nodeName}`;
+    const shared = new StringTable();
     this.watch = new ResourceWatch<KubernetesObject>({
       kubeConfig: o.kubeConfig,
       resource: 'pods',
@@ -44,7 +45,7 @@ export class PodCache {
       path: '/api/v1/pods',
       fieldSelector,
       list: () => core.listPodForAllNamespaces({ fieldSelector }),
-      strip: (pod) => toCachedPod(pod as PodShape, o.labels) as KubernetesObject,
+      strip: (pod) => toCachedPod(pod as PodShape, o.labels, shared) as KubernetesObject,
       timers: o.timers,
       logger: o.logger,
       registry: o.registry,

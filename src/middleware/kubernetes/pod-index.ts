@@ -36,9 +36,9 @@ export class PodIndex {
   /** namespace → name → pod. */
   private readonly byName = new Map<string, Map<string, CachedPod>>();
   private readonly byIp = new Map<string, CachedPod>();
-  private readonly byContainer = new Map<string, ContainerMatch>();
-  /** Pods held (live and deleted), by identity: the bound counts these. */
-  private readonly held = new Set<CachedPod>();
+  private readonly byContainer = new Map<string, CachedPod>();
+  /** Pods held (live and deleted): the bound counts these. */
+  private count = 0;
   /** Deleted pods in deletion order, so the oldest is first. */
   private readonly deleted: Deleted[] = [];
   private readonly clock: Clock;
@@ -53,12 +53,12 @@ export class PodIndex {
 
   /** Pods held, deleted ones in their grace period included. */
   get size(): number {
-    return this.held.size;
+    return this.count;
   }
 
   /** Deleted pods still found, in their grace period. */
   get deletedPods(): number {
-    return this.deleted.filter((d) => this.held.has(d.pod)).length;
+    return this.deleted.filter((d) => this.holds(d.pod)).length;
   }
 
   /** Adds a pod, or replaces the one of the same namespace and name (an update, or a new pod reusing the name). */
@@ -66,20 +66,20 @@ export class PodIndex {
     const { namespace, name } = pod.metadata;
     const old = this.byName.get(namespace)?.get(name);
     if (old) this.unindex(old);
-    else if (this.held.size >= this.maxPods) {
+    else if (this.count >= this.maxPods) {
       this.sweep();
-      if (this.held.size >= this.maxPods) {
+      if (this.count >= this.maxPods) {
         this.overLimit++;
         return;
       }
     }
-    this.held.add(pod);
+    this.count++;
     let names = this.byName.get(namespace);
     if (!names) this.byName.set(namespace, (names = new Map()));
     names.set(name, pod);
     if (pod.ip && !pod.hostNetwork) this.byIp.set(pod.ip, pod);
     const c = pod.containers;
-    for (let i = 0; i < c.length; i += 2) this.byContainer.set(c[i]!, { pod, container: c[i + 1]! });
+    for (let i = 0; i < c.length; i += 2) this.byContainer.set(c[i]!, pod);
   }
 
   /** The pod is gone from the API server: still found until the grace period ends. */
@@ -101,7 +101,7 @@ export class PodIndex {
     let n = 0;
     while (n < d.length && d[n]!.atMs + this.deleteGraceMs <= now) {
       const { pod } = d[n]!;
-      if (this.held.has(pod)) this.unindex(pod);
+      if (this.holds(pod)) this.unindex(pod);
       n++;
     }
     d.splice(0, n);
@@ -115,21 +115,30 @@ export class PodIndex {
     return this.byIp.get(ip);
   }
 
-  /** By container id, with or without its runtime prefix. */
+  /** By container id, with or without its runtime prefix: the pod and the container's name. */
   byContainerId(id: string): ContainerMatch | undefined {
-    return this.byContainer.get(bareContainerId(id));
+    const bare = bareContainerId(id);
+    const pod = this.byContainer.get(bare);
+    if (pod === undefined) return undefined;
+    const c = pod.containers;
+    for (let i = 0; i < c.length; i += 2) if (c[i] === bare) return { pod, container: c[i + 1]! };
+    return undefined;
+  }
+
+  /** Whether `pod` (this very record) is the one indexed under its namespace and name. */
+  private holds(pod: CachedPod): boolean {
+    return this.byName.get(pod.metadata.namespace)?.get(pod.metadata.name) === pod;
   }
 
   /** Removes every trace of `pod` (only entries that still point at it: a newer pod may own a name, IP or id now). */
   private unindex(pod: CachedPod): void {
-    this.held.delete(pod);
     const names = this.byName.get(pod.metadata.namespace);
-    if (names?.get(pod.metadata.name) === pod) {
-      names.delete(pod.metadata.name);
-      if (names.size === 0) this.byName.delete(pod.metadata.namespace);
-    }
+    if (names?.get(pod.metadata.name) !== pod) return; // already replaced or removed
+    this.count--;
+    names.delete(pod.metadata.name);
+    if (names.size === 0) this.byName.delete(pod.metadata.namespace);
     if (pod.ip && this.byIp.get(pod.ip) === pod) this.byIp.delete(pod.ip);
     const c = pod.containers;
-    for (let i = 0; i < c.length; i += 2) if (this.byContainer.get(c[i]!)?.pod === pod) this.byContainer.delete(c[i]!);
+    for (let i = 0; i < c.length; i += 2) if (this.byContainer.get(c[i]!) === pod) this.byContainer.delete(c[i]!);
   }
 }
