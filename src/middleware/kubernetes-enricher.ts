@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { CachedPod, LabelChoice } from './kubernetes/cached-pod.js';
 import { KubernetesEnricherMetrics } from './kubernetes/enricher-metrics.js';
 import type { PodCache } from './kubernetes/pod-cache.js';
+import { writePodContext } from './kubernetes/write-context.js';
 import { DEFAULT_DELETE_GRACE_MS, DEFAULT_MAX_PODS, type PodIndex } from './kubernetes/pod-index.js';
 import type { Middleware } from './middleware.js';
 
@@ -193,7 +194,7 @@ export class KubernetesEnricher implements Middleware {
         if (via === Via.Container) byContainer++;
         else if (via === Via.PodName) byName++;
         else byIp++;
-        if (!this.write(md, pod, container)) truncated++;
+        if (!writePodContext(md, pod, container, this.maxMetadataBytes)) truncated++;
       } else if (!sawKey) noKey++;
       else if (synced) notFound++;
       else notSynced++;
@@ -210,45 +211,6 @@ export class KubernetesEnricher implements Middleware {
       if (index) m.cache(index.size, index.overLimit);
     }
     return events;
-  }
-
-  /** Adds the pod's context; false when something was left out to stay within the metadata limit. */
-  private write(md: Record<string, string>, pod: CachedPod, container: string | undefined): boolean {
-    let size = 0;
-    for (const key in md) size += key.length + md[key]!.length;
-    const max = this.maxMetadataBytes;
-    let complete = true;
-    const pairs = pod.pairs;
-    for (let i = 0; i < pairs.length; i += 2) {
-      const key = pairs[i]!;
-      if (md[key] !== undefined) continue;
-      const n = key.length + pairs[i + 1]!.length;
-      if (size + n > max) {
-        complete = false;
-        continue;
-      }
-      md[key] = pairs[i + 1]!;
-      size += n;
-    }
-    if (container !== undefined && md[K.K8S_CONTAINER_NAME] === undefined) {
-      const n = K.K8S_CONTAINER_NAME.length + container.length;
-      if (size + n > max) complete = false;
-      else {
-        md[K.K8S_CONTAINER_NAME] = container;
-        size += n;
-      }
-    }
-    const labels = pod.labels;
-    for (let i = 0; i < labels.length; i += 2) {
-      const key = labels[i]!;
-      if (md[key] !== undefined) continue;
-      const n = key.length + labels[i + 1]!.length;
-      // Labels stop at the first that does not fit: which ones an event got does not depend on their sizes.
-      if (size + n > max) return false;
-      md[key] = labels[i + 1]!;
-      size += n;
-    }
-    return complete;
   }
 
   private async load(ctx: ComponentContext): Promise<void> {
