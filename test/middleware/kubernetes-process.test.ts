@@ -99,6 +99,17 @@ describe('polku serve with POLKU_K8S_ENRICH=true', () => {
     }
   });
 
+  test('polku validate of a module with kubernetesEnricher reports it and exits (the pod watch it started is stopped)', async () => {
+    const p = runPolku(['validate', '--config', 'test/fixtures/kubernetes-enricher.config.ts'], {
+      NODE_NAME: 'node-1',
+      KUBECONFIG: kubeconfig,
+      KUBERNETES_SERVICE_HOST: '',
+    });
+    const { code } = await p.exited;
+    assert.equal(code, 0, p.stderr.join('\n'));
+    assert.match(p.stdout.join('\n'), /middleware: kubernetes/);
+  });
+
   test('POLKU_K8S_ENRICH=true without NODE_NAME stops start-up naming the variable', async () => {
     const p = runPolku(['serve'], { POLKU_K8S_ENRICH: 'true', NODE_NAME: '' });
     const { code } = await p.exited;
