@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import * as K from '../../src/metadata-keys.js';
-import { KubernetesEnricher } from '../../src/middleware/kubernetes-enricher.js';
+import { Registry } from 'prom-client';
+import { hub } from '../../src/hub/builder.js';
+import { KubernetesEnricher, kubernetesEnricher } from '../../src/middleware/kubernetes-enricher.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { InMemoryEmitter } from '../../src/testing/index.js';
 import { PolkuError } from '../../src/errors.js';
 import { flushPromises } from '../../src/testing/index.js';
 import { FakeApiServer } from '../discovery/fake-apiserver.js';
@@ -281,6 +285,18 @@ describe('kubernetesEnricher', () => {
       assert.equal(rig.enricher.cachedPods, 1);
     });
   }
+
+  test('the hub draining stops the pod watch (Middleware.shutdown)', async () => {
+    const enricher = kubernetesEnricher({ nodeName: 'node-1', kubeConfig: api.kubeConfig() });
+    const h = hub()
+      .middleware(enricher)
+      .emitter(new InMemoryEmitter())
+      .build({ registry: new Registry(), logger: createLogger('silent') });
+    await enricher.whenSynced();
+    await until(() => api.watching('pods') === 1, 'the pod watch open');
+    await h.drain(1_000);
+    await until(() => api.watching('pods') === 0, 'the pod watch closed');
+  });
 
   test('options are checked: no node name, unknown lookup, bad numbers', () => {
     const saved = process.env['NODE_NAME'];
