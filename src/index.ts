@@ -41,6 +41,12 @@ export { sampler, type Sampler, type SamplerOptions } from './middleware/sampler
 export { deduplicator, type Deduplicator, type DeduplicatorOptions } from './middleware/deduplicator.js';
 export { enricher, type Enricher, type EnrichFn, type EnricherOptions } from './middleware/enricher.js';
 export { validator, type Validator, type ValidatorOptions, type ValidationRule } from './middleware/validator.js';
+export {
+  kubernetesEnricher,
+  type KubernetesEnricher,
+  type KubernetesEnricherOptions,
+  type KubernetesLookup,
+} from './middleware/kubernetes-enricher.js';
 export { hasClientId } from './ingest/assigned-ids.js';
 
 // Emitters: classes.

@@ -10,6 +10,7 @@ import { Gateway } from '../server/gateway.js';
 import { kubernetesDiscovery } from '../discovery/index.js';
 import { PluginRegistry } from '../registry/plugin-registry.js';
 import { setPluginDialTls } from '../plugin-client/client.js';
+import { kubernetesEnricher } from '../middleware/kubernetes-enricher.js';
 
 /**
  * `polku serve [--config FILE]`: runs the gateway until SIGTERM or SIGINT, then drains and exits
@@ -38,6 +39,17 @@ export async function serve(configFlag: string | undefined): Promise<void> {
   const configPath = configFlag ?? settings.configPath;
   const builder = configPath ? await loadPipeline(configPath) : defaultPipeline();
   addForwarding(builder, settings.forward, configPath ?? '(embedded default)');
+  // POLKU_K8S_ENRICH: pod context for events from the node, last in the middleware chain.
+  if (settings.kubernetesEnricher) {
+    const { loadKubeConfig } = await import('../discovery/kube-config.js');
+    builder.middleware(
+      kubernetesEnricher({
+        ...settings.kubernetesEnricher,
+        kubeConfig: loadKubeConfig(),
+        maxMetadataBytes: settings.limits.maxMetadataBytes,
+      }),
+    );
+  }
   const registry = createRegistry();
   collectDefaultMetrics({ register: registry });
   const hub = builder.build({

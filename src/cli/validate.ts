@@ -34,6 +34,8 @@ export async function validate(configFlag: string | undefined): Promise<string> 
     ...(settings.durable ? { durable: settings.durable } : {}),
   });
   const d = builder.definition();
+  // Building started what middleware start in init() (the Kubernetes enricher's pod watch): stop it.
+  await Promise.all(d.middleware.map((m) => m.shutdown?.()));
   const list = (names: string[]): string => (names.length ? names.join(', ') : '(none)');
   const durable = d.durable ?? settings.durable;
   const { buffer } = hub.stats();

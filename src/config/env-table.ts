@@ -4,6 +4,7 @@ import { DEFAULT_LABEL_SELECTOR } from '../discovery/service-plugin.js';
 import { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../hub/builder.js';
 import { DEFAULT_MAX_SOURCE_LABELS } from '../hub/hub-metrics.js';
 import { DEFAULT_LIMITS } from '../ingest/intake-rules.js';
+import { DEFAULT_DELETE_GRACE_MS, DEFAULT_MAX_PODS } from '../middleware/kubernetes/pod-index.js';
 import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS } from '../observability/logger.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../server/connection-guard.js';
 import { DEFAULT_METRICS_MAX_CONNECTIONS } from '../server/http-server.js';
@@ -312,5 +313,26 @@ export const ENV_TABLE = {
   ),
   namespaces: variable('POLKU_DISCOVERY_NAMESPACES', [], list, 'discovery: comma-separated namespaces to watch', '(all)'),
   labelSelector: variable('POLKU_DISCOVERY_LABEL_SELECTOR', DEFAULT_LABEL_SELECTOR, text, 'discovery: label selector for plugin Services'),
-  nodeName: variable('NODE_NAME', undefined, optionalText, 'discovery: this node; a plugin endpoint on it is dialled directly', '(none)'),
+  nodeName: variable(
+    'NODE_NAME',
+    undefined,
+    optionalText,
+    'this node (downward API): discovery dials plugin endpoints on it directly; the Kubernetes enricher watches its pods',
+    '(none)',
+  ),
+  // The Kubernetes enricher (pod context for events from the node).
+  k8sEnrich: variable(
+    'POLKU_K8S_ENRICH',
+    false,
+    flag('true', 'false'),
+    'true: add pod labels, owner, node and namespace to events naming a pod (needs NODE_NAME)',
+  ),
+  k8sEnrichLabels: variable('POLKU_K8S_ENRICH_LABELS', [], list, 'Kubernetes enricher: pod label keys to copy, comma-separated', '(all)'),
+  k8sEnrichMaxPods: variable('POLKU_K8S_ENRICH_MAX_PODS', DEFAULT_MAX_PODS, wholeNumber(1), 'Kubernetes enricher: most pods cached'),
+  k8sEnrichDeleteGraceMs: variable(
+    'POLKU_K8S_ENRICH_DELETE_GRACE_MS',
+    DEFAULT_DELETE_GRACE_MS,
+    wholeNumber(0),
+    'Kubernetes enricher: how long a deleted pod is still found',
+  ),
 } as const;

@@ -40,6 +40,8 @@ export interface GatewaySettings {
   registry: RegistrySettings;
   /** Kubernetes Service discovery when POLKU_DISCOVERY=kubernetes. */
   discovery: DiscoverySettings | undefined;
+  /** The Kubernetes enricher, present when POLKU_K8S_ENRICH=true. */
+  kubernetesEnricher?: KubernetesEnricherSettings;
   /** TLS on the gRPC and metrics ports (POLKU_TLS_*); absent: plaintext. */
   tls: ListenerTlsSettings | undefined;
   /** TLS for dialling plugins (POLKU_PLUGIN_TLS_*); absent: plaintext. */
@@ -79,6 +81,15 @@ export interface DiscoverySettings {
   labelSelector: string;
   /** This gateway's node (NODE_NAME, from the downward API): its endpoints are preferred. */
   nodeName: string | undefined;
+}
+
+/** The Kubernetes enricher's settings (POLKU_K8S_ENRICH_*, NODE_NAME). */
+export interface KubernetesEnricherSettings {
+  nodeName: string;
+  /** `all`, or the label keys to copy. */
+  labels: 'all' | string[];
+  maxPods: number;
+  deleteGraceMs: number;
 }
 
 /** One variable as the help prints it: name, default, meaning. */
@@ -168,6 +179,20 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
     tls: undefined,
     pluginTls: undefined,
   };
+  if (get('k8sEnrich')) {
+    const nodeName = get('nodeName');
+    const labels = get('k8sEnrichLabels');
+    if (nodeName === undefined)
+      problems.push('POLKU_K8S_ENRICH=true needs NODE_NAME (the node whose pods to watch; the chart sets it from spec.nodeName)');
+    else {
+      settings.kubernetesEnricher = {
+        nodeName,
+        labels: labels.length > 0 ? [...labels] : 'all',
+        maxPods: get('k8sEnrichMaxPods'),
+        deleteGraceMs: get('k8sEnrichDeleteGraceMs'),
+      };
+    }
+  }
   settings.tls = listenerTls(get('tlsCertFile'), get('tlsKeyFile'), get('tlsClientCaFile'), get('tlsReloadIntervalMs'), problems);
   settings.pluginTls = pluginTls(get('pluginTlsCaFile'), get('pluginTlsCertFile'), get('pluginTlsKeyFile'), problems);
   if (problems.length > 0) {

@@ -10,11 +10,21 @@ export interface ResourceWatchOptions<T extends KubernetesObject> {
   kubeConfig: KubeConfig;
   /** The collection's API path, e.g. `/api/v1/namespaces/plugins/services`. */
   path: string;
-  /** `services` or `endpointslices`: the `resource` label and the name in logs. */
+  /** `services`, `endpointslices` or `pods`: the `resource` label and the name in logs. */
   resource: string;
-  /** Lists the collection (with the label selector); its `metadata.resourceVersion` starts the watch. */
+  /** Lists the collection (with the selectors); its `metadata.resourceVersion` starts the watch. */
   list: () => Promise<KubernetesListObject<T>>;
-  labelSelector: string;
+  labelSelector?: string | undefined;
+  /** Sent on every watch as `fieldSelector` (e.g. `spec.nodeName=node-1`); the list must apply it too. */
+  fieldSelector?: string | undefined;
+  /**
+   * Applied to every listed and watched object before the informer caches it: keep only the
+   * fields the caller reads (and `metadata.name`, `namespace`, `resourceVersion`), so the cache
+   * does not hold whole objects. Default: objects kept as they arrive.
+   */
+  strip?: ((obj: T) => T) | undefined;
+  /** The `component` of the log lines. Default `discovery`. */
+  component?: string | undefined;
   timers: Timers;
   logger: Logger;
   registry: Registry;
@@ -24,6 +34,8 @@ export interface ResourceWatchOptions<T extends KubernetesObject> {
   optional?: boolean;
   /** Every add, update and delete, as the informer's cache saw it. */
   onChange(): void;
+  /** Each restart after a failure (`error`) and each list after the first (`relist`). Optional. */
+  onRestart?(why: 'error' | 'relist'): void;
 }
 
 /**
@@ -52,7 +64,7 @@ export class ResourceWatch<T extends KubernetesObject> {
 
   constructor(private readonly o: ResourceWatchOptions<T>) {
     this.backoff = new Backoff(o.backoff ?? DEFAULT_BACKOFF);
-    this.log = o.logger.child({ component: 'discovery', resource: o.resource, path: o.path });
+    this.log = o.logger.child({ component: o.component ?? 'discovery', resource: o.resource, path: o.path });
     this.errors = family(
       o.registry,
       'polku_discovery_watch_errors_total',
@@ -64,7 +76,8 @@ export class ResourceWatch<T extends KubernetesObject> {
       'Kubernetes lists after the first: watch history expired (410 Gone) or a restart',
     );
     // The library sends only resourceVersion and labelSelector; bookmarks ride on the path.
-    this.informer = new ListWatch(`${o.path}?allowWatchBookmarks=true`, new Watch(o.kubeConfig), () => this.list(), false, o.labelSelector);
+    const watch = o.strip ? new StrippingWatch(o.kubeConfig, o.strip) : new Watch(o.kubeConfig);
+    this.informer = new ListWatch(`${o.path}?allowWatchBookmarks=true`, watch, () => this.list(), false, o.labelSelector, o.fieldSelector);
     const changed = () => {
       this.backoff.reset();
       o.onChange();
@@ -116,10 +129,14 @@ export class ResourceWatch<T extends KubernetesObject> {
   private async list(): Promise<KubernetesListObject<T>> {
     const free = this.freeLists > 0;
     if (free) this.freeLists--;
-    if (this.lists > 0) this.relists.inc({ resource: this.o.resource });
+    if (this.lists > 0) {
+      this.relists.inc({ resource: this.o.resource });
+      this.o.onRestart?.('relist');
+    }
     if (!free) await this.pause(this.backoff.next());
     if (this.stopped) throw new Error('discovery stopped');
     const list = await this.o.list();
+    if (this.o.strip) list.items = list.items.map(this.o.strip);
     this.lists++;
     this.backoff.reset();
     return list;
@@ -136,6 +153,7 @@ export class ResourceWatch<T extends KubernetesObject> {
     }
     this.errors.inc({ resource: this.o.resource });
     if (this.retry !== null) return;
+    this.o.onRestart?.('error');
     const delay = this.backoff.next();
     this.log.warn(
       { err: { message: (err as Error)?.message ?? String(err), status: code }, retryInMs: delay },
@@ -161,6 +179,31 @@ export class ResourceWatch<T extends KubernetesObject> {
     if (this.syncedFlag) return;
     this.syncedFlag = true;
     for (const w of this.syncWaiters.splice(0)) w();
+  }
+}
+
+/** A Watch that hands the informer stripped objects (a Status in an ERROR event passes as it is). */
+class StrippingWatch<T extends KubernetesObject> extends Watch {
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly strip: (obj: T) => T,
+  ) {
+    super(kubeConfig);
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: any, watchObj?: any) => void, // eslint-disable-line @typescript-eslint/no-explicit-any -- the library's signature
+    done: (err: any) => void, // eslint-disable-line @typescript-eslint/no-explicit-any -- the library's signature
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      queryParams,
+      (phase, obj: T, watchObj) =>
+        callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.strip(obj) : obj, watchObj),
+      done,
+    );
   }
 }
 

@@ -290,6 +290,15 @@ export class Hub {
         }
       }),
     );
+    await Promise.all(
+      this.definition.middleware.map(async (m) => {
+        try {
+          await m.shutdown?.();
+        } catch (err) {
+          this.log.warn({ middleware: m.name, err }, 'middleware shutdown failed');
+        }
+      }),
+    );
     return report;
   }
 

@@ -44,4 +44,6 @@ export interface Middleware {
    * take `ctx.logger.child(...)`, keep `ctx.clock`. Optional.
    */
   init?(ctx: ComponentContext): void;
+  /** Called once while the hub drains, after delivery: stop watches, close connections. Optional. */
+  shutdown?(): void | Promise<void>;
 }

@@ -4,11 +4,13 @@
 // {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":…} from after N; history compacted
 // away answers 410 Gone (an ERROR event with a Status, or HTTP 410); bookmarks go only to watches
 // that asked with allowWatchBookmarks=true; label selectors filter both (objects leaving a selector
-// arrive as DELETED). Tests drop connections, compact history and inject failures.
+// arrive as DELETED). Pods too, with the field selector `spec.nodeName=<node>` (or any
+// `path.to.field=value` / `!=`), filtering lists and watches the same way. Tests drop
+// connections, compact history and inject failures.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 
-export type Kind = 'services' | 'endpointslices';
+export type Kind = 'services' | 'endpointslices' | 'pods';
 type Obj = {
   metadata: {
     name: string;
@@ -31,6 +33,7 @@ interface Watcher {
   kind: Kind;
   namespace: string;
   selector: string;
+  fieldSelector: string;
   bookmarks: boolean;
   res: ServerResponse;
 }
@@ -44,12 +47,13 @@ export interface RequestRecord {
 const LIST_META: Record<Kind, { kind: string; apiVersion: string; item: string }> = {
   services: { kind: 'ServiceList', apiVersion: 'v1', item: 'Service' },
   endpointslices: { kind: 'EndpointSliceList', apiVersion: 'discovery.k8s.io/v1', item: 'EndpointSlice' },
+  pods: { kind: 'PodList', apiVersion: 'v1', item: 'Pod' },
 };
-const PATH = /^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(services|endpointslices)$/;
+const PATH = /^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)(?:\/namespaces\/([^/]+))?\/(services|endpointslices|pods)$/;
 
 export class FakeApiServer {
   private readonly server: Server;
-  private readonly objects: Record<Kind, Map<string, Obj>> = { services: new Map(), endpointslices: new Map() };
+  private readonly objects: Record<Kind, Map<string, Obj>> = { services: new Map(), endpointslices: new Map(), pods: new Map() };
   private history: Change[] = [];
   private rv = 100;
   /** Watches from a version at or below this one are answered 410 Gone. */
@@ -158,8 +162,8 @@ export class FakeApiServer {
 
   private send(w: Watcher, c: Change): void {
     if (c.kind !== w.kind || (w.namespace && c.obj.metadata.namespace !== w.namespace)) return;
-    const now = matches(c.type === 'DELETED' ? undefined : c.obj, w.selector);
-    const before = matches(c.prev, w.selector);
+    const now = matches(c.type === 'DELETED' ? undefined : c.obj, w.selector) && fieldsMatch(c.obj, w.fieldSelector);
+    const before = matches(c.prev, w.selector) && fieldsMatch(c.prev, w.fieldSelector);
     const type =
       c.type === 'DELETED' ? (before ? 'DELETED' : null) : now && before ? 'MODIFIED' : now ? 'ADDED' : before ? 'DELETED' : null;
     if (type) write(w.res, { type, object: c.obj });
@@ -180,9 +184,10 @@ export class FakeApiServer {
       return status(res, failure.status, failure.status === 403 ? 'Forbidden' : 'InternalError', `injected failure ${failure.status}`);
     }
     const selector = query['labelSelector'] ?? '';
+    const fieldSelector = query['fieldSelector'] ?? '';
     if (!watch) {
       const items = [...this.objects[kind].values()].filter(
-        (o) => (!namespace || o.metadata.namespace === namespace) && matches(o, selector),
+        (o) => (!namespace || o.metadata.namespace === namespace) && matches(o, selector) && fieldsMatch(o, fieldSelector),
       );
       const { kind: listKind, apiVersion } = LIST_META[kind];
       res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -200,7 +205,7 @@ export class FakeApiServer {
     }
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
-    const w: Watcher = { kind, namespace, selector, bookmarks: query['allowWatchBookmarks'] === 'true', res };
+    const w: Watcher = { kind, namespace, selector, fieldSelector, bookmarks: query['allowWatchBookmarks'] === 'true', res };
     this.watchers.add(w);
     res.on('close', () => this.watchers.delete(w));
     if (from === undefined) {
@@ -222,6 +227,23 @@ function statusObject(code: number, reason: string, message: string) {
 function status(res: ServerResponse, code: number, reason: string, message: string): void {
   res.writeHead(code, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify(statusObject(code, reason, message)));
+}
+
+/** Field selector: `a.b=v`, `a.b==v`, `a.b!=v`, comma-separated (all must hold); a missing field is "". */
+export function fieldsMatch(obj: Obj | undefined, selector: string): boolean {
+  if (!obj) return false;
+  return selector
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .every((term) => {
+      const m = /^([^!=]+)(!=|==?)(.*)$/.exec(term);
+      if (!m) throw new Error(`bad field selector term ${term}`);
+      let v: unknown = obj;
+      for (const part of m[1]!.trim().split('.')) v = (v as Record<string, unknown> | undefined)?.[part];
+      const value = typeof v === 'string' ? v : '';
+      return m[2] === '!=' ? value !== m[3]!.trim() : value === m[3]!.trim();
+    });
 }
 
 /** Label selector: `k`, `!k`, `k=v`, `k==v`, `k!=v`, comma-separated (all must hold). */

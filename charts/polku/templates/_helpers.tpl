@@ -220,7 +220,7 @@ Checks that span several values (the schema checks each one alone). Rendered onc
 
 {{/* Whether RBAC objects are rendered: something needs the API server, and rbac.create. */}}
 {{- define "polku.rbacEnabled" -}}
-{{- if and .Values.rbac.create (or .Values.discovery.enabled .Values.rbac.extraRules) }}true{{ end }}
+{{- if and .Values.rbac.create (or .Values.discovery.enabled .Values.kubernetesEnricher.enabled .Values.rbac.extraRules) }}true{{ end }}
 {{- end }}
 
 {{/* What discovery reads, read-only; plus rbac.extraRules. */}}
@@ -237,5 +237,18 @@ Checks that span several values (the schema checks each one alone). Rendered onc
 {{- end }}
 {{- with .Values.rbac.extraRules }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The ClusterRole's rules: discovery's when it watches every namespace, and the Kubernetes
+enricher's pods (a node's pods span namespaces, so always cluster-wide) only when it is on. */}}
+{{- define "polku.clusterRbacRules" -}}
+{{- if not .Values.discovery.namespaces }}
+{{ include "polku.rbacRules" . | trim }}
+{{- end }}
+{{- if .Values.kubernetesEnricher.enabled }}
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
 {{- end }}
 {{- end }}

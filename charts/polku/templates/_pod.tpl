@@ -21,8 +21,8 @@ metadata:
   {{- end }}
 spec:
   serviceAccountName: {{ include "polku.serviceAccountName" . }}
-  {{- /* Only discovery talks to the API server: without it, no token in the pod. */}}
-  automountServiceAccountToken: {{ $v.discovery.enabled }}
+  {{- /* Only discovery and the Kubernetes enricher talk to the API server: without them, no token in the pod. */}}
+  automountServiceAccountToken: {{ or $v.discovery.enabled $v.kubernetesEnricher.enabled }}
   {{- with $v.imagePullSecrets }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
@@ -150,6 +150,16 @@ spec:
           value: {{ join "," $v.discovery.namespaces | quote }}
         - name: POLKU_DISCOVERY_LABEL_SELECTOR
           value: {{ $v.discovery.labelSelector | quote }}
+        {{- end }}
+        {{- if $v.kubernetesEnricher.enabled }}
+        - name: POLKU_K8S_ENRICH
+          value: "true"
+        - name: POLKU_K8S_ENRICH_LABELS
+          value: {{ join "," $v.kubernetesEnricher.labels | quote }}
+        - name: POLKU_K8S_ENRICH_MAX_PODS
+          value: {{ int64 $v.kubernetesEnricher.maxPods | quote }}
+        - name: POLKU_K8S_ENRICH_DELETE_GRACE_MS
+          value: {{ int64 $v.kubernetesEnricher.deleteGraceMs | quote }}
         {{- end }}
         - name: POLKU_REGISTRY
           value: {{ ternary "on" "off" $v.registry.enabled | quote }}
