@@ -43,12 +43,15 @@ describe('/health and /pipeline on the metrics port', () => {
     assert.deepEqual(
       pipeline.body['ingestors'].map((i: { name: string; sources: string[] }) => [i.name, i.sources]),
       [
+        ['tapio', ['tapio']],
+        ['elava', ['elava']],
+        ['portti', ['portti']],
         ['json', []],
         ['passthrough', []],
       ],
     );
-    assert.ok(pipeline.body['ingestors'][0].formats.includes('ndjson'));
-    assert.ok(pipeline.body['ingestors'][1].formats.includes('protobuf'));
+    assert.ok(pipeline.body['ingestors'][3].formats.includes('ndjson'));
+    assert.ok(pipeline.body['ingestors'][4].formats.includes('protobuf'));
     assert.deepEqual(pipeline.body['middleware'], []);
     assert.deepEqual(
       pipeline.body['emitters'].map((e: { name: string; default: boolean }) => [e.name, e.default]),
