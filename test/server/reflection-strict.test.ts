@@ -270,6 +270,37 @@ print(','.join(refused))
       ],
       [/polku\.v1\.Gateway\/Health$/, (r) => assert.equal(jsonOutputs(r.stdout)[0].healthy, true)],
       [/grpc\.health\.v1\.Health\/Check$/, (r) => assert.deepEqual(jsonOutputs(r.stdout), [{ status: 'SERVING' }])],
+      [
+        /portti\.v1\.PorttiService\/StreamK8sEvents$/,
+        async (r) => {
+          assert.deepEqual(
+            jsonOutputs(r.stdout).map((ack) => ack.eventIds),
+            [['k-1']],
+          );
+          await until(() => emitted().has('k-1'), 'k-1 at the stdout emitter');
+          const out = emitted().get('k-1');
+          assert.deepEqual(
+            [
+              out.source,
+              out.event_type,
+              out.metadata['k8s.object.kind'],
+              out.metadata['k8s.namespace.name'],
+              out.metadata['k8s.cluster.name'],
+            ],
+            ['portti', 'portti.deployment.update', 'Deployment', 'shop', 'prod'],
+          );
+        },
+      ],
+      [/portti\.v1\.PorttiService\/Health$/, (r) => assert.equal(jsonOutputs(r.stdout)[0].healthy, true)],
+      [
+        /polku\.v1\.PorttiService\/SendK8sEvent$/,
+        async (r) => {
+          assert.deepEqual(jsonOutputs(r.stdout), [{ success: true }]);
+          await until(() => emitted().has('k-2'), 'k-2 at the stdout emitter');
+          const out = emitted().get('k-2');
+          assert.deepEqual([out.source, out.event_type, out.metadata['k8s.pod.name']], ['portti', 'portti.pod.delete', 'web-1']);
+        },
+      ],
     ];
     const seen = new Set<RegExp>();
     for (const command of commands) {
