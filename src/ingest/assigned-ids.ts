@@ -15,8 +15,12 @@ import type { Event } from '../gen/polku/v1/event.js';
  * (a transform returning `{ ...e }`, an enricher returning a copy) loses it, and the copy then
  * looks like it carries a client id. Its id is still a fresh ULID, so it can only ever duplicate
  * itself; the cost is one slot in the deduplicator's table, not a wrong refusal.
+ *
+ * Process-wide (`Symbol.for`), as the decoder's refusals are: a pipeline module loaded through tsx
+ * has its own copy of these modules.
  */
-const assigned = new WeakSet<Event>();
+const assigned: WeakSet<Event> = ((globalThis as Record<symbol, unknown>)[Symbol.for('polku.assignedIds')] ??=
+  new WeakSet<Event>()) as WeakSet<Event>;
 
 /** Records that the gateway, not the client, chose `event.id`. Intake calls it after assigning the id. */
 export function markAssignedId(event: Event): void {

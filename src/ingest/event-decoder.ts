@@ -31,7 +31,19 @@ export interface DecodeRefusal {
   readonly malformed?: boolean;
 }
 
-const refusals = new WeakMap<Event, DecodeRefusal>();
+/**
+ * Shared by every copy of this module in the process (`Symbol.for`): a pipeline module loaded
+ * through tsx (`polku serve --config x.ts`) gets its own copy of the hub's modules, while the
+ * receivers decode with the CLI's. A module-local map would make a refusal set by one copy
+ * invisible to the other, and the refused event's empty placeholder would be accepted.
+ */
+const refusals: WeakMap<Event, DecodeRefusal> = processWide('polku.decodeRefusals', () => new WeakMap());
+
+function processWide<T>(name: string, make: () => T): T {
+  const slot = globalThis as Record<symbol, unknown>;
+  const key = Symbol.for(name);
+  return (slot[key] ??= make()) as T;
+}
 
 /**
  * A placeholder for an event refused while decoding: an empty Event (with the id, when that much
