@@ -355,6 +355,8 @@ interface GatewayFigures extends BareFigures {
   atRate: LoadResult;
   /** Full speed with TAPIO's batches (loadgen --tapio); undefined when skipped. */
   tapio?: LoadResult | undefined;
+  /** Cores the gateway used during the tapio window. */
+  tapioCpuCores?: number | null;
 }
 
 async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
@@ -378,11 +380,14 @@ async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
     const atRate = await runLoad(gw.grpcAddr, opts, opts.latencyRate);
 
     let tapio: LoadResult | undefined;
+    let tapioCpuCores: number | null = null;
     if (!opts.skipAgents) {
       log(`gateway, tapio batches: ${describeLoad(opts, 0)}`);
-      tapio = await runLoad(gw.grpcAddr, opts, 0, {}, ['--tapio']);
+      const tapioWindow = new ServerWindow(gw.child.pid);
+      tapio = await runLoad(gw.grpcAddr, opts, 0, tapioWindow.hooks(), ['--tapio']);
+      tapioCpuCores = tapioWindow.figures().cpuCores;
     }
-    return { fullSpeed, atRate, tapio, emittedPerSec, serverCpuCores: cpuCores, peakRssMb: rss.peakMb() };
+    return { fullSpeed, atRate, tapio, tapioCpuCores, emittedPerSec, serverCpuCores: cpuCores, peakRssMb: rss.peakMb() };
   } catch (err) {
     throw withServerOutput(err, gw);
   } finally {
@@ -560,6 +565,17 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): stri
   rows.push([
     'ratio tapio / native polku batch (accepted)',
     tapio && gw ? (tapio.acceptedPerSec / gw.fullSpeed.acceptedPerSec).toFixed(2) : na,
+  ]);
+  // Per gateway CPU-second: on a shared machine the gateway may not get its cores, and this
+  // ratio says what each format costs the gateway whatever it got.
+  const perCpu = (r: LoadResult, cores: number | null | undefined) => (cores ? r.acceptedPerSec / cores : null);
+  const nativePerCpu = gw ? perCpu(gw.fullSpeed, gw.serverCpuCores) : null;
+  const tapioPerCpu = tapio && gw ? perCpu(tapio, gw.tapioCpuCores) : null;
+  rows.push([
+    'accepted events per gateway CPU-second, native / tapio',
+    nativePerCpu !== null && tapioPerCpu !== null
+      ? `${fmtInt(nativePerCpu)} / ${fmtInt(tapioPerCpu)} (ratio ${(tapioPerCpu / nativePerCpu).toFixed(2)})`
+      : na,
   ]);
   rows.push(['gateway peak RSS', gw ? `${gw.peakRssMb.toFixed(1)} MB` : na]);
   rows.push(['gateway CPU cores (full speed)', gw ? fmtCores(gw.serverCpuCores) : na]);
