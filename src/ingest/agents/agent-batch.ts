@@ -19,7 +19,9 @@ import { DEFAULT_LIMITS } from '../intake-rules.js';
  *    ends the walk with a problem (PARSE_ERROR) naming the source and the batch type; the records
  *    before it are kept.
  * 2. each record: larger than `maxEventBytes` → refused PAYLOAD_TOO_LARGE without decoding;
- *    otherwise decoded by the generated decoder over a strict reader bounded to the record
+ *    otherwise decoded (ELAVA, PORTTI: the generated decoder; TAPIO: its envelope as the
+ *    generated decoder reads it, its typed data checked by {@link checkMessage} rather than
+ *    built, see docs/benchmarks.md) over a strict reader bounded to the record
  *    (invalid UTF-8 anywhere → INVALID_EVENT naming the field; damage inside the record → a
  *    PARSE_ERROR problem for it alone, the walk goes on, the framing around it being intact),
  *    then mapped by the agent ({@link AgentFormat.toEvent}: an enum value outside the proto is
@@ -43,7 +45,7 @@ export interface AgentFormat<Message, Batch> {
   newBatch(): Batch;
   /** Reads batch field `fieldNo` (one of {@link batchFields}, wire type checked) into `batch`. */
   readBatchField(reader: BinaryReader, fieldNo: number, batch: Batch): void;
-  /** The generated decoder of the event message. */
+  /** Decodes the event message as the generated decoder does (or the parts of it the mapping reads). */
   decode(reader: BinaryReader, length: number): Message;
   /**
    * One decoded agent event as a POLKU event, with `payload` (the record's bytes) and the batch's
