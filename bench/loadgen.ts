@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { Client, credentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { Event, Outcome, Severity } from '../src/gen/polku/v1/event.js';
 import { Ack, GatewayService, IngestBatch } from '../src/gen/polku/v1/gateway.js';
+import { EbpfType, EventBatch as TapioBatch, RawEbpfEvent } from '../src/gen/tapio/v1/raw.js';
 import type { LoadgenMessage, LoadResult } from './lib/load-result.js';
 import { round3, summarizeLatency } from './lib/stats.js';
 
@@ -43,6 +44,12 @@ interface Options {
    * a repeated id as an idempotent resend without storing it again.
    */
   uniqueIds: boolean;
+  /**
+   * Send what TAPIO sends instead of native polku batches: `IngestBatch{source:"tapio",
+   * raw:{format:"protobuf", data:<tapio.v1.EventBatch>}}`, events of about --event-bytes with
+   * network data, built with the generated encoder (bench/run.ts's agent-ingest figure).
+   */
+  tapio: boolean;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -63,6 +70,7 @@ function readOptions(): Options {
       pool: { type: 'string', default: '64' },
       'shared-connection': { type: 'boolean', default: false },
       'unique-ids': { type: 'boolean', default: false },
+      tapio: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -79,6 +87,7 @@ function readOptions(): Options {
     pool: positiveInt('pool', values.pool),
     sharedConnection: values['shared-connection'],
     uniqueIds: values['unique-ids'],
+    tapio: values.tapio,
   };
 }
 
@@ -125,6 +134,47 @@ function payloadLength(eventBytes: number, sampleId: string, timestampUnixNs: bi
   return Math.max(0, room - lengthDelimitedOverhead(room));
 }
 
+/**
+ * A TAPIO network event as the agent reports one (a TCP retransmit between two pods), its DNS
+ * query name stretched so the encoded event is about `eventBytes`.
+ */
+function tapioEvent(id: string, timestampUnixNs: bigint, eventBytes: number): RawEbpfEvent {
+  const event = RawEbpfEvent.fromPartial({
+    id,
+    timestamp: { seconds: timestampUnixNs / 1_000_000_000n, nanos: Number(timestampUnixNs % 1_000_000_000n) },
+    type: EbpfType.EBPF_TYPE_NETWORK,
+    subtype: 'tcp_retransmit',
+    clusterId: 'bench',
+    nodeName: 'bench-node-1',
+    namespace: 'default',
+    podName: 'checkout-7d9f8c6b5-x2k4q',
+    containerId: 'containerd://4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b',
+    containerName: 'checkout',
+    data: {
+      $case: 'network',
+      value: {
+        protocol: 'tcp',
+        srcIp: '10.244.1.17',
+        srcPort: 43872,
+        dstIp: '10.244.3.9',
+        dstPort: 5432,
+        srcPod: 'checkout-7d9f8c6b5-x2k4q',
+        dstPod: 'postgres-0',
+        dstService: 'postgres.default.svc.cluster.local',
+        bytesSent: 18_234n,
+        bytesRecv: 96_110n,
+        rttUs: 1_840n,
+        retransmits: 3n,
+        dnsQuery: '',
+        errorCode: '',
+      },
+    },
+  });
+  const room = eventBytes - RawEbpfEvent.encode(event).finish().length - 3;
+  if (room > 0 && event.data?.$case === 'network') event.data.value.dnsQuery = `${'q'.repeat(room)}.svc`.slice(-room);
+  return event;
+}
+
 /** Hex digits of the per-send counter in each id (`--unique-ids`); 2^40 sends before it wraps. */
 const SEND_COUNTER_DIGITS = 10;
 const SEND_COUNTER_PLACEHOLDER = '0'.repeat(SEND_COUNTER_DIGITS);
@@ -152,15 +202,23 @@ function buildPool(opts: Options): PooledBatch[] {
 
   const pool: PooledBatch[] = [];
   for (let b = 0; b < opts.pool; b++) {
-    const events: Event[] = [];
-    for (let e = 0; e < opts.batch; e++) {
-      events.push({ ...baseEvent(idFor(b, e), timestampUnixNs), payload });
+    let batch: IngestBatch;
+    if (opts.tapio) {
+      const events: RawEbpfEvent[] = [];
+      for (let e = 0; e < opts.batch; e++) events.push(tapioEvent(idFor(b, e), timestampUnixNs, opts.eventBytes));
+      const data = TapioBatch.encode({ events, source: 'tapio', clusterId: 'bench', nodeName: 'bench-node-1' }).finish();
+      batch = { source: 'tapio', cluster: 'bench', payload: { $case: 'raw', value: { data, format: 'protobuf' } } };
+    } else {
+      const events: Event[] = [];
+      for (let e = 0; e < opts.batch; e++) {
+        events.push({ ...baseEvent(idFor(b, e), timestampUnixNs), payload });
+      }
+      batch = {
+        source: 'bench-loadgen',
+        cluster: 'bench',
+        payload: { $case: 'events', value: { events } },
+      };
     }
-    const batch: IngestBatch = {
-      source: 'bench-loadgen',
-      cluster: 'bench',
-      payload: { $case: 'events', value: { events } },
-    };
     const bytes = Buffer.from(IngestBatch.encode(batch).finish());
     const counterOffsets: number[] = [];
     let from = 0;

@@ -7,7 +7,9 @@
  * load generator share the machine's 2 cores):
  *   1. gateway (src/cli/main.ts with bench/bench.config.ts): full-speed load,
  *      then a fixed-rate load for latency; emitted events/s come from its
- *      Prometheus counter, peak RSS from /proc.
+ *      Prometheus counter, peak RSS from /proc. Then agent ingest: the same full-speed
+ *      load as TAPIO sends it (tapio.v1.EventBatch of 100 events in a raw payload), as a ratio
+ *      to the native polku batch figure of the same gateway.
  *   2. bench/bare-server.ts: the same full-speed load.
  *   3. a table (and --json) with PASS/MISS per target.
  *
@@ -52,6 +54,8 @@ const DURABLE_ACKED_PER_SEC = 80_000;
 const TARGETS = {
   endToEndPerSec: 150_000,
   ratio: 0.6,
+  /** Agent ingest: tapio batches' accepted events/s over native polku batches', same gateway, same run. */
+  agentRatio: 0.7,
   p99Ms: 10,
   rssMb: 150,
 };
@@ -73,6 +77,8 @@ interface RunOptions {
   loadgen: 'node' | 'grpcio';
   /** The pipeline is durable: check durable mode's target (and send unique ids). */
   durable: boolean;
+  /** Skip the agent-ingest run (tapio batches). Also skipped for durable and grpcio runs. */
+  skipAgents: boolean;
 }
 
 function readOptions(): RunOptions {
@@ -89,6 +95,7 @@ function readOptions(): RunOptions {
       'unique-ids': { type: 'boolean', default: false },
       loadgen: { type: 'string', default: 'node' },
       durable: { type: 'boolean', default: false },
+      'skip-agents': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -106,6 +113,7 @@ function readOptions(): RunOptions {
     uniqueIds: values['unique-ids'] || values.durable,
     loadgen: values.loadgen,
     durable: values.durable,
+    skipAgents: values['skip-agents'] || values.durable || values.loadgen !== 'node',
   };
 }
 
@@ -131,7 +139,13 @@ interface WindowHooks {
 }
 
 /** Runs bench/loadgen.ts once against `target` and returns its result line. */
-async function runLoad(target: string, opts: RunOptions, rate: number, hooks: WindowHooks = {}): Promise<LoadResult> {
+async function runLoad(
+  target: string,
+  opts: RunOptions,
+  rate: number,
+  hooks: WindowHooks = {},
+  extra: readonly string[] = [],
+): Promise<LoadResult> {
   const args = [
     '--target',
     target,
@@ -146,6 +160,7 @@ async function runLoad(target: string, opts: RunOptions, rate: number, hooks: Wi
     '--batch',
     String(EVENTS_PER_BATCH),
     ...(opts.uniqueIds ? ['--unique-ids'] : []),
+    ...extra,
   ];
   // The Node generator reports its window over IPC; the Python one as JSON lines on stdout.
   const gen =
@@ -338,6 +353,10 @@ interface GatewayFigures extends BareFigures {
   emittedPerSec: number | null;
   /** The fixed-rate run (--latency-rate). */
   atRate: LoadResult;
+  /** Full speed with TAPIO's batches (loadgen --tapio); undefined when skipped. */
+  tapio?: LoadResult | undefined;
+  /** Cores the gateway used during the tapio window. */
+  tapioCpuCores?: number | null;
 }
 
 async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
@@ -359,7 +378,16 @@ async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
 
     log(`gateway: ${describeLoad(opts, opts.latencyRate)}`);
     const atRate = await runLoad(gw.grpcAddr, opts, opts.latencyRate);
-    return { fullSpeed, atRate, emittedPerSec, serverCpuCores: cpuCores, peakRssMb: rss.peakMb() };
+
+    let tapio: LoadResult | undefined;
+    let tapioCpuCores: number | null = null;
+    if (!opts.skipAgents) {
+      log(`gateway, tapio batches: ${describeLoad(opts, 0)}`);
+      const tapioWindow = new ServerWindow(gw.child.pid);
+      tapio = await runLoad(gw.grpcAddr, opts, 0, tapioWindow.hooks(), ['--tapio']);
+      tapioCpuCores = tapioWindow.figures().cpuCores;
+    }
+    return { fullSpeed, atRate, tapio, tapioCpuCores, emittedPerSec, serverCpuCores: cpuCores, peakRssMb: rss.peakMb() };
   } catch (err) {
     throw withServerOutput(err, gw);
   } finally {
@@ -453,6 +481,14 @@ function checkTargets(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures)
     });
   }
 
+  const agentName = 'agent ingest: tapio / native polku batch accepted events/s';
+  const agentGoal = `>= ${TARGETS.agentRatio}`;
+  if (!gw?.tapio) checks.push(na(agentName, agentGoal));
+  else {
+    const ratio = gw.tapio.acceptedPerSec / gw.fullSpeed.acceptedPerSec;
+    checks.push({ name: agentName, goal: agentGoal, actual: ratio.toFixed(2), verdict: ratio >= TARGETS.agentRatio ? 'PASS' : 'MISS' });
+  }
+
   const rssGoal = `<= ${TARGETS.rssMb} MB`;
   if (!gw) checks.push(na('gateway peak RSS', rssGoal));
   else {
@@ -521,6 +557,26 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): stri
     `gateway sent / accepted events/s (at ${fmtInt(opts.latencyRate)}/s)`,
     gw ? `${fmtInt(sentPerSec(gw.atRate))} / ${fmtInt(gw.atRate.acceptedPerSec)}` : na,
   ]);
+  const tapio = gw?.tapio;
+  rows.push([
+    'gateway accepted events/s, tapio batches (full speed)',
+    tapio ? `${fmtInt(tapio.acceptedPerSec)} (~${Math.round(tapio.batchBytes / EVENTS_PER_BATCH)} B each)` : na,
+  ]);
+  rows.push([
+    'ratio tapio / native polku batch (accepted)',
+    tapio && gw ? (tapio.acceptedPerSec / gw.fullSpeed.acceptedPerSec).toFixed(2) : na,
+  ]);
+  // Per gateway CPU-second: on a shared machine the gateway may not get its cores, and this
+  // ratio says what each format costs the gateway whatever it got.
+  const perCpu = (r: LoadResult, cores: number | null | undefined) => (cores ? r.acceptedPerSec / cores : null);
+  const nativePerCpu = gw ? perCpu(gw.fullSpeed, gw.serverCpuCores) : null;
+  const tapioPerCpu = tapio && gw ? perCpu(tapio, gw.tapioCpuCores) : null;
+  rows.push([
+    'accepted events per gateway CPU-second, native / tapio',
+    nativePerCpu !== null && tapioPerCpu !== null
+      ? `${fmtInt(nativePerCpu)} / ${fmtInt(tapioPerCpu)} (ratio ${(tapioPerCpu / nativePerCpu).toFixed(2)})`
+      : na,
+  ]);
   rows.push(['gateway peak RSS', gw ? `${gw.peakRssMb.toFixed(1)} MB` : na]);
   rows.push(['gateway CPU cores (full speed)', gw ? fmtCores(gw.serverCpuCores) : na]);
   rows.push(['bare server accepted events/s', bare ? fmtInt(bare.fullSpeed.acceptedPerSec) : na]);
@@ -539,6 +595,7 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): stri
   const notes = [
     ...(gw ? ackErrorNote('gateway full speed', gw.fullSpeed) : []),
     ...(gw ? ackErrorNote(`gateway at ${opts.latencyRate}/s`, gw.atRate) : []),
+    ...(gw?.tapio ? ackErrorNote('gateway tapio batches', gw.tapio) : []),
     ...(bare ? ackErrorNote('bare server', bare.fullSpeed) : []),
   ];
   return [header, '', table(rows), '', table(targetRows), ...(notes.length ? ['', ...notes] : [])].join('\n');

@@ -80,3 +80,45 @@ test('unknown fields, in the event and in its data, stay in the payload', () => 
   assert.deepEqual(events[0]!.payload, record);
   assert.equal(events[0]!.eventType, 'tapio.network.connection_reset');
 });
+
+test('typed data is checked without being built: valid non-ASCII kept, damage inside it refused alone', () => {
+  const accented = RawEbpfEvent.fromPartial({
+    id: 't-é',
+    type: 3,
+    data: { $case: 'storage', value: { device: 'nvme0n1', mountPoint: '/var/lib/données', errorCode: 'EIO ✗' } },
+  });
+  // network data whose dns_query (field 20) declares 9 bytes where 1 follows, inside an intact record
+  const damaged = new Uint8Array([0x0a, 0x01, 0x64, 0xa2, 0x01, 0x04, 0xa2, 0x01, 0x09, 0x41]);
+  const { events, problems } = ingestWith(
+    ingestor,
+    batchOf([RawEbpfEvent.encode(accented).finish(), damaged, RawEbpfEvent.encode(TAPIO_CASES[4]!).finish()]),
+  );
+  assert.deepEqual(
+    events.map((e) => [e.id, e.eventType]),
+    [
+      ['t-é', 'tapio.storage'],
+      ['t-cpu', 'tapio.cpu.throttled'],
+    ],
+  );
+  assert.deepEqual(RawEbpfEvent.decode(events[0]!.payload), accented);
+  assert.equal(problems.length, 1);
+  assert.match(problems[0]!.message, /^tapio event 1 is not a tapio\.v1\.RawEbpfEvent: /);
+});
+
+test('invalid UTF-8 in storage, memory or cpu data refuses that event naming the data field', () => {
+  const cases = [
+    RawEbpfEvent.fromPartial({ id: 's', type: 3, data: { $case: 'storage', value: { errorCode: 'MARKER' } } }),
+    RawEbpfEvent.fromPartial({ id: 'm', type: 4, data: { $case: 'memory', value: { cgroupPath: 'MARKER' } } }),
+    RawEbpfEvent.fromPartial({ id: 'c', type: 5, data: { $case: 'cpu', value: { cgroupPath: 'MARKER' } } }),
+    RawEbpfEvent.fromPartial({ id: 'k', type: 2, data: { $case: 'container', value: { image: 'MARKER' } } }),
+  ];
+  const names = ['22 (storage)', '23 (memory)', '24 (cpu)', '21 (container)'];
+  cases.forEach((m, i) => {
+    const { events } = ingestWith(ingestor, corrupt(tapioBatch([m]), 'MARKER'));
+    assert.deepEqual(refusal(events[0]!), {
+      code: 'INVALID_EVENT',
+      message: `tapio.v1.RawEbpfEvent field ${names[i]} holds invalid UTF-8`,
+    });
+    assert.equal(events[0]!.id, m.id);
+  });
+});
