@@ -126,7 +126,16 @@ describe('registered plugins as real processes', () => {
     const json = runPolku(['plugins', '--json', '--admin', admin]);
     assert.deepEqual(await json.exited, { code: 0, signal: null });
     const parsed = JSON.parse(json.stdout.join('\n')) as { plugins: PluginRow[] };
-    assert.deepEqual(parsed.plugins.map((p) => p.origin).sort(), ['registered', 'static', 'static', 'static']);
+    // Static: the default pipeline's five ingestors (tapio, elava, portti, json, passthrough) and stdout.
+    assert.deepEqual(parsed.plugins.map((p) => `${p.origin}:${p.name}`).sort(), [
+      'registered:slack-like-emitter',
+      'static:elava',
+      'static:json',
+      'static:passthrough',
+      'static:portti',
+      'static:stdout',
+      'static:tapio',
+    ]);
   });
 
   test('the Python example (examples/plugins/python/emitter.py) registers, receives events, and leaves when killed', async () => {
