@@ -52,3 +52,7 @@ export const CLOUD_AVAILABILITY_ZONE = 'cloud.availability_zone';
  * `json`.
  */
 export const PAYLOAD_FORMAT = 'polku.payload.format';
+// Trace correlation: W3C ids as lowercase hex (32 and 16 digits). The OTLP and AHTI emitters
+// move them into their protocols' trace fields.
+export const TRACE_ID = 'trace_id';
+export const SPAN_ID = 'span_id';

@@ -1,0 +1,274 @@
+import { isUtf8 } from 'node:buffer';
+import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import { Outcome, Severity, type Event } from '../gen/polku/v1/event.js';
+import { SPAN_ID, TRACE_ID } from '../metadata-keys.js';
+
+/**
+ * Events → `opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest` bytes, written
+ * straight from the events (no intermediate LogRecord objects: this is the emitter's hot path).
+ * Field numbers are those of opentelemetry-proto (logs/v1/logs.proto, common/v1/common.proto,
+ * resource/v1/resource.proto); test/emit/otlp-*.test.ts decodes the output with the
+ * OpenTelemetry exporter's own generated code, so a wrong number fails there.
+ *
+ * | Event | LogRecord |
+ * | --- | --- |
+ * | timestamp_unix_ns | time_unix_nano and observed_time_unix_nano |
+ * | severity | severity_number (DEBUG 5, INFO 9, WARNING 13, ERROR 17, CRITICAL 21) and severity_text |
+ * | payload, valid UTF-8 | body.string_value (JSON payloads too: the text as it is) |
+ * | payload, other bytes | body.bytes_value |
+ * | event_type | attribute `event.name` |
+ * | id | attribute `log.record.uid` |
+ * | source | attribute `polku.source`; also resource `service.name` when metadata has none |
+ * | outcome | attribute `polku.outcome` (`success`, `failure`, `timeout`, `unknown`) |
+ * | metadata `trace_id` / `span_id` (hex) | trace_id / span_id bytes (kept as attributes when not valid hex ids) |
+ * | metadata, resource keys ({@link isResourceKey}) | resource attributes; events are grouped by resource |
+ * | other metadata | attributes (string values) |
+ */
+
+export const ATTR_EVENT_NAME = 'event.name';
+export const ATTR_RECORD_UID = 'log.record.uid';
+export const ATTR_SOURCE = 'polku.source';
+export const ATTR_OUTCOME = 'polku.outcome';
+export const ATTR_SERVICE_NAME = 'service.name';
+/** InstrumentationScope.name of every record. */
+export const SCOPE_NAME = 'polku';
+
+/**
+ * Metadata keys that describe the thing that produced the event rather than the event: they go to
+ * the OTLP Resource (OpenTelemetry resource semantic conventions). `k8s.object.*` is the object a
+ * PORTTI event is about, not its producer, so it stays a record attribute.
+ */
+export const RESOURCE_KEY_PREFIXES: readonly string[] = Object.freeze([
+  'service.',
+  'k8s.cluster.',
+  'k8s.node.',
+  'k8s.namespace.',
+  'k8s.pod.',
+  'k8s.container.',
+  'k8s.deployment.',
+  'k8s.replicaset.',
+  'k8s.daemonset.',
+  'k8s.statefulset.',
+  'k8s.job.',
+  'k8s.cronjob.',
+  'container.',
+  'host.',
+  'cloud.',
+  'deployment.',
+  'process.',
+  'os.',
+  'telemetry.',
+]);
+
+export function isResourceKey(key: string): boolean {
+  for (const p of RESOURCE_KEY_PREFIXES) if (key.startsWith(p)) return true;
+  return false;
+}
+
+/** OTLP SeverityNumber and text for each POLKU Severity (the first of each OTLP range). */
+const SEVERITY_NUMBER: Record<number, number> = {
+  [Severity.SEVERITY_DEBUG]: 5,
+  [Severity.SEVERITY_INFO]: 9,
+  [Severity.SEVERITY_WARNING]: 13,
+  [Severity.SEVERITY_ERROR]: 17,
+  [Severity.SEVERITY_CRITICAL]: 21,
+};
+const SEVERITY_TEXT: Record<number, string> = {
+  [Severity.SEVERITY_DEBUG]: 'DEBUG',
+  [Severity.SEVERITY_INFO]: 'INFO',
+  [Severity.SEVERITY_WARNING]: 'WARN',
+  [Severity.SEVERITY_ERROR]: 'ERROR',
+  [Severity.SEVERITY_CRITICAL]: 'FATAL',
+};
+const OUTCOME_TEXT: Record<number, string> = {
+  [Outcome.OUTCOME_SUCCESS]: 'success',
+  [Outcome.OUTCOME_FAILURE]: 'failure',
+  [Outcome.OUTCOME_TIMEOUT]: 'timeout',
+  [Outcome.OUTCOME_UNKNOWN]: 'unknown',
+};
+
+const LEN = WireType.LengthDelimited;
+const HEX32 = /^[0-9a-fA-F]{32}$/;
+const HEX16 = /^[0-9a-fA-F]{16}$/;
+
+/** One resource: its attributes and the indices of its events. */
+interface ResourceGroup {
+  readonly attributes: Array<[string, string]>;
+  readonly indices: number[];
+}
+
+/**
+ * Encodes `events[from..to)` as one ExportLogsServiceRequest: one ResourceLogs per distinct set of
+ * resource attributes (in order of first appearance), one ScopeLogs each, records in batch order
+ * within a resource. Returns the bytes and the batch index of each record in request order (the
+ * order partial success is attributed by).
+ */
+export function encodeLogsRequest(events: readonly Event[], from = 0, to = events.length): { bytes: Uint8Array; order: number[] } {
+  const groups = new Map<string, ResourceGroup>();
+  for (let i = from; i < to; i++) {
+    const e = events[i]!;
+    let key = '';
+    let attributes: Array<[string, string]> | null = null;
+    let hasService = false;
+    for (const k in e.metadata) {
+      if (!isResourceKey(k)) continue;
+      const v = e.metadata[k]!;
+      (attributes ??= []).push([k, v]);
+      key += `${k}\u0000${v}\u0000`;
+      if (k === ATTR_SERVICE_NAME) hasService = true;
+    }
+    if (!hasService && e.source !== '') {
+      (attributes ??= []).push([ATTR_SERVICE_NAME, e.source]);
+      key += `${ATTR_SERVICE_NAME}\u0000${e.source}\u0000`;
+    }
+    const g = groups.get(key);
+    if (g) g.indices.push(i);
+    else groups.set(key, { attributes: attributes ?? [], indices: [i] });
+  }
+  const w = new BinaryWriter();
+  const order: number[] = [];
+  for (const g of groups.values()) {
+    w.tag(1, LEN).fork(); // ResourceLogs
+    w.tag(1, LEN).fork(); // Resource
+    for (const [k, v] of g.attributes) writeStringAttribute(w, 1, k, v);
+    w.join();
+    w.tag(2, LEN).fork(); // ScopeLogs
+    w.tag(1, LEN).fork().tag(1, LEN).string(SCOPE_NAME).join(); // InstrumentationScope
+    for (const i of g.indices) {
+      writeLogRecord(w, events[i]!);
+      order.push(i);
+    }
+    w.join().join();
+  }
+  return { bytes: w.finish(), order };
+}
+
+function writeLogRecord(w: BinaryWriter, e: Event): void {
+  w.tag(2, LEN).fork(); // ScopeLogs.log_records
+  const ts = e.timestampUnixNs > 0n ? e.timestampUnixNs : 0n;
+  if (ts !== 0n) w.tag(1, WireType.Bit64).fixed64(ts);
+  const sev = SEVERITY_NUMBER[e.severity];
+  if (sev !== undefined) {
+    w.tag(2, WireType.Varint).int32(sev);
+    w.tag(3, LEN).string(SEVERITY_TEXT[e.severity]!);
+  }
+  if (e.payload.length > 0) {
+    // string_value (1) and bytes_value (7) are both length-delimited: valid UTF-8 goes out as it is.
+    w.tag(5, LEN)
+      .fork()
+      .tag(isUtf8(e.payload) ? 1 : 7, LEN)
+      .bytes(e.payload)
+      .join();
+  }
+  if (e.eventType !== '') writeStringAttribute(w, 6, ATTR_EVENT_NAME, e.eventType);
+  if (e.id !== '') writeStringAttribute(w, 6, ATTR_RECORD_UID, e.id);
+  if (e.source !== '') writeStringAttribute(w, 6, ATTR_SOURCE, e.source);
+  const outcome = OUTCOME_TEXT[e.outcome];
+  if (outcome !== undefined) writeStringAttribute(w, 6, ATTR_OUTCOME, outcome);
+  let traceId: string | undefined;
+  let spanId: string | undefined;
+  for (const k in e.metadata) {
+    const v = e.metadata[k]!;
+    if (k === TRACE_ID && HEX32.test(v)) traceId = v;
+    else if (k === SPAN_ID && HEX16.test(v)) spanId = v;
+    else if (!isResourceKey(k)) writeStringAttribute(w, 6, k, v);
+  }
+  if (traceId !== undefined) w.tag(9, LEN).bytes(Buffer.from(traceId, 'hex'));
+  if (spanId !== undefined) w.tag(10, LEN).bytes(Buffer.from(spanId, 'hex'));
+  if (ts !== 0n) w.tag(11, WireType.Bit64).fixed64(ts);
+  w.join();
+}
+
+/** KeyValue{key, value: AnyValue{string_value}} as field `field` of the open message. */
+function writeStringAttribute(w: BinaryWriter, field: number, key: string, value: string): void {
+  w.tag(field, LEN).fork().tag(1, LEN).string(key).tag(2, LEN).fork().tag(1, LEN).string(value).join().join();
+}
+
+/** ExportLogsServiceResponse.partial_success, as the receiver filled it. */
+export interface PartialSuccess {
+  readonly rejected: number;
+  readonly message: string;
+}
+
+/** Decodes ExportLogsServiceResponse; throws on bytes that are not one. */
+export function decodeLogsResponse(bytes: Uint8Array): PartialSuccess {
+  let rejected = 0;
+  let message = '';
+  const r = new BinaryReader(bytes);
+  while (r.pos < r.len) {
+    const [field, type] = r.tag();
+    if (field === 1 && type === LEN) {
+      const p = new BinaryReader(r.bytes());
+      while (p.pos < p.len) {
+        const [f, t] = p.tag();
+        if (f === 1 && t === WireType.Varint) rejected = Number(p.int64());
+        else if (f === 2 && t === LEN) message = p.string();
+        else p.skip(t, f);
+      }
+    } else r.skip(type, field);
+  }
+  return { rejected, message };
+}
+
+/** ExportLogsServiceResponse in OTLP/JSON (`{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"…"}}`). */
+export function decodeLogsResponseJson(text: string): PartialSuccess {
+  const parsed = JSON.parse(text) as { partialSuccess?: { rejectedLogRecords?: string | number; errorMessage?: string } } | null;
+  const p = parsed?.partialSuccess;
+  return { rejected: Number(p?.rejectedLogRecords ?? 0) || 0, message: typeof p?.errorMessage === 'string' ? p.errorMessage : '' };
+}
+
+/**
+ * From `google.rpc.Status` bytes (the gRPC `grpc-status-details-bin` trailer, or an OTLP/HTTP error
+ * body): its message and the delay of a `google.rpc.RetryInfo` detail, if any. Unreadable bytes
+ * give `{}`.
+ */
+export function decodeRpcStatus(bytes: Uint8Array): { message?: string; retryDelayMs?: number } {
+  const out: { message?: string; retryDelayMs?: number } = {};
+  try {
+    const r = new BinaryReader(bytes);
+    while (r.pos < r.len) {
+      const [field, type] = r.tag();
+      if (field === 2 && type === LEN) out.message = r.string();
+      else if (field === 3 && type === LEN) {
+        const any = new BinaryReader(r.bytes());
+        let typeUrl = '';
+        let value: Uint8Array | undefined;
+        while (any.pos < any.len) {
+          const [f, t] = any.tag();
+          if (f === 1 && t === LEN) typeUrl = any.string();
+          else if (f === 2 && t === LEN) value = any.bytes();
+          else any.skip(t, f);
+        }
+        if (typeUrl.endsWith('/google.rpc.RetryInfo') && value) {
+          const delay = readRetryDelay(value);
+          if (delay !== undefined) out.retryDelayMs = delay;
+        }
+      } else r.skip(type, field);
+    }
+  } catch {
+    return {};
+  }
+  return out;
+}
+
+/** RetryInfo{retry_delay: Duration{seconds, nanos}} → milliseconds. */
+function readRetryDelay(bytes: Uint8Array): number | undefined {
+  const r = new BinaryReader(bytes);
+  let ms: number | undefined;
+  while (r.pos < r.len) {
+    const [field, type] = r.tag();
+    if (field === 1 && type === LEN) {
+      const d = new BinaryReader(r.bytes());
+      let seconds = 0;
+      let nanos = 0;
+      while (d.pos < d.len) {
+        const [f, t] = d.tag();
+        if (f === 1 && t === WireType.Varint) seconds = Number(d.int64());
+        else if (f === 2 && t === WireType.Varint) nanos = d.int32();
+        else d.skip(t, f);
+      }
+      ms = Math.max(0, Math.round(seconds * 1000 + nanos / 1e6));
+    } else r.skip(type, field);
+  }
+  return ms;
+}
