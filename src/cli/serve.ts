@@ -62,6 +62,7 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     metricsMaxConnections: settings.metricsMaxConnections,
     plugins,
     tls: settings.tls,
+    otlp: settings.otlp,
   });
   // Handlers go in before start: a signal that arrives while the gateway is starting (opening a
   // durable log can take seconds) waits for the start, then drains, instead of killing it.

@@ -12,10 +12,17 @@ import { DEFAULT_REGISTER_BURST, DEFAULT_REGISTER_RATE } from '../registry/regis
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MAX_PLUGINS, DEFAULT_MISSED_BEATS } from '../registry/table-options.js';
 import { DEFAULT_TLS_RELOAD_INTERVAL_MS } from '../security/tls.js';
 import {
+  DEFAULT_EVENT_TYPE_ATTRIBUTE,
+  DEFAULT_ID_ATTRIBUTE,
+  DEFAULT_OTLP_GRPC_ADDR,
+  DEFAULT_OTLP_HTTP_ADDR,
+} from '../receive/otlp/otlp-settings.js';
+import {
   allowlist,
   flag,
   list,
   listenAddress,
+  listenAddressOrOff,
   oneOf,
   optionalText,
   text,
@@ -56,6 +63,31 @@ const variable = <T>(name: string, fallback: T, parser: EnvParser<T>, descriptio
 export const ENV_TABLE = {
   grpcAddr: variable('POLKU_GRPC_ADDR', DEFAULT_GRPC_ADDR, listenAddress, 'gRPC listen address (Gateway, health, reflection)'),
   metricsAddr: variable('POLKU_METRICS_ADDR', DEFAULT_METRICS_ADDR, listenAddress, 'HTTP listen address for /metrics, /healthz, /readyz'),
+  // OpenTelemetry logs in (README, "OpenTelemetry (OTLP) in").
+  otlpGrpcAddr: variable(
+    'POLKU_OTLP_GRPC_ADDR',
+    DEFAULT_OTLP_GRPC_ADDR,
+    listenAddressOrOff,
+    'OTLP/gRPC listen address (LogsService/Export); off: not served',
+  ),
+  otlpHttpAddr: variable(
+    'POLKU_OTLP_HTTP_ADDR',
+    DEFAULT_OTLP_HTTP_ADDR,
+    listenAddressOrOff,
+    'OTLP/HTTP listen address (POST /v1/logs); off: not served',
+  ),
+  otlpEventTypeAttribute: variable(
+    'POLKU_OTLP_EVENT_TYPE_ATTRIBUTE',
+    DEFAULT_EVENT_TYPE_ATTRIBUTE,
+    text,
+    "OTLP: the log record attribute whose string value is the event's event_type",
+  ),
+  otlpIdAttribute: variable(
+    'POLKU_OTLP_ID_ATTRIBUTE',
+    DEFAULT_ID_ATTRIBUTE,
+    text,
+    "OTLP: the log record attribute whose string value is the event's id (absent: a ULID)",
+  ),
   tlsCertFile: variable(
     'POLKU_TLS_CERT_FILE',
     undefined,

@@ -8,6 +8,7 @@ import { EnvProblem, type ListenAddress } from './env-parsers.js';
 import { ENV_TABLE, type EnvVariableSpec } from './env-table.js';
 import { loadIdentities, type ConfiguredIdentity } from '../registry/registry-identity.js';
 import type { DialTlsOptions, ListenerTlsSettings } from '../security/tls.js';
+import type { OtlpSettings } from '../receive/otlp/otlp-settings.js';
 
 export { formatAddress, parseAddress, type ListenAddress } from './env-parsers.js';
 
@@ -39,6 +40,8 @@ export interface GatewaySettings {
   tls: ListenerTlsSettings | undefined;
   /** TLS for dialling plugins (POLKU_PLUGIN_TLS_*); absent: plaintext. */
   pluginTls: DialTlsOptions | undefined;
+  /** OpenTelemetry logs in (POLKU_OTLP_*): its ports (undefined: off) and mapping. */
+  otlp: OtlpSettings;
 }
 
 /** The live plugin table's settings (POLKU_REGISTRY_*). */
@@ -152,6 +155,12 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
         : undefined,
     tls: undefined,
     pluginTls: undefined,
+    otlp: {
+      grpcAddr: get('otlpGrpcAddr'),
+      httpAddr: get('otlpHttpAddr'),
+      eventTypeAttribute: get('otlpEventTypeAttribute'),
+      idAttribute: get('otlpIdAttribute'),
+    },
   };
   settings.tls = listenerTls(get('tlsCertFile'), get('tlsKeyFile'), get('tlsClientCaFile'), get('tlsReloadIntervalMs'), problems);
   settings.pluginTls = pluginTls(get('pluginTlsCaFile'), get('pluginTlsCertFile'), get('pluginTlsKeyFile'), problems);

@@ -1,4 +1,5 @@
 import { PolkuGatewayReceiver } from './polku-gateway/gateway-receiver.js';
+import { OtlpReceiver, type OtlpReceiverOptions } from './otlp/otlp-receiver.js';
 import type { Receiver } from './receiver.js';
 
 /**
@@ -6,6 +7,12 @@ import type { Receiver } from './receiver.js';
  * receiver file plus one line here (or, for embedders and tests, `GatewayOptions.receivers`).
  * Fresh instances each call: a receiver holds its open streams, so two gateways never share one.
  */
-export function builtInReceivers(): Receiver[] {
-  return [new PolkuGatewayReceiver()];
+export function builtInReceivers(o: BuiltInReceiverOptions = {}): Receiver[] {
+  return [new PolkuGatewayReceiver(), ...(o.otlp && (o.otlp.grpcAddr || o.otlp.httpAddr) ? [new OtlpReceiver(o.otlp)] : [])];
+}
+
+/** Settings of the built-in receivers that have any; one left out is not started. */
+export interface BuiltInReceiverOptions {
+  /** OpenTelemetry logs in on ports of its own (POLKU_OTLP_*); absent or both ports off: not served. */
+  otlp?: OtlpReceiverOptions | undefined;
 }

@@ -147,6 +147,8 @@ describe('image: a pipeline module mounted at /etc/polku imports polku', () => {
         POLKU_CONFIG: configPath,
         POLKU_GRPC_ADDR: `127.0.0.1:${grpcPort}`,
         POLKU_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
+        POLKU_OTLP_GRPC_ADDR: '127.0.0.1:0',
+        POLKU_OTLP_HTTP_ADDR: '127.0.0.1:0',
         POLKU_LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
