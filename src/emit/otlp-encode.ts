@@ -1,37 +1,54 @@
 import { isUtf8 } from 'node:buffer';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { Outcome, Severity, type Event } from '../gen/polku/v1/event.js';
-import { SPAN_ID, TRACE_ID } from '../metadata-keys.js';
+import {
+  OTEL_ATTRIBUTE_PREFIX,
+  OTEL_SCOPE_NAME,
+  OTEL_SCOPE_VERSION,
+  PAYLOAD_FORMAT,
+  PAYLOAD_FORMAT_JSON,
+  PAYLOAD_FORMAT_TEXT,
+  SERVICE_NAME,
+  SEVERITY_TEXT,
+  SPAN_ID,
+  TRACE_ID,
+} from '../metadata-keys.js';
 
 /**
  * Events → `opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest` bytes, written
  * straight from the events (no intermediate LogRecord objects: this is the emitter's hot path).
- * Field numbers are those of opentelemetry-proto (logs/v1/logs.proto, common/v1/common.proto,
- * resource/v1/resource.proto); test/emit/otlp-*.test.ts decodes the output with the
- * OpenTelemetry exporter's own generated code, so a wrong number fails there.
+ * Field numbers are those of opentelemetry-proto (proto/opentelemetry/); test/emit/otlp-*.test.ts
+ * decodes the output with the OpenTelemetry exporter's own generated code, so a wrong number
+ * fails there. The mapping is the reverse of the OTLP receiver's (src/receive/otlp/log-records.ts),
+ * so an event that came in over OTLP goes out as the record it was:
  *
  * | Event | LogRecord |
  * | --- | --- |
  * | timestamp_unix_ns | time_unix_nano and observed_time_unix_nano |
- * | severity | severity_number (DEBUG 5, INFO 9, WARNING 13, ERROR 17, CRITICAL 21) and severity_text |
- * | payload, valid UTF-8 | body.string_value (JSON payloads too: the text as it is) |
+ * | severity | severity_number (DEBUG 5, INFO 9, WARNING 13, ERROR 17, CRITICAL 21) |
+ * | metadata `severity_text`, else the severity | severity_text (`DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`) |
+ * | payload, `polku.payload.format: json` | body as a structured AnyValue (objects → kvlist, arrays, ints, doubles, bools, strings; null → empty) |
+ * | payload, `polku.payload.format: text` or any valid UTF-8 | body.string_value |
  * | payload, other bytes | body.bytes_value |
  * | event_type | attribute `event.name` |
  * | id | attribute `log.record.uid` |
- * | source | attribute `polku.source`; also resource `service.name` when metadata has none |
+ * | source | resource `service.name` when metadata has none; attribute `polku.source` when it differs from that |
  * | outcome | attribute `polku.outcome` (`success`, `failure`, `timeout`, `unknown`) |
  * | metadata `trace_id` / `span_id` (hex) | trace_id / span_id bytes (kept as attributes when not valid hex ids) |
- * | metadata, resource keys ({@link isResourceKey}) | resource attributes; events are grouped by resource |
- * | other metadata | attributes (string values) |
+ * | metadata, resource keys ({@link isResourceKey}) | resource attributes; records are grouped by resource |
+ * | metadata `otel.scope.name` / `otel.scope.version` | InstrumentationScope (default name `polku`); grouped by scope |
+ * | metadata `otel.attr.<key>` | attribute `<key>` |
+ * | other metadata (`polku.payload.format` of other formats included) | attribute, same key, string value |
  */
 
 export const ATTR_EVENT_NAME = 'event.name';
 export const ATTR_RECORD_UID = 'log.record.uid';
 export const ATTR_SOURCE = 'polku.source';
 export const ATTR_OUTCOME = 'polku.outcome';
-export const ATTR_SERVICE_NAME = 'service.name';
-/** InstrumentationScope.name of every record. */
+/** InstrumentationScope.name of records whose metadata names no scope. */
 export const SCOPE_NAME = 'polku';
+/** Nesting past this in a JSON payload: the payload goes as a string body instead. */
+const MAX_JSON_DEPTH = 64;
 
 /**
  * Metadata keys that describe the thing that produced the event rather than the event: they go to
@@ -73,7 +90,7 @@ const SEVERITY_NUMBER: Record<number, number> = {
   [Severity.SEVERITY_ERROR]: 17,
   [Severity.SEVERITY_CRITICAL]: 21,
 };
-const SEVERITY_TEXT: Record<number, string> = {
+const SEVERITY_NAME: Record<number, string> = {
   [Severity.SEVERITY_DEBUG]: 'DEBUG',
   [Severity.SEVERITY_INFO]: 'INFO',
   [Severity.SEVERITY_WARNING]: 'WARN',
@@ -87,43 +104,61 @@ const OUTCOME_TEXT: Record<number, string> = {
   [Outcome.OUTCOME_UNKNOWN]: 'unknown',
 };
 
+/** Metadata keys that become LogRecord fields or the scope rather than attributes. */
+const FIELD_KEYS = new Set([TRACE_ID, SPAN_ID, SEVERITY_TEXT, OTEL_SCOPE_NAME, OTEL_SCOPE_VERSION]);
+/** Record attributes the event's own fields carry: an `otel.attr.` copy of them is not sent twice. */
+const OWN_ATTRIBUTES = new Set([ATTR_EVENT_NAME, ATTR_RECORD_UID]);
+
 const LEN = WireType.LengthDelimited;
 const HEX32 = /^[0-9a-fA-F]{32}$/;
 const HEX16 = /^[0-9a-fA-F]{16}$/;
 
-/** One resource: its attributes and the indices of its events. */
+/** One resource: its attributes and its scopes. */
 interface ResourceGroup {
   readonly attributes: Array<[string, string]>;
+  readonly scopes: Map<string, ScopeGroup>;
+  serviceName: string;
+}
+interface ScopeGroup {
+  readonly name: string;
+  readonly version: string;
   readonly indices: number[];
 }
 
 /**
  * Encodes `events[from..to)` as one ExportLogsServiceRequest: one ResourceLogs per distinct set of
- * resource attributes (in order of first appearance), one ScopeLogs each, records in batch order
- * within a resource. Returns the bytes and the batch index of each record in request order (the
- * order partial success is attributed by).
+ * resource attributes and one ScopeLogs per scope in it (in order of first appearance), records in
+ * batch order within a scope. Returns the bytes and the batch index of each record in request
+ * order (the order partial success is attributed by).
  */
 export function encodeLogsRequest(events: readonly Event[], from = 0, to = events.length): { bytes: Uint8Array; order: number[] } {
   const groups = new Map<string, ResourceGroup>();
   for (let i = from; i < to; i++) {
     const e = events[i]!;
+    const md = e.metadata;
     let key = '';
     let attributes: Array<[string, string]> | null = null;
-    let hasService = false;
-    for (const k in e.metadata) {
+    let service = '';
+    for (const k in md) {
       if (!isResourceKey(k)) continue;
-      const v = e.metadata[k]!;
+      const v = md[k]!;
       (attributes ??= []).push([k, v]);
       key += `${k}\u0000${v}\u0000`;
-      if (k === ATTR_SERVICE_NAME) hasService = true;
+      if (k === SERVICE_NAME) service = v;
     }
-    if (!hasService && e.source !== '') {
-      (attributes ??= []).push([ATTR_SERVICE_NAME, e.source]);
-      key += `${ATTR_SERVICE_NAME}\u0000${e.source}\u0000`;
+    if (service === '' && md[SERVICE_NAME] === undefined && e.source !== '') {
+      (attributes ??= []).push([SERVICE_NAME, e.source]);
+      key += `${SERVICE_NAME}\u0000${e.source}\u0000`;
+      service = e.source;
     }
-    const g = groups.get(key);
-    if (g) g.indices.push(i);
-    else groups.set(key, { attributes: attributes ?? [], indices: [i] });
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { attributes: attributes ?? [], scopes: new Map(), serviceName: service }));
+    const scopeName = md[OTEL_SCOPE_NAME] ?? SCOPE_NAME;
+    const scopeVersion = md[OTEL_SCOPE_VERSION] ?? '';
+    const scopeKey = `${scopeName}\u0000${scopeVersion}`;
+    const s = g.scopes.get(scopeKey);
+    if (s) s.indices.push(i);
+    else g.scopes.set(scopeKey, { name: scopeName, version: scopeVersion, indices: [i] });
   }
   const w = new BinaryWriter();
   const order: number[] = [];
@@ -132,51 +167,131 @@ export function encodeLogsRequest(events: readonly Event[], from = 0, to = event
     w.tag(1, LEN).fork(); // Resource
     for (const [k, v] of g.attributes) writeStringAttribute(w, 1, k, v);
     w.join();
-    w.tag(2, LEN).fork(); // ScopeLogs
-    w.tag(1, LEN).fork().tag(1, LEN).string(SCOPE_NAME).join(); // InstrumentationScope
-    for (const i of g.indices) {
-      writeLogRecord(w, events[i]!);
-      order.push(i);
+    for (const s of g.scopes.values()) {
+      w.tag(2, LEN).fork(); // ScopeLogs
+      w.tag(1, LEN).fork().tag(1, LEN).string(s.name); // InstrumentationScope
+      if (s.version !== '') w.tag(2, LEN).string(s.version);
+      w.join();
+      for (const i of s.indices) {
+        writeLogRecord(w, events[i]!, g.serviceName);
+        order.push(i);
+      }
+      w.join();
     }
-    w.join().join();
+    w.join();
   }
   return { bytes: w.finish(), order };
 }
 
-function writeLogRecord(w: BinaryWriter, e: Event): void {
+function writeLogRecord(w: BinaryWriter, e: Event, serviceName: string): void {
+  const md = e.metadata;
   w.tag(2, LEN).fork(); // ScopeLogs.log_records
   const ts = e.timestampUnixNs > 0n ? e.timestampUnixNs : 0n;
   if (ts !== 0n) w.tag(1, WireType.Bit64).fixed64(ts);
   const sev = SEVERITY_NUMBER[e.severity];
-  if (sev !== undefined) {
-    w.tag(2, WireType.Varint).int32(sev);
-    w.tag(3, LEN).string(SEVERITY_TEXT[e.severity]!);
-  }
-  if (e.payload.length > 0) {
-    // string_value (1) and bytes_value (7) are both length-delimited: valid UTF-8 goes out as it is.
-    w.tag(5, LEN)
-      .fork()
-      .tag(isUtf8(e.payload) ? 1 : 7, LEN)
-      .bytes(e.payload)
-      .join();
-  }
+  if (sev !== undefined) w.tag(2, WireType.Varint).int32(sev);
+  const sevText = md[SEVERITY_TEXT] ?? SEVERITY_NAME[e.severity];
+  if (sevText !== undefined && sevText !== '') w.tag(3, LEN).string(sevText);
+  const format = md[PAYLOAD_FORMAT];
+  if (e.payload.length > 0) writeBody(w, e.payload, format);
   if (e.eventType !== '') writeStringAttribute(w, 6, ATTR_EVENT_NAME, e.eventType);
   if (e.id !== '') writeStringAttribute(w, 6, ATTR_RECORD_UID, e.id);
-  if (e.source !== '') writeStringAttribute(w, 6, ATTR_SOURCE, e.source);
+  if (e.source !== '' && e.source !== serviceName) writeStringAttribute(w, 6, ATTR_SOURCE, e.source);
   const outcome = OUTCOME_TEXT[e.outcome];
   if (outcome !== undefined) writeStringAttribute(w, 6, ATTR_OUTCOME, outcome);
   let traceId: string | undefined;
   let spanId: string | undefined;
-  for (const k in e.metadata) {
-    const v = e.metadata[k]!;
-    if (k === TRACE_ID && HEX32.test(v)) traceId = v;
-    else if (k === SPAN_ID && HEX16.test(v)) spanId = v;
-    else if (!isResourceKey(k)) writeStringAttribute(w, 6, k, v);
+  for (const k in md) {
+    const v = md[k]!;
+    if (FIELD_KEYS.has(k)) {
+      if (k === TRACE_ID) {
+        if (HEX32.test(v)) traceId = v;
+        else writeStringAttribute(w, 6, k, v);
+      } else if (k === SPAN_ID) {
+        if (HEX16.test(v)) spanId = v;
+        else writeStringAttribute(w, 6, k, v);
+      }
+    } else if (k.startsWith(OTEL_ATTRIBUTE_PREFIX)) {
+      const name = k.slice(OTEL_ATTRIBUTE_PREFIX.length);
+      if (!OWN_ATTRIBUTES.has(name)) writeStringAttribute(w, 6, name, v);
+    } else if (k === PAYLOAD_FORMAT) {
+      // text and json are what the body says; other formats (protobuf:…) tell how to read its bytes.
+      if (v !== PAYLOAD_FORMAT_TEXT && v !== PAYLOAD_FORMAT_JSON) writeStringAttribute(w, 6, k, v);
+    } else if (!isResourceKey(k)) writeStringAttribute(w, 6, k, v);
   }
   if (traceId !== undefined) w.tag(9, LEN).bytes(Buffer.from(traceId, 'hex'));
   if (spanId !== undefined) w.tag(10, LEN).bytes(Buffer.from(spanId, 'hex'));
   if (ts !== 0n) w.tag(11, WireType.Bit64).fixed64(ts);
   w.join();
+}
+
+/** LogRecord.body (field 5): structured for JSON payloads, else a string or bytes value. */
+function writeBody(w: BinaryWriter, payload: Uint8Array, format: string | undefined): void {
+  if (format === PAYLOAD_FORMAT_JSON) {
+    const structured = jsonBody(payload);
+    if (structured) {
+      w.tag(5, LEN).bytes(structured);
+      return;
+    }
+  }
+  // string_value (1) and bytes_value (7) are both length-delimited: valid UTF-8 goes out as it is.
+  w.tag(5, LEN)
+    .fork()
+    .tag(isUtf8(payload) ? 1 : 7, LEN)
+    .bytes(payload)
+    .join();
+}
+
+/** A JSON payload as AnyValue bytes; null when it is not JSON or nests too deep. */
+function jsonBody(payload: Uint8Array): Uint8Array | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+  } catch {
+    return null;
+  }
+  const w = new BinaryWriter();
+  return writeAnyValue(w, value, 0) ? w.finish() : null;
+}
+
+/** The fields of one AnyValue for `value`; false when nesting passes {@link MAX_JSON_DEPTH}. */
+function writeAnyValue(w: BinaryWriter, value: unknown, depth: number): boolean {
+  if (depth > MAX_JSON_DEPTH) return false;
+  switch (typeof value) {
+    case 'string':
+      w.tag(1, LEN).string(value);
+      return true;
+    case 'boolean':
+      w.tag(2, WireType.Varint).bool(value);
+      return true;
+    case 'number':
+      if (Number.isSafeInteger(value)) w.tag(3, WireType.Varint).int64(value);
+      else w.tag(4, WireType.Bit64).double(value);
+      return true;
+    case 'object': {
+      if (value === null) return true; // an empty AnyValue
+      if (Array.isArray(value)) {
+        w.tag(5, LEN).fork(); // ArrayValue
+        for (const item of value) {
+          w.tag(1, LEN).fork();
+          if (!writeAnyValue(w, item, depth + 1)) return false;
+          w.join();
+        }
+        w.join();
+        return true;
+      }
+      w.tag(6, LEN).fork(); // KeyValueList
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        w.tag(1, LEN).fork().tag(1, LEN).string(k).tag(2, LEN).fork();
+        if (!writeAnyValue(w, v, depth + 1)) return false;
+        w.join().join();
+      }
+      w.join();
+      return true;
+    }
+    default:
+      return true;
+  }
 }
 
 /** KeyValue{key, value: AnyValue{string_value}} as field `field` of the open message. */

@@ -55,16 +55,34 @@ function rich(): Event {
   });
 }
 
-/** A JSON event with no resource metadata: its source becomes service.name. */
+/** A JSON event with no resource metadata (its source becomes service.name), as the OTLP receiver writes them. */
 function plain(): Event {
   return Event.fromPartial({
     id: 'evt-json',
     timestampUnixNs: 1_764_560_000_000_000_001n,
     source: 'checkout',
     eventType: 'order.placed',
-    metadata: { 'polku.payload.format': 'json', trace_id: 'not-hex' },
-    payload: Buffer.from('{"order":42,"note":"über"}'),
+    metadata: {
+      'polku.payload.format': 'json',
+      trace_id: 'not-hex',
+      severity_text: 'Critical',
+      'otel.scope.name': 'orders-logger',
+      'otel.scope.version': '1.2.0',
+      'otel.attr.user.id': 'u-7',
+      'otel.attr.event.name': 'order.placed',
+    },
+    payload: Buffer.from('{"order":42,"price":9.5,"ok":true,"tags":["a",null],"note":"über"}'),
     severity: Severity.SEVERITY_CRITICAL,
+  });
+}
+
+/** A text event as the OTLP receiver writes a string body. */
+function text(): Event {
+  return Event.fromPartial({
+    id: 'evt-text',
+    source: 'checkout',
+    metadata: { 'polku.payload.format': 'text' },
+    payload: Buffer.from('plain words'),
   });
 }
 
@@ -81,11 +99,11 @@ for (const protocol of ['grpc', 'http'] as const) {
     test('maps every field as the README table says, decoded with the official generated code', async () => {
       const r = await receiver(protocol);
       const { e } = emitter({ protocol, endpoint: r.address, headers: { authorization: 'Bearer s3cret' } });
-      assert.deepEqual(await e.emit([rich(), plain()]), { status: 'success' });
+      assert.deepEqual(await e.emit([rich(), plain(), text()]), { status: 'success' });
       assert.equal(r.requests.length, 1, 'one Export per batch');
       assert.equal(r.lastHeaders['authorization'], 'Bearer s3cret');
-      const [a, b] = r.records;
-      assert.ok(a && b);
+      const [a, b, c] = r.records;
+      assert.ok(a && b && c);
       assert.deepEqual(a.resource, {
         'k8s.namespace.name': 'shop',
         'k8s.pod.name': 'cart-7d9',
@@ -111,18 +129,25 @@ for (const protocol of ['grpc', 'http'] as const) {
       assert.equal(a.spanId, SPAN);
 
       assert.deepEqual(b.resource, { 'service.name': 'checkout' });
+      assert.equal(b.scope, 'orders-logger');
+      assert.equal(b.scopeVersion, '1.2.0');
       assert.equal(b.severityNumber, 21);
-      assert.equal(b.severityText, 'FATAL');
-      assert.deepEqual(b.body, { stringValue: '{"order":42,"note":"über"}' });
+      assert.equal(b.severityText, 'Critical', 'the severity text the record came with');
+      assert.deepEqual(b.body, { structured: { order: 42, price: 9.5, ok: true, tags: ['a', null], note: 'über' } });
       assert.deepEqual(b.attributes, {
         'event.name': 'order.placed',
         'log.record.uid': 'evt-json',
-        'polku.source': 'checkout',
-        'polku.payload.format': 'json',
+        'user.id': 'u-7',
         trace_id: 'not-hex', // not a trace id: kept as it came
       });
       assert.equal(b.traceId, '');
       assert.equal(b.spanId, '');
+
+      assert.equal(c.scope, 'polku');
+      assert.deepEqual(c.body, { stringValue: 'plain words' });
+      assert.deepEqual(c.attributes, { 'log.record.uid': 'evt-text' });
+      assert.equal(c.timeUnixNano, '0');
+      assert.equal(c.severityNumber, 0);
     });
 
     test('a batch larger than maxExportRecords goes as several Exports; every event arrives once', async () => {

@@ -20,11 +20,12 @@ const v1 = root.opentelemetry.proto.collector.logs.v1;
 export interface Record_ {
   resource: Record<string, unknown>;
   scope: string;
+  scopeVersion: string;
   timeUnixNano: string;
   observedTimeUnixNano: string;
   severityNumber: number;
   severityText: string;
-  body: { stringValue?: string; bytesValue?: string } | undefined;
+  body: { stringValue?: string; bytesValue?: string; structured?: unknown } | undefined;
   attributes: Record<string, string>;
   traceId: string;
   spanId: string;
@@ -62,6 +63,7 @@ export function decodeRecords(bytes: Uint8Array): Record_[] {
         out.push({
           resource,
           scope: sl.scope?.name ?? '',
+          scopeVersion: sl.scope?.version ?? '',
           timeUnixNano: r.timeUnixNano,
           observedTimeUnixNano: r.observedTimeUnixNano,
           severityNumber: r.severityNumber,
@@ -69,7 +71,9 @@ export function decodeRecords(bytes: Uint8Array): Record_[] {
           body: r.body
             ? r.body.value === 'stringValue'
               ? { stringValue: r.body.stringValue }
-              : { bytesValue: Buffer.from(r.body.bytesValue, 'base64').toString('hex') }
+              : r.body.value === 'bytesValue'
+                ? { bytesValue: Buffer.from(r.body.bytesValue, 'base64').toString('hex') }
+                : { structured: plainOf(r.body) }
             : undefined,
           attributes: kv(r.attributes),
           traceId: Buffer.from(r.traceId, 'base64').toString('hex'),
@@ -79,6 +83,28 @@ export function decodeRecords(bytes: Uint8Array): Record_[] {
     }
   }
   return out;
+}
+
+/** An AnyValue (toObject form) as a plain value: ints as numbers, kvlists as objects. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function plainOf(v: any): unknown {
+  switch (v?.value) {
+    case 'stringValue':
+      return v.stringValue;
+    case 'boolValue':
+      return v.boolValue;
+    case 'intValue':
+      return Number(v.intValue);
+    case 'doubleValue':
+      return v.doubleValue;
+    case 'arrayValue':
+      return v.arrayValue.values.map(plainOf);
+    case 'kvlistValue':
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      return Object.fromEntries(v.kvlistValue.values.map((e: any) => [e.key, plainOf(e.value)]));
+    default:
+      return null;
+  }
 }
 
 function kv(list: Array<{ key: string; value: { stringValue?: string } }>): Record<string, string> {
