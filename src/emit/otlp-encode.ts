@@ -1,18 +1,20 @@
 import { isUtf8 } from 'node:buffer';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { Outcome, Severity, type Event } from '../gen/polku/v1/event.js';
-import {
-  OTEL_ATTRIBUTE_PREFIX,
-  OTEL_SCOPE_NAME,
-  OTEL_SCOPE_VERSION,
-  PAYLOAD_FORMAT,
-  PAYLOAD_FORMAT_JSON,
-  PAYLOAD_FORMAT_TEXT,
-  SERVICE_NAME,
-  SEVERITY_TEXT,
-  SPAN_ID,
-  TRACE_ID,
-} from '../metadata-keys.js';
+import * as Keys from '../metadata-keys.js';
+
+// Module constants rather than imported bindings: a loader that compiles imports to getters
+// (tsx) would otherwise run one per metadata key of every event.
+const OTEL_ATTRIBUTE_PREFIX = Keys.OTEL_ATTRIBUTE_PREFIX;
+const OTEL_SCOPE_NAME = Keys.OTEL_SCOPE_NAME;
+const OTEL_SCOPE_VERSION = Keys.OTEL_SCOPE_VERSION;
+const PAYLOAD_FORMAT = Keys.PAYLOAD_FORMAT;
+const PAYLOAD_FORMAT_JSON = Keys.PAYLOAD_FORMAT_JSON;
+const PAYLOAD_FORMAT_TEXT = Keys.PAYLOAD_FORMAT_TEXT;
+const SERVICE_NAME = Keys.SERVICE_NAME;
+const SEVERITY_TEXT = Keys.SEVERITY_TEXT;
+const SPAN_ID = Keys.SPAN_ID;
+const TRACE_ID = Keys.TRACE_ID;
 
 /**
  * Events → `opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest` bytes, written
@@ -77,9 +79,19 @@ export const RESOURCE_KEY_PREFIXES: readonly string[] = Object.freeze([
   'telemetry.',
 ]);
 
+/** Answers per key seen; keys repeat from event to event, so the prefix scan runs once per key. */
+const resourceKeyCache = new Map<string, boolean>();
+const RESOURCE_KEY_CACHE_MAX = 4096;
+
 export function isResourceKey(key: string): boolean {
-  for (const p of RESOURCE_KEY_PREFIXES) if (key.startsWith(p)) return true;
-  return false;
+  let answer = resourceKeyCache.get(key);
+  if (answer === undefined) {
+    answer = false;
+    for (const p of RESOURCE_KEY_PREFIXES) if (key.startsWith(p)) answer = true;
+    if (resourceKeyCache.size >= RESOURCE_KEY_CACHE_MAX) resourceKeyCache.clear(); // bounded against endless distinct keys
+    resourceKeyCache.set(key, answer);
+  }
+  return answer;
 }
 
 /** OTLP SeverityNumber and text for each POLKU Severity (the first of each OTLP range). */

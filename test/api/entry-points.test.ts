@@ -22,6 +22,7 @@ const SURFACES: Record<string, Surface> = {
     source: 'src/index.ts',
     values: [
       'AckCodes',
+      'AhtiEmitter',
       'EmitResults',
       'EmitterWrapper',
       'Event',
@@ -30,6 +31,7 @@ const SURFACES: Record<string, Surface> = {
       'FileEmitter',
       'GrpcEmitter',
       'JsonIngestor',
+      'OtlpEmitter',
       'Outcome',
       'PassthroughIngestor',
       'Severity',
@@ -52,6 +54,7 @@ const SURFACES: Record<string, Surface> = {
     ],
     types: [
       'AckCode',
+      'AhtiEmitterOptions',
       'BucketLimit',
       'CircuitBreakerEmitter',
       'CircuitBreakerOptions',
@@ -90,6 +93,7 @@ const SURFACES: Record<string, Surface> = {
       'KeyedLimit',
       'Middleware',
       'MiddlewareContext',
+      'OtlpEmitterOptions',
       'OverflowPolicy',
       'PassthroughIngestorOptions',
       'RateLimiter',
