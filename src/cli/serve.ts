@@ -8,6 +8,7 @@ import { Gateway } from '../server/gateway.js';
 import { kubernetesDiscovery } from '../discovery/index.js';
 import { PluginRegistry } from '../registry/plugin-registry.js';
 import { setPluginDialTls } from '../plugin-client/client.js';
+import { envEmitters } from '../emit/env-emitters.js';
 
 /**
  * `polku serve [--config FILE]`: runs the gateway until SIGTERM or SIGINT, then drains and exits
@@ -20,6 +21,7 @@ export async function serve(configFlag: string | undefined): Promise<void> {
   if (settings.pluginTls) setPluginDialTls(settings.pluginTls);
   const configPath = configFlag ?? settings.configPath;
   const builder = configPath ? await loadPipeline(configPath) : defaultPipeline();
+  for (const emitter of envEmitters(settings.emitOut)) builder.emitter(emitter); // POLKU_EMIT_OTLP_* / POLKU_EMIT_AHTI_ENDPOINT
   const registry = createRegistry();
   collectDefaultMetrics({ register: registry });
   const hub = builder.build({

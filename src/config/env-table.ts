@@ -11,6 +11,7 @@ import { DEFAULT_ALLOWLIST } from '../registry/allowlist.js';
 import { DEFAULT_REGISTER_BURST, DEFAULT_REGISTER_RATE } from '../registry/registry-service.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MAX_PLUGINS, DEFAULT_MISSED_BEATS } from '../registry/table-options.js';
 import { DEFAULT_TLS_RELOAD_INTERVAL_MS } from '../security/tls.js';
+import { headerList } from '../emit/env-emitters.js';
 import {
   DEFAULT_EVENT_TYPE_ATTRIBUTE,
   DEFAULT_ID_ATTRIBUTE,
@@ -157,6 +158,39 @@ export const ENV_TABLE = {
     DEFAULT_DELIVERY.maxAttempts,
     wholeNumber(1),
     'attempts per event on retryable emit failures',
+  ),
+  // OpenTelemetry and AHTI out (README, "OpenTelemetry (OTLP) out" and "AHTI out"): emitters added to the pipeline.
+  emitOtlpEndpoint: variable(
+    'POLKU_EMIT_OTLP_ENDPOINT',
+    undefined,
+    optionalText,
+    'adds the OtlpEmitter `otlp`: gRPC host:port (https:// for TLS) or the HTTP base URL (/v1/logs is appended)',
+    '(none)',
+  ),
+  emitOtlpProtocol: variable(
+    'POLKU_EMIT_OTLP_PROTOCOL',
+    'grpc' as const,
+    oneOf(['grpc', 'http'] as const),
+    'OtlpEmitter protocol: grpc or http',
+  ),
+  emitOtlpCompression: variable(
+    'POLKU_EMIT_OTLP_COMPRESSION',
+    'none' as const,
+    oneOf(['none', 'gzip'] as const),
+    'OtlpEmitter request compression: none or gzip',
+  ),
+  emitOtlpHeaders: variable(
+    'POLKU_EMIT_OTLP_HEADERS',
+    {},
+    headerList,
+    'OtlpEmitter headers as key=value,key=value (URL-encoded values), e.g. authorization=Bearer%20t',
+  ),
+  emitAhtiEndpoint: variable(
+    'POLKU_EMIT_AHTI_ENDPOINT',
+    undefined,
+    optionalText,
+    'adds the AhtiEmitter `ahti`: AHTI host:port (https:// for TLS)',
+    '(none)',
   ),
   shutdownTimeoutMs: variable(
     'POLKU_SHUTDOWN_TIMEOUT_MS',

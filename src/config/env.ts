@@ -9,6 +9,7 @@ import { ENV_TABLE, type EnvVariableSpec } from './env-table.js';
 import { loadIdentities, type ConfiguredIdentity } from '../registry/registry-identity.js';
 import type { DialTlsOptions, ListenerTlsSettings } from '../security/tls.js';
 import type { OtlpSettings } from '../receive/otlp/otlp-settings.js';
+import { envEmitterSettings, type EnvEmitterSettings } from '../emit/env-emitters.js';
 
 export { formatAddress, parseAddress, type ListenAddress } from './env-parsers.js';
 
@@ -42,6 +43,8 @@ export interface GatewaySettings {
   pluginTls: DialTlsOptions | undefined;
   /** OpenTelemetry logs in (POLKU_OTLP_*): its ports (undefined: off) and mapping. */
   otlp: OtlpSettings;
+  /** Emitters the environment adds to the pipeline (POLKU_EMIT_OTLP_*, POLKU_EMIT_AHTI_ENDPOINT). */
+  emitOut: EnvEmitterSettings;
 }
 
 /** The live plugin table's settings (POLKU_REGISTRY_*). */
@@ -161,6 +164,16 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
       eventTypeAttribute: get('otlpEventTypeAttribute'),
       idAttribute: get('otlpIdAttribute'),
     },
+    emitOut: envEmitterSettings(
+      {
+        otlpEndpoint: get('emitOtlpEndpoint'),
+        otlpProtocol: get('emitOtlpProtocol'),
+        otlpCompression: get('emitOtlpCompression'),
+        otlpHeaders: get('emitOtlpHeaders'),
+        ahtiEndpoint: get('emitAhtiEndpoint'),
+      },
+      problems,
+    ),
   };
   settings.tls = listenerTls(get('tlsCertFile'), get('tlsKeyFile'), get('tlsClientCaFile'), get('tlsReloadIntervalMs'), problems);
   settings.pluginTls = pluginTls(get('pluginTlsCaFile'), get('pluginTlsCertFile'), get('pluginTlsKeyFile'), problems);

@@ -38,6 +38,23 @@ export interface OtlpEmitterOptions {
   tls?: DialTlsOptions;
 }
 
+/** Why `endpoint` cannot be dialled with `protocol` ("…" is not …), or undefined when it can. */
+export function checkOtlpEndpoint(protocol: OtlpProtocol, endpoint: string): string | undefined {
+  if (typeof endpoint !== 'string' || endpoint === '') return 'is required';
+  if (protocol === 'grpc') {
+    return /^(https?:\/\/)?[^/\s]+:\d{1,5}\/?$/.test(endpoint)
+      ? undefined
+      : `"${endpoint}" is not host:port, http://host:port or https://host:port`;
+  }
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return `"${endpoint}" is not a URL (http://host:port or https://host:port, a path may follow)`;
+  }
+  return url.protocol === 'http:' || url.protocol === 'https:' ? undefined : `"${endpoint}" must start with http:// or https://`;
+}
+
 const OUTCOMES = ['success', 'partial', 'retryable', 'failed'] as const;
 type Outcome = (typeof OUTCOMES)[number];
 
@@ -78,10 +95,8 @@ export class OtlpEmitter implements Emitter {
     const bad = (message: string) => polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: ${message}`);
     this.protocol = options.protocol ?? 'grpc';
     if (this.protocol !== 'grpc' && this.protocol !== 'http') throw bad(`protocol must be grpc or http, got ${String(this.protocol)}`);
-    if (typeof options.endpoint !== 'string' || options.endpoint === '') throw bad('endpoint is required');
-    if (this.protocol === 'grpc' && !/^(https?:\/\/)?[^/\s]+:\d{1,5}\/?$/.test(options.endpoint)) {
-      throw bad(`endpoint "${options.endpoint}" is not host:port, http://host:port or https://host:port`);
-    }
+    const endpointProblem = checkOtlpEndpoint(this.protocol, options.endpoint);
+    if (endpointProblem) throw bad(`endpoint ${endpointProblem}`);
     const compression = options.compression ?? 'none';
     if (compression !== 'gzip' && compression !== 'none') throw bad(`compression must be gzip or none, got ${String(compression)}`);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;

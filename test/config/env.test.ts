@@ -56,6 +56,7 @@ test('an empty environment gives the defaults', () => {
     discovery: undefined,
     tls: undefined,
     pluginTls: undefined,
+    emitOut: {},
   });
 });
 
@@ -156,6 +157,7 @@ test('every variable is parsed into its setting', () => {
     discovery: { namespaces: ['polku', 'team-a'], labelSelector: 'app.kubernetes.io/part-of=polku', nodeName: 'node-7' },
     tls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key', clientCaFile: '/tls/ca.crt', reloadIntervalMs: 2000 },
     pluginTls: { caFile: '/plugin-tls/ca.crt', certFile: '/plugin-tls/tls.crt', keyFile: '/plugin-tls/tls.key' },
+    emitOut: {},
   });
 });
 

@@ -265,7 +265,10 @@ describe('OtlpEmitter retryable and failed answers', () => {
 
   test('bad options throw naming the option', () => {
     assert.throws(() => new OtlpEmitter({ endpoint: 'nohost' }), /otlp emitter "otlp": endpoint "nohost" is not host:port/);
-    assert.throws(() => new OtlpEmitter({ protocol: 'http', endpoint: 'ftp://x' }), /must start with http:\/\/ or https:\/\//);
+    assert.throws(
+      () => new OtlpEmitter({ protocol: 'http', endpoint: 'ftp://x' }),
+      /endpoint "ftp:\/\/x" must start with http:\/\/ or https:\/\//,
+    );
     assert.throws(() => new OtlpEmitter({ endpoint: 'h:1', protocol: 'udp' as 'grpc' }), /protocol must be grpc or http, got udp/);
     assert.throws(() => new OtlpEmitter({ endpoint: 'h:1', maxExportRecords: 0 }), /maxExportRecords must be a positive integer/);
   });

@@ -86,7 +86,7 @@ export function decodeRecords(bytes: Uint8Array): Record_[] {
 }
 
 /** An AnyValue (toObject form) as a plain value: ints as numbers, kvlists as objects. */
- 
+
 function plainOf(v: any): unknown {
   switch (v?.value) {
     case 'stringValue':
@@ -100,7 +100,6 @@ function plainOf(v: any): unknown {
     case 'arrayValue':
       return v.arrayValue.values.map(plainOf);
     case 'kvlistValue':
-       
       return Object.fromEntries(v.kvlistValue.values.map((e: any) => [e.key, plainOf(e.value)]));
     default:
       return null;
