@@ -172,45 +172,105 @@ export function encodeLogsRequest(events: readonly Event[], from = 0, to = event
     if (s) s.indices.push(i);
     else g.scopes.set(scopeKey, { name: scopeName, version: scopeVersion, indices: [i] });
   }
-  const w = new BinaryWriter();
+  // Two passes over one preallocated buffer: sizes first (every length prefix is known before its
+  // message is written), then the bytes. No nested writers, no chunk copies.
   const order: number[] = [];
+  const recordSizes = new Int32Array(to - from);
+  const bodies = new Map<number, Uint8Array>();
+  let total = 0;
+  const resourceSizes: number[] = [];
+  const scopeSizes: number[] = [];
   for (const g of groups.values()) {
-    w.tag(1, LEN).fork(); // ResourceLogs
-    w.tag(1, LEN).fork(); // Resource
-    for (const [k, v] of g.attributes) writeStringAttribute(w, 1, k, v);
-    w.join();
-    for (const s of g.scopes.values()) {
-      w.tag(2, LEN).fork(); // ScopeLogs
-      w.tag(1, LEN).fork().tag(1, LEN).string(s.name); // InstrumentationScope
-      if (s.version !== '') w.tag(2, LEN).string(s.version);
-      w.join();
-      for (const i of s.indices) {
-        writeLogRecord(w, events[i]!, g.serviceName);
+    let resource = 0;
+    for (const [k, v] of g.attributes) resource += attributeSize(k, v);
+    let rl = lenField(1, resource);
+    for (const sc of g.scopes.values()) {
+      let scope = lenField(1, scopeSize(sc));
+      for (const i of sc.indices) {
+        const n = visitRecord(null, events[i]!, g.serviceName, i, bodies);
+        recordSizes[i - from] = n;
+        scope += lenField(2, n);
+      }
+      scopeSizes.push(scope);
+      rl += lenField(2, scope);
+    }
+    resourceSizes.push(resource, rl);
+    total += lenField(1, rl);
+  }
+  const out = new Out(total);
+  let r = 0;
+  let sIdx = 0;
+  for (const g of groups.values()) {
+    const resource = resourceSizes[r++]!;
+    out.len(1, resourceSizes[r++]!); // ResourceLogs
+    out.len(1, resource); // Resource
+    for (const [k, v] of g.attributes) out.attribute(1, k, v);
+    for (const sc of g.scopes.values()) {
+      out.len(2, scopeSizes[sIdx++]!); // ScopeLogs
+      out.len(1, scopeSize(sc)); // InstrumentationScope
+      out.str(1, sc.name);
+      if (sc.version !== '') out.str(2, sc.version);
+      for (const i of sc.indices) {
+        out.len(2, recordSizes[i - from]!);
+        visitRecord(out, events[i]!, g.serviceName, i, bodies);
         order.push(i);
       }
-      w.join();
     }
-    w.join();
   }
-  return { bytes: w.finish(), order };
+  if (out.pos !== total) throw new Error(`OTLP encoder: wrote ${out.pos} bytes of ${total}`);
+  return { bytes: out.buf, order };
 }
 
-function writeLogRecord(w: BinaryWriter, e: Event, serviceName: string): void {
+function scopeSize(sc: ScopeGroup): number {
+  return strSize(1, sc.name) + (sc.version !== '' ? strSize(2, sc.version) : 0);
+}
+
+/**
+ * One LogRecord's fields: written to `out`, or only sized when `out` is null. One function for
+ * both passes, so the sizes cannot disagree with the bytes. Returns the record's size.
+ */
+function visitRecord(out: Out | null, e: Event, serviceName: string, index: number, bodies: Map<number, Uint8Array>): number {
   const md = e.metadata;
-  w.tag(2, LEN).fork(); // ScopeLogs.log_records
+  let n = 0;
   const ts = e.timestampUnixNs > 0n ? e.timestampUnixNs : 0n;
-  if (ts !== 0n) w.tag(1, WireType.Bit64).fixed64(ts);
+  if (ts !== 0n) {
+    out?.fixed64(1, ts);
+    n += 9;
+  }
   const sev = SEVERITY_NUMBER[e.severity];
-  if (sev !== undefined) w.tag(2, WireType.Varint).int32(sev);
+  if (sev !== undefined) {
+    out?.varintField(2, sev);
+    n += 1 + varintSize(sev);
+  }
   const sevText = md[SEVERITY_TEXT] ?? SEVERITY_NAME[e.severity];
-  if (sevText !== undefined && sevText !== '') w.tag(3, LEN).string(sevText);
-  const format = md[PAYLOAD_FORMAT];
-  if (e.payload.length > 0) writeBody(w, e.payload, format);
-  if (e.eventType !== '') writeStringAttribute(w, 6, ATTR_EVENT_NAME, e.eventType);
-  if (e.id !== '') writeStringAttribute(w, 6, ATTR_RECORD_UID, e.id);
-  if (e.source !== '' && e.source !== serviceName) writeStringAttribute(w, 6, ATTR_SOURCE, e.source);
+  if (sevText !== undefined && sevText !== '') {
+    out?.str(3, sevText);
+    n += strSize(3, sevText);
+  }
+  if (e.payload.length > 0) {
+    let body = bodies.get(index);
+    if (body === undefined && out === null) {
+      body = bodyOf(e.payload, md[PAYLOAD_FORMAT]);
+      if (body !== undefined) bodies.set(index, body);
+    }
+    if (body !== undefined) {
+      out?.bytesField(5, body);
+      n += lenField(5, body.length);
+    } else {
+      // string_value (1) and bytes_value (7) are both length-delimited: valid UTF-8 goes out as it is.
+      const inner = lenField(1, e.payload.length);
+      if (out) {
+        out.len(5, inner);
+        out.bytesField(isUtf8(e.payload) ? 1 : 7, e.payload);
+      }
+      n += lenField(5, inner);
+    }
+  }
+  if (e.eventType !== '') n += attr(out, ATTR_EVENT_NAME, e.eventType);
+  if (e.id !== '') n += attr(out, ATTR_RECORD_UID, e.id);
+  if (e.source !== '' && e.source !== serviceName) n += attr(out, ATTR_SOURCE, e.source);
   const outcome = OUTCOME_TEXT[e.outcome];
-  if (outcome !== undefined) writeStringAttribute(w, 6, ATTR_OUTCOME, outcome);
+  if (outcome !== undefined) n += attr(out, ATTR_OUTCOME, outcome);
   let traceId: string | undefined;
   let spanId: string | undefined;
   for (const k in md) {
@@ -218,40 +278,125 @@ function writeLogRecord(w: BinaryWriter, e: Event, serviceName: string): void {
     if (FIELD_KEYS.has(k)) {
       if (k === TRACE_ID) {
         if (HEX32.test(v)) traceId = v;
-        else writeStringAttribute(w, 6, k, v);
+        else n += attr(out, k, v);
       } else if (k === SPAN_ID) {
         if (HEX16.test(v)) spanId = v;
-        else writeStringAttribute(w, 6, k, v);
+        else n += attr(out, k, v);
       }
     } else if (k.startsWith(OTEL_ATTRIBUTE_PREFIX)) {
       const name = k.slice(OTEL_ATTRIBUTE_PREFIX.length);
-      if (!OWN_ATTRIBUTES.has(name)) writeStringAttribute(w, 6, name, v);
+      if (!OWN_ATTRIBUTES.has(name)) n += attr(out, name, v);
     } else if (k === PAYLOAD_FORMAT) {
       // text and json are what the body says; other formats (protobuf:…) tell how to read its bytes.
-      if (v !== PAYLOAD_FORMAT_TEXT && v !== PAYLOAD_FORMAT_JSON) writeStringAttribute(w, 6, k, v);
-    } else if (!isResourceKey(k)) writeStringAttribute(w, 6, k, v);
+      if (v !== PAYLOAD_FORMAT_TEXT && v !== PAYLOAD_FORMAT_JSON) n += attr(out, k, v);
+    } else if (!isResourceKey(k)) n += attr(out, k, v);
   }
-  if (traceId !== undefined) w.tag(9, LEN).bytes(Buffer.from(traceId, 'hex'));
-  if (spanId !== undefined) w.tag(10, LEN).bytes(Buffer.from(spanId, 'hex'));
-  if (ts !== 0n) w.tag(11, WireType.Bit64).fixed64(ts);
-  w.join();
+  if (traceId !== undefined) {
+    out?.hexField(9, traceId);
+    n += 18;
+  }
+  if (spanId !== undefined) {
+    out?.hexField(10, spanId);
+    n += 10;
+  }
+  if (ts !== 0n) {
+    out?.fixed64(11, ts);
+    n += 9;
+  }
+  return n;
 }
 
-/** LogRecord.body (field 5): structured for JSON payloads, else a string or bytes value. */
-function writeBody(w: BinaryWriter, payload: Uint8Array, format: string | undefined): void {
-  if (format === PAYLOAD_FORMAT_JSON) {
-    const structured = jsonBody(payload);
-    if (structured) {
-      w.tag(5, LEN).bytes(structured);
-      return;
-    }
+/** A record attribute (field 6): written when `out` is given; its size either way. */
+function attr(out: Out | null, key: string, value: string): number {
+  out?.attribute(6, key, value);
+  return attributeSize(key, value);
+}
+
+/** The body's AnyValue bytes when it is structured (a JSON payload that parses), else undefined. */
+function bodyOf(payload: Uint8Array, format: string | undefined): Uint8Array | undefined {
+  return format === PAYLOAD_FORMAT_JSON ? (jsonBody(payload) ?? undefined) : undefined;
+}
+
+function varintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
+/** A length-delimited field of `size` bytes, tag (fields < 16: one byte) and prefix included. */
+function lenField(_field: number, size: number): number {
+  return 1 + varintSize(size) + size;
+}
+
+function strSize(field: number, s: string): number {
+  return lenField(field, Buffer.byteLength(s));
+}
+
+/** KeyValue{key, value: AnyValue{string_value}} as one repeated field. */
+function attributeSize(key: string, value: string): number {
+  const kv = strSize(1, key) + lenField(2, strSize(1, value));
+  return lenField(6, kv);
+}
+
+/** A preallocated buffer written front to back; field numbers here are all below 16 (one-byte tags). */
+class Out {
+  readonly buf: Buffer;
+  pos = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
   }
-  // string_value (1) and bytes_value (7) are both length-delimited: valid UTF-8 goes out as it is.
-  w.tag(5, LEN)
-    .fork()
-    .tag(isUtf8(payload) ? 1 : 7, LEN)
-    .bytes(payload)
-    .join();
+
+  varint(n: number): void {
+    while (n >= 0x80) {
+      this.buf[this.pos++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    this.buf[this.pos++] = n;
+  }
+
+  varintField(field: number, n: number): void {
+    this.buf[this.pos++] = field << 3;
+    this.varint(n);
+  }
+
+  /** A length-delimited field's tag and length; its `size` bytes follow. */
+  len(field: number, size: number): void {
+    this.buf[this.pos++] = (field << 3) | 2;
+    this.varint(size);
+  }
+
+  str(field: number, s: string): void {
+    this.len(field, Buffer.byteLength(s));
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  bytesField(field: number, b: Uint8Array): void {
+    this.len(field, b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  hexField(field: number, hex: string): void {
+    this.len(field, hex.length / 2);
+    this.pos += this.buf.write(hex, this.pos, 'hex');
+  }
+
+  fixed64(field: number, v: bigint): void {
+    this.buf[this.pos++] = (field << 3) | 1;
+    this.buf.writeBigUInt64LE(v, this.pos);
+    this.pos += 8;
+  }
+
+  attribute(field: number, key: string, value: string): void {
+    const keyLen = Buffer.byteLength(key);
+    const valueLen = Buffer.byteLength(value);
+    const any = 1 + varintSize(valueLen) + valueLen;
+    this.len(field, 1 + varintSize(keyLen) + keyLen + 1 + varintSize(any) + any);
+    this.len(1, keyLen);
+    this.pos += this.buf.write(key, this.pos, 'utf8');
+    this.len(2, any);
+    this.len(1, valueLen);
+    this.pos += this.buf.write(value, this.pos, 'utf8');
+  }
 }
 
 /** A JSON payload as AnyValue bytes; null when it is not JSON or nests too deep. */
@@ -304,11 +449,6 @@ function writeAnyValue(w: BinaryWriter, value: unknown, depth: number): boolean 
     default:
       return true;
   }
-}
-
-/** KeyValue{key, value: AnyValue{string_value}} as field `field` of the open message. */
-function writeStringAttribute(w: BinaryWriter, field: number, key: string, value: string): void {
-  w.tag(field, LEN).fork().tag(1, LEN).string(key).tag(2, LEN).fork().tag(1, LEN).string(value).join().join();
 }
 
 /** ExportLogsServiceResponse.partial_success, as the receiver filled it. */
