@@ -11,6 +11,8 @@ import { Action, RawK8sEvent, Resource } from '../../src/gen/portti/v1/raw.js';
 import { EbpfType, RawEbpfEvent } from '../../src/gen/tapio/v1/raw.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createRegistry } from '../../src/observability/metrics.js';
+import { AckStream, protoOnlyClient, until } from '../helpers/gateway-harness.js';
+import { servePolku, type PolkuProcess } from '../helpers/polku-process.js';
 
 /**
  * An AHTI server written from proto/ahti/v1/events.proto with @grpc/proto-loader (not our
@@ -84,7 +86,12 @@ async function startAhti(): Promise<AhtiServer> {
 }
 
 const closers: Array<() => Promise<void>> = [];
+const processes: PolkuProcess[] = [];
 after(async () => {
+  for (const p of processes) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await p.exited;
+  }
   for (const c of closers) await c();
 });
 
@@ -381,5 +388,54 @@ describe('AhtiEmitter acks and failures', () => {
     assert.throws(() => new AhtiEmitter({ endpoint: 'ahti' }), /ahti emitter "ahti": endpoint "ahti" is not host:port/);
     assert.throws(() => new AhtiEmitter({ endpoint: 'a:1', ackTimeoutMs: 0 }), /ackTimeoutMs must be a positive number/);
     assert.throws(() => new AhtiEmitter({ endpoint: 'a:1', reconnect: { initialMs: 10, maxMs: 5 } }), /reconnect needs/);
+  });
+});
+
+describe('gateway → AhtiEmitter → AHTI', () => {
+  test('a polku serve process with POLKU_EMIT_AHTI_ENDPOINT delivers every event once, mapped', { timeout: 60_000 }, async () => {
+    const s = await ahti();
+    const gw = await servePolku([], { POLKU_EMIT_AHTI_ENDPOINT: s.address, POLKU_OTLP_GRPC_ADDR: 'off', POLKU_OTLP_HTTP_ADDR: 'off' });
+    processes.push(gw);
+    const client = protoOnlyClient(gw.grpcPort);
+    const stream = new AckStream(client);
+    const N = 400;
+    for (let b = 0; b < N; b += 100) {
+      const events = Array.from({ length: 100 }, (_, k) => ({
+        id: `gw-${b + k}`,
+        timestamp_unix_ns: String(1_764_560_000_000_000_000n + BigInt(b + k)),
+        source: 'portti',
+        event_type: 'portti.pod.update',
+        severity: 'SEVERITY_WARNING',
+        outcome: 'OUTCOME_SUCCESS',
+        metadata: {
+          'k8s.cluster.name': 'prod-eu',
+          'k8s.namespace.name': 'shop',
+          'k8s.pod.name': `cart-${b + k}`,
+          'k8s.pod.labels.app': 'cart',
+        },
+        payload: Buffer.from('{}'),
+      }));
+      const ack = await stream.send({ source: 'portti', events: { events } });
+      assert.equal(ack.event_ids.length, 100);
+    }
+    await stream.end();
+    client.close();
+    await until(() => s.events.length >= N, `${N} events at AHTI`, 20_000);
+    assert.equal(s.events.length, N, 'each once');
+    assert.deepEqual(s.events.map((e) => e.id).sort(), Array.from({ length: N }, (_, i) => `gw-${i}`).sort());
+    for (const e of s.events) {
+      const i = Number(e.id.slice(3));
+      assert.equal(e.type, 'EVENT_TYPE_POD');
+      assert.equal(e.subtype, 'update');
+      assert.equal(e.severity, 'SEVERITY_WARNING');
+      assert.equal(e.outcome, 'OUTCOME_SUCCESS');
+      assert.equal(e.source, 'portti');
+      assert.equal(e.cluster, 'prod-eu');
+      assert.equal(e.namespace, 'shop');
+      assert.deepEqual(e.labels, { app: 'cart' });
+      assert.equal(e.entities[0].name, `cart-${i}`);
+      assert.deepEqual(e.timestamp, { seconds: '1764560000', nanos: i });
+    }
+    assert.equal(s.streams, 1, 'one long-lived stream');
   });
 });
