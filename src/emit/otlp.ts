@@ -13,6 +13,8 @@ import { GrpcLogsTransport, HttpLogsTransport, type ExportAnswer, type OtlpTrans
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** Records per Export request; a larger emitter batch is sent as several requests, one after another. */
 export const DEFAULT_OTLP_MAX_EXPORT_RECORDS = 4096;
+/** Bytes per Export request: gRPC's default receive limit (4 MiB) less room for framing. */
+export const DEFAULT_OTLP_MAX_EXPORT_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 
 export type OtlpProtocol = 'grpc' | 'http';
 
@@ -34,6 +36,11 @@ export interface OtlpEmitterOptions {
   timeoutMs?: number;
   /** Records per Export request. Default {@link DEFAULT_OTLP_MAX_EXPORT_RECORDS}. */
   maxExportRecords?: number;
+  /**
+   * Largest request: a batch encoding past it is sent in halves (an event alone past it fails,
+   * not retryable). Default {@link DEFAULT_OTLP_MAX_EXPORT_BYTES}, under the 4 MiB most receivers take.
+   */
+  maxExportBytes?: number;
   /** TLS to the endpoint: `caFile`, `certFile` + `keyFile` (mTLS), `serverName`. */
   tls?: DialTlsOptions;
 }
@@ -82,6 +89,7 @@ export class OtlpEmitter implements Emitter {
   readonly protocol: OtlpProtocol;
   private readonly transport: OtlpTransport;
   private readonly maxRecords: number;
+  private readonly maxBytes: number;
   private clock: Clock = systemClock;
   private timers: Timers = systemTimers;
   private log: Logger | null = null;
@@ -104,6 +112,10 @@ export class OtlpEmitter implements Emitter {
     this.maxRecords = options.maxExportRecords ?? DEFAULT_OTLP_MAX_EXPORT_RECORDS;
     if (!Number.isInteger(this.maxRecords) || this.maxRecords < 1) {
       throw bad(`maxExportRecords must be a positive integer, got ${this.maxRecords}`);
+    }
+    this.maxBytes = options.maxExportBytes ?? DEFAULT_OTLP_MAX_EXPORT_BYTES;
+    if (!Number.isInteger(this.maxBytes) || this.maxBytes < 1) {
+      throw bad(`maxExportBytes must be a positive integer, got ${this.maxBytes}`);
     }
     const t = {
       owner,
@@ -133,13 +145,30 @@ export class OtlpEmitter implements Emitter {
     const failures: EventFailure[] = [];
     let retryAfterMs: number | undefined;
     let stopped: string | null = null;
-    for (let from = 0; from < n; from += this.maxRecords) {
-      const to = Math.min(n, from + this.maxRecords);
+    // Ranges still to send, first on top: record-bounded to start with, halved while a request
+    // encodes past maxExportBytes (receivers refuse large messages: 4 MiB is gRPC's default).
+    const ranges: Array<[number, number]> = [];
+    for (let from = Math.floor((n - 1) / this.maxRecords) * this.maxRecords; from >= 0; from -= this.maxRecords) {
+      ranges.push([from, Math.min(n, from + this.maxRecords)]);
+    }
+    while (ranges.length > 0) {
+      const [from, to] = ranges.pop()!;
       if (stopped !== null) {
         for (let i = from; i < to; i++) failures.push({ index: i, retryable: true, error: stopped });
         continue;
       }
       const { bytes, order } = encodeLogsRequest(events, from, to);
+      if (bytes.length > this.maxBytes) {
+        if (to - from > 1) {
+          const mid = from + Math.ceil((to - from) / 2);
+          ranges.push([mid, to], [from, mid]);
+        } else {
+          const error = `the event encodes to ${bytes.length} bytes, over maxExportBytes (${this.maxBytes})`;
+          failures.push({ index: from, retryable: false, error });
+          this.metrics?.exports.labels(this.name, 'failed').inc();
+        }
+        continue;
+      }
       const started = this.clock.monotonicMs();
       const answer = await this.export(bytes);
       this.metrics?.seconds.labels(this.name).observe((this.clock.monotonicMs() - started) / 1000);

@@ -253,6 +253,23 @@ describe('OtlpEmitter retryable and failed answers', () => {
     assert.deepEqual(uids(r), ['h-0', 'h-1', 'h-2']);
   });
 
+  test('a batch encoding past maxExportBytes goes in halves; an event alone past it fails, not retryable', async () => {
+    const r = await receiver('grpc');
+    const { e } = emitter({ endpoint: r.address, maxExportBytes: 2_000 });
+    const events = Array.from({ length: 8 }, (_, i) => Event.fromPartial({ id: `s-${i}`, payload: Buffer.alloc(400, 97) }));
+    events[5] = Event.fromPartial({ id: 's-5', payload: Buffer.alloc(3_000, 97) });
+    const result = await e.emit(events);
+    assert.equal(result.status, 'partial');
+    assert.ok(result.status === 'partial');
+    const failures = result.failures;
+    assert.equal(failures.length, 1);
+    assert.equal(failures[0]!.index, 5);
+    assert.equal(failures[0]!.retryable, false);
+    assert.match(failures[0]!.error, /^the event encodes to \d+ bytes, over maxExportBytes \(2000\)$/);
+    assert.deepEqual(uids(r), ['s-0', 's-1', 's-2', 's-3', 's-4', 's-6', 's-7']);
+    assert.ok(r.requests.length > 1 && r.requests.every((k) => k <= 4));
+  });
+
   test('no receiver listening: retryable, for both protocols', async () => {
     const g = emitter({ endpoint: '127.0.0.1:1', timeoutMs: 2000 }).e;
     const gr = await g.emit(batch('n', 1));
