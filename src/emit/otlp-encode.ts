@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
-import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { Outcome, Severity, type Event } from '../gen/polku/v1/event.js';
 import * as Keys from '../metadata-keys.js';
+import { attributeSize, jsonBody, lenField, Out, strSize, varintSize } from './otlp-wire.js';
 
 // Module constants rather than imported bindings: a loader that compiles imports to getters
 // (tsx) would otherwise run one per metadata key of every event.
@@ -49,8 +49,6 @@ export const ATTR_SOURCE = 'polku.source';
 export const ATTR_OUTCOME = 'polku.outcome';
 /** InstrumentationScope.name of records whose metadata names no scope. */
 export const SCOPE_NAME = 'polku';
-/** Nesting past this in a JSON payload: the payload goes as a string body instead. */
-const MAX_JSON_DEPTH = 64;
 
 /**
  * Metadata keys that describe the thing that produced the event rather than the event: they go to
@@ -121,7 +119,6 @@ const FIELD_KEYS = new Set([TRACE_ID, SPAN_ID, SEVERITY_TEXT, OTEL_SCOPE_NAME, O
 /** Record attributes the event's own fields carry: an `otel.attr.` copy of them is not sent twice. */
 const OWN_ATTRIBUTES = new Set([ATTR_EVENT_NAME, ATTR_RECORD_UID]);
 
-const LEN = WireType.LengthDelimited;
 const HEX32 = /^[0-9a-fA-F]{32}$/;
 const HEX16 = /^[0-9a-fA-F]{16}$/;
 
@@ -315,227 +312,4 @@ function attr(out: Out | null, key: string, value: string): number {
 /** The body's AnyValue bytes when it is structured (a JSON payload that parses), else undefined. */
 function bodyOf(payload: Uint8Array, format: string | undefined): Uint8Array | undefined {
   return format === PAYLOAD_FORMAT_JSON ? (jsonBody(payload) ?? undefined) : undefined;
-}
-
-function varintSize(n: number): number {
-  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
-}
-
-/** A length-delimited field of `size` bytes, tag (fields < 16: one byte) and prefix included. */
-function lenField(_field: number, size: number): number {
-  return 1 + varintSize(size) + size;
-}
-
-function strSize(field: number, s: string): number {
-  return lenField(field, Buffer.byteLength(s));
-}
-
-/** KeyValue{key, value: AnyValue{string_value}} as one repeated field. */
-function attributeSize(key: string, value: string): number {
-  const kv = strSize(1, key) + lenField(2, strSize(1, value));
-  return lenField(6, kv);
-}
-
-/** A preallocated buffer written front to back; field numbers here are all below 16 (one-byte tags). */
-class Out {
-  readonly buf: Buffer;
-  pos = 0;
-
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-
-  varint(n: number): void {
-    while (n >= 0x80) {
-      this.buf[this.pos++] = (n & 0x7f) | 0x80;
-      n >>>= 7;
-    }
-    this.buf[this.pos++] = n;
-  }
-
-  varintField(field: number, n: number): void {
-    this.buf[this.pos++] = field << 3;
-    this.varint(n);
-  }
-
-  /** A length-delimited field's tag and length; its `size` bytes follow. */
-  len(field: number, size: number): void {
-    this.buf[this.pos++] = (field << 3) | 2;
-    this.varint(size);
-  }
-
-  str(field: number, s: string): void {
-    this.len(field, Buffer.byteLength(s));
-    this.pos += this.buf.write(s, this.pos, 'utf8');
-  }
-
-  bytesField(field: number, b: Uint8Array): void {
-    this.len(field, b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-
-  hexField(field: number, hex: string): void {
-    this.len(field, hex.length / 2);
-    this.pos += this.buf.write(hex, this.pos, 'hex');
-  }
-
-  fixed64(field: number, v: bigint): void {
-    this.buf[this.pos++] = (field << 3) | 1;
-    this.buf.writeBigUInt64LE(v, this.pos);
-    this.pos += 8;
-  }
-
-  attribute(field: number, key: string, value: string): void {
-    const keyLen = Buffer.byteLength(key);
-    const valueLen = Buffer.byteLength(value);
-    const any = 1 + varintSize(valueLen) + valueLen;
-    this.len(field, 1 + varintSize(keyLen) + keyLen + 1 + varintSize(any) + any);
-    this.len(1, keyLen);
-    this.pos += this.buf.write(key, this.pos, 'utf8');
-    this.len(2, any);
-    this.len(1, valueLen);
-    this.pos += this.buf.write(value, this.pos, 'utf8');
-  }
-}
-
-/** A JSON payload as AnyValue bytes; null when it is not JSON or nests too deep. */
-function jsonBody(payload: Uint8Array): Uint8Array | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
-  } catch {
-    return null;
-  }
-  const w = new BinaryWriter();
-  return writeAnyValue(w, value, 0) ? w.finish() : null;
-}
-
-/** The fields of one AnyValue for `value`; false when nesting passes {@link MAX_JSON_DEPTH}. */
-function writeAnyValue(w: BinaryWriter, value: unknown, depth: number): boolean {
-  if (depth > MAX_JSON_DEPTH) return false;
-  switch (typeof value) {
-    case 'string':
-      w.tag(1, LEN).string(value);
-      return true;
-    case 'boolean':
-      w.tag(2, WireType.Varint).bool(value);
-      return true;
-    case 'number':
-      if (Number.isSafeInteger(value)) w.tag(3, WireType.Varint).int64(value);
-      else w.tag(4, WireType.Bit64).double(value);
-      return true;
-    case 'object': {
-      if (value === null) return true; // an empty AnyValue
-      if (Array.isArray(value)) {
-        w.tag(5, LEN).fork(); // ArrayValue
-        for (const item of value) {
-          w.tag(1, LEN).fork();
-          if (!writeAnyValue(w, item, depth + 1)) return false;
-          w.join();
-        }
-        w.join();
-        return true;
-      }
-      w.tag(6, LEN).fork(); // KeyValueList
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        w.tag(1, LEN).fork().tag(1, LEN).string(k).tag(2, LEN).fork();
-        if (!writeAnyValue(w, v, depth + 1)) return false;
-        w.join().join();
-      }
-      w.join();
-      return true;
-    }
-    default:
-      return true;
-  }
-}
-
-/** ExportLogsServiceResponse.partial_success, as the receiver filled it. */
-export interface PartialSuccess {
-  readonly rejected: number;
-  readonly message: string;
-}
-
-/** Decodes ExportLogsServiceResponse; throws on bytes that are not one. */
-export function decodeLogsResponse(bytes: Uint8Array): PartialSuccess {
-  let rejected = 0;
-  let message = '';
-  const r = new BinaryReader(bytes);
-  while (r.pos < r.len) {
-    const [field, type] = r.tag();
-    if (field === 1 && type === LEN) {
-      const p = new BinaryReader(r.bytes());
-      while (p.pos < p.len) {
-        const [f, t] = p.tag();
-        if (f === 1 && t === WireType.Varint) rejected = Number(p.int64());
-        else if (f === 2 && t === LEN) message = p.string();
-        else p.skip(t, f);
-      }
-    } else r.skip(type, field);
-  }
-  return { rejected, message };
-}
-
-/** ExportLogsServiceResponse in OTLP/JSON (`{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"…"}}`). */
-export function decodeLogsResponseJson(text: string): PartialSuccess {
-  const parsed = JSON.parse(text) as { partialSuccess?: { rejectedLogRecords?: string | number; errorMessage?: string } } | null;
-  const p = parsed?.partialSuccess;
-  return { rejected: Number(p?.rejectedLogRecords ?? 0) || 0, message: typeof p?.errorMessage === 'string' ? p.errorMessage : '' };
-}
-
-/**
- * From `google.rpc.Status` bytes (the gRPC `grpc-status-details-bin` trailer, or an OTLP/HTTP error
- * body): its message and the delay of a `google.rpc.RetryInfo` detail, if any. Unreadable bytes
- * give `{}`.
- */
-export function decodeRpcStatus(bytes: Uint8Array): { message?: string; retryDelayMs?: number } {
-  const out: { message?: string; retryDelayMs?: number } = {};
-  try {
-    const r = new BinaryReader(bytes);
-    while (r.pos < r.len) {
-      const [field, type] = r.tag();
-      if (field === 2 && type === LEN) out.message = r.string();
-      else if (field === 3 && type === LEN) {
-        const any = new BinaryReader(r.bytes());
-        let typeUrl = '';
-        let value: Uint8Array | undefined;
-        while (any.pos < any.len) {
-          const [f, t] = any.tag();
-          if (f === 1 && t === LEN) typeUrl = any.string();
-          else if (f === 2 && t === LEN) value = any.bytes();
-          else any.skip(t, f);
-        }
-        if (typeUrl.endsWith('/google.rpc.RetryInfo') && value) {
-          const delay = readRetryDelay(value);
-          if (delay !== undefined) out.retryDelayMs = delay;
-        }
-      } else r.skip(type, field);
-    }
-  } catch {
-    return {};
-  }
-  return out;
-}
-
-/** RetryInfo{retry_delay: Duration{seconds, nanos}} → milliseconds. */
-function readRetryDelay(bytes: Uint8Array): number | undefined {
-  const r = new BinaryReader(bytes);
-  let ms: number | undefined;
-  while (r.pos < r.len) {
-    const [field, type] = r.tag();
-    if (field === 1 && type === LEN) {
-      const d = new BinaryReader(r.bytes());
-      let seconds = 0;
-      let nanos = 0;
-      while (d.pos < d.len) {
-        const [f, t] = d.tag();
-        if (f === 1 && t === WireType.Varint) seconds = Number(d.int64());
-        else if (f === 2 && t === WireType.Varint) nanos = d.int32();
-        else d.skip(t, f);
-      }
-      ms = Math.max(0, Math.round(seconds * 1000 + nanos / 1e6));
-    } else r.skip(type, field);
-  }
-  return ms;
 }

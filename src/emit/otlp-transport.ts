@@ -6,7 +6,7 @@ import { Client, Metadata, status as GrpcStatus, type ServiceError } from '@grpc
 import type { Timers } from '../clock.js';
 import { polkuError } from '../errors.js';
 import { CertificateFiles, dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
-import { decodeLogsResponse, decodeLogsResponseJson, decodeRpcStatus, type PartialSuccess } from './otlp-encode.js';
+import { decodeLogsResponse, decodeLogsResponseJson, decodeRpcStatus, type PartialSuccess } from './otlp-response.js';
 
 const gzip = promisify(gzipCb);
 
