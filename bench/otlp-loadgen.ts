@@ -20,7 +20,7 @@ const { values } = parseArgs({
   options: {
     target: { type: 'string' },
     streams: { type: 'string', default: '4' },
-    inflight: { type: 'string', default: '4' },
+    inflight: { type: 'string', default: '16' },
     'duration-ms': { type: 'string', default: '10000' },
     'warmup-ms': { type: 'string', default: '2000' },
     batch: { type: 'string', default: '100' },
