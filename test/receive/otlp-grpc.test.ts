@@ -5,7 +5,7 @@ import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ExportLogsServiceRequest, LogsServiceClient } from '../../src/gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
 import type { LogRecord } from '../../src/gen/opentelemetry/proto/logs/v1/logs.js';
 import { scrape } from '../helpers/gateway-harness.js';
-import { servePolku, type PolkuProcess } from '../helpers/polku-process.js';
+import { runPolku, servePolku, type PolkuProcess } from '../helpers/polku-process.js';
 
 async function serveOtlp(args: string[], env: Record<string, string> = {}) {
   const gw = await servePolku(args, env);
@@ -180,5 +180,33 @@ describe('OTLP/gRPC answers, from a raw client', () => {
     assert.match(m, /polku_otlp_requests_total\{transport="grpc",result="refused"\} 1\n/);
     assert.match(m, /polku_otlp_requests_total\{transport="grpc",result="partial"\} 1\n/);
     assert.match(m, /polku_otlp_requests_total\{transport="grpc",result="invalid"\} 3\n/);
+  });
+});
+
+describe('OTLP ports at start-up', () => {
+  test('a port already taken stops start-up with an error naming the variable; off serves nothing', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const p = runPolku(['serve'], {
+        POLKU_GRPC_ADDR: '127.0.0.1:0',
+        POLKU_METRICS_ADDR: '127.0.0.1:0',
+        POLKU_OTLP_GRPC_ADDR: `127.0.0.1:${port}`,
+        POLKU_OTLP_HTTP_ADDR: 'off',
+      });
+      const { code } = await p.exited;
+      assert.equal(code, 1);
+      assert.match(p.stderr.join('\n'), new RegExp(`POLKU_ERR_LISTEN.*127\\.0\\.0\\.1:${port} \\(POLKU_OTLP_GRPC_ADDR\\)`));
+    } finally {
+      taken.close();
+    }
+    const off = await servePolku([], { POLKU_OTLP_GRPC_ADDR: 'off', POLKU_OTLP_HTTP_ADDR: 'off' });
+    try {
+      assert.ok(!off.stdout.some((l) => l.includes('"otlp listening"')), 'no OTLP receiver when both sides are off');
+    } finally {
+      await stop(off);
+    }
   });
 });
