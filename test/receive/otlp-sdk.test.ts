@@ -236,6 +236,47 @@ describe('OTLP/HTTP: bodies that are refused, precisely', () => {
     );
   });
 
+  test('protobuf, gzip: partial_success in the ExportLogsServiceResponse bytes', async () => {
+    const str = (value: string) => ({ value: { $case: 'stringValue' as const, value } });
+    const rec = (body: string, attributes: { key: string; value: ReturnType<typeof str> }[] = []) => ({
+      timeUnixNano: 0n,
+      observedTimeUnixNano: 5n,
+      severityNumber: 21,
+      severityText: '',
+      body: str(body),
+      attributes,
+      droppedAttributesCount: 0,
+      flags: 0,
+      traceId: new Uint8Array(0),
+      spanId: new Uint8Array(0),
+    });
+    const bytes = ExportLogsServiceRequest.encode({
+      resourceLogs: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: str('proto-gzip') }], droppedAttributesCount: 0 },
+          scopeLogs: [
+            { scope: undefined, logRecords: [rec('kept'), rec('dropped', [{ key: 'big', value: str('y'.repeat(400)) }])], schemaUrl: '' },
+          ],
+          instrumentationLibraryLogs: [],
+          schemaUrl: '',
+        },
+      ],
+    }).finish();
+    const res = await post(gzipSync(bytes), { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/x-protobuf');
+    const answer = Buffer.from(await res.arrayBuffer());
+    // ExportLogsServiceResponse { 1: ExportLogsPartialSuccess { 1: rejected_log_records = 1, 2: error_message } }
+    assert.equal(answer[0], 0x0a);
+    assert.deepEqual([...answer.subarray(2, 4)], [0x08, 0x01]);
+    assert.match(answer.toString('latin1'), /1 log records refused: METADATA_TOO_LARGE/);
+    await waitFor('the kept record', () => eventsOut(gw, 'proto-gzip').length >= 1);
+    const [kept] = eventsOut(gw, 'proto-gzip');
+    assert.equal(kept!.payload, 'kept');
+    assert.equal(kept!.timestamp_unix_ns, '5', 'observed time when the record has none');
+    assert.equal(kept!.severity, 'SEVERITY_CRITICAL');
+  });
+
   test('a record with too much metadata is refused in partial_success; the rest of the request is taken', async () => {
     const body = {
       resourceLogs: [

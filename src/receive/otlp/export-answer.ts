@@ -71,3 +71,17 @@ export function rpcStatus(code: number, message: string, retryAfterSeconds?: num
   }
   return w.finish();
 }
+
+/**
+ * An `ExportLogsServiceResponse` with its `partial_success` when records were rejected (empty when
+ * none were, as OTLP asks). The vendored protos (see proto/opentelemetry/README.md) predate
+ * `partial_success`, so its two fields are written here by their published numbers:
+ * ExportLogsServiceResponse {1 partial_success: ExportLogsPartialSuccess {1 int64
+ * rejected_log_records, 2 string error_message}}. Receivers of older protos skip it as unknown.
+ */
+export function exportResponse(rejected: number, message: string): Uint8Array {
+  if (rejected === 0) return new Uint8Array(0);
+  const w = new BinaryWriter().uint32(10).fork().uint32(8).int64(rejected);
+  if (message !== '') w.uint32(18).string(message);
+  return w.join().finish();
+}

@@ -2,7 +2,6 @@ import type { ExportLogsServiceRequest } from '../../gen/opentelemetry/proto/col
 import type { AnyValue, KeyValue } from '../../gen/opentelemetry/proto/common/v1/common.js';
 import type { LogRecord } from '../../gen/opentelemetry/proto/logs/v1/logs.js';
 import { Severity, type Event } from '../../gen/polku/v1/event.js';
-import { refusedEvent } from '../../ingest/event-decoder.js';
 import {
   OTEL_ATTRIBUTE_PREFIX,
   OTEL_SCOPE_NAME,
@@ -31,8 +30,7 @@ type Entries = Array<readonly [key: string, value: string]>;
 
 /**
  * Every log record of an Export request as one event, in request order (resource, scope, record),
- * so the Ack's refusals line up with the records. A record the receiver itself refuses (an id of
- * the wrong length) is a placeholder intake counts and refuses in its place.
+ * so the Ack's refusals line up with the records. Ids are checked first ({@link idProblem}).
  *
  * Metadata: resource attributes under their own names (OpenTelemetry's semantic conventions, which
  * POLKU's vocabulary in src/metadata-keys.ts follows), the scope as `otel.scope.name` /
@@ -55,6 +53,32 @@ export function eventsOfRequest(request: ExportLogsServiceRequest, o: LogMapping
     for (const il of rl.instrumentationLibraryLogs) addScope(events, resource, source, il.instrumentationLibrary, il.logRecords, o);
   }
   return events;
+}
+
+/**
+ * Where the request breaks the OTLP data model in a way no record can be mapped from: a trace id
+ * that is not 16 bytes or a span id that is not 8 (or empty). The whole request is then refused
+ * INVALID_ARGUMENT / 400, as the OpenTelemetry Collector refuses it.
+ */
+export function idProblem(request: ExportLogsServiceRequest): string | undefined {
+  for (let r = 0; r < request.resourceLogs.length; r++) {
+    const rl = request.resourceLogs[r]!;
+    const groups = [
+      ...rl.scopeLogs.map((s) => ['scopeLogs', s.logRecords] as const),
+      ...rl.instrumentationLibraryLogs.map((s) => ['instrumentationLibraryLogs', s.logRecords] as const),
+    ];
+    for (let g = 0; g < groups.length; g++) {
+      const [name, records] = groups[g]!;
+      const index = name === 'scopeLogs' ? g : g - rl.scopeLogs.length;
+      for (let i = 0; i < records.length; i++) {
+        const { traceId, spanId } = records[i]!;
+        const at = `resourceLogs[${r}].${name}[${index}].logRecords[${i}]`;
+        if (traceId.length !== 0 && traceId.length !== 16) return `${at}.traceId is ${traceId.length} bytes; OTLP wants 16 or none`;
+        if (spanId.length !== 0 && spanId.length !== 8) return `${at}.spanId is ${spanId.length} bytes; OTLP wants 8 or none`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** How many log records the request carries (what a whole-request refusal refuses). */
@@ -83,12 +107,6 @@ function addScope(
 
 /** One log record as an event; see {@link eventsOfRequest}. */
 export function eventOfRecord(record: LogRecord, shared: Entries, source: string, o: LogMapping): Event {
-  if (record.traceId.length !== 0 && record.traceId.length !== 16) {
-    return refusedEvent({ code: 'INVALID_EVENT', message: `trace_id is ${record.traceId.length} bytes; OTLP wants 16 or none` });
-  }
-  if (record.spanId.length !== 0 && record.spanId.length !== 8) {
-    return refusedEvent({ code: 'INVALID_EVENT', message: `span_id is ${record.spanId.length} bytes; OTLP wants 8 or none` });
-  }
   const metadata: Record<string, string> = {};
   const limit = o.maxMetadataBytes;
   let bytes = 0;
@@ -109,8 +127,8 @@ export function eventOfRecord(record: LogRecord, shared: Entries, source: string
     metadata[key] = value;
     bytes += key.length + value.length;
   }
-  if (record.traceId.length === 16) metadata[TRACE_ID] = hex(record.traceId);
-  if (record.spanId.length === 8) metadata[SPAN_ID] = hex(record.spanId);
+  if (record.traceId.length !== 0) metadata[TRACE_ID] = hex(record.traceId);
+  if (record.spanId.length !== 0) metadata[SPAN_ID] = hex(record.spanId);
   if (record.severityText !== '') metadata[SEVERITY_TEXT] = record.severityText;
   let payload: Uint8Array = EMPTY;
   const body = record.body?.value;

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gunzip } from 'node:zlib';
-import { ExportLogsServiceResponse } from '../../gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
-import { OTLP_RETRY_AFTER_SECONDS, rpcStatus, type ExportAnswer } from './export-answer.js';
+import { exportResponse, OTLP_RETRY_AFTER_SECONDS, rpcStatus, type ExportAnswer } from './export-answer.js';
 import type { DecodedExport, OtlpIntake } from './otlp-intake.js';
 import { requestOfJson, OtlpBodyError } from './otlp-json.js';
 import { decodeExportRequest } from './otlp-intake.js';
@@ -96,12 +95,12 @@ function respond(res: ServerResponse, encoding: Encoding, answer: ExportAnswer):
     fail(res, encoding, answer.http, answer.grpc, answer.message, answer.retryable ? OTLP_RETRY_AFTER_SECONDS : undefined);
     return;
   }
-  const partial = answer.rejected > 0 ? { rejectedLogRecords: BigInt(answer.rejected), errorMessage: answer.message } : undefined;
   if (encoding === 'json') {
-    const json = partial ? { partialSuccess: { rejectedLogRecords: String(answer.rejected), errorMessage: answer.message } } : {};
+    const json =
+      answer.rejected > 0 ? { partialSuccess: { rejectedLogRecords: String(answer.rejected), errorMessage: answer.message } } : {};
     send(res, 200, 'application/json', JSON.stringify(json));
   } else {
-    send(res, 200, 'application/x-protobuf', ExportLogsServiceResponse.encode({ partialSuccess: partial }).finish());
+    send(res, 200, 'application/x-protobuf', exportResponse(answer.rejected, answer.message));
   }
 }
 

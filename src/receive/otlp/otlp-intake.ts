@@ -6,7 +6,7 @@ import { isInvalidUtf8, strictReader } from '../../ingest/event-decoder.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ReceiverContext } from '../receiver.js';
 import { answerOf, type ExportAnswer } from './export-answer.js';
-import { eventsOfRequest, OTLP_DEFAULT_SOURCE, type LogMapping } from './log-records.js';
+import { eventsOfRequest, idProblem, OTLP_DEFAULT_SOURCE, type LogMapping } from './log-records.js';
 
 /** An Export request as read off the wire, or why it could not be read. */
 export type DecodedExport =
@@ -61,6 +61,8 @@ export class OtlpIntake {
    */
   submit(decoded: DecodedExport, transport: OtlpTransport): ExportAnswer | Promise<ExportAnswer> {
     let ack: Ack | Promise<Ack>;
+    const problem = decoded.kind === 'request' ? idProblem(decoded.request) : undefined;
+    if (problem !== undefined) decoded = this.unreadable('INVALID_BATCH', `not a valid ExportLogsServiceRequest: ${problem}`);
     if (decoded.kind === 'unreadable') {
       ack = this.ctx.hub.submit({
         source: OTLP_DEFAULT_SOURCE,

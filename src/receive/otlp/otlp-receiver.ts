@@ -7,13 +7,15 @@ import { formatAddress, type ListenAddress } from '../../config/env-parsers.js';
 
 export type { OtlpSettings } from './otlp-settings.js';
 import { polkuError } from '../../errors.js';
-import { type ExportLogsServiceResponse, LogsServiceService } from '../../gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
+import { LogsServiceService } from '../../gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
 import { PROTO_DIR } from '../../proto-dir.js';
 import { serverCredentials, type ListenerTls } from '../../security/tls.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../server/connection-guard.js';
 import { GrpcServer } from '../../server/grpc-server.js';
 import type { Receiver, ReceiverContext } from '../receiver.js';
-import { OTLP_RETRY_AFTER_SECONDS, rpcStatus, type ExportAnswer } from './export-answer.js';
+import { exportResponse, OTLP_RETRY_AFTER_SECONDS, rpcStatus, type ExportAnswer } from './export-answer.js';
+
+type Accepted = Extract<ExportAnswer, { kind: 'accepted' }>;
 import { DEFAULT_EVENT_TYPE_ATTRIBUTE, DEFAULT_ID_ATTRIBUTE, type OtlpSettings } from './otlp-settings.js';
 import { decodeExportRequest, OtlpIntake, type DecodedExport } from './otlp-intake.js';
 import { otlpLogsHandler } from './otlp-http.js';
@@ -102,10 +104,11 @@ export class OtlpReceiver implements Receiver {
       export: {
         ...LogsServiceService.export,
         requestDeserialize: (bytes: Buffer): DecodedExport => decodeExportRequest(intake, bytes),
+        responseSerialize: (answer: Accepted): Buffer => Buffer.from(exportResponse(answer.rejected, answer.message)),
       },
     } as unknown as ServiceDefinition;
     const implementation = {
-      export: (call: ServerUnaryCall<DecodedExport, ExportLogsServiceResponse>, cb: sendUnaryData<ExportLogsServiceResponse>) => {
+      export: (call: ServerUnaryCall<DecodedExport, Accepted>, cb: sendUnaryData<Accepted>) => {
         let answer: ExportAnswer | Promise<ExportAnswer>;
         try {
           answer = intake.submit(call.request, 'grpc');
@@ -183,11 +186,9 @@ export class OtlpReceiver implements Receiver {
 }
 
 /** A refused request fails with its status; a retryable one carries RetryInfo in grpc-status-details-bin. */
-function answerGrpc(answer: ExportAnswer, cb: sendUnaryData<ExportLogsServiceResponse>): void {
+function answerGrpc(answer: ExportAnswer, cb: sendUnaryData<Accepted>): void {
   if (answer.kind === 'accepted') {
-    cb(null, {
-      partialSuccess: answer.rejected > 0 ? { rejectedLogRecords: BigInt(answer.rejected), errorMessage: answer.message } : undefined,
-    });
+    cb(null, answer);
     return;
   }
   const metadata = new Metadata();
