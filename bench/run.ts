@@ -13,6 +13,7 @@
  *
  * See docs/benchmarks.md for what each figure means.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -629,6 +630,15 @@ async function main(): Promise<void> {
 
   log('done');
   process.stdout.write(`\n${report(opts, gw, bare)}\n`);
+  // OtlpEmitter throughput (target >= 100k events/s): the default pipeline's run only.
+  if (!opts.onlyBare && !opts.durable && opts.config === DEFAULT_GATEWAY_CONFIG) {
+    log('OtlpEmitter: bench/otlp-emitter.ts (npm run bench:otlp), 3 s per case');
+    const otlp = spawnSync(process.execPath, ['--import', 'tsx', 'bench/otlp-emitter.ts', '--duration-ms', '3000'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    process.stdout.write(`\n${otlp.stdout}`);
+  }
   if (opts.json) {
     const results = {
       machine: { cores: availableParallelism(), cpu: cpus()[0]?.model, node: process.version },
