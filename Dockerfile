@@ -68,7 +68,8 @@ ENV NODE_ENV=production \
     POLKU_METRICS_ADDR=0.0.0.0:9090
 
 USER 10001:10001
-# gRPC (Gateway, grpc.health.v1, reflection) and HTTP (/metrics, /healthz, /readyz).
-EXPOSE 50051 9090
+# gRPC (Gateway, grpc.health.v1, reflection) and HTTP (/metrics, /healthz, /readyz); OTLP/gRPC and
+# OTLP/HTTP logs in (POLKU_OTLP_GRPC_ADDR, POLKU_OTLP_HTTP_ADDR).
+EXPOSE 50051 9090 4317 4318
 ENTRYPOINT ["tini", "--", "node", "bin/polku.js"]
 CMD ["serve"]

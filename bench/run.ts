@@ -15,6 +15,7 @@
  *
  * See docs/benchmarks.md for what each figure means.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,7 @@ const DEFAULT_GATEWAY_CONFIG = 'bench/bench.config.ts';
 const BARE_SERVER = 'bench/bare-server.ts';
 const LOADGEN = 'bench/loadgen.ts';
 const LOADGEN_GRPCIO = 'bench/loadgen_grpcio.py';
+const OTLP_LOADGEN = 'bench/otlp-loadgen.ts';
 /** apt's python3 with python3-grpcio (scripts/install-plugin-toolchains.sh python). */
 const PYTHON = '/usr/bin/python3';
 const FORWARDED_COUNTER = 'polku_events_forwarded_total';
@@ -56,6 +58,8 @@ const TARGETS = {
   ratio: 0.6,
   /** Agent ingest: tapio batches' accepted events/s over native polku batches', same gateway, same run. */
   agentRatio: 0.7,
+  /** OTLP/gRPC ingest (log records accepted/s) against the native figure of the same run. */
+  otlpRatio: 0.6,
   p99Ms: 10,
   rssMb: 150,
 };
@@ -259,6 +263,8 @@ interface RunningServer {
   child: Child;
   grpcAddr: string;
   metricsUrl?: string;
+  /** The gateway's OTLP/gRPC port (POLKU_OTLP_GRPC_ADDR). */
+  otlpAddr?: string;
 }
 
 async function startGateway(config: string, env: Record<string, string> = {}): Promise<RunningServer> {
@@ -269,13 +275,21 @@ async function startGateway(config: string, env: Record<string, string> = {}): P
   }
   const grpcAddr = `127.0.0.1:${await freePort()}`;
   const metricsAddr = `127.0.0.1:${await freePort()}`;
+  const otlpAddr = `127.0.0.1:${await freePort()}`;
   const child = spawnTsx('gateway', GATEWAY_ENTRY, ['serve', '--config', config], {
-    env: { POLKU_GRPC_ADDR: grpcAddr, POLKU_METRICS_ADDR: metricsAddr, POLKU_LOG_LEVEL: 'warn', ...env },
+    env: {
+      POLKU_GRPC_ADDR: grpcAddr,
+      POLKU_METRICS_ADDR: metricsAddr,
+      POLKU_OTLP_GRPC_ADDR: otlpAddr,
+      POLKU_OTLP_HTTP_ADDR: 'off',
+      POLKU_LOG_LEVEL: 'warn',
+      ...env,
+    },
     // Node refuses --cpu-prof in NODE_OPTIONS; this is how a profile of the gateway under load is taken.
     nodeArgs: process.env['BENCH_GATEWAY_NODE_ARGS']?.split(' ').filter(Boolean) ?? [],
   });
   await waitForReadyz(child, `http://${metricsAddr}/readyz`);
-  return { child, grpcAddr, metricsUrl: `http://${metricsAddr}/metrics` };
+  return { child, grpcAddr, metricsUrl: `http://${metricsAddr}/metrics`, otlpAddr };
 }
 
 async function waitForReadyz(child: Child, url: string): Promise<void> {
@@ -357,6 +371,44 @@ interface GatewayFigures extends BareFigures {
   tapio?: LoadResult | undefined;
   /** Cores the gateway used during the tapio window. */
   tapioCpuCores?: number | null;
+  /** OTLP/gRPC Export calls of 100 log records at full speed, to the same gateway (not in durable runs). */
+  otlp: OtlpLoadResult | null;
+}
+
+/** bench/otlp-loadgen.ts's result line. */
+interface OtlpLoadResult {
+  acceptedPerSec: number;
+  accepted: number;
+  rejected: number;
+  calls: number;
+  refusedCalls: number;
+  errors: Record<string, number>;
+  requestBytes: number;
+  latencyMs: { p50: number; p99: number; max: number };
+}
+
+/** Runs bench/otlp-loadgen.ts against the gateway's OTLP/gRPC port, as many connections as native streams. */
+async function runOtlpLoad(target: string, opts: RunOptions): Promise<OtlpLoadResult> {
+  const args = [
+    '--target',
+    target,
+    '--streams',
+    String(opts.streams),
+    '--duration-ms',
+    String(opts.durationMs),
+    '--warmup-ms',
+    String(opts.warmupMs),
+    '--batch',
+    String(EVENTS_PER_BATCH),
+  ];
+  const gen = spawnTsx('otlp-loadgen', OTLP_LOADGEN, args);
+  let lastLine = '';
+  gen.onStdoutLine((line) => {
+    if (line.trim() !== '') lastLine = line;
+  });
+  const status = await gen.exited;
+  if (status !== 0) throw new Error(`OTLP load generator exited with ${status}:\n${gen.tail()}`);
+  return JSON.parse(lastLine) as OtlpLoadResult;
 }
 
 async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
@@ -387,7 +439,12 @@ async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
       tapio = await runLoad(gw.grpcAddr, opts, 0, tapioWindow.hooks(), ['--tapio']);
       tapioCpuCores = tapioWindow.figures().cpuCores;
     }
-    return { fullSpeed, atRate, tapio, tapioCpuCores, emittedPerSec, serverCpuCores: cpuCores, peakRssMb: rss.peakMb() };
+    let otlp: OtlpLoadResult | null = null;
+    if (!opts.durable && gw.otlpAddr) {
+      log(`gateway, OTLP/gRPC: full speed, ${opts.streams} connections, batches of ${EVENTS_PER_BATCH} log records`);
+      otlp = await runOtlpLoad(gw.otlpAddr, opts);
+    }
+    return { fullSpeed, atRate, tapio, tapioCpuCores, otlp, emittedPerSec, serverCpuCores: cpuCores, peakRssMb: rss.peakMb() };
   } catch (err) {
     throw withServerOutput(err, gw);
   } finally {
@@ -489,6 +546,14 @@ function checkTargets(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures)
     checks.push({ name: agentName, goal: agentGoal, actual: ratio.toFixed(2), verdict: ratio >= TARGETS.agentRatio ? 'PASS' : 'MISS' });
   }
 
+  const otlpName = 'OTLP/gRPC ingest / native accepted events/s';
+  const otlpGoal = `>= ${TARGETS.otlpRatio}`;
+  if (!gw?.otlp) checks.push(na(otlpName, otlpGoal));
+  else {
+    const ratio = gw.otlp.acceptedPerSec / gw.fullSpeed.acceptedPerSec;
+    checks.push({ name: otlpName, goal: otlpGoal, actual: ratio.toFixed(2), verdict: ratio >= TARGETS.otlpRatio ? 'PASS' : 'MISS' });
+  }
+
   const rssGoal = `<= ${TARGETS.rssMb} MB`;
   if (!gw) checks.push(na('gateway peak RSS', rssGoal));
   else {
@@ -511,7 +576,11 @@ function fmtInt(n: number): string {
 }
 
 function fmtLatency(r: LoadResult): string {
-  return `${r.ackLatencyMs.p50.toFixed(2)} / ${r.ackLatencyMs.p99.toFixed(2)} / ${r.ackLatencyMs.max.toFixed(2)} ms`;
+  return fmtLatencyMs(r.ackLatencyMs);
+}
+
+function fmtLatencyMs(l: { p50: number; p99: number; max: number }): string {
+  return `${l.p50.toFixed(2)} / ${l.p99.toFixed(2)} / ${l.max.toFixed(2)} ms`;
 }
 
 function fmtCores(cores: number | null): string {
@@ -577,6 +646,12 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): stri
       ? `${fmtInt(nativePerCpu)} / ${fmtInt(tapioPerCpu)} (ratio ${(tapioPerCpu / nativePerCpu).toFixed(2)})`
       : na,
   ]);
+  rows.push([
+    'gateway OTLP/gRPC accepted log records/s (full speed)',
+    gw?.otlp ? `${fmtInt(gw.otlp.acceptedPerSec)} (~${Math.round(gw.otlp.requestBytes / EVENTS_PER_BATCH)} B each)` : na,
+  ]);
+  rows.push(['gateway OTLP/gRPC Export latency p50 / p99 / max', gw?.otlp ? fmtLatencyMs(gw.otlp.latencyMs) : na]);
+  rows.push(['ratio OTLP/gRPC / native (accepted)', gw?.otlp ? (gw.otlp.acceptedPerSec / gw.fullSpeed.acceptedPerSec).toFixed(2) : na]);
   rows.push(['gateway peak RSS', gw ? `${gw.peakRssMb.toFixed(1)} MB` : na]);
   rows.push(['gateway CPU cores (full speed)', gw ? fmtCores(gw.serverCpuCores) : na]);
   rows.push(['bare server accepted events/s', bare ? fmtInt(bare.fullSpeed.acceptedPerSec) : na]);
@@ -597,6 +672,9 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): stri
     ...(gw ? ackErrorNote(`gateway at ${opts.latencyRate}/s`, gw.atRate) : []),
     ...(gw?.tapio ? ackErrorNote('gateway tapio batches', gw.tapio) : []),
     ...(bare ? ackErrorNote('bare server', bare.fullSpeed) : []),
+    ...(gw?.otlp && (gw.otlp.refusedCalls > 0 || gw.otlp.rejected > 0)
+      ? [`note: OTLP/gRPC: ${gw.otlp.refusedCalls} refused calls (${JSON.stringify(gw.otlp.errors)}), ${gw.otlp.rejected} rejected records`]
+      : []),
   ];
   return [header, '', table(rows), '', table(targetRows), ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
@@ -609,6 +687,15 @@ async function main(): Promise<void> {
 
   log('done');
   process.stdout.write(`\n${report(opts, gw, bare)}\n`);
+  // OtlpEmitter throughput (target >= 100k events/s): the default pipeline's run only.
+  if (!opts.onlyBare && !opts.durable && opts.config === DEFAULT_GATEWAY_CONFIG) {
+    log('OtlpEmitter: bench/otlp-emitter.ts (npm run bench:otlp), 3 s per case');
+    const otlp = spawnSync(process.execPath, ['--import', 'tsx', 'bench/otlp-emitter.ts', '--duration-ms', '3000'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    process.stdout.write(`\n${otlp.stdout}`);
+  }
   if (opts.json) {
     const results = {
       machine: { cores: availableParallelism(), cpu: cpus()[0]?.model, node: process.version },

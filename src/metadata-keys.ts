@@ -58,3 +58,22 @@ export const CLOUD_RESOURCE_TAG_PREFIX = 'polku.cloud.tags.';
  * `json`.
  */
 export const PAYLOAD_FORMAT = 'polku.payload.format';
+
+// OpenTelemetry logs received over OTLP (src/receive/otlp; the README's "OpenTelemetry (OTLP) in").
+/** `polku.payload.format` of a log record whose body was a string: the payload is that text, UTF-8. */
+export const PAYLOAD_FORMAT_TEXT = 'text';
+/** `polku.payload.format` of a payload that is one JSON value (an OTLP structured body, say). */
+export const PAYLOAD_FORMAT_JSON = 'json';
+/** The W3C trace id the record carries, 32 lower-case hex digits (the OTLP field's name). */
+export const TRACE_ID = 'trace_id';
+/** The span id the record carries, 16 lower-case hex digits. */
+export const SPAN_ID = 'span_id';
+/** The record's severity as the source wrote it (`WARN`, `Error`…), beside the mapped Severity. */
+export const SEVERITY_TEXT = 'severity_text';
+/** The resource attribute naming the service; an OTLP record's event source. */
+export const SERVICE_NAME = 'service.name';
+/** The instrumentation scope that emitted the record (the logger's name) and its version. */
+export const OTEL_SCOPE_NAME = 'otel.scope.name';
+export const OTEL_SCOPE_VERSION = 'otel.scope.version';
+/** A log record attribute `user.id` is written as `otel.attr.user.id` (resource attributes keep their own names). */
+export const OTEL_ATTRIBUTE_PREFIX = 'otel.attr.';

@@ -11,6 +11,7 @@ import { kubernetesDiscovery } from '../discovery/index.js';
 import { PluginRegistry } from '../registry/plugin-registry.js';
 import { setPluginDialTls } from '../plugin-client/client.js';
 import { kubernetesEnricher } from '../middleware/kubernetes-enricher.js';
+import { envEmitters } from '../emit/env-emitters.js';
 
 /**
  * `polku serve [--config FILE]`: runs the gateway until SIGTERM or SIGINT, then drains and exits
@@ -50,6 +51,7 @@ export async function serve(configFlag: string | undefined): Promise<void> {
       }),
     );
   }
+  for (const emitter of envEmitters(settings.emitOut)) builder.emitter(emitter); // POLKU_EMIT_OTLP_* / POLKU_EMIT_AHTI_ENDPOINT
   const registry = createRegistry();
   collectDefaultMetrics({ register: registry });
   const hub = builder.build({
@@ -93,6 +95,7 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     metricsMaxConnections: settings.metricsMaxConnections,
     plugins,
     tls: settings.tls,
+    otlp: settings.otlp,
   });
   // Handlers go in before start: a signal that arrives while the gateway is starting (opening a
   // durable log can take seconds) waits for the start, then drains, instead of killing it.

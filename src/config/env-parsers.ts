@@ -131,3 +131,9 @@ export function parseAddress(raw: string): ListenAddress | undefined {
 export function formatAddress(a: ListenAddress): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
+
+/** A listen address, or `off` (undefined): for ports that may be turned off (POLKU_OTLP_*_ADDR). */
+export const listenAddressOrOff: EnvParser<ListenAddress | undefined> = {
+  parse: (raw) => (raw === 'off' ? undefined : (parseAddress(raw) ?? new EnvProblem('must be host:port (e.g. 0.0.0.0:4317) or off'))),
+  show: (value) => (value === undefined ? 'off' : formatAddress(value)),
+};

@@ -12,12 +12,20 @@ import { DEFAULT_ALLOWLIST } from '../registry/allowlist.js';
 import { DEFAULT_REGISTER_BURST, DEFAULT_REGISTER_RATE } from '../registry/registry-service.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MAX_PLUGINS, DEFAULT_MISSED_BEATS } from '../registry/table-options.js';
 import { DEFAULT_TLS_RELOAD_INTERVAL_MS } from '../security/tls.js';
+import { headerList } from '../emit/env-emitters.js';
+import {
+  DEFAULT_EVENT_TYPE_ATTRIBUTE,
+  DEFAULT_ID_ATTRIBUTE,
+  DEFAULT_OTLP_GRPC_ADDR,
+  DEFAULT_OTLP_HTTP_ADDR,
+} from '../receive/otlp/otlp-settings.js';
 import {
   allowlist,
   flag,
   grpcEndpoints,
   list,
   listenAddress,
+  listenAddressOrOff,
   logLevel,
   oneOf,
   optionalText,
@@ -59,6 +67,31 @@ const variable = <T>(name: string, fallback: T, parser: EnvParser<T>, descriptio
 export const ENV_TABLE = {
   grpcAddr: variable('POLKU_GRPC_ADDR', DEFAULT_GRPC_ADDR, listenAddress, 'gRPC listen address (Gateway, health, reflection)'),
   metricsAddr: variable('POLKU_METRICS_ADDR', DEFAULT_METRICS_ADDR, listenAddress, 'HTTP listen address for /metrics, /healthz, /readyz'),
+  // OpenTelemetry logs in (README, "OpenTelemetry (OTLP) in").
+  otlpGrpcAddr: variable(
+    'POLKU_OTLP_GRPC_ADDR',
+    DEFAULT_OTLP_GRPC_ADDR,
+    listenAddressOrOff,
+    'OTLP/gRPC listen address (LogsService/Export); off: not served',
+  ),
+  otlpHttpAddr: variable(
+    'POLKU_OTLP_HTTP_ADDR',
+    DEFAULT_OTLP_HTTP_ADDR,
+    listenAddressOrOff,
+    'OTLP/HTTP listen address (POST /v1/logs); off: not served',
+  ),
+  otlpEventTypeAttribute: variable(
+    'POLKU_OTLP_EVENT_TYPE_ATTRIBUTE',
+    DEFAULT_EVENT_TYPE_ATTRIBUTE,
+    text,
+    "OTLP: the log record attribute whose string value is the event's event_type",
+  ),
+  otlpIdAttribute: variable(
+    'POLKU_OTLP_ID_ATTRIBUTE',
+    DEFAULT_ID_ATTRIBUTE,
+    text,
+    "OTLP: the log record attribute whose string value is the event's id (absent: a ULID)",
+  ),
   tlsCertFile: variable(
     'POLKU_TLS_CERT_FILE',
     undefined,
@@ -153,6 +186,39 @@ export const ENV_TABLE = {
     false,
     flag('true', 'false'),
     'true: contact POLKU_EMIT_GRPC_ENDPOINTS on the first event; false: at start (an unreachable one is logged and retried)',
+  ),
+  // OpenTelemetry and AHTI out (README, "OpenTelemetry (OTLP) out" and "AHTI out"): emitters added to the pipeline.
+  emitOtlpEndpoint: variable(
+    'POLKU_EMIT_OTLP_ENDPOINT',
+    undefined,
+    optionalText,
+    'adds the OtlpEmitter `otlp`: gRPC host:port (https:// for TLS) or the HTTP base URL (/v1/logs is appended)',
+    '(none)',
+  ),
+  emitOtlpProtocol: variable(
+    'POLKU_EMIT_OTLP_PROTOCOL',
+    'grpc' as const,
+    oneOf(['grpc', 'http'] as const),
+    'OtlpEmitter protocol: grpc or http',
+  ),
+  emitOtlpCompression: variable(
+    'POLKU_EMIT_OTLP_COMPRESSION',
+    'none' as const,
+    oneOf(['none', 'gzip'] as const),
+    'OtlpEmitter request compression: none or gzip',
+  ),
+  emitOtlpHeaders: variable(
+    'POLKU_EMIT_OTLP_HEADERS',
+    {},
+    headerList,
+    'OtlpEmitter headers as key=value,key=value (URL-encoded values), e.g. authorization=Bearer%20t',
+  ),
+  emitAhtiEndpoint: variable(
+    'POLKU_EMIT_AHTI_ENDPOINT',
+    undefined,
+    optionalText,
+    'adds the AhtiEmitter `ahti`: AHTI host:port (https:// for TLS)',
+    '(none)',
   ),
   shutdownTimeoutMs: variable(
     'POLKU_SHUTDOWN_TIMEOUT_MS',

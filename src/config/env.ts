@@ -9,6 +9,8 @@ import { EnvProblem, type ListenAddress } from './env-parsers.js';
 import { ENV_TABLE, type EnvVariableSpec } from './env-table.js';
 import { loadIdentities, type ConfiguredIdentity } from '../registry/registry-identity.js';
 import type { DialTlsOptions, ListenerTlsSettings } from '../security/tls.js';
+import type { OtlpSettings } from '../receive/otlp/otlp-settings.js';
+import { envEmitterSettings, type EnvEmitterSettings } from '../emit/env-emitters.js';
 
 export { formatAddress, parseAddress, type ListenAddress } from './env-parsers.js';
 
@@ -46,6 +48,10 @@ export interface GatewaySettings {
   tls: ListenerTlsSettings | undefined;
   /** TLS for dialling plugins (POLKU_PLUGIN_TLS_*); absent: plaintext. */
   pluginTls: DialTlsOptions | undefined;
+  /** OpenTelemetry logs in (POLKU_OTLP_*): its ports (undefined: off) and mapping. */
+  otlp: OtlpSettings;
+  /** Emitters the environment adds to the pipeline (POLKU_EMIT_OTLP_*, POLKU_EMIT_AHTI_ENDPOINT). */
+  emitOut: EnvEmitterSettings;
 }
 
 /** Upstream POLKU's forwarding settings: a gRPC emitter to other gateways. */
@@ -178,6 +184,22 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
         : undefined,
     tls: undefined,
     pluginTls: undefined,
+    otlp: {
+      grpcAddr: get('otlpGrpcAddr'),
+      httpAddr: get('otlpHttpAddr'),
+      eventTypeAttribute: get('otlpEventTypeAttribute'),
+      idAttribute: get('otlpIdAttribute'),
+    },
+    emitOut: envEmitterSettings(
+      {
+        otlpEndpoint: get('emitOtlpEndpoint'),
+        otlpProtocol: get('emitOtlpProtocol'),
+        otlpCompression: get('emitOtlpCompression'),
+        otlpHeaders: get('emitOtlpHeaders'),
+        ahtiEndpoint: get('emitAhtiEndpoint'),
+      },
+      problems,
+    ),
   };
   if (get('k8sEnrich')) {
     const nodeName = get('nodeName');

@@ -1,6 +1,7 @@
 import { PolkuGatewayReceiver } from './polku-gateway/gateway-receiver.js';
 import { LegacyPorttiReceiver } from './portti/legacy-portti-receiver.js';
 import { PorttiReceiver } from './portti/portti-receiver.js';
+import { OtlpReceiver, type OtlpReceiverOptions } from './otlp/otlp-receiver.js';
 import type { Receiver } from './receiver.js';
 
 /**
@@ -8,12 +9,20 @@ import type { Receiver } from './receiver.js';
  * receiver file plus one line here (or, for embedders and tests, `GatewayOptions.receivers`).
  * Fresh instances each call: a receiver holds its open streams, so two gateways never share one.
  */
-export function builtInReceivers(): Receiver[] {
+export function builtInReceivers(o: BuiltInReceiverOptions = {}): Receiver[] {
   return [
     new PolkuGatewayReceiver(),
     // PORTTI's own portti.v1.PorttiService (raw batches for the portti ingestor).
     new PorttiReceiver(),
     // The older polku.v1.PorttiService beside Gateway (K8sEvent → one event each).
     new LegacyPorttiReceiver(),
+    // OpenTelemetry logs in, on ports of its own.
+    ...(o.otlp && (o.otlp.grpcAddr || o.otlp.httpAddr) ? [new OtlpReceiver(o.otlp)] : []),
   ];
+}
+
+/** Settings of the built-in receivers that have any; one left out is not started. */
+export interface BuiltInReceiverOptions {
+  /** OpenTelemetry logs in on ports of its own (POLKU_OTLP_*); absent or both ports off: not served. */
+  otlp?: OtlpReceiverOptions | undefined;
 }

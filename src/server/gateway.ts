@@ -8,6 +8,7 @@ import type { PluginRegistry } from '../registry/plugin-registry.js';
 import { ListenerTls, serverCredentials, type ListenerTlsSettings } from '../security/tls.js';
 import { builtInReceivers } from '../receive/built-in.js';
 import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receive/receiver.js';
+import type { OtlpSettings } from '../receive/otlp/otlp-settings.js';
 import { polkuError } from '../errors.js';
 import { AdminAccess } from './admin-access.js';
 import { AdminServiceHandler } from './admin-service.js';
@@ -49,6 +50,8 @@ export interface GatewayOptions {
   connections?: ConnectionLimits;
   /** Most connections open at once on the metrics and probes port (default: DEFAULT_METRICS_MAX_CONNECTIONS). */
   metricsMaxConnections?: number;
+  /** OpenTelemetry logs in on the OTLP ports (POLKU_OTLP_*; `polku serve` serves 4317 and 4318). Absent: not served. */
+  otlp?: OtlpSettings | undefined;
 }
 
 export interface ListeningPorts {
@@ -76,7 +79,8 @@ export class Gateway {
     this.log = o.logger.child({ component: 'gateway' });
     this.tls = listenerTls(o.tls, o.logger.child({ component: 'tls' }));
     const names = new Set<string>();
-    this.receivers = [...builtInReceivers(), ...(o.receivers ?? [])].map((receiver) => {
+    const otlp = o.otlp && { ...o.otlp, tls: this.tls, connections: o.connections };
+    this.receivers = [...builtInReceivers({ otlp }), ...(o.receivers ?? [])].map((receiver) => {
       if (names.has(receiver.name)) throw polkuError('POLKU_ERR_PIPELINE_INVALID', `two receivers are named "${receiver.name}"`);
       names.add(receiver.name);
       const logger = o.logger.child({ receiver: receiver.name });

@@ -22,6 +22,7 @@ const SURFACES: Record<string, Surface> = {
     source: 'src/index.ts',
     values: [
       'AckCodes',
+      'AhtiEmitter',
       'ElavaIngestor',
       'EmitResults',
       'EmitterWrapper',
@@ -31,6 +32,7 @@ const SURFACES: Record<string, Surface> = {
       'FileEmitter',
       'GrpcEmitter',
       'JsonIngestor',
+      'OtlpEmitter',
       'Outcome',
       'PassthroughIngestor',
       'PorttiIngestor',
@@ -56,6 +58,7 @@ const SURFACES: Record<string, Surface> = {
     ],
     types: [
       'AckCode',
+      'AhtiEmitterOptions',
       'AgentIngestorOptions',
       'BucketLimit',
       'CircuitBreakerEmitter',
@@ -98,6 +101,7 @@ const SURFACES: Record<string, Surface> = {
       'KubernetesLookup',
       'Middleware',
       'MiddlewareContext',
+      'OtlpEmitterOptions',
       'OverflowPolicy',
       'PassthroughIngestorOptions',
       'RateLimiter',

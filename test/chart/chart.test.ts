@@ -190,6 +190,8 @@ describe('chart: workload and Service', () => {
       [
         ['grpc', 50051, 'grpc'],
         ['metrics', 9090, 'metrics'],
+        ['otlp-grpc', 4317, 'otlp-grpc'],
+        ['otlp-http', 4318, 'otlp-http'],
       ],
     );
     const selector = get<Record<string, string>>(svc, 'spec', 'selector');
@@ -200,7 +202,27 @@ describe('chart: workload and Service', () => {
     assert.deepEqual(ports, [
       ['grpc', 50051],
       ['metrics', 9090],
+      ['otlp-grpc', 4317],
+      ['otlp-http', 4318],
     ]);
+  });
+
+  test('otlp: each side off closes its container port and Service port, and tells the gateway "off"', async () => {
+    const o = await template({ values: { otlp: { grpc: { enabled: false, port: 4317 }, http: { enabled: true, port: 14318 } } } });
+    assert.deepEqual(
+      gateway(o).ports.map((p) => p.name),
+      ['grpc', 'metrics', 'otlp-http'],
+    );
+    assert.deepEqual(
+      get<{ name: string; port: number }[]>(one(o, 'Service'), 'spec', 'ports').map((p) => [p.name, p.port]),
+      [
+        ['grpc', 50051],
+        ['metrics', 9090],
+        ['otlp-http', 14318],
+      ],
+    );
+    assert.equal(envValue(o, 'POLKU_OTLP_GRPC_ADDR'), 'off');
+    assert.equal(envValue(o, 'POLKU_OTLP_HTTP_ADDR'), '0.0.0.0:14318');
   });
 
   test('NODE_NAME and HOST_IP (and the pod name and namespace) come from the downward API', () => {
@@ -216,6 +238,8 @@ describe('chart: workload and Service', () => {
     const expected: Record<string, string> = {
       POLKU_GRPC_ADDR: '0.0.0.0:50051',
       POLKU_METRICS_ADDR: '0.0.0.0:9090',
+      POLKU_OTLP_GRPC_ADDR: '0.0.0.0:4317',
+      POLKU_OTLP_HTTP_ADDR: '0.0.0.0:4318',
       POLKU_LOG_LEVEL: 'info',
       POLKU_BUFFER_CAPACITY: '10000',
       POLKU_BUFFER_MAX_BYTES: '33554432',

@@ -59,6 +59,13 @@ test('an empty environment gives the defaults', () => {
     discovery: undefined,
     tls: undefined,
     pluginTls: undefined,
+    otlp: {
+      grpcAddr: { host: '0.0.0.0', port: 4317 },
+      httpAddr: { host: '0.0.0.0', port: 4318 },
+      eventTypeAttribute: 'event.name',
+      idAttribute: 'log.record.uid',
+    },
+    emitOut: {},
   });
 });
 
@@ -123,6 +130,10 @@ test('every variable is parsed into its setting', () => {
     POLKU_LOG_FORMAT: 'pretty',
     POLKU_EMIT_GRPC_ENDPOINTS: 'downstream:50051',
     POLKU_EMIT_GRPC_LAZY: 'true',
+    POLKU_OTLP_GRPC_ADDR: '127.0.0.1:14317',
+    POLKU_OTLP_HTTP_ADDR: 'off',
+    POLKU_OTLP_EVENT_TYPE_ATTRIBUTE: 'log.kind',
+    POLKU_OTLP_ID_ATTRIBUTE: 'uid',
   });
   assert.deepEqual(s, {
     grpcAddr: { host: '127.0.0.1', port: 6000 },
@@ -164,7 +175,15 @@ test('every variable is parsed into its setting', () => {
     discovery: { namespaces: ['polku', 'team-a'], labelSelector: 'app.kubernetes.io/part-of=polku', nodeName: 'node-7' },
     tls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key', clientCaFile: '/tls/ca.crt', reloadIntervalMs: 2000 },
     pluginTls: { caFile: '/plugin-tls/ca.crt', certFile: '/plugin-tls/tls.crt', keyFile: '/plugin-tls/tls.key' },
+    otlp: { grpcAddr: { host: '127.0.0.1', port: 14317 }, httpAddr: undefined, eventTypeAttribute: 'log.kind', idAttribute: 'uid' },
+    emitOut: {},
   });
+});
+
+test('an OTLP address that is neither host:port nor off stops start-up, naming the variable', () => {
+  const message = envError({ POLKU_OTLP_GRPC_ADDR: '4317', POLKU_OTLP_HTTP_ADDR: 'of' });
+  assert.match(message, /POLKU_OTLP_GRPC_ADDR="4317": must be host:port \(e\.g\. 0\.0\.0\.0:4317\) or off/);
+  assert.match(message, /POLKU_OTLP_HTTP_ADDR="of": must be host:port/);
 });
 
 test('TLS files set by halves are refused, each naming the variable', () => {

@@ -33,7 +33,18 @@ export async function servePolku(
   env: Record<string, string> = {},
   viaBin = false,
 ): Promise<PolkuProcess & { grpcPort: number; metricsPort: number }> {
-  const p = runPolku(['serve', ...args], { POLKU_GRPC_ADDR: '127.0.0.1:0', POLKU_METRICS_ADDR: '127.0.0.1:0', ...env }, viaBin);
+  const p = runPolku(
+    ['serve', ...args],
+    {
+      POLKU_GRPC_ADDR: '127.0.0.1:0',
+      POLKU_METRICS_ADDR: '127.0.0.1:0',
+      // The OTLP ports too: never the standard 4317/4318, which parallel tests would fight over.
+      POLKU_OTLP_GRPC_ADDR: '127.0.0.1:0',
+      POLKU_OTLP_HTTP_ADDR: '127.0.0.1:0',
+      ...env,
+    },
+    viaBin,
+  );
   let listening: { grpc: string; metrics: string };
   try {
     listening = JSON.parse(await p.line(/"gateway listening"/)) as { grpc: string; metrics: string };

@@ -84,6 +84,16 @@ spec:
         - name: metrics
           containerPort: {{ $v.ports.metrics.containerPort }}
           protocol: TCP
+        {{- if $v.otlp.grpc.enabled }}
+        - name: otlp-grpc
+          containerPort: {{ $v.otlp.grpc.port }}
+          protocol: TCP
+        {{- end }}
+        {{- if $v.otlp.http.enabled }}
+        - name: otlp-http
+          containerPort: {{ $v.otlp.http.port }}
+          protocol: TCP
+        {{- end }}
       env:
         - name: NODE_NAME
           valueFrom:
@@ -105,6 +115,10 @@ spec:
           value: {{ printf "%s:%d" $v.listenHost (int $v.ports.grpc.containerPort) | quote }}
         - name: POLKU_METRICS_ADDR
           value: {{ printf "%s:%d" $v.listenHost (int $v.ports.metrics.containerPort) | quote }}
+        - name: POLKU_OTLP_GRPC_ADDR
+          value: {{ ternary (printf "%s:%d" $v.listenHost (int $v.otlp.grpc.port)) "off" $v.otlp.grpc.enabled | quote }}
+        - name: POLKU_OTLP_HTTP_ADDR
+          value: {{ ternary (printf "%s:%d" $v.listenHost (int $v.otlp.http.port)) "off" $v.otlp.http.enabled | quote }}
         - name: POLKU_LOG_LEVEL
           value: {{ $v.config.logLevel | quote }}
         - name: POLKU_BUFFER_CAPACITY

@@ -1,0 +1,158 @@
+/**
+ * OTLP/gRPC load for `npm run bench`: `--streams` connections, each with `--inflight` Export calls
+ * outstanding, every call the same pre-encoded ExportLogsServiceRequest of `--batch` log records
+ * (~`--record-bytes` each as encoded: a string body, three resource attributes, one record
+ * attribute, trace and span ids), as an OpenTelemetry SDK's BatchLogRecordProcessor sends them.
+ * Prints one JSON line: records accepted per second over the measured window (after the warmup),
+ * calls, refused calls and Ack latency percentiles.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { Client, credentials, Metadata } from '@grpc/grpc-js';
+import { ExportLogsServiceRequest } from '../src/gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
+import type { LogRecord } from '../src/gen/opentelemetry/proto/logs/v1/logs.js';
+
+const EXPORT = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
+
+const { values } = parseArgs({
+  options: {
+    target: { type: 'string' },
+    streams: { type: 'string', default: '4' },
+    inflight: { type: 'string', default: '16' },
+    'duration-ms': { type: 'string', default: '10000' },
+    'warmup-ms': { type: 'string', default: '2000' },
+    batch: { type: 'string', default: '100' },
+    'record-bytes': { type: 'string', default: '400' },
+  },
+  strict: true,
+});
+if (!values.target) throw new Error('--target host:port is required');
+const streams = Number(values.streams);
+const inflight = Number(values.inflight);
+const durationMs = Number(values['duration-ms']);
+const warmupMs = Number(values['warmup-ms']);
+const batch = Number(values.batch);
+const recordBytes = Number(values['record-bytes']);
+
+const str = (value: string) => ({ value: { $case: 'stringValue' as const, value } });
+function record(body: string): LogRecord {
+  return {
+    timeUnixNano: 1_700_000_000_000_000_000n,
+    observedTimeUnixNano: 0n,
+    severityNumber: 9,
+    severityText: 'INFO',
+    body: str(body),
+    attributes: [{ key: 'event.name', value: str('bench.synthetic') }],
+    droppedAttributesCount: 0,
+    flags: 1,
+    traceId: randomBytes(16),
+    spanId: randomBytes(8),
+  };
+}
+const overhead = ExportLogsServiceRequest.encode({
+  resourceLogs: [
+    {
+      resource: undefined,
+      scopeLogs: [{ scope: undefined, logRecords: [record('')], schemaUrl: '' }],
+      instrumentationLibraryLogs: [],
+      schemaUrl: '',
+    },
+  ],
+}).finish().length;
+const body = randomBytes(Math.max(1, Math.floor((recordBytes - overhead) / 2))).toString('hex');
+const request = Buffer.from(
+  ExportLogsServiceRequest.encode({
+    resourceLogs: [
+      {
+        resource: {
+          attributes: [
+            { key: 'service.name', value: str('bench-otlp') },
+            { key: 'k8s.namespace.name', value: str('default') },
+            { key: 'k8s.pod.name', value: str('bench-loadgen-7d9f8c6b5-x2k4q') },
+          ],
+          droppedAttributesCount: 0,
+        },
+        scopeLogs: [
+          { scope: { name: 'bench', version: '1' }, logRecords: Array.from({ length: batch }, () => record(body)), schemaUrl: '' },
+        ],
+        instrumentationLibraryLogs: [],
+        schemaUrl: '',
+      },
+    ],
+  }).finish(),
+);
+
+/** rejected_log_records of a response's partial_success (field 1 → field 1), 0 when absent. */
+function rejectedOf(response: Buffer): number {
+  if (response.length === 0) return 0;
+  const r = new BinaryReader(response);
+  if (r.uint32() !== 10) return 0;
+  const p = new BinaryReader(r.bytes());
+  return p.uint32() === 8 ? Number(p.int64()) : 0;
+}
+
+const start = performance.now();
+const measureFrom = start + warmupMs;
+const end = measureFrom + durationMs;
+let accepted = 0;
+let rejected = 0;
+let calls = 0;
+let refusedCalls = 0;
+const latencies: number[] = [];
+const errors = new Map<string, number>();
+
+async function stream(): Promise<void> {
+  const client = new Client(values.target!, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const sentAt = performance.now();
+      client.makeUnaryRequest(
+        EXPORT,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        request,
+        new Metadata(),
+        {},
+        (err, response) => {
+          const now = performance.now();
+          if (now >= measureFrom && now < end) {
+            calls++;
+            latencies.push(now - sentAt);
+            if (err) {
+              refusedCalls++;
+              errors.set(String(err.code), (errors.get(String(err.code)) ?? 0) + 1);
+            } else {
+              const r = rejectedOf(response!);
+              rejected += r;
+              accepted += batch - r;
+            }
+          }
+          resolve();
+        },
+      );
+    });
+  await Promise.all(
+    Array.from({ length: inflight }, async () => {
+      while (performance.now() < end) await one();
+    }),
+  );
+  client.close();
+}
+
+await Promise.all(Array.from({ length: streams }, () => stream()));
+latencies.sort((a, b) => a - b);
+const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0;
+process.stdout.write(
+  `${JSON.stringify({
+    acceptedPerSec: accepted / (durationMs / 1000),
+    accepted,
+    rejected,
+    calls,
+    refusedCalls,
+    errors: Object.fromEntries(errors),
+    requestBytes: request.length,
+    latencyMs: { p50: pct(50), p99: pct(99), max: latencies.at(-1) ?? 0 },
+  })}\n`,
+);

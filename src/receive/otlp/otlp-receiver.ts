@@ -1,0 +1,199 @@
+import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition } from '@grpc/grpc-js';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { formatAddress, type ListenAddress } from '../../config/env-parsers.js';
+
+export type { OtlpSettings } from './otlp-settings.js';
+import { polkuError } from '../../errors.js';
+import { LogsServiceService } from '../../gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
+import { PROTO_DIR } from '../../proto-dir.js';
+import { serverCredentials, type ListenerTls } from '../../security/tls.js';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../server/connection-guard.js';
+import { GrpcServer } from '../../server/grpc-server.js';
+import type { Receiver, ReceiverContext } from '../receiver.js';
+import { exportResponse, OTLP_RETRY_AFTER_SECONDS, rpcStatus, type ExportAnswer } from './export-answer.js';
+
+type Accepted = Extract<ExportAnswer, { kind: 'accepted' }>;
+import { DEFAULT_EVENT_TYPE_ATTRIBUTE, DEFAULT_ID_ATTRIBUTE, type OtlpSettings } from './otlp-settings.js';
+import { decodeExportRequest, OtlpIntake, type DecodedExport } from './otlp-intake.js';
+import { otlpLogsHandler } from './otlp-http.js';
+
+export interface OtlpReceiverOptions extends OtlpSettings {
+  /** The gateway's listener TLS (POLKU_TLS_*): both OTLP ports serve it too. */
+  tls?: ListenerTls | undefined;
+  /** The gRPC port's connection budget, applied to the OTLP gRPC port on its own. */
+  connections?: ConnectionLimits | undefined;
+}
+
+/** The ports an OTLP receiver bound (0: that side is off). */
+export interface OtlpPorts {
+  grpc: number;
+  http: number;
+}
+
+/** The OTLP proto folder, for reflection (the files as published; see proto/opentelemetry/README.md). */
+const OTLP_LOGS_PROTO = join(PROTO_DIR, 'opentelemetry', 'proto', 'collector', 'logs', 'v1', 'logs_service.proto');
+
+/**
+ * OpenTelemetry logs in: `opentelemetry.proto.collector.logs.v1.LogsService/Export` on a gRPC port
+ * of its own (4317) and `POST /v1/logs` on an HTTP port of its own (4318), each record one event
+ * (src/receive/otlp/log-records.ts has the mapping; the README has it as a table). The ports are
+ * its own, not the gateway's: OTLP senders expect the standard ports and plain paths.
+ */
+export class OtlpReceiver implements Receiver {
+  readonly name = 'otlp';
+  private grpc: GrpcServer | null = null;
+  private http: Server | HttpsServer | null = null;
+  private stopWatching: (() => void) | undefined;
+  private grpcStopped: Promise<void> | null = null;
+  private bound: OtlpPorts = { grpc: 0, http: 0 };
+
+  constructor(private readonly o: OtlpReceiverOptions) {}
+
+  /** The bound ports, once started. */
+  get ports(): OtlpPorts {
+    return this.bound;
+  }
+
+  async start(ctx: ReceiverContext): Promise<void> {
+    const intake = new OtlpIntake(ctx, {
+      eventTypeAttribute: this.o.eventTypeAttribute ?? DEFAULT_EVENT_TYPE_ATTRIBUTE,
+      idAttribute: this.o.idAttribute ?? DEFAULT_ID_ATTRIBUTE,
+    });
+    try {
+      if (this.o.grpcAddr) this.bound.grpc = await this.listenGrpc(ctx, intake, this.o.grpcAddr);
+      if (this.o.httpAddr) this.bound.http = await this.listenHttp(intake, this.o.httpAddr);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    intake.log.info(
+      {
+        otlpGrpc: this.o.grpcAddr ? formatAddress({ ...this.o.grpcAddr, port: this.bound.grpc }) : 'off',
+        otlpHttp: this.o.httpAddr ? formatAddress({ ...this.o.httpAddr, port: this.bound.http }) : 'off',
+      },
+      'otlp listening',
+    );
+  }
+
+  stopIntake(): void {
+    this.grpcStopped ??= this.grpc?.shutdown(5_000) ?? null;
+    this.http?.close();
+  }
+
+  async close(): Promise<void> {
+    this.stopIntake();
+    await this.grpcStopped;
+    this.stopWatching?.();
+    this.stopWatching = undefined;
+    const http = this.http;
+    this.http = null;
+    if (http) {
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+    }
+  }
+
+  private async listenGrpc(ctx: ReceiverContext, intake: OtlpIntake, addr: ListenAddress): Promise<number> {
+    const maxBytes = ctx.hub.limits.maxMessageBytes;
+    const definition = {
+      export: {
+        ...LogsServiceService.export,
+        requestDeserialize: (bytes: Buffer): DecodedExport => decodeExportRequest(intake, bytes),
+        responseSerialize: (answer: Accepted): Buffer => Buffer.from(exportResponse(answer.rejected, answer.message)),
+      },
+    } as unknown as ServiceDefinition;
+    const implementation = {
+      export: (call: ServerUnaryCall<DecodedExport, Accepted>, cb: sendUnaryData<Accepted>) => {
+        let answer: ExportAnswer | Promise<ExportAnswer>;
+        try {
+          answer = intake.submit(call.request, 'grpc');
+        } catch (err) {
+          intake.log.error({ err }, 'OTLP Export processing threw');
+          cb({ code: 13, details: 'internal error while processing the request' });
+          return;
+        }
+        if (answer instanceof Promise) {
+          answer.then(
+            (a) => answerGrpc(a, cb),
+            (err: unknown) => {
+              intake.log.error({ err }, 'OTLP Export processing failed');
+              cb({ code: 13, details: 'internal error while processing the request' });
+            },
+          );
+        } else answerGrpc(answer, cb);
+      },
+    };
+    this.grpc = new GrpcServer({
+      services: [{ definition, implementation, protoFiles: [OTLP_LOGS_PROTO], protoIncludeDirs: [PROTO_DIR] }],
+      maxMessageBytes: maxBytes,
+      connections: this.o.connections ?? DEFAULT_CONNECTION_LIMITS,
+      // The guard's metrics carry no port label: the OTLP port's stay off /metrics rather than clash with the gateway port's.
+      registry: new Registry(),
+      logger: ctx.logger.child({ component: 'otlp-grpc' }),
+    });
+    let port: number;
+    try {
+      port = await this.grpc.listen(formatAddress(addr), serverCredentials(this.o.tls));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw polkuError(
+        'POLKU_ERR_LISTEN',
+        `OTLP/gRPC server could not listen on ${formatAddress(addr)} (POLKU_OTLP_GRPC_ADDR): ${message}`,
+        err,
+      );
+    }
+    this.grpc.setServing(true);
+    return port;
+  }
+
+  private listenHttp(intake: OtlpIntake, addr: ListenAddress): Promise<number> {
+    const handler = otlpLogsHandler(intake);
+    const tls = this.o.tls;
+    let server: Server | HttpsServer;
+    if (tls) {
+      const https = createHttpsServer(tls.httpsOptions(), handler);
+      this.stopWatching = tls.files.onChange(() => https.setSecureContext(tls.httpsOptions()));
+      server = https;
+    } else {
+      server = createServer(handler);
+    }
+    server.maxConnections = (this.o.connections ?? DEFAULT_CONNECTION_LIMITS).maxConnections;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 60_000;
+    server.keepAliveTimeout = 65_000;
+    this.http = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(
+          polkuError(
+            'POLKU_ERR_LISTEN',
+            `OTLP/HTTP server could not listen on ${formatAddress(addr)} (POLKU_OTLP_HTTP_ADDR): ${err.message}`,
+            err,
+          ),
+        ),
+      );
+      server.listen(addr.port, addr.host, () => {
+        const a = server.address();
+        resolve(typeof a === 'object' && a ? a.port : addr.port);
+      });
+    });
+  }
+}
+
+/** A refused request fails with its status; a retryable one carries RetryInfo in grpc-status-details-bin. */
+function answerGrpc(answer: ExportAnswer, cb: sendUnaryData<Accepted>): void {
+  if (answer.kind === 'accepted') {
+    cb(null, answer);
+    return;
+  }
+  const metadata = new Metadata();
+  if (answer.retryable) {
+    metadata.set('grpc-status-details-bin', Buffer.from(rpcStatus(answer.grpc, answer.message, OTLP_RETRY_AFTER_SECONDS)));
+  }
+  cb({ code: answer.grpc, details: answer.message, metadata });
+}
