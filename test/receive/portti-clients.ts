@@ -166,7 +166,7 @@ export const decode = {
 };
 
 /**
- * A stand-in for the portti ingestor (src/ingest/agents/portti.ts, another branch): claims source
+ * A stand-in for the portti ingestor (the real one is src/ingest/agents/portti.ts): claims source
  * `portti`, decodes each RawK8sEvent strictly on its own, and makes one event per RawK8sEvent with
  * its id and its bytes as payload; an event that does not decode is a PARSE_ERROR. It records what
  * it was handed so tests can check the receiver passed the bytes untouched.
