@@ -83,6 +83,8 @@ interface RunOptions {
   durable: boolean;
   /** Skip the agent-ingest run (tapio batches). Also skipped for durable and grpcio runs. */
   skipAgents: boolean;
+  /** Skip the OTLP/gRPC phase (--skip-otlp); durable runs always skip it. */
+  skipOtlp: boolean;
 }
 
 function readOptions(): RunOptions {
@@ -100,6 +102,7 @@ function readOptions(): RunOptions {
       loadgen: { type: 'string', default: 'node' },
       durable: { type: 'boolean', default: false },
       'skip-agents': { type: 'boolean', default: false },
+      'skip-otlp': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -118,6 +121,7 @@ function readOptions(): RunOptions {
     loadgen: values.loadgen,
     durable: values.durable,
     skipAgents: values['skip-agents'] || values.durable || values.loadgen !== 'node',
+    skipOtlp: values['skip-otlp'] || values.durable,
   };
 }
 
@@ -440,7 +444,7 @@ async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
       tapioCpuCores = tapioWindow.figures().cpuCores;
     }
     let otlp: OtlpLoadResult | null = null;
-    if (!opts.durable && gw.otlpAddr) {
+    if (!opts.skipOtlp && gw.otlpAddr) {
       log(`gateway, OTLP/gRPC: full speed, ${opts.streams} connections, batches of ${EVENTS_PER_BATCH} log records`);
       otlp = await runOtlpLoad(gw.otlpAddr, opts);
     }
