@@ -2,7 +2,7 @@ import type { BinaryReader } from '@bufbuild/protobuf/wire';
 import type { Timestamp } from '../../gen/google/protobuf/timestamp.js';
 import type { Event } from '../../gen/polku/v1/event.js';
 import { isInvalidUtf8, refusedEvent, strictReader, type DecodeRefusal } from '../event-decoder.js';
-import type { IngestContext, IngestProblem, IngestResult } from '../ingestor.js';
+import type { IngestContext, IngestProblem, IngestResult, Ingestor } from '../ingestor.js';
 import { DEFAULT_LIMITS } from '../intake-rules.js';
 
 /**
@@ -60,6 +60,28 @@ export interface AgentIngestorOptions {
   name?: string;
   /** Batch sources claimed. Default: the agent's name (`tapio`, `elava`, `portti`). */
   sources?: readonly string[];
+}
+
+/**
+ * The three agent ingestors: each is this with its agent's format (how to read its batch and map
+ * one of its events), claiming the agent's name as its source unless told otherwise.
+ */
+export abstract class AgentBatchIngestor<Message, Batch> implements Ingestor {
+  readonly name: string;
+  readonly sources: readonly string[];
+
+  protected constructor(
+    private readonly format: AgentFormat<Message, Batch>,
+    agent: string,
+    options: AgentIngestorOptions,
+  ) {
+    this.name = options.name ?? agent;
+    this.sources = options.sources ?? [agent];
+  }
+
+  ingest(ctx: IngestContext, data: Uint8Array): IngestResult {
+    return ingestAgentBatch(this.format, ctx, data);
+  }
 }
 
 /** Protobuf wire types. */

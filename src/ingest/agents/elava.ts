@@ -13,13 +13,13 @@ import {
   PAYLOAD_FORMAT,
 } from '../../metadata-keys.js';
 import type { DecodeRefusal } from '../event-decoder.js';
-import type { IngestContext, IngestResult, Ingestor } from '../ingestor.js';
+import type { IngestContext } from '../ingestor.js';
 import {
   LEN,
   VARINT,
   badEnum,
   enumSegments,
-  ingestAgentBatch,
+  AgentBatchIngestor,
   put,
   putAll,
   timestampNs,
@@ -133,16 +133,8 @@ const ELAVA: AgentFormat<RawCloudEvent, ElavaBatch> = {
  * (`elava.aws.s3_bucket.created`), its message kept as the payload. The mapping is the README's
  * "Agents" table; the walk and its refusals are agent-batch.ts's.
  */
-export class ElavaIngestor implements Ingestor {
-  readonly name: string;
-  readonly sources: readonly string[];
-
+export class ElavaIngestor extends AgentBatchIngestor<RawCloudEvent, ElavaBatch> {
   constructor(options: AgentIngestorOptions = {}) {
-    this.name = options.name ?? 'elava';
-    this.sources = options.sources ?? ['elava'];
-  }
-
-  ingest(ctx: IngestContext, data: Uint8Array): IngestResult {
-    return ingestAgentBatch(ELAVA, ctx, data);
+    super(ELAVA, 'elava', options);
   }
 }

@@ -16,12 +16,12 @@ import {
   PAYLOAD_FORMAT,
 } from '../../metadata-keys.js';
 import type { DecodeRefusal } from '../event-decoder.js';
-import type { IngestContext, IngestResult, Ingestor } from '../ingestor.js';
+import type { IngestContext } from '../ingestor.js';
 import {
   LEN,
   badEnum,
   enumSegments,
-  ingestAgentBatch,
+  AgentBatchIngestor,
   put,
   putAll,
   timestampNs,
@@ -145,16 +145,8 @@ const PORTTI: AgentFormat<RawK8sEvent, PorttiBatch> = {
  * (`portti.deployment.update`), its message kept as the payload. The mapping is the README's
  * "Agents" table; the walk and its refusals are agent-batch.ts's.
  */
-export class PorttiIngestor implements Ingestor {
-  readonly name: string;
-  readonly sources: readonly string[];
-
+export class PorttiIngestor extends AgentBatchIngestor<RawK8sEvent, PorttiBatch> {
   constructor(options: AgentIngestorOptions = {}) {
-    this.name = options.name ?? 'portti';
-    this.sources = options.sources ?? ['portti'];
-  }
-
-  ingest(ctx: IngestContext, data: Uint8Array): IngestResult {
-    return ingestAgentBatch(PORTTI, ctx, data);
+    super(PORTTI, 'portti', options);
   }
 }

@@ -12,14 +12,14 @@ import {
   PAYLOAD_FORMAT,
 } from '../../metadata-keys.js';
 import type { DecodeRefusal } from '../event-decoder.js';
-import type { IngestContext, IngestResult, Ingestor } from '../ingestor.js';
+import type { IngestContext } from '../ingestor.js';
 import {
   LEN,
   badEnum,
   checkMessage,
   type MessageCheck,
   enumSegments,
-  ingestAgentBatch,
+  AgentBatchIngestor,
   timestampNs,
   type AgentFormat,
   type AgentIngestorOptions,
@@ -216,16 +216,8 @@ const TAPIO: AgentFormat<TapioEnvelope, TapioBatch> = {
  * (`tapio.network.connection_reset`), its message kept as the payload. The mapping is the
  * README's "Agents" table; the walk and its refusals are agent-batch.ts's.
  */
-export class TapioIngestor implements Ingestor {
-  readonly name: string;
-  readonly sources: readonly string[];
-
+export class TapioIngestor extends AgentBatchIngestor<TapioEnvelope, TapioBatch> {
   constructor(options: AgentIngestorOptions = {}) {
-    this.name = options.name ?? 'tapio';
-    this.sources = options.sources ?? ['tapio'];
-  }
-
-  ingest(ctx: IngestContext, data: Uint8Array): IngestResult {
-    return ingestAgentBatch(TAPIO, ctx, data);
+    super(TAPIO, 'tapio', options);
   }
 }
