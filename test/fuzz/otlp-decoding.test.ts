@@ -47,24 +47,32 @@ const logRecord: fc.Arbitrary<LogRecord> = fc.record({
   flags: fc.nat(),
   traceId: fc.oneof(fc.constant(new Uint8Array(0)), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ maxLength: 20 })),
   spanId: fc.oneof(fc.constant(new Uint8Array(0)), fc.uint8Array({ minLength: 8, maxLength: 8 })),
+  eventName: fc.oneof(fc.constant(''), fc.string({ maxLength: 6 })),
 });
 
 const request: fc.Arbitrary<ExportLogsServiceRequest> = fc.record({
   resourceLogs: fc.array(
     fc.record({
       resource: fc.option(
-        keyValues.map((attributes) => ({ attributes, droppedAttributesCount: 0 })),
+        keyValues.map((attributes) => ({ attributes, droppedAttributesCount: 0, entityRefs: [] })),
         { nil: undefined },
       ),
       scopeLogs: fc.array(
         fc.record({
-          scope: fc.option(fc.record({ name: fc.string({ maxLength: 6 }), version: fc.string({ maxLength: 6 }) }), { nil: undefined }),
+          scope: fc.option(
+            fc.record({
+              name: fc.string({ maxLength: 6 }),
+              version: fc.string({ maxLength: 6 }),
+              attributes: fc.constant([]),
+              droppedAttributesCount: fc.constant(0),
+            }),
+            { nil: undefined },
+          ),
           logRecords: fc.array(logRecord, { maxLength: 4 }),
           schemaUrl: fc.constant(''),
         }),
         { maxLength: 3 },
       ),
-      instrumentationLibraryLogs: fc.constant([]),
       schemaUrl: fc.constant(''),
     }),
     { maxLength: 3 },
