@@ -5,18 +5,13 @@ import { ExportLogsServiceRequest } from '../../src/gen/opentelemetry/proto/coll
 import type { AnyValue } from '../../src/gen/opentelemetry/proto/common/v1/common.js';
 import type { LogRecord } from '../../src/gen/opentelemetry/proto/logs/v1/logs.js';
 import { eventsOfRequest, idProblem, recordCount } from '../../src/receive/otlp/log-records.js';
-import { decodeExportRequest, type OtlpIntake } from '../../src/receive/otlp/otlp-intake.js';
+import { isInvalidUtf8, strictReader } from '../../src/ingest/event-decoder.js';
+import { decodeExportLogs, type DecodedLogs } from '../../src/receive/otlp/export-decoder.js';
 import { OtlpBodyError, requestOfJson } from '../../src/receive/otlp/otlp-json.js';
 import { fuzzRuns } from './runs.js';
 
-/** What decodeExportRequest needs of the intake: its size limit and how to say "unreadable". */
-const intake = {
-  maxMessageBytes: 64 * 1024,
-  decoded: (request: ExportLogsServiceRequest) => ({ kind: 'request' as const, request }),
-  unreadable: (code: string, message: string) => ({ kind: 'unreadable' as const, code, message }),
-} as unknown as OtlpIntake;
-
 const MAPPING = { eventTypeAttribute: 'event.name', idAttribute: 'log.record.uid', maxMetadataBytes: 512 };
+const LIMITS = { maxBatchEvents: 10_000, maxJsonDepth: 64 };
 
 const anyValue: fc.Arbitrary<AnyValue> = fc.letrec<{ v: AnyValue }>((tie) => ({
   v: fc.oneof(
@@ -79,18 +74,37 @@ const request: fc.Arbitrary<ExportLogsServiceRequest> = fc.record({
   ),
 });
 
-test('protobuf: any request decodes to itself, maps to one event per record, with metadata bounded', () => {
+/**
+ * The reference: the generated decoder (strict UTF-8), the whole-request id check, then the mapping
+ * of log-records.ts, the path the receiver took before export-decoder.ts (and OTLP/JSON still takes).
+ */
+function reference(bytes: Uint8Array): DecodedLogs {
+  let req: ExportLogsServiceRequest;
+  try {
+    req = ExportLogsServiceRequest.decode(strictReader(bytes));
+  } catch (err) {
+    if (isInvalidUtf8(err))
+      return { kind: 'unreadable', code: 'INVALID_BATCH', message: 'not an ExportLogsServiceRequest: a string field is not valid UTF-8' };
+    return { kind: 'unreadable', code: 'INVALID_BATCH', message: `not an ExportLogsServiceRequest: ${(err as Error).message}` };
+  }
+  const problem = idProblem(req);
+  if (problem !== undefined)
+    return { kind: 'unreadable', code: 'INVALID_BATCH', message: `not a valid ExportLogsServiceRequest: ${problem}` };
+  return { kind: 'events', events: eventsOfRequest(req, MAPPING) };
+}
+
+const fast = (bytes: Uint8Array) => decodeExportLogs(bytes, MAPPING, LIMITS);
+
+test('protobuf: the one-pass decoder gives exactly the reference events, or the same refusal, for any request', () => {
   fc.assert(
     fc.property(request, (req) => {
       const bytes = ExportLogsServiceRequest.encode(req).finish();
-      if (bytes.length > intake.maxMessageBytes) return;
-      const decoded = decodeExportRequest(intake, bytes);
-      assert.equal(decoded.kind, 'request');
-      if (decoded.kind !== 'request') return;
-      if (idProblem(decoded.request) !== undefined) return;
-      const events = eventsOfRequest(decoded.request, MAPPING);
-      assert.equal(events.length, recordCount(req));
-      for (const e of events) {
+      const want = reference(bytes);
+      const got = fast(bytes);
+      assert.deepEqual(got, want);
+      if (got.kind !== 'events') return;
+      assert.equal(got.events.length, recordCount(req));
+      for (const e of got.events) {
         let bytesIn = 0;
         let largest = 0;
         for (const k in e.metadata) {
@@ -106,15 +120,98 @@ test('protobuf: any request decodes to itself, maps to one event per record, wit
   );
 });
 
-test('protobuf: arbitrary bytes never throw; they decode or are refused INVALID_BATCH', () => {
+test('protobuf: arbitrary and mutated bytes never throw; what the one-pass decoder takes, the reference takes alike', () => {
+  const mutated = fc
+    .tuple(request, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }))
+    .map(([req, edits]) => {
+      const bytes = Buffer.from(ExportLogsServiceRequest.encode(req).finish());
+      for (const [at, v] of edits) if (bytes.length > 0) bytes[at % bytes.length] = v;
+      return new Uint8Array(bytes);
+    });
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => {
-      const decoded = decodeExportRequest(intake, bytes);
-      if (decoded.kind === 'unreadable') assert.equal(decoded.code, 'INVALID_BATCH');
-      else eventsOfRequest(decoded.request, MAPPING);
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 256 }), mutated), (bytes) => {
+      const got = fast(bytes);
+      if (got.kind === 'unreadable') {
+        assert.equal(got.code, 'INVALID_BATCH');
+        return;
+      }
+      // Stricter than the generated decoder (wrong wire types, end-group tags), never looser.
+      assert.deepEqual(got, reference(bytes));
     }),
     { numRuns: fuzzRuns() },
   );
+});
+
+test('protobuf: limits are checked while decoding: record maxBatchEvents + 1, AnyValue nesting past maxJsonDepth', () => {
+  const str = (value: string) => ({ value: { $case: 'stringValue' as const, value } });
+  const rec = (body: AnyValue): LogRecord => ({
+    timeUnixNano: 0n,
+    observedTimeUnixNano: 0n,
+    severityNumber: 0,
+    severityText: '',
+    body,
+    attributes: [],
+    droppedAttributesCount: 0,
+    flags: 0,
+    traceId: new Uint8Array(0),
+    spanId: new Uint8Array(0),
+    eventName: '',
+  });
+  const req = (records: LogRecord[]): Uint8Array =>
+    ExportLogsServiceRequest.encode({
+      resourceLogs: [{ resource: undefined, scopeLogs: [{ scope: undefined, logRecords: records, schemaUrl: '' }], schemaUrl: '' }],
+    }).finish();
+  const three = req([rec(str('a')), rec(str('b')), rec(str('c'))]);
+  assert.equal(decodeExportLogs(three, MAPPING, { maxBatchEvents: 3, maxJsonDepth: 4 }).kind, 'events');
+  assert.deepEqual(decodeExportLogs(three, MAPPING, { maxBatchEvents: 2, maxJsonDepth: 4 }), {
+    kind: 'unreadable',
+    code: 'BATCH_TOO_LARGE',
+    message: 'more than 2 log records (POLKU_MAX_BATCH_EVENTS)',
+  });
+  let nested: AnyValue = str('deep');
+  for (let i = 0; i < 4; i++) nested = { value: { $case: 'arrayValue', value: { values: [nested] } } };
+  const deep = req([rec(nested)]);
+  const ok = decodeExportLogs(deep, MAPPING, { maxBatchEvents: 3, maxJsonDepth: 4 });
+  assert.equal(ok.kind, 'events');
+  if (ok.kind === 'events') assert.equal(Buffer.from(ok.events[0]!.payload).toString(), '[[[["deep"]]]]');
+  assert.deepEqual(decodeExportLogs(deep, MAPPING, { maxBatchEvents: 3, maxJsonDepth: 3 }), {
+    kind: 'unreadable',
+    code: 'INVALID_BATCH',
+    message: 'not an ExportLogsServiceRequest: AnyValue arrays and maps nest deeper than 3 (POLKU_MAX_JSON_DEPTH)',
+  });
+});
+
+test('event_name wins over the event type attribute; without it the attribute gives the event type', () => {
+  const str = (value: string) => ({ value: { $case: 'stringValue' as const, value } });
+  const rec = (eventName: string): LogRecord => ({
+    timeUnixNano: 0n,
+    observedTimeUnixNano: 0n,
+    severityNumber: 0,
+    severityText: '',
+    body: undefined,
+    attributes: [{ key: 'event.name', value: str('from.attribute') }],
+    droppedAttributesCount: 0,
+    flags: 0,
+    traceId: new Uint8Array(0),
+    spanId: new Uint8Array(0),
+    eventName,
+  });
+  const bytes = ExportLogsServiceRequest.encode({
+    resourceLogs: [
+      { resource: undefined, scopeLogs: [{ scope: undefined, logRecords: [rec('from.field'), rec('')], schemaUrl: '' }], schemaUrl: '' },
+    ],
+  }).finish();
+  for (const decoded of [fast(bytes), reference(bytes)]) {
+    assert.equal(decoded.kind, 'events');
+    if (decoded.kind !== 'events') continue;
+    assert.deepEqual(
+      decoded.events.map((e) => [e.eventType, e.metadata['otel.attr.event.name']]),
+      [
+        ['from.field', 'from.attribute'],
+        ['from.attribute', 'from.attribute'],
+      ],
+    );
+  }
 });
 
 test('OTLP/JSON: any JSON value or text either reads as a request or throws OtlpBodyError, never anything else', () => {
