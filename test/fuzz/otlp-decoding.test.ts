@@ -16,7 +16,7 @@ const LIMITS = { maxBatchEvents: 10_000, maxJsonDepth: 64 };
 const anyValue: fc.Arbitrary<AnyValue> = fc.letrec<{ v: AnyValue }>((tie) => ({
   v: fc.oneof(
     { depthSize: 'small' },
-    fc.string().map((value) => ({ value: { $case: 'stringValue' as const, value } })),
+    fc.oneof(fc.string(), fc.string({ unit: 'grapheme' })).map((value) => ({ value: { $case: 'stringValue' as const, value } })),
     fc.boolean().map((value) => ({ value: { $case: 'boolValue' as const, value } })),
     fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }).map((value) => ({ value: { $case: 'intValue' as const, value } })),
     fc.double().map((value) => ({ value: { $case: 'doubleValue' as const, value } })),
@@ -29,7 +29,13 @@ const anyValue: fc.Arbitrary<AnyValue> = fc.letrec<{ v: AnyValue }>((tie) => ({
   ),
 })).v;
 
-const keyValues = fc.array(fc.record({ key: fc.string({ maxLength: 12 }), value: anyValue }), { maxLength: 4 });
+const keyValues = fc.array(
+  fc.record({
+    key: fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('service.name', 'event.name', 'log.record.uid')),
+    value: anyValue,
+  }),
+  { maxLength: 4 },
+);
 
 const logRecord: fc.Arbitrary<LogRecord> = fc.record({
   timeUnixNano: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
@@ -42,7 +48,7 @@ const logRecord: fc.Arbitrary<LogRecord> = fc.record({
   flags: fc.nat(),
   traceId: fc.oneof(fc.constant(new Uint8Array(0)), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ maxLength: 20 })),
   spanId: fc.oneof(fc.constant(new Uint8Array(0)), fc.uint8Array({ minLength: 8, maxLength: 8 })),
-  eventName: fc.oneof(fc.constant(''), fc.string({ maxLength: 6 })),
+  eventName: fc.oneof(fc.constant(''), fc.string({ maxLength: 6, unit: 'grapheme' })),
 });
 
 const request: fc.Arbitrary<ExportLogsServiceRequest> = fc.record({
