@@ -49,6 +49,7 @@ function record(body: string): LogRecord {
     flags: 1,
     traceId: randomBytes(16),
     spanId: randomBytes(8),
+    eventName: '',
   };
 }
 const overhead = ExportLogsServiceRequest.encode({
@@ -56,7 +57,6 @@ const overhead = ExportLogsServiceRequest.encode({
     {
       resource: undefined,
       scopeLogs: [{ scope: undefined, logRecords: [record('')], schemaUrl: '' }],
-      instrumentationLibraryLogs: [],
       schemaUrl: '',
     },
   ],
@@ -73,11 +73,15 @@ const request = Buffer.from(
             { key: 'k8s.pod.name', value: str('bench-loadgen-7d9f8c6b5-x2k4q') },
           ],
           droppedAttributesCount: 0,
+          entityRefs: [],
         },
         scopeLogs: [
-          { scope: { name: 'bench', version: '1' }, logRecords: Array.from({ length: batch }, () => record(body)), schemaUrl: '' },
+          {
+            scope: { name: 'bench', version: '1', attributes: [], droppedAttributesCount: 0 },
+            logRecords: Array.from({ length: batch }, () => record(body)),
+            schemaUrl: '',
+          },
         ],
-        instrumentationLibraryLogs: [],
         schemaUrl: '',
       },
     ],

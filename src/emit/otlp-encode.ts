@@ -32,7 +32,7 @@ const TRACE_ID = Keys.TRACE_ID;
  * | payload, `polku.payload.format: json` | body as a structured AnyValue (objects → kvlist, arrays, ints, doubles, bools, strings; null → empty) |
  * | payload, `polku.payload.format: text` or any valid UTF-8 | body.string_value |
  * | payload, other bytes | body.bytes_value |
- * | event_type | attribute `event.name` |
+ * | event_type | `event_name` (12) and attribute `event.name` |
  * | id | attribute `log.record.uid` |
  * | source | resource `service.name` when metadata has none; attribute `polku.source` when it differs from that |
  * | outcome | attribute `polku.outcome` (`success`, `failure`, `timeout`, `unknown`) |
@@ -299,6 +299,11 @@ function visitRecord(out: Out | null, e: Event, serviceName: string, index: numb
   if (ts !== 0n) {
     out?.fixed64(11, ts);
     n += 9;
+  }
+  // event_name (12, OTLP 1.5) as well as the `event.name` attribute, for receivers of older protos.
+  if (e.eventType !== '') {
+    out?.str(12, e.eventType);
+    n += strSize(12, e.eventType);
   }
   return n;
 }

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { ExportLogsServiceRequest, LogsServiceClient } from '../../src/gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
+import {
+  ExportLogsServiceRequest,
+  ExportLogsServiceResponse,
+  LogsServiceClient,
+} from '../../src/gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
 import type { LogRecord } from '../../src/gen/opentelemetry/proto/logs/v1/logs.js';
 import { scrape } from '../helpers/gateway-harness.js';
 import { runPolku, servePolku, type PolkuProcess } from '../helpers/polku-process.js';
@@ -25,6 +29,7 @@ function record(body: string, extra: Partial<LogRecord> = {}): LogRecord {
     flags: 0,
     traceId: new Uint8Array(0),
     spanId: new Uint8Array(0),
+    eventName: '',
     ...extra,
   };
 }
@@ -36,16 +41,15 @@ function request(records: LogRecord[]): ExportLogsServiceRequest {
         resource: {
           attributes: [{ key: 'service.name', value: { value: { $case: 'stringValue', value: 'raw' } } }],
           droppedAttributesCount: 0,
+          entityRefs: [],
         },
         scopeLogs: [{ scope: undefined, logRecords: records, schemaUrl: '' }],
-        instrumentationLibraryLogs: [],
         schemaUrl: '',
       },
     ],
   };
 }
 
-/** ExportLogsServiceResponse.partial_success, read by its published field numbers (the vendored protos predate it). */
 interface PartialSuccess {
   rejected: bigint;
   message: string;
@@ -53,23 +57,8 @@ interface PartialSuccess {
 type Answer = { response?: PartialSuccess; error?: ServiceError };
 
 function partialSuccess(bytes: Buffer): PartialSuccess {
-  const out = { rejected: 0n, message: '' };
-  const r = new BinaryReader(bytes);
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag !== 10) {
-      r.skip(tag & 7);
-      continue;
-    }
-    const p = new BinaryReader(r.bytes());
-    while (p.pos < p.len) {
-      const t = p.uint32();
-      if (t === 8) out.rejected = BigInt(p.int64());
-      else if (t === 18) out.message = p.string();
-      else p.skip(t & 7);
-    }
-  }
-  return out;
+  const p = ExportLogsServiceResponse.decode(bytes).partialSuccess;
+  return { rejected: p?.rejectedLogRecords ?? 0n, message: p?.errorMessage ?? '' };
 }
 
 /** One Export call; bytes go out as given (so a test can send what no encoder would). */

@@ -199,7 +199,6 @@ describe('OTLP/HTTP: bodies that are refused, precisely', () => {
         {
           resource: undefined,
           scopeLogs: [{ scope: undefined, schemaUrl: '', logRecords: [] }],
-          instrumentationLibraryLogs: [],
           schemaUrl: 'ab',
         },
       ],
@@ -249,15 +248,15 @@ describe('OTLP/HTTP: bodies that are refused, precisely', () => {
       flags: 0,
       traceId: new Uint8Array(0),
       spanId: new Uint8Array(0),
+      eventName: '',
     });
     const bytes = ExportLogsServiceRequest.encode({
       resourceLogs: [
         {
-          resource: { attributes: [{ key: 'service.name', value: str('proto-gzip') }], droppedAttributesCount: 0 },
+          resource: { attributes: [{ key: 'service.name', value: str('proto-gzip') }], droppedAttributesCount: 0, entityRefs: [] },
           scopeLogs: [
             { scope: undefined, logRecords: [rec('kept'), rec('dropped', [{ key: 'big', value: str('y'.repeat(400)) }])], schemaUrl: '' },
           ],
-          instrumentationLibraryLogs: [],
           schemaUrl: '',
         },
       ],

@@ -1,6 +1,7 @@
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { AckCodes, isAckCode, refusalOf, type AckCode } from '../../errors.js';
+import { ExportLogsServiceResponse } from '../../gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
 import type { Ack } from '../../gen/polku/v1/gateway.js';
 
 /** What a retryable refusal tells the sender to wait (RetryInfo over gRPC, Retry-After over HTTP). */
@@ -74,14 +75,9 @@ export function rpcStatus(code: number, message: string, retryAfterSeconds?: num
 
 /**
  * An `ExportLogsServiceResponse` with its `partial_success` when records were rejected (empty when
- * none were, as OTLP asks). The vendored protos (see proto/opentelemetry/README.md) predate
- * `partial_success`, so its two fields are written here by their published numbers:
- * ExportLogsServiceResponse {1 partial_success: ExportLogsPartialSuccess {1 int64
- * rejected_log_records, 2 string error_message}}. Receivers of older protos skip it as unknown.
+ * none were, as OTLP asks).
  */
 export function exportResponse(rejected: number, message: string): Uint8Array {
   if (rejected === 0) return new Uint8Array(0);
-  const w = new BinaryWriter().uint32(10).fork().uint32(8).int64(rejected);
-  if (message !== '') w.uint32(18).string(message);
-  return w.join().finish();
+  return ExportLogsServiceResponse.encode({ partialSuccess: { rejectedLogRecords: BigInt(rejected), errorMessage: message } }).finish();
 }

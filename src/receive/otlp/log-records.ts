@@ -49,8 +49,6 @@ export function eventsOfRequest(request: ExportLogsServiceRequest, o: LogMapping
       resource.push([kv.key, value]);
     }
     for (const sl of rl.scopeLogs) addScope(events, resource, source, sl.scope, sl.logRecords, o);
-    // Senders of protocol versions before 0.15 (InstrumentationLibrary): the same fields.
-    for (const il of rl.instrumentationLibraryLogs) addScope(events, resource, source, il.instrumentationLibrary, il.logRecords, o);
   }
   return events;
 }
@@ -63,16 +61,11 @@ export function eventsOfRequest(request: ExportLogsServiceRequest, o: LogMapping
 export function idProblem(request: ExportLogsServiceRequest): string | undefined {
   for (let r = 0; r < request.resourceLogs.length; r++) {
     const rl = request.resourceLogs[r]!;
-    const groups = [
-      ...rl.scopeLogs.map((s) => ['scopeLogs', s.logRecords] as const),
-      ...rl.instrumentationLibraryLogs.map((s) => ['instrumentationLibraryLogs', s.logRecords] as const),
-    ];
-    for (let g = 0; g < groups.length; g++) {
-      const [name, records] = groups[g]!;
-      const index = name === 'scopeLogs' ? g : g - rl.scopeLogs.length;
+    for (let g = 0; g < rl.scopeLogs.length; g++) {
+      const records = rl.scopeLogs[g]!.logRecords;
       for (let i = 0; i < records.length; i++) {
         const { traceId, spanId } = records[i]!;
-        const at = `resourceLogs[${r}].${name}[${index}].logRecords[${i}]`;
+        const at = `resourceLogs[${r}].scopeLogs[${g}].logRecords[${i}]`;
         if (traceId.length !== 0 && traceId.length !== 16) return `${at}.traceId is ${traceId.length} bytes; OTLP wants 16 or none`;
         if (spanId.length !== 0 && spanId.length !== 8) return `${at}.spanId is ${spanId.length} bytes; OTLP wants 8 or none`;
       }
@@ -86,7 +79,6 @@ export function recordCount(request: ExportLogsServiceRequest): number {
   let n = 0;
   for (const rl of request.resourceLogs) {
     for (const sl of rl.scopeLogs) n += sl.logRecords.length;
-    for (const il of rl.instrumentationLibraryLogs) n += il.logRecords.length;
   }
   return n;
 }
@@ -145,7 +137,8 @@ export function eventOfRecord(record: LogRecord, shared: Entries, source: string
     id,
     timestampUnixNs: record.timeUnixNano !== 0n ? record.timeUnixNano : record.observedTimeUnixNano,
     source,
-    eventType,
+    // `event_name` (OTLP 1.5) first, then the configurable attribute.
+    eventType: record.eventName !== '' ? record.eventName : eventType,
     metadata,
     payload,
     routeTo: [],

@@ -1,16 +1,18 @@
 import { Counter } from 'prom-client';
 import type { AckCode } from '../../errors.js';
-import { ExportLogsServiceRequest } from '../../gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
+import type { ExportLogsServiceRequest } from '../../gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
+import type { Event } from '../../gen/polku/v1/event.js';
 import type { Ack } from '../../gen/polku/v1/gateway.js';
-import { isInvalidUtf8, strictReader } from '../../ingest/event-decoder.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ReceiverContext } from '../receiver.js';
 import { answerOf, type ExportAnswer } from './export-answer.js';
+import { decodeExportLogs, type ExportLimits } from './export-decoder.js';
 import { eventsOfRequest, idProblem, OTLP_DEFAULT_SOURCE, type LogMapping } from './log-records.js';
 
 /** An Export request as read off the wire, or why it could not be read. */
 export type DecodedExport =
   | { readonly kind: 'request'; readonly request: ExportLogsServiceRequest }
+  | { readonly kind: 'events'; readonly events: Event[] }
   | { readonly kind: 'unreadable'; readonly code: AckCode; readonly message: string };
 
 export type OtlpTransport = 'grpc' | 'http';
@@ -42,6 +44,15 @@ export class OtlpIntake {
     return this.ctx.hub.limits.maxMessageBytes;
   }
 
+  /** How records become events, with the hub's metadata bound. */
+  get logMapping(): LogMapping {
+    return { ...this.mapping, maxMetadataBytes: this.ctx.hub.limits.maxMetadataBytes };
+  }
+
+  get limits(): ExportLimits {
+    return this.ctx.hub.limits;
+  }
+
   decoded(request: ExportLogsServiceRequest): DecodedExport {
     return { kind: 'request', request };
   }
@@ -71,7 +82,7 @@ export class OtlpIntake {
         payload: { kind: 'unreadable', code: decoded.code, message: decoded.message },
       });
     } else {
-      const events = eventsOfRequest(decoded.request, { ...this.mapping, maxMetadataBytes: this.ctx.hub.limits.maxMetadataBytes });
+      const events = decoded.kind === 'events' ? decoded.events : eventsOfRequest(decoded.request, this.logMapping);
       if (events.length === 0) {
         this.countRequest(transport, 'accepted');
         return { kind: 'accepted', rejected: 0, message: '' };
@@ -98,9 +109,10 @@ export class OtlpIntake {
 }
 
 /**
- * Decodes a protobuf `ExportLogsServiceRequest` strictly: invalid UTF-8 in any string is refused
- * (not replaced), and so is anything that is not the message; over `maxMessageBytes` is refused
- * before a byte is read. Never throws.
+ * Decodes a protobuf `ExportLogsServiceRequest` straight into events (export-decoder.ts): strictly
+ * (invalid UTF-8 in any string is refused, not replaced, and so is anything that is not the
+ * message) and within the hub's limits; over `maxMessageBytes` is refused before a byte is read.
+ * Never throws.
  */
 export function decodeExportRequest(intake: OtlpIntake, bytes: Uint8Array): DecodedExport {
   if (bytes.length > intake.maxMessageBytes) {
@@ -109,10 +121,5 @@ export function decodeExportRequest(intake: OtlpIntake, bytes: Uint8Array): Deco
       `message is ${bytes.length} bytes, limit ${intake.maxMessageBytes} (POLKU_MAX_MESSAGE_BYTES)`,
     );
   }
-  try {
-    return intake.decoded(ExportLogsServiceRequest.decode(strictReader(bytes)));
-  } catch (err) {
-    if (isInvalidUtf8(err)) return intake.unreadable('INVALID_BATCH', 'not an ExportLogsServiceRequest: a string field is not valid UTF-8');
-    return intake.unreadable('INVALID_BATCH', `not an ExportLogsServiceRequest: ${(err as Error).message}`);
-  }
+  return decodeExportLogs(bytes, intake.logMapping, intake.limits);
 }

@@ -83,6 +83,7 @@ function logRecord(v: unknown, at: string): DeepPartial<LogRecord> {
     flags: int32(field(o, 'flags'), `${at}.flags`),
     traceId: hexBytes(field(o, 'traceId', 'trace_id'), `${at}.traceId`),
     spanId: hexBytes(field(o, 'spanId', 'span_id'), `${at}.spanId`),
+    eventName: str(field(o, 'eventName', 'event_name'), `${at}.eventName`),
   };
 }
 

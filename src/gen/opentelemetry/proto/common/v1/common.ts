@@ -68,21 +68,6 @@ export interface KeyValue {
 }
 
 /**
- * InstrumentationLibrary is a message representing the instrumentation library information
- * such as the fully qualified name and version.
- * InstrumentationLibrary is wire-compatible with InstrumentationScope for binary
- * Protobuf format.
- * This message is deprecated and will be removed on June 15, 2022.
- *
- * @deprecated
- */
-export interface InstrumentationLibrary {
-  /** An empty instrumentation library name means the name is unknown. */
-  name: string;
-  version: string;
-}
-
-/**
  * InstrumentationScope is a message representing the instrumentation scope information
  * such as the fully qualified name and version.
  */
@@ -90,6 +75,54 @@ export interface InstrumentationScope {
   /** An empty instrumentation scope name means the name is unknown. */
   name: string;
   version: string;
+  /**
+   * Additional attributes that describe the scope. [Optional].
+   * Attribute keys MUST be unique (it is not allowed to have more than one
+   * attribute with the same key).
+   */
+  attributes: KeyValue[];
+  droppedAttributesCount: number;
+}
+
+/**
+ * A reference to an Entity.
+ * Entity represents an object of interest associated with produced telemetry: e.g spans, metrics, profiles, or logs.
+ *
+ * Status: [Development]
+ */
+export interface EntityRef {
+  /**
+   * The Schema URL, if known. This is the identifier of the Schema that the entity data
+   * is recorded in. To learn more about Schema URL see
+   * https://opentelemetry.io/docs/specs/otel/schemas/#schema-url
+   *
+   * This schema_url applies to the data in this message and to the Resource attributes
+   * referenced by id_keys and description_keys.
+   * TODO: discuss if we are happy with this somewhat complicated definition of what
+   * the schema_url applies to.
+   *
+   * This field obsoletes the schema_url field in ResourceMetrics/ResourceSpans/ResourceLogs.
+   */
+  schemaUrl: string;
+  /**
+   * Defines the type of the entity. MUST not change during the lifetime of the entity.
+   * For example: "service" or "host". This field is required and MUST not be empty
+   * for valid entities.
+   */
+  type: string;
+  /**
+   * Attribute Keys that identify the entity.
+   * MUST not change during the lifetime of the entity. The Id must contain at least one attribute.
+   * These keys MUST exist in the containing {message}.attributes.
+   */
+  idKeys: string[];
+  /**
+   * Descriptive (non-identifying) attribute keys of the entity.
+   * MAY change over the lifetime of the entity. MAY be empty.
+   * These attribute keys are not part of entity's identity.
+   * These keys MUST exist in the containing {message}.attributes.
+   */
+  descriptionKeys: string[];
 }
 
 function createBaseAnyValue(): AnyValue {
@@ -440,75 +473,8 @@ export const KeyValue: MessageFns<KeyValue> = {
   },
 };
 
-function createBaseInstrumentationLibrary(): InstrumentationLibrary {
-  return { name: "", version: "" };
-}
-
-export const InstrumentationLibrary: MessageFns<InstrumentationLibrary> = {
-  encode(message: InstrumentationLibrary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.name !== "") {
-      writer.uint32(10).string(message.name);
-    }
-    if (message.version !== "") {
-      writer.uint32(18).string(message.version);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): InstrumentationLibrary {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseInstrumentationLibrary();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.name = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.version = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  create<I extends Exact<DeepPartial<InstrumentationLibrary>, I>>(base?: I): InstrumentationLibrary {
-    return InstrumentationLibrary.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<InstrumentationLibrary>, I>>(object: I): InstrumentationLibrary {
-    const message = createBaseInstrumentationLibrary();
-    message.name = object.name ?? "";
-    message.version = object.version ?? "";
-    return message;
-  },
-};
-
 function createBaseInstrumentationScope(): InstrumentationScope {
-  return { name: "", version: "" };
+  return { name: "", version: "", attributes: [], droppedAttributesCount: 0 };
 }
 
 export const InstrumentationScope: MessageFns<InstrumentationScope> = {
@@ -518,6 +484,12 @@ export const InstrumentationScope: MessageFns<InstrumentationScope> = {
     }
     if (message.version !== "") {
       writer.uint32(18).string(message.version);
+    }
+    for (const v of message.attributes) {
+      KeyValue.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.droppedAttributesCount !== 0) {
+      writer.uint32(32).uint32(message.droppedAttributesCount);
     }
     return writer;
   },
@@ -551,6 +523,22 @@ export const InstrumentationScope: MessageFns<InstrumentationScope> = {
             message.version = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.attributes.push(KeyValue.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.droppedAttributesCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -570,6 +558,99 @@ export const InstrumentationScope: MessageFns<InstrumentationScope> = {
     const message = createBaseInstrumentationScope();
     message.name = object.name ?? "";
     message.version = object.version ?? "";
+    message.attributes = object.attributes?.map((e) => KeyValue.fromPartial(e)) || [];
+    message.droppedAttributesCount = object.droppedAttributesCount ?? 0;
+    return message;
+  },
+};
+
+function createBaseEntityRef(): EntityRef {
+  return { schemaUrl: "", type: "", idKeys: [], descriptionKeys: [] };
+}
+
+export const EntityRef: MessageFns<EntityRef> = {
+  encode(message: EntityRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.schemaUrl !== "") {
+      writer.uint32(10).string(message.schemaUrl);
+    }
+    if (message.type !== "") {
+      writer.uint32(18).string(message.type);
+    }
+    for (const v of message.idKeys) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.descriptionKeys) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EntityRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEntityRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.schemaUrl = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.idKeys.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.descriptionKeys.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<EntityRef>, I>>(base?: I): EntityRef {
+    return EntityRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EntityRef>, I>>(object: I): EntityRef {
+    const message = createBaseEntityRef();
+    message.schemaUrl = object.schemaUrl ?? "";
+    message.type = object.type ?? "";
+    message.idKeys = object.idKeys?.map((e) => e) || [];
+    message.descriptionKeys = object.descriptionKeys?.map((e) => e) || [];
     return message;
   },
 };

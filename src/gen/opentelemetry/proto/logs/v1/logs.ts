@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { AnyValue, InstrumentationLibrary, InstrumentationScope, KeyValue } from "../../common/v1/common.js";
+import { AnyValue, InstrumentationScope, KeyValue } from "../../common/v1/common.js";
 import { Resource } from "../../resource/v1/resource.js";
 
 export const protobufPackage = "opentelemetry.proto.logs.v1";
@@ -44,10 +44,23 @@ export enum SeverityNumber {
   UNRECOGNIZED = -1,
 }
 
-/** Masks for LogRecord.flags field. */
+/**
+ * LogRecordFlags represents constants used to interpret the
+ * LogRecord.flags field, which is protobuf 'fixed32' type and is to
+ * be used as bit-fields. Each non-zero value defined in this enum is
+ * a bit-mask.  To extract the bit-field, for example, use an
+ * expression like:
+ *
+ *   (logRecord.flags & LOG_RECORD_FLAGS_TRACE_FLAGS_MASK)
+ */
 export enum LogRecordFlags {
-  LOG_RECORD_FLAG_UNSPECIFIED = 0,
-  LOG_RECORD_FLAG_TRACE_FLAGS_MASK = 255,
+  /**
+   * LOG_RECORD_FLAGS_DO_NOT_USE - The zero value for the enum. Should not be used for comparisons.
+   * Instead use bitwise "and" with the appropriate mask as shown above.
+   */
+  LOG_RECORD_FLAGS_DO_NOT_USE = 0,
+  /** LOG_RECORD_FLAGS_TRACE_FLAGS_MASK - Bits 0-7 are used for trace flags. */
+  LOG_RECORD_FLAGS_TRACE_FLAGS_MASK = 255,
   UNRECOGNIZED = -1,
 }
 
@@ -86,38 +99,10 @@ export interface ResourceLogs {
   /** A list of ScopeLogs that originate from a resource. */
   scopeLogs: ScopeLogs[];
   /**
-   * A list of InstrumentationLibraryLogs that originate from a resource.
-   * This field is deprecated and will be removed after grace period expires on June 15, 2022.
-   *
-   * During the grace period the following rules SHOULD be followed:
-   *
-   * For Binary Protobufs
-   * ====================
-   * Binary Protobuf senders SHOULD NOT set instrumentation_library_logs. Instead
-   * scope_logs SHOULD be set.
-   *
-   * Binary Protobuf receivers SHOULD check if instrumentation_library_logs is set
-   * and scope_logs is not set then the value in instrumentation_library_logs
-   * SHOULD be used instead by converting InstrumentationLibraryLogs into ScopeLogs.
-   * If scope_logs is set then instrumentation_library_logs SHOULD be ignored.
-   *
-   * For JSON
-   * ========
-   * JSON senders that set instrumentation_library_logs field MAY also set
-   * scope_logs to carry the same logs, essentially double-publishing the same data.
-   * Such double-publishing MAY be controlled by a user-settable option.
-   * If double-publishing is not used then the senders SHOULD set scope_logs and
-   * SHOULD NOT set instrumentation_library_logs.
-   *
-   * JSON receivers SHOULD check if instrumentation_library_logs is set and
-   * scope_logs is not set then the value in instrumentation_library_logs
-   * SHOULD be used instead by converting InstrumentationLibraryLogs into ScopeLogs.
-   * If scope_logs is set then instrumentation_library_logs field SHOULD be ignored.
-   *
-   * @deprecated
-   */
-  instrumentationLibraryLogs: InstrumentationLibraryLogs[];
-  /**
+   * The Schema URL, if known. This is the identifier of the Schema that the resource data
+   * is recorded in. Notably, the last part of the URL path is the version number of the
+   * schema: http[s]://server[:port]/path/<version>. To learn more about Schema URL see
+   * https://opentelemetry.io/docs/specs/otel/schemas/#schema-url
    * This schema_url applies to the data in the "resource" field. It does not apply
    * to the data in the "scope_logs" field which have their own schema_url field.
    */
@@ -136,30 +121,13 @@ export interface ScopeLogs {
     | undefined;
   /** A list of log records. */
   logRecords: LogRecord[];
-  /** This schema_url applies to all logs in the "logs" field. */
-  schemaUrl: string;
-}
-
-/**
- * A collection of Logs produced by an InstrumentationLibrary.
- * InstrumentationLibraryLogs is wire-compatible with ScopeLogs for binary
- * Protobuf format.
- * This message is deprecated and will be removed on June 15, 2022.
- *
- * @deprecated
- */
-export interface InstrumentationLibraryLogs {
   /**
-   * The instrumentation library information for the logs in this message.
-   * Semantically when InstrumentationLibrary isn't set, it is equivalent with
-   * an empty instrumentation library name (unknown).
+   * The Schema URL, if known. This is the identifier of the Schema that the log data
+   * is recorded in. Notably, the last part of the URL path is the version number of the
+   * schema: http[s]://server[:port]/path/<version>. To learn more about Schema URL see
+   * https://opentelemetry.io/docs/specs/otel/schemas/#schema-url
+   * This schema_url applies to all logs in the "logs" field.
    */
-  instrumentationLibrary:
-    | InstrumentationLibrary
-    | undefined;
-  /** A list of logs that originate from an instrumentation library. */
-  logRecords: LogRecord[];
-  /** This schema_url applies to all logs in the "logs" field. */
   schemaUrl: string;
 }
 
@@ -222,23 +190,51 @@ export interface LogRecord {
    * defined in W3C Trace Context specification. 24 most significant bits are reserved
    * and must be set to 0. Readers must not assume that 24 most significant bits
    * will be zero and must correctly mask the bits when reading 8-bit trace flag (use
-   * flags & TRACE_FLAGS_MASK). [Optional].
+   * flags & LOG_RECORD_FLAGS_TRACE_FLAGS_MASK). [Optional].
    */
   flags: number;
   /**
    * A unique identifier for a trace. All logs from the same trace share
-   * the same `trace_id`. The ID is a 16-byte array. An ID with all zeroes
-   * is considered invalid. Can be set for logs that are part of request processing
-   * and have an assigned trace id. [Optional].
+   * the same `trace_id`. The ID is a 16-byte array. An ID with all zeroes OR
+   * of length other than 16 bytes is considered invalid (empty string in OTLP/JSON
+   * is zero-length and thus is also invalid).
+   *
+   * This field is optional.
+   *
+   * The receivers SHOULD assume that the log record is not associated with a
+   * trace if any of the following is true:
+   *   - the field is not present,
+   *   - the field contains an invalid value.
    */
   traceId: Uint8Array;
   /**
    * A unique identifier for a span within a trace, assigned when the span
-   * is created. The ID is an 8-byte array. An ID with all zeroes is considered
-   * invalid. Can be set for logs that are part of a particular processing span.
-   * If span_id is present trace_id SHOULD be also present. [Optional].
+   * is created. The ID is an 8-byte array. An ID with all zeroes OR of length
+   * other than 8 bytes is considered invalid (empty string in OTLP/JSON
+   * is zero-length and thus is also invalid).
+   *
+   * This field is optional. If the sender specifies a valid span_id then it SHOULD also
+   * specify a valid trace_id.
+   *
+   * The receivers SHOULD assume that the log record is not associated with a
+   * span if any of the following is true:
+   *   - the field is not present,
+   *   - the field contains an invalid value.
    */
   spanId: Uint8Array;
+  /**
+   * A unique identifier of event category/type.
+   * All events with the same event_name are expected to conform to the same
+   * schema for both their attributes and their body.
+   *
+   * Recommended to be fully qualified and short (no longer than 256 characters).
+   *
+   * Presence of event_name on the log record identifies this record
+   * as an event.
+   *
+   * [Optional].
+   */
+  eventName: string;
 }
 
 function createBaseLogsData(): LogsData {
@@ -297,7 +293,7 @@ export const LogsData: MessageFns<LogsData> = {
 };
 
 function createBaseResourceLogs(): ResourceLogs {
-  return { resource: undefined, scopeLogs: [], instrumentationLibraryLogs: [], schemaUrl: "" };
+  return { resource: undefined, scopeLogs: [], schemaUrl: "" };
 }
 
 export const ResourceLogs: MessageFns<ResourceLogs> = {
@@ -307,9 +303,6 @@ export const ResourceLogs: MessageFns<ResourceLogs> = {
     }
     for (const v of message.scopeLogs) {
       ScopeLogs.encode(v!, writer.uint32(18).fork()).join();
-    }
-    for (const v of message.instrumentationLibraryLogs) {
-      InstrumentationLibraryLogs.encode(v!, writer.uint32(8002).fork()).join();
     }
     if (message.schemaUrl !== "") {
       writer.uint32(26).string(message.schemaUrl);
@@ -346,14 +339,6 @@ export const ResourceLogs: MessageFns<ResourceLogs> = {
             message.scopeLogs.push(ScopeLogs.decode(reader, reader.uint32()));
             continue;
           }
-          case 1000: {
-            if (tag !== 8002) {
-              break;
-            }
-
-            message.instrumentationLibraryLogs.push(InstrumentationLibraryLogs.decode(reader, reader.uint32()));
-            continue;
-          }
           case 3: {
             if (tag !== 26) {
               break;
@@ -383,8 +368,6 @@ export const ResourceLogs: MessageFns<ResourceLogs> = {
       ? Resource.fromPartial(object.resource)
       : undefined;
     message.scopeLogs = object.scopeLogs?.map((e) => ScopeLogs.fromPartial(e)) || [];
-    message.instrumentationLibraryLogs =
-      object.instrumentationLibraryLogs?.map((e) => InstrumentationLibraryLogs.fromPartial(e)) || [];
     message.schemaUrl = object.schemaUrl ?? "";
     return message;
   },
@@ -471,88 +454,6 @@ export const ScopeLogs: MessageFns<ScopeLogs> = {
   },
 };
 
-function createBaseInstrumentationLibraryLogs(): InstrumentationLibraryLogs {
-  return { instrumentationLibrary: undefined, logRecords: [], schemaUrl: "" };
-}
-
-export const InstrumentationLibraryLogs: MessageFns<InstrumentationLibraryLogs> = {
-  encode(message: InstrumentationLibraryLogs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.instrumentationLibrary !== undefined) {
-      InstrumentationLibrary.encode(message.instrumentationLibrary, writer.uint32(10).fork()).join();
-    }
-    for (const v of message.logRecords) {
-      LogRecord.encode(v!, writer.uint32(18).fork()).join();
-    }
-    if (message.schemaUrl !== "") {
-      writer.uint32(26).string(message.schemaUrl);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): InstrumentationLibraryLogs {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseInstrumentationLibraryLogs();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.instrumentationLibrary = InstrumentationLibrary.decode(reader, reader.uint32());
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.logRecords.push(LogRecord.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.schemaUrl = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  create<I extends Exact<DeepPartial<InstrumentationLibraryLogs>, I>>(base?: I): InstrumentationLibraryLogs {
-    return InstrumentationLibraryLogs.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<InstrumentationLibraryLogs>, I>>(object: I): InstrumentationLibraryLogs {
-    const message = createBaseInstrumentationLibraryLogs();
-    message.instrumentationLibrary =
-      (object.instrumentationLibrary !== undefined && object.instrumentationLibrary !== null)
-        ? InstrumentationLibrary.fromPartial(object.instrumentationLibrary)
-        : undefined;
-    message.logRecords = object.logRecords?.map((e) => LogRecord.fromPartial(e)) || [];
-    message.schemaUrl = object.schemaUrl ?? "";
-    return message;
-  },
-};
-
 function createBaseLogRecord(): LogRecord {
   return {
     timeUnixNano: 0n,
@@ -565,6 +466,7 @@ function createBaseLogRecord(): LogRecord {
     flags: 0,
     traceId: new Uint8Array(0),
     spanId: new Uint8Array(0),
+    eventName: "",
   };
 }
 
@@ -605,6 +507,9 @@ export const LogRecord: MessageFns<LogRecord> = {
     }
     if (message.spanId.length !== 0) {
       writer.uint32(82).bytes(message.spanId);
+    }
+    if (message.eventName !== "") {
+      writer.uint32(98).string(message.eventName);
     }
     return writer;
   },
@@ -702,6 +607,14 @@ export const LogRecord: MessageFns<LogRecord> = {
             message.spanId = reader.bytes();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.eventName = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -733,6 +646,7 @@ export const LogRecord: MessageFns<LogRecord> = {
     message.flags = object.flags ?? 0;
     message.traceId = object.traceId ?? new Uint8Array(0);
     message.spanId = object.spanId ?? new Uint8Array(0);
+    message.eventName = object.eventName ?? "";
     return message;
   },
 };

@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { KeyValue } from "../../common/v1/common.js";
+import { EntityRef, KeyValue } from "../../common/v1/common.js";
 
 export const protobufPackage = "opentelemetry.proto.resource.v1";
 
@@ -25,10 +25,18 @@ export interface Resource {
    * no attributes were dropped.
    */
   droppedAttributesCount: number;
+  /**
+   * Set of entities that participate in this Resource.
+   *
+   * Note: keys in the references MUST exist in attributes of this message.
+   *
+   * Status: [Development]
+   */
+  entityRefs: EntityRef[];
 }
 
 function createBaseResource(): Resource {
-  return { attributes: [], droppedAttributesCount: 0 };
+  return { attributes: [], droppedAttributesCount: 0, entityRefs: [] };
 }
 
 export const Resource: MessageFns<Resource> = {
@@ -38,6 +46,9 @@ export const Resource: MessageFns<Resource> = {
     }
     if (message.droppedAttributesCount !== 0) {
       writer.uint32(16).uint32(message.droppedAttributesCount);
+    }
+    for (const v of message.entityRefs) {
+      EntityRef.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -71,6 +82,14 @@ export const Resource: MessageFns<Resource> = {
             message.droppedAttributesCount = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.entityRefs.push(EntityRef.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -90,6 +109,7 @@ export const Resource: MessageFns<Resource> = {
     const message = createBaseResource();
     message.attributes = object.attributes?.map((e) => KeyValue.fromPartial(e)) || [];
     message.droppedAttributesCount = object.droppedAttributesCount ?? 0;
+    message.entityRefs = object.entityRefs?.map((e) => EntityRef.fromPartial(e)) || [];
     return message;
   },
 };

@@ -36,6 +36,44 @@ export interface ExportLogsServiceRequest {
 }
 
 export interface ExportLogsServiceResponse {
+  /**
+   * The details of a partially successful export request.
+   *
+   * If the request is only partially accepted
+   * (i.e. when the server accepts only parts of the data and rejects the rest)
+   * the server MUST initialize the `partial_success` field and MUST
+   * set the `rejected_<signal>` with the number of items it rejected.
+   *
+   * Servers MAY also make use of the `partial_success` field to convey
+   * warnings/suggestions to senders even when the request was fully accepted.
+   * In such cases, the `rejected_<signal>` MUST have a value of `0` and
+   * the `error_message` MUST be non-empty.
+   *
+   * A `partial_success` message with an empty value (rejected_<signal> = 0 and
+   * `error_message` = "") is equivalent to it not being set/present. Senders
+   * SHOULD interpret it the same way as in the full success case.
+   */
+  partialSuccess: ExportLogsPartialSuccess | undefined;
+}
+
+export interface ExportLogsPartialSuccess {
+  /**
+   * The number of rejected log records.
+   *
+   * A `rejected_<signal>` field holding a `0` value indicates that the
+   * request was fully accepted.
+   */
+  rejectedLogRecords: bigint;
+  /**
+   * A developer-facing human-readable message in English. It should be used
+   * either to explain why the server rejected parts of the data during a partial
+   * success or to convey warnings/suggestions during a full success. The message
+   * should offer guidance on how users can address such issues.
+   *
+   * error_message is an optional field. An error_message with an empty value
+   * is equivalent to it not being set.
+   */
+  errorMessage: string;
 }
 
 function createBaseExportLogsServiceRequest(): ExportLogsServiceRequest {
@@ -94,11 +132,14 @@ export const ExportLogsServiceRequest: MessageFns<ExportLogsServiceRequest> = {
 };
 
 function createBaseExportLogsServiceResponse(): ExportLogsServiceResponse {
-  return {};
+  return { partialSuccess: undefined };
 }
 
 export const ExportLogsServiceResponse: MessageFns<ExportLogsServiceResponse> = {
-  encode(_: ExportLogsServiceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: ExportLogsServiceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.partialSuccess !== undefined) {
+      ExportLogsPartialSuccess.encode(message.partialSuccess, writer.uint32(10).fork()).join();
+    }
     return writer;
   },
 
@@ -115,6 +156,14 @@ export const ExportLogsServiceResponse: MessageFns<ExportLogsServiceResponse> = 
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.partialSuccess = ExportLogsPartialSuccess.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -130,8 +179,83 @@ export const ExportLogsServiceResponse: MessageFns<ExportLogsServiceResponse> = 
   create<I extends Exact<DeepPartial<ExportLogsServiceResponse>, I>>(base?: I): ExportLogsServiceResponse {
     return ExportLogsServiceResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<ExportLogsServiceResponse>, I>>(_: I): ExportLogsServiceResponse {
+  fromPartial<I extends Exact<DeepPartial<ExportLogsServiceResponse>, I>>(object: I): ExportLogsServiceResponse {
     const message = createBaseExportLogsServiceResponse();
+    message.partialSuccess = (object.partialSuccess !== undefined && object.partialSuccess !== null)
+      ? ExportLogsPartialSuccess.fromPartial(object.partialSuccess)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseExportLogsPartialSuccess(): ExportLogsPartialSuccess {
+  return { rejectedLogRecords: 0n, errorMessage: "" };
+}
+
+export const ExportLogsPartialSuccess: MessageFns<ExportLogsPartialSuccess> = {
+  encode(message: ExportLogsPartialSuccess, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rejectedLogRecords !== 0n) {
+      if (BigInt.asIntN(64, message.rejectedLogRecords) !== message.rejectedLogRecords) {
+        throw new globalThis.Error("value provided for field message.rejectedLogRecords of type int64 too large");
+      }
+      writer.uint32(8).int64(message.rejectedLogRecords);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(18).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportLogsPartialSuccess {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportLogsPartialSuccess();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.rejectedLogRecords = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ExportLogsPartialSuccess>, I>>(base?: I): ExportLogsPartialSuccess {
+    return ExportLogsPartialSuccess.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportLogsPartialSuccess>, I>>(object: I): ExportLogsPartialSuccess {
+    const message = createBaseExportLogsPartialSuccess();
+    message.rejectedLogRecords = (object.rejectedLogRecords !== undefined && object.rejectedLogRecords !== null)
+      ? BigInt(object.rejectedLogRecords)
+      : 0n;
+    message.errorMessage = object.errorMessage ?? "";
     return message;
   },
 };
@@ -143,10 +267,6 @@ export const ExportLogsServiceResponse: MessageFns<ExportLogsServiceResponse> = 
  */
 export type LogsServiceService = typeof LogsServiceService;
 export const LogsServiceService = {
-  /**
-   * For performance reasons, it is recommended to keep this RPC
-   * alive for the entire life of the application.
-   */
   export: {
     path: "/opentelemetry.proto.collector.logs.v1.LogsService/Export" as const,
     requestStream: false as const,
@@ -161,18 +281,10 @@ export const LogsServiceService = {
 } as const;
 
 export interface LogsServiceServer extends UntypedServiceImplementation {
-  /**
-   * For performance reasons, it is recommended to keep this RPC
-   * alive for the entire life of the application.
-   */
   export: handleUnaryCall<ExportLogsServiceRequest, ExportLogsServiceResponse>;
 }
 
 export interface LogsServiceClient extends Client {
-  /**
-   * For performance reasons, it is recommended to keep this RPC
-   * alive for the entire life of the application.
-   */
   export(
     request: ExportLogsServiceRequest,
     callback: (error: ServiceError | null, response: ExportLogsServiceResponse) => void,
