@@ -84,7 +84,7 @@ export const ENV_TABLE = {
     'POLKU_OTLP_EVENT_TYPE_ATTRIBUTE',
     DEFAULT_EVENT_TYPE_ATTRIBUTE,
     text,
-    "OTLP: the log record attribute whose string value is the event's event_type",
+    "OTLP: the log record attribute whose string value is the event's event_type when the record has no event_name",
   ),
   otlpIdAttribute: variable(
     'POLKU_OTLP_ID_ATTRIBUTE',
