@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { AckStream, events as wireEvents, protoOnlyClient, until } from '../helpers/gateway-harness.js';
-import { servePolku, type PolkuProcess } from '../helpers/polku-process.js';
+import { serveOtlp, servePolku, stdoutEvents, type OtlpGateway, type PolkuProcess } from '../helpers/polku-process.js';
 
 /**
  * Gateway → OtlpEmitter → a second gateway's OTLP receiver (both real `polku serve` processes):
@@ -15,26 +15,11 @@ after(async () => {
   }
 });
 
-interface OutEvent {
-  id: string;
-  timestamp_unix_ns: string;
-  source: string;
-  event_type: string;
-  metadata: Record<string, string>;
-  payload?: string;
-  severity: string;
-}
-
 /** The downstream: the embedded default pipeline (stdout) with its OTLP ports on free loopback ports. */
-async function downstream(): Promise<PolkuProcess & { otlpGrpc: number; otlpHttp: number }> {
-  const gw = await servePolku([]);
+async function downstream(): Promise<OtlpGateway> {
+  const gw = await serveOtlp([]);
   processes.push(gw);
-  const line = JSON.parse(await gw.line(/"otlp listening"/)) as { otlpGrpc: string; otlpHttp: string };
-  return { ...gw, otlpGrpc: Number(line.otlpGrpc.split(':').pop()), otlpHttp: Number(line.otlpHttp.split(':').pop()) };
-}
-
-function received(gw: PolkuProcess): OutEvent[] {
-  return gw.stdout.filter((l) => l.startsWith('{"id"')).map((l) => JSON.parse(l) as OutEvent);
+  return gw;
 }
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -69,8 +54,8 @@ async function run(
   }
   await stream.end();
   client.close();
-  await until(() => received(down).length >= N, `${N} events at the downstream`, 20_000);
-  const got = received(down);
+  await until(() => stdoutEvents(down).length >= N, `${N} events at the downstream`, 20_000);
+  const got = stdoutEvents(down);
   assert.equal(got.length, N, 'each event once');
   assert.deepEqual(got.map((e) => e.id).sort(), Array.from({ length: N }, (_, i) => `${tag}-${i}`).sort());
   const byId = new Map(got.map((e) => [e.id, e]));

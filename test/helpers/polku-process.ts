@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { EventJson } from '../../src/emit/event-json.js';
 import { ROOT, startProcess } from './line-process.js';
 
 export { ROOT };
@@ -58,4 +59,24 @@ export async function servePolku(
     grpcPort: Number(listening.grpc.split(':').pop()),
     metricsPort: Number(listening.metrics.split(':').pop()),
   };
+}
+
+/**
+ * The events a `polku serve` process's stdout emitter has printed so far, as `EventJson`. The
+ * logger writes to stdout too; its lines carry `level` and never start with `{"id"`, which an
+ * event line always does (src/emit/event-json.ts writes `id` first).
+ */
+export function stdoutEvents(p: Pick<PolkuProcess, 'stdout'>): EventJson[] {
+  return p.stdout.flatMap((l) => (l.startsWith('{"id"') ? [JSON.parse(l) as EventJson] : []));
+}
+
+/** A `polku serve` process with its gRPC, metrics and OTLP ports. */
+export type OtlpGateway = PolkuProcess & { grpcPort: number; metricsPort: number; otlpGrpc: number; otlpHttp: number };
+
+/** `polku serve` on free ports, with its OTLP ports from the "otlp listening" line (0 for a side that is off). */
+export async function serveOtlp(args: string[], env: Record<string, string> = {}): Promise<OtlpGateway> {
+  const gw = await servePolku(args, env);
+  const line = JSON.parse(await gw.line(/"otlp listening"/)) as { otlpGrpc: string; otlpHttp: string };
+  const port = (address: string): number => (address === 'off' ? 0 : Number(address.split(':').pop()));
+  return { ...gw, otlpGrpc: port(line.otlpGrpc), otlpHttp: port(line.otlpHttp) };
 }

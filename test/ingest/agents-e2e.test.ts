@@ -12,7 +12,8 @@ import { Action, EventBatch as PorttiBatch, RawK8sEvent, Resource } from '../../
 import { EventBatch as TapioBatch, RawEbpfEvent } from '../../src/gen/tapio/v1/raw.js';
 import { sample, scrape, until } from '../helpers/gateway-harness.js';
 import { ROOT, killAll, track } from '../helpers/line-process.js';
-import { servePolku, type PolkuProcess } from '../helpers/polku-process.js';
+import type { EventJson } from '../../src/emit/event-json.js';
+import { servePolku, stdoutEvents } from '../helpers/polku-process.js';
 import { BIG_TS, BIG_TS_NS, batchOf, corrupt } from './agents-support.js';
 import { ELAVA_CASES, ELAVA_EXPECTED, TAPIO_CASES, TAPIO_EXPECTED, elavaBatch, tapioBatch } from './agents-cases.js';
 
@@ -41,28 +42,7 @@ const PORTTI_CASES = [Action.ACTION_UNSPECIFIED, Action.ACTION_CREATE, Action.AC
 const PORTTI_TYPES = ['portti.deployment.unspecified', 'portti.pod.create', 'portti.deployment.update', 'portti.pod.delete'];
 const porttiBatch = (events: RawK8sEvent[]) => PorttiBatch.encode({ events, source: 'portti', clusterId: 'c-portti' }).finish();
 
-interface EventLine {
-  id: string;
-  timestamp_unix_ns: string;
-  source: string;
-  event_type: string;
-  metadata: Record<string, string>;
-  payload?: string;
-  payload_base64?: string;
-}
-
-/** The stdout emitter's event lines (the logger writes to stdout too: its lines have `level`). */
-function emitted(p: PolkuProcess): EventLine[] {
-  const out: EventLine[] = [];
-  for (const line of p.stdout) {
-    if (!line.startsWith('{')) continue;
-    const json = JSON.parse(line) as Record<string, unknown>;
-    if ('timestamp_unix_ns' in json && !('level' in json)) out.push(json as unknown as EventLine);
-  }
-  return out;
-}
-
-function payloadOf(e: EventLine): Uint8Array {
+function payloadOf(e: EventJson): Uint8Array {
   return e.payload !== undefined ? Buffer.from(e.payload, 'utf8') : Buffer.from(e.payload_base64 ?? '', 'base64');
 }
 
@@ -104,8 +84,8 @@ test('every agent and typed-data case through polku serve: one for one out of st
     assert.deepEqual(ack.eventIds, b.ids, b.source);
   }
   const total = TAPIO_CASES.length + ELAVA_CASES.length + PORTTI_CASES.length;
-  await until(() => emitted(p).length >= total, `${total} events on stdout`);
-  const out = emitted(p);
+  await until(() => stdoutEvents(p).length >= total, `${total} events on stdout`);
+  const out = stdoutEvents(p);
   assert.equal(out.length, total, 'nothing else emitted');
   const byId = new Map(out.map((e) => [e.id, e]));
   assert.equal(byId.size, total, 'each id once');
@@ -210,9 +190,9 @@ test('bad agent events are refused in their place, the rest accepted, the stream
   assert.match(sized.errors[0]!.message, /^events\[1\]: portti\.v1\.RawK8sEvent is \d+ bytes, limit 4096 \(POLKU_MAX_EVENT_BYTES\)$/);
 
   const accepted = ['a1', 'a3', 'b1', 'c1', 'd1', 'd4'];
-  await until(() => emitted(p).length >= accepted.length, 'the accepted events on stdout');
+  await until(() => stdoutEvents(p).length >= accepted.length, 'the accepted events on stdout');
   assert.deepEqual(
-    emitted(p)
+    stdoutEvents(p)
       .map((e) => e.id)
       .sort(),
     accepted,
@@ -281,9 +261,9 @@ test('a gateway without the agents\u2019 ingestors refuses their batches PARSE_E
   // A sentinel polku event: once it is out, everything sent before it has been through.
   const sentinel = await s.send(raw('some-agent', Event.encode(Event.fromPartial({ id: 'sentinel', eventType: 'x' })).finish()));
   assert.deepEqual(sentinel.eventIds, ['sentinel']);
-  await until(() => emitted(p).length >= 1, 'the sentinel on stdout');
+  await until(() => stdoutEvents(p).length >= 1, 'the sentinel on stdout');
   assert.deepEqual(
-    emitted(p).map((e) => e.id),
+    stdoutEvents(p).map((e) => e.id),
     ['sentinel'],
   );
   const metrics = await scrape(p.metricsPort);

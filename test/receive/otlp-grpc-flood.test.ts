@@ -4,7 +4,7 @@ import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
 import { scrape, until } from '../helpers/gateway-harness.js';
-import { servePolku } from '../helpers/polku-process.js';
+import { serveOtlp, stdoutEvents } from '../helpers/polku-process.js';
 
 /**
  * The OpenTelemetry JS gRPC log exporter treats every gRPC error as final (its transport answers
@@ -14,15 +14,13 @@ import { servePolku } from '../helpers/polku-process.js';
  * official exporter when the flood is five times the buffer.
  */
 test('OTLP/gRPC flood with the official SDK exporter under overflow block: Exports wait, every record arrives once', async () => {
-  const gw = await servePolku(['--config', 'test/fixtures/otlp-held-stdout.config.ts'], {
+  const gw = await serveOtlp(['--config', 'test/fixtures/otlp-held-stdout.config.ts'], {
     POLKU_BUFFER_CAPACITY: '200',
     POLKU_OVERFLOW_POLICY: 'block',
-    POLKU_OTLP_GRPC_ADDR: '127.0.0.1:0',
     POLKU_OTLP_HTTP_ADDR: 'off',
   });
   try {
-    const listening = JSON.parse(await gw.line(/"otlp listening"/)) as { otlpGrpc: string };
-    const port = Number(listening.otlpGrpc.split(':').pop());
+    const port = gw.otlpGrpc;
     const provider = new LoggerProvider({
       resource: resourceFromAttributes({ 'service.name': 'grpc-flood' }),
       processors: [
@@ -50,12 +48,7 @@ test('OTLP/gRPC flood with the official SDK exporter under overflow block: Expor
     assert.equal(gauge(full, 'polku_buffer_events'), 200);
     gw.child.kill('SIGUSR2'); // the emitter lets go
     await provider.forceFlush();
-    const bodies = (): string[] =>
-      gw.stdout.flatMap((l) => {
-        if (!l.startsWith('{"id"')) return [];
-        const e = JSON.parse(l) as { source: string; payload?: string };
-        return e.source === 'grpc-flood' ? [e.payload ?? ''] : [];
-      });
+    const bodies = (): string[] => stdoutEvents(gw).flatMap((e) => (e.source === 'grpc-flood' ? [e.payload ?? ''] : []));
     await until(() => bodies().length >= 1_000, '1,000 records on stdout', 60_000);
     await provider.shutdown();
     assert.equal(bodies().length, 1_000, 'none lost, none twice');

@@ -9,13 +9,7 @@ import {
 } from '../../src/gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
 import type { LogRecord } from '../../src/gen/opentelemetry/proto/logs/v1/logs.js';
 import { scrape } from '../helpers/gateway-harness.js';
-import { runPolku, servePolku, type PolkuProcess } from '../helpers/polku-process.js';
-
-async function serveOtlp(args: string[], env: Record<string, string> = {}) {
-  const gw = await servePolku(args, env);
-  const line = JSON.parse(await gw.line(/"otlp listening"/)) as { otlpGrpc: string; otlpHttp: string };
-  return { ...gw, otlpGrpc: Number(line.otlpGrpc.split(':').pop()) };
-}
+import { runPolku, serveOtlp, servePolku, type PolkuProcess } from '../helpers/polku-process.js';
 
 function record(body: string, extra: Partial<LogRecord> = {}): LogRecord {
   return {

@@ -7,51 +7,17 @@ import { OTLPLogExporter as HttpLogExporter } from '@opentelemetry/exporter-logs
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
 import { ExportLogsServiceRequest } from '../../src/gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
-import { scrape } from '../helpers/gateway-harness.js';
-import { servePolku, type PolkuProcess } from '../helpers/polku-process.js';
-
-type Served = PolkuProcess & { grpcPort: number; metricsPort: number; otlpGrpc: number; otlpHttp: number };
-
-/** `polku serve` with the OTLP ports on free loopback ports; resolves with them. */
-async function serveOtlp(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const gw = await servePolku(args, env);
-  const line = JSON.parse(await gw.line(/"otlp listening"/)) as { otlpGrpc: string; otlpHttp: string };
-  return { ...gw, otlpGrpc: Number(line.otlpGrpc.split(':').pop()), otlpHttp: Number(line.otlpHttp.split(':').pop()) };
-}
-
-interface OutEvent {
-  id: string;
-  timestamp_unix_ns: string;
-  source: string;
-  event_type: string;
-  metadata: Record<string, string>;
-  payload?: string;
-  severity: string;
-}
+import type { EventJson } from '../../src/emit/event-json.js';
+import { sample, scrape, until } from '../helpers/gateway-harness.js';
+import { serveOtlp, stdoutEvents, type OtlpGateway, type PolkuProcess } from '../helpers/polku-process.js';
 
 /** The events the stdout emitter wrote, from `source`. */
-function eventsOut(gw: PolkuProcess, source: string): OutEvent[] {
-  const out: OutEvent[] = [];
-  for (const line of gw.stdout) {
-    if (!line.startsWith('{"id"')) continue;
-    const e = JSON.parse(line) as OutEvent;
-    if (e.source === source) out.push(e);
-  }
-  return out;
+function eventsOut(gw: PolkuProcess, source: string): EventJson[] {
+  return stdoutEvents(gw).filter((e) => e.source === source);
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, limitMs = 20_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function counter(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
-  return line ? Number(line.slice(series.length + 1)) : 0;
-}
+/** A series' value in a scrape, 0 when absent. */
+const count = (text: string, series: string): number => sample(text, series) ?? 0;
 
 const stop = async (gw: PolkuProcess): Promise<void> => {
   if (gw.child.exitCode === null) gw.child.kill('SIGTERM');
@@ -59,7 +25,7 @@ const stop = async (gw: PolkuProcess): Promise<void> => {
 };
 
 describe('OTLP in: the OpenTelemetry JS SDK over gRPC, to polku serve', () => {
-  let gw: Served;
+  let gw: OtlpGateway;
   before(async () => {
     gw = await serveOtlp([]);
   });
@@ -90,7 +56,7 @@ describe('OTLP in: the OpenTelemetry JS SDK over gRPC, to polku serve', () => {
     logger.emit({ body: { amount: 12.5, items: ['a', 'b'], nested: { ok: false } }, severityNumber: 9, timestamp: [1_700_000_001, 1] });
     for (let i = 0; i < 48; i++) logger.emit({ body: `line ${i}`, severityNumber: 1 + (i % 24) });
     await provider.forceFlush();
-    await waitFor('50 events on stdout', () => eventsOut(gw, 'checkout').length >= 50);
+    await until(() => eventsOut(gw, 'checkout').length >= 50, '50 events on stdout', 20_000);
     await provider.shutdown();
     const out = eventsOut(gw, 'checkout');
     assert.equal(out.length, 50, 'each record exactly once');
@@ -130,7 +96,7 @@ describe('OTLP in: the OpenTelemetry JS SDK over gRPC, to polku serve', () => {
       assert.equal(e.severity, expected[n <= 8 ? 0 : Math.floor((n - 1) / 4) - 1], `severity number ${n}`);
     }
     const metrics = await scrape(gw.metricsPort);
-    assert.ok(counter(metrics, 'polku_otlp_requests_total{transport="grpc",result="accepted"}') >= 1);
+    assert.ok(count(metrics, 'polku_otlp_requests_total{transport="grpc",result="accepted"}') >= 1);
   });
 });
 
@@ -157,21 +123,25 @@ describe('OTLP in: the SDK over HTTP (JSON, gzip), a flood beyond the buffer', (
       const logger = provider.getLogger('flood');
       for (let i = 0; i < 1_000; i++) logger.emit({ body: `record ${i}`, severityNumber: 9 });
       // The buffer holds 200 and the emitter holds everything: the third batch is refused whole.
-      await waitFor('a refused export', async () => {
-        const m = await scrape(gw.metricsPort);
-        return counter(m, 'polku_otlp_requests_total{transport="http",result="refused"}') >= 1;
-      });
+      await until(
+        async () => {
+          const m = await scrape(gw.metricsPort);
+          return count(m, 'polku_otlp_requests_total{transport="http",result="refused"}') >= 1;
+        },
+        'a refused export',
+        20_000,
+      );
       gw.child.kill('SIGUSR2'); // the emitter lets go: the buffer drains, the exporter's retries get in
       await provider.forceFlush();
-      await waitFor('1000 events on stdout', () => eventsOut(gw, 'flood').length >= 1_000, 60_000);
+      await until(() => eventsOut(gw, 'flood').length >= 1_000, '1000 events on stdout', 60_000);
       await provider.shutdown();
       const bodies = eventsOut(gw, 'flood').map((e) => e.payload);
       assert.equal(bodies.length, 1_000, 'none lost, none twice');
       assert.equal(new Set(bodies).size, 1_000);
       const m = await scrape(gw.metricsPort);
-      assert.ok(counter(m, 'polku_otlp_requests_total{transport="http",result="refused"}') >= 1);
-      assert.equal(counter(m, 'polku_otlp_requests_total{transport="http",result="partial"}'), 0, 'no batch was split');
-      assert.ok(counter(m, 'polku_events_dropped_total{reason="buffer_full"}') >= 100, 'the refusals were counted');
+      assert.ok(count(m, 'polku_otlp_requests_total{transport="http",result="refused"}') >= 1);
+      assert.equal(count(m, 'polku_otlp_requests_total{transport="http",result="partial"}'), 0, 'no batch was split');
+      assert.ok(count(m, 'polku_events_dropped_total{reason="buffer_full"}') >= 100, 'the refusals were counted');
     } finally {
       await stop(gw);
     }
@@ -179,7 +149,7 @@ describe('OTLP in: the SDK over HTTP (JSON, gzip), a flood beyond the buffer', (
 });
 
 describe('OTLP/HTTP: bodies that are refused, precisely', () => {
-  let gw: Served;
+  let gw: OtlpGateway;
   before(async () => {
     gw = await serveOtlp([], { POLKU_MAX_MESSAGE_BYTES: String(64 * 1024), POLKU_MAX_METADATA_BYTES: '256' });
   });
@@ -269,7 +239,7 @@ describe('OTLP/HTTP: bodies that are refused, precisely', () => {
     assert.equal(answer[0], 0x0a);
     assert.deepEqual([...answer.subarray(2, 4)], [0x08, 0x01]);
     assert.match(answer.toString('latin1'), /1 log records refused: METADATA_TOO_LARGE/);
-    await waitFor('the kept record', () => eventsOut(gw, 'proto-gzip').length >= 1);
+    await until(() => eventsOut(gw, 'proto-gzip').length >= 1, 'the kept record');
     const [kept] = eventsOut(gw, 'proto-gzip');
     assert.equal(kept!.payload, 'kept');
     assert.equal(kept!.timestamp_unix_ns, '5', 'observed time when the record has none');
@@ -298,7 +268,7 @@ describe('OTLP/HTTP: bodies that are refused, precisely', () => {
     const answer = (await res.json()) as { partialSuccess: { rejectedLogRecords: string; errorMessage: string } };
     assert.equal(answer.partialSuccess.rejectedLogRecords, '1');
     assert.match(answer.partialSuccess.errorMessage, /METADATA_TOO_LARGE: events\[1\]: metadata is \d+ bytes, limit 256/);
-    await waitFor('2 events', () => eventsOut(gw, 'partial').length >= 2);
+    await until(() => eventsOut(gw, 'partial').length >= 2, '2 events');
     const out = eventsOut(gw, 'partial');
     assert.equal(out.length, 2);
     assert.equal(out[0]!.timestamp_unix_ns, '1700000000000000001');

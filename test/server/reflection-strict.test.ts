@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { builtInDescriptorSet } from '../../src/server/reflection-index.js';
 import { until } from '../helpers/gateway-harness.js';
 import { killAll, track } from '../helpers/line-process.js';
-import { ROOT, servePolku, type PolkuProcess } from '../helpers/polku-process.js';
+import { ROOT, servePolku, stdoutEvents, type PolkuProcess } from '../helpers/polku-process.js';
 import { runSetupScript } from '../helpers/setup-script.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -99,8 +99,7 @@ describe('a strict reflection client (Python descriptor_pool) against polku serv
   let address: string;
   let dir: string | undefined;
   /** The events the default stdout emitter printed, by id. */
-  const emitted = (): Map<string, any> =>
-    new Map(polku.stdout.flatMap((l) => (l.startsWith('{"id"') ? [JSON.parse(l) as { id: string }] : [])).map((e) => [e.id, e]));
+  const emitted = (): Map<string, any> => new Map(stdoutEvents(polku).map((e) => [e.id, e]));
 
   before(
     async () => {
