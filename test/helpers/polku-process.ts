@@ -39,9 +39,11 @@ export async function servePolku(
     {
       POLKU_GRPC_ADDR: '127.0.0.1:0',
       POLKU_METRICS_ADDR: '127.0.0.1:0',
-      // The OTLP ports too: never the standard 4317/4318, which parallel tests would fight over.
-      POLKU_OTLP_GRPC_ADDR: '127.0.0.1:0',
-      POLKU_OTLP_HTTP_ADDR: '127.0.0.1:0',
+      // OTLP off unless a test asks (serveOtlp): never the standard 4317/4318, which parallel tests
+      // would fight over, and no extra free-port binds that could land on a port a test freed to
+      // stand for a dead endpoint.
+      POLKU_OTLP_GRPC_ADDR: 'off',
+      POLKU_OTLP_HTTP_ADDR: 'off',
       ...env,
     },
     viaBin,
@@ -75,7 +77,7 @@ export type OtlpGateway = PolkuProcess & { grpcPort: number; metricsPort: number
 
 /** `polku serve` on free ports, with its OTLP ports from the "otlp listening" line (0 for a side that is off). */
 export async function serveOtlp(args: string[], env: Record<string, string> = {}): Promise<OtlpGateway> {
-  const gw = await servePolku(args, env);
+  const gw = await servePolku(args, { POLKU_OTLP_GRPC_ADDR: '127.0.0.1:0', POLKU_OTLP_HTTP_ADDR: '127.0.0.1:0', ...env });
   const line = JSON.parse(await gw.line(/"otlp listening"/)) as { otlpGrpc: string; otlpHttp: string };
   const port = (address: string): number => (address === 'off' ? 0 : Number(address.split(':').pop()));
   return { ...gw, otlpGrpc: port(line.otlpGrpc), otlpHttp: port(line.otlpHttp) };
