@@ -77,3 +77,9 @@ export const OTEL_SCOPE_NAME = 'otel.scope.name';
 export const OTEL_SCOPE_VERSION = 'otel.scope.version';
 /** A log record attribute `user.id` is written as `otel.attr.user.id` (resource attributes keep their own names). */
 export const OTEL_ATTRIBUTE_PREFIX = 'otel.attr.';
+
+// Tenants and the HTTP front door (src/tenants, src/receive/http; the README's "Tenants").
+/** The tenant whose API key sent the event; set by the hub when tenants are configured. */
+export const TENANT = 'polku.tenant';
+/** PulseGate's idempotency key: the HTTP `Idempotency-Key` header, or the event's own metadata. */
+export const IDEMPOTENCY_KEY = 'idempotency_key';

@@ -7,9 +7,8 @@ import { hasClientId } from '../ingest/assigned-ids.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { Logger } from '../observability/logger.js';
 import type { BatchOutcome } from '../hub/batch-outcome.js';
-
-/** Metadata key whose value, when present, is an event's idempotency key (else its client id). */
-export const IDEMPOTENCY_KEY = 'idempotency_key';
+// An event's idempotency key is this metadata value when present, else its client id.
+import { IDEMPOTENCY_KEY } from '../metadata-keys.js';
 
 /** One batch's events on their way into the log, and what the hub needs to hear back. */
 export interface DurableBatch {

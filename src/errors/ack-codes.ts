@@ -65,6 +65,10 @@ export const AckCodes = {
   STORAGE_ERROR: { retryable: true, scope: 'event', grpc: 'UNAVAILABLE', http: 503, failsCall: false },
   /** The gateway is draining for shutdown and takes no new events. */
   SHUTTING_DOWN: { retryable: true, scope: 'batch', grpc: 'UNAVAILABLE', http: 503, failsCall: true },
+  /** Tenants are configured and the caller presented no API key, or one no tenant has. */
+  UNAUTHENTICATED: { retryable: false, scope: 'batch', grpc: 'UNAUTHENTICATED', http: 401, failsCall: true },
+  /** The caller's tenant may not send events of this source. */
+  PERMISSION_DENIED: { retryable: false, scope: 'batch', grpc: 'PERMISSION_DENIED', http: 403, failsCall: true },
 } as const satisfies Record<string, AckCodeInfo>;
 
 /** One row of {@link AckCodes}. */
@@ -109,6 +113,8 @@ export const ACK_DROP_REASONS = {
   STORAGE_FULL: 'storage_full',
   STORAGE_ERROR: 'storage_error',
   SHUTTING_DOWN: 'shutting_down',
+  UNAUTHENTICATED: 'unauthenticated',
+  PERMISSION_DENIED: 'permission_denied',
 } as const satisfies { readonly [K in AckCode]: Lowercase<K> };
 
 /** Reasons for events lost after they were accepted, on the delivery side. */

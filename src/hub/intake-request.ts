@@ -15,6 +15,12 @@ export interface IntakeRequest {
   readonly unary?: boolean;
   /** When the message arrived; default: the hub's clock, now. */
   readonly receivedAtNs?: bigint;
+  /**
+   * The API key the caller presented (HTTP `X-API-Key`, gRPC metadata `x-api-key`), as sent.
+   * When tenants are configured the hub resolves it to a tenant (or refuses the message with
+   * UNAUTHENTICATED / PERMISSION_DENIED); without tenants it is ignored.
+   */
+  readonly apiKey?: string | undefined;
 }
 
 export type IntakePayload =

@@ -30,6 +30,9 @@ describe('the Ack-code status table', () => {
       SHUTTING_DOWN: 'UNAVAILABLE',
       INVALID_BATCH: 'INVALID_ARGUMENT',
       BATCH_TOO_LARGE: 'INVALID_ARGUMENT',
+      // Tenants: a caller without a valid key, or sending a source its tenant may not send.
+      UNAUTHENTICATED: 'UNAUTHENTICATED',
+      PERMISSION_DENIED: 'PERMISSION_DENIED',
     });
   });
 
