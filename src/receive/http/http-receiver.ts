@@ -82,9 +82,10 @@ export class HttpReceiver implements Receiver {
   }
 
   stopIntake(): void {
+    // Idle keep-alive connections are left open: closing one races a request the caller is
+    // writing on it (a reset instead of an answer). Their next request is answered 503 with
+    // `Connection: close`.
     this.draining = true;
-    // Idle keep-alive connections are closed now; a caller that reconnects is answered 503.
-    this.server?.closeIdleConnections();
   }
 
   async close(): Promise<void> {
