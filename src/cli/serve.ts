@@ -96,6 +96,7 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     plugins,
     tls: settings.tls,
     otlp: settings.otlp,
+    http: settings.http,
   });
   // Handlers go in before start: a signal that arrives while the gateway is starting (opening a
   // durable log can take seconds) waits for the start, then drains, instead of killing it.

@@ -19,6 +19,7 @@ import {
   DEFAULT_OTLP_GRPC_ADDR,
   DEFAULT_OTLP_HTTP_ADDR,
 } from '../receive/otlp/otlp-settings.js';
+import { DEFAULT_HTTP_ADDR, DEFAULT_HTTP_MAX_BODY_BYTES, DEFAULT_HTTP_REQUEST_TIMEOUT_MS } from '../receive/http/http-settings.js';
 import {
   allowlist,
   flag,
@@ -67,6 +68,25 @@ const variable = <T>(name: string, fallback: T, parser: EnvParser<T>, descriptio
 export const ENV_TABLE = {
   grpcAddr: variable('POLKU_GRPC_ADDR', DEFAULT_GRPC_ADDR, listenAddress, 'gRPC listen address (Gateway, health, reflection)'),
   metricsAddr: variable('POLKU_METRICS_ADDR', DEFAULT_METRICS_ADDR, listenAddress, 'HTTP listen address for /metrics, /healthz, /readyz'),
+  // The HTTP front door (README, "HTTP ingest").
+  httpAddr: variable(
+    'POLKU_HTTP_ADDR',
+    DEFAULT_HTTP_ADDR,
+    listenAddressOrOff,
+    'HTTP front door listen address (POST /v1/events); off: not served',
+  ),
+  httpMaxBodyBytes: variable(
+    'POLKU_HTTP_MAX_BODY_BYTES',
+    DEFAULT_HTTP_MAX_BODY_BYTES,
+    wholeNumber(1024),
+    'HTTP front door: largest request body, as sent and once gzip is inflated (413 past it)',
+  ),
+  httpRequestTimeoutMs: variable(
+    'POLKU_HTTP_REQUEST_TIMEOUT_MS',
+    DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
+    wholeNumber(1000),
+    'HTTP front door: a whole request (headers and body) must arrive within this (408 past it)',
+  ),
   // OpenTelemetry logs in (README, "OpenTelemetry (OTLP) in").
   otlpGrpcAddr: variable(
     'POLKU_OTLP_GRPC_ADDR',

@@ -9,6 +9,7 @@ import { EnvProblem, type ListenAddress } from './env-parsers.js';
 import { ENV_TABLE, type EnvVariableSpec } from './env-table.js';
 import { loadIdentities, type ConfiguredIdentity } from '../registry/registry-identity.js';
 import type { DialTlsOptions, ListenerTlsSettings } from '../security/tls.js';
+import type { HttpSettings } from '../receive/http/http-settings.js';
 import type { OtlpSettings } from '../receive/otlp/otlp-settings.js';
 import { envEmitterSettings, type EnvEmitterSettings } from '../emit/env-emitters.js';
 
@@ -50,6 +51,8 @@ export interface GatewaySettings {
   pluginTls: DialTlsOptions | undefined;
   /** OpenTelemetry logs in (POLKU_OTLP_*): its ports (undefined: off) and mapping. */
   otlp: OtlpSettings;
+  /** The HTTP front door (POLKU_HTTP_*): its address (undefined: off) and bounds. */
+  http: HttpSettings;
   /** Emitters the environment adds to the pipeline (POLKU_EMIT_OTLP_*, POLKU_EMIT_AHTI_ENDPOINT). */
   emitOut: EnvEmitterSettings;
 }
@@ -190,6 +193,7 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
       eventTypeAttribute: get('otlpEventTypeAttribute'),
       idAttribute: get('otlpIdAttribute'),
     },
+    http: { addr: get('httpAddr'), maxBodyBytes: get('httpMaxBodyBytes'), requestTimeoutMs: get('httpRequestTimeoutMs') },
     emitOut: envEmitterSettings(
       {
         otlpEndpoint: get('emitOtlpEndpoint'),

@@ -78,6 +78,16 @@ export const ErrorCodes = {
   },
   POLKU_ERR_ADMIN_NOT_FOUND: { message: 'no dead letter %s (never was, or purged)', retryable: false, grpc: 'NOT_FOUND', http: 404 },
   POLKU_ERR_ADMIN_INVALID: { message: '%s', retryable: false, grpc: 'INVALID_ARGUMENT', http: 400 },
+
+  // The HTTP front door (src/receive/http): requests it cannot route; what it routes is answered with Ack codes.
+  POLKU_ERR_HTTP_NOT_FOUND: { message: 'not found: %s', retryable: false, grpc: 'NOT_FOUND', http: 404 },
+  POLKU_ERR_HTTP_METHOD_NOT_ALLOWED: { message: 'method not allowed: %s', retryable: false, grpc: 'UNIMPLEMENTED', http: 405 },
+  POLKU_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: {
+    message: 'unsupported media type: %s',
+    retryable: false,
+    grpc: 'INVALID_ARGUMENT',
+    http: 415,
+  },
 } as const satisfies Record<`POLKU_ERR_${string}`, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -13,7 +13,7 @@ import type { Emitter } from '../emit/emitter.js';
 import { polkuError, type AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, IngestBatch } from '../gen/polku/v1/gateway.js';
-import type { IngestResult, Ingestor } from '../ingest/ingestor.js';
+import type { IngestProblem, IngestResult, Ingestor } from '../ingest/ingestor.js';
 import { IngestorTable } from '../ingest/ingestor-table.js';
 import { admitEvent, type IntakeLimits } from '../ingest/intake-rules.js';
 import { createUlidFactory, type UlidFactory } from '../ingest/ulid.js';
@@ -238,7 +238,10 @@ export class Hub {
     if (payload.kind === 'events') this.seenSources.note(request.source);
     if (payload.kind === 'unreadable') return this.refuseAll(intake, 1, payload.code, payload.message);
     if (this.closing) return this.refuseAll(intake, 1, 'SHUTTING_DOWN', 'gateway is shutting down');
-    if (payload.kind === 'events') return this.afterIngest(intake, payload.events, payload.wire);
+    if (payload.kind === 'events') {
+      if (payload.problems) this.refuseProblems(intake, payload.problems);
+      return this.afterIngest(intake, payload.events, payload.wire);
+    }
     return this.ingestRaw(intake, payload.data, payload.format);
   }
 
@@ -333,16 +336,21 @@ export class Hub {
         // The ingestor stopped at the first element past the limit: that many were counted.
         return this.refuseAll(intake, this.o.limits.maxBatchEvents + 1, 'BATCH_TOO_LARGE', `ingestor "${ingestor.name}": ${r.tooLarge}`);
       }
-      for (const p of r.problems) {
-        intake.outcome.received++;
-        intake.outcome.refuse('', 'PARSE_ERROR', p.offset === undefined ? p.message : `${p.message} (at byte ${p.offset})`);
-      }
+      this.refuseProblems(intake, r.problems);
       return this.afterIngest(intake, r.events);
     };
     if (!isPromise(result)) return afterParse(result);
     return result.then(afterParse, (err: unknown) =>
       this.refuseAll(intake, 1, 'PARSE_ERROR', `ingestor "${ingestor.name}" failed: ${String(err)}`),
     );
+  }
+
+  /** Each part of the input an ingestor could not read: one PARSE_ERROR, where in the bytes it was. */
+  private refuseProblems(intake: Intake, problems: readonly IngestProblem[]): void {
+    for (const p of problems) {
+      intake.outcome.received++;
+      intake.outcome.refuse('', 'PARSE_ERROR', p.offset === undefined ? p.message : `${p.message} (at byte ${p.offset})`);
+    }
   }
 
   private afterIngest(intake: Intake, events: Event[], wire?: WireEvents): Ack | Promise<Ack> {

@@ -1,5 +1,6 @@
 import type { AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
+import type { IngestProblem } from '../ingest/ingestor.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 
 /**
@@ -25,7 +26,17 @@ export interface IntakeRequest {
 
 export type IntakePayload =
   /** Ready events. `wire`, from the gRPC batch decoder, lets durable mode store them as the bytes they came in. */
-  | { readonly kind: 'events'; readonly events: Event[]; readonly wire?: WireEvents | undefined }
+  | {
+      readonly kind: 'events';
+      readonly events: Event[];
+      readonly wire?: WireEvents | undefined;
+      /**
+       * Parts of the message the receiver parsed itself and could not turn into events (the HTTP
+       * receiver runs the JSON ingestor so it can stamp per-event metadata): each is counted and
+       * answered as a PARSE_ERROR, before the events' own refusals, exactly as raw bytes' would be.
+       */
+      readonly problems?: readonly IngestProblem[] | undefined;
+    }
   /** Bytes for the ingestor claiming the source, else the one for `format`, else the default ingestor. */
   | { readonly kind: 'raw'; readonly data: Uint8Array; readonly format: string }
   /** A message the receiver could not decode or size-check: counted and refused as one. */

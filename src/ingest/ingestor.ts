@@ -23,6 +23,12 @@ export interface IngestProblem {
   readonly message: string;
   /** Byte offset into the raw data where the problem starts, when known. */
   readonly offset?: number;
+  /**
+   * Which element of the input it was (0-based: an array's element, NDJSON's n-th non-blank line),
+   * when the problem is one element's; absent when the input as a whole could not be read. With
+   * it a caller can place each event and each problem back in the order they were sent.
+   */
+  readonly index?: number;
 }
 
 /**

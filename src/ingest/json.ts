@@ -137,7 +137,7 @@ class JsonRead {
       // Too large to read; refused as one value only if it is one (else it may be NDJSON).
       const after = this.scan.skip(i, end);
       if (after !== end) return notOne('more than one value', i);
-      this.problems.push({ message: this.tooLargeMessage(end - i), offset: i });
+      this.problem(this.tooLargeMessage(end - i), i);
       return undefined;
     }
     const tooMany = this.tooMany(i);
@@ -148,7 +148,7 @@ class JsonRead {
       const message = this.faultMessage();
       // Too deep or not UTF-8, but one value for all that: refused as one event. Else it may be NDJSON.
       if (fault === 'syntax' || this.scan.skip(i, end) !== end) return { message };
-      this.problems.push({ message, offset: i });
+      this.problem(message, i);
       return undefined;
     }
     if (after !== end) return notOne('unexpected data after the value', after);
@@ -181,7 +181,7 @@ class JsonRead {
         end = this.scan.skip(i, n);
         if (end < 0) return notOne('unexpected end of JSON in an array', n);
         if (end === i) return notOne(`unexpected "${String.fromCharCode(b[i]!)}" in an array`, i);
-        this.problems.push({ message: label + (message ?? this.tooLargeMessage(end - i)), offset: i });
+        this.problem(label + (message ?? this.tooLargeMessage(end - i)), i);
       }
       const j = skipSpace(b, end, n);
       if (j >= n) return notOne('unexpected end of JSON in an array', j);
@@ -221,15 +221,15 @@ class JsonRead {
       while (end > i && isJsonSpace(b[end - 1])) end--;
       const label = `line ${lineNo}: `;
       if (end - i > maxEventBytes) {
-        this.problems.push({ message: label + this.tooLargeMessage(end - i), offset: lineStart });
+        this.problem(label + this.tooLargeMessage(end - i), lineStart);
       } else if (b[i] === 0x5b) {
         // An array is no event, however many elements it holds: not built to find that out.
-        this.problems.push({ message: `${label}an event must be a JSON object`, offset: lineStart });
+        this.problem(`${label}an event must be a JSON object`, lineStart);
       } else {
         const after = this.scan.value(i, end, maxJsonDepth, true);
-        if (after < 0) this.problems.push({ message: label + this.faultMessage(), offset: lineStart });
+        if (after < 0) this.problem(label + this.faultMessage(), lineStart);
         else if (after !== end) {
-          this.problems.push({ message: `${label}invalid JSON: unexpected data after the value at byte ${after}`, offset: lineStart });
+          this.problem(`${label}invalid JSON: unexpected data after the value at byte ${after}`, lineStart);
         } else this.convert(i, label, lineStart);
       }
       if (newline < 0) return this.result();
@@ -237,6 +237,11 @@ class JsonRead {
       lineNo++;
       lineStart = i;
     }
+  }
+
+  /** A problem with the element just counted; `index` is its place among the elements (0-based). */
+  private problem(message: string, offset: number): void {
+    this.problems.push({ message, offset, index: this.count > 0 ? this.count - 1 : 0 });
   }
 
   private tooLargeMessage(bytes: number): string {
@@ -255,11 +260,11 @@ class JsonRead {
   /** The value just scanned (members in `scan.members`) becomes an event or a problem. */
   private convert(at: number, label: string, offset: number): void {
     if (this.buf[at] !== 0x7b) {
-      this.problems.push({ message: `${label}an event must be a JSON object`, offset });
+      this.problem(`${label}an event must be a JSON object`, offset);
       return;
     }
     const converted = this.toEvent();
-    if (typeof converted === 'string') this.problems.push({ message: label + converted, offset });
+    if (typeof converted === 'string') this.problem(label + converted, offset);
     else this.events.push(converted);
   }
 

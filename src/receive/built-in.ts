@@ -2,6 +2,7 @@ import { PolkuGatewayReceiver } from './polku-gateway/gateway-receiver.js';
 import { LegacyPorttiReceiver } from './portti/legacy-portti-receiver.js';
 import { PorttiReceiver } from './portti/portti-receiver.js';
 import { OtlpReceiver, type OtlpReceiverOptions } from './otlp/otlp-receiver.js';
+import { HttpReceiver, type HttpReceiverOptions, type HttpSettings } from './http/http-receiver.js';
 import type { Receiver } from './receiver.js';
 
 /**
@@ -18,6 +19,8 @@ export function builtInReceivers(o: BuiltInReceiverOptions = {}): Receiver[] {
     new LegacyPorttiReceiver(),
     // OpenTelemetry logs in, on ports of its own.
     ...(o.otlp && (o.otlp.grpcAddr || o.otlp.httpAddr) ? [new OtlpReceiver(o.otlp)] : []),
+    // The HTTP front door (POST /v1/events), on a port of its own.
+    ...(o.http?.addr ? [new HttpReceiver({ ...o.http, addr: o.http.addr })] : []),
   ];
 }
 
@@ -25,4 +28,6 @@ export function builtInReceivers(o: BuiltInReceiverOptions = {}): Receiver[] {
 export interface BuiltInReceiverOptions {
   /** OpenTelemetry logs in on ports of its own (POLKU_OTLP_*); absent or both ports off: not served. */
   otlp?: OtlpReceiverOptions | undefined;
+  /** The HTTP front door (POLKU_HTTP_*); absent or its address off: not served. */
+  http?: (HttpSettings & Pick<HttpReceiverOptions, 'tls' | 'connections'>) | undefined;
 }

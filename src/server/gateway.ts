@@ -8,6 +8,7 @@ import type { PluginRegistry } from '../registry/plugin-registry.js';
 import { ListenerTls, serverCredentials, type ListenerTlsSettings } from '../security/tls.js';
 import { builtInReceivers } from '../receive/built-in.js';
 import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receive/receiver.js';
+import type { HttpSettings } from '../receive/http/http-settings.js';
 import type { OtlpSettings } from '../receive/otlp/otlp-settings.js';
 import { polkuError } from '../errors.js';
 import { AdminAccess } from './admin-access.js';
@@ -52,6 +53,8 @@ export interface GatewayOptions {
   metricsMaxConnections?: number;
   /** OpenTelemetry logs in on the OTLP ports (POLKU_OTLP_*; `polku serve` serves 4317 and 4318). Absent: not served. */
   otlp?: OtlpSettings | undefined;
+  /** The HTTP front door, POST /v1/events (POLKU_HTTP_*; `polku serve` serves 8080). Absent or `addr` off: not served. */
+  http?: HttpSettings | undefined;
 }
 
 export interface ListeningPorts {
@@ -80,7 +83,8 @@ export class Gateway {
     this.tls = listenerTls(o.tls, o.logger.child({ component: 'tls' }));
     const names = new Set<string>();
     const otlp = o.otlp && { ...o.otlp, tls: this.tls, connections: o.connections };
-    this.receivers = [...builtInReceivers({ otlp }), ...(o.receivers ?? [])].map((receiver) => {
+    const http = o.http && { ...o.http, tls: this.tls, connections: o.connections };
+    this.receivers = [...builtInReceivers({ otlp, http }), ...(o.receivers ?? [])].map((receiver) => {
       if (names.has(receiver.name)) throw polkuError('POLKU_ERR_PIPELINE_INVALID', `two receivers are named "${receiver.name}"`);
       names.add(receiver.name);
       const logger = o.logger.child({ receiver: receiver.name });

@@ -192,6 +192,7 @@ describe('chart: workload and Service', () => {
         ['metrics', 9090, 'metrics'],
         ['otlp-grpc', 4317, 'otlp-grpc'],
         ['otlp-http', 4318, 'otlp-http'],
+        ['http', 8080, 'http'],
       ],
     );
     const selector = get<Record<string, string>>(svc, 'spec', 'selector');
@@ -204,6 +205,7 @@ describe('chart: workload and Service', () => {
       ['metrics', 9090],
       ['otlp-grpc', 4317],
       ['otlp-http', 4318],
+      ['http', 8080],
     ]);
   });
 
@@ -211,7 +213,7 @@ describe('chart: workload and Service', () => {
     const o = await template({ values: { otlp: { grpc: { enabled: false, port: 4317 }, http: { enabled: true, port: 14318 } } } });
     assert.deepEqual(
       gateway(o).ports.map((p) => p.name),
-      ['grpc', 'metrics', 'otlp-http'],
+      ['grpc', 'metrics', 'otlp-http', 'http'],
     );
     assert.deepEqual(
       get<{ name: string; port: number }[]>(one(o, 'Service'), 'spec', 'ports').map((p) => [p.name, p.port]),
@@ -219,10 +221,34 @@ describe('chart: workload and Service', () => {
         ['grpc', 50051],
         ['metrics', 9090],
         ['otlp-http', 14318],
+        ['http', 8080],
       ],
     );
     assert.equal(envValue(o, 'POLKU_OTLP_GRPC_ADDR'), 'off');
     assert.equal(envValue(o, 'POLKU_OTLP_HTTP_ADDR'), '0.0.0.0:14318');
+  });
+
+  test('http: the front door\'s container port, Service port and settings; off closes both and tells the gateway "off"', async () => {
+    const on = await template({ values: { http: { enabled: true, port: 18080, maxBodyBytes: 65536, requestTimeoutMs: 5000 } } });
+    assert.deepEqual(
+      gateway(on)
+        .ports.filter((p) => p.name === 'http')
+        .map((p) => p.containerPort),
+      [18080],
+    );
+    assert.deepEqual(
+      get<{ name: string; port: number; targetPort: string }[]>(one(on, 'Service'), 'spec', 'ports')
+        .filter((p) => p.name === 'http')
+        .map((p) => [p.port, p.targetPort]),
+      [[18080, 'http']],
+    );
+    assert.equal(envValue(on, 'POLKU_HTTP_ADDR'), '0.0.0.0:18080');
+    assert.equal(envValue(on, 'POLKU_HTTP_MAX_BODY_BYTES'), '65536');
+    assert.equal(envValue(on, 'POLKU_HTTP_REQUEST_TIMEOUT_MS'), '5000');
+    const off = await template({ values: { http: { enabled: false, port: 8080, maxBodyBytes: 4194304, requestTimeoutMs: 30000 } } });
+    assert.ok(!gateway(off).ports.some((p) => p.name === 'http'));
+    assert.ok(!get<{ name: string }[]>(one(off, 'Service'), 'spec', 'ports').some((p) => p.name === 'http'));
+    assert.equal(envValue(off, 'POLKU_HTTP_ADDR'), 'off');
   });
 
   test('NODE_NAME and HOST_IP (and the pod name and namespace) come from the downward API', () => {

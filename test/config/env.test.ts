@@ -65,6 +65,7 @@ test('an empty environment gives the defaults', () => {
       eventTypeAttribute: 'event.name',
       idAttribute: 'log.record.uid',
     },
+    http: { addr: { host: '0.0.0.0', port: 8080 }, maxBodyBytes: 4194304, requestTimeoutMs: 30000 },
     emitOut: {},
   });
 });
@@ -134,6 +135,9 @@ test('every variable is parsed into its setting', () => {
     POLKU_OTLP_HTTP_ADDR: 'off',
     POLKU_OTLP_EVENT_TYPE_ATTRIBUTE: 'log.kind',
     POLKU_OTLP_ID_ATTRIBUTE: 'uid',
+    POLKU_HTTP_ADDR: 'off',
+    POLKU_HTTP_MAX_BODY_BYTES: '65536',
+    POLKU_HTTP_REQUEST_TIMEOUT_MS: '5000',
   });
   assert.deepEqual(s, {
     grpcAddr: { host: '127.0.0.1', port: 6000 },
@@ -176,6 +180,7 @@ test('every variable is parsed into its setting', () => {
     tls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key', clientCaFile: '/tls/ca.crt', reloadIntervalMs: 2000 },
     pluginTls: { caFile: '/plugin-tls/ca.crt', certFile: '/plugin-tls/tls.crt', keyFile: '/plugin-tls/tls.key' },
     otlp: { grpcAddr: { host: '127.0.0.1', port: 14317 }, httpAddr: undefined, eventTypeAttribute: 'log.kind', idAttribute: 'uid' },
+    http: { addr: undefined, maxBodyBytes: 65536, requestTimeoutMs: 5000 },
     emitOut: {},
   });
 });

@@ -44,6 +44,8 @@ export async function servePolku(
       // stand for a dead endpoint.
       POLKU_OTLP_GRPC_ADDR: 'off',
       POLKU_OTLP_HTTP_ADDR: 'off',
+      // The HTTP front door likewise (serveHttp turns it on).
+      POLKU_HTTP_ADDR: 'off',
       ...env,
     },
     viaBin,
@@ -81,4 +83,15 @@ export async function serveOtlp(args: string[], env: Record<string, string> = {}
   const line = JSON.parse(await gw.line(/"otlp listening"/)) as { otlpGrpc: string; otlpHttp: string };
   const port = (address: string): number => (address === 'off' ? 0 : Number(address.split(':').pop()));
   return { ...gw, otlpGrpc: port(line.otlpGrpc), otlpHttp: port(line.otlpHttp) };
+}
+
+/** A `polku serve` process with its gRPC, metrics and HTTP front door ports. */
+export type HttpGateway = PolkuProcess & { grpcPort: number; metricsPort: number; httpPort: number; httpUrl: string };
+
+/** `polku serve` on free ports with the HTTP front door on 127.0.0.1:0, its port from the "http listening" line. */
+export async function serveHttp(args: string[], env: Record<string, string> = {}): Promise<HttpGateway> {
+  const gw = await servePolku(args, { POLKU_HTTP_ADDR: '127.0.0.1:0', ...env });
+  const line = JSON.parse(await gw.line(/"http listening"/)) as { http: string };
+  const httpPort = Number(line.http.split(':').pop());
+  return { ...gw, httpPort, httpUrl: `http://127.0.0.1:${httpPort}` };
 }

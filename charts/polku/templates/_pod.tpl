@@ -94,6 +94,11 @@ spec:
           containerPort: {{ $v.otlp.http.port }}
           protocol: TCP
         {{- end }}
+        {{- if $v.http.enabled }}
+        - name: http
+          containerPort: {{ $v.http.port }}
+          protocol: TCP
+        {{- end }}
       env:
         - name: NODE_NAME
           valueFrom:
@@ -119,6 +124,12 @@ spec:
           value: {{ ternary (printf "%s:%d" $v.listenHost (int $v.otlp.grpc.port)) "off" $v.otlp.grpc.enabled | quote }}
         - name: POLKU_OTLP_HTTP_ADDR
           value: {{ ternary (printf "%s:%d" $v.listenHost (int $v.otlp.http.port)) "off" $v.otlp.http.enabled | quote }}
+        - name: POLKU_HTTP_ADDR
+          value: {{ ternary (printf "%s:%d" $v.listenHost (int $v.http.port)) "off" $v.http.enabled | quote }}
+        - name: POLKU_HTTP_MAX_BODY_BYTES
+          value: {{ int64 $v.http.maxBodyBytes | quote }}
+        - name: POLKU_HTTP_REQUEST_TIMEOUT_MS
+          value: {{ int64 $v.http.requestTimeoutMs | quote }}
         - name: POLKU_LOG_LEVEL
           value: {{ $v.config.logLevel | quote }}
         - name: POLKU_BUFFER_CAPACITY

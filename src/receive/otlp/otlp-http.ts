@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { gunzip } from 'node:zlib';
 import { exportResponse, OTLP_RETRY_AFTER_SECONDS, rpcStatus, type ExportAnswer } from './export-answer.js';
 import type { DecodedExport, OtlpIntake } from './otlp-intake.js';
 import { requestOfJson, OtlpBodyError } from './otlp-json.js';
 import { decodeExportRequest } from './otlp-intake.js';
+import { inflate, mediaType, readBody } from '../http-body.js';
 
 /** The OTLP/HTTP logs path. */
 export const OTLP_LOGS_PATH = '/v1/logs';
@@ -44,7 +44,7 @@ async function serve(intake: OtlpIntake, req: IncomingMessage, res: ServerRespon
     plain(res, 405, 'method not allowed: POST\n');
     return;
   }
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(req.headers['content-type']);
   const encoding: Encoding | undefined =
     type === 'application/x-protobuf' || type === 'application/protobuf' ? 'protobuf' : type === 'application/json' ? 'json' : undefined;
   if (encoding === undefined) {
@@ -120,43 +120,4 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 
 function plain(res: ServerResponse, status: number, text: string): void {
   send(res, status, 'text/plain', text);
-}
-
-/** The body, or 'too-large' once more than `max` bytes arrived (the rest is read and dropped). */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-large'> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  return new Promise((resolve, reject) => {
-    if (declared > max) {
-      req.resume();
-      req.once('end', () => resolve('too-large'));
-      req.once('error', reject);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > max) {
-        over = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => resolve(over ? 'too-large' : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
-  });
-}
-
-/** Inflates a gzip body; zlib gives up (and frees what it made) as soon as the output passes `max`. */
-function inflate(body: Buffer, max: number): Promise<Buffer | Error | 'too-large'> {
-  return new Promise((resolve) => {
-    gunzip(body, { maxOutputLength: max }, (err, out) => {
-      if (!err) resolve(out);
-      else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') resolve('too-large');
-      else resolve(err);
-    });
-  });
 }

@@ -1,6 +1,6 @@
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition } from '@grpc/grpc-js';
-import { createServer, type Server } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { formatAddress, type ListenAddress } from '../../config/env-parsers.js';
@@ -12,6 +12,7 @@ import { PROTO_DIR } from '../../proto-dir.js';
 import { serverCredentials, type ListenerTls } from '../../security/tls.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../server/connection-guard.js';
 import { GrpcServer } from '../../server/grpc-server.js';
+import { listenHttp } from '../http-listener.js';
 import type { Receiver, ReceiverContext } from '../receiver.js';
 import { exportResponse, OTLP_RETRY_AFTER_SECONDS, rpcStatus, type ExportAnswer } from './export-answer.js';
 
@@ -151,37 +152,20 @@ export class OtlpReceiver implements Receiver {
     return port;
   }
 
-  private listenHttp(intake: OtlpIntake, addr: ListenAddress): Promise<number> {
-    const handler = otlpLogsHandler(intake);
-    const tls = this.o.tls;
-    let server: Server | HttpsServer;
-    if (tls) {
-      const https = createHttpsServer(tls.httpsOptions(), handler);
-      this.stopWatching = tls.files.onChange(() => https.setSecureContext(tls.httpsOptions()));
-      server = https;
-    } else {
-      server = createServer(handler);
-    }
-    server.maxConnections = (this.o.connections ?? DEFAULT_CONNECTION_LIMITS).maxConnections;
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 60_000;
-    server.keepAliveTimeout = 65_000;
-    this.http = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(
-          polkuError(
-            'POLKU_ERR_LISTEN',
-            `OTLP/HTTP server could not listen on ${formatAddress(addr)} (POLKU_OTLP_HTTP_ADDR): ${err.message}`,
-            err,
-          ),
-        ),
-      );
-      server.listen(addr.port, addr.host, () => {
-        const a = server.address();
-        resolve(typeof a === 'object' && a ? a.port : addr.port);
-      });
+  private async listenHttp(intake: OtlpIntake, addr: ListenAddress): Promise<number> {
+    const listener = await listenHttp({
+      addr,
+      handler: otlpLogsHandler(intake),
+      tls: this.o.tls,
+      maxConnections: (this.o.connections ?? DEFAULT_CONNECTION_LIMITS).maxConnections,
+      requestTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 65_000,
+      addrVariable: 'POLKU_OTLP_HTTP_ADDR',
+      what: 'OTLP/HTTP server',
     });
+    this.http = listener.server;
+    this.stopWatching = listener.stopWatching;
+    return listener.port;
   }
 }
 
