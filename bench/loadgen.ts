@@ -16,7 +16,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Client, credentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { Event, Outcome, Severity } from '../src/gen/polku/v1/event.js';
 import { Ack, GatewayService, IngestBatch } from '../src/gen/polku/v1/gateway.js';
 import { EbpfType, EventBatch as TapioBatch, RawEbpfEvent } from '../src/gen/tapio/v1/raw.js';
@@ -50,6 +50,10 @@ interface Options {
    * network data, built with the generated encoder (bench/run.ts's agent-ingest figure).
    */
   tapio: boolean;
+  /** The batches' and events' source (a tenant may send only its own sources). */
+  source: string;
+  /** Sent as gRPC metadata `x-api-key` on every stream (bench/tenants.ts); none when empty. */
+  apiKey: string;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -71,6 +75,8 @@ function readOptions(): Options {
       'shared-connection': { type: 'boolean', default: false },
       'unique-ids': { type: 'boolean', default: false },
       tapio: { type: 'boolean', default: false },
+      source: { type: 'string', default: 'bench-loadgen' },
+      'api-key': { type: 'string', default: '' },
     },
     strict: true,
   });
@@ -88,6 +94,8 @@ function readOptions(): Options {
     sharedConnection: values['shared-connection'],
     uniqueIds: values['unique-ids'],
     tapio: values.tapio,
+    source: values.source,
+    apiKey: values['api-key'],
   };
 }
 
@@ -113,11 +121,11 @@ function lengthDelimitedOverhead(len: number): number {
   return 1 + varint;
 }
 
-function baseEvent(id: string, timestampUnixNs: bigint): Event {
+function baseEvent(id: string, timestampUnixNs: bigint, source = 'bench-loadgen'): Event {
   return {
     id,
     timestampUnixNs,
-    source: 'bench-loadgen',
+    source,
     eventType: 'bench.synthetic',
     metadata: { cluster: 'bench', namespace: 'default', pod: 'bench-loadgen-7d9f8c6b5-x2k4q' },
     payload: new Uint8Array(0),
@@ -211,10 +219,10 @@ function buildPool(opts: Options): PooledBatch[] {
     } else {
       const events: Event[] = [];
       for (let e = 0; e < opts.batch; e++) {
-        events.push({ ...baseEvent(idFor(b, e), timestampUnixNs), payload });
+        events.push({ ...baseEvent(idFor(b, e), timestampUnixNs, opts.source), payload });
       }
       batch = {
-        source: 'bench-loadgen',
+        source: opts.source,
         cluster: 'bench',
         payload: { $case: 'events', value: { events } },
       };
@@ -344,10 +352,13 @@ class LoadStream {
   ) {
     // Streams start at different points of the pool so they do not send the same batch at once.
     this.cursor = Math.floor((index * pool.length) / opts.streams);
+    const metadata = new Metadata();
+    if (opts.apiKey !== '') metadata.set('x-api-key', opts.apiKey);
     this.call = client.makeBidiStreamRequest(
       GatewayService.streamEvents.path,
       (bytes: Buffer) => bytes, // already encoded: pass through
       Ack.decode,
+      metadata,
     );
     this.call.on('data', (ack: Ack) => this.onAck(ack));
     this.ended = new Promise((resolve) => {

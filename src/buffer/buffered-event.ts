@@ -1,4 +1,5 @@
 import type { Event } from '../gen/polku/v1/event.js';
+import type { TenantShare } from '../tenants/tenant.js';
 
 /**
  * An accepted event while the buffer holds it. One of these is shared by every emitter queue the
@@ -14,4 +15,8 @@ export interface BufferedEvent {
   refs: number;
   /** Set once no queue holds the event any more and its room is free again. */
   released: boolean;
+  /** The tenant's slice of the buffer it counts against (undefined: no tenants). */
+  readonly share: TenantShare | undefined;
+  /** Wall-clock ms when it was admitted (the tenants' delivery lag). */
+  readonly atMs: number;
 }

@@ -1,4 +1,5 @@
 import type { Event } from '../gen/polku/v1/event.js';
+import type { TenantShare } from '../tenants/tenant.js';
 import type { BufferedEvent } from './buffered-event.js';
 
 /** What happens when an event arrives and the buffer is full. */
@@ -133,11 +134,18 @@ export class EventBuffer {
     return { evicted, fits: true };
   }
 
-  /** Takes an event in and hands it to each of its target queues. */
-  admit(event: Event, bytes: number, targets: readonly AdmissionTarget[]): BufferedEvent {
-    const buffered: BufferedEvent = { event, bytes, seq: this.nextSeq++, refs: targets.length, released: false };
+  /**
+   * Takes an event in and hands it to each of its target queues. With a tenant's `share`, the
+   * event counts against that share too until it is released.
+   */
+  admit(event: Event, bytes: number, targets: readonly AdmissionTarget[], share?: TenantShare, atMs = 0): BufferedEvent {
+    const buffered: BufferedEvent = { event, bytes, seq: this.nextSeq++, refs: targets.length, released: false, share, atMs };
     this.count++;
     this.byteCount += bytes;
+    if (share !== undefined) {
+      share.events++;
+      share.bytes += bytes;
+    }
     for (let i = 0; i < targets.length; i++) targets[i]!.enqueue(buffered);
     return buffered;
   }
@@ -169,6 +177,11 @@ export class EventBuffer {
     buffered.released = true;
     this.count--;
     this.byteCount -= buffered.bytes;
+    const share = buffered.share;
+    if (share !== undefined) {
+      share.events--;
+      share.bytes -= buffered.bytes;
+    }
     if (this.waiters.length > 0) this.wakeWaiters();
   }
 

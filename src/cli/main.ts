@@ -6,6 +6,7 @@ import { adminCall, dlqRequest, replayRequest } from './admin.js';
 import { pluginsCommand } from './plugins.js';
 import { send } from './send.js';
 import { serve } from './serve.js';
+import { tenantsCommand } from './tenants.js';
 import { validate } from './validate.js';
 
 // The CLI talks to a gateway on this host, at the ports a gateway listens on by default.
@@ -30,6 +31,7 @@ Usage:
                                               durable mode: re-send events received between two times
   polku plugins  [--json] [--admin ${ADMIN_ADDR}]
                                               the live plugin table: static, registered and discovered
+  polku tenants  hash-key [KEY]               a tenant API key's sha256: digest (the key from stdin without KEY)
 
 Environment (serve, validate):
 ${ENV_VARIABLES.map(([name, def, help]) => `  ${name.padEnd(27)} ${help} [${def}]`).join('\n')}
@@ -124,6 +126,8 @@ export async function main(argv: string[]): Promise<number> {
       console.log(result.output);
       return result.ok ? 0 : 1;
     }
+    case 'tenants':
+      return tenantsCommand(rest); // polku tenants hash-key [KEY]: a key's sha256: digest
     case undefined:
     case 'help':
     case '--help':

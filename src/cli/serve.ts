@@ -12,6 +12,7 @@ import { PluginRegistry } from '../registry/plugin-registry.js';
 import { setPluginDialTls } from '../plugin-client/client.js';
 import { kubernetesEnricher } from '../middleware/kubernetes-enricher.js';
 import { envEmitters } from '../emit/env-emitters.js';
+import { loadTenantsFile, TenantsFileWatcher } from '../tenants/tenants-file.js';
 
 /**
  * `polku serve [--config FILE]`: runs the gateway until SIGTERM or SIGINT, then drains and exits
@@ -54,7 +55,10 @@ export async function serve(configFlag: string | undefined): Promise<void> {
   for (const emitter of envEmitters(settings.emitOut)) builder.emitter(emitter); // POLKU_EMIT_OTLP_* / POLKU_EMIT_AHTI_ENDPOINT
   const registry = createRegistry();
   collectDefaultMetrics({ register: registry });
+  // POLKU_TENANTS_FILE is read before anything listens: a bad file stops start-up.
+  const tenantsFile = settings.tenantsFile ? loadTenantsFile(settings.tenantsFile) : undefined;
   const hub = builder.build({
+    ...(tenantsFile ? { tenants: tenantsFile.tenants } : {}),
     limits: settings.limits,
     buffer: settings.buffer,
     delivery: settings.delivery,
@@ -77,6 +81,28 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     },
     'pipeline loaded',
   );
+  const tenants = hub.tenants;
+  if (tenants === null) {
+    logger.info('no tenants configured: one implicit tenant; any caller that reaches the ports may send, no API key needed');
+  } else {
+    logger.info(
+      {
+        tenants: tenants.all.map((t) => t.name),
+        from: settings.tenantsFile ?? 'pipeline module .tenants()',
+        ...(settings.tenantsFile && definition.tenants ? { replaced: 'pipeline module .tenants()' } : {}),
+      },
+      'tenants configured: every caller needs an API key (x-api-key / X-API-Key)',
+    );
+  }
+  if (tenants !== null && settings.tenantsFile && tenantsFile) {
+    new TenantsFileWatcher({
+      path: settings.tenantsFile,
+      onTable: (table) => tenants.replace(table),
+      logger,
+      registry,
+      initialText: tenantsFile.text,
+    }).start();
+  }
   // The live plugin table: PluginRegistry registrations and, with POLKU_DISCOVERY, Kubernetes Services.
   const plugins = new PluginRegistry({ ...settings.registry, pipeline: hub, logger, registry });
   logger.info({ registry: settings.registry.decision, identities: settings.registry.identities.map((i) => i.name) }, 'plugin registry');

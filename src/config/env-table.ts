@@ -320,6 +320,14 @@ export const ENV_TABLE = {
     wholeNumber(1),
     'durable mode: idempotency keys remembered (~90 B each, outside the JS heap); resends of older ones are stored again',
   ),
+  // Tenants (README, "Tenants"): API keys, quotas, buffer shares.
+  tenantsFile: variable(
+    'POLKU_TENANTS_FILE',
+    undefined,
+    optionalText,
+    'JSON file of tenants ({"tenants":[...]}: API key digests, sources, rate, burst, bufferShare); set, every caller needs a key; reloaded when it changes; replaces the module\'s .tenants()',
+    '(none: one implicit tenant, no key needed)',
+  ),
   adminToken: variable(
     'POLKU_ADMIN_TOKEN',
     undefined,

@@ -37,6 +37,8 @@ export interface GatewaySettings {
   configPath: string | undefined;
   /** The admin surfaces' token (POLKU_ADMIN_TOKEN), wanted besides a loopback caller. */
   adminToken: string | undefined;
+  /** POLKU_TENANTS_FILE: the tenant table's file, read at start and again when it changes. */
+  tenantsFile: string | undefined;
   /** Durable mode's settings when POLKU_DURABLE=true. */
   durable: { dir: string; maxBytes: number; idempotencyMaxKeys: number } | undefined;
   /** The live plugin table and its PluginRegistry service (POLKU_REGISTRY_*). */
@@ -166,6 +168,7 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
     maxSourceLabels: get('maxSourceLabels'),
     configPath: get('configPath'),
     adminToken: get('adminToken'),
+    tenantsFile: get('tenantsFile'),
     durable: get('durable')
       ? { dir: get('dataDir'), maxBytes: get('durableMaxBytes'), idempotencyMaxKeys: get('idempotencyMaxKeys') }
       : undefined,

@@ -7,6 +7,7 @@ import type { Emitter } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { BatchOutcome } from '../hub/batch-outcome.js';
 import type { WireEvents } from '../ingest/wire-events.js';
+import type { TenantShare } from '../tenants/tenant.js';
 import type { DurableAdmin } from './durable-admin.js';
 
 /** What both backends are built from: the pipeline's emitters and the process's services. */
@@ -50,6 +51,8 @@ export interface Admission {
   readonly wire?: WireEvents | undefined;
   /** Each event's position in `wire`'s batch (-1: its wire bytes are not usable). */
   readonly wireAt?: readonly number[] | undefined;
+  /** The caller's tenant's slice of the buffer (tenants configured; memory mode enforces it). */
+  readonly share?: TenantShare | undefined;
 }
 
 /** One emitter's delivery, as `stats()` reports it. */
@@ -104,6 +107,8 @@ export interface DeliveryBackend {
    * no middleware changes events.
    */
   readonly storesWireBytes: boolean;
+  /** Seconds since each tenant's oldest undelivered event was accepted (memory mode; durable has none). */
+  readonly tenantLag?: (nowMs: number) => ReadonlyMap<string, number>;
   /**
    * Routes each event and accepts or refuses it in `admission.outcome`, then starts delivery.
    * Synchronous in memory unless the `block` policy must wait for room; a promise in durable mode

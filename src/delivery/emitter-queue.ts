@@ -1,5 +1,5 @@
 import type { BufferedEvent } from '../buffer/buffered-event.js';
-import { Deque } from '../buffer/deque.js';
+import { FairQueue } from '../buffer/fair-queue.js';
 import type { AdmissionTarget, EventBuffer } from '../buffer/event-buffer.js';
 import type { Clock, TimerHandle, Timers } from '../clock.js';
 import { splitBatch } from '../emit/batch-split.js';
@@ -52,7 +52,8 @@ export class EmitterQueue implements AdmissionTarget {
   readonly isDefault: boolean;
   private readonly o: EmitterQueueOptions;
   private readonly log: Logger;
-  private readonly pending = new Deque<BufferedEvent>(256);
+  /** One lane per tenant, taken fairly (one lane, a plain FIFO, without tenants). */
+  private readonly pending = new FairQueue(256);
   private inFlight: readonly BufferedEvent[] | null = null;
   /** Retryable failures waiting for their next attempt; they go before anything pending. */
   private retryBatch: readonly BufferedEvent[] | null = null;
@@ -88,11 +89,18 @@ export class EmitterQueue implements AdmissionTarget {
   }
 
   oldestPending(): BufferedEvent | undefined {
-    return this.pending.peek();
+    return this.pending.peekOldest();
   }
 
   dropOldestPending(): void {
-    this.pending.shift();
+    this.pending.shiftOldest();
+  }
+
+  /** The oldest pending event's admission time per tenant lane (the tenants' delivery lag). */
+  oldestByTenant(into: Map<string, number>): void {
+    this.pending.oldestByTenant(into);
+    for (const b of this.inFlight ?? []) noteOldest(into, b);
+    for (const b of this.retryBatch ?? []) noteOldest(into, b);
   }
 
   /** Called after each admitted batch: sends a full batch now, or arms the flush timer. */
@@ -152,13 +160,7 @@ export class EmitterQueue implements AdmissionTarget {
   }
 
   private take(): BufferedEvent[] {
-    const batch: BufferedEvent[] = [];
-    while (batch.length < this.o.batchSize) {
-      const b = this.pending.shift();
-      if (!b) break;
-      batch.push(b);
-    }
-    return batch;
+    return this.pending.take(this.o.batchSize);
   }
 
   private send(batch: readonly BufferedEvent[], attempt: number): void {
@@ -250,4 +252,12 @@ export class EmitterQueue implements AdmissionTarget {
       this.timer = null;
     }
   }
+}
+
+/** Keeps the earliest admission time per tenant name. */
+export function noteOldest(into: Map<string, number>, b: BufferedEvent): void {
+  const share = b.share;
+  if (share === undefined) return;
+  const seen = into.get(share.name);
+  if (seen === undefined || b.atMs < seen) into.set(share.name, b.atMs);
 }

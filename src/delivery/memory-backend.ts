@@ -55,8 +55,10 @@ export class MemoryBackend implements DeliveryBackend {
    * it returns a promise that resumes once room frees up.
    */
   admit(admission: Admission, from = 0): void | Promise<void> {
-    const { events, outcome: out } = admission;
+    const { events, outcome: out, share } = admission;
     const buffer = this.buffer;
+    // One clock read per batch: the admission time tenants' delivery lag is measured from.
+    const atMs = share === undefined ? 0 : this.o.clock.nowMs();
     if (this.closing && events.length > from) {
       // Only an asynchronous batch can get here; the caller may resend it elsewhere.
       out.refuseMany(events.length - from, 'SHUTTING_DOWN', 'gateway began shutting down before the batch was buffered');
@@ -71,6 +73,17 @@ export class MemoryBackend implements DeliveryBackend {
         continue;
       }
       const bytes = eventBytes(event);
+      if (share !== undefined && (share.events >= share.maxEvents || share.bytes + bytes > share.maxBytes)) {
+        // The tenant's own share is full: refused whatever the overflow policy, so that neither
+        // waiting nor evicting lets one tenant take room from the others.
+        out.refuse(
+          event.id,
+          'BUFFER_FULL',
+          `tenant "${share.name}" buffer share full (${share.events}/${share.maxEvents} events, ${share.bytes}/${share.maxBytes} bytes)`,
+        );
+        admission.refusedLater(event);
+        continue;
+      }
       if (!buffer.hasRoomFor(bytes)) {
         if (buffer.overflow === 'block' && !admission.unary) {
           this.kickQueues();
@@ -82,7 +95,7 @@ export class MemoryBackend implements DeliveryBackend {
         }
         if (!this.overflowed(admission, event, bytes)) continue;
       }
-      buffer.admit(event, bytes, targets);
+      buffer.admit(event, bytes, targets, share, atMs);
       out.accept(event.id);
     }
     this.kickQueues();
@@ -162,6 +175,15 @@ export class MemoryBackend implements DeliveryBackend {
       durable: null,
     };
   }
+
+  /** Seconds since each tenant's oldest undelivered event was admitted, over all queues. */
+  readonly tenantLag = (nowMs: number): ReadonlyMap<string, number> => {
+    const oldest = new Map<string, number>();
+    for (const q of this.queues) q.oldestByTenant(oldest);
+    const lag = new Map<string, number>();
+    for (const [name, atMs] of oldest) lag.set(name, Math.max(0, (nowMs - atMs) / 1000));
+    return lag;
+  };
 
   get bufferSize(): number {
     return this.buffer.size;

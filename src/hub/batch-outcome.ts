@@ -1,6 +1,7 @@
 import { dropReasonOf, type AckCode } from '../errors.js';
 import type { Ack, AckError } from '../gen/polku/v1/gateway.js';
 import type { DropCounter } from '../observability/metrics.js';
+import type { TenantSeries } from '../tenants/tenant-metrics.js';
 
 /**
  * Collects what happened to each event of one batch and turns it into the Ack.
@@ -22,6 +23,9 @@ export class BatchOutcome {
   /** Events of this batch refused for lack of room. */
   bufferFull = 0;
 
+  /** The caller's tenant's series, when tenants are configured: its refusals are counted there too. */
+  tenantSeries: TenantSeries | undefined;
+
   constructor(private readonly drops: DropCounter) {}
 
   accept(id: string): void {
@@ -32,6 +36,7 @@ export class BatchOutcome {
   refuse(eventId: string, code: AckCode, message: string): void {
     this.errors.push({ eventId, code, message });
     this.drops.count(dropReasonOf(code));
+    this.tenantSeries?.refused(dropReasonOf(code), 1);
     this.tally(code, 1);
   }
 
@@ -39,6 +44,7 @@ export class BatchOutcome {
   refuseMany(count: number, code: AckCode, message: string): void {
     this.errors.push({ eventId: '', code, message });
     this.drops.count(dropReasonOf(code), count);
+    if (count > 0) this.tenantSeries?.refused(dropReasonOf(code), count);
     this.tally(code, count);
   }
 

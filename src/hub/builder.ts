@@ -9,6 +9,7 @@ import type { Ingestor } from '../ingest/ingestor.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../ingest/intake-rules.js';
 import type { Middleware } from '../middleware/middleware.js';
 import { silentLogger } from '../observability/logger.js';
+import { checkTenants, type TenantSpec } from '../tenants/tenant-spec.js';
 import { createRegistry } from '../observability/metrics.js';
 import { Hub, type HubOptions, type PipelineDefinition } from './hub.js';
 import { DEFAULT_MAX_SOURCE_LABELS } from './hub-metrics.js';
@@ -50,6 +51,7 @@ export class HubBuilder {
   private deliveryOptions: Partial<DeliveryOptions> = {};
   private limitOptions: Partial<IntakeLimits> = {};
   private durableOptions: DurableOptions | undefined;
+  private tenantSpecs: TenantSpec[] | undefined;
 
   ingestor(ingestor: Ingestor): this {
     this.ingestors.push(ingestor);
@@ -92,6 +94,18 @@ export class HubBuilder {
     return this;
   }
 
+  /**
+   * Tenants: every caller then needs an API key (gRPC metadata `x-api-key`, HTTP `X-API-Key`),
+   * and each tenant gets its own quota, buffer share and fair turn in delivery. A
+   * POLKU_TENANTS_FILE, when set, replaces this table. Checked here: a mistake throws
+   * POLKU_ERR_TENANTS_INVALID naming the tenant and field.
+   */
+  tenants(specs: readonly TenantSpec[]): this {
+    checkTenants(specs, 'pipeline module .tenants()');
+    this.tenantSpecs = [...specs];
+    return this;
+  }
+
   limits(options: Partial<IntakeLimits>): this {
     this.limitOptions = { ...this.limitOptions, ...options };
     return this;
@@ -127,6 +141,7 @@ export class HubBuilder {
       middleware: [...this.steps],
       emitters: [...this.emitters],
       ...(this.durableOptions ? { durable: { ...this.durableOptions } } : {}),
+      ...(this.tenantSpecs ? { tenants: [...this.tenantSpecs] } : {}),
     };
   }
 
@@ -147,6 +162,7 @@ export class HubBuilder {
       clock: runtime.clock ?? systemClock,
       timers: runtime.timers ?? systemTimers,
       maxSourceLabels: runtime.maxSourceLabels ?? DEFAULT_MAX_SOURCE_LABELS,
+      tenants: runtime.tenants,
     };
     checkOptions(options);
     return new Hub(definition, options);

@@ -15,12 +15,17 @@ import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, IngestBatch } from '../gen/polku/v1/gateway.js';
 import type { IngestProblem, IngestResult, Ingestor } from '../ingest/ingestor.js';
 import { IngestorTable } from '../ingest/ingestor-table.js';
-import { admitEvent, type IntakeLimits } from '../ingest/intake-rules.js';
+import { admitEvent, eventBytes, type IntakeLimits } from '../ingest/intake-rules.js';
 import { createUlidFactory, type UlidFactory } from '../ingest/ulid.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { Middleware } from '../middleware/middleware.js';
 import type { Logger } from '../observability/logger.js';
 import { DropCounter } from '../observability/metrics.js';
+import { refill, waitMs } from '../middleware/rate-limiter.js';
+import { TENANT } from '../metadata-keys.js';
+import type { Tenant } from '../tenants/tenant.js';
+import { Tenants } from '../tenants/tenants.js';
+import { checkTenants, type CheckedTenant, type TenantSpec } from '../tenants/tenant-spec.js';
 import { BatchOutcome } from './batch-outcome.js';
 import { HubMetrics } from './hub-metrics.js';
 import { MiddlewareChain, type ChainBatch } from './middleware-chain.js';
@@ -38,6 +43,8 @@ export interface PipelineDefinition {
   readonly emitters: ReadonlyArray<{ readonly emitter: Emitter; readonly isDefault: boolean }>;
   /** Durable mode: events are committed to a log on disk before they are acknowledged. */
   readonly durable?: DurableOptions;
+  /** Tenants declared in the module (`.tenants([...])`); POLKU_TENANTS_FILE's win over them. */
+  readonly tenants?: readonly TenantSpec[];
 }
 
 /** Everything a running hub needs besides its pipeline. */
@@ -51,6 +58,8 @@ export interface HubOptions {
   timers: Timers;
   /** Distinct sources with their own metrics series; the rest fold into "other". */
   maxSourceLabels: number;
+  /** Tenants from POLKU_TENANTS_FILE, checked; they replace the module's. */
+  tenants?: readonly CheckedTenant[] | undefined;
 }
 
 export interface HubHealth {
@@ -71,6 +80,8 @@ interface Intake extends ChainBatch {
   readonly startedMs: number;
   /** Unary SendEvent never waits for room, whatever the overflow policy. */
   readonly unary: boolean;
+  /** The caller's tenant (tenants configured). */
+  tenant: Tenant | undefined;
 }
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promise<T>)?.then === 'function';
@@ -103,6 +114,8 @@ export class Hub {
   /** Sources agents sent on lately (bounded); the plugin registry refuses claims of them. */
   readonly seenSources = new SeenSources();
   private drainRun: Promise<DrainReport> | null = null;
+  /** The tenant table; null: no tenants, one implicit tenant, no key needed. */
+  readonly tenants: Tenants | null;
 
   constructor(definition: PipelineDefinition, options: HubOptions) {
     this.o = options;
@@ -126,7 +139,15 @@ export class Hub {
     this.delivery = definition.durable
       ? new DurableBackend({ ...shared, durable: definition.durable })
       : new MemoryBackend({ ...shared, drops: this.drops });
-    this.wireBytesKept = this.delivery.storesWireBytes && this.middleware.keepsEventsUnchanged;
+    const tenantTable =
+      options.tenants ?? (definition.tenants ? checkTenants(definition.tenants, 'pipeline module .tenants()') : undefined);
+    this.tenants = tenantTable
+      ? new Tenants(tenantTable, { buffer: options.buffer, registry: options.registry, logger: options.logger })
+      : null;
+    // A tenant's events get metadata polku.tenant: their wire bytes are no longer the event.
+    this.wireBytesKept = this.delivery.storesWireBytes && this.middleware.keepsEventsUnchanged && this.tenants === null;
+    const tenantLag = this.delivery.tenantLag;
+    if (this.tenants && tenantLag) this.tenants.setLagSource(() => tenantLag(options.clock.nowMs()));
     const components: ComponentContext = {
       registry: options.registry,
       logger: options.logger,
@@ -234,6 +255,25 @@ export class Hub {
     const unary = request.unary ?? false;
     const intake = this.startIntake(request.source, request.cluster, request.receivedAtNs ?? this.o.clock.nowNs(), unary);
     const payload = request.payload;
+    if (this.tenants !== null) {
+      // The key first: a caller without one learns nothing else about its message.
+      const auth = this.tenants.authenticate(request.apiKey);
+      if ('refusal' in auth) {
+        const other = this.tenants.otherSeries;
+        other.requests.inc();
+        intake.outcome.tenantSeries = other;
+        return this.refuseAll(intake, 1, 'UNAUTHENTICATED', auth.refusal);
+      }
+      const tenant = auth.tenant;
+      intake.tenant = tenant;
+      intake.outcome.tenantSeries = tenant.series;
+      tenant.series.requests.inc();
+      // Raw bytes: the batch's source picks the ingestor, so it is checked before one runs; each
+      // event's own source is checked after ingest (afterIngest).
+      if (payload.kind === 'raw' && !tenant.allows(request.source)) {
+        return this.refuseAll(intake, 1, 'PERMISSION_DENIED', tenant.forbidden(request.source));
+      }
+    }
     // Raw bytes are noted once, in ingestRaw, with the ingestor that parsed them.
     if (payload.kind === 'events') this.seenSources.note(request.source);
     if (payload.kind === 'unreadable') return this.refuseAll(intake, 1, payload.code, payload.message);
@@ -313,6 +353,7 @@ export class Hub {
       unary,
       startedMs: this.o.clock.monotonicMs(),
       outcome: new BatchOutcome(this.drops),
+      tenant: undefined,
     };
   }
 
@@ -364,6 +405,7 @@ export class Hub {
       );
     }
     out.received += events.length;
+    if (intake.tenant !== undefined) return this.afterTenantIntake(intake, intake.tenant, events);
     const valid: Event[] = [];
     // Which batch position each valid event came from, when its wire bytes can become its log
     // record: durable mode with middleware that at most drop events, so intake's fill-ins are the
@@ -399,6 +441,56 @@ export class Hub {
   }
 
   /**
+   * Intake rules, then the tenant's own: the source each event carries must be one the tenant may
+   * send (PERMISSION_DENIED for that event alone), and each takes a token from the tenant's bucket
+   * (RATE_LIMITED with a retry-after when none is left). Accepted events get metadata
+   * polku.tenant, overwriting whatever the caller wrote there, and the tenant's route when they
+   * name none. The bucket is refilled once per batch.
+   */
+  private afterTenantIntake(intake: Intake, tenant: Tenant, events: Event[]): Ack | Promise<Ack> {
+    const out = intake.outcome;
+    const spec = tenant.spec;
+    const bucket = tenant.bucket;
+    const limit = { rate: spec.rate, burst: spec.burst };
+    refill(bucket, this.o.clock.monotonicMs(), limit);
+    const valid: Event[] = [];
+    let bytes = 0;
+    let overQuota = 0;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      const refusal = admitEvent(event, this.o.limits, intake.source, intake.receivedAtNs, this.newId);
+      if (refusal !== undefined) {
+        out.refuse(event.id, refusal.code, `events[${i}]: ${refusal.message}`);
+        continue;
+      }
+      if (!tenant.allows(event.source)) {
+        out.refuse(event.id, 'PERMISSION_DENIED', `events[${i}]: ${tenant.forbidden(event.source)}`);
+        continue;
+      }
+      const wait = waitMs(bucket, limit);
+      if (wait > 0) {
+        overQuota++;
+        out.refuse(
+          event.id,
+          'RATE_LIMITED',
+          `events[${i}]: tenant "${tenant.name}" is over its quota (${spec.rate}/s, burst ${spec.burst}); retry after ${Math.ceil(wait)} ms`,
+        );
+        continue;
+      }
+      bucket.tokens -= 1;
+      event.metadata[TENANT] = tenant.name;
+      if (spec.emitters !== undefined && event.routeTo.length === 0) event.routeTo = [...spec.emitters];
+      bytes += eventBytes(event);
+      valid.push(event);
+    }
+    if (overQuota > 0) tenant.series.quotaRefusals.inc(overQuota);
+    if (bytes > 0) tenant.series.bytes.inc(bytes);
+    const kept = this.middleware.run(intake, valid);
+    if (!isPromise(kept)) return this.admit(intake, kept);
+    return kept.then((k) => this.admit(intake, k));
+  }
+
+  /**
    * Hands the surviving events to delivery, then answers. Under the overflow policy `block` or in
    * durable mode that takes a promise; the caller stops reading the stream meanwhile, so HTTP/2
    * flow control pushes back on the agent.
@@ -411,6 +503,7 @@ export class Hub {
       refusedLater: (e) => this.middleware.noteLaterRefusal(intake, e, this.middleware.length),
       wire,
       wireAt,
+      share: intake.tenant?.share,
     };
     const admitted = this.delivery.admit(admission);
     return isPromise(admitted) ? admitted.then(() => this.finish(intake)) : this.finish(intake);
@@ -420,6 +513,7 @@ export class Hub {
     const out = intake.outcome;
     if (intake.laterRefusals) this.middleware.undoForLaterRefusals(intake.laterRefusals);
     this.accepted += BigInt(out.eventIds.length);
+    if (intake.tenant !== undefined && out.eventIds.length > 0) intake.tenant.series.accepted.inc(out.eventIds.length);
     this.metrics.recordBatch(intake.source, out.received, out.eventIds.length, (this.o.clock.monotonicMs() - intake.startedMs) / 1000);
     return out.toAck(this.delivery.bufferSize, this.delivery.bufferCapacity);
   }

@@ -49,7 +49,8 @@ export interface RateLimiterOptions {
   maxDelayMs?: number;
 }
 
-interface Bucket {
+/** A token bucket's state; shared with the per-tenant quotas (src/tenants). */
+export interface Bucket {
   tokens: number;
   /** Monotonic ms of the last refill. */
   lastMs: number;
@@ -235,14 +236,14 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiter {
  * nothing and becomes the new reference, so the bucket neither mints tokens nor stays frozen
  * until the clock catches up again.
  */
-function refill(bucket: Bucket, now: number, limit: Required<BucketLimit>): void {
+export function refill(bucket: Bucket, now: number, limit: Required<BucketLimit>): void {
   const elapsed = now - bucket.lastMs;
   if (elapsed > 0) bucket.tokens = Math.min(limit.burst, bucket.tokens + (elapsed * limit.rate) / 1000);
   if (!Number.isNaN(now)) bucket.lastMs = now;
 }
 
 /** Milliseconds until the bucket holds a whole token; 0 when it holds one now. */
-function waitMs(bucket: Bucket, limit: Required<BucketLimit>): number {
+export function waitMs(bucket: Bucket, limit: Required<BucketLimit>): number {
   if (bucket.tokens >= 1 - EPSILON) return 0;
   return ((1 - bucket.tokens) * 1000) / limit.rate;
 }

@@ -3,6 +3,7 @@ import { systemTimers, type Clock, type TimerHandle, type Timers } from '../cloc
 import type { Ack } from '../gen/polku/v1/gateway.js';
 import type { IntakeRequest } from '../hub/intake-request.js';
 import type { Logger } from '../observability/logger.js';
+import { apiKeyOfMetadata, withApiKey } from './api-key.js';
 import type { IntakePort } from './receiver.js';
 
 /**
@@ -67,6 +68,8 @@ export class StreamSession<In, Out> {
   /** Whole messages refused in a row, and the pause they earned. */
   private refusedInARow = 0;
   private refusalPause: TimerHandle | null = null;
+  /** The caller's API key (metadata `x-api-key`), read once: it is the call's, not each message's. */
+  private readonly apiKey: string | undefined;
 
   constructor(
     private readonly call: ServerDuplexStream<In, Out>,
@@ -79,6 +82,7 @@ export class StreamSession<In, Out> {
     private readonly timers: Timers = systemTimers,
   ) {
     limitReadAhead(call as unknown as ServerDuplexStream<unknown, unknown>);
+    this.apiKey = apiKeyOfMetadata(call.metadata);
     call.on('data', (message: In) => this.onMessage(message));
     call.on('end', () => {
       this.inputEnded = true;
@@ -117,7 +121,7 @@ export class StreamSession<In, Out> {
     const receivedAtNs = this.clock.nowNs();
     let ack: Ack | Promise<Ack>;
     try {
-      ack = this.hub.submit(this.protocol.intake(message, receivedAtNs));
+      ack = this.hub.submit(withApiKey(this.protocol.intake(message, receivedAtNs), this.apiKey));
     } catch (err) {
       // A bug, not bad input: end this call with INTERNAL rather than answer wrongly.
       this.log.error({ err }, 'batch processing threw');

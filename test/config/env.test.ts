@@ -54,6 +54,7 @@ test('an empty environment gives the defaults', () => {
     maxSourceLabels: 50,
     configPath: undefined,
     adminToken: undefined,
+    tenantsFile: undefined,
     durable: undefined,
     registry: DEFAULT_REGISTRY,
     discovery: undefined,
@@ -85,6 +86,7 @@ test('every variable is parsed into its setting', () => {
     POLKU_LOG_LEVEL: 'debug',
     POLKU_CONFIG: ' ./polku.config.ts ',
     POLKU_ADMIN_TOKEN: 'admin-secret',
+    POLKU_TENANTS_FILE: '/etc/polku/tenants.json',
     POLKU_BUFFER_CAPACITY: '250',
     POLKU_BUFFER_MAX_BYTES: '65536',
     POLKU_OVERFLOW_POLICY: 'drop_oldest',
@@ -162,6 +164,7 @@ test('every variable is parsed into its setting', () => {
     maxSourceLabels: 5,
     configPath: './polku.config.ts',
     adminToken: 'admin-secret',
+    tenantsFile: '/etc/polku/tenants.json',
     durable: { dir: '/data/polku', maxBytes: 2 * 1024 * 1024, idempotencyMaxKeys: 5000 },
     registry: {
       serve: false,

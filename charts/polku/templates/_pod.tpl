@@ -246,6 +246,10 @@ spec:
           value: /var/run/polku/tls/tls.key
         {{- end }}
         {{- end }}
+        {{- if $v.tenants.existingSecret }}
+        - name: POLKU_TENANTS_FILE
+          value: {{ printf "/var/run/polku/tenants/%s" $v.tenants.secretKey | quote }}
+        {{- end }}
         {{- if $nodeOptions }}
         - name: NODE_OPTIONS
           value: {{ $nodeOptions | quote }}
@@ -313,6 +317,11 @@ spec:
           mountPath: /var/run/polku/tls
           readOnly: true
         {{- end }}
+        {{- if $v.tenants.existingSecret }}
+        - name: tenants
+          mountPath: /var/run/polku/tenants
+          readOnly: true
+        {{- end }}
         {{- with $v.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -344,6 +353,15 @@ spec:
     - name: tls
       secret:
         secretName: {{ $v.tls.secretName }}
+    {{- end }}
+    {{- if $v.tenants.existingSecret }}
+    {{- /* Mounted whole (no subPath): the kubelet swaps ..data on an update and the gateway reloads the table. */}}
+    - name: tenants
+      secret:
+        secretName: {{ $v.tenants.existingSecret }}
+        items:
+          - key: {{ $v.tenants.secretKey }}
+            path: {{ $v.tenants.secretKey }}
     {{- end }}
     {{- with $v.extraVolumes }}
     {{- toYaml . | nindent 4 }}

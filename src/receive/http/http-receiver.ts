@@ -5,6 +5,7 @@ import { errorInfo, fillTemplate, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ListenerTls } from '../../security/tls.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../server/connection-guard.js';
+import { apiKeyOfHeaders } from '../api-key.js';
 import { mediaType, readBody } from '../http-body.js';
 import { listenHttp } from '../http-listener.js';
 import type { IntakePort, Receiver, ReceiverContext } from '../receiver.js';
@@ -163,7 +164,7 @@ function requestHandler(d: HandlerDeps): (req: IncomingMessage, res: ServerRespo
           gzip: encoding === 'gzip',
           body,
           source: one(h['x-polku-source']),
-          apiKey: one(h['x-api-key']),
+          apiKey: apiKeyOfHeaders(h),
           idempotencyKey: one(h['idempotency-key']),
           traceparent: one(h['traceparent']),
         });

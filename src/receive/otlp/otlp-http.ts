@@ -4,6 +4,7 @@ import type { DecodedExport, OtlpIntake } from './otlp-intake.js';
 import { requestOfJson, OtlpBodyError } from './otlp-json.js';
 import { decodeExportRequest } from './otlp-intake.js';
 import { inflate, mediaType, readBody } from '../http-body.js';
+import { apiKeyOfHeaders } from '../api-key.js';
 
 /** The OTLP/HTTP logs path. */
 export const OTLP_LOGS_PATH = '/v1/logs';
@@ -74,7 +75,7 @@ async function serve(intake: OtlpIntake, req: IncomingMessage, res: ServerRespon
   } else {
     decoded = decodeBody(intake, body, encoding);
   }
-  const answer = await intake.submit(decoded, 'http');
+  const answer = await intake.submit(decoded, 'http', apiKeyOfHeaders(req.headers));
   respond(res, encoding, answer);
 }
 

@@ -70,7 +70,7 @@ export class OtlpIntake {
    * so the hub counts and refuses it like any unreadable message. Not a unary submission: under
    * the overflow policy `block` an Export waits for room (the sender's deadline bounds the wait).
    */
-  submit(decoded: DecodedExport, transport: OtlpTransport): ExportAnswer | Promise<ExportAnswer> {
+  submit(decoded: DecodedExport, transport: OtlpTransport, apiKey?: string): ExportAnswer | Promise<ExportAnswer> {
     let ack: Ack | Promise<Ack>;
     const problem = decoded.kind === 'request' ? idProblem(decoded.request) : undefined;
     if (problem !== undefined) decoded = this.unreadable('INVALID_BATCH', `not a valid ExportLogsServiceRequest: ${problem}`);
@@ -80,6 +80,7 @@ export class OtlpIntake {
         cluster: '',
         unary: true,
         payload: { kind: 'unreadable', code: decoded.code, message: decoded.message },
+        apiKey,
       });
     } else {
       const events = decoded.kind === 'events' ? decoded.events : eventsOfRequest(decoded.request, this.logMapping);
@@ -92,6 +93,7 @@ export class OtlpIntake {
         cluster: '',
         payload: { kind: 'events', events },
         receivedAtNs: this.ctx.clock.nowNs(),
+        apiKey,
       });
     }
     const invalid = decoded.kind === 'unreadable';

@@ -20,6 +20,7 @@ type Accepted = Extract<ExportAnswer, { kind: 'accepted' }>;
 import { DEFAULT_EVENT_TYPE_ATTRIBUTE, DEFAULT_ID_ATTRIBUTE, type OtlpSettings } from './otlp-settings.js';
 import { decodeExportRequest, OtlpIntake, type DecodedExport } from './otlp-intake.js';
 import { otlpLogsHandler } from './otlp-http.js';
+import { apiKeyOfMetadata } from '../api-key.js';
 
 export interface OtlpReceiverOptions extends OtlpSettings {
   /** The gateway's listener TLS (POLKU_TLS_*): both OTLP ports serve it too. */
@@ -112,7 +113,7 @@ export class OtlpReceiver implements Receiver {
       export: (call: ServerUnaryCall<DecodedExport, Accepted>, cb: sendUnaryData<Accepted>) => {
         let answer: ExportAnswer | Promise<ExportAnswer>;
         try {
-          answer = intake.submit(call.request, 'grpc');
+          answer = intake.submit(call.request, 'grpc', apiKeyOfMetadata(call.metadata));
         } catch (err) {
           intake.log.error({ err }, 'OTLP Export processing threw');
           cb({ code: 13, details: 'internal error while processing the request' });

@@ -11,6 +11,7 @@ import type { Logger } from '../../observability/logger.js';
 import { PROTO_DIR, polkuProto } from '../../proto-dir.js';
 import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receiver.js';
 import { unaryRefusal } from '../unary-refusal.js';
+import { apiKeyOfMetadata, withApiKey } from '../api-key.js';
 import { GatewayReceiverMetrics } from './gateway-metrics.js';
 import { batchDeserializer, eventDeserializer, serializeAck, UnreadableMessage, type ReceivedBatch } from './message-codec.js';
 import { StreamSession } from './stream-session.js';
@@ -91,12 +92,12 @@ export class PolkuGatewayReceiver implements Receiver {
 
   private sendEvent(ctx: Bound, call: ServerUnaryCall<IngestEvent | UnreadableMessage, Ack>, cb: sendUnaryData<Ack>): void {
     const request = call.request;
+    const apiKey = apiKeyOfMetadata(call.metadata);
     let result: Ack | Promise<Ack>;
     try {
-      result =
-        request instanceof UnreadableMessage
-          ? ctx.hub.submit(intakeOfUnreadable(request, { unary: true }))
-          : ctx.hub.submit(intakeOfEvent(request));
+      result = ctx.hub.submit(
+        withApiKey(request instanceof UnreadableMessage ? intakeOfUnreadable(request, { unary: true }) : intakeOfEvent(request), apiKey),
+      );
     } catch (err) {
       ctx.log.error({ err }, 'SendEvent processing threw');
       cb({ code: GrpcStatus.INTERNAL, details: 'internal error while processing the event' });

@@ -15,6 +15,7 @@ import { serializeAck } from '../polku-gateway/message-codec.js';
 import type { GrpcServiceBinding, Receiver, ReceiverContext } from '../receiver.js';
 import { StreamSession, type StreamProtocol } from '../stream-session.js';
 import { ackErrorText, unaryRefusal } from '../unary-refusal.js';
+import { apiKeyOfMetadata, withApiKey } from '../api-key.js';
 import { PORTTI_SOURCE, readK8sEvent, readK8sEventBatch, type ReceivedK8sEvents } from './k8s-event.js';
 import { PorttiReceiverMetrics, RefusalRecorder } from './portti-metrics.js';
 
@@ -80,7 +81,10 @@ export class LegacyPorttiReceiver implements Receiver {
         let result: Ack | Promise<Ack>;
         try {
           result = ctx.hub.submit(
-            request instanceof UnreadableMessage ? intakeOfUnreadable(request, { unary: true }) : intakeOfK8sEvents('', [request], true),
+            withApiKey(
+              request instanceof UnreadableMessage ? intakeOfUnreadable(request, { unary: true }) : intakeOfK8sEvents('', [request], true),
+              apiKeyOfMetadata(call.metadata),
+            ),
           );
         } catch (err) {
           log.error({ err }, 'SendK8sEvent processing threw');
