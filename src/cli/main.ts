@@ -6,6 +6,7 @@ import { adminCall, dlqRequest, replayRequest } from './admin.js';
 import { pluginsCommand } from './plugins.js';
 import { send } from './send.js';
 import { serve } from './serve.js';
+import { sinksCommand } from './sinks.js';
 import { validate } from './validate.js';
 
 // The CLI talks to a gateway on this host, at the ports a gateway listens on by default.
@@ -124,6 +125,8 @@ export async function main(argv: string[]): Promise<number> {
       console.log(result.output);
       return result.ok ? 0 : 1;
     }
+    case 'sinks':
+      return sinksCommand(rest);
     case undefined:
     case 'help':
     case '--help':
