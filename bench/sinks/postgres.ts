@@ -7,6 +7,7 @@
  * The gateway's pipeline (postgres.config.ts) takes delivery batches of 2,000 and writes each as
  * four 500-row statements at once on its pool (the README's advice for this emitter).
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { defaultTableDdl, DEFAULT_POSTGRES_COLUMNS, insertPlan } from '../../src/emit/postgres-sql.js';
 import { Event, Severity } from '../../src/gen/polku/v1/event.js';
@@ -38,7 +39,8 @@ export async function benchPostgres(o: SinkBenchOptions, c: PostgresBenchCase = 
 
     const plan = insertPlan('bench', 'raw_events', DEFAULT_POSTGRES_COLUMNS);
     const rawBatch = 500;
-    const payload = Buffer.alloc(260, 0x61);
+    // The load generator's payload: ~300 random bytes (events of ~400 B).
+    const payload = randomBytes(300);
     const raw = await rawLoop(o.durationMs, o.warmupMs, async (b) => {
       const events = Array.from({ length: rawBatch }, (_, i) =>
         Event.fromPartial({

@@ -12,7 +12,7 @@ import { DEFAULT_POSTGRES_COLUMNS, DEFAULT_POSTGRES_TABLE, insertPlan, type Inse
 /** Connections a batch's statements may use at once; more only help batches above rowsPerStatement. */
 const DEFAULT_POOL_SIZE = 4;
 /** 500 is the delivery default batch: one statement per batch unless batches are made larger. */
-const DEFAULT_ROWS_PER_STATEMENT = 1000;
+const DEFAULT_ROWS_PER_STATEMENT = 500;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
@@ -27,7 +27,7 @@ export interface PostgresEmitterOptions {
   columns?: PostgresColumns;
   /** Most connections open at once. Default 4. */
   poolSize?: number;
-  /** A batch larger than this is written as several statements, run at once on the pool. Default 1000. */
+  /** A batch larger than this is written as several statements, run at once on the pool. Default 500. */
   rowsPerStatement?: number;
   /** One statement, from sending to the answer (client side); past it the batch is retryable. Default 10 s. */
   timeoutMs?: number;
