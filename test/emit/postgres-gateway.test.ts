@@ -100,6 +100,34 @@ describe('polku serve → PostgreSQL', { skip }, () => {
     assert.equal((await gw.exited).code, 0);
   });
 
+  test('memory mode, a CHECK-refused row: dropped alone, counted emit_failed, logged with the server message', async () => {
+    await client.query(`CREATE TABLE checked_memory (
+      event_id text PRIMARY KEY,
+      kind text NOT NULL CHECK (kind <> 'poison'))`);
+    const gw = track(
+      await servePolku(['--config', 'test/fixtures/postgres-sink.config.ts'], {
+        POLKU_TEST_PG_URL: server.connectionString,
+        POLKU_TEST_PG_TABLE: 'checked_memory',
+        POLKU_TEST_PG_COLUMNS: JSON.stringify({ id: 'event_id', event_type: 'kind' }),
+      }),
+    );
+    const grpcClient = protoOnlyClient(gw.grpcPort);
+    const stream = new AckStream(grpcClient);
+    const ack = await stream.send(batchOf('mm', 500, (i) => (i === 10 || i === 400 ? 'poison' : 'fine')));
+    assert.equal(ack.event_ids.length, 500);
+    const dropped = await until(async () => {
+      const n = await metric(gw.metricsPort, 'polku_events_dropped_total', { reason: 'emit_failed' });
+      return n >= 2 ? n : undefined;
+    }, 'two emit_failed drops');
+    assert.equal(dropped, 2);
+    assert.equal((await client.query<{ n: number }>('SELECT count(*)::int AS n FROM checked_memory')).rows[0]!.n, 498);
+    assert.match(await gw.line(/emitter refused events; dropped/), /PostgreSQL 23514: .*checked_memory_kind_check/);
+    await stream.end();
+    grpcClient.close();
+    gw.child.kill('SIGTERM');
+    assert.equal((await gw.exited).code, 0);
+  });
+
   test('durable mode: PostgreSQL stopped for 20 s under load, then started: every acked event arrives once', async (t) => {
     await client.query(defaultTableDdl('durable_rows'));
     const dir = mkdtempSync(join(tmpdir(), 'polku-pg-durable-'));
