@@ -58,6 +58,9 @@ export { GrpcEmitter, type GrpcEmitterOptions } from './emit/grpc.js';
 export { ExternalEmitter, type ExternalEmitterConfig, type ExternalEmitterOptions } from './emit/external.js';
 export { OtlpEmitter, type OtlpEmitterOptions } from './emit/otlp.js';
 export { AhtiEmitter, type AhtiEmitterOptions } from './emit/ahti.js';
+export { PostgresEmitter, type PostgresEmitterOptions } from './emit/postgres.js';
+export { type PostgresColumns, type PostgresField } from './emit/postgres-sql.js';
+export { S3Emitter, type S3EmitterOptions } from './emit/s3.js';
 export { eventToJson, type EventJson } from './emit/event-json.js';
 
 // Emitter wrappers: factories; EmitterWrapper is the base class for writing one of your own.

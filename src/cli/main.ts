@@ -7,6 +7,7 @@ import { pluginsCommand } from './plugins.js';
 import { send } from './send.js';
 import { serve } from './serve.js';
 import { tenantsCommand } from './tenants.js';
+import { sinksCommand } from './sinks.js';
 import { validate } from './validate.js';
 
 // The CLI talks to a gateway on this host, at the ports a gateway listens on by default.
@@ -128,6 +129,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'tenants':
       return tenantsCommand(rest); // polku tenants hash-key [KEY]: a key's sha256: digest
+    case 'sinks':
+      return sinksCommand(rest);
     case undefined:
     case 'help':
     case '--help':

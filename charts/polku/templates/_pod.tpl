@@ -254,6 +254,16 @@ spec:
         - name: NODE_OPTIONS
           value: {{ $nodeOptions | quote }}
         {{- end }}
+        {{- range $v.envFromSecrets }}
+        - name: {{ .env | quote }}
+          valueFrom:
+            secretKeyRef:
+              name: {{ .secret | quote }}
+              key: {{ .key | quote }}
+              {{- if .optional }}
+              optional: true
+              {{- end }}
+        {{- end }}
         {{- with $v.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
