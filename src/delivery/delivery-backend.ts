@@ -8,6 +8,7 @@ import type { Event } from '../gen/polku/v1/event.js';
 import type { BatchOutcome } from '../hub/batch-outcome.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { DurableAdmin } from './durable-admin.js';
+import type { Taps } from '../hub/taps.js';
 
 /** What both backends are built from: the pipeline's emitters and the process's services. */
 export interface BackendOptions {
@@ -22,6 +23,8 @@ export interface BackendOptions {
   logger: Logger;
   /** Events the hub accepted so far, for the shutdown log line. */
   eventsProcessed: () => bigint;
+  /** Where delivered batches are offered to `polku tap` readers (emitter tap points). */
+  taps?: Taps | undefined;
 }
 
 /** One component's line in the hub's health. */

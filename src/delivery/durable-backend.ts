@@ -217,6 +217,7 @@ export class DurableBackend implements DeliveryBackend {
       metrics: this.queueMetrics,
       deadLettered: this.metrics.deadLettered,
       logger: this.o.logger,
+      taps: this.o.taps,
     });
   }
 

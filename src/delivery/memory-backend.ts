@@ -182,6 +182,7 @@ export class MemoryBackend implements DeliveryBackend {
       metrics: this.queueMetrics,
       drops: this.o.drops,
       logger: this.o.logger,
+      taps: this.o.taps,
     });
   }
 
