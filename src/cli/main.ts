@@ -7,6 +7,8 @@ import { pluginsCommand } from './plugins.js';
 import { send } from './send.js';
 import { serve } from './serve.js';
 import { validate } from './validate.js';
+import { tapCommand } from './tap.js';
+import { topCommand } from './top.js';
 
 // The CLI talks to a gateway on this host, at the ports a gateway listens on by default.
 const SEND_ADDR = `localhost:${DEFAULT_GRPC_ADDR.port}`;
@@ -30,6 +32,9 @@ Usage:
                                               durable mode: re-send events received between two times
   polku plugins  [--json] [--admin ${ADMIN_ADDR}]
                                               the live plugin table: static, registered and discovered
+  polku tap      [--at ingest|middleware|emitter:NAME] [--source S] [--type PREFIX] [--meta K=V] [--limit N]
+                                              a live sample of events as NDJSON (never slows the gateway)
+  polku top      [--interval MS] [--once]     live rates per ingestor, middleware and emitter; buffer, lag, drops
 
 Environment (serve, validate):
 ${ENV_VARIABLES.map(([name, def, help]) => `  ${name.padEnd(27)} ${help} [${def}]`).join('\n')}
@@ -124,6 +129,10 @@ export async function main(argv: string[]): Promise<number> {
       console.log(result.output);
       return result.ok ? 0 : 1;
     }
+    case 'tap':
+      return tapCommand(rest);
+    case 'top':
+      return topCommand(rest);
     case undefined:
     case 'help':
     case '--help':
