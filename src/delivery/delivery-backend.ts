@@ -139,6 +139,8 @@ export interface DeliveryBackend {
   drain(timeoutMs: number): Promise<DrainReport>;
   /** A snapshot of buffer, emitter queues and log. */
   stats(): DeliveryStats;
+  /** Resolves once that emitter's queue is idle (at once when no such emitter runs). */
+  whenIdle(emitter: string): Promise<void>;
   /** The Ack's `buffer_size`: events held in memory, or the slowest emitter's log backlog. */
   readonly bufferSize: number;
   /** The Ack's `buffer_capacity`. */

@@ -154,6 +154,10 @@ export class MemoryBackend implements DeliveryBackend {
     return { drained: result === 'idle', undelivered };
   }
 
+  whenIdle(emitter: string): Promise<void> {
+    return this.queues.find((q) => q.name === emitter)?.whenIdle() ?? Promise.resolve();
+  }
+
   stats(): DeliveryStats {
     const b = this.buffer;
     return {

@@ -158,6 +158,7 @@ export class Hub {
       logger: options.logger,
       clock: options.clock,
       timers: options.timers,
+      whenDelivered: (emitter) => this.delivery.whenIdle(emitter),
     };
     this.components = components;
     for (const i of definition.ingestors) i.init?.(components);
