@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { runPolku } from '../helpers/polku-process.js';
+import { ROOT, runPolku } from '../helpers/polku-process.js';
 
 // test/fixtures/filtering.config.ts: the json ingestor, users-only (drops all but user.*), tag-env
 // (adds metadata env=test), an emitter named "memory" that polku test never calls.
@@ -33,6 +33,15 @@ describe('polku test MODULE --input --expect', () => {
       'event 5: expected {"event_type":"user.extra"}, but the pipeline put out only 4 events',
       `FAIL ${MODULE}: 3 of 5 events differ`,
     ]);
+  });
+
+  test("the README's polku test example prints what the README shows", async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = /^```text\n\$ npx polku test (.*)\n([\s\S]*?)^```$/m.exec(readme);
+    assert.ok(block, 'the README has a polku test example');
+    const p = runPolku(['test', ...block[1]!.split(' ')]);
+    assert.equal((await p.exited).code, 1);
+    assert.deepEqual(p.stdout, block[2]!.trimEnd().split('\n'));
   });
 
   test('a field that is not an event field, or a missing --expect, is refused by name', async () => {
