@@ -11,4 +11,10 @@ export interface ComponentContext {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly timers: Timers;
+  /**
+   * Resolves once the queue of the emitter named `emitter` holds nothing waiting, in flight or
+   * waiting for a retry: every event accepted so far for it is delivered or given up (counted).
+   * Set by the hub; `polku/testing`'s `InMemoryEmitter.drained()` waits on it.
+   */
+  readonly whenDelivered?: (emitter: string) => Promise<void>;
 }

@@ -9,6 +9,9 @@ import { serve } from './serve.js';
 import { tenantsCommand } from './tenants.js';
 import { sinksCommand } from './sinks.js';
 import { validate } from './validate.js';
+import { tapCommand } from './tap.js';
+import { topCommand } from './top.js';
+import { testCommand } from './test-command.js';
 
 // The CLI talks to a gateway on this host, at the ports a gateway listens on by default.
 const SEND_ADDR = `localhost:${DEFAULT_GRPC_ADDR.port}`;
@@ -33,6 +36,11 @@ Usage:
   polku plugins  [--json] [--admin ${ADMIN_ADDR}]
                                               the live plugin table: static, registered and discovered
   polku tenants  hash-key [KEY]               a tenant API key's sha256: digest (the key from stdin without KEY)
+  polku tap      [--at ingest|middleware|emitter:NAME] [--source S] [--type PREFIX] [--meta K=V] [--limit N]
+                                              a live sample of events as NDJSON (never slows the gateway)
+  polku top      [--interval MS] [--once]     live rates per ingestor, middleware and emitter; buffer, lag, drops
+  polku test     MODULE --input INPUTS.ndjson --expect EXPECTED.ndjson
+                                              run a module's ingest and middleware over inputs; compare the output
 
 Environment (serve, validate):
 ${ENV_VARIABLES.map(([name, def, help]) => `  ${name.padEnd(27)} ${help} [${def}]`).join('\n')}
@@ -131,6 +139,12 @@ export async function main(argv: string[]): Promise<number> {
       return tenantsCommand(rest); // polku tenants hash-key [KEY]: a key's sha256: digest
     case 'sinks':
       return sinksCommand(rest);
+    case 'tap':
+      return tapCommand(rest);
+    case 'top':
+      return topCommand(rest);
+    case 'test':
+      return testCommand(rest);
     case undefined:
     case 'help':
     case '--help':

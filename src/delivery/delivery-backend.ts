@@ -9,6 +9,7 @@ import type { BatchOutcome } from '../hub/batch-outcome.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { TenantShare } from '../tenants/tenant.js';
 import type { DurableAdmin } from './durable-admin.js';
+import type { Taps } from '../hub/taps.js';
 
 /** What both backends are built from: the pipeline's emitters and the process's services. */
 export interface BackendOptions {
@@ -23,6 +24,8 @@ export interface BackendOptions {
   logger: Logger;
   /** Events the hub accepted so far, for the shutdown log line. */
   eventsProcessed: () => bigint;
+  /** Where delivered batches are offered to `polku tap` readers (emitter tap points). */
+  taps?: Taps | undefined;
 }
 
 /** One component's line in the hub's health. */
@@ -141,6 +144,8 @@ export interface DeliveryBackend {
   drain(timeoutMs: number): Promise<DrainReport>;
   /** A snapshot of buffer, emitter queues and log. */
   stats(): DeliveryStats;
+  /** Resolves once that emitter's queue is idle (at once when no such emitter runs). */
+  whenIdle(emitter: string): Promise<void>;
   /** The Ack's `buffer_size`: events held in memory, or the slowest emitter's log backlog. */
   readonly bufferSize: number;
   /** The Ack's `buffer_capacity`. */

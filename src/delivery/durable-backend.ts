@@ -176,6 +176,10 @@ export class DurableBackend implements DeliveryBackend {
     return { drained: result === 'idle', undelivered: 0 };
   }
 
+  whenIdle(emitter: string): Promise<void> {
+    return this.queues.find((q) => q.name === emitter)?.whenIdle() ?? Promise.resolve();
+  }
+
   stats(): DeliveryStats {
     const b = this.idleBuffer;
     const s = this.opened?.store;
@@ -217,6 +221,7 @@ export class DurableBackend implements DeliveryBackend {
       metrics: this.queueMetrics,
       deadLettered: this.metrics.deadLettered,
       logger: this.o.logger,
+      taps: this.o.taps,
     });
   }
 

@@ -4,6 +4,7 @@ import type { Clock, TimerHandle, Timers } from '../clock.js';
 import { splitBatch } from '../emit/batch-split.js';
 import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
 import type { Logger } from '../observability/logger.js';
+import type { Taps } from '../hub/taps.js';
 import { backoffDelay, type BackoffPolicy } from '../resilience/backoff.js';
 import { queueHealth, type DeliveryQueue } from './delivery-queue.js';
 import type { EmitterQueueMetrics, EmitterSeries } from './emitter-queue-metrics.js';
@@ -24,6 +25,8 @@ export interface DurableEmitterQueueOptions {
   logger: Logger;
   /** Deterministic jitter in tests. */
   random?: () => number;
+  /** Delivered batches are offered here while a tap is open. */
+  taps?: Taps | undefined;
 }
 
 /**
@@ -188,6 +191,13 @@ export class DurableEmitterQueue implements DeliveryQueue {
       const { delivered, retry, failed, failedErrors, error, retryAfterMs } = splitBatch(pending, result);
       this.series.forwarded.inc(delivered.length);
       total += delivered.length;
+      const taps = this.o.taps;
+      if (taps?.active && delivered.length > 0)
+        taps.offer(
+          'emitter',
+          delivered.map((s) => s.event),
+          this.name,
+        );
       this.lastError = retry.length + failed.length === 0 ? null : error;
       if (failed.length > 0) await this.deadLetter(failed, 'failed', failedErrors, attempt);
       if (retry.length === 0) return total;

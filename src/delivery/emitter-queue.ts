@@ -7,6 +7,7 @@ import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import type { DropCounter } from '../observability/metrics.js';
+import type { Taps } from '../hub/taps.js';
 import { backoffDelay, type BackoffPolicy } from '../resilience/backoff.js';
 import { queueHealth } from './delivery-queue.js';
 import type { EmitterQueueMetrics, EmitterSeries } from './emitter-queue-metrics.js';
@@ -35,6 +36,8 @@ export interface EmitterQueueOptions extends DeliveryOptions {
   metrics: EmitterQueueMetrics;
   drops: DropCounter;
   logger: Logger;
+  /** Delivered batches are offered here while a tap is open. */
+  taps?: Taps | undefined;
 }
 
 /**
@@ -228,6 +231,13 @@ export class EmitterQueue implements AdmissionTarget {
   private deliver(events: readonly BufferedEvent[]): void {
     for (const b of events) this.o.buffer.settle(b);
     this.series.forwarded.inc(events.length);
+    const taps = this.o.taps;
+    if (taps?.active && events.length > 0)
+      taps.offer(
+        'emitter',
+        events.map((b) => b.event),
+        this.name,
+      );
   }
 
   private drop(events: readonly BufferedEvent[], reason: 'emit_failed' | 'emit_retries_exhausted'): void {

@@ -167,6 +167,10 @@ export class MemoryBackend implements DeliveryBackend {
     return { drained: result === 'idle', undelivered };
   }
 
+  whenIdle(emitter: string): Promise<void> {
+    return this.queues.find((q) => q.name === emitter)?.whenIdle() ?? Promise.resolve();
+  }
+
   stats(): DeliveryStats {
     const b = this.buffer;
     return {
@@ -204,6 +208,7 @@ export class MemoryBackend implements DeliveryBackend {
       metrics: this.queueMetrics,
       drops: this.o.drops,
       logger: this.o.logger,
+      taps: this.o.taps,
     });
   }
 

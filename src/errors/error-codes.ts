@@ -80,6 +80,8 @@ export const ErrorCodes = {
   },
   POLKU_ERR_ADMIN_NOT_FOUND: { message: 'no dead letter %s (never was, or purged)', retryable: false, grpc: 'NOT_FOUND', http: 404 },
   POLKU_ERR_ADMIN_INVALID: { message: '%s', retryable: false, grpc: 'INVALID_ARGUMENT', http: 400 },
+  /** `GET /admin/tap` beyond the taps allowed open at once. */
+  POLKU_ERR_ADMIN_BUSY: { message: '%s', retryable: true, grpc: 'RESOURCE_EXHAUSTED', http: 429 },
 
   // The HTTP front door (src/receive/http): requests it cannot route; what it routes is answered with Ack codes.
   POLKU_ERR_HTTP_NOT_FOUND: { message: 'not found: %s', retryable: false, grpc: 'NOT_FOUND', http: 404 },

@@ -30,6 +30,7 @@ import { BatchOutcome } from './batch-outcome.js';
 import { HubMetrics } from './hub-metrics.js';
 import { MiddlewareChain, type ChainBatch } from './middleware-chain.js';
 import { SeenSources } from './seen-sources.js';
+import { Taps } from './taps.js';
 import type { IntakeRequest } from './intake-request.js';
 import { intakeOfBatch } from './polku-messages.js';
 
@@ -60,6 +61,8 @@ export interface HubOptions {
   maxSourceLabels: number;
   /** Tenants from POLKU_TENANTS_FILE, checked; they replace the module's. */
   tenants?: readonly CheckedTenant[] | undefined;
+  /** The tap points (`polku tap`); default: new ones on `registry`. Pass one to keep taps across hubs. */
+  taps?: Taps;
 }
 
 export interface HubHealth {
@@ -74,6 +77,23 @@ export interface HubStats extends DeliveryStats {
   /** Events accepted since the hub was built. */
   readonly accepted: bigint;
 }
+
+/** One ingestor's work since the hub started (`polku top`); `events` is the pre-parsed polku.v1 path. */
+export interface IngestorCounts {
+  readonly name: string;
+  readonly batches: number;
+  readonly events: number;
+  readonly problems: number;
+}
+
+/** Per-stage counts for `GET /admin/top`, added once per batch. */
+export interface StageCounts {
+  readonly ingestors: readonly IngestorCounts[];
+  readonly middleware: ReadonlyArray<{ readonly name: string; readonly given: number; readonly kept: number }>;
+}
+
+/** Batches that came as polku.v1 events, needing no ingestor, are counted under this name. */
+export const EVENTS_INGEST = '(polku.v1 events)';
 
 /** One batch on its way through the hub. */
 interface Intake extends ChainBatch {
@@ -116,10 +136,15 @@ export class Hub {
   private drainRun: Promise<DrainReport> | null = null;
   /** The tenant table; null: no tenants, one implicit tenant, no key needed. */
   readonly tenants: Tenants | null;
+  /** Per-ingestor batches, events and problems (names are the pipeline's and its plugins'). */
+  private readonly ingestCounts = new Map<string, { batches: number; events: number; problems: number }>();
+  /** Live samples of events after ingest, after middleware and as delivered (`GET /admin/tap`). */
+  readonly taps: Taps;
 
   constructor(definition: PipelineDefinition, options: HubOptions) {
     this.o = options;
     this.log = options.logger.child({ component: 'hub' });
+    this.taps = options.taps ?? new Taps({ registry: options.registry });
     this.ingestors = new IngestorTable(definition.ingestors, definition.defaultIngestor);
     this.drops = new DropCounter(options.registry);
     this.metrics = new HubMetrics(options.registry, options.maxSourceLabels);
@@ -134,6 +159,7 @@ export class Hub {
       timers: options.timers,
       logger: options.logger,
       eventsProcessed: () => this.accepted,
+      taps: this.taps,
     };
     // Built before the components' init: wrappers look up the queue metrics it registers.
     this.delivery = definition.durable
@@ -153,6 +179,7 @@ export class Hub {
       logger: options.logger,
       clock: options.clock,
       timers: options.timers,
+      whenDelivered: (emitter) => this.delivery.whenIdle(emitter),
     };
     this.components = components;
     for (const i of definition.ingestors) i.init?.(components);
@@ -170,6 +197,14 @@ export class Hub {
   /** A snapshot of the buffer, each emitter's queue, the durable log, and the accepted count. */
   stats(): HubStats {
     return { ...this.delivery.stats(), accepted: this.accepted };
+  }
+
+  /** Per-ingestor and per-middleware counts since the hub started (`GET /admin/top`). */
+  stageCounts(): StageCounts {
+    return {
+      ingestors: [...this.ingestCounts].map(([name, c]) => ({ name, ...c })),
+      middleware: this.middleware.counts(),
+    };
   }
 
   /** The running emitter of that name (the plugin table shows configured emitters' addresses). */
@@ -280,6 +315,7 @@ export class Hub {
     if (this.closing) return this.refuseAll(intake, 1, 'SHUTTING_DOWN', 'gateway is shutting down');
     if (payload.kind === 'events') {
       if (payload.problems) this.refuseProblems(intake, payload.problems);
+      this.countIngest(EVENTS_INGEST, payload.events.length, payload.problems?.length ?? 0);
       return this.afterIngest(intake, payload.events, payload.wire);
     }
     return this.ingestRaw(intake, payload.data, payload.format);
@@ -345,6 +381,18 @@ export class Hub {
     return report;
   }
 
+  private countIngest(name: string, events: number, problems: number): void {
+    let c = this.ingestCounts.get(name);
+    if (!c) {
+      c = { batches: 0, events: 0, problems: 0 };
+      // Plugin ingestors come and go; keep a bounded number of rows.
+      if (this.ingestCounts.size < 256) this.ingestCounts.set(name, c);
+    }
+    c.batches++;
+    c.events += events;
+    c.problems += problems;
+  }
+
   private startIntake(source: string, cluster: string, receivedAtNs: bigint, unary: boolean): Intake {
     return {
       source,
@@ -377,6 +425,7 @@ export class Hub {
         // The ingestor stopped at the first element past the limit: that many were counted.
         return this.refuseAll(intake, this.o.limits.maxBatchEvents + 1, 'BATCH_TOO_LARGE', `ingestor "${ingestor.name}": ${r.tooLarge}`);
       }
+      this.countIngest(ingestor.name, r.events.length, r.problems.length);
       this.refuseProblems(intake, r.problems);
       return this.afterIngest(intake, r.events);
     };
@@ -421,6 +470,7 @@ export class Hub {
       valid.push(event);
       wireAt?.push(i);
     }
+    if (this.taps.active && valid.length > 0) this.taps.offer('ingest', valid);
     if (wireAt && this.middleware.length === 0) return this.admit(intake, valid, wire, wireAt);
     const kept = this.middleware.run(intake, valid);
     if (wireAt) {
@@ -496,6 +546,7 @@ export class Hub {
    * flow control pushes back on the agent.
    */
   private admit(intake: Intake, events: Event[], wire?: WireEvents, wireAt?: readonly number[]): Ack | Promise<Ack> {
+    if (this.taps.active && events.length > 0) this.taps.offer('middleware', events);
     const admission: Admission = {
       events,
       outcome: intake.outcome,

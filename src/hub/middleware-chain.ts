@@ -39,9 +39,14 @@ export class MiddlewareChain {
   private readonly undoers: readonly number[];
   private readonly metrics: HubMetrics;
   private readonly log: Logger;
+  /** Events each step was given and kept, added once per batch for `polku top` (no per-event work). */
+  private readonly given: number[];
+  private readonly kept: number[];
 
   constructor(options: MiddlewareChainOptions) {
     this.steps = options.middleware;
+    this.given = options.middleware.map(() => 0);
+    this.kept = options.middleware.map(() => 0);
     this.undoers = options.middleware.flatMap((m, i) => (m.refusedLater ? [i] : []));
     this.metrics = options.metrics;
     this.log = options.logger;
@@ -57,6 +62,11 @@ export class MiddlewareChain {
     return this.steps.every((m) => m.keepsEventsUnchanged === true);
   }
 
+  /** Each step's name with the events it was given and kept since the hub started. */
+  counts(): Array<{ name: string; given: number; kept: number }> {
+    return this.steps.map((m, i) => ({ name: m.name, given: this.given[i]!, kept: this.kept[i]! }));
+  }
+
   /** Runs the steps from `from` on; stops early once no event is left. */
   run(batch: ChainBatch, events: Event[], from = 0): Event[] | Promise<Event[]> {
     const ctx = this.contextFor(batch);
@@ -66,6 +76,7 @@ export class MiddlewareChain {
       ctx.step = step.name;
       ctx.stage = i;
       let result: Event[] | Promise<Event[]>;
+      this.given[i]! += current.length;
       try {
         result = step.process(current, ctx);
       } catch (err) {
@@ -73,11 +84,16 @@ export class MiddlewareChain {
       }
       if (isPromise(result)) {
         const pending = current;
+        const stage = i;
         return result.then(
-          (next) => this.run(batch, next, i + 1),
+          (next) => {
+            this.kept[stage]! += next.length;
+            return this.run(batch, next, stage + 1);
+          },
           (err: unknown) => this.failed(batch, step, pending, err),
         );
       }
+      this.kept[i]! += result.length;
       current = result;
     }
     return current;

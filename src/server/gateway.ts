@@ -17,6 +17,7 @@ import type { ConnectionLimits } from './connection-guard.js';
 import { GrpcServer } from './grpc-server.js';
 import { HttpServer } from './http-server.js';
 import { pipelineView } from './pipeline-view.js';
+import { topSnapshot } from './top-snapshot.js';
 
 export interface GatewayOptions {
   hub: Hub;
@@ -116,6 +117,8 @@ export class Gateway {
       registry: o.registry,
       logger: o.logger,
     });
+    const clock = o.clock ?? systemClock;
+    const startedMs = clock.monotonicMs();
     this.http = new HttpServer({
       ...(o.metricsMaxConnections !== undefined ? { maxConnections: o.metricsMaxConnections } : {}),
       registry: o.registry,
@@ -123,6 +126,8 @@ export class Gateway {
       tls: this.tls,
       admin: () => o.hub.admin,
       adminAccess,
+      tap: { taps: o.hub.taps, emitters: () => o.hub.running.emitters },
+      top: () => topSnapshot(o.hub, o.registry, clock.nowMs(), clock.monotonicMs() - startedMs),
       ...(o.plugins ? { plugins: () => o.plugins!.rows() } : {}),
       health: () => o.hub.health(),
       pipeline: () => pipelineView(o.hub),

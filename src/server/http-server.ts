@@ -5,9 +5,12 @@ import { polkuError } from '../errors.js';
 import type { DurableAdmin } from '../delivery/durable-admin.js';
 import type { HubHealth } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
-import type { AdminAccess } from './admin-access.js';
+import { AdminAccess } from './admin-access.js';
 import type { ListenerTls } from '../security/tls.js';
 import { adminRoute } from './admin-routes.js';
+import type { Taps } from '../hub/taps.js';
+import { serveTap } from './tap-route.js';
+import type { TopSnapshot } from './top-snapshot.js';
 
 /**
  * The metrics and probes port's own budget, apart from the gRPC port's: Prometheus and the kubelet
@@ -19,6 +22,7 @@ const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 /** A connection that sends nothing for this long is closed (longer than the keep-alive below). */
 const SOCKET_IDLE_TIMEOUT_MS = 70_000;
+const LOOPBACK_ONLY = new AdminAccess(undefined);
 
 export interface HttpServerOptions {
   /** Most connections open at once; more are closed on accept (default {@link DEFAULT_METRICS_MAX_CONNECTIONS}). */
@@ -37,6 +41,10 @@ export interface HttpServerOptions {
   pipeline?: () => unknown;
   /** Who may call /admin (default: loopback callers). */
   adminAccess?: AdminAccess;
+  /** The hub's tap points and running emitters, served at GET /admin/tap (absent: 404). */
+  tap?: { readonly taps: Taps; readonly emitters: () => readonly string[] };
+  /** The per-stage snapshot served at GET /admin/top (absent: 404). */
+  top?: () => Promise<TopSnapshot>;
   /**
    * Serve HTTPS with the listeners' certificate, taking a rotated one for new connections
    * (`setSecureContext`). Client certificates are not asked for: kubelet probes present none.
@@ -93,6 +101,8 @@ export class HttpServer {
   }
 
   close(): Promise<void> {
+    // Open taps get their last line before their connections are closed.
+    this.o.tap?.taps.closeAll('gateway_stopping');
     this.stopWatching?.();
     this.stopWatching = undefined;
     return new Promise((resolve) => {
@@ -104,6 +114,16 @@ export class HttpServer {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
+    if (path === '/admin/tap' && this.o.tap) {
+      serveTap(req, res, url, this.o.tap.taps, this.o.tap.emitters(), this.o.adminAccess ?? LOOPBACK_ONLY);
+      return;
+    }
+    if (path === '/admin/top' && this.o.top && req.method === 'GET') {
+      const refused = this.o.adminAccess?.check(req.socket.remoteAddress, req.headers.authorization, 'admin endpoints');
+      if (refused) sendJson(res, refused.httpStatus, { error: refused.message });
+      else sendJson(res, 200, await this.o.top());
+      return;
+    }
     if (path.startsWith('/admin/')) {
       const answer = await adminRoute(req, url, this.o.admin?.() ?? null, this.o.plugins, this.o.adminAccess);
       send(res, answer.status, 'application/json', `${JSON.stringify(answer.body, null, 2)}\n`);

@@ -1,4 +1,5 @@
 import { InMemoryEmitter as KeepingEmitter, type InMemoryEmitterOptions } from '../emit/in-memory.js';
+import type { ComponentContext } from '../component-context.js';
 import type { EmitResult } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack } from '../gen/polku/v1/gateway.js';
@@ -20,7 +21,8 @@ const DEFAULT_WAIT_MS = 5_000;
  * const memory = new InMemoryEmitter();
  * const h = hub().ingestor(new JsonIngestor()).emitter(memory).build();
  * const ack = await h.processBatch(batch);
- * await memory.waitForAcked(ack); // every event the Ack accepted has arrived here
+ * await memory.drained();         // everything the hub accepted for this emitter has arrived here
+ * await memory.waitForAcked(ack); // or: every event this Ack accepted
  * await memory.waitForCount(3);   // or: at least 3 events in all
  * ```
  *
@@ -30,9 +32,25 @@ const DEFAULT_WAIT_MS = 5_000;
  */
 export class InMemoryEmitter extends KeepingEmitter {
   private idWaiters: Array<{ missing: Set<string>; resolve: () => void }> = [];
+  private whenDelivered: ((emitter: string) => Promise<void>) | undefined;
 
   constructor(options: InMemoryEmitterOptions = {}) {
     super(options);
+  }
+
+  /** The hub tells its emitters how to wait for their queue; `drained()` uses it. */
+  init(ctx: ComponentContext): void {
+    this.whenDelivered = ctx.whenDelivered;
+  }
+
+  /**
+   * Resolves once every event the hub accepted for this emitter so far has been delivered here
+   * (its queue holds nothing waiting, in flight or to retry); rejects after `timeoutMs` saying how
+   * many arrived. Resolves at once before the emitter is in a hub.
+   */
+  drained(options: WaitOptions = {}): Promise<void> {
+    if (!this.whenDelivered) return Promise.resolve();
+    return this.within(this.whenDelivered(this.name), options, () => `${this.count} events arrived, the rest still queued`);
   }
 
   override emit(events: readonly Event[]): Promise<EmitResult> {

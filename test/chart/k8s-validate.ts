@@ -58,7 +58,11 @@ const MODELS: Record<string, { model: ModelClass; module: string; iface: string 
   },
 };
 
-const CRDS = new Set(['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PodMonitor']);
+const CRDS = new Set([
+  'monitoring.coreos.com/v1/ServiceMonitor',
+  'monitoring.coreos.com/v1/PodMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule',
+]);
 
 const typeKey = (o: K8sObject) => `${o.apiVersion}/${o.kind}`;
 
@@ -76,6 +80,7 @@ export function isKnownKind(o: K8sObject): boolean {
  */
 export function schemaProblems(o: K8sObject): string[] {
   const key = typeKey(o);
+  if (key === 'monitoring.coreos.com/v1/PrometheusRule') return ruleProblems(o);
   if (CRDS.has(key)) return monitorProblems(o);
   const entry = MODELS[key];
   if (!entry) return [`${describe(o)}: no schema for ${key}`];
@@ -134,7 +139,8 @@ export function unknownFieldProblems(objects: K8sObject[]): string[] {
   return problems;
 }
 
-// ---- ServiceMonitor / PodMonitor (monitoring.coreos.com/v1), checked by hand ----
+// ---- ServiceMonitor / PodMonitor / PrometheusRule (monitoring.coreos.com/v1), checked by hand ----
+// (The PromQL inside a PrometheusRule is checked by promtool in test/chart/monitoring.test.ts.)
 
 const DNS_1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const PROM_DURATION = /^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$/;
@@ -246,6 +252,45 @@ function monitorProblems(o: K8sObject): string[] {
     }
     p.push(...relabelProblems(`${where}.relabelings`, e['relabelings']));
     p.push(...relabelProblems(`${where}.metricRelabelings`, e['metricRelabelings']));
+  });
+  return p;
+}
+
+const RULE_FIELDS = new Set(['alert', 'record', 'expr', 'for', 'keep_firing_for', 'labels', 'annotations']);
+
+/** A PrometheusRule's shape: spec.groups of named groups, each rule an alert or a record with an expr. */
+function ruleProblems(o: K8sObject): string[] {
+  const p: string[] = [];
+  const at = describe(o);
+  for (const k of Object.keys(o)) if (!['apiVersion', 'kind', 'metadata', 'spec'].includes(k)) p.push(`${at}: unknown field ${k}`);
+  if (!o.metadata || typeof o.metadata.name !== 'string' || !DNS_1123_SUBDOMAIN.test(o.metadata.name))
+    p.push(`${at}: metadata.name must be a DNS subdomain`);
+  if (o.metadata?.labels !== undefined && !isStringMap(o.metadata.labels)) p.push(`${at}: metadata.labels must map strings to strings`);
+  const spec = o['spec'];
+  if (!isObject(spec)) return [...p, `${at}: spec is required`];
+  for (const k of Object.keys(spec)) if (k !== 'groups') p.push(`${at}: unknown field spec.${k}`);
+  const groups = spec['groups'];
+  if (!Array.isArray(groups) || groups.length === 0) return [...p, `${at}: spec.groups must be a non-empty list`];
+  groups.forEach((g, i) => {
+    const where = `${at}: spec.groups[${i}]`;
+    if (!isObject(g)) return p.push(`${where} must be an object`);
+    for (const k of Object.keys(g))
+      if (!['name', 'interval', 'rules', 'partial_response_strategy', 'limit'].includes(k)) p.push(`${where}: unknown field ${k}`);
+    if (typeof g['name'] !== 'string' || g['name'] === '') p.push(`${where}.name is required`);
+    if (g['interval'] !== undefined && !PROM_DURATION.test(String(g['interval']))) p.push(`${where}.interval is not a duration`);
+    if (!Array.isArray(g['rules']) || g['rules'].length === 0) return p.push(`${where}.rules must be a non-empty list`);
+    g['rules'].forEach((r: unknown, j: number) => {
+      const rw = `${where}.rules[${j}]`;
+      if (!isObject(r)) return p.push(`${rw} must be an object`);
+      for (const k of Object.keys(r)) if (!RULE_FIELDS.has(k)) p.push(`${rw}: unknown field ${k}`);
+      if ((typeof r['alert'] === 'string') === (typeof r['record'] === 'string')) p.push(`${rw}: wants alert or record, one of them`);
+      if (typeof r['expr'] !== 'string' || r['expr'] === '') p.push(`${rw}.expr must be a PromQL expression`);
+      if (r['for'] !== undefined && !PROM_DURATION.test(String(r['for']))) p.push(`${rw}.for is not a duration`);
+      for (const k of ['labels', 'annotations'] as const)
+        if (r[k] !== undefined && !isStringMap(r[k])) p.push(`${rw}.${k} must map strings to strings`);
+      return undefined;
+    });
+    return undefined;
   });
   return p;
 }
