@@ -69,7 +69,7 @@ ENV NODE_ENV=production \
 
 USER 10001:10001
 # gRPC (Gateway, grpc.health.v1, reflection) and HTTP (/metrics, /healthz, /readyz); OTLP/gRPC and
-# OTLP/HTTP logs in (POLKU_OTLP_GRPC_ADDR, POLKU_OTLP_HTTP_ADDR).
-EXPOSE 50051 9090 4317 4318
+# OTLP/HTTP logs in (POLKU_OTLP_GRPC_ADDR, POLKU_OTLP_HTTP_ADDR); the HTTP front door, POST /v1/events (POLKU_HTTP_ADDR).
+EXPOSE 50051 9090 4317 4318 8080
 ENTRYPOINT ["tini", "--", "node", "bin/polku.js"]
 CMD ["serve"]

@@ -180,7 +180,7 @@ async function startGateway(): Promise<Gateway> {
   const grpc = `127.0.0.1:${await freePort()}`;
   const metrics = `127.0.0.1:${await freePort()}`;
   const child = spawnTsx('gateway', GATEWAY_ENTRY, ['serve', '--config', GATEWAY_CONFIG], {
-    env: { POLKU_GRPC_ADDR: grpc, POLKU_METRICS_ADDR: metrics, POLKU_LOG_LEVEL: 'warn' },
+    env: { POLKU_GRPC_ADDR: grpc, POLKU_METRICS_ADDR: metrics, POLKU_HTTP_ADDR: 'off', POLKU_LOG_LEVEL: 'warn' },
     nodeArgs: CHART_NODE_ARGS,
   });
   const deadline = Date.now() + READY_TIMEOUT_MS;

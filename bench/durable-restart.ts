@@ -68,6 +68,7 @@ try {
     env: {
       POLKU_GRPC_ADDR: `127.0.0.1:${grpcPort}`,
       POLKU_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
+      POLKU_HTTP_ADDR: 'off',
       POLKU_LOG_LEVEL: 'info',
       POLKU_BENCH_DATA_DIR: dir,
     },

@@ -4,20 +4,21 @@
  * same route work (EventsIntake: parse with the JSON ingestor, submit to a hub running
  * bench/bench.config.ts's pipeline, the Ack as JSON); only what reads the request and writes the
  * answer differs:
- *   --framework node     the gateway's own HttpReceiver on node:http
- *   --framework fastify  a fastify route: the body as a Buffer (its bodyLimit), then the same work
+ *   --framework fastify  the gateway's own HttpReceiver (fastify on POLKU's listener)
+ *   --framework node     a bare node:http handler: read the bounded body, the same work, the answer
  * Prints `READY <port>` once listening; exits on SIGTERM.
  */
+import { createServer, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { systemClock } from '../src/clock.js';
 import { loadPipeline } from '../src/config/load-pipeline.js';
 import { createLogger } from '../src/observability/logger.js';
-import { bodyFormatOf, EventsIntake } from '../src/receive/http/events-intake.js';
+import { bodyFormatOf, EventsIntake, type HttpAnswer } from '../src/receive/http/events-intake.js';
 import { HttpReceiverMetrics } from '../src/receive/http/http-metrics.js';
 import { HttpReceiver } from '../src/receive/http/http-receiver.js';
 import { DEFAULT_HTTP_MAX_BODY_BYTES } from '../src/receive/http/http-settings.js';
-import { mediaType } from '../src/receive/http-body.js';
+import { mediaType, readBody } from '../src/receive/http-body.js';
 
 const { values } = parseArgs({ options: { framework: { type: 'string', default: 'node' } }, strict: true });
 const registry = new Registry();
@@ -28,34 +29,46 @@ const ctx = { hub, logger, clock: systemClock, registry };
 
 let port: number;
 let stop: () => Promise<void>;
-if (values.framework === 'node') {
+if (values.framework === 'fastify') {
   const receiver = new HttpReceiver({ addr: { host: '127.0.0.1', port: 0 } });
   await receiver.start(ctx);
   port = receiver.port;
   stop = () => receiver.close();
-} else if (values.framework === 'fastify') {
-  // Installed for this measurement only (npm install --no-save fastify): the gateway does not use it.
-  const { default: fastify } = (await import('fastify' as string)) as { default: (o: object) => FastifyLike };
-  const app = fastify({ bodyLimit: DEFAULT_HTTP_MAX_BODY_BYTES, keepAliveTimeout: 65_000 });
+} else if (values.framework === 'node') {
+  // The route on node:http alone: the same work, without a framework's routing, hooks and reply.
   const intake = new EventsIntake(hub, new HttpReceiverMetrics(registry), DEFAULT_HTTP_MAX_BODY_BYTES);
-  app.addContentTypeParser(['application/json', 'application/x-ndjson'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  app.post('/v1/events', async (req, reply) => {
+  const send = (res: ServerResponse, a: HttpAnswer): void => {
+    const headers: Record<string, string | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(a.body) };
+    if (a.retryAfter !== undefined) headers['Retry-After'] = a.retryAfter;
+    res.writeHead(a.status, headers);
+    res.end(a.body);
+  };
+  const server = createServer((req, res) => {
+    const format = bodyFormatOf(mediaType(req.headers['content-type']));
+    if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== '/v1/events' || format === undefined) {
+      req.resume();
+      send(res, { status: 404, body: '{}' });
+      return;
+    }
     const h = req.headers;
-    const answer = await intake.answer({
-      format: bodyFormatOf(mediaType(h['content-type'] as string | undefined))!,
-      gzip: h['content-encoding'] === 'gzip',
-      body: req.body as Buffer,
-      source: h['x-polku-source'] as string | undefined,
-      apiKey: h['x-api-key'] as string | undefined,
-      idempotencyKey: h['idempotency-key'] as string | undefined,
-      traceparent: h['traceparent'] as string | undefined,
-    });
-    if (answer.retryAfter !== undefined) void reply.header('Retry-After', String(answer.retryAfter));
-    return reply.code(answer.status).type('application/json').send(answer.body);
+    void readBody(req, DEFAULT_HTTP_MAX_BODY_BYTES)
+      .then((body) =>
+        intake.answer({
+          format,
+          gzip: h['content-encoding'] === 'gzip',
+          body,
+          source: h['x-polku-source'] as string | undefined,
+          apiKey: h['x-api-key'] as string | undefined,
+          idempotencyKey: h['idempotency-key'] as string | undefined,
+          traceparent: h['traceparent'] as string | undefined,
+        }),
+      )
+      .then((a) => send(res, a));
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  port = (app.server.address() as { port: number }).port;
-  stop = () => app.close();
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as { port: number }).port;
+  stop = () => new Promise((resolve) => server.close(() => resolve()));
 } else {
   throw new Error(`--framework must be node or fastify, got ${values.framework}`);
 }
@@ -65,25 +78,3 @@ process.once('SIGTERM', () => {
     .then(() => hub.drain(5_000))
     .then(() => process.exit(0));
 });
-
-/** The few fastify calls made here, typed without importing its types (it is not a dependency). */
-interface FastifyLike {
-  addContentTypeParser(
-    types: string[],
-    opts: { parseAs: 'buffer' },
-    parser: (req: unknown, body: Buffer, done: (err: Error | null, body: Buffer) => void) => void,
-  ): void;
-  post(
-    path: string,
-    handler: (req: { headers: Record<string, string | string[] | undefined>; body: unknown }, reply: FastifyReplyLike) => Promise<unknown>,
-  ): void;
-  listen(o: { host: string; port: number }): Promise<string>;
-  close(): Promise<void>;
-  server: { address(): unknown };
-}
-interface FastifyReplyLike {
-  header(name: string, value: string): FastifyReplyLike;
-  code(status: number): FastifyReplyLike;
-  type(t: string): FastifyReplyLike;
-  send(body: string): FastifyReplyLike;
-}

@@ -286,6 +286,7 @@ async function startGateway(config: string, env: Record<string, string> = {}): P
       POLKU_METRICS_ADDR: metricsAddr,
       POLKU_OTLP_GRPC_ADDR: otlpAddr,
       POLKU_OTLP_HTTP_ADDR: 'off',
+      POLKU_HTTP_ADDR: 'off',
       POLKU_LOG_LEVEL: 'warn',
       ...env,
     },

@@ -36,6 +36,11 @@ export interface HttpListener {
  * POLKU_ERR_LISTEN naming the variable when the address cannot be bound.
  */
 export function listenHttp(o: HttpListenerOptions): Promise<HttpListener> {
+  return bindHttp(createHttpListener(o), o);
+}
+
+/** The server `listenHttp` binds, not yet listening (for a framework that wants it before its routes are ready). */
+export function createHttpListener(o: HttpListenerOptions): Omit<HttpListener, 'port'> {
   const tls = o.tls;
   let server: Server | HttpsServer;
   let stopWatching: (() => void) | undefined;
@@ -50,6 +55,15 @@ export function listenHttp(o: HttpListenerOptions): Promise<HttpListener> {
   server.headersTimeout = Math.min(HEADERS_TIMEOUT_MS, o.requestTimeoutMs);
   server.requestTimeout = o.requestTimeoutMs;
   server.keepAliveTimeout = o.keepAliveTimeoutMs;
+  return { server, stopWatching };
+}
+
+/** Binds a server made by `createHttpListener`. */
+export function bindHttp(
+  listener: Omit<HttpListener, 'port'>,
+  o: Pick<HttpListenerOptions, 'addr' | 'addrVariable' | 'what'>,
+): Promise<HttpListener> {
+  const { server, stopWatching } = listener;
   return new Promise((resolve, reject) => {
     server.once('error', (err) => {
       stopWatching?.();

@@ -79,7 +79,7 @@ describe('image: Dockerfile', () => {
     assert.match(of(runtime, 'RUN').join('\n'), /apt-get install -y --no-install-recommends tini/);
     assert.deepEqual(JSON.parse(of(runtime, 'ENTRYPOINT')[0]!), ['tini', '--', 'node', 'bin/polku.js']);
     assert.deepEqual(JSON.parse(of(runtime, 'CMD')[0]!), ['serve']);
-    assert.deepEqual(of(runtime, 'EXPOSE'), ['50051 9090 4317 4318']);
+    assert.deepEqual(of(runtime, 'EXPOSE'), ['50051 9090 4317 4318 8080']);
   });
 
   test('memory and tsx settings: NODE_OPTIONS sized for a 256 MiB container without discovery, no tsx disk cache', () => {
@@ -149,6 +149,7 @@ describe('image: a pipeline module mounted at /etc/polku imports polku', () => {
         POLKU_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
         POLKU_OTLP_GRPC_ADDR: '127.0.0.1:0',
         POLKU_OTLP_HTTP_ADDR: '127.0.0.1:0',
+        POLKU_HTTP_ADDR: '127.0.0.1:0',
         POLKU_LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -178,6 +178,7 @@ describe('OTLP ports at start-up', () => {
         POLKU_METRICS_ADDR: '127.0.0.1:0',
         POLKU_OTLP_GRPC_ADDR: `127.0.0.1:${port}`,
         POLKU_OTLP_HTTP_ADDR: 'off',
+        POLKU_HTTP_ADDR: 'off',
       });
       const { code } = await p.exited;
       assert.equal(code, 1);

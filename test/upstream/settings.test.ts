@@ -31,6 +31,7 @@ describe('unknown POLKU_* variables', () => {
       POLKU_LOG_LEVEL: 'WARNING',
       POLKU_BUFER_CAPACITY: '5',
       POLKU_UPSTREAM_ONLY_THING: 'x',
+      POLKU_HTTP_ADDR: 'off',
     });
     await until(async () => (await fetch(`http://127.0.0.1:${metrics}/readyz`).catch(() => undefined))?.status === 200, 'ready', 20_000);
     const warnings = records(p.stdout).filter((r) => r.msg.includes('is not a setting of this gateway'));

@@ -19,6 +19,9 @@ const FORMATS: Readonly<Record<string, BodyFormat>> = {
   'application/ndjson': 'ndjson',
 };
 
+/** The media types `POST /v1/events` takes. */
+export const EVENT_MEDIA_TYPES = Object.keys(FORMATS);
+
 /** The body format of a media type (`mediaType` in http-body.ts), or undefined: 415. */
 export function bodyFormatOf(mediaType: string): BodyFormat | undefined {
   return FORMATS[mediaType];

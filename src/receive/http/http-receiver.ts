@@ -1,4 +1,5 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type HTTPMethods } from 'fastify';
+import type { Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { formatAddress, type ListenAddress } from '../../config/env-parsers.js';
 import { errorInfo, fillTemplate, type ErrorCode } from '../../errors.js';
@@ -6,10 +7,10 @@ import type { Logger } from '../../observability/logger.js';
 import type { ListenerTls } from '../../security/tls.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../server/connection-guard.js';
 import { apiKeyOfHeaders } from '../api-key.js';
-import { mediaType, readBody } from '../http-body.js';
-import { listenHttp } from '../http-listener.js';
+import { mediaType } from '../http-body.js';
+import { bindHttp, createHttpListener, type HttpListener, type HttpListenerOptions } from '../http-listener.js';
 import type { IntakePort, Receiver, ReceiverContext } from '../receiver.js';
-import { bodyFormatOf, EventsIntake, type HttpAnswer } from './events-intake.js';
+import { bodyFormatOf, EVENT_MEDIA_TYPES, EventsIntake, type BodyFormat, type HttpAnswer } from './events-intake.js';
 import { HttpReceiverMetrics, type HttpRoute } from './http-metrics.js';
 import {
   DEFAULT_HTTP_MAX_BODY_BYTES,
@@ -39,8 +40,9 @@ export interface HttpReceiverOptions extends HttpSettings {
  * for any service that speaks HTTP and JSON. A body is one event object, an array of them, or
  * NDJSON (Content-Type decides), optionally gzip; the events are POLKU's JSON event format, read
  * by the JSON ingestor. The answer is the hub's Ack as JSON, its status from the error catalogue's
- * table (src/receive/http/events-intake.ts). Served on node:http: measured faster than fastify
- * for this one route (docs/benchmarks.md, "HTTP ingest").
+ * table (src/receive/http/events-intake.ts). Served by fastify (routing, 404/405/415, body limit,
+ * hooks): node:http alone measured no clearly faster for this route (docs/benchmarks.md, "HTTP
+ * ingest"), so the well-kept framework wins.
  *
  * While the gateway drains, the listener stays open and every request is answered 503 with
  * `Retry-After` and `Connection: close`, so callers move to another replica instead of meeting a
@@ -49,6 +51,7 @@ export interface HttpReceiverOptions extends HttpSettings {
 export class HttpReceiver implements Receiver {
   readonly name = 'http';
   private server: Server | HttpsServer | null = null;
+  private app: FastifyInstance | null = null;
   private stopWatching: (() => void) | undefined;
   private bound = 0;
   private draining = false;
@@ -65,17 +68,33 @@ export class HttpReceiver implements Receiver {
     const metrics = new HttpReceiverMetrics(ctx.registry);
     const maxBodyBytes = this.o.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES;
     const intake = new EventsIntake(ctx.hub, metrics, maxBodyBytes);
-    const handler = requestHandler({ hub: ctx.hub, intake, metrics, log, maxBodyBytes, draining: () => this.draining });
-    const listener = await listenHttp({
+    const options: HttpListenerOptions = {
       addr: this.o.addr,
-      handler,
+      handler: () => undefined,
       tls: this.o.tls,
       maxConnections: (this.o.connections ?? DEFAULT_CONNECTION_LIMITS).maxConnections,
       requestTimeoutMs: this.o.requestTimeoutMs ?? DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: HTTP_KEEP_ALIVE_TIMEOUT_MS,
       addrVariable: 'POLKU_HTTP_ADDR',
       what: 'HTTP server',
+    };
+    let made: Omit<HttpListener, 'port'> | undefined;
+    const app = Fastify({
+      // The server is ours, made as every POLKU listener is (TLS, timeouts, connection bound).
+      serverFactory: (handler) => {
+        made = createHttpListener({ ...options, handler });
+        return made.server as Server;
+      },
+      bodyLimit: maxBodyBytes,
+      exposeHeadRoutes: false,
+      logger: false,
+      // Answers while draining are the route's (503 from the hub), not fastify's.
+      return503OnClosing: false,
     });
+    registerRoutes(app, { hub: ctx.hub, intake, metrics, log, maxBodyBytes, draining: () => this.draining });
+    await app.ready();
+    this.app = app;
+    const listener = await bindHttp(made!, options);
     this.server = listener.server;
     this.stopWatching = listener.stopWatching;
     this.bound = listener.port;
@@ -95,7 +114,10 @@ export class HttpReceiver implements Receiver {
     this.stopWatching = undefined;
     const server = this.server;
     this.server = null;
-    if (server) {
+    const app = this.app;
+    this.app = null;
+    if (app) await Promise.all([app.close(), Promise.resolve().then(() => server?.closeAllConnections())]);
+    else if (server) {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -104,7 +126,7 @@ export class HttpReceiver implements Receiver {
   }
 }
 
-interface HandlerDeps {
+interface RouteDeps {
   hub: IntakePort;
   intake: EventsIntake;
   metrics: HttpReceiverMetrics;
@@ -113,69 +135,119 @@ interface HandlerDeps {
   draining: () => boolean;
 }
 
-function requestHandler(d: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
-    const started = process.hrtime.bigint();
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const route: HttpRoute = path === HTTP_EVENTS_PATH ? 'events' : path === HTTP_HEALTH_PATH ? 'healthz' : 'other';
-    const done = (answer: HttpAnswer, allow?: string): void => {
-      send(res, answer, d.draining(), allow);
-      d.metrics.record(route, answer.status, Number(process.hrtime.bigint() - started) / 1e9);
-    };
-    if (route === 'other') {
-      req.resume();
-      done(refusal('POLKU_ERR_HTTP_NOT_FOUND', `${path} (events are POSTed to ${HTTP_EVENTS_PATH})`));
-      return;
-    }
-    if (route === 'healthz') {
-      req.resume();
-      if (req.method !== 'GET' && req.method !== 'HEAD')
-        done(refusal('POLKU_ERR_HTTP_METHOD_NOT_ALLOWED', `${req.method} (GET)`), 'GET, HEAD');
-      else if (d.draining() || d.hub.isClosing) done({ status: 503, body: '{"status":"draining"}', retryAfter: HTTP_RETRY_AFTER_SECONDS });
-      else done({ status: 200, body: '{"status":"serving"}' });
-      return;
-    }
-    if (req.method !== 'POST') {
-      req.resume();
-      done(refusal('POLKU_ERR_HTTP_METHOD_NOT_ALLOWED', `${req.method} (POST ${HTTP_EVENTS_PATH})`), 'POST');
-      return;
-    }
-    const type = mediaType(req.headers['content-type']);
-    const format = bodyFormatOf(type);
-    if (format === undefined) {
-      req.resume();
-      done(refusal('POLKU_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE', `Content-Type "${type}": send application/json or application/x-ndjson`));
-      return;
-    }
-    const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-    if (encoding !== 'gzip' && encoding !== 'identity') {
-      req.resume();
-      done(refusal('POLKU_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}": send gzip or none`));
-      return;
-    }
+/** Every method but the route's own: answered 405 with `Allow`. */
+const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
+/** Started-at of each request, for the latency histogram (a symbol: no property clash with fastify's). */
+const STARTED = Symbol('polku.http.started');
+type Timed = FastifyRequest & { [STARTED]?: bigint };
+
+function routeOf(url: string): HttpRoute {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  return path === HTTP_EVENTS_PATH ? 'events' : path === HTTP_HEALTH_PATH ? 'healthz' : 'other';
+}
+
+/**
+ * The routes on a fastify instance whose server is ours (`serverFactory`: TLS, timeouts and the
+ * connection bound as every POLKU listener has them). Bodies are taken as bytes (`parseAs:
+ * 'buffer'`, bounded by fastify's `bodyLimit`) and read by the route, never by a JSON parser of
+ * fastify's: the JSON ingestor reads them, with its own limits and per-event errors.
+ */
+function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(EVENT_MEDIA_TYPES, { parseAs: 'buffer', bodyLimit: d.maxBodyBytes }, (_req, body, done) => done(null, body));
+  app.addHook('onRequest', (req: Timed, _reply, done) => {
+    req[STARTED] = process.hrtime.bigint();
+    done();
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    // Draining: the caller should open its next connection to another replica.
+    if (d.draining()) void reply.header('Connection', 'close');
+    done(null, payload);
+  });
+  app.addHook('onResponse', (req: Timed, reply, done) => {
+    const started = req[STARTED];
+    d.metrics.record(routeOf(req.url), reply.statusCode, started === undefined ? 0 : Number(process.hrtime.bigint() - started) / 1e9);
+    done();
+  });
+
+  app.post(HTTP_EVENTS_PATH, (req, reply) => {
     const h = req.headers;
-    readBody(req, d.maxBodyBytes)
-      .then((body) => {
-        d.metrics.body(route, body === 'too-large' ? Number(h['content-length'] ?? d.maxBodyBytes + 1) : body.length);
-        return d.intake.answer({
-          format,
-          gzip: encoding === 'gzip',
-          body,
-          source: one(h['x-polku-source']),
-          apiKey: apiKeyOfHeaders(h),
-          idempotencyKey: one(h['idempotency-key']),
-          traceparent: one(h['traceparent']),
-        });
-      })
-      .then(done)
-      .catch((err: unknown) => {
-        d.log.error({ err }, 'HTTP request failed');
-        if (!res.headersSent) done({ status: 500, body: errorBody('INTERNAL', 'internal error while processing the request') });
-        else res.destroy();
-      });
-  };
+    const encoding = (h['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (encoding !== 'gzip' && encoding !== 'identity') {
+      return send(reply, refusal('POLKU_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}": send gzip or none`));
+    }
+    // A POST without a body (or Content-Type) reaches here with none: 415, as a wrong type does.
+    const format = bodyFormatOf(mediaType(h['content-type']));
+    if (format === undefined || !Buffer.isBuffer(req.body)) return send(reply, unsupportedType(h['content-type']));
+    d.metrics.body('events', req.body.length);
+    return answerEvents(d, req, reply, req.body, format, encoding === 'gzip');
+  });
+  app.route({
+    method: METHODS.filter((m) => m !== 'POST'),
+    url: HTTP_EVENTS_PATH,
+    handler: (req, reply) => send(reply, refusal('POLKU_ERR_HTTP_METHOD_NOT_ALLOWED', `${req.method} (POST ${HTTP_EVENTS_PATH})`), 'POST'),
+  });
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: HTTP_HEALTH_PATH,
+    handler: (_req, reply) =>
+      d.draining() || d.hub.isClosing
+        ? send(reply, { status: 503, body: '{"status":"draining"}', retryAfter: HTTP_RETRY_AFTER_SECONDS })
+        : send(reply, { status: 200, body: '{"status":"serving"}' }),
+  });
+  app.route({
+    method: METHODS.filter((m) => m !== 'GET' && m !== 'HEAD'),
+    url: HTTP_HEALTH_PATH,
+    handler: (req, reply) => send(reply, refusal('POLKU_ERR_HTTP_METHOD_NOT_ALLOWED', `${req.method} (GET)`), 'GET, HEAD'),
+  });
+  app.setNotFoundHandler((req, reply) =>
+    send(reply, refusal('POLKU_ERR_HTTP_NOT_FOUND', `${routePath(req.url)} (events are POSTed to ${HTTP_EVENTS_PATH})`)),
+  );
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return send(reply, unsupportedType(req.headers['content-type']));
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && routeOf(req.url) === 'events') {
+      // Refused by the hub like any unreadable message, so the drop is counted.
+      const format = bodyFormatOf(mediaType(req.headers['content-type'])) ?? 'json';
+      d.metrics.body('events', Number(req.headers['content-length'] ?? d.maxBodyBytes + 1));
+      return answerEvents(d, req, reply, 'too-large', format, false);
+    }
+    d.log.error({ err }, 'HTTP request failed');
+    return send(reply, { status: 500, body: errorBody('INTERNAL', 'internal error while processing the request') });
+  });
+}
+
+function answerEvents(
+  d: RouteDeps,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  body: Buffer | 'too-large',
+  format: BodyFormat,
+  gzip: boolean,
+): FastifyReply | Promise<FastifyReply> {
+  const h = req.headers;
+  const answer = d.intake.answer({
+    format,
+    gzip,
+    body,
+    source: one(h['x-polku-source']),
+    apiKey: apiKeyOfHeaders(h),
+    idempotencyKey: one(h['idempotency-key']),
+    traceparent: one(h['traceparent']),
+  });
+  return answer instanceof Promise ? answer.then((a) => send(reply, a)) : send(reply, answer);
+}
+
+function unsupportedType(contentType: string | undefined): HttpAnswer {
+  return refusal(
+    'POLKU_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE',
+    `Content-Type "${mediaType(contentType)}": send application/json or application/x-ndjson`,
+  );
+}
+
+function routePath(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }
 
 /** A header's value; node joins repeated custom headers with ", ", which is kept as sent. */
@@ -193,15 +265,8 @@ function errorBody(code: string, message: string): string {
   return JSON.stringify({ accepted: [], errors: [{ code, message }] });
 }
 
-function send(res: ServerResponse, answer: HttpAnswer, draining: boolean, allow?: string): void {
-  const headers: Record<string, string | number> = {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(answer.body),
-  };
-  if (answer.retryAfter !== undefined) headers['Retry-After'] = answer.retryAfter;
-  if (allow !== undefined) headers['Allow'] = allow;
-  // Draining: the caller should open its next connection to another replica.
-  if (draining) headers['Connection'] = 'close';
-  res.writeHead(answer.status, headers);
-  res.end(answer.body);
+function send(reply: FastifyReply, answer: HttpAnswer, allow?: string): FastifyReply {
+  if (answer.retryAfter !== undefined) void reply.header('Retry-After', String(answer.retryAfter));
+  if (allow !== undefined) void reply.header('Allow', allow);
+  return reply.code(answer.status).type('application/json').send(answer.body);
 }
