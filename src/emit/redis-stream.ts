@@ -1,0 +1,329 @@
+import { Redis, type ChainableCommander } from 'ioredis';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { systemClock, type Clock } from '../clock.js';
+import type { ComponentContext } from '../component-context.js';
+import { polkuError } from '../errors.js';
+import { Outcome, Severity, type Event } from '../gen/polku/v1/event.js';
+import type { Logger } from '../observability/logger.js';
+import { resultOfFailures } from './batch-split.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { NameTemplate } from './name-template.js';
+
+/** Default stream: one for everything. */
+export const DEFAULT_REDIS_STREAM = 'polku:events';
+/** Default `MAXLEN ~` per stream: about a million entries, trimmed by Redis in whole macro-nodes. */
+export const DEFAULT_REDIS_MAX_LEN = 1_000_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * Error prefixes Redis answers for a condition of the server, not of the entry: sending the same
+ * XADD later can succeed. Anything else (WRONGTYPE: the key holds another type; ERR …: the command
+ * itself is refused) is permanent for that entry.
+ * - LOADING: the server is loading its data set after a restart.
+ * - BUSY: a script or function is running.
+ * - OOM: over `maxmemory` with a policy that cannot evict; consumers trimming or deleting free it.
+ * - MASTERDOWN, READONLY, NOREPLICAS, TRYAGAIN, CLUSTERDOWN: failover and replication states.
+ * - MISCONF: the last RDB save failed and `stop-writes-on-bgsave-error` holds writes.
+ * - NOAUTH, WRONGPASS, NOPERM: credentials or ACLs; fixed by an operator, not by the entry, so
+ *   the events wait (and in durable mode reach the dead letters after the retry budget) instead of
+ *   being dropped at once.
+ */
+const RETRYABLE_REPLY = /^(LOADING|BUSY|OOM|MASTERDOWN|READONLY|NOREPLICAS|TRYAGAIN|CLUSTERDOWN|MISCONF|NOAUTH|WRONGPASS|NOPERM)\b/;
+
+const OUTCOMES = ['success', 'partial', 'retryable', 'failed'] as const;
+type BatchOutcome = (typeof OUTCOMES)[number];
+
+export interface RedisStreamEmitterOptions {
+  /** Default `redis`. */
+  name?: string;
+  /**
+   * `redis://[user:password@]host:port[/db]` or `rediss://` for TLS. A single server (or a proxy in
+   * front of several); Redis Cluster is not supported.
+   */
+  url: string;
+  /**
+   * The stream (key) per event, a template: `{source}`, `{event_type}`, `{severity}`,
+   * `{metadata.<key>}` (src/emit/name-template.ts). Default `polku:events`.
+   */
+  stream?: string;
+  /** `XADD … MAXLEN ~ maxLen`: each stream is trimmed to about this many entries. 0: never trimmed. Default 1,000,000. */
+  maxLen?: number;
+  /**
+   * Distinct streams the template may produce; an event whose stream would be one more goes to
+   * `overflowStream` (delivered and counted, not refused). Default 1000.
+   */
+  maxStreams?: number;
+  /** Default: the template with `_overflow` for each placeholder (`events:{source}` → `events:_overflow`). */
+  overflowStream?: string;
+  /** Longest wait for a batch's replies; a command unanswered by then fails retryable. Default 10 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Appends each event to a Redis stream with `XADD <stream> MAXLEN ~ <maxLen> * <fields>`, a whole
+ * batch as one pipeline (one round trip). Entry ids are Redis's own (`*`): stream ids must grow,
+ * so the event id cannot be one. Fields, in this order:
+ *
+ * | field | value |
+ * |---|---|
+ * | `id` | the event id |
+ * | `time` | Unix time in nanoseconds, decimal |
+ * | `source`, `event_type` | as sent |
+ * | `severity`, `outcome` | enum names (`SEVERITY_ERROR`, `OUTCOME_SUCCESS`) |
+ * | `metadata` | the metadata map as a JSON object |
+ * | `payload` | the payload bytes as they are (binary-safe) |
+ *
+ * Each command's reply is the result of its event: a connection lost, a timeout or a reply the
+ * server sends for its own state ({@link RETRYABLE_REPLY}) is retryable; any other error reply
+ * (WRONGTYPE, ERR …) fails that event, with the server's message, and its neighbours are delivered.
+ *
+ * Redis Streams have no deduplication: an event sent again (a retry after a timeout whose XADD did
+ * land, a durable-mode resend after a crash) is a second entry with the same `id` field. Delivery
+ * is at least once; consumers that must not see a duplicate skip ids they have seen.
+ *
+ * Metrics: `polku_redis_emitter_batches_total{emitter,outcome}`,
+ * `polku_redis_emitter_failed_events_total{emitter,retryable}`,
+ * `polku_redis_emitter_overflow_events_total{emitter}`, `polku_redis_emitter_streams{emitter}`,
+ * `polku_redis_emitter_batch_seconds{emitter}`.
+ */
+export class RedisStreamEmitter implements Emitter {
+  readonly name: string;
+  readonly streams: NameTemplate;
+  private readonly maxLen: string | null;
+  private readonly client: Redis;
+  private clock: Clock = systemClock;
+  private log: Logger | null = null;
+  private metrics: RedisEmitterMetrics | null = null;
+  private lastError: string | null = null;
+  private closed = false;
+
+  constructor(options: RedisStreamEmitterOptions) {
+    this.name = options.name ?? 'redis';
+    const owner = `redis emitter "${this.name}"`;
+    const bad = (message: string) => polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: ${message}`);
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw bad(`url ${JSON.stringify(options.url)} is not a URL (redis://host:port or rediss://host:port)`);
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+      throw bad(`url must start with redis:// or rediss://, got ${url.protocol}//`);
+    const maxLen = options.maxLen ?? DEFAULT_REDIS_MAX_LEN;
+    if (!Number.isInteger(maxLen) || maxLen < 0) throw bad(`maxLen must be a whole number ≥ 0, got ${maxLen}`);
+    this.maxLen = maxLen === 0 ? null : String(maxLen);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw bad(`timeoutMs must be a positive number, got ${timeoutMs}`);
+    this.streams = new NameTemplate(options.stream ?? DEFAULT_REDIS_STREAM, {
+      owner: `${owner}: stream`,
+      ...(options.maxStreams !== undefined ? { maxNames: options.maxStreams } : {}),
+      ...(options.overflowStream !== undefined ? { overflow: options.overflowStream } : {}),
+    });
+    this.client = new Redis(options.url, {
+      lazyConnect: true,
+      // While disconnected a command fails at once (retryable) instead of waiting in a queue of
+      // ioredis's own: the delivery queue already holds the events and backs off.
+      enableOfflineQueue: false,
+      // A command in flight when the connection drops fails rather than being sent again on the
+      // next connection: its result must reach the delivery queue, which decides on a resend.
+      maxRetriesPerRequest: 0,
+      commandTimeout: timeoutMs,
+      connectTimeout: timeoutMs,
+    });
+    // Connection errors reach each command as its reply; the client's own event only needs a listener.
+    this.client.on('error', (err: Error) => this.log?.debug({ err }, 'redis connection error'));
+  }
+
+  init(ctx: ComponentContext): void {
+    this.clock = ctx.clock;
+    this.log = ctx.logger.child({ component: 'redis-emitter', emitter: this.name });
+    this.metrics = RedisEmitterMetrics.in(ctx.registry);
+    for (const o of OUTCOMES) this.metrics.batches.labels(this.name, o).inc(0);
+    this.metrics.failed.labels(this.name, 'true').inc(0);
+    this.metrics.failed.labels(this.name, 'false').inc(0);
+    this.metrics.overflow.labels(this.name).inc(0);
+    this.metrics.streams.labels(this.name).set(0);
+    this.metrics.seconds.zero({ emitter: this.name });
+    // Connects in the background; it reconnects by itself after a loss (ioredis's backoff, ≤ 2 s).
+    this.client.connect().catch((err: Error) => this.log?.warn({ err }, 'redis not reachable yet; retrying'));
+  }
+
+  async emit(events: readonly Event[]): Promise<EmitResult> {
+    if (this.closed) return EmitResults.retryable(`redis emitter "${this.name}" is shut down`);
+    const n = events.length;
+    if (n === 0) return EmitResults.success();
+    const started = this.clock.monotonicMs();
+    let result: EmitResult;
+    try {
+      const pipeline = this.client.pipeline();
+      for (let i = 0; i < n; i++) this.append(pipeline, events[i]!);
+      result = this.judge(n, await pipeline.exec());
+    } catch (err) {
+      result = EmitResults.retryable(`redis pipeline failed: ${(err as Error).message}`);
+    }
+    const m = this.metrics;
+    if (m) {
+      m.seconds.labels(this.name).observe((this.clock.monotonicMs() - started) / 1000);
+      m.batches.labels(this.name, result.status as BatchOutcome).inc();
+      if (result.status === 'retryable') m.failed.labels(this.name, 'true').inc(n);
+      else if (result.status === 'failed') m.failed.labels(this.name, 'false').inc(n);
+      else if (result.status === 'partial') {
+        let retryable = 0;
+        for (const f of result.failures) if (f.retryable) retryable++;
+        m.failed.labels(this.name, 'true').inc(retryable);
+        m.failed.labels(this.name, 'false').inc(result.failures.length - retryable);
+      }
+      if (this.streams.overflowed > 0) {
+        m.overflow.labels(this.name).inc(this.streams.overflowed);
+        this.streams.overflowed = 0;
+      }
+      m.streams.labels(this.name).set(this.streams.size);
+    }
+    this.lastError = result.status === 'retryable' || result.status === 'failed' ? result.error : null;
+    return result;
+  }
+
+  /** Unhealthy while not connected, or while the last batch was wholly retryable or failed. */
+  health(): EmitterHealth {
+    if (this.client.status !== 'ready') return { healthy: false, message: `redis connection is ${this.client.status}` };
+    return this.lastError === null ? { healthy: true, message: 'ok' } : { healthy: false, message: this.lastError };
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // QUIT waits for replies already due; disconnect() when the server is gone.
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  private append(pipeline: ChainableCommander, e: Event): void {
+    const stream = this.streams.nameOf(e);
+    const payload = Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength);
+    const severity = Severity[e.severity] ?? String(e.severity);
+    const outcome = Outcome[e.outcome] ?? String(e.outcome);
+    const time = e.timestampUnixNs.toString();
+    const metadata = JSON.stringify(e.metadata);
+    if (this.maxLen === null) {
+      pipeline.xadd(
+        stream,
+        '*',
+        'id',
+        e.id,
+        'time',
+        time,
+        'source',
+        e.source,
+        'event_type',
+        e.eventType,
+        'severity',
+        severity,
+        'outcome',
+        outcome,
+        'metadata',
+        metadata,
+        'payload',
+        payload,
+      );
+    } else {
+      pipeline.xadd(
+        stream,
+        'MAXLEN',
+        '~',
+        this.maxLen,
+        '*',
+        'id',
+        e.id,
+        'time',
+        time,
+        'source',
+        e.source,
+        'event_type',
+        e.eventType,
+        'severity',
+        severity,
+        'outcome',
+        outcome,
+        'metadata',
+        metadata,
+        'payload',
+        payload,
+      );
+    }
+  }
+
+  /** One reply per command, in batch order: each error is that event's failure. */
+  private judge(n: number, replies: Array<[Error | null, unknown]> | null): EmitResult {
+    if (replies === null || replies.length !== n) {
+      return EmitResults.retryable(`redis pipeline answered ${replies?.length ?? 'nothing'} replies for ${n} commands`);
+    }
+    let failures: EventFailure[] | null = null;
+    for (let i = 0; i < n; i++) {
+      const err = replies[i]![0];
+      if (err === null) continue;
+      (failures ??= []).push({ index: i, retryable: redisRetryable(err), error: `redis XADD: ${err.message}` });
+    }
+    if (failures === null) return EmitResults.success();
+    if (failures.some((f) => !f.retryable)) this.log?.warn({ events: failures.length, error: failures[0]!.error }, 'redis refused entries');
+    return resultOfFailures(n, failures);
+  }
+}
+
+/**
+ * Whether an XADD's error can go away by itself. A reply error (ioredis's ReplyError, `name`
+ * `ReplyError`) is retryable when Redis sent it for its own state ({@link RETRYABLE_REPLY}); any
+ * other error is the client's (connection closed, not writeable, command timed out): retryable.
+ */
+export function redisRetryable(err: Error): boolean {
+  return err.name !== 'ReplyError' || RETRYABLE_REPLY.test(err.message);
+}
+
+/** Metrics shared by every RedisStreamEmitter of one registry (labelled by emitter). */
+class RedisEmitterMetrics {
+  private static readonly byRegistry = new WeakMap<Registry, RedisEmitterMetrics>();
+  readonly batches: Counter<'emitter' | 'outcome'>;
+  readonly failed: Counter<'emitter' | 'retryable'>;
+  readonly overflow: Counter<'emitter'>;
+  readonly streams: Gauge<'emitter'>;
+  readonly seconds: Histogram<'emitter'>;
+
+  static in(registry: Registry): RedisEmitterMetrics {
+    let m = RedisEmitterMetrics.byRegistry.get(registry);
+    if (!m) RedisEmitterMetrics.byRegistry.set(registry, (m = new RedisEmitterMetrics(registry)));
+    return m;
+  }
+
+  private constructor(registry: Registry) {
+    const registers = [registry];
+    this.batches = new Counter({
+      name: 'polku_redis_emitter_batches_total',
+      help: 'Pipelined XADD batches, by outcome (success, partial, retryable, failed)',
+      labelNames: ['emitter', 'outcome'],
+      registers,
+    });
+    this.failed = new Counter({
+      name: 'polku_redis_emitter_failed_events_total',
+      help: 'Events whose XADD failed, by whether a retry can help',
+      labelNames: ['emitter', 'retryable'],
+      registers,
+    });
+    this.overflow = new Counter({
+      name: 'polku_redis_emitter_overflow_events_total',
+      help: 'Events sent to the overflow stream because their own stream would pass maxStreams',
+      labelNames: ['emitter'],
+      registers,
+    });
+    this.streams = new Gauge({
+      name: 'polku_redis_emitter_streams',
+      help: 'Distinct streams the stream template has produced (at most maxStreams)',
+      labelNames: ['emitter'],
+      registers,
+    });
+    this.seconds = new Histogram({
+      name: 'polku_redis_emitter_batch_seconds',
+      help: 'Time from sending a batch pipeline to its last reply',
+      labelNames: ['emitter'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+  }
+}
