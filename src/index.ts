@@ -59,6 +59,7 @@ export { ExternalEmitter, type ExternalEmitterConfig, type ExternalEmitterOption
 export { OtlpEmitter, type OtlpEmitterOptions } from './emit/otlp.js';
 export { AhtiEmitter, type AhtiEmitterOptions } from './emit/ahti.js';
 export { RedisStreamEmitter, type RedisStreamEmitterOptions } from './emit/redis-stream.js';
+export { NatsEmitter, type NatsEmitterOptions } from './emit/nats.js';
 export { eventToJson, type EventJson } from './emit/event-json.js';
 
 // Emitter wrappers: factories; EmitterWrapper is the base class for writing one of your own.
