@@ -58,7 +58,7 @@ export { GrpcEmitter, type GrpcEmitterOptions } from './emit/grpc.js';
 export { ExternalEmitter, type ExternalEmitterConfig, type ExternalEmitterOptions } from './emit/external.js';
 export { OtlpEmitter, type OtlpEmitterOptions } from './emit/otlp.js';
 export { AhtiEmitter, type AhtiEmitterOptions } from './emit/ahti.js';
-export { RedisStreamEmitter, type RedisStreamEmitterOptions } from './emit/redis-stream.js';
+export { RedisStreamEmitter, type RedisBatchCommand, type RedisStreamEmitterOptions } from './emit/redis-stream.js';
 export { NatsEmitter, type NatsEmitterOptions } from './emit/nats.js';
 export { eventToJson, type EventJson } from './emit/event-json.js';
 

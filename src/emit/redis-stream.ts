@@ -30,6 +30,28 @@ const DEFAULT_TIMEOUT_MS = 10_000;
  */
 const RETRYABLE_REPLY = /^(LOADING|BUSY|OOM|MASTERDOWN|READONLY|NOREPLICAS|TRYAGAIN|CLUSTERDOWN|MISCONF|NOAUTH|WRONGPASS|NOPERM)\b/;
 
+/**
+ * The `script` batch command: one EVALSHA per batch. KEYS are the events' streams, ARGV[1] the
+ * MAXLEN ('' for none), then 8 values per event. Each XADD runs under `redis.pcall`, so one refused
+ * entry does not stop the others; the reply has one element per event: 0, or that XADD's error.
+ */
+export const XADD_SCRIPT = `local maxlen = ARGV[1]
+local out = {}
+for i = 1, #KEYS do
+  local b = 1 + (i - 1) * 8
+  local r
+  if maxlen == '' then
+    r = redis.pcall('XADD', KEYS[i], '*', 'id', ARGV[b+1], 'time', ARGV[b+2], 'source', ARGV[b+3], 'event_type', ARGV[b+4], 'severity', ARGV[b+5], 'outcome', ARGV[b+6], 'metadata', ARGV[b+7], 'payload', ARGV[b+8])
+  else
+    r = redis.pcall('XADD', KEYS[i], 'MAXLEN', '~', maxlen, '*', 'id', ARGV[b+1], 'time', ARGV[b+2], 'source', ARGV[b+3], 'event_type', ARGV[b+4], 'severity', ARGV[b+5], 'outcome', ARGV[b+6], 'metadata', ARGV[b+7], 'payload', ARGV[b+8])
+  end
+  if type(r) == 'table' and r.err then out[i] = r.err else out[i] = 0 end
+end
+return out`;
+
+/** `script`: one EVALSHA running every XADD of the batch. `pipeline`: one XADD per event, pipelined. */
+export type RedisBatchCommand = 'script' | 'pipeline';
+
 const OUTCOMES = ['success', 'partial', 'retryable', 'failed'] as const;
 type BatchOutcome = (typeof OUTCOMES)[number];
 
@@ -57,11 +79,20 @@ export interface RedisStreamEmitterOptions {
   overflowStream?: string;
   /** Longest wait for a batch's replies; a command unanswered by then fails retryable. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * How a batch is sent. `script` (default): one EVALSHA whose Lua runs each event's XADD (under
+   * `redis.pcall`, one result per event), about three times less client CPU per event than
+   * `pipeline`: one XADD command per event in one pipeline. The entries are the same; the script
+   * holds the server for the batch (about 1 ms per 1,000 events). Needs scripting (not disabled by
+   * ACL or a managed service); use `pipeline` where it is.
+   */
+  batchCommand?: RedisBatchCommand;
 }
 
 /**
  * Appends each event to a Redis stream with `XADD <stream> MAXLEN ~ <maxLen> * <fields>`, a whole
- * batch as one pipeline (one round trip). Entry ids are Redis's own (`*`): stream ids must grow,
+ * batch in one round trip: one script running the batch's XADDs (default) or one pipeline of
+ * them (`batchCommand: 'pipeline'`). Entry ids are Redis's own (`*`): stream ids must grow,
  * so the event id cannot be one. Fields, in this order:
  *
  * | field | value |
@@ -89,6 +120,7 @@ export interface RedisStreamEmitterOptions {
 export class RedisStreamEmitter implements Emitter {
   readonly name: string;
   readonly streams: NameTemplate;
+  readonly batchCommand: RedisBatchCommand;
   private readonly maxLen: string | null;
   private readonly client: Redis;
   private clock: Clock = systemClock;
@@ -112,6 +144,10 @@ export class RedisStreamEmitter implements Emitter {
     const maxLen = options.maxLen ?? DEFAULT_REDIS_MAX_LEN;
     if (!Number.isInteger(maxLen) || maxLen < 0) throw bad(`maxLen must be a whole number ≥ 0, got ${maxLen}`);
     this.maxLen = maxLen === 0 ? null : String(maxLen);
+    this.batchCommand = options.batchCommand ?? 'script';
+    if (this.batchCommand !== 'script' && this.batchCommand !== 'pipeline') {
+      throw bad(`batchCommand must be script or pipeline, got ${String(this.batchCommand)}`);
+    }
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw bad(`timeoutMs must be a positive number, got ${timeoutMs}`);
     this.streams = new NameTemplate(options.stream ?? DEFAULT_REDIS_STREAM, {
@@ -130,6 +166,8 @@ export class RedisStreamEmitter implements Emitter {
       commandTimeout: timeoutMs,
       connectTimeout: timeoutMs,
     });
+    // EVALSHA, falling back to EVAL (which loads it) when the server does not know the script yet.
+    this.client.defineCommand('polkuXadd', { lua: XADD_SCRIPT });
     // Connection errors reach each command as its reply; the client's own event only needs a listener.
     this.client.on('error', (err: Error) => this.log?.debug({ err }, 'redis connection error'));
   }
@@ -155,11 +193,15 @@ export class RedisStreamEmitter implements Emitter {
     const started = this.clock.monotonicMs();
     let result: EmitResult;
     try {
-      const pipeline = this.client.pipeline();
-      for (let i = 0; i < n; i++) this.append(pipeline, events[i]!);
-      result = this.judge(n, await pipeline.exec());
+      if (this.batchCommand === 'script') {
+        result = await this.viaScript(events);
+      } else {
+        const pipeline = this.client.pipeline();
+        for (let i = 0; i < n; i++) this.append(pipeline, events[i]!);
+        result = this.judge(n, await pipeline.exec());
+      }
     } catch (err) {
-      result = EmitResults.retryable(`redis pipeline failed: ${(err as Error).message}`);
+      result = EmitResults.retryable(`redis ${this.batchCommand} failed: ${(err as Error).message}`);
     }
     const m = this.metrics;
     if (m) {
@@ -194,6 +236,51 @@ export class RedisStreamEmitter implements Emitter {
     this.closed = true;
     // QUIT waits for replies already due; disconnect() when the server is gone.
     await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  /** One EVALSHA for the batch; its reply lists each XADD's error or 0. */
+  private async viaScript(events: readonly Event[]): Promise<EmitResult> {
+    const n = events.length;
+    const args = new Array<string | Buffer | number>(2 + n + 1 + n * 8);
+    args[0] = n;
+    for (let i = 0; i < n; i++) args[1 + i] = this.streams.nameOf(events[i]!);
+    let k = 1 + n;
+    args[k++] = this.maxLen ?? '';
+    for (let i = 0; i < n; i++) {
+      const e = events[i]!;
+      args[k++] = e.id;
+      args[k++] = e.timestampUnixNs.toString();
+      args[k++] = e.source;
+      args[k++] = e.eventType;
+      args[k++] = Severity[e.severity] ?? String(e.severity);
+      args[k++] = Outcome[e.outcome] ?? String(e.outcome);
+      args[k++] = JSON.stringify(e.metadata);
+      args[k++] = Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength);
+    }
+    args.length = k;
+    let reply: unknown;
+    try {
+      reply = await (this.client as unknown as ScriptClient).polkuXadd(...args);
+    } catch (err) {
+      // The whole command was refused (LOADING, BUSY, a lost connection, NOSCRIPT with scripting off…): every event alike.
+      const e = err as Error;
+      const failures: EventFailure[] = [];
+      for (let i = 0; i < n; i++) failures.push({ index: i, retryable: redisRetryable(e), error: `redis XADD script: ${e.message}` });
+      return resultOfFailures(n, failures);
+    }
+    if (!Array.isArray(reply) || reply.length !== n) {
+      return EmitResults.retryable(`redis XADD script answered ${Array.isArray(reply) ? reply.length : typeof reply} for ${n} events`);
+    }
+    let failures: EventFailure[] | null = null;
+    for (let i = 0; i < n; i++) {
+      const r: unknown = reply[i];
+      if (r === 0) continue;
+      const message = String(r);
+      (failures ??= []).push({ index: i, retryable: RETRYABLE_REPLY.test(message), error: `redis XADD: ${message}` });
+    }
+    if (failures === null) return EmitResults.success();
+    if (failures.some((f) => !f.retryable)) this.log?.warn({ events: failures.length, error: failures[0]!.error }, 'redis refused entries');
+    return resultOfFailures(n, failures);
   }
 
   private append(pipeline: ChainableCommander, e: Event): void {
@@ -275,6 +362,11 @@ export class RedisStreamEmitter implements Emitter {
  */
 export function redisRetryable(err: Error): boolean {
   return err.name !== 'ReplyError' || RETRYABLE_REPLY.test(err.message);
+}
+
+/** The client with the script command `defineCommand` adds. */
+interface ScriptClient {
+  polkuXadd(...args: Array<string | Buffer | number>): Promise<unknown>;
 }
 
 /** Metrics shared by every RedisStreamEmitter of one registry (labelled by emitter). */

@@ -109,6 +109,7 @@ const SURFACES: Record<string, Surface> = {
       'PassthroughIngestorOptions',
       'RateLimiter',
       'RateLimiterOptions',
+      'RedisBatchCommand',
       'RedisStreamEmitterOptions',
       'RetryEmitter',
       'RetryOptions',
