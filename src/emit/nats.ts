@@ -131,7 +131,8 @@ export class NatsEmitter implements Emitter {
     this.metrics.overflow.labels(this.name).inc(0);
     this.metrics.subjects.labels(this.name).set(0);
     this.metrics.seconds.zero({ emitter: this.name });
-    this.connect();
+    // No connection yet: the first batch opens it, so building a pipeline (polku validate, tests)
+    // leaves no socket or reconnect timer behind.
   }
 
   /**
@@ -165,6 +166,7 @@ export class NatsEmitter implements Emitter {
       },
       (err: Error) => {
         this.connecting = null;
+        this.lastError = `nats connection failed: ${err.message}`;
         this.log?.error({ err }, 'nats connection failed');
       },
     );
@@ -174,9 +176,13 @@ export class NatsEmitter implements Emitter {
     if (this.closed) return EmitResults.retryable(`nats emitter "${this.name}" is shut down`);
     const n = events.length;
     if (n === 0) return EmitResults.success();
+    if (this.nc === null) {
+      this.connect();
+      // The first batch waits for the first connection, up to timeoutMs.
+      await this.withTimeout(this.connecting!, 'connecting').catch(() => undefined);
+    }
     const nc = this.nc;
     if (nc === null || nc.isClosed()) {
-      if (nc === null) this.connect();
       return this.finish(n, EmitResults.retryable(`nats emitter "${this.name}": not connected to ${this.servers.join(', ')}`), 0);
     }
     const started = this.clock.monotonicMs();
@@ -274,8 +280,10 @@ export class NatsEmitter implements Emitter {
     return result;
   }
 
-  /** Unhealthy while not connected, or while the last batch was wholly retryable or failed. */
+  /** Unhealthy while not connected, or while the last batch was wholly retryable or failed; healthy before the first batch. */
   health(): EmitterHealth {
+    if (this.connecting === null && this.nc === null && this.lastError === null)
+      return { healthy: true, message: 'connects on the first batch' };
     if (this.nc === null || this.nc.isClosed()) return { healthy: false, message: 'nats not connected' };
     return this.lastError === null ? { healthy: true, message: 'ok' } : { healthy: false, message: this.lastError };
   }

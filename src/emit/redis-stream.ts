@@ -182,8 +182,8 @@ export class RedisStreamEmitter implements Emitter {
     this.metrics.overflow.labels(this.name).inc(0);
     this.metrics.streams.labels(this.name).set(0);
     this.metrics.seconds.zero({ emitter: this.name });
-    // Connects in the background; it reconnects by itself after a loss (ioredis's backoff, ≤ 2 s).
-    this.client.connect().catch((err: Error) => this.log?.warn({ err }, 'redis not reachable yet; retrying'));
+    // No connection yet: the first batch opens it, so building a pipeline (polku validate, tests)
+    // leaves no socket or reconnect timer behind.
   }
 
   async emit(events: readonly Event[]): Promise<EmitResult> {
@@ -193,7 +193,10 @@ export class RedisStreamEmitter implements Emitter {
     const started = this.clock.monotonicMs();
     let result: EmitResult;
     try {
-      if (this.batchCommand === 'script') {
+      const notConnected = await this.connectOnce();
+      if (notConnected !== null) {
+        result = EmitResults.retryable(notConnected);
+      } else if (this.batchCommand === 'script') {
         result = await this.viaScript(events);
       } else {
         const pipeline = this.client.pipeline();
@@ -225,8 +228,26 @@ export class RedisStreamEmitter implements Emitter {
     return result;
   }
 
-  /** Unhealthy while not connected, or while the last batch was wholly retryable or failed. */
+  /**
+   * Opens the connection the first time (and again after it was closed for good); null once
+   * connected, else why not. Later losses are ioredis's to repair: it reconnects by itself
+   * (backoff up to 2 s) while batches fail retryable.
+   */
+  private async connectOnce(): Promise<string | null> {
+    const status = this.client.status;
+    if (status !== 'wait' && status !== 'end') return null;
+    try {
+      await this.client.connect();
+      this.log?.info('redis connected');
+      return null;
+    } catch (err) {
+      return `redis connection failed: ${(err as Error).message}`;
+    }
+  }
+
+  /** Unhealthy while not connected, or while the last batch was wholly retryable or failed; healthy before the first batch. */
   health(): EmitterHealth {
+    if (this.client.status === 'wait') return { healthy: true, message: 'connects on the first batch' };
     if (this.client.status !== 'ready') return { healthy: false, message: `redis connection is ${this.client.status}` };
     return this.lastError === null ? { healthy: true, message: 'ok' } : { healthy: false, message: this.lastError };
   }
@@ -234,6 +255,7 @@ export class RedisStreamEmitter implements Emitter {
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.client.status === 'wait') return;
     // QUIT waits for replies already due; disconnect() when the server is gone.
     await this.client.quit().catch(() => this.client.disconnect());
   }
