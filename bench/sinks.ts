@@ -3,17 +3,35 @@
  * real server here, the gateway in its own process under bench/loadgen.ts at full speed, and the
  * server's own client alone beside it in the same run. One file per sink under bench/sinks/,
  * each exporting a function called below. Figures on a shared machine are rough: read the ratio.
+ * Servers: scripts/install-postgres.sh (PostgreSQL), scripts/install-redis-nats.sh (redis-server,
+ * nats-server); S3 is s3rver from npm.
  */
 import { parseArgs } from 'node:util';
 import { installChildCleanup } from './lib/children.js';
+import type { SinkResult } from './sinks/bus-common.js';
 import type { SinkBenchOptions, SinkFigures } from './sinks/common.js';
+import { natsJetStream } from './sinks/nats.js';
 import { benchPostgres } from './sinks/postgres.js';
+import { redisStreams } from './sinks/redis.js';
 import { benchS3 } from './sinks/s3.js';
+
+/** The bus sinks measure what the server stored (their intake figure is the same window's). */
+const stored = (r: SinkResult): SinkFigures => ({
+  sink: r.sink,
+  gatewayPerSec: r.gatewayPerSec,
+  acceptedPerSec: r.gatewayPerSec,
+  rawPerSec: r.rawPerSec,
+  rawLabel: 'raw client loop',
+  target: r.target,
+  notes: r.notes,
+});
 
 const SINKS: Record<string, (o: SinkBenchOptions) => Promise<SinkFigures>> = {
   postgres: (o) => benchPostgres(o),
   'postgres-async': (o) => benchPostgres(o, { synchronousCommit: false }),
   s3: benchS3,
+  redis: async (o) => stored(await redisStreams(o)),
+  nats: async (o) => stored(await natsJetStream(o)),
 };
 
 /** The bar: the gateway delivers at least this share of the raw client's figure. */

@@ -61,6 +61,8 @@ export { AhtiEmitter, type AhtiEmitterOptions } from './emit/ahti.js';
 export { PostgresEmitter, type PostgresEmitterOptions } from './emit/postgres.js';
 export { type PostgresColumns, type PostgresField } from './emit/postgres-sql.js';
 export { S3Emitter, type S3EmitterOptions } from './emit/s3.js';
+export { RedisStreamEmitter, type RedisBatchCommand, type RedisStreamEmitterOptions } from './emit/redis-stream.js';
+export { NatsEmitter, type NatsEmitterOptions } from './emit/nats.js';
 export { eventToJson, type EventJson } from './emit/event-json.js';
 
 // Emitter wrappers: factories; EmitterWrapper is the base class for writing one of your own.

@@ -1,0 +1,148 @@
+/**
+ * What the Redis Streams and NATS JetStream sink benchmarks share: the result shape, a gateway
+ * process with a pipeline module, the load generator in its own process with the sink sampled at
+ * the start and end of its measured window, and the ~400 B events the raw client loops send.
+ */
+import { Event, Severity } from '../../src/gen/polku/v1/event.js';
+import type { LoadgenMessage, LoadResult } from '../lib/load-result.js';
+import { delay, freePort, hasExited, spawnTsx, stopChild, type Child } from '../lib/children.js';
+
+export interface SinkOptions {
+  /** The load generator's measured window, and each raw loop's length. */
+  durationMs: number;
+  warmupMs: number;
+}
+
+export interface SinkResult {
+  sink: string;
+  /** Events/s stored by the server, sent through a `polku serve` process. */
+  gatewayPerSec: number;
+  /** Events/s stored by the server from a raw client loop in this process (the ceiling). */
+  rawPerSec: number;
+  /** gateway / raw. */
+  ratio: number;
+  target: number;
+  /** How the ceiling was measured, and anything else worth a line. */
+  notes: string[];
+}
+
+export interface Gateway {
+  readonly child: Child;
+  readonly grpcAddr: string;
+  readonly metricsUrl: string;
+}
+
+/** `polku serve --config <config>` on free ports, ready (readyz 200) before it resolves. */
+export async function startGateway(config: string, env: Record<string, string>): Promise<Gateway> {
+  const grpcAddr = `127.0.0.1:${await freePort()}`;
+  const metricsAddr = `127.0.0.1:${await freePort()}`;
+  const child = spawnTsx('gateway', 'src/cli/main.ts', ['serve', '--config', config], {
+    env: {
+      POLKU_GRPC_ADDR: grpcAddr,
+      POLKU_METRICS_ADDR: metricsAddr,
+      POLKU_OTLP_GRPC_ADDR: 'off',
+      POLKU_OTLP_HTTP_ADDR: 'off',
+      POLKU_LOG_LEVEL: 'warn',
+      ...env,
+    },
+  });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (hasExited(child)) throw new Error(`the gateway exited before it was ready:\n${child.tail()}`);
+    try {
+      if ((await fetch(`http://${metricsAddr}/readyz`, { signal: AbortSignal.timeout(1_000) })).status === 200) {
+        return { child, grpcAddr, metricsUrl: `http://${metricsAddr}/metrics` };
+      }
+    } catch {
+      // not listening yet
+    }
+    await delay(100);
+  }
+  throw new Error(`the gateway was not ready in 30 s:\n${child.tail()}`);
+}
+
+export async function stopGateway(gw: Gateway): Promise<void> {
+  await stopChild(gw.child, 10_000);
+}
+
+/**
+ * Runs bench/loadgen.ts at full speed against the gateway and returns how many events the sink
+ * stored per second during the generator's measured window (`stored()` read at its start and end).
+ */
+export async function storedPerSecUnderLoad(
+  gw: Gateway,
+  opts: SinkOptions,
+  stored: () => Promise<number>,
+): Promise<{ perSec: number; load: LoadResult }> {
+  const gen = spawnTsx(
+    'loadgen',
+    'bench/loadgen.ts',
+    // --unique-ids: the pool's ids would repeat, and JetStream's duplicate window would drop them.
+    [
+      '--target',
+      gw.grpcAddr,
+      '--duration-ms',
+      String(opts.durationMs),
+      '--warmup-ms',
+      String(opts.warmupMs),
+      '--batch',
+      '100',
+      '--unique-ids',
+    ],
+    { ipc: true },
+  );
+  let start: { at: number; count: number } | undefined;
+  let end: { at: number; count: number } | undefined;
+  const samples: Promise<void>[] = [];
+  gen.proc.on('message', (msg: LoadgenMessage) => {
+    samples.push(
+      stored().then((count) => {
+        const at = performance.now();
+        if (msg.phase === 'measure-start') start = { at, count };
+        else end = { at, count };
+      }),
+    );
+  });
+  let lastLine = '';
+  gen.onStdoutLine((line) => {
+    if (line.trim() !== '') lastLine = line;
+  });
+  const status = await gen.exited;
+  await Promise.all(samples);
+  if (status !== 0) throw new Error(`load generator exited with ${status}:\n${gen.tail()}`);
+  if (!start || !end) throw new Error('the load generator never reported its measured window');
+  const load = JSON.parse(lastLine) as LoadResult;
+  return { perSec: ((end.count - start.count) / (end.at - start.at)) * 1000, load };
+}
+
+/** 20 distinct batches of `size` events of about 400 B (metadata as an agent sends it), reused round-robin. */
+export function eventBatches(size: number): Event[][] {
+  return Array.from({ length: 20 }, (_, b) =>
+    Array.from({ length: size }, (_, i) =>
+      Event.fromPartial({
+        id: `01JBENCH${String(b).padStart(3, '0')}${String(i).padStart(6, '0')}`,
+        timestampUnixNs: 1_764_560_000_000_000_000n + BigInt(b * size + i),
+        source: 'bench-loadgen',
+        eventType: 'bench.synthetic',
+        severity: Severity.SEVERITY_INFO,
+        metadata: { cluster: 'bench', namespace: 'default', pod: 'bench-loadgen-7d9f8c6b5-x2k4q' },
+        payload: Buffer.from(`{"bytes":${i},"msg":"${'x'.repeat(250)}"}`),
+      }),
+    ),
+  );
+}
+
+/** Calls `round()` (one batch, awaited) for `ms` after a warm-up; events per second. */
+export async function loop(ms: number, warmupMs: number, batch: number, round: () => Promise<void>): Promise<number> {
+  const warmEnd = performance.now() + warmupMs;
+  while (performance.now() < warmEnd) await round();
+  let sent = 0;
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    await round();
+    sent += batch;
+  }
+  return (sent / (performance.now() - start)) * 1000;
+}
+
+export const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');

@@ -1,0 +1,162 @@
+/**
+ * Redis Streams: a `polku serve` process with the RedisStreamEmitter (bench/sinks/redis.config.ts)
+ * under bench/loadgen.ts at full speed, against a redis-server started here (no persistence); and
+ * the ceiling in the same run: a raw ioredis loop sending the same 1,000-event batches the way the
+ * emitter does (one EVALSHA of its XADD script per batch, one in flight), beside a raw loop of
+ * pipelined XADDs (one command per event) and redis-benchmark's own figure for a pipelined XADD.
+ * Stored events are read from the server (`XINFO STREAM` entries-added), not from the gateway.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { XADD_SCRIPT } from '../../src/emit/redis-stream.js';
+import { freePort, spawnCommand, stopChild } from '../lib/children.js';
+import {
+  eventBatches,
+  fmt,
+  loop,
+  startGateway,
+  stopGateway,
+  storedPerSecUnderLoad,
+  type SinkOptions,
+  type SinkResult,
+} from './bus-common.js';
+
+const TARGET = 100_000;
+const BATCH = 1000;
+
+export async function redisStreams(opts: SinkOptions): Promise<SinkResult> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'polku-bench-redis-'));
+  const server = spawnCommand('redis-server', 'redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
+  const url = `redis://127.0.0.1:${port}`;
+  const client = new Redis(url, { maxRetriesPerRequest: 3, retryStrategy: (n) => (n > 50 ? null : 100) });
+  client.on('error', () => undefined); // refused until redis-server listens; ping() below retries
+  const notes: string[] = [];
+  try {
+    await client.ping();
+    const entriesAdded = async (stream: string): Promise<number> => {
+      const info = (await client.call('XINFO', 'STREAM', stream).catch(() => null)) as unknown[] | null;
+      if (info === null) return 0;
+      return Number(info[info.indexOf('entries-added') + 1]);
+    };
+
+    // The ceiling: what the emitter does, minus the gateway: the same Lua through ioredis, one
+    // batch in flight. And the plain way, one pipelined XADD per event, for comparison.
+    const batches = eventBatches(BATCH);
+    const sha = (await client.script('LOAD', XADD_SCRIPT)) as string;
+    let k = 0;
+    const raw = await loop(opts.durationMs, opts.warmupMs, BATCH, async () => {
+      const batch = batches[k++ % batches.length]!;
+      const args: Array<string | number | Buffer> = [sha, batch.length];
+      for (let i = 0; i < batch.length; i++) args.push('raw');
+      args.push('200000');
+      for (const e of batch) {
+        args.push(
+          e.id,
+          e.timestampUnixNs.toString(),
+          e.source,
+          e.eventType,
+          'SEVERITY_INFO',
+          'OUTCOME_UNSPECIFIED',
+          JSON.stringify(e.metadata),
+          Buffer.from(e.payload),
+        );
+      }
+      const reply = (await client.call('EVALSHA', ...args)) as unknown[];
+      if (reply.some((r) => r !== 0)) throw new Error(`raw script XADD failed: ${String(reply.find((r) => r !== 0))}`);
+    });
+    await client.del('raw');
+    const pipelined = await loop(opts.durationMs, opts.warmupMs, BATCH, async () => {
+      const p = client.pipeline();
+      for (const e of batches[k++ % batches.length]!) {
+        p.xadd(
+          'raw',
+          'MAXLEN',
+          '~',
+          '200000',
+          '*',
+          'id',
+          e.id,
+          'time',
+          e.timestampUnixNs.toString(),
+          'source',
+          e.source,
+          'event_type',
+          e.eventType,
+          'severity',
+          'SEVERITY_INFO',
+          'outcome',
+          'OUTCOME_UNSPECIFIED',
+          'metadata',
+          JSON.stringify(e.metadata),
+          'payload',
+          Buffer.from(e.payload),
+        );
+      }
+      const replies = await p.exec();
+      if (replies?.some(([err]) => err)) throw new Error(`raw XADD failed: ${String(replies.find(([err]) => err)![0])}`);
+    });
+    await client.del('raw');
+    notes.push(`raw ioredis pipelined XADD (one command per event): ${fmt(pipelined)}/s`);
+
+    const bench = spawnSync(
+      'redis-benchmark',
+      [
+        '-p',
+        String(port),
+        '-n',
+        '1000000',
+        '-P',
+        '1000',
+        '-c',
+        '1',
+        '--csv',
+        'XADD',
+        'rb',
+        'MAXLEN',
+        '~',
+        '200000',
+        '*',
+        'id',
+        '01JBENCH000000001',
+        'payload',
+        'x'.repeat(300),
+      ],
+      { encoding: 'utf8' },
+    );
+    const rb = /"XADD[^"]*","([\d.]+)"/.exec(bench.stdout ?? '');
+    notes.push(
+      rb
+        ? `redis-benchmark -P 1000 -c 1 XADD (2 fields): ${fmt(Number(rb[1]))}/s`
+        : `redis-benchmark: ${bench.error?.message ?? bench.stderr}`,
+    );
+    await client.del('rb');
+
+    const gw = await startGateway('bench/sinks/redis.config.ts', { POLKU_BENCH_REDIS_URL: url });
+    try {
+      const { perSec, load } = await storedPerSecUnderLoad(gw, opts, () => entriesAdded('bench:bench-loadgen'));
+      notes.push(`loadgen accepted ${fmt(load.acceptedPerSec)}/s, ack p50 ${load.ackLatencyMs.p50} ms`);
+      return { sink: 'Redis Streams', gatewayPerSec: perSec, rawPerSec: raw, ratio: perSec / raw, target: TARGET, notes };
+    } finally {
+      await stopGateway(gw);
+    }
+  } finally {
+    client.disconnect();
+    await stopChild(server, 5_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
