@@ -116,13 +116,16 @@ export class HttpReceiver implements Receiver {
     this.server = null;
     const app = this.app;
     this.app = null;
-    if (app) await Promise.all([app.close(), Promise.resolve().then(() => server?.closeAllConnections())]);
-    else if (server) {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    }
+    // The server was bound by bindHttp, not by app.listen, so fastify's close does not close it:
+    // both are closed here (an embedding program would otherwise keep running on the port).
+    await Promise.all([
+      app?.close(),
+      server &&
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    ]);
   }
 }
 
