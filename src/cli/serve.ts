@@ -12,6 +12,9 @@ import { PluginRegistry } from '../registry/plugin-registry.js';
 import { setPluginDialTls } from '../plugin-client/client.js';
 import { kubernetesEnricher } from '../middleware/kubernetes-enricher.js';
 import { envEmitters } from '../emit/env-emitters.js';
+import { ENV_VARIABLES } from '../config/env.js';
+import { checkDataDirWritable } from '../config/data-dir.js';
+import { EXIT, flag, type Command } from './command.js';
 
 /**
  * `polku serve [--config FILE]`: runs the gateway until SIGTERM or SIGINT, then drains and exits
@@ -64,6 +67,9 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     ...(settings.durable ? { durable: settings.durable } : {}),
   });
   const definition = builder.definition();
+  const durableDir = (definition.durable ?? settings.durable)?.dir;
+  if (durableDir)
+    await checkDataDirWritable(durableDir, definition.durable?.dir ? "the pipeline module's durable({ dir })" : 'POLKU_DATA_DIR');
   const bufferStats = hub.stats().buffer;
   logger.info(
     {
@@ -122,3 +128,26 @@ export async function serve(configFlag: string | undefined): Promise<void> {
   process.on('SIGINT', onSignal);
   await started;
 }
+
+/** The environment table, for `polku serve --help` and `polku validate --help`. */
+export function environmentHelp(): string {
+  return `Environment:\n${ENV_VARIABLES.map(([name, def, help]) => `  ${name.padEnd(27)} ${help} [${def}]`).join('\n')}`;
+}
+
+/** `polku serve`. */
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the gateway (the embedded default pipeline without --config)',
+  usage: '[--config polku.config.ts]',
+  description:
+    'Runs until SIGTERM or SIGINT, then drains the buffer and exits 0; a second signal exits 1 at once.\n' +
+    'Logs go to stderr (POLKU_LOG_FORMAT=pretty for people); the stdout emitter writes events to stdout.',
+  flags: {
+    config: { type: 'string', short: 'c', arg: 'FILE', help: 'the pipeline module [POLKU_CONFIG]' },
+  },
+  helpFooter: environmentHelp,
+  async run({ values }) {
+    await serve(flag(values, 'config'));
+    return EXIT.running;
+  },
+};

@@ -7,6 +7,8 @@ import { unknownVariables } from '../config/unknown-variables.js';
 import { loadPipeline } from '../config/load-pipeline.js';
 import { silentLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
+import { EXIT, flag, type Command } from './command.js';
+import { environmentHelp } from './serve.js';
 
 /**
  * `polku validate [--config FILE]`: loads the environment and the pipeline module and builds the
@@ -58,3 +60,20 @@ export async function validate(configFlag: string | undefined): Promise<string> 
   if (!check.healthy) throw polkuError('POLKU_ERR_LOG_DAMAGED', summary.join('\n'));
   return summary.join('\n');
 }
+
+/** `polku validate`. */
+export const validateCommand: Command = {
+  name: 'validate',
+  summary: 'load the environment and the pipeline module, report problems, do not serve',
+  usage: '[--config polku.config.ts]',
+  description:
+    'Exit 0 when the pipeline would start, 1 with the problem when it would not.\nIn durable mode also checks the log (checksums, torn tail, cursors).',
+  flags: {
+    config: { type: 'string', short: 'c', arg: 'FILE', help: 'the pipeline module [POLKU_CONFIG]' },
+  },
+  helpFooter: environmentHelp,
+  async run({ values }) {
+    console.log(await validate(flag(values, 'config')));
+    return EXIT.ok;
+  },
+};

@@ -16,11 +16,12 @@ export interface PolkuProcess {
 
 /**
  * Runs the CLI as its own process. `viaBin` goes through bin/polku.js exactly as the README does;
- * otherwise the TypeScript sources run through tsx, so tests never see a stale build.
+ * otherwise the TypeScript sources run through tsx, so tests never see a stale build. `stdin`:
+ * text for its standard input (`polku send --file -`).
  */
-export function runPolku(args: string[], env: Record<string, string> = {}, viaBin = false): PolkuProcess {
+export function runPolku(args: string[], env: Record<string, string> = {}, viaBin = false, stdin?: string): PolkuProcess {
   const argv = viaBin ? ['bin/polku.js', ...args] : ['--import', 'tsx', 'src/cli/main.ts', ...args];
-  const p = startProcess(process.execPath, argv, { POLKU_LOG_LEVEL: 'info', ...env });
+  const p = startProcess(process.execPath, argv, { POLKU_LOG_LEVEL: 'info', ...env }, stdin);
   return { ...p, line: (pattern, limitMs) => p.line(pattern, limitMs).then((m) => m.input) };
 }
 
