@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { EventJson } from '../../src/emit/event-json.js';
+import { AckStream, events, protoOnlyClient, until } from '../helpers/gateway-harness.js';
 import { ROOT, runPolku, servePolku, stdoutEvents, type PolkuProcess } from '../helpers/polku-process.js';
 
 /* The CLI as a person at a terminal meets it: help, version, and mistakes as one line with a hint. */
@@ -171,5 +173,45 @@ describe('polku send --file - reads standard input', () => {
     const r = await run(['send', '--addr', `127.0.0.1:${gw.grpcPort}`, '--file', '-'], {}, body);
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(JSON.parse(r.out).eventIds, ['a1', 'a2']);
+  });
+});
+
+describe('logs on stderr, events alone on stdout', () => {
+  test('polku serve with the stdout emitter: every stdout line is an event, every log line is on stderr', async () => {
+    const gw = await servePolku([], { POLKU_LOG_LEVEL: 'debug' });
+    const client = protoOnlyClient(gw.grpcPort);
+    const stream = new AckStream(client);
+    const ids: string[] = [];
+    for (let b = 0; b < 5; b++) {
+      const ack = await stream.send({ source: 'split', events: { events: events(40, (i) => ({ id: `split-${b}-${i}`, payload: 'x' })) } });
+      ids.push(...ack.event_ids);
+    }
+    assert.equal(ids.length, 200);
+    await until(() => stdoutEvents(gw).length === 200, 'every event printed', 20_000);
+    gw.child.kill('SIGTERM');
+    await stream.status;
+    client.close();
+    assert.equal((await gw.exited).code, 0);
+
+    const stdout = gw.stdout.filter((l) => l !== '');
+    assert.equal(stdout.length, 200, 'stdout holds the 200 events and nothing else');
+    const printed = stdout.map((l) => JSON.parse(l) as EventJson);
+    assert.deepEqual(
+      printed.map((e) => e.id),
+      ids,
+    );
+    for (const e of printed) {
+      assert.deepEqual(Object.keys(e).slice(0, 4), ['id', 'timestamp_unix_ns', 'source', 'event_type']);
+      assert.equal((e as unknown as Record<string, unknown>)['level'], undefined);
+    }
+    const logs = gw.stderr.filter((l) => l !== '').map((l) => JSON.parse(l) as { level: number; msg: string });
+    const messages = logs.map((r) => r.msg);
+    for (const msg of ['pipeline loaded', 'gateway listening', 'buffer drained', 'gateway stopped']) {
+      assert.ok(messages.includes(msg), `"${msg}" logged on stderr`);
+    }
+    assert.ok(
+      logs.every((r) => typeof r.level === 'number'),
+      'every stderr line is a log record',
+    );
   });
 });

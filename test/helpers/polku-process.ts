@@ -65,9 +65,9 @@ export async function servePolku(
 }
 
 /**
- * The events a `polku serve` process's stdout emitter has printed so far, as `EventJson`. The
- * logger writes to stdout too; its lines carry `level` and never start with `{"id"`, which an
- * event line always does (src/emit/event-json.ts writes `id` first).
+ * The events a `polku serve` process's stdout emitter has printed so far, as `EventJson`. Logs
+ * go to stderr, so stdout holds events alone; the `{"id"` check (src/emit/event-json.ts writes
+ * `id` first) still skips anything else a test's own pipeline module might print.
  */
 export function stdoutEvents(p: Pick<PolkuProcess, 'stdout'>): EventJson[] {
   return p.stdout.flatMap((l) => (l.startsWith('{"id"') ? [JSON.parse(l) as EventJson] : []));
