@@ -1,4 +1,6 @@
 import { dirname, relative, resolve } from 'node:path';
+// Types only (erased): typescript itself is imported on demand and may be absent.
+import type TypeScript from 'typescript';
 
 /** What type-checking a pipeline module found: its diagnostics, or why it was not checked. */
 export type TypeCheckResult = { checked: true; diagnostics: string[] } | { checked: false; reason: string };
@@ -17,7 +19,7 @@ const EMIT_ONLY = ['outDir', 'rootDir', 'declaration', 'declarationMap', 'source
  * result says how to get it.
  */
 export async function typeCheck(file: string, cwd = process.cwd()): Promise<TypeCheckResult> {
-  let ts: typeof import('typescript');
+  let ts: typeof TypeScript;
   try {
     ts = (await import('typescript')).default;
   } catch {
@@ -25,7 +27,7 @@ export async function typeCheck(file: string, cwd = process.cwd()): Promise<Type
   }
   file = resolve(cwd, file);
   const configFile = ts.findConfigFile(dirname(file), (f) => ts.sys.fileExists(f));
-  let options: import('typescript').CompilerOptions = {
+  let options: TypeScript.CompilerOptions = {
     strict: true,
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.NodeNext,
@@ -37,6 +39,9 @@ export async function typeCheck(file: string, cwd = process.cwd()): Promise<Type
     if (parsed) options = parsed.options;
   }
   for (const key of EMIT_ONLY) delete options[key];
+  // Style, not correctness: an unused import or parameter does not stop a pipeline from running.
+  delete options.noUnusedLocals;
+  delete options.noUnusedParameters;
   options.noEmit = true;
   const program = ts.createProgram([file], options);
   // The module file's own diagnostics: checking it checks every use of what it imports, without

@@ -30,7 +30,9 @@ async function validate(args: string[], env: Record<string, string> = {}) {
 
 describe('polku validate', () => {
   test('a misspelt option: the type check names it, line and column, with the did-you-mean; exit 1', async () => {
-    const file = module(`${HEAD}export default hub().ingestor(new JsonIngestor())\n  .emitter(new InMemoryEmitter())\n  .buffer({ capacit: 500 });\n`);
+    const file = module(
+      `${HEAD}export default hub().ingestor(new JsonIngestor())\n  .emitter(new InMemoryEmitter())\n  .buffer({ capacit: 500 });\n`,
+    );
     const r = await validate(['--config', file]);
     assert.equal(r.code, 1, r.out);
     assert.match(r.err, /POLKU_ERR_CONFIG_INVALID: pipeline module .* does not type-check \(1 error\)/);
@@ -43,7 +45,9 @@ describe('polku validate', () => {
   });
 
   test('the same module without the type check (or in JavaScript): refused at construction, naming the key', async () => {
-    const file = module(`${HEAD}export default hub().ingestor(new JsonIngestor())\n  .emitter(new InMemoryEmitter())\n  // @ts-expect-error: the test's misspelling\n  .buffer({ capacit: 500 });\n`);
+    const file = module(
+      `${HEAD}export default hub().ingestor(new JsonIngestor())\n  .emitter(new InMemoryEmitter())\n  // @ts-expect-error: the test's misspelling\n  .buffer({ capacit: 500 });\n`,
+    );
     const r = await validate(['--config', file, '--no-type-check']);
     assert.equal(r.code, 1, r.out);
     assert.match(
@@ -57,14 +61,18 @@ describe('polku validate', () => {
   });
 
   test('a type error: exit 1 with the compiler diagnostic at file:line:col', async () => {
-    const file = module(`${HEAD}const size: number = 'large';\nexport default hub().ingestor(new JsonIngestor()).emitter(new InMemoryEmitter()).buffer({ capacity: size });\n`);
+    const file = module(
+      `${HEAD}const size: number = 'large';\nexport default hub().ingestor(new JsonIngestor()).emitter(new InMemoryEmitter()).buffer({ capacity: size });\n`,
+    );
     const r = await validate(['--config', file]);
     assert.equal(r.code, 1);
     assert.ok(r.err.includes(`${file}:3:7 - error TS2322: Type 'string' is not assignable to type 'number'.`), r.err);
   });
 
   test('every setting the module overrides is a warning, naming the variable it beats', async () => {
-    const file = module(`${HEAD}export default hub().ingestor(new JsonIngestor()).emitter(new InMemoryEmitter()).buffer({ capacity: 500 }).delivery({ batchSize: 50 });\n`);
+    const file = module(
+      `${HEAD}export default hub().ingestor(new JsonIngestor()).emitter(new InMemoryEmitter()).buffer({ capacity: 500 }).delivery({ batchSize: 50 });\n`,
+    );
     const r = await validate(['--config', file], { POLKU_BUFFER_CAPACITY: '2000' });
     assert.equal(r.code, 0, r.err);
     const warnings = r.out.split('\n').filter((l) => l.startsWith('  warning:'));
@@ -82,7 +90,9 @@ describe('polku validate', () => {
     assert.equal(r.code, 1);
     assert.match(
       r.err,
-      new RegExp(`POLKU_ERR_STORAGE_IO: the durable data dir ${join(dir, 'file', 'data')} cannot be written \\(ENOTDIR\\): set POLKU_DATA_DIR`),
+      new RegExp(
+        `POLKU_ERR_STORAGE_IO: the durable data dir ${join(dir, 'file', 'data')} cannot be written \\(ENOTDIR\\): set POLKU_DATA_DIR`,
+      ),
     );
   });
 });
