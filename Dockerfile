@@ -9,8 +9,10 @@
 # Three stages: `build` compiles TypeScript to dist/, `deps` installs the production dependencies
 # only, and the runtime stage copies both onto a clean base: no compiler, no dev dependencies, no
 # npm cache, no npm.
-# Pin the base by digest in your own builds: --build-arg NODE_IMAGE=node:20-bookworm-slim@sha256:...
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 22, an LTS line in maintenance until April 2027 (Node 20's support ended in April 2026). The
+# code needs Node 20 or later (package.json engines) and its tests run on Node 20 as well.
+# Pin the base by digest in your own builds: --build-arg NODE_IMAGE=node:22-bookworm-slim@sha256:...
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

@@ -74,7 +74,7 @@ try {
     },
   });
   const lines: string[] = [];
-  gw.onStdoutLine((l) => lines.push(l));
+  gw.onStderrLine((l) => lines.push(l)); // the gateway logs on stderr
   let readyMs: number | undefined;
   while (readyMs === undefined) {
     if (performance.now() - started > 60_000) throw new Error(`not ready after 60 s:\n${gw.tail()}`);

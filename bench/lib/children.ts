@@ -23,6 +23,8 @@ export interface Child {
   tail(): string;
   /** Calls `onLine` for each complete stdout line. */
   onStdoutLine(onLine: (line: string) => void): void;
+  /** Calls `onLine` for every stderr line from now on (the gateway's logs). */
+  onStderrLine(onLine: (line: string) => void): void;
 }
 
 export interface SpawnOptions {
@@ -50,6 +52,7 @@ export function spawnCommand(name: string, command: string, args: string[], opts
 
   const tailLines: string[] = [];
   const stdoutListeners: ((line: string) => void)[] = [];
+  const stderrListeners: ((line: string) => void)[] = [];
   const keep = (line: string): void => {
     tailLines.push(line);
     if (tailLines.length > TAIL_LINES) tailLines.shift();
@@ -58,7 +61,10 @@ export function spawnCommand(name: string, command: string, args: string[], opts
     keep(line);
     for (const listener of stdoutListeners) listener(line);
   });
-  forEachLine(proc.stderr!, keep);
+  forEachLine(proc.stderr!, (line) => {
+    keep(line);
+    for (const listener of stderrListeners) listener(line);
+  });
 
   const exited = new Promise<number | string>((resolve) => {
     // 'close' (not 'exit') fires once stdout/stderr are drained, so no output is lost.
@@ -80,6 +86,7 @@ export function spawnCommand(name: string, command: string, args: string[], opts
     exited,
     tail: () => (tailLines.length > 0 ? tailLines.join('\n') : '(no output)'),
     onStdoutLine: (listener) => void stdoutListeners.push(listener),
+    onStderrLine: (listener) => void stderrListeners.push(listener),
   };
 }
 

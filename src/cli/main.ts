@@ -1,160 +1,150 @@
-import { parseArgs } from 'node:util';
-import { ENV_VARIABLES } from '../config/env.js';
-import { DEFAULT_GRPC_ADDR, DEFAULT_METRICS_ADDR } from '../config/env-table.js';
-import { isPolkuError } from '../errors.js';
-import { adminCall, dlqRequest, replayRequest } from './admin.js';
+import { readFileSync } from 'node:fs';
+import { isPolkuError, StorageError } from '../errors.js';
+import { dlqCommand, replayCommand } from './admin.js';
+import { commandHelp, EXIT, parseFlags, type Command } from './command.js';
+import { didYouMean } from '../config/did-you-mean.js';
 import { pluginsCommand } from './plugins.js';
-import { send } from './send.js';
-import { serve } from './serve.js';
-import { tenantsCommand } from './tenants.js';
+import { sendCommand } from './send.js';
+import { serveCommand } from './serve.js';
+import { validateCommand } from './validate.js';
 import { sinksCommand } from './sinks.js';
-import { validate } from './validate.js';
 import { tapCommand } from './tap.js';
-import { topCommand } from './top.js';
+import { tenantsCommand } from './tenants.js';
 import { testCommand } from './test-command.js';
+import { topCommand } from './top.js';
 
-// The CLI talks to a gateway on this host, at the ports a gateway listens on by default.
-const SEND_ADDR = `localhost:${DEFAULT_GRPC_ADDR.port}`;
-const ADMIN_ADDR = `127.0.0.1:${DEFAULT_METRICS_ADDR.port}`;
+/**
+ * The commands, in the order `polku --help` lists them. A new command is one file exporting a
+ * {@link Command} and one line here.
+ */
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  validateCommand,
+  sendCommand,
+  dlqCommand,
+  replayCommand,
+  pluginsCommand,
+  tapCommand,
+  topCommand,
+  testCommand,
+  tenantsCommand,
+  sinksCommand,
+];
 
-const USAGE = `polku — event gateway
+/** The package's version, from its package.json (two folders up from src/cli/ and dist/cli/ alike). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
-Usage:
-  polku serve    [--config polku.config.ts]   run the gateway (embedded default pipeline without --config)
-  polku validate [--config polku.config.ts]   load the environment and pipeline, report problems, do not serve;
-                                              in durable mode also check the log (checksums, torn tail, cursors)
-  polku send     [--addr ${SEND_ADDR}] [--source cli] [--type polku.test]
-                 [--payload TEXT] [--metadata k=v]... [--route-to NAME]...
-                 [--file events.json|events.ndjson [--format json|ndjson]]
-                 [--ca ca.pem [--cert client.pem --key client-key.pem] [--server-name NAME]]
-                                              send a test event (or a file of JSON events); print the Ack;
-                                              with --ca over TLS (mTLS with --cert and --key)
-  polku dlq      list [--limit N] | inspect ID | replay | purge [--admin ${ADMIN_ADDR}]
-                                              durable mode: the dead letters of a running gateway
-  polku replay   --from T --to T [--emitter NAME] [--admin ${ADMIN_ADDR}]
-                                              durable mode: re-send events received between two times
-  polku plugins  [--json] [--admin ${ADMIN_ADDR}]
-                                              the live plugin table: static, registered and discovered
-  polku tenants  hash-key [KEY]               a tenant API key's sha256: digest (the key from stdin without KEY)
-  polku tap      [--at ingest|middleware|emitter:NAME] [--source S] [--type PREFIX] [--meta K=V] [--limit N]
-                                              a live sample of events as NDJSON (never slows the gateway)
-  polku top      [--interval MS] [--once]     live rates per ingestor, middleware and emitter; buffer, lag, drops
-  polku test     MODULE --input INPUTS.ndjson --expect EXPECTED.ndjson
-                                              run a module's ingest and middleware over inputs; compare the output
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'polku — event gateway for Kubernetes',
+    '',
+    'Usage: polku <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    "Run 'polku <command> --help' for a command's options.",
+    'Options for every command: --debug (stack traces), -h/--help; polku --version prints the version.',
+    'Exit status: 0 ok, 1 a check failed or something was refused, 2 a usage mistake, 70 an internal error.',
+  ].join('\n');
+}
 
-Environment (serve, validate):
-${ENV_VARIABLES.map(([name, def, help]) => `  ${name.padEnd(27)} ${help} [${def}]`).join('\n')}
-`;
+/** Options that stop parsing: what follows `--` is never --help or --debug. */
+function before(args: readonly string[]): readonly string[] {
+  const end = args.indexOf('--');
+  return end < 0 ? args : args.slice(0, end);
+}
 
-export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
-      await serve(values.config);
-      return -1; // keeps running; signals decide the exit status
-    }
-    case 'validate': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
-      console.log(await validate(values.config));
-      return 0;
-    }
-    case 'send': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          addr: { type: 'string', default: SEND_ADDR },
-          source: { type: 'string', default: 'polku-cli' },
-          type: { type: 'string', default: 'polku.test' },
-          payload: { type: 'string' },
-          metadata: { type: 'string', multiple: true, default: [] },
-          'route-to': { type: 'string', multiple: true, default: [] },
-          file: { type: 'string' },
-          format: { type: 'string' },
-          'timeout-ms': { type: 'string', default: '5000' },
-          ca: { type: 'string' },
-          cert: { type: 'string' },
-          key: { type: 'string' },
-          'server-name': { type: 'string' },
-        },
-      });
-      const tls =
-        values.ca === undefined && values.cert === undefined && values.key === undefined
-          ? undefined
-          : {
-              caFile: values.ca,
-              certFile: values.cert,
-              keyFile: values.key,
-              ...(values['server-name'] === undefined ? {} : { serverName: values['server-name'] }),
-            };
-      const result = await send({
-        addr: values.addr!,
-        source: values.source!,
-        type: values.type!,
-        metadata: values.metadata!,
-        routeTo: values['route-to']!,
-        timeoutMs: Number(values['timeout-ms']),
-        ...(values.payload === undefined ? {} : { payload: values.payload }),
-        ...(values.file === undefined ? {} : { file: values.file }),
-        ...(values.format === undefined ? {} : { format: values.format }),
-        ...(tls === undefined ? {} : { tls }),
-      });
-      console.log(result.output);
-      return result.ok ? 0 : 1;
-    }
-    case 'dlq':
-    case 'replay': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: {
-          admin: { type: 'string', default: process.env['POLKU_ADMIN_ADDR'] ?? ADMIN_ADDR },
-          limit: { type: 'string', default: '100' },
-          from: { type: 'string' },
-          to: { type: 'string' },
-          emitter: { type: 'string' },
-        },
-      });
-      const request =
-        command === 'dlq'
-          ? dlqRequest(positionals[0], values.limit!, positionals[1])
-          : replayRequest(values.from, values.to, values.emitter);
-      const result = await adminCall(values.admin!, request.method, request.path);
-      console.log(result.output);
-      return result.ok ? 0 : 1;
-    }
-    case 'plugins': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          admin: { type: 'string', default: process.env['POLKU_ADMIN_ADDR'] ?? ADMIN_ADDR },
-          json: { type: 'boolean', default: false },
-        },
-      });
-      const result = await pluginsCommand(values.admin!, values.json!);
-      console.log(result.output);
-      return result.ok ? 0 : 1;
-    }
-    case 'tenants':
-      return tenantsCommand(rest); // polku tenants hash-key [KEY]: a key's sha256: digest
-    case 'sinks':
-      return sinksCommand(rest);
-    case 'tap':
-      return tapCommand(rest);
-    case 'top':
-      return topCommand(rest);
-    case 'test':
-      return testCommand(rest);
+/** Runs one command line; resolves to the exit status (-1: serve keeps the process running). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const debug = before(argv).includes('--debug');
+  const args = argv.filter((a, i) => !(a === '--debug' && i < before(argv).length));
+  const [name, ...rest] = args;
+  try {
+    return await dispatch(name, rest, debug);
+  } catch (err) {
+    return report(err, name, debug);
+  }
+}
+
+async function dispatch(name: string | undefined, rest: string[], debug: boolean): Promise<number> {
+  switch (name) {
     case undefined:
+      console.error(overview());
+      return EXIT.usage;
     case 'help':
     case '--help':
-    case '-h':
-      console.log(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      console.error(`polku: unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+    case '-h': {
+      const c = rest[0] === undefined ? undefined : find(rest[0]);
+      console.log(c ? commandHelp(c) : overview());
+      return EXIT.ok;
+    }
+    case 'version':
+    case '--version':
+    case '-V':
+      console.log(version());
+      return EXIT.ok;
   }
+  const command = find(name);
+  if (before(rest).some((a) => a === '--help' || a === '-h')) {
+    console.log(commandHelp(command));
+    return EXIT.ok;
+  }
+  if (command.ownArgs) return command.run({ values: {}, positionals: rest, debug });
+  const { values, positionals } = parseFlags(command, rest);
+  return command.run({ values, positionals, debug });
+}
+
+function find(name: string): Command {
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command) return command;
+  const near = didYouMean(
+    name,
+    COMMANDS.map((c) => c.name),
+  );
+  throw new UnknownCommand(`unknown command "${name}"${near ? `: did you mean "${near}"?` : ''}`);
+}
+
+class UnknownCommand extends Error {}
+
+/**
+ * One error as the person at the terminal needs it: a usage mistake is one line and a hint (exit
+ * 2); a coded error its code and message (exit 1); anything else is a bug (exit 70). Stack traces
+ * only with --debug.
+ */
+function report(err: unknown, name: string | undefined, debug: boolean): number {
+  const stack = debug && err instanceof Error && err.stack ? `\n${err.stack}` : '';
+  if (err instanceof UnknownCommand) {
+    console.error(`polku: ${err.message}\nrun 'polku --help' for the commands`);
+    return EXIT.usage;
+  }
+  // A command that reads its own arguments (ownArgs) lets node's parseArgs errors through.
+  const parseCode = (err as { code?: unknown } | null)?.code;
+  if (typeof parseCode === 'string' && parseCode.startsWith('ERR_PARSE_ARGS_')) {
+    console.error(`polku: ${name}: ${(err as Error).message}\nrun 'polku ${name} --help' for usage${stack}`);
+    return EXIT.usage;
+  }
+  if (isPolkuError(err) && err.code === 'POLKU_ERR_CLI_USAGE') {
+    console.error(`polku: ${err.message}\nrun 'polku ${name} --help' for usage${stack}`);
+    return EXIT.usage;
+  }
+  if (isPolkuError(err)) {
+    console.error(`polku: ${err.code}: ${err.message}${stack}`);
+    return EXIT.failed;
+  }
+  if (err instanceof StorageError) {
+    console.error(`polku: ${err.errorCode}: ${err.message}${stack}`);
+    return EXIT.failed;
+  }
+  const e = err as { message?: string };
+  console.error(
+    `polku: internal error: ${e?.message ?? String(err)}${stack || '\n(a bug in polku; run again with --debug for the stack trace)'}`,
+  );
+  return EXIT.internal;
 }
 
 main(process.argv.slice(2)).then(
@@ -162,10 +152,8 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    if (isPolkuError(err)) console.error(`polku: ${err.code}: ${err.message}`);
-    else if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`polku: ${err.message}\n\n${USAGE}`);
-    } else console.error('polku: unexpected error:', err);
-    process.exitCode = isPolkuError(err) ? 1 : 70;
+    // main() reports its own errors; this is a failure of the reporting itself.
+    console.error('polku: internal error:', err);
+    process.exitCode = EXIT.internal;
   },
 );

@@ -1,20 +1,20 @@
-import { polkuError } from '../errors.js';
 import type { PluginRow } from '../registry/plugin-view.js';
-import { adminCall } from './admin.js';
+import { adminAddr, adminCall } from './admin.js';
+import { flag, printResult, type CliResult, type Command } from './command.js';
 
 /**
  * `polku plugins [--json] [--admin 127.0.0.1:9090]`: the live plugin table of a running gateway,
  * from `GET /admin/plugins` (loopback only: in a pod, `kubectl exec` and run it there). Prints a
  * table, or the JSON answer with `--json`.
  */
-export async function pluginsCommand(admin: string, json: boolean, nowMs = Date.now()): Promise<{ ok: boolean; output: string }> {
+export async function pluginTable(admin: string, json: boolean, nowMs = Date.now()): Promise<CliResult> {
   const answer = await adminCall(admin, 'GET', '/admin/plugins');
   if (!answer.ok || json) return answer;
   let rows: PluginRow[];
   try {
     rows = (JSON.parse(answer.output) as { plugins: PluginRow[] }).plugins;
   } catch {
-    throw polkuError('POLKU_ERR_CLI_USAGE', `the gateway at ${admin} answered something that is not a plugin table`);
+    return { ok: false, output: '', error: `the gateway at ${admin} answered something that is not a plugin table` };
   }
   return { ok: true, output: formatPluginTable(rows, nowMs) };
 }
@@ -53,3 +53,17 @@ export function formatPluginTable(rows: readonly PluginRow[], nowMs: number): st
 function seconds(ms: number): string {
   return `${(Math.max(0, ms) / 1000).toFixed(1)}s`;
 }
+
+/** `polku plugins`. */
+export const pluginsCommand: Command = {
+  name: 'plugins',
+  summary: 'the live plugin table of a running gateway: static, registered and discovered',
+  usage: '[--json] [--admin ADDR]',
+  flags: {
+    admin: { type: 'string', arg: 'ADDR', help: "the gateway's metrics port, loopback only [POLKU_ADMIN_ADDR or 127.0.0.1:9090]" },
+    json: { type: 'boolean', default: false, help: "the gateway's JSON answer instead of a table" },
+  },
+  async run({ values }) {
+    return printResult(await pluginTable(flag(values, 'admin') ?? adminAddr(), values['json'] === true));
+  },
+};

@@ -1,22 +1,30 @@
 import { collectDefaultMetrics } from 'prom-client';
-import { defaultPipeline } from '../config/default-pipeline.js';
 import { settingsFromEnv } from '../config/env.js';
-import { addForwarding } from '../config/forwarding.js';
 import { unknownVariables } from '../config/unknown-variables.js';
-import { loadPipeline } from '../config/load-pipeline.js';
 import { createLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
 import { Gateway } from '../server/gateway.js';
 import { kubernetesDiscovery } from '../discovery/index.js';
 import { PluginRegistry } from '../registry/plugin-registry.js';
 import { setPluginDialTls } from '../plugin-client/client.js';
-import { kubernetesEnricher } from '../middleware/kubernetes-enricher.js';
-import { envEmitters } from '../emit/env-emitters.js';
 import { loadTenantsFile, TenantsFileWatcher } from '../tenants/tenants-file.js';
+import { ENV_VARIABLES } from '../config/env.js';
+import { checkDataDirWritable } from '../config/data-dir.js';
+import { EXIT, flag, type Command } from './command.js';
+import { assemblePipeline } from './assemble.js';
+import { pipelineReloadable, Reloader, type Reloadable } from './reload.js';
+
+/**
+ * What SIGHUP reloads, in order: the pipeline module first (registered by serve), then anything
+ * else that registers here while serve starts (a tenants or credentials file). Each keeps its
+ * running state when its reload fails.
+ */
+export const reloadables: Reloadable[] = [];
 
 /**
  * `polku serve [--config FILE]`: runs the gateway until SIGTERM or SIGINT, then drains and exits
- * 0. A second signal while draining exits at once with status 1.
+ * 0. A second signal while draining exits at once with status 1. SIGHUP reloads the pipeline
+ * module (and the other {@link reloadables}) without stopping intake.
  */
 export async function serve(configFlag: string | undefined): Promise<void> {
   const settings = settingsFromEnv();
@@ -39,20 +47,8 @@ export async function serve(configFlag: string | undefined): Promise<void> {
   // Certificate files are read before anything listens: a missing or mismatched one stops start-up.
   if (settings.pluginTls) setPluginDialTls(settings.pluginTls);
   const configPath = configFlag ?? settings.configPath;
-  const builder = configPath ? await loadPipeline(configPath) : defaultPipeline();
-  addForwarding(builder, settings.forward, configPath ?? '(embedded default)');
-  // POLKU_K8S_ENRICH: pod context for events from the node, last in the middleware chain.
-  if (settings.kubernetesEnricher) {
-    const { loadKubeConfig } = await import('../discovery/kube-config.js');
-    builder.middleware(
-      kubernetesEnricher({
-        ...settings.kubernetesEnricher,
-        kubeConfig: loadKubeConfig(),
-        maxMetadataBytes: settings.limits.maxMetadataBytes,
-      }),
-    );
-  }
-  for (const emitter of envEmitters(settings.emitOut)) builder.emitter(emitter); // POLKU_EMIT_OTLP_* / POLKU_EMIT_AHTI_ENDPOINT
+  // The module, then what the environment adds (forwarding, the Kubernetes enricher, OTLP/AHTI out).
+  const builder = await assemblePipeline(settings, { configPath });
   const registry = createRegistry();
   collectDefaultMetrics({ register: registry });
   // POLKU_TENANTS_FILE is read before anything listens: a bad file stops start-up.
@@ -68,6 +64,9 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     ...(settings.durable ? { durable: settings.durable } : {}),
   });
   const definition = builder.definition();
+  const durableDir = (definition.durable ?? settings.durable)?.dir;
+  if (durableDir)
+    await checkDataDirWritable(durableDir, definition.durable?.dir ? "the pipeline module's durable({ dir })" : 'POLKU_DATA_DIR');
   const bufferStats = hub.stats().buffer;
   logger.info(
     {
@@ -95,13 +94,16 @@ export async function serve(configFlag: string | undefined): Promise<void> {
     );
   }
   if (tenants !== null && settings.tenantsFile && tenantsFile) {
-    new TenantsFileWatcher({
+    const watcher = new TenantsFileWatcher({
       path: settings.tenantsFile,
       onTable: (table) => tenants.replace(table),
       logger,
       registry,
       initialText: tenantsFile.text,
-    }).start();
+    });
+    watcher.start();
+    // SIGHUP re-reads it too, for file systems whose changes fs.watch does not see.
+    reloadables.push({ name: 'tenants', reload: () => watcher.check() });
   }
   // The live plugin table: PluginRegistry registrations and, with POLKU_DISCOVERY, Kubernetes Services.
   const plugins = new PluginRegistry({ ...settings.registry, pipeline: hub, logger, registry });
@@ -147,5 +149,48 @@ export async function serve(configFlag: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  reloadables.unshift(
+    pipelineReloadable({
+      hub,
+      settings,
+      configPath,
+      overrides: builder.overrides(),
+      timeoutMs: settings.shutdownTimeoutMs,
+      logger,
+    }),
+  );
+  const reloader = new Reloader(reloadables, logger, registry);
+  // SIGHUP (a closed terminal, or `kill -HUP`) reloads instead of killing the process. Once
+  // started: a reload during start-up would race the durable log's opening.
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    void started.then(
+      () => (stopping ? undefined : reloader.request()),
+      () => undefined, // a failed start is reported where it is awaited
+    );
+  });
   await started;
 }
+
+/** The environment table, for `polku serve --help` and `polku validate --help`. */
+export function environmentHelp(): string {
+  return `Environment:\n${ENV_VARIABLES.map(([name, def, help]) => `  ${name.padEnd(27)} ${help} [${def}]`).join('\n')}`;
+}
+
+/** `polku serve`. */
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the gateway (the embedded default pipeline without --config)',
+  usage: '[--config polku.config.ts]',
+  description:
+    'Runs until SIGTERM or SIGINT, then drains the buffer and exits 0; a second signal exits 1 at once.\n' +
+    'Logs go to stderr (POLKU_LOG_FORMAT=pretty for people); the stdout emitter writes events to stdout.',
+  flags: {
+    config: { type: 'string', short: 'c', arg: 'FILE', help: 'the pipeline module [POLKU_CONFIG]' },
+  },
+  helpFooter: environmentHelp,
+  async run({ values }) {
+    await serve(flag(values, 'config'));
+    return EXIT.running;
+  },
+};

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { DEFAULT_POSTGRES_TABLE, defaultTableDdl } from '../emit/postgres-sql.js';
 import { polkuError } from '../errors.js';
+import { ownArgsCommand, type Command } from './command.js';
 
 export const SINKS_USAGE = `polku sinks init postgres --connection postgres://user@host:5432/db [--table ${DEFAULT_POSTGRES_TABLE}] [--print]
     create the PostgresEmitter's default table (CREATE TABLE IF NOT EXISTS); --print shows the SQL and connects nowhere`;
@@ -10,7 +11,7 @@ export const SINKS_USAGE = `polku sinks init postgres --connection postgres://us
  * `polku sinks init postgres …`: prepares a destination for its emitter. Prints what it did and
  * returns the exit status (0 done, 1 the server refused, 2 usage).
  */
-export async function sinksCommand(args: string[]): Promise<number> {
+export async function runSinks(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -45,3 +46,12 @@ export async function sinksCommand(args: string[]): Promise<number> {
   console.log(`table ${values.table} is ready (created, or it already existed)`);
   return 0;
 }
+
+/** `polku sinks` in the command table (it reads its own arguments). */
+export const sinksCommand: Command = ownArgsCommand(
+  'sinks',
+  "prepare a destination for its emitter (PostgreSQL's default table)",
+  'init postgres --connection URL [--table NAME] [--print]',
+  (args) => runSinks(args),
+  SINKS_USAGE,
+);

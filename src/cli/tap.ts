@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { polkuError } from '../errors.js';
+import { ownArgsCommand, type Command } from './command.js';
 import type { TapControl } from '../hub/taps.js';
 import { adminBase, adminFetch, adminHeaders, processIo, type CliIo } from './admin-endpoint.js';
 
@@ -14,7 +15,7 @@ export const TAP_USAGE = `polku tap [--at ingest|middleware|emitter:NAME] [--sou
  * `polku tap`: reads `GET /admin/tap` and prints each event line to stdout; the gateway's notices
  * (opened, samples dropped, ended) go to stderr, so stdout stays NDJSON for jq.
  */
-export async function tapCommand(args: string[], io: CliIo = processIo()): Promise<number> {
+export async function runTap(args: string[], io: CliIo = processIo()): Promise<number> {
   const { values } = parseArgs({
     args,
     strict: true,
@@ -86,3 +87,12 @@ function errorOf(text: string): string {
     return text.trim();
   }
 }
+
+/** `polku tap` in the command table (it reads its own arguments). */
+export const tapCommand: Command = ownArgsCommand(
+  'tap',
+  'a live sample of events as NDJSON (never slows the gateway)',
+  '[--at ingest|middleware|emitter:NAME] [--source S] [--type PREFIX] [--meta K=V] [--limit N]',
+  (args) => runTap(args),
+  TAP_USAGE,
+);

@@ -5,6 +5,7 @@ import { loadPipeline } from '../config/load-pipeline.js';
 import type { Emitter, EmitResult } from '../emit/emitter.js';
 import type { EventJson } from '../emit/event-json.js';
 import { polkuError } from '../errors.js';
+import { ownArgsCommand, type Command } from './command.js';
 import { Event, Outcome, Severity } from '../gen/polku/v1/event.js';
 import type { Ack } from '../gen/polku/v1/gateway.js';
 import { DEFAULT_BUFFER, DEFAULT_DELIVERY } from '../hub/builder.js';
@@ -57,7 +58,7 @@ interface Output {
  * the same names (so routing and its refusals are real) that send nothing anywhere. What
  * middleware lets through is read at the `middleware` tap point.
  */
-export async function testCommand(args: string[], io: CliIo = processIo()): Promise<number> {
+export async function runTest(args: string[], io: CliIo = processIo()): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     strict: true,
@@ -252,3 +253,12 @@ function compare(expected: ReadonlyArray<Partial<EventJson>>, outputs: readonly 
 }
 
 const show = (v: unknown): string => (v === undefined ? '(none)' : JSON.stringify(v));
+
+/** `polku test` in the command table (it reads its own arguments). */
+export const testCommand: Command = ownArgsCommand(
+  'test',
+  "run a module's ingest and middleware over inputs; compare the output with expected events",
+  'MODULE --input INPUTS.ndjson --expect EXPECTED.ndjson',
+  (args) => runTest(args),
+  TEST_USAGE,
+);

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { polkuError } from '../errors.js';
+import { ownArgsCommand, type Command } from './command.js';
 import type { TopSnapshot } from '../server/top-snapshot.js';
 import { adminBase, adminFetch, adminHeaders, processIo, type CliIo } from './admin-endpoint.js';
 
@@ -15,7 +16,7 @@ const CLEAR = '\x1b[2J\x1b[H';
  * `polku top`: polls `GET /admin/top` and prints rates computed from consecutive snapshots (the
  * gateway keeps counters only; the division is done here).
  */
-export async function topCommand(args: string[], io: CliIo = processIo(), tty = process.stdout.isTTY === true): Promise<number> {
+export async function runTop(args: string[], io: CliIo = processIo(), tty = process.stdout.isTTY === true): Promise<number> {
   const { values } = parseArgs({
     args,
     strict: true,
@@ -128,3 +129,12 @@ export function formatTop(a: TopSnapshot, b: TopSnapshot, where: string): string
   out.push(`dropped    ${drops.length ? drops.join(', ') : 'none'}`, '', line(COLUMNS), ...rows.map(line));
   return out.join('\n');
 }
+
+/** `polku top` in the command table (it reads its own arguments). */
+export const topCommand: Command = ownArgsCommand(
+  'top',
+  'live rates per ingestor, middleware and emitter; buffer, lag, drops',
+  '[--interval MS] [--once] [--admin HOST:PORT] [--token T]',
+  (args) => runTop(args),
+  TOP_USAGE,
+);

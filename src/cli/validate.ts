@@ -1,28 +1,90 @@
+import { existsSync } from 'node:fs';
 import { checkDurableDir, describeCheck } from '../buffer/durable/check-log.js';
-import { defaultPipeline } from '../config/default-pipeline.js';
-import { polkuError } from '../errors.js';
+import { checkDataDirWritable } from '../config/data-dir.js';
+import { ENV_TABLE } from '../config/env-table.js';
 import { settingsFromEnv } from '../config/env.js';
-import { addForwarding } from '../config/forwarding.js';
 import { unknownVariables } from '../config/unknown-variables.js';
-import { loadPipeline } from '../config/load-pipeline.js';
+import { polkuError } from '../errors.js';
+import { loadTenantsFile } from '../tenants/tenants-file.js';
+import type { PipelineOverrides } from '../hub/builder.js';
 import { silentLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
+import { assemblePipeline } from './assemble.js';
+import { EXIT, flag, type Command } from './command.js';
+import { environmentHelp } from './serve.js';
+import { typeCheck } from './typecheck.js';
+
+/** The variable each module setting overrides (the chart sets these variables from its values). */
+const OVERRIDDEN: Readonly<Record<string, { readonly name: string }>> = {
+  'buffer.capacity': ENV_TABLE.bufferCapacity,
+  'buffer.maxBytes': ENV_TABLE.bufferMaxBytes,
+  'buffer.overflow': ENV_TABLE.overflow,
+  'delivery.batchSize': ENV_TABLE.batchSize,
+  'delivery.flushIntervalMs': ENV_TABLE.flushIntervalMs,
+  'delivery.maxAttempts': ENV_TABLE.emitMaxAttempts,
+  'limits.maxMessageBytes': ENV_TABLE.maxMessageBytes,
+  'limits.maxBatchEvents': ENV_TABLE.maxBatchEvents,
+  'limits.maxPayloadBytes': ENV_TABLE.maxPayloadBytes,
+  'limits.maxMetadataBytes': ENV_TABLE.maxMetadataBytes,
+  'limits.maxEventBytes': ENV_TABLE.maxEventBytes,
+  'limits.maxJsonDepth': ENV_TABLE.maxJsonDepth,
+  'durable.dir': ENV_TABLE.dataDir,
+  'durable.maxBytes': ENV_TABLE.durableMaxBytes,
+  'durable.idempotencyMaxKeys': ENV_TABLE.idempotencyMaxKeys,
+};
 
 /**
- * `polku validate [--config FILE]`: loads the environment and the pipeline module and builds the
- * hub without serving. In durable mode it also checks the log directory, read-only: every
- * record's checksum, a torn tail, the cursor file, and what damage lost (events by seq gap,
- * bytes, stretches skipped; per log and per segment, as recovery would count them). Prints a
- * summary; any problem throws a coded error (exit 1). A torn tail alone is not a problem: the
- * next start cuts it off.
+ * One warning per setting the module gives itself: it wins over the environment and so over the
+ * chart's values, silently in `serve`. Names the variable, and its value when it is set.
  */
-export async function validate(configFlag: string | undefined): Promise<string> {
+export function overrideWarnings(overrides: PipelineOverrides, env: Readonly<Record<string, string | undefined>>): string[] {
+  const warnings: string[] = [];
+  for (const group of ['buffer', 'delivery', 'limits', 'durable'] as const) {
+    for (const [key, value] of Object.entries(overrides[group] ?? {})) {
+      const setting = `${group}.${key}`;
+      const variable = OVERRIDDEN[setting]?.name;
+      const shown = JSON.stringify(value);
+      if (!variable) warnings.push(`the module sets ${setting} = ${shown}`);
+      else if (env[variable] !== undefined)
+        warnings.push(`the module sets ${setting} = ${shown}, overriding ${variable}=${env[variable]} (the environment or the chart)`);
+      else warnings.push(`the module sets ${setting} = ${shown}; ${variable} (and the chart's value for it) would be ignored`);
+    }
+  }
+  return warnings;
+}
+
+/**
+ * `polku validate [--config FILE]`: what `serve` would run, checked without serving. The module is
+ * type-checked with the TypeScript compiler (a .ts module, when typescript is installed), then
+ * loaded and built exactly as serve builds it (forwarding, the Kubernetes enricher and the
+ * OTLP/AHTI emitters from the environment included; nothing is dialled). Unknown option keys of
+ * the builder's settings are refused; warnings name every setting the module overrides and every
+ * unknown POLKU_* variable. In durable mode the data dir must be writable, and the log is checked
+ * read-only: every record's checksum, a torn tail, the cursor file, and what damage lost. Prints a
+ * summary; any problem throws a coded error (exit 1). A torn tail alone is not a problem: the next
+ * start cuts it off.
+ */
+export async function validate(configFlag: string | undefined, o: { typeCheck?: boolean } = {}): Promise<string> {
   const settings = settingsFromEnv();
   const configPath = configFlag ?? settings.configPath;
-  const builder = configPath ? await loadPipeline(configPath) : defaultPipeline();
-  // Checked as serve would add it, but never dialled: validate sends nothing.
-  addForwarding(builder, settings.forward && { ...settings.forward, lazy: true }, configPath ?? '(embedded default)');
+  const warnings: string[] = [];
+  // A missing module is left to the loader, which names it (POLKU_ERR_CONFIG_NOT_FOUND).
+  if (configPath && /\.[cm]?tsx?$/.test(configPath) && o.typeCheck !== false && existsSync(configPath)) {
+    const checked = await typeCheck(configPath);
+    if (!checked.checked) warnings.push(`not type-checked: ${checked.reason}`);
+    else if (checked.diagnostics.length > 0) {
+      throw polkuError(
+        'POLKU_ERR_CONFIG_INVALID',
+        `pipeline module ${configPath} does not type-check (${checked.diagnostics.length} error${checked.diagnostics.length === 1 ? '' : 's'}):\n${checked.diagnostics.join('\n')}`,
+      );
+    }
+  }
+  // Forwarding is checked as serve would add it, but never dialled: validate sends nothing.
+  const builder = await assemblePipeline(settings, { configPath, lazyForwarding: true });
+  // POLKU_TENANTS_FILE as serve reads it: a bad file throws POLKU_ERR_TENANTS_INVALID naming the place.
+  const tenantsFile = settings.tenantsFile ? loadTenantsFile(settings.tenantsFile) : undefined;
   const hub = builder.build({
+    ...(tenantsFile ? { tenants: tenantsFile.tenants } : {}),
     limits: settings.limits,
     buffer: settings.buffer,
     delivery: settings.delivery,
@@ -36,6 +98,10 @@ export async function validate(configFlag: string | undefined): Promise<string> 
   const d = builder.definition();
   // Building started what middleware start in init() (the Kubernetes enricher's pod watch): stop it.
   await Promise.all(d.middleware.map((m) => m.shutdown?.()));
+  if (typeof builder.overrides === 'function') warnings.push(...overrideWarnings(builder.overrides(), process.env));
+  for (const { name, didYouMean } of unknownVariables(process.env)) {
+    warnings.push(`${name} is not a setting of this gateway and is ignored${didYouMean ? `: did you mean ${didYouMean}?` : ''}`);
+  }
   const list = (names: string[]): string => (names.length ? names.join(', ') : '(none)');
   const durable = d.durable ?? settings.durable;
   const { buffer } = hub.stats();
@@ -46,15 +112,33 @@ export async function validate(configFlag: string | undefined): Promise<string> 
     `  emitters:   ${list(d.emitters.map((e) => e.emitter.name + (e.isDefault ? '' : ' (by route_to only)')))}`,
     `  buffer:     ${buffer.capacity} events, ${buffer.maxBytes} bytes, overflow ${buffer.overflow}`,
     `  logging:    level ${settings.logLevel}, format ${settings.logFormat}`,
+    `  tenants:    ${hub.tenants === null ? '(none: one implicit tenant, no API key needed)' : list(hub.tenants.all.map((t) => t.name))}`,
+    ...warnings.map((w) => `  warning:    ${w}`),
   ];
-  for (const { name, didYouMean } of unknownVariables(process.env)) {
-    summary.push(
-      `  warning:    ${name} is not a setting of this gateway and is ignored${didYouMean ? `: did you mean ${didYouMean}?` : ''}`,
-    );
-  }
   if (!durable) return summary.join('\n');
+  await checkDataDirWritable(durable.dir, d.durable?.dir ? "the pipeline module's durable({ dir })" : 'POLKU_DATA_DIR');
   const check = await checkDurableDir(durable.dir);
   summary.push(describeCheck(check));
   if (!check.healthy) throw polkuError('POLKU_ERR_LOG_DAMAGED', summary.join('\n'));
   return summary.join('\n');
 }
+
+/** `polku validate`. */
+export const validateCommand: Command = {
+  name: 'validate',
+  summary: 'check the environment and the pipeline module as serve would run them, without serving',
+  usage: '[--config polku.config.ts] [--no-type-check]',
+  description:
+    'Exit 0 when the pipeline would start (warnings included), 1 with the problem when it would not.\n' +
+    'A .ts module is type-checked with the TypeScript compiler when typescript is installed.\n' +
+    'In durable mode also checks the data dir is writable and the log (checksums, torn tail, cursors).',
+  flags: {
+    config: { type: 'string', short: 'c', arg: 'FILE', help: 'the pipeline module [POLKU_CONFIG]' },
+    'no-type-check': { type: 'boolean', default: false, help: 'skip the TypeScript type check' },
+  },
+  helpFooter: environmentHelp,
+  async run({ values }) {
+    console.log(await validate(flag(values, 'config'), { typeCheck: values['no-type-check'] !== true }));
+    return EXIT.ok;
+  },
+};

@@ -8,8 +8,12 @@ import type { HubBuilder } from '../hub/builder.js';
  * Loads a pipeline module (`polku.config.ts` or `.js`). Its default export (or an export named
  * `pipeline`) is a hub builder, or a function (possibly async) returning one. TypeScript modules
  * are compiled on the fly with tsx, so users need no build step.
+ *
+ * `fresh` (a reload): the module is evaluated again, not taken from the module cache. tsx's
+ * `tsImport` loads every call in a namespace of its own, so a TypeScript module and the files it
+ * imports are read anew; a JavaScript module gets a query string, which renews that file only.
  */
-export async function loadPipeline(path: string, cwd = process.cwd()): Promise<HubBuilder> {
+export async function loadPipeline(path: string, cwd = process.cwd(), options: { fresh?: boolean } = {}): Promise<HubBuilder> {
   const file = isAbsolute(path) ? path : resolve(cwd, path);
   try {
     await access(file);
@@ -22,7 +26,9 @@ export async function loadPipeline(path: string, cwd = process.cwd()): Promise<H
       const { tsImport } = await import('tsx/esm/api');
       module = (await tsImport(pathToFileURL(file).href, import.meta.url)) as Record<string, unknown>;
     } else {
-      module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+      const url = pathToFileURL(file);
+      if (options.fresh) url.searchParams.set('polku-reload', String(++reloads));
+      module = (await import(url.href)) as Record<string, unknown>;
     }
   } catch (err) {
     throw polkuError('POLKU_ERR_CONFIG_INVALID', `pipeline module ${file} failed to load: ${(err as Error).message}`, err);
@@ -47,6 +53,8 @@ export async function loadPipeline(path: string, cwd = process.cwd()): Promise<H
   }
   return exported;
 }
+
+let reloads = 0;
 
 /** Duck-typed: the module may import a different copy of polku than the CLI runs from. */
 function isBuilder(value: unknown): value is HubBuilder {

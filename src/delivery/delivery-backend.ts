@@ -85,6 +85,15 @@ export interface DurableLogStats {
   readonly corruptRecords: number;
 }
 
+/** What retiring an emitter left behind. */
+export interface RetireReport {
+  readonly name: string;
+  /** Events given up (memory mode, still held at the deadline). */
+  readonly abandoned: number;
+  /** Events left in the durable log behind the emitter's cursor. */
+  readonly keptInLog: number;
+}
+
 /** A snapshot of delivery, taken when asked (nothing here is kept up to date on the hot path). */
 export interface DeliveryStats {
   readonly buffer: BufferStats;
@@ -128,6 +137,14 @@ export interface DeliveryBackend {
    * up (counted `emitter_removed`); in durable mode they stay in the log. False when none runs.
    */
   removeEmitter(name: string): boolean;
+  /**
+   * Takes an emitter out of routing at once (a reload replaced or removed it) and lets its queue
+   * finish: in memory it sends what it holds to this emitter within `timeoutMs` (what is left then
+   * is given up, counted `emitter_removed`); durable, it stops after the batch in flight and its
+   * backlog stays in the log behind its cursor, for an emitter of the same name added next. Then
+   * the emitter shuts down. Undefined when no such emitter runs.
+   */
+  retireEmitter(name: string, timeoutMs: number): Promise<RetireReport> | undefined;
   /** Names of the running emitters, in registration order. */
   readonly emitterNames: readonly string[];
   /** The running emitter of that name, if any. */

@@ -65,6 +65,17 @@ export async function drainQueues(queues: readonly DeliveryQueue[], timeoutMs: n
   return result;
 }
 
+/**
+ * A queue taken out of routing by a reload: it sends what it holds, then its emitter shuts down.
+ * Resolves with how many events it still held at `timeoutMs` (given up by the caller's rules).
+ */
+export async function retireQueue(queue: DeliveryQueue, timeoutMs: number, log: Logger): Promise<number> {
+  const result = await drainQueues([queue], timeoutMs);
+  const left = result === 'timeout' ? queue.abandon() : 0;
+  await shutdownEmitters([queue], log);
+  return left;
+}
+
 /** Shuts every queue's emitter down, in parallel; a failure is logged, never thrown. */
 export async function shutdownEmitters(queues: readonly DeliveryQueue[], log: Logger): Promise<void> {
   await Promise.all(

@@ -5,7 +5,15 @@ import { EventBuffer } from '../buffer/event-buffer.js';
 import type { Emitter } from '../emit/emitter.js';
 import { polkuError } from '../errors.js';
 import { RepeatedFailureLog, type Logger } from '../observability/logger.js';
-import type { Admission, BackendOptions, ComponentStatus, DeliveryBackend, DeliveryStats, DrainReport } from './delivery-backend.js';
+import type {
+  Admission,
+  BackendOptions,
+  ComponentStatus,
+  DeliveryBackend,
+  DeliveryStats,
+  DrainReport,
+  RetireReport,
+} from './delivery-backend.js';
 import { drainQueues, emitterHealthOf, shutdownEmitters } from './delivery-queue.js';
 import { DurableAdmin } from './durable-admin.js';
 import { DurableEmitterQueue } from './durable-emitter-queue.js';
@@ -130,6 +138,19 @@ export class DurableBackend implements DeliveryBackend {
     this.setQueues(this.queues.filter((q) => q !== queue));
     queue.abandon();
     return true;
+  }
+
+  retireEmitter(name: string, timeoutMs: number): Promise<RetireReport> | undefined {
+    const queue = this.queues.find((q) => q.name === name);
+    if (!queue) return undefined;
+    this.setQueues(this.queues.filter((q) => q !== queue));
+    // The backlog stays behind the cursor; a queue of the same name added now resumes there. A
+    // batch in flight may be sent again by it (at least once, as after a crash).
+    const keptInLog = queue.abandon();
+    return queue.stopped(timeoutMs).then(async () => {
+      await shutdownEmitters([queue], this.log);
+      return { name, abandoned: 0, keptInLog };
+    });
   }
 
   get emitterNames(): readonly string[] {

@@ -49,6 +49,8 @@ export class DurableEmitterQueue implements DeliveryQueue {
   private readonly backoff: BackoffPolicy;
   private cursor: number;
   private running = false;
+  /** The delivery loop while it runs (resolved once it stopped). */
+  private loop: Promise<void> = Promise.resolve();
   private closed = false;
   private idleWaiters: Array<() => void> = [];
   private lastError: string | null = null;
@@ -98,7 +100,18 @@ export class DurableEmitterQueue implements DeliveryQueue {
   }
 
   kick(): void {
-    if (!this.running && !this.closed) void this.run();
+    if (!this.running && !this.closed) this.loop = this.run();
+  }
+
+  /**
+   * Resolves once the delivery loop has stopped (after abandon(): the batch in flight finished),
+   * or after `timeoutMs`, whichever comes first.
+   */
+  async stopped(timeoutMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([this.loop, deadline]);
+    clearTimeout(timer);
   }
 
   startDraining(): void {

@@ -5,8 +5,16 @@ import type { Event } from '../gen/polku/v1/event.js';
 import { eventBytes } from '../ingest/intake-rules.js';
 import type { Logger } from '../observability/logger.js';
 import type { DropCounter } from '../observability/metrics.js';
-import type { Admission, BackendOptions, ComponentStatus, DeliveryBackend, DeliveryStats, DrainReport } from './delivery-backend.js';
-import { drainQueues, emitterHealthOf, shutdownEmitters } from './delivery-queue.js';
+import type {
+  Admission,
+  BackendOptions,
+  ComponentStatus,
+  DeliveryBackend,
+  DeliveryStats,
+  DrainReport,
+  RetireReport,
+} from './delivery-backend.js';
+import { drainQueues, emitterHealthOf, retireQueue, shutdownEmitters } from './delivery-queue.js';
 import { EmitterQueue } from './emitter-queue.js';
 import { EmitterQueueMetrics } from './emitter-queue-metrics.js';
 import { Router } from './router.js';
@@ -128,6 +136,19 @@ export class MemoryBackend implements DeliveryBackend {
     this.setQueues(this.queues.filter((q) => q !== queue));
     this.o.drops.count('emitter_removed', queue.abandon());
     return true;
+  }
+
+  retireEmitter(name: string, timeoutMs: number): Promise<RetireReport> | undefined {
+    const queue = this.queues.find((q) => q.name === name);
+    if (!queue) return undefined;
+    this.setQueues(this.queues.filter((q) => q !== queue));
+    return retireQueue(queue, timeoutMs, this.log).then((abandoned) => {
+      if (abandoned > 0) {
+        this.o.drops.count('emitter_removed', abandoned);
+        this.log.warn({ emitter: name, abandoned, timeoutMs }, 'reload: a retired emitter still held events at the deadline; given up');
+      }
+      return { name, abandoned, keptInLog: 0 };
+    });
   }
 
   get emitterNames(): readonly string[] {

@@ -4,6 +4,7 @@ import { OVERFLOW_POLICIES, type EventBufferOptions } from '../buffer/event-buff
 import { systemClock, systemTimers } from '../clock.js';
 import { isDefaultEmitter, type EmitterRegistration } from '../delivery/emitter-registration.js';
 import type { Emitter } from '../emit/emitter.js';
+import { checkOptionKeys } from '../config/option-keys.js';
 import { polkuError } from '../errors.js';
 import type { Ingestor } from '../ingest/ingestor.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../ingest/intake-rules.js';
@@ -27,6 +28,28 @@ export const DEFAULT_DELIVERY: Readonly<DeliveryOptions> = Object.freeze({
   flushIntervalMs: 100,
   maxAttempts: 5,
 });
+
+/** Every key of {@link DurableOptions} (the type is erased at run time; the compiler keeps this complete). */
+const DURABLE_OPTION_KEYS = Object.keys({
+  dir: true,
+  maxBytes: true,
+  maxAgeMs: true,
+  idempotencyWindowMs: true,
+  idempotencyMaxKeys: true,
+  maxAttempts: true,
+  maxRetryAgeMs: true,
+  cacheEvents: true,
+  segmentBytes: true,
+  fsync: true,
+} satisfies Record<keyof DurableOptions, true>);
+
+/** The settings a pipeline module set on its builder (each only what it set). */
+export interface PipelineOverrides {
+  readonly buffer: Partial<EventBufferOptions>;
+  readonly delivery: Partial<DeliveryOptions>;
+  readonly limits: Partial<IntakeLimits>;
+  readonly durable?: DurableOptions;
+}
 
 /**
  * Builds a pipeline in code. A `polku.config.ts` exports one:
@@ -75,11 +98,13 @@ export class HubBuilder {
   }
 
   buffer(options: Partial<EventBufferOptions>): this {
+    checkOptionKeys('hub().buffer()', options, Object.keys(DEFAULT_BUFFER));
     this.bufferOptions = { ...this.bufferOptions, ...options };
     return this;
   }
 
   delivery(options: Partial<DeliveryOptions>): this {
+    checkOptionKeys('hub().delivery()', options, Object.keys(DEFAULT_DELIVERY));
     this.deliveryOptions = { ...this.deliveryOptions, ...options };
     return this;
   }
@@ -90,6 +115,7 @@ export class HubBuilder {
    * keeps refusing them. Overflow policies do not apply; the log's size bound does.
    */
   durable(options: DurableOptions): this {
+    checkOptionKeys('hub().durable()', options, DURABLE_OPTION_KEYS);
     this.durableOptions = { ...this.durableOptions, ...options };
     return this;
   }
@@ -107,8 +133,22 @@ export class HubBuilder {
   }
 
   limits(options: Partial<IntakeLimits>): this {
+    checkOptionKeys('hub().limits()', options, Object.keys(DEFAULT_LIMITS));
     this.limitOptions = { ...this.limitOptions, ...options };
     return this;
+  }
+
+  /**
+   * The settings this module gives itself, which win over the environment's: what `polku
+   * validate` warns about, and what a reload compares (they need a restart to change).
+   */
+  overrides(): PipelineOverrides {
+    return {
+      buffer: { ...this.bufferOptions },
+      delivery: { ...this.deliveryOptions },
+      limits: { ...this.limitOptions },
+      ...(this.durableOptions ? { durable: { ...this.durableOptions } } : {}),
+    };
   }
 
   /** The pipeline's parts, checked. Throws POLKU_ERR_PIPELINE_INVALID on a mistake. */

@@ -3,7 +3,14 @@ import type { DurableOptions } from '../buffer/durable/durable-store.js';
 import type { EventBufferOptions } from '../buffer/event-buffer.js';
 import type { Clock, Timers } from '../clock.js';
 import type { ComponentContext } from '../component-context.js';
-import type { Admission, ComponentStatus, DeliveryBackend, DeliveryStats, DrainReport } from '../delivery/delivery-backend.js';
+import type {
+  Admission,
+  ComponentStatus,
+  DeliveryBackend,
+  DeliveryStats,
+  DrainReport,
+  RetireReport,
+} from '../delivery/delivery-backend.js';
 import type { DurableAdmin } from '../delivery/durable-admin.js';
 import { DurableBackend } from '../delivery/durable-backend.js';
 import type { DeliveryOptions } from '../delivery/emitter-queue.js';
@@ -102,6 +109,21 @@ interface Intake extends ChainBatch {
   readonly unary: boolean;
   /** The caller's tenant (tenants configured). */
   tenant: Tenant | undefined;
+  /** The middleware chain the batch started with: a reload swaps the hub's, never a running batch's. */
+  readonly chain: MiddlewareChain;
+  /** Whether the batch's wire bytes may be stored as its log records (see `wireBytesKept`). */
+  readonly wireBytesKept: boolean;
+}
+
+/** What a reload changed, and what retiring the replaced emitters left behind. */
+export interface ReloadReport {
+  readonly ingestors: readonly string[];
+  readonly middleware: readonly string[];
+  readonly emitters: readonly string[];
+  /** Emitters of the old pipeline absent from the new one. */
+  readonly removedEmitters: readonly string[];
+  /** Each retired emitter queue (replaced or removed): events given up, or kept in the log. */
+  readonly retired: readonly RetireReport[];
 }
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promise<T>)?.then === 'function';
@@ -115,13 +137,13 @@ const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as Promis
  */
 export class Hub {
   private ingestors: IngestorTable;
-  private readonly middleware: MiddlewareChain;
+  private middleware: MiddlewareChain;
   /** The backend stores bytes, and no middleware changes events: store them as they came in. */
-  private readonly wireBytesKept: boolean;
+  private wireBytesKept: boolean;
   private readonly components: ComponentContext;
   /** Where accepted events go: memory or durable, picked once here. */
   private readonly delivery: DeliveryBackend;
-  private readonly definition: PipelineDefinition;
+  private definition: PipelineDefinition;
   private started: Promise<void> | null = null;
   private readonly o: HubOptions;
   private readonly log: Logger;
@@ -243,6 +265,64 @@ export class Hub {
     return this.delivery.removeEmitter(name);
   }
 
+  /**
+   * Swaps in a new pipeline's ingestors, middleware and emitters (SIGHUP with a changed pipeline
+   * module) without stopping intake: batches that began keep the middleware they began with; the
+   * next batch runs the new ones. Emitters of the old pipeline are retired (their queues finish,
+   * see {@link DeliveryBackend.retireEmitter}); the new pipeline's are added, an emitter of the
+   * same name taking over the name's routes (durable: its cursor). Plugins added at run time stay.
+   * Buffer, limits, delivery options and durable mode stay as built: they need a restart.
+   *
+   * Checks before changing anything: a new emitter whose name a plugin holds, or components
+   * whose init() throws, leave the running pipeline untouched (throws). Returns once the swap is
+   * done (synchronously); `retired` resolves when the old emitters have finished and shut down.
+   */
+  reload(next: PipelineDefinition, timeoutMs: number): { report: Omit<ReloadReport, 'retired'>; retired: Promise<ReloadReport> } {
+    if (this.closing) throw polkuError('POLKU_ERR_PIPELINE_INVALID', 'the gateway is shutting down; not reloading');
+    const old = this.definition;
+    const oldEmitters = new Set(old.emitters.map((e) => e.emitter.name));
+    const plugins = this.delivery.emitterNames.filter((n) => !oldEmitters.has(n));
+    for (const { emitter } of next.emitters) {
+      if (plugins.includes(emitter.name)) {
+        throw polkuError('POLKU_ERR_PIPELINE_INVALID', `the new pipeline's emitter "${emitter.name}" has the name of a running plugin`);
+      }
+    }
+    // Components are initialised before the swap: one that throws leaves the running pipeline be.
+    for (const i of next.ingestors) i.init?.(this.components);
+    for (const m of next.middleware) m.init?.(this.components);
+    for (const { emitter } of next.emitters) emitter.init?.(this.components);
+    const chain = new MiddlewareChain({ middleware: next.middleware, metrics: this.metrics, logger: this.log });
+
+    // The swap, in one synchronous stretch: no batch sees half of it.
+    const staticIngestors = new Set<Ingestor>(old.ingestors);
+    const pluginIngestors = this.ingestors.all.filter((i) => !staticIngestors.has(i));
+    this.ingestors = new IngestorTable([...next.ingestors, ...pluginIngestors], next.defaultIngestor);
+    this.middleware = chain;
+    this.wireBytesKept = this.delivery.storesWireBytes && chain.keepsEventsUnchanged && this.tenants === null;
+    const retiring = [...oldEmitters].flatMap((name) => this.delivery.retireEmitter(name, timeoutMs) ?? []);
+    for (const { emitter, isDefault } of next.emitters) this.delivery.addEmitter(emitter, isDefault);
+    this.definition = { ...next, ...(old.durable ? { durable: old.durable } : {}) };
+
+    const newEmitters = new Set(next.emitters.map((e) => e.emitter.name));
+    const report = {
+      ingestors: next.ingestors.map((i) => i.name),
+      middleware: next.middleware.map((m) => m.name),
+      emitters: next.emitters.map((e) => e.emitter.name),
+      removedEmitters: [...oldEmitters].filter((n) => !newEmitters.has(n)),
+    };
+    const keptIngestors = new Set<Ingestor>(next.ingestors);
+    const keptMiddleware = new Set<Middleware>(next.middleware);
+    const retired = Promise.all(retiring).then(async (reports) => {
+      // After the old emitters finished: batches that began with the old middleware are done.
+      await this.shutdownParts(
+        old.ingestors.filter((i) => !keptIngestors.has(i)),
+        old.middleware.filter((m) => !keptMiddleware.has(m)),
+      );
+      return { ...report, retired: reports };
+    });
+    return { report, retired };
+  }
+
   /** Adds an ingestor while running; its sources and formats take effect from the next batch. */
   addIngestor(ingestor: Ingestor): void {
     ingestor.init?.(this.components);
@@ -360,8 +440,14 @@ export class Hub {
   private async runDrain(timeoutMs: number): Promise<DrainReport> {
     this.closing = true;
     const report = await this.delivery.drain(timeoutMs);
+    await this.shutdownParts(this.ingestors.all, this.definition.middleware);
+    return report;
+  }
+
+  /** Shuts ingestors and middleware down; a failure is logged, never thrown. */
+  private async shutdownParts(ingestors: readonly Ingestor[], middleware: readonly Middleware[]): Promise<void> {
     await Promise.all(
-      this.ingestors.all.map(async (i) => {
+      ingestors.map(async (i) => {
         try {
           await i.shutdown?.();
         } catch (err) {
@@ -370,7 +456,7 @@ export class Hub {
       }),
     );
     await Promise.all(
-      this.definition.middleware.map(async (m) => {
+      middleware.map(async (m) => {
         try {
           await m.shutdown?.();
         } catch (err) {
@@ -378,7 +464,6 @@ export class Hub {
         }
       }),
     );
-    return report;
   }
 
   private countIngest(name: string, events: number, problems: number): void {
@@ -399,6 +484,8 @@ export class Hub {
       cluster,
       receivedAtNs,
       unary,
+      chain: this.middleware,
+      wireBytesKept: this.wireBytesKept,
       startedMs: this.o.clock.monotonicMs(),
       outcome: new BatchOutcome(this.drops),
       tenant: undefined,
@@ -459,7 +546,8 @@ export class Hub {
     // Which batch position each valid event came from, when its wire bytes can become its log
     // record: durable mode with middleware that at most drop events, so intake's fill-ins are the
     // only changes.
-    const wireAt: number[] | undefined = wire && this.wireBytesKept ? [] : undefined;
+    const chain = intake.chain;
+    const wireAt: number[] | undefined = wire && intake.wireBytesKept ? [] : undefined;
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!;
       const refusal = admitEvent(event, this.o.limits, intake.source, intake.receivedAtNs, this.newId);
@@ -471,8 +559,8 @@ export class Hub {
       wireAt?.push(i);
     }
     if (this.taps.active && valid.length > 0) this.taps.offer('ingest', valid);
-    if (wireAt && this.middleware.length === 0) return this.admit(intake, valid, wire, wireAt);
-    const kept = this.middleware.run(intake, valid);
+    if (wireAt && chain.length === 0) return this.admit(intake, valid, wire, wireAt);
+    const kept = chain.run(intake, valid);
     if (wireAt) {
       // The middleware returned some of these very objects: find each survivor's batch position.
       const position = new Map<Event, number>();
@@ -535,7 +623,8 @@ export class Hub {
     }
     if (overQuota > 0) tenant.series.quotaRefusals.inc(overQuota);
     if (bytes > 0) tenant.series.bytes.inc(bytes);
-    const kept = this.middleware.run(intake, valid);
+    if (this.taps.active && valid.length > 0) this.taps.offer('ingest', valid);
+    const kept = intake.chain.run(intake, valid);
     if (!isPromise(kept)) return this.admit(intake, kept);
     return kept.then((k) => this.admit(intake, k));
   }
@@ -551,7 +640,7 @@ export class Hub {
       events,
       outcome: intake.outcome,
       unary: intake.unary,
-      refusedLater: (e) => this.middleware.noteLaterRefusal(intake, e, this.middleware.length),
+      refusedLater: (e) => intake.chain.noteLaterRefusal(intake, e, intake.chain.length),
       wire,
       wireAt,
       share: intake.tenant?.share,
@@ -562,7 +651,7 @@ export class Hub {
 
   private finish(intake: Intake): Ack {
     const out = intake.outcome;
-    if (intake.laterRefusals) this.middleware.undoForLaterRefusals(intake.laterRefusals);
+    if (intake.laterRefusals) intake.chain.undoForLaterRefusals(intake.laterRefusals);
     this.accepted += BigInt(out.eventIds.length);
     if (intake.tenant !== undefined && out.eventIds.length > 0) intake.tenant.series.accepted.inc(out.eventIds.length);
     this.metrics.recordBatch(intake.source, out.received, out.eventIds.length, (this.o.clock.monotonicMs() - intake.startedMs) / 1000);

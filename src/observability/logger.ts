@@ -69,10 +69,14 @@ export function parseLogLevel(raw: string): LevelWithSilent | undefined {
 }
 
 /**
- * The root logger: JSON lines on stdout (no worker-thread transport inside a pod), or with
+ * The root logger: JSON lines on stderr (no worker-thread transport inside a pod), or with
  * `format: 'pretty'` the same records as readable lines, formatted on the logging thread and
  * written synchronously (nothing is lost at `process.exit`). Components take
  * `logger.child({ component })`; untrusted values go under nested keys, never at the top level.
+ *
+ * Stderr, not stdout: stdout belongs to events (the stdout emitter), so `polku serve | jq` and a
+ * collector reading the container's stdout see events alone. pino's own stdout default writes
+ * through an asynchronous SonicBoom that is flushed at exit; the stderr one is built the same way.
  */
 export function createLogger(
   level: LevelWithSilent = DEFAULT_LOG_LEVEL,
@@ -81,11 +85,11 @@ export function createLogger(
 ): Logger {
   const options = { level, base: { service: 'polku' }, timestamp: pino.stdTimeFunctions.isoTime };
   if (format === 'pretty') {
-    const out: { write(s: string): unknown } = destination ?? pino.destination({ dest: 1, sync: true });
+    const out: { write(s: string): unknown } = destination ?? pino.destination({ dest: 2, sync: true });
     const pretty: DestinationStream = { write: (line: string) => void out.write(prettyLine(line)) };
     return pino(options, pretty);
   }
-  return destination ? pino(options, destination) : pino(options);
+  return pino(options, destination ?? pino.destination({ dest: 2 }));
 }
 
 const LEVEL_LABELS: Readonly<Record<number, string>> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };

@@ -924,6 +924,17 @@ describe('chart: NOTES.txt', () => {
     return get<string>(cm, 'data', 'notes');
   };
 
+  test('NOTES say plainly that the default image must be built and pushed (or kind-loaded), with the commands', async () => {
+    const appVersion = /^appVersion: *"?([^"\n]+)"?$/m.exec(readFileSync(join(CHART, 'Chart.yaml'), 'utf8'))![1]!;
+    const text = await notes([]);
+    assert.match(text, new RegExp(`THE IMAGE polku:${appVersion.replace(/\./g, '\\.')} IS NOT PUBLISHED`));
+    assert.ok(text.includes(`docker push registry.example.com/platform/polku:${appVersion}`), text);
+    assert.ok(text.includes(`kind load docker-image polku:${appVersion}`), text);
+    assert.ok(text.includes('--set image.repository=registry.example.com/platform/polku'), text);
+    const own = await notes(['image.repository=registry.example.com/platform/polku', 'image.tag=1.2.3']);
+    assert.doesNotMatch(own, /NOT PUBLISHED|kind load/);
+  });
+
   test('NOTES tell agents the node-local Service address and port', async () => {
     const text = await notes([]);
     assert.match(text, /polku\.polku\.svc:50051/);

@@ -46,8 +46,8 @@ describe('image: Dockerfile', () => {
   const runtime = all[all.length - 1]!;
   const of = (stage: { body: { op: string; args: string }[] }, op: string) => stage.body.filter((i) => i.op === op).map((i) => i.args);
 
-  test('three stages on node:20-bookworm-slim: build (npm ci, npm run build), deps, runtime', () => {
-    assert.match(dockerfile, /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+  test('three stages on node:22-bookworm-slim (a supported LTS line): build (npm ci, npm run build), deps, runtime', () => {
+    assert.match(dockerfile, /^ARG NODE_IMAGE=node:22-bookworm-slim$/m);
     assert.deepEqual(
       all.map((s) => s.from),
       ['${NODE_IMAGE} AS build', '${NODE_IMAGE} AS deps', '${NODE_IMAGE}'],

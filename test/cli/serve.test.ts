@@ -43,7 +43,7 @@ describe('polku serve as a process', () => {
     const delivered = readFileSync(sinkFile, 'utf8').trim().split('\n');
     assert.equal(delivered.length, 2000);
     assert.deepEqual(delivered, accepted, 'every accepted event delivered once, in order');
-    assert.ok(gw.stdout.some((l) => l.includes('"buffer drained"')));
+    assert.ok(gw.stderr.some((l) => l.includes('"buffer drained"')));
   });
 
   test('SIGTERM with an emitter that never answers: exit 0 at the deadline, undelivered events logged with their count', async () => {
@@ -62,7 +62,7 @@ describe('polku serve as a process', () => {
     client.close();
     const { code } = await gw.exited;
     assert.equal(code, 0);
-    const line = gw.stdout.find((l) => l.includes('undelivered'));
+    const line = gw.stderr.find((l) => l.includes('undelivered'));
     assert.ok(line, 'a log line reports undelivered events');
     assert.equal(JSON.parse(line).undelivered, 42);
     assert.equal(existsSync(join(dir, 'sink.txt')), false);

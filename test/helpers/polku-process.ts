@@ -16,11 +16,12 @@ export interface PolkuProcess {
 
 /**
  * Runs the CLI as its own process. `viaBin` goes through bin/polku.js exactly as the README does;
- * otherwise the TypeScript sources run through tsx, so tests never see a stale build.
+ * otherwise the TypeScript sources run through tsx, so tests never see a stale build. `stdin`:
+ * text for its standard input (`polku send --file -`).
  */
-export function runPolku(args: string[], env: Record<string, string> = {}, viaBin = false): PolkuProcess {
+export function runPolku(args: string[], env: Record<string, string> = {}, viaBin = false, stdin?: string): PolkuProcess {
   const argv = viaBin ? ['bin/polku.js', ...args] : ['--import', 'tsx', 'src/cli/main.ts', ...args];
-  const p = startProcess(process.execPath, argv, { POLKU_LOG_LEVEL: 'info', ...env });
+  const p = startProcess(process.execPath, argv, { POLKU_LOG_LEVEL: 'info', ...env }, stdin);
   return { ...p, line: (pattern, limitMs) => p.line(pattern, limitMs).then((m) => m.input) };
 }
 
@@ -66,9 +67,9 @@ export async function servePolku(
 }
 
 /**
- * The events a `polku serve` process's stdout emitter has printed so far, as `EventJson`. The
- * logger writes to stdout too; its lines carry `level` and never start with `{"id"`, which an
- * event line always does (src/emit/event-json.ts writes `id` first).
+ * The events a `polku serve` process's stdout emitter has printed so far, as `EventJson`. Logs
+ * go to stderr, so stdout holds events alone; the `{"id"` check (src/emit/event-json.ts writes
+ * `id` first) still skips anything else a test's own pipeline module might print.
  */
 export function stdoutEvents(p: Pick<PolkuProcess, 'stdout'>): EventJson[] {
   return p.stdout.flatMap((l) => (l.startsWith('{"id"') ? [JSON.parse(l) as EventJson] : []));

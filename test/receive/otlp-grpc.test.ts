@@ -188,7 +188,7 @@ describe('OTLP ports at start-up', () => {
     }
     const off = await servePolku([], { POLKU_OTLP_GRPC_ADDR: 'off', POLKU_OTLP_HTTP_ADDR: 'off' });
     try {
-      assert.ok(!off.stdout.some((l) => l.includes('"otlp listening"')), 'no OTLP receiver when both sides are off');
+      assert.ok(!off.stderr.some((l) => l.includes('"otlp listening"')), 'no OTLP receiver when both sides are off');
     } finally {
       await stop(off);
     }

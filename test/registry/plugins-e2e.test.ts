@@ -95,7 +95,7 @@ describe('registered plugins as real processes', () => {
     const gone = Date.now() - killedAt;
     assert.ok(gone <= LEASE_MS + SLACK_MS, `left after ${gone} ms`);
     assert.ok(
-      gateway.stdout.some((l) => l.includes('"msg":"plugin missed its heartbeats; removed from the table"')),
+      gateway.stderr.some((l) => l.includes('"msg":"plugin missed its heartbeats; removed from the table"')),
       'logged',
     );
     const refused = await sendRouted(client, 'e2e-while-down', ['slack']);

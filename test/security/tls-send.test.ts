@@ -49,9 +49,9 @@ describe('polku send over TLS', { skip }, () => {
     assert.match(plain.out, /gRPC error 14/);
   });
 
-  test('--cert without --key is refused before dialling, naming both', async () => {
+  test('--cert without --key is a usage mistake, refused before dialling, naming both (exit 2)', async () => {
     const r = await send(['--addr', `127.0.0.1:${gw.grpcPort}`, '--ca', ca.caCert, '--cert', client.cert]);
-    assert.equal(r.code, 1, r.out);
+    assert.equal(r.code, 2, r.out);
     assert.match(r.out, /--cert and --key together/);
   });
 });

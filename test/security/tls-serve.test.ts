@@ -84,7 +84,7 @@ describe('polku serve with mTLS', { skip }, () => {
 
   test('a client with a certificate is served; one without, or in plaintext, is refused; /healthz is HTTPS', async () => {
     const gw = await servePolku([], tlsEnv());
-    assert.ok(gw.stdout.some((l) => l.includes('"tls":"mtls"')));
+    assert.ok(gw.stderr.some((l) => l.includes('"tls":"mtls"')));
 
     const good = gatewayClient(gw.grpcPort, mtls);
     const stream = new AckStream(good);

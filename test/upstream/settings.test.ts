@@ -34,7 +34,7 @@ describe('unknown POLKU_* variables', () => {
       POLKU_HTTP_ADDR: 'off',
     });
     await until(async () => (await fetch(`http://127.0.0.1:${metrics}/readyz`).catch(() => undefined))?.status === 200, 'ready', 20_000);
-    const warnings = records(p.stdout).filter((r) => r.msg.includes('is not a setting of this gateway'));
+    const warnings = records(p.stderr).filter((r) => r.msg.includes('is not a setting of this gateway'));
     assert.deepEqual(
       warnings.map((r) => [r.level, r.msg, r['variable']]),
       [
@@ -47,7 +47,7 @@ describe('unknown POLKU_* variables', () => {
       ],
     );
     assert.deepEqual(
-      records(p.stdout).filter((r) => r.level < 40),
+      records(p.stderr).filter((r) => r.level < 40),
       [],
       'POLKU_LOG_LEVEL=WARNING: nothing below warn is logged',
     );
@@ -87,11 +87,11 @@ describe('POLKU_LOG_LEVEL and POLKU_LOG_FORMAT', () => {
   test('a filter giving polku debug logs debug lines; a first bare info does not', async () => {
     const debug = await servePolku([], { POLKU_LOG_LEVEL: 'polku=debug,h2=warn' });
     const info = await servePolku([], { POLKU_LOG_LEVEL: 'info,polku=debug' });
-    const read = records(debug.stdout).find((r) => r.msg === 'environment read');
+    const read = records(debug.stderr).find((r) => r.msg === 'environment read');
     assert.equal(read?.level, 20);
     assert.ok((read?.['variables'] as string[]).includes('POLKU_LOG_LEVEL'));
     assert.equal(
-      records(info.stdout).some((r) => r.level < 30),
+      records(info.stderr).some((r) => r.level < 30),
       false,
     );
     for (const p of [debug, info]) {
@@ -109,15 +109,17 @@ describe('POLKU_LOG_LEVEL and POLKU_LOG_FORMAT', () => {
     );
   });
 
-  test('POLKU_LOG_FORMAT=pretty: readable lines, no JSON', async () => {
+  test('POLKU_LOG_FORMAT=pretty: readable lines on stderr, no JSON, nothing on stdout', async () => {
     const p = runPolku(['serve'], { POLKU_GRPC_ADDR: '127.0.0.1:0', POLKU_METRICS_ADDR: '127.0.0.1:0', POLKU_LOG_FORMAT: 'pretty' });
     const line = await p.line(/gateway listening/);
     assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}(\[\S+\] )?gateway listening .*grpc=127\.0\.0\.1:\d+/);
+    assert.ok(p.stderr.includes(line), 'the log line is on stderr');
     assert.equal(
-      p.stdout.some((l) => l.startsWith('{')),
+      p.stderr.some((l) => l.startsWith('{')),
       false,
-      p.stdout.join('\n'),
+      p.stderr.join('\n'),
     );
+    assert.deepEqual(p.stdout, [], 'stdout is for events; no event was sent');
     p.child.kill('SIGTERM');
     assert.equal((await p.exited).code, 0);
   });
@@ -143,7 +145,7 @@ describe('POLKU_EMIT_GRPC_ENDPOINTS and POLKU_EMIT_GRPC_LAZY', () => {
     // Eager (the default): both endpoints were contacted at start.
     await gw.line(new RegExp(`"endpoint":"127\\.0\\.0\\.1:${downstream[0]!.grpcPort}","msg":"grpc endpoint reachable"`));
     await gw.line(new RegExp(`"endpoint":"http://127\\.0\\.0\\.1:${downstream[1]!.grpcPort}","msg":"grpc endpoint reachable"`));
-    const loaded = records(gw.stdout).find((r) => r.msg === 'pipeline loaded')!;
+    const loaded = records(gw.stderr).find((r) => r.msg === 'pipeline loaded')!;
     assert.deepEqual(loaded['emitters'], ['stdout', 'grpc']);
     const client = protoOnlyClient(gw.grpcPort);
     const stream = new AckStream(client);
@@ -171,7 +173,7 @@ describe('POLKU_EMIT_GRPC_ENDPOINTS and POLKU_EMIT_GRPC_LAZY', () => {
     assert.match(String(down['reason']), /^not reachable at start: UNAVAILABLE/);
     const lazy = await servePolku([], { POLKU_EMIT_GRPC_ENDPOINTS: `127.0.0.1:${dead}`, POLKU_EMIT_GRPC_LAZY: 'true' });
     assert.equal(
-      lazy.stdout.some((l) => l.includes('grpc endpoint')),
+      lazy.stderr.some((l) => l.includes('grpc endpoint')),
       false,
     );
     const client = protoOnlyClient(lazy.grpcPort);
