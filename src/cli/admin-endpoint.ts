@@ -54,7 +54,7 @@ export async function adminFetch(url: URL, init: RequestInit): Promise<Response>
     if ((err as Error).name === 'AbortError') throw err;
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     throw polkuError(
-      'POLKU_ERR_CLI_USAGE',
+      'POLKU_ERR_CLI_UNREACHABLE',
       `cannot reach the gateway's admin endpoint at ${url.origin} (${cause?.code ?? cause?.message ?? (err as Error).message}); ` +
         'is it running? Point at its metrics port with --admin host:port or POLKU_METRICS_ADDR',
     );

@@ -63,7 +63,7 @@ export async function runTap(args: string[], io: CliIo = processIo()): Promise<n
     }
   } catch (err) {
     if (io.signal?.aborted) return 0;
-    throw polkuError('POLKU_ERR_CLI_USAGE', `the tap broke off: ${(err as Error).message}`);
+    throw polkuError('POLKU_ERR_CLI_UNREACHABLE', `the tap broke off: ${(err as Error).message}`);
   }
   return 0;
 }

@@ -31,6 +31,8 @@ export const ErrorCodes = {
   POLKU_ERR_OPTION_INVALID: { message: '%s', retryable: false, grpc: 'INVALID_ARGUMENT', http: 400 },
   POLKU_ERR_LISTEN: { message: '%s', retryable: true, grpc: 'UNAVAILABLE', http: 503 },
   POLKU_ERR_CLI_USAGE: { message: '%s', retryable: false, grpc: 'INVALID_ARGUMENT', http: 400 },
+  /** A CLI command found no gateway where it looked (exit 1: the command line was fine). */
+  POLKU_ERR_CLI_UNREACHABLE: { message: '%s', retryable: true, grpc: 'UNAVAILABLE', http: 503 },
   /** A tenant table (pipeline module `.tenants([...])` or POLKU_TENANTS_FILE) names a field wrongly. */
   POLKU_ERR_TENANTS_INVALID: { message: '%s', retryable: false, grpc: 'INVALID_ARGUMENT', http: 400 },
 

@@ -86,8 +86,8 @@ describe('polku dlq and polku validate against a durable gateway process', () =>
     assert.equal(missing.code, 1);
     assert.match(missing.out, /no dead letter 99999/);
     const usage = await cli(['dlq', 'inspect', 'abc', ...admin]);
-    assert.equal(usage.code, 1);
-    assert.match(usage.err, /POLKU_ERR_CLI_USAGE: polku dlq inspect wants a dead letter's id/);
+    assert.equal(usage.code, 2, 'a usage mistake exits 2');
+    assert.match(usage.err, /polku dlq inspect wants a dead letter's id/);
 
     const purged = await cli(['dlq', 'purge', ...admin]);
     assert.deepEqual(JSON.parse(purged.out), { purged: 2 });
