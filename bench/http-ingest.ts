@@ -70,17 +70,19 @@ function grpcLoad(target: string): Promise<LoadResult> {
   return lastJson<LoadResult>(spawnTsx('loadgen', 'bench/loadgen.ts', [...args, '--rate', '0', '--batch', String(EVENTS_PER_BATCH)]));
 }
 
-/** Waits for a line of the child's stdout matching `pattern`. */
+/** Waits for a line of the child's stdout or stderr (the gateway logs there) matching `pattern`. */
 function waitLine(child: Child, pattern: RegExp, what: string): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${what} not seen in 30 s:\n${child.tail()}`)), 30_000);
-    child.onStdoutLine((line) => {
+    const onLine = (line: string): void => {
       const m = pattern.exec(line);
       if (m) {
         clearTimeout(timer);
         resolve(m);
       }
-    });
+    };
+    child.onStdoutLine(onLine);
+    child.onStderrLine(onLine);
     void child.exited.then((status) => {
       clearTimeout(timer);
       reject(new Error(`${child.name} exited (${status}) before ${what}:\n${child.tail()}`));
