@@ -410,7 +410,7 @@ class RedisEmitterMetrics {
     const registers = [registry];
     this.batches = new Counter({
       name: 'polku_redis_emitter_batches_total',
-      help: 'Pipelined XADD batches, by outcome (success, partial, retryable, failed)',
+      help: 'XADD batches (one EVALSHA or one pipeline each), by outcome (success, partial, retryable, failed)',
       labelNames: ['emitter', 'outcome'],
       registers,
     });
@@ -434,7 +434,7 @@ class RedisEmitterMetrics {
     });
     this.seconds = new Histogram({
       name: 'polku_redis_emitter_batch_seconds',
-      help: 'Time from sending a batch pipeline to its last reply',
+      help: 'Time from sending a batch to its last reply',
       labelNames: ['emitter'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
