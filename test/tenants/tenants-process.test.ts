@@ -175,6 +175,30 @@ describe('tenants from POLKU_TENANTS_FILE, through polku serve', () => {
     assert.equal(stdoutEvents(gw).filter((e) => e.source === 'checkout-nokey').length, 0);
   });
 
+  test('OTLP/HTTP: X-API-Key decides, 401 without it', async () => {
+    const body = (service: string) =>
+      JSON.stringify({
+        resourceLogs: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+            scopeLogs: [{ logRecords: [{ body: { stringValue: 'over http' } }] }],
+          },
+        ],
+      });
+    const post = (service: string, key?: string) =>
+      fetch(`http://127.0.0.1:${gw.otlpHttp}/v1/logs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { 'x-api-key': key } : {}) },
+        body: body(service),
+      });
+    const none = await post('web');
+    assert.equal(none.status, 401);
+    const ok = await post('web', WEB_KEY);
+    assert.equal(ok.status, 200);
+    await until(() => stdoutEvents(gw).some((e) => e.source === 'web' && e.payload === 'over http'), 'the HTTP record on stdout');
+    assert.equal(stdoutEvents(gw).filter((e) => e.payload === 'over http').length, 1);
+  });
+
   test("PORTTI StreamK8sEvents: no key ends the stream UNAUTHENTICATED; the tenant's key is accepted", async () => {
     const portti = porttiClient(gw.grpcPort);
     try {

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { FairQueue } from '../../src/buffer/fair-queue.js';
 import type { BufferedEvent } from '../../src/buffer/buffered-event.js';
@@ -177,6 +180,46 @@ describe('the hub with tenants', () => {
     assert.match(a.errors[0]!.message, /tenant "web" buffer share full \(5\/5 events/);
     assert.equal(send('api-key', 12, 100).eventIds.length, 10, '0.5 × 20, untouched by web');
     assert.equal(h.stats().buffer.events, 15);
+  });
+});
+
+describe('durable mode with tenants', () => {
+  test("keys, sources and the bucket hold; the log stores each event with the tenant's polku.tenant", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'polku-tenants-durable-'));
+    try {
+      const out = new InMemoryEmitter({ name: 'mem' });
+      const h = hub().emitter(out).durable({ dir, fsync: false }).tenants([web]).build();
+      await h.start();
+      const refused = await h.submit({ source: 'web', cluster: '', payload: { kind: 'events', events: [event(0)] } });
+      assert.equal(refused.errors[0]!.code, 'UNAUTHENTICATED');
+      const ack = await h.submit({
+        source: 'web',
+        cluster: '',
+        apiKey: WEB_KEY,
+        payload: {
+          kind: 'events',
+          events: [
+            event(1, { metadata: { [TENANT]: 'x' } }),
+            event(2, { source: 'db' }),
+            ...Array.from({ length: 6 }, (_, i) => event(10 + i)),
+          ],
+        },
+      });
+      assert.equal(ack.eventIds.length, 5, 'burst 5: e1 and four more');
+      assert.deepEqual(
+        ack.errors.map((e) => e.code),
+        ['PERMISSION_DENIED', 'RATE_LIMITED', 'RATE_LIMITED'],
+      );
+      const stored = await h.admin!.store.read(1, 10);
+      assert.deepEqual(
+        stored.map((r) => r.event.id),
+        ack.eventIds,
+      );
+      assert.ok(stored.every((r) => r.event.metadata[TENANT] === 'web'));
+      await h.drain(1000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
