@@ -30,8 +30,9 @@ import type { Logger } from '../observability/logger.js';
 import { DropCounter } from '../observability/metrics.js';
 import { refill, waitMs } from '../middleware/rate-limiter.js';
 import { TENANT } from '../metadata-keys.js';
-import type { Tenant } from '../tenants/tenant.js';
+import { Tenant } from '../tenants/tenant.js';
 import { Tenants } from '../tenants/tenants.js';
+import type { UnreadMessage } from '../receive/receiver.js';
 import { checkTenants, type CheckedTenant, type TenantSpec } from '../tenants/tenant-spec.js';
 import { BatchOutcome } from './batch-outcome.js';
 import { HubMetrics } from './hub-metrics.js';
@@ -372,17 +373,8 @@ export class Hub {
     const payload = request.payload;
     if (this.tenants !== null) {
       // The key first: a caller without one learns nothing else about its message.
-      const auth = this.tenants.authenticate(request.apiKey);
-      if ('refusal' in auth) {
-        const other = this.tenants.otherSeries;
-        other.requests.inc();
-        intake.outcome.tenantSeries = other;
-        return this.refuseAll(intake, 1, 'UNAUTHENTICATED', auth.refusal);
-      }
-      const tenant = auth.tenant;
-      intake.tenant = tenant;
-      intake.outcome.tenantSeries = tenant.series;
-      tenant.series.requests.inc();
+      const tenant = this.authenticate(this.tenants, intake, request.apiKey);
+      if (!(tenant instanceof Tenant)) return tenant;
       // Raw bytes: the batch's source picks the ingestor, so it is checked before one runs; each
       // event's own source is checked after ingest (afterIngest).
       if (payload.kind === 'raw' && !tenant.allows(request.source)) {
@@ -576,6 +568,43 @@ export class Hub {
     }
     if (!isPromise(kept)) return this.admit(intake, kept);
     return kept.then((k) => this.admit(intake, k));
+  }
+
+  refuseBeforeReading(caller: UnreadMessage): Ack | undefined {
+    const tenants = this.tenants;
+    if (tenants === null) return undefined;
+    const authenticated = tenants.authenticate(caller.apiKey);
+    const tenant = 'tenant' in authenticated ? authenticated.tenant : undefined;
+    // The common case, a tenant with tokens left, costs one hash and no allocation.
+    const wait = tenant === undefined ? 0 : tenants.quotaWaitMs(tenant, this.o.clock.monotonicMs());
+    if (tenant !== undefined && wait === 0) return undefined;
+    const intake = this.startIntake(caller.source, '', this.o.clock.nowNs(), caller.unary);
+    const known = this.authenticate(tenants, intake, caller.apiKey);
+    if (!(known instanceof Tenant)) return known;
+    known.series.quotaRefusals.inc();
+    const spec = known.spec;
+    return this.refuseAll(
+      intake,
+      1,
+      'RATE_LIMITED',
+      `tenant "${known.name}" is over its quota (${spec.rate}/s, burst ${spec.burst}); retry after ${Math.ceil(wait)} ms`,
+    );
+  }
+
+  /** The caller's tenant, counted; or the UNAUTHENTICATED Ack refusing its message whole. */
+  private authenticate(tenants: Tenants, intake: Intake, apiKey: string | undefined): Tenant | Ack {
+    const auth = tenants.authenticate(apiKey);
+    if ('refusal' in auth) {
+      const other = tenants.otherSeries;
+      other.requests.inc();
+      intake.outcome.tenantSeries = other;
+      return this.refuseAll(intake, 1, 'UNAUTHENTICATED', auth.refusal);
+    }
+    const tenant = auth.tenant;
+    intake.tenant = tenant;
+    intake.outcome.tenantSeries = tenant.series;
+    tenant.series.requests.inc();
+    return tenant;
   }
 
   /**

@@ -68,12 +68,29 @@ export interface IntakePort {
    * or `block` waiting for room, is involved. It rejects or throws only on a bug, never on input.
    */
   submit(request: IntakeRequest): Ack | Promise<Ack>;
+  /**
+   * Asked before a message's bytes are read: the Ack refusing it whole when the caller's key
+   * alone decides it (no key or an unknown one while tenants are configured; a tenant whose token
+   * bucket holds not one whole token, so every event would be RATE_LIMITED), counted as one
+   * refused message; undefined to read the message and `submit` it. A receiver that can answer
+   * before reading (the HTTP front door) asks, so a caller flooding past its quota costs no body
+   * read or parse. Optional: a port without it never refuses early.
+   */
+  refuseBeforeReading?(caller: UnreadMessage): Ack | undefined;
   /** Size limits of a message, batch and event: deserializers refuse over-large messages early. */
   readonly limits: IntakeLimits;
   /** True once shutdown has begun: new streams should be ended at once. */
   readonly isClosing: boolean;
   /** The pipeline's health, for protocols that have a health call of their own. */
   health(): Promise<HubHealth>;
+}
+
+/** What is known of a message before its bytes are read. */
+export interface UnreadMessage {
+  readonly source: string;
+  readonly apiKey: string | undefined;
+  /** True for a one-shot call (HTTP request, unary RPC). */
+  readonly unary: boolean;
 }
 
 /** One gRPC service served on the gateway's port, as the gRPC server takes it. */

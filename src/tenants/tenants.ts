@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
+import { refill, waitMs } from '../middleware/rate-limiter.js';
 import { digestOfKey, sameDigest } from './api-key.js';
 import { Tenant } from './tenant.js';
 import { OTHER_TENANT, TenantMetrics, type TenantSeries } from './tenant-metrics.js';
@@ -74,6 +75,16 @@ export class Tenants {
       return { refusal: 'unknown API key' };
     }
     return { tenant: entry.tenant };
+  }
+
+  /**
+   * Milliseconds until the tenant's bucket holds a whole token (0: it holds one now), the bucket
+   * refilled to `nowMs` (monotonic) first. Takes nothing.
+   */
+  quotaWaitMs(tenant: Tenant, nowMs: number): number {
+    const limit = { rate: tenant.spec.rate, burst: tenant.spec.burst };
+    refill(tenant.bucket, nowMs, limit);
+    return waitMs(tenant.bucket, limit);
   }
 
   /** Installs a new table. Tenants keep bucket, share use and lane by name; dropped ones retire. */

@@ -131,6 +131,11 @@ export class EventsIntake {
     }
   }
 
+  /** The answer to a message the hub refused whole before its body was read (`refuseBeforeReading`). */
+  answerRefused(ack: Ack): HttpAnswer {
+    return answerOf(ack, [], undefined, [], 0);
+  }
+
   /** A body that cannot be read at all: counted by the hub (and answered) as one refused message. */
   private unreadable(call: EventsCall, source: string, code: AckCode, message: string): HttpAnswer | Promise<HttpAnswer> {
     const ack = this.hub.submit({ source, cluster: '', payload: { kind: 'unreadable', code, message }, unary: true, apiKey: call.apiKey });

@@ -16,6 +16,7 @@ import {
   DEFAULT_HTTP_MAX_BODY_BYTES,
   DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
   HTTP_KEEP_ALIVE_TIMEOUT_MS,
+  HTTP_DEFAULT_SOURCE,
   HTTP_RETRY_AFTER_SECONDS,
   type HttpSettings,
 } from './http-settings.js';
@@ -174,7 +175,21 @@ function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
     done();
   });
 
-  app.post(HTTP_EVENTS_PATH, (req, reply) => {
+  // Before the body is read: a request the caller's key alone refuses (no key, an unknown key, a
+  // tenant with an empty bucket) is answered at once, so a tenant flooding past its quota costs
+  // no body read or JSON parse, and the quiet tenants' requests keep their latency. Node discards
+  // the unread body and keeps the connection.
+  const early = d.hub.refuseBeforeReading?.bind(d.hub);
+  const onRequest = early
+    ? (req: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+        const h = req.headers;
+        const ack = early({ source: one(h['x-polku-source']) || HTTP_DEFAULT_SOURCE, apiKey: apiKeyOfHeaders(h), unary: true });
+        if (ack === undefined) return done();
+        // Answered from the hook: fastify skips parsing and the handler (done is not called).
+        void send(reply, d.intake.answerRefused(ack));
+      }
+    : undefined;
+  app.post(HTTP_EVENTS_PATH, { ...(onRequest ? { onRequest } : {}) }, (req, reply) => {
     const h = req.headers;
     const encoding = (h['content-encoding'] ?? 'identity').trim().toLowerCase();
     if (encoding !== 'gzip' && encoding !== 'identity') {
