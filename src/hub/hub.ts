@@ -22,16 +22,15 @@ import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, IngestBatch } from '../gen/polku/v1/gateway.js';
 import type { IngestProblem, IngestResult, Ingestor } from '../ingest/ingestor.js';
 import { IngestorTable } from '../ingest/ingestor-table.js';
-import { admitEvent, eventBytes, type IntakeLimits } from '../ingest/intake-rules.js';
+import { admitEvent, type IntakeLimits } from '../ingest/intake-rules.js';
 import { createUlidFactory, type UlidFactory } from '../ingest/ulid.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { Middleware } from '../middleware/middleware.js';
 import type { Logger } from '../observability/logger.js';
 import { DropCounter } from '../observability/metrics.js';
-import { refill, waitMs } from '../middleware/rate-limiter.js';
-import { TENANT } from '../metadata-keys.js';
 import { Tenant } from '../tenants/tenant.js';
 import { Tenants } from '../tenants/tenants.js';
+import { admitTenantEvents } from '../tenants/tenant-admission.js';
 import type { UnreadMessage } from '../receive/receiver.js';
 import { checkTenants, type CheckedTenant, type TenantSpec } from '../tenants/tenant-spec.js';
 import { BatchOutcome } from './batch-outcome.js';
@@ -582,13 +581,7 @@ export class Hub {
     const known = this.authenticate(tenants, intake, caller.apiKey);
     if (!(known instanceof Tenant)) return known;
     known.series.quotaRefusals.inc();
-    const spec = known.spec;
-    return this.refuseAll(
-      intake,
-      1,
-      'RATE_LIMITED',
-      `tenant "${known.name}" is over its quota (${spec.rate}/s, burst ${spec.burst}); retry after ${Math.ceil(wait)} ms`,
-    );
+    return this.refuseAll(intake, 1, 'RATE_LIMITED', known.overQuota(wait));
   }
 
   /** The caller's tenant, counted; or the UNAUTHENTICATED Ack refusing its message whole. */
@@ -607,51 +600,10 @@ export class Hub {
     return tenant;
   }
 
-  /**
-   * Intake rules, then the tenant's own: the source each event carries must be one the tenant may
-   * send (PERMISSION_DENIED for that event alone), and each takes a token from the tenant's bucket
-   * (RATE_LIMITED with a retry-after when none is left). Accepted events get metadata
-   * polku.tenant, overwriting whatever the caller wrote there, and the tenant's route when they
-   * name none. The bucket is refilled once per batch.
-   */
+  /** The tenant's admission (src/tenants/tenant-admission.ts), then the middleware. */
   private afterTenantIntake(intake: Intake, tenant: Tenant, events: Event[]): Ack | Promise<Ack> {
-    const out = intake.outcome;
-    const spec = tenant.spec;
-    const bucket = tenant.bucket;
-    const limit = { rate: spec.rate, burst: spec.burst };
-    refill(bucket, this.o.clock.monotonicMs(), limit);
-    const valid: Event[] = [];
-    let bytes = 0;
-    let overQuota = 0;
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i]!;
-      const refusal = admitEvent(event, this.o.limits, intake.source, intake.receivedAtNs, this.newId);
-      if (refusal !== undefined) {
-        out.refuse(event.id, refusal.code, `events[${i}]: ${refusal.message}`);
-        continue;
-      }
-      if (!tenant.allows(event.source)) {
-        out.refuse(event.id, 'PERMISSION_DENIED', `events[${i}]: ${tenant.forbidden(event.source)}`);
-        continue;
-      }
-      const wait = waitMs(bucket, limit);
-      if (wait > 0) {
-        overQuota++;
-        out.refuse(
-          event.id,
-          'RATE_LIMITED',
-          `events[${i}]: tenant "${tenant.name}" is over its quota (${spec.rate}/s, burst ${spec.burst}); retry after ${Math.ceil(wait)} ms`,
-        );
-        continue;
-      }
-      bucket.tokens -= 1;
-      event.metadata[TENANT] = tenant.name;
-      if (spec.emitters !== undefined && event.routeTo.length === 0) event.routeTo = [...spec.emitters];
-      bytes += eventBytes(event);
-      valid.push(event);
-    }
-    if (overQuota > 0) tenant.series.quotaRefusals.inc(overQuota);
-    if (bytes > 0) tenant.series.bytes.inc(bytes);
+    const now = this.o.clock.monotonicMs();
+    const valid = admitTenantEvents(tenant, events, intake, this.o.limits, this.newId, now, intake.outcome);
     if (this.taps.active && valid.length > 0) this.taps.offer('ingest', valid);
     const kept = intake.chain.run(intake, valid);
     if (!isPromise(kept)) return this.admit(intake, kept);

@@ -51,6 +51,12 @@ export class Tenant {
     return sources === null || sources.has(source);
   }
 
+  /** The refusal text for an event over the tenant's quota, `waitMs` before a token is back. */
+  overQuota(waitMs: number): string {
+    const spec = this.spec;
+    return `tenant "${this.name}" is over its quota (${spec.rate}/s, burst ${spec.burst}); retry after ${Math.ceil(waitMs)} ms`;
+  }
+
   /** The refusal text for a source the tenant may not send. */
   forbidden(source: string): string {
     const shown = source.length > 64 ? `${source.slice(0, 64)}…` : source;
