@@ -30,38 +30,9 @@ esac
 say() { echo "install-plugin-toolchains: $*"; }
 fail() { echo "install-plugin-toolchains: FAILED: $*" >&2; exit 1; }
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
-
-# One run at a time (the Python and Go example tests may start it together): the second waits,
-# then finds everything installed.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"${TMPDIR:-/tmp}/polku-install-plugin-toolchains.lock"
-  flock -w 600 9 || fail "another install-plugin-toolchains run held the lock for 10 minutes"
-fi
-
-missing=()
-for p in "${want[@]}"; do
-  if installed "$p"; then say "$p already installed"; else missing+=("$p"); fi
-done
-
-if [ "${#missing[@]}" -gt 0 ]; then
-  command -v apt-get >/dev/null 2>&1 || fail "apt-get not found; install by hand: ${missing[*]}"
-  sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || fail "not root and no sudo; install by hand: ${missing[*]}"
-    sudo=(sudo)
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  # Wait for another apt/dpkg run (a parallel installer) instead of failing on its lock.
-  lock=(-o DPkg::Lock::Timeout=300)
-  say "installing ${missing[*]}"
-  start=$(date +%s)
-  "${sudo[@]}" apt-get "${lock[@]}" update -qq || fail "apt-get update failed"
-  "${sudo[@]}" apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-    || fail "apt-get install ${missing[*]} failed"
-  for p in "${missing[@]}"; do installed "$p" || fail "$p is still not installed after apt-get install"; done
-  say "installed ${#missing[@]} package(s) in $(( $(date +%s) - start )) s"
-fi
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
+apt_install_missing plugin-toolchains "${want[@]}"
 
 # What the example builds actually run: check it works, not just that dpkg says so.
 /usr/bin/python3 -c 'import grpc, grpc_tools.protoc' 2>/dev/null \

@@ -16,24 +16,9 @@ if command -v promtool >/dev/null 2>&1; then
   exit 0
 fi
 
-sudo=''
-if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null 2>&1 || { say "FAILED: not root and no sudo to install the prometheus package"; exit 1; }
-  sudo='sudo'
-fi
-
-# One run at a time (several test files may ask together): the second waits, then finds it.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"${TMPDIR:-/tmp}/polku-install-promtool.lock"
-  flock -w 600 9 || { say "FAILED: another run held the lock for 10 minutes"; exit 1; }
-  if command -v promtool >/dev/null 2>&1; then
-    command -v promtool
-    exit 0
-  fi
-fi
-
-say "installing the prometheus package (for promtool)"
-$sudo apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >&2
-command -v promtool >/dev/null 2>&1 || { say "FAILED: the prometheus package installed no promtool"; exit 1; }
+fail() { say "FAILED: $*"; exit 1; }
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
+apt_install_missing promtool prometheus
+command -v promtool >/dev/null 2>&1 || fail "the prometheus package installed no promtool"
 command -v promtool
