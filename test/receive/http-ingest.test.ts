@@ -5,7 +5,8 @@ import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { serveHttp, stdoutEvents, type HttpGateway } from '../helpers/polku-process.js';
-import { post, sample, until } from './http-clients.js';
+import { sample, until } from '../helpers/gateway-harness.js';
+import { post } from './http-clients.js';
 
 const eventsWithIds = (gw: HttpGateway, ids: readonly string[]) => stdoutEvents(gw).filter((e) => ids.includes(e.id));
 

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { serveHttp, stdoutEvents } from '../helpers/polku-process.js';
-import { post, sample, until } from './http-clients.js';
+import { sample, until } from '../helpers/gateway-harness.js';
+import { post } from './http-clients.js';
 
 const HELD = 'test/fixtures/otlp-held-stdout.config.ts';
 

@@ -9,9 +9,9 @@ import { request, Agent } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { TENANT } from '../../src/metadata-keys.js';
 import { hashKey } from '../../src/tenants/api-key.js';
-import { scrape, until } from '../helpers/gateway-harness.js';
+import { sample, scrape, until } from '../helpers/gateway-harness.js';
 import { serveHttp, stdoutEvents, type HttpGateway } from '../helpers/polku-process.js';
-import { post, sample } from '../receive/http-clients.js';
+import { post } from '../receive/http-clients.js';
 
 const WEB_KEY = 'web-http-key';
 const TINY_KEY = 'tiny-http-key';
@@ -112,7 +112,7 @@ describe('tenants over HTTP POST /v1/events', () => {
     assert.equal(keyless.status, 401, 'no key: 401 whatever the body holds');
     assert.equal(keyless.body.errors[0]!.code, 'UNAUTHENTICATED');
     const after = await scrape(gw.metricsPort);
-    const moved = (series: string): number => sample(after, series) - sample(before, series);
+    const moved = (series: string): number => (sample(after, series) ?? 0) - (sample(before, series) ?? 0);
     assert.equal(moved('polku_tenant_quota_refusals_total{tenant="drained"}'), 1, 'the refused request counted against the quota');
     assert.equal(moved('polku_tenant_requests_total{tenant="drained"}'), 1);
     assert.equal(moved('polku_tenant_events_total{tenant="drained",outcome="rate_limited"}'), 1);
