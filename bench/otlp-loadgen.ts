@@ -4,7 +4,8 @@
  * (~`--record-bytes` each as encoded: a string body, three resource attributes, one record
  * attribute, trace and span ids), as an OpenTelemetry SDK's BatchLogRecordProcessor sends them.
  * Prints one JSON line: records accepted per second over the measured window (after the warmup),
- * calls, refused calls and Ack latency percentiles.
+ * calls, refused calls, Ack latency percentiles and its own CPU cores over the window. The
+ * window's ends are announced as `{"phase":"measure-start"}` / `{"phase":"measure-end"}` lines.
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -106,6 +107,19 @@ let calls = 0;
 let refusedCalls = 0;
 const latencies: number[] = [];
 const errors = new Map<string, number>();
+// The measured window, announced on stdout (run.ts samples the gateway's CPU time at each end),
+// and this process's own CPU time over it: the generator must not be the bottleneck.
+let cpuAtStart: NodeJS.CpuUsage | undefined;
+let cpuUsedUs = 0;
+const windowStart = setTimeout(() => {
+  cpuAtStart = process.cpuUsage();
+  process.stdout.write('{"phase":"measure-start"}\n');
+}, warmupMs);
+const windowEnd = setTimeout(() => {
+  const used = process.cpuUsage(cpuAtStart);
+  cpuUsedUs = used.user + used.system;
+  process.stdout.write('{"phase":"measure-end"}\n');
+}, warmupMs + durationMs);
 
 async function stream(): Promise<void> {
   const client = new Client(values.target!, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
@@ -146,6 +160,8 @@ async function stream(): Promise<void> {
 }
 
 await Promise.all(Array.from({ length: streams }, () => stream()));
+clearTimeout(windowStart);
+clearTimeout(windowEnd);
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0;
 process.stdout.write(
@@ -157,6 +173,7 @@ process.stdout.write(
     refusedCalls,
     errors: Object.fromEntries(errors),
     requestBytes: request.length,
+    loadgenCpuCores: cpuUsedUs / 1000 / durationMs,
     latencyMs: { p50: pct(50), p99: pct(99), max: latencies.at(-1) ?? 0 },
   })}\n`,
 );
