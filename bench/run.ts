@@ -85,6 +85,8 @@ interface RunOptions {
   skipAgents: boolean;
   /** Skip the OTLP/gRPC phase (--skip-otlp); durable runs always skip it. */
   skipOtlp: boolean;
+  /** The OTLP load generator's client (--otlp-client): node:http2 (default) or grpc-js. */
+  otlpClient: 'http2' | 'grpc-js';
 }
 
 function readOptions(): RunOptions {
@@ -103,11 +105,14 @@ function readOptions(): RunOptions {
       durable: { type: 'boolean', default: false },
       'skip-agents': { type: 'boolean', default: false },
       'skip-otlp': { type: 'boolean', default: false },
+      'otlp-client': { type: 'string', default: 'http2' },
     },
     strict: true,
   });
   if (values['skip-bare'] && values['only-bare']) throw new Error('--skip-bare and --only-bare exclude each other');
   if (values.loadgen !== 'node' && values.loadgen !== 'grpcio') throw new Error(`--loadgen must be node or grpcio, got ${values.loadgen}`);
+  const otlpClient = values['otlp-client'];
+  if (otlpClient !== 'http2' && otlpClient !== 'grpc-js') throw new Error(`--otlp-client must be http2 or grpc-js, got ${otlpClient}`);
   return {
     durationMs: positiveInt('duration-ms', values['duration-ms']),
     warmupMs: positiveInt('warmup-ms', values['warmup-ms']),
@@ -122,6 +127,7 @@ function readOptions(): RunOptions {
     durable: values.durable,
     skipAgents: values['skip-agents'] || values.durable || values.loadgen !== 'node',
     skipOtlp: values['skip-otlp'] || values.durable,
+    otlpClient,
   };
 }
 
@@ -408,6 +414,8 @@ async function runOtlpLoad(target: string, opts: RunOptions, hooks: WindowHooks 
     String(opts.warmupMs),
     '--batch',
     String(EVENTS_PER_BATCH),
+    '--client',
+    opts.otlpClient,
   ];
   const gen = spawnTsx('otlp-loadgen', OTLP_LOADGEN, args);
   const hookRuns: Promise<void>[] = [];
@@ -455,7 +463,9 @@ async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
     let otlp: OtlpLoadResult | null = null;
     let otlpCpuCores: number | null = null;
     if (!opts.skipOtlp && gw.otlpAddr) {
-      log(`gateway, OTLP/gRPC: full speed, ${opts.streams} connections, batches of ${EVENTS_PER_BATCH} log records`);
+      log(
+        `gateway, OTLP/gRPC: full speed, ${opts.streams} connections (${opts.otlpClient} client), batches of ${EVENTS_PER_BATCH} log records`,
+      );
       const otlpWindow = new ServerWindow(gw.child.pid);
       otlp = await runOtlpLoad(gw.otlpAddr, opts, otlpWindow.hooks());
       otlpCpuCores = otlpWindow.figures().cpuCores;
