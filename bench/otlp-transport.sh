@@ -12,7 +12,6 @@ for round in $(seq 1 "$ROUNDS"); do
     pid=$!
     for _ in $(seq 1 300); do grep -q READY "$out" && break; sleep 0.1; done
     port=$(sed -n 's/^READY //p' "$out")
-    s0=0
     result=$(node --import tsx bench/otlp-loadgen.ts --target "127.0.0.1:$port" --duration-ms "$DURATION_MS" --warmup-ms 1000 | while read -r line; do
       case "$line" in
         *measure-start*) awk '{print $14+$15}' "/proc/$pid/stat" > "$out.s0" ;;
