@@ -85,6 +85,8 @@ interface RunOptions {
   skipAgents: boolean;
   /** Skip the OTLP/gRPC phase (--skip-otlp); durable runs always skip it. */
   skipOtlp: boolean;
+  /** The OTLP load generator's client (--otlp-client): node:http2 (default) or grpc-js. */
+  otlpClient: 'http2' | 'grpc-js';
 }
 
 function readOptions(): RunOptions {
@@ -103,11 +105,14 @@ function readOptions(): RunOptions {
       durable: { type: 'boolean', default: false },
       'skip-agents': { type: 'boolean', default: false },
       'skip-otlp': { type: 'boolean', default: false },
+      'otlp-client': { type: 'string', default: 'http2' },
     },
     strict: true,
   });
   if (values['skip-bare'] && values['only-bare']) throw new Error('--skip-bare and --only-bare exclude each other');
   if (values.loadgen !== 'node' && values.loadgen !== 'grpcio') throw new Error(`--loadgen must be node or grpcio, got ${values.loadgen}`);
+  const otlpClient = values['otlp-client'];
+  if (otlpClient !== 'http2' && otlpClient !== 'grpc-js') throw new Error(`--otlp-client must be http2 or grpc-js, got ${otlpClient}`);
   return {
     durationMs: positiveInt('duration-ms', values['duration-ms']),
     warmupMs: positiveInt('warmup-ms', values['warmup-ms']),
@@ -122,6 +127,7 @@ function readOptions(): RunOptions {
     durable: values.durable,
     skipAgents: values['skip-agents'] || values.durable || values.loadgen !== 'node',
     skipOtlp: values['skip-otlp'] || values.durable,
+    otlpClient,
   };
 }
 
@@ -378,6 +384,8 @@ interface GatewayFigures extends BareFigures {
   tapioCpuCores?: number | null;
   /** OTLP/gRPC Export calls of 100 log records at full speed, to the same gateway (not in durable runs). */
   otlp: OtlpLoadResult | null;
+  /** Cores the gateway used during the OTLP window. */
+  otlpCpuCores: number | null;
 }
 
 /** bench/otlp-loadgen.ts's result line. */
@@ -390,10 +398,11 @@ interface OtlpLoadResult {
   errors: Record<string, number>;
   requestBytes: number;
   latencyMs: { p50: number; p99: number; max: number };
+  loadgenCpuCores: number;
 }
 
 /** Runs bench/otlp-loadgen.ts against the gateway's OTLP/gRPC port, as many connections as native streams. */
-async function runOtlpLoad(target: string, opts: RunOptions): Promise<OtlpLoadResult> {
+async function runOtlpLoad(target: string, opts: RunOptions, hooks: WindowHooks = {}): Promise<OtlpLoadResult> {
   const args = [
     '--target',
     target,
@@ -405,13 +414,20 @@ async function runOtlpLoad(target: string, opts: RunOptions): Promise<OtlpLoadRe
     String(opts.warmupMs),
     '--batch',
     String(EVENTS_PER_BATCH),
+    '--client',
+    opts.otlpClient,
   ];
   const gen = spawnTsx('otlp-loadgen', OTLP_LOADGEN, args);
+  const hookRuns: Promise<void>[] = [];
   let lastLine = '';
   gen.onStdoutLine((line) => {
-    if (line.trim() !== '') lastLine = line;
+    if (line.startsWith('{"phase"')) {
+      const hook = (JSON.parse(line) as LoadgenMessage).phase === 'measure-start' ? hooks.onStart : hooks.onEnd;
+      if (hook) hookRuns.push(hook());
+    } else if (line.trim() !== '') lastLine = line;
   });
   const status = await gen.exited;
+  await Promise.all(hookRuns);
   if (status !== 0) throw new Error(`OTLP load generator exited with ${status}:\n${gen.tail()}`);
   return JSON.parse(lastLine) as OtlpLoadResult;
 }
@@ -445,11 +461,26 @@ async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
       tapioCpuCores = tapioWindow.figures().cpuCores;
     }
     let otlp: OtlpLoadResult | null = null;
+    let otlpCpuCores: number | null = null;
     if (!opts.skipOtlp && gw.otlpAddr) {
-      log(`gateway, OTLP/gRPC: full speed, ${opts.streams} connections, batches of ${EVENTS_PER_BATCH} log records`);
-      otlp = await runOtlpLoad(gw.otlpAddr, opts);
+      log(
+        `gateway, OTLP/gRPC: full speed, ${opts.streams} connections (${opts.otlpClient} client), batches of ${EVENTS_PER_BATCH} log records`,
+      );
+      const otlpWindow = new ServerWindow(gw.child.pid);
+      otlp = await runOtlpLoad(gw.otlpAddr, opts, otlpWindow.hooks());
+      otlpCpuCores = otlpWindow.figures().cpuCores;
     }
-    return { fullSpeed, atRate, tapio, tapioCpuCores, otlp, emittedPerSec, serverCpuCores: cpuCores, peakRssMb: rss.peakMb() };
+    return {
+      fullSpeed,
+      atRate,
+      tapio,
+      tapioCpuCores,
+      otlp,
+      otlpCpuCores,
+      emittedPerSec,
+      serverCpuCores: cpuCores,
+      peakRssMb: rss.peakMb(),
+    };
   } catch (err) {
     throw withServerOutput(err, gw);
   } finally {
@@ -657,6 +688,18 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): stri
   ]);
   rows.push(['gateway OTLP/gRPC Export latency p50 / p99 / max', gw?.otlp ? fmtLatencyMs(gw.otlp.latencyMs) : na]);
   rows.push(['ratio OTLP/gRPC / native (accepted)', gw?.otlp ? (gw.otlp.acceptedPerSec / gw.fullSpeed.acceptedPerSec).toFixed(2) : na]);
+  // CPU per event survives a loaded machine better than events/s: what each path costs the gateway.
+  const usPer = (perSec: number, cores: number | null | undefined) => (cores && perSec > 0 ? (cores * 1e6) / perSec : null);
+  const nativeUs = gw ? usPer(gw.fullSpeed.acceptedPerSec, gw.serverCpuCores) : null;
+  const otlpUs = gw?.otlp ? usPer(gw.otlp.acceptedPerSec, gw.otlpCpuCores) : null;
+  rows.push([
+    'gateway CPU µs per native event / per OTLP log record',
+    nativeUs !== null && otlpUs !== null ? `${nativeUs.toFixed(2)} / ${otlpUs.toFixed(2)} (ratio ${(nativeUs / otlpUs).toFixed(2)})` : na,
+  ]);
+  rows.push([
+    'gateway / OTLP load generator CPU cores (OTLP phase)',
+    gw?.otlp ? `${fmtCores(gw.otlpCpuCores ?? null)} / ${fmtCores(gw.otlp.loadgenCpuCores)}` : na,
+  ]);
   rows.push(['gateway peak RSS', gw ? `${gw.peakRssMb.toFixed(1)} MB` : na]);
   rows.push(['gateway CPU cores (full speed)', gw ? fmtCores(gw.serverCpuCores) : na]);
   rows.push(['bare server accepted events/s', bare ? fmtInt(bare.fullSpeed.acceptedPerSec) : na]);

@@ -46,6 +46,84 @@ const NOT_A_REQUEST = 'not an ExportLogsServiceRequest: ';
 const INVALID_UTF8 = `${NOT_A_REQUEST}a string field is not valid UTF-8`;
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Short strings that come again record after record (attribute keys, severity texts, event
+ * names, low-cardinality attribute values such as `bench.synthetic` or `GET`), decoded once and
+ * then found by their bytes: no string, no intermediate array and no `otel.attr.` concatenation
+ * per record, and the same string object each time, which V8 has already internalized as a
+ * property key. A direct-mapped table (a slot per hash of the bytes; a collision replaces the
+ * slot), so its memory is bounded whatever is sent: `slots` × `MAX_INTERNED_BYTES`. A hit
+ * compares every byte; bytes that were valid UTF-8 when first decoded still are, so strictness
+ * is unchanged, and a miss decodes through the strict reader as before.
+ */
+const MAX_INTERNED_BYTES = 64;
+
+class Interner {
+  private readonly bytes: Array<Uint8Array | undefined>;
+  private readonly text: string[];
+  private readonly prefixed: Array<string | undefined>;
+  private readonly mask: number;
+
+  constructor(slots: number) {
+    this.bytes = new Array<Uint8Array | undefined>(slots).fill(undefined);
+    this.text = new Array<string>(slots).fill('');
+    this.prefixed = new Array<string | undefined>(slots).fill(undefined);
+    this.mask = slots - 1;
+  }
+
+  /** Reads the string field at the reader (its length first), from the table when its bytes are there. */
+  read(r: BinaryReader, buf: Buffer): string {
+    const at = r.pos;
+    const end = fieldEnd(r);
+    const start = r.pos;
+    const len = end - start;
+    if (len > MAX_INTERNED_BYTES) {
+      r.pos = at;
+      return r.string();
+    }
+    // FNV-1a over the bytes.
+    let h = 0x811c9dc5;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+    const slot = (h ^ (h >>> 15)) & this.mask;
+    const known = this.bytes[slot];
+    if (known !== undefined && known.length === len) {
+      let i = 0;
+      while (i < len && known[i] === buf[start + i]) i++;
+      if (i === len) {
+        r.pos = end;
+        return this.text[slot]!;
+      }
+    }
+    r.pos = at;
+    const text = r.string();
+    this.bytes[slot] = Uint8Array.prototype.slice.call(buf, start, end);
+    this.text[slot] = text;
+    this.prefixed[slot] = undefined;
+    return text;
+  }
+
+  /** `prefix + text`, built once per table entry when `text` came from the table (else built now). */
+  prefixedOf(prefix: string, text: string): string {
+    const len = text.length;
+    if (len > MAX_INTERNED_BYTES) return prefix + text;
+    // The slot is found again by the text's own code units when it is ASCII (keys almost always are).
+    let h = 0x811c9dc5;
+    for (let i = 0; i < len; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x7f) return prefix + text;
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    const slot = (h ^ (h >>> 15)) & this.mask;
+    if (this.text[slot] !== text) return prefix + text;
+    return (this.prefixed[slot] ??= prefix + text);
+  }
+}
+
+/** Attribute keys, severity texts and event names: few distinct ones in any stream. */
+const names = new Interner(512);
+/** Attribute values: a unique value per record (a request id) misses and replaces; kept apart so it never evicts a key. */
+const values = new Interner(512);
+
 /** What one decoding needs; one per request. */
 interface State {
   readonly r: BinaryReader;
@@ -302,7 +380,7 @@ function logRecord(st: State, end: number, shared: Shared, source: string, at: s
         severity = r.int32();
         break;
       case 26:
-        severityText = r.string();
+        severityText = names.read(r, st.buf);
         break;
       case 42:
         anyValue(st, fieldEnd(r), 0, true);
@@ -321,7 +399,7 @@ function logRecord(st: State, end: number, shared: Shared, source: string, at: s
           if (name === st.o.eventTypeAttribute) eventType = value;
           if (name === st.o.idAttribute) id = value;
         }
-        const key = OTEL_ATTRIBUTE_PREFIX + name;
+        const key = names.prefixedOf(OTEL_ATTRIBUTE_PREFIX, name);
         metadata[key] = value;
         bytes += key.length + value.length;
         break;
@@ -347,7 +425,7 @@ function logRecord(st: State, end: number, shared: Shared, source: string, at: s
         break;
       }
       case 98:
-        eventName = r.string();
+        eventName = names.read(r, st.buf);
         break;
       default:
         otherOf(r, tag, LOG_RECORD_FIELDS);
@@ -413,7 +491,7 @@ function keyValue(st: State, end: number, depth: number): string {
   let text = '';
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === 10) key = r.string();
+    if (tag === 10) key = names.read(r, st.buf);
     else if (tag === 18) {
       anyValue(st, fieldEnd(r), depth, false);
       kind = kvKind;
@@ -451,7 +529,7 @@ function anyValue(st: State, end: number, depth: number, body: boolean): void {
           stringEnd = sEnd;
           r.pos = sEnd;
           text = '';
-        } else text = r.string();
+        } else text = values.read(r, st.buf);
         break;
       case 16:
         kind = OTHER;
