@@ -6,6 +6,7 @@
 import { Event, Severity } from '../../src/gen/polku/v1/event.js';
 import type { LoadgenMessage, LoadResult } from '../lib/load-result.js';
 import { delay, freePort, hasExited, spawnTsx, stopChild, type Child } from '../lib/children.js';
+import { cpuSeconds } from './common.js';
 
 export interface SinkOptions {
   /** The load generator's measured window, and each raw loop's length. */
@@ -22,6 +23,8 @@ export interface SinkResult {
   /** gateway / raw. */
   ratio: number;
   target: number;
+  /** The gateway process's CPU seconds over the measured window per event stored, in µs. */
+  gatewayCpuUsPerEvent: number;
   /** How the ceiling was measured, and anything else worth a line. */
   notes: string[];
 }
@@ -73,7 +76,7 @@ export async function storedPerSecUnderLoad(
   gw: Gateway,
   opts: SinkOptions,
   stored: () => Promise<number>,
-): Promise<{ perSec: number; load: LoadResult }> {
+): Promise<{ perSec: number; load: LoadResult; cpuUsPerEvent: number }> {
   const gen = spawnTsx(
     'loadgen',
     'bench/loadgen.ts',
@@ -91,15 +94,16 @@ export async function storedPerSecUnderLoad(
     ],
     { ipc: true },
   );
-  let start: { at: number; count: number } | undefined;
-  let end: { at: number; count: number } | undefined;
+  let start: { at: number; count: number; cpu: number } | undefined;
+  let end: { at: number; count: number; cpu: number } | undefined;
   const samples: Promise<void>[] = [];
   gen.proc.on('message', (msg: LoadgenMessage) => {
+    const cpu = cpuSeconds(gw.child.pid);
     samples.push(
       stored().then((count) => {
         const at = performance.now();
-        if (msg.phase === 'measure-start') start = { at, count };
-        else end = { at, count };
+        if (msg.phase === 'measure-start') start = { at, count, cpu };
+        else end = { at, count, cpu };
       }),
     );
   });
@@ -112,7 +116,11 @@ export async function storedPerSecUnderLoad(
   if (status !== 0) throw new Error(`load generator exited with ${status}:\n${gen.tail()}`);
   if (!start || !end) throw new Error('the load generator never reported its measured window');
   const load = JSON.parse(lastLine) as LoadResult;
-  return { perSec: ((end.count - start.count) / (end.at - start.at)) * 1000, load };
+  return {
+    perSec: ((end.count - start.count) / (end.at - start.at)) * 1000,
+    load,
+    cpuUsPerEvent: ((end.cpu - start.cpu) / Math.max(1, end.count - start.count)) * 1e6,
+  };
 }
 
 /** 20 distinct batches of `size` events of about 400 B (metadata as an agent sends it), reused round-robin. */

@@ -82,9 +82,9 @@ export async function natsJetStream(opts: SinkOptions): Promise<SinkResult> {
 
     const gw = await startGateway('bench/sinks/nats.config.ts', { POLKU_BENCH_NATS_URL: url });
     try {
-      const { perSec, load } = await storedPerSecUnderLoad(gw, opts, async () => (await jsm.streams.info('BENCH')).state.last_seq);
+      const { perSec, load, cpuUsPerEvent } = await storedPerSecUnderLoad(gw, opts, async () => (await jsm.streams.info('BENCH')).state.last_seq);
       notes.push(`loadgen accepted ${fmt(load.acceptedPerSec)}/s, ack p50 ${load.ackLatencyMs.p50} ms`);
-      return { sink: 'NATS JetStream', gatewayPerSec: perSec, rawPerSec: raw, ratio: perSec / raw, target: TARGET, notes };
+      return { sink: 'NATS JetStream', gatewayPerSec: perSec, rawPerSec: raw, ratio: perSec / raw, target: TARGET, gatewayCpuUsPerEvent: cpuUsPerEvent, notes };
     } finally {
       await stopGateway(gw);
     }

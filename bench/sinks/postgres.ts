@@ -74,6 +74,7 @@ export async function benchPostgres(o: SinkBenchOptions, c: PostgresBenchCase = 
       acceptedPerSec: run.acceptedPerSec,
       rawPerSec: raw,
       rawLabel: 'pg alone, the same INSERT of 500 rows, one connection',
+      gatewayCpuUsPerEvent: run.cpuUsPerEvent,
       target: POSTGRES_TARGET,
       notes: [`${rows.toLocaleString('en-US')} rows in the table after the run; ${run.dropped} events dropped by the gateway`],
     };

@@ -148,9 +148,9 @@ export async function redisStreams(opts: SinkOptions): Promise<SinkResult> {
 
     const gw = await startGateway('bench/sinks/redis.config.ts', { POLKU_BENCH_REDIS_URL: url });
     try {
-      const { perSec, load } = await storedPerSecUnderLoad(gw, opts, () => entriesAdded('bench:bench-loadgen'));
+      const { perSec, load, cpuUsPerEvent } = await storedPerSecUnderLoad(gw, opts, () => entriesAdded('bench:bench-loadgen'));
       notes.push(`loadgen accepted ${fmt(load.acceptedPerSec)}/s, ack p50 ${load.ackLatencyMs.p50} ms`);
-      return { sink: 'Redis Streams', gatewayPerSec: perSec, rawPerSec: raw, ratio: perSec / raw, target: TARGET, notes };
+      return { sink: 'Redis Streams', gatewayPerSec: perSec, rawPerSec: raw, ratio: perSec / raw, target: TARGET, gatewayCpuUsPerEvent: cpuUsPerEvent, notes };
     } finally {
       await stopGateway(gw);
     }

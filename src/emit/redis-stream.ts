@@ -293,16 +293,13 @@ export class RedisStreamEmitter implements Emitter {
     if (!Array.isArray(reply) || reply.length !== n) {
       return EmitResults.retryable(`redis XADD script answered ${Array.isArray(reply) ? reply.length : typeof reply} for ${n} events`);
     }
-    let failures: EventFailure[] | null = null;
-    for (let i = 0; i < n; i++) {
-      const r: unknown = reply[i];
-      if (r === 0) continue;
+    const replies: unknown[] = reply;
+    return this.resultOfReplies(n, (i) => {
+      const r = replies[i];
+      if (r === 0) return null;
       const message = String(r);
-      (failures ??= []).push({ index: i, retryable: RETRYABLE_REPLY.test(message), error: `redis XADD: ${message}` });
-    }
-    if (failures === null) return EmitResults.success();
-    if (failures.some((f) => !f.retryable)) this.log?.warn({ events: failures.length, error: failures[0]!.error }, 'redis refused entries');
-    return resultOfFailures(n, failures);
+      return { message, retryable: RETRYABLE_REPLY.test(message) };
+    });
   }
 
   private append(pipeline: ChainableCommander, e: Event): void {
@@ -365,11 +362,22 @@ export class RedisStreamEmitter implements Emitter {
     if (replies === null || replies.length !== n) {
       return EmitResults.retryable(`redis pipeline answered ${replies?.length ?? 'nothing'} replies for ${n} commands`);
     }
+    return this.resultOfReplies(n, (i) => {
+      const err = replies[i]![0];
+      return err === null ? null : { message: err.message, retryable: redisRetryable(err) };
+    });
+  }
+
+  /**
+   * The batch's result from its per-event replies, whichever batch command sent them:
+   * `errorOf(i)` is event i's XADD error, or null when its entry was added.
+   */
+  private resultOfReplies(n: number, errorOf: (i: number) => { message: string; retryable: boolean } | null): EmitResult {
     let failures: EventFailure[] | null = null;
     for (let i = 0; i < n; i++) {
-      const err = replies[i]![0];
+      const err = errorOf(i);
       if (err === null) continue;
-      (failures ??= []).push({ index: i, retryable: redisRetryable(err), error: `redis XADD: ${err.message}` });
+      (failures ??= []).push({ index: i, retryable: err.retryable, error: `redis XADD: ${err.message}` });
     }
     if (failures === null) return EmitResults.success();
     if (failures.some((f) => !f.retryable)) this.log?.warn({ events: failures.length, error: failures[0]!.error }, 'redis refused entries');
