@@ -150,7 +150,15 @@ export async function redisStreams(opts: SinkOptions): Promise<SinkResult> {
     try {
       const { perSec, load, cpuUsPerEvent } = await storedPerSecUnderLoad(gw, opts, () => entriesAdded('bench:bench-loadgen'));
       notes.push(`loadgen accepted ${fmt(load.acceptedPerSec)}/s, ack p50 ${load.ackLatencyMs.p50} ms`);
-      return { sink: 'Redis Streams', gatewayPerSec: perSec, rawPerSec: raw, ratio: perSec / raw, target: TARGET, gatewayCpuUsPerEvent: cpuUsPerEvent, notes };
+      return {
+        sink: 'Redis Streams',
+        gatewayPerSec: perSec,
+        rawPerSec: raw,
+        ratio: perSec / raw,
+        target: TARGET,
+        gatewayCpuUsPerEvent: cpuUsPerEvent,
+        notes,
+      };
     } finally {
       await stopGateway(gw);
     }
