@@ -32,6 +32,7 @@ const { values } = parseArgs({
     batches: { type: 'string', default: '60' },
     batch: { type: 'string', default: '1000' },
     warmup: { type: 'string', default: '10' },
+    'redis-per-command': { type: 'string', default: '1000,250' },
   },
 });
 const BATCHES = Number(values.batches);
@@ -95,8 +96,11 @@ if (only.has('nats')) {
 if (only.has('redis')) {
   const server = await RedisServer.start();
   try {
-    await measure('redis script', new RedisStreamEmitter({ url: server.url, stream: 'cpu', maxLen: 200_000 }));
-    await measure('redis pipeline', new RedisStreamEmitter({ url: server.url, stream: 'cpu', maxLen: 200_000, batchCommand: 'pipeline' }));
+    for (const per of values['redis-per-command'].split(',').map(Number)) {
+      const o = { url: server.url, stream: 'cpu', maxLen: 200_000, eventsPerCommand: per };
+      await measure(`redis script, ${per} per command`, new RedisStreamEmitter(o));
+      await measure(`redis pipeline, ${per} per command`, new RedisStreamEmitter({ ...o, batchCommand: 'pipeline' }));
+    }
   } finally {
     await server.close();
   }
