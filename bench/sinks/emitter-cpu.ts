@@ -33,6 +33,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '1000' },
     warmup: { type: 'string', default: '10' },
     'redis-per-command': { type: 'string', default: '1000,250' },
+    postgres: { type: 'string', default: '4x500' },
   },
 });
 const BATCHES = Number(values.batches);
@@ -111,7 +112,12 @@ if (only.has('postgres')) {
   try {
     await client.connect();
     await client.query(defaultTableDdl());
-    await measure(`postgres (${BATCH / 500}×500 rows at once)`, new PostgresEmitter({ connectionString: server.connectionString }));
+    // poolSize × rowsPerStatement pairs.
+    for (const shape of values.postgres.split(',')) {
+      const [poolSize, rowsPerStatement] = shape.split('x').map(Number) as [number, number];
+      const e = new PostgresEmitter({ connectionString: server.connectionString, poolSize, rowsPerStatement });
+      await measure(`postgres, pool ${poolSize}, ${rowsPerStatement} rows a statement`, e);
+    }
   } finally {
     await client.end();
     await server.close();
