@@ -3,9 +3,9 @@
  * bench/loadgen.ts at full speed, against a nats-server -js started here (file storage in a temp
  * dir); and the ceiling in the same run: a raw @nats-io loop putting the same 1,000-event batches
  * on the wire the way the emitter does (JSON bodies, Nats-Msg-Id, a reply subject per message on
- * one ack subscription) with four batches in flight, the best this client does (one in flight,
- * the emitter's contract and the earlier ceiling, is printed beside it), and the client's own
- * jetstream().publish.
+ * one ack subscription), measured with one batch in flight (the emitter's contract, the earlier
+ * ceiling) and with four; the ceiling is the better of the two in the run. Beside it the client's
+ * own jetstream().publish.
  * (`nats bench` is not packaged in Debian.) Stored events are read from
  * the server (the stream's last sequence), not from the gateway.
  */
@@ -29,7 +29,7 @@ import {
 
 const TARGET = 50_000;
 const BATCH = 1000;
-/** Batches the raw client keeps in flight for its ceiling: more measured no faster here. */
+/** Batches the raw client keeps in flight for its second figure. */
 const RAW_IN_FLIGHT = 4;
 
 export async function natsJetStream(opts: SinkOptions): Promise<SinkResult> {
@@ -80,8 +80,12 @@ export async function natsJetStream(opts: SinkOptions): Promise<SinkResult> {
       await finished;
     };
     const rawOne = await loop(opts.durationMs, opts.warmupMs, BATCH, rawRound);
-    const raw = await loop(opts.durationMs, opts.warmupMs, BATCH, rawRound, RAW_IN_FLIGHT);
-    notes.push(`raw client, one batch in flight (the ceiling before 2026-12-03 15:00): ${fmt(rawOne)}/s`);
+    const rawMany = await loop(opts.durationMs, opts.warmupMs, BATCH, rawRound, RAW_IN_FLIGHT);
+    // The ceiling is the better of the two in this run: neither wins every run on a loaded machine.
+    const raw = Math.max(rawOne, rawMany);
+    notes.push(
+      `raw client: one batch in flight (the ceiling before 2026-12-03 15:00) ${fmt(rawOne)}/s, ${RAW_IN_FLIGHT} in flight ${fmt(rawMany)}/s; the ceiling is the better`,
+    );
     sub.unsubscribe();
     // For reference: the client's own JetStream publish, a request per message.
     let r2 = 0;

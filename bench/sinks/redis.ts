@@ -3,7 +3,8 @@
  * under bench/loadgen.ts at full speed, against a redis-server started here (no persistence); and
  * the ceiling in the same run: a raw ioredis loop sending the same 1,000-event batches the way the
  * emitter does (EVALSHAs of its XADD script, 250 events each, all sent before the first reply is
- * awaited; one EVALSHA of 1,000, the earlier ceiling, printed beside it), beside a raw loop of
+ * awaited) and as one EVALSHA of 1,000 (the earlier ceiling), the better of the two in the run
+ * taken as the ceiling; beside it a raw loop of
  * pipelined XADDs (one command per event) and redis-benchmark's own figure for a pipelined XADD.
  * Stored events are read from the server (`XINFO STREAM` entries-added), not from the gateway.
  */
@@ -89,9 +90,13 @@ export async function redisStreams(opts: SinkOptions): Promise<SinkResult> {
     };
     const rawOne = await loop(opts.durationMs, opts.warmupMs, BATCH, scriptRound(BATCH));
     await client.del('raw');
-    // The ceiling: the best this client did here, the emitter's own split (DEFAULT_REDIS_EVENTS_PER_COMMAND).
-    const raw = await loop(opts.durationMs, opts.warmupMs, BATCH, scriptRound(DEFAULT_REDIS_EVENTS_PER_COMMAND));
-    notes.push(`raw ioredis, one EVALSHA of 1,000 per batch (the ceiling before 2026-12-03 15:50): ${fmt(rawOne)}/s`);
+    const rawSplit = await loop(opts.durationMs, opts.warmupMs, BATCH, scriptRound(DEFAULT_REDIS_EVENTS_PER_COMMAND));
+    await client.del('raw');
+    // The ceiling is the better of the two in this run: neither wins every run on a loaded machine.
+    const raw = Math.max(rawOne, rawSplit);
+    notes.push(
+      `raw ioredis: one EVALSHA of 1,000 per batch (the ceiling before 2026-12-03 15:50) ${fmt(rawOne)}/s, EVALSHAs of ${DEFAULT_REDIS_EVENTS_PER_COMMAND} all sent at once ${fmt(rawSplit)}/s; the ceiling is the better`,
+    );
     await client.del('raw');
     const pipelined = await loop(opts.durationMs, opts.warmupMs, BATCH, async () => {
       const p = client.pipeline();
