@@ -23,6 +23,7 @@ const stored = (r: SinkResult): SinkFigures => ({
   rawPerSec: r.rawPerSec,
   rawLabel: 'raw client loop',
   target: r.target,
+  gatewayCpuUsPerEvent: r.gatewayCpuUsPerEvent,
   notes: r.notes,
 });
 
@@ -68,7 +69,7 @@ for (const name of chosen) {
     `${ratio >= MIN_RATIO ? 'PASS' : 'MISS'} ≥ ${MIN_RATIO} of raw`,
   ];
   console.log(
-    `${f.sink.padEnd(9)} gateway ${fmt(f.gatewayPerSec)} events/s delivered (intake ${fmt(f.acceptedPerSec)}/s) | raw ${fmt(f.rawPerSec)} events/s (${f.rawLabel}) | ratio ${ratio.toFixed(2)} | ${verdicts.join(', ')}`,
+    `${f.sink.padEnd(9)} gateway ${fmt(f.gatewayPerSec)} events/s delivered (intake ${fmt(f.acceptedPerSec)}/s, CPU ${f.gatewayCpuUsPerEvent.toFixed(1)} µs/event) | raw ${fmt(f.rawPerSec)} events/s (${f.rawLabel}) | ratio ${ratio.toFixed(2)} | ${verdicts.join(', ')}`,
   );
   for (const note of f.notes) console.log(`          ${note}`);
 }

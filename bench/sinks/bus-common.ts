@@ -3,9 +3,11 @@
  * process with a pipeline module, the load generator in its own process with the sink sampled at
  * the start and end of its measured window, and the ~400 B events the raw client loops send.
  */
+import { randomBytes } from 'node:crypto';
 import { Event, Severity } from '../../src/gen/polku/v1/event.js';
 import type { LoadgenMessage, LoadResult } from '../lib/load-result.js';
 import { delay, freePort, hasExited, spawnTsx, stopChild, type Child } from '../lib/children.js';
+import { cpuSeconds } from './common.js';
 
 export interface SinkOptions {
   /** The load generator's measured window, and each raw loop's length. */
@@ -22,6 +24,8 @@ export interface SinkResult {
   /** gateway / raw. */
   ratio: number;
   target: number;
+  /** The gateway process's CPU seconds over the measured window per event stored, in µs. */
+  gatewayCpuUsPerEvent: number;
   /** How the ceiling was measured, and anything else worth a line. */
   notes: string[];
 }
@@ -36,7 +40,10 @@ export interface Gateway {
 export async function startGateway(config: string, env: Record<string, string>): Promise<Gateway> {
   const grpcAddr = `127.0.0.1:${await freePort()}`;
   const metricsAddr = `127.0.0.1:${await freePort()}`;
+  // POLKU_BENCH_GATEWAY_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof': where the gateway's CPU goes.
+  const nodeArgs = process.env['POLKU_BENCH_GATEWAY_NODE_ARGS']?.split(' ').filter((a) => a !== '') ?? [];
   const child = spawnTsx('gateway', 'src/cli/main.ts', ['serve', '--config', config], {
+    nodeArgs,
     env: {
       POLKU_GRPC_ADDR: grpcAddr,
       POLKU_METRICS_ADDR: metricsAddr,
@@ -73,7 +80,7 @@ export async function storedPerSecUnderLoad(
   gw: Gateway,
   opts: SinkOptions,
   stored: () => Promise<number>,
-): Promise<{ perSec: number; load: LoadResult }> {
+): Promise<{ perSec: number; load: LoadResult; cpuUsPerEvent: number }> {
   const gen = spawnTsx(
     'loadgen',
     'bench/loadgen.ts',
@@ -91,15 +98,16 @@ export async function storedPerSecUnderLoad(
     ],
     { ipc: true },
   );
-  let start: { at: number; count: number } | undefined;
-  let end: { at: number; count: number } | undefined;
+  let start: { at: number; count: number; cpu: number } | undefined;
+  let end: { at: number; count: number; cpu: number } | undefined;
   const samples: Promise<void>[] = [];
   gen.proc.on('message', (msg: LoadgenMessage) => {
+    const cpu = cpuSeconds(gw.child.pid);
     samples.push(
       stored().then((count) => {
         const at = performance.now();
-        if (msg.phase === 'measure-start') start = { at, count };
-        else end = { at, count };
+        if (msg.phase === 'measure-start') start = { at, count, cpu };
+        else end = { at, count, cpu };
       }),
     );
   });
@@ -112,11 +120,21 @@ export async function storedPerSecUnderLoad(
   if (status !== 0) throw new Error(`load generator exited with ${status}:\n${gen.tail()}`);
   if (!start || !end) throw new Error('the load generator never reported its measured window');
   const load = JSON.parse(lastLine) as LoadResult;
-  return { perSec: ((end.count - start.count) / (end.at - start.at)) * 1000, load };
+  return {
+    perSec: ((end.count - start.count) / (end.at - start.at)) * 1000,
+    load,
+    cpuUsPerEvent: ((end.cpu - start.cpu) / Math.max(1, end.count - start.count)) * 1e6,
+  };
 }
 
-/** 20 distinct batches of `size` events of about 400 B (metadata as an agent sends it), reused round-robin. */
+/**
+ * 20 distinct batches of `size` events of about 400 B (metadata as an agent sends it), reused
+ * round-robin. The payload is 290 random bytes, as bench/loadgen.ts sends (an event of ~400 B
+ * encoded): binary, so the JSON emitters write it as `payload_base64`, the same work the gateway
+ * does for the load generator's events.
+ */
 export function eventBatches(size: number): Event[][] {
+  const payload = randomBytes(290);
   return Array.from({ length: 20 }, (_, b) =>
     Array.from({ length: size }, (_, i) =>
       Event.fromPartial({
@@ -126,22 +144,32 @@ export function eventBatches(size: number): Event[][] {
         eventType: 'bench.synthetic',
         severity: Severity.SEVERITY_INFO,
         metadata: { cluster: 'bench', namespace: 'default', pod: 'bench-loadgen-7d9f8c6b5-x2k4q' },
-        payload: Buffer.from(`{"bytes":${i},"msg":"${'x'.repeat(250)}"}`),
+        payload,
       }),
     ),
   );
 }
 
-/** Calls `round()` (one batch, awaited) for `ms` after a warm-up; events per second. */
-export async function loop(ms: number, warmupMs: number, batch: number, round: () => Promise<void>): Promise<number> {
-  const warmEnd = performance.now() + warmupMs;
-  while (performance.now() < warmEnd) await round();
-  let sent = 0;
+/**
+ * Calls `round()` (one batch, awaited) for `ms` after a warm-up; events per second. With
+ * `inFlight` > 1 that many rounds run at once, each starting the next when it ends.
+ */
+export async function loop(ms: number, warmupMs: number, batch: number, round: () => Promise<void>, inFlight = 1): Promise<number> {
+  const workers = async (until: number, count: boolean): Promise<number> => {
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (performance.now() < until) {
+          await round();
+          if (count) sent += batch;
+        }
+      }),
+    );
+    return sent;
+  };
+  await workers(performance.now() + warmupMs, false);
   const start = performance.now();
-  while (performance.now() - start < ms) {
-    await round();
-    sent += batch;
-  }
+  const sent = await workers(start + ms, true);
   return (sent / (performance.now() - start)) * 1000;
 }
 

@@ -6,6 +6,7 @@
  * full speed the generator would only take CPU from the gateway and the server on a small machine
  * and have the excess dropped.
  */
+import { readFileSync } from 'node:fs';
 import { spawnTsx } from '../lib/children.js';
 import type { LoadgenMessage, LoadResult } from '../lib/load-result.js';
 import { servePolku } from '../../test/helpers/polku-process.js';
@@ -31,7 +32,21 @@ export interface SinkFigures {
   rawLabel: string;
   /** Events/s the issue asks of the gateway, or 0 for none. */
   target: number;
+  /** CPU time (user + system) of the gateway process per delivered event over the measured window, in µs. */
+  gatewayCpuUsPerEvent: number;
   notes: string[];
+}
+
+/**
+ * User + system CPU seconds a process has used so far (Linux /proc/<pid>/stat, fields 14 and 15,
+ * in clock ticks of 1/100 s): the gateway's CPU per delivered event is the figure a loaded machine
+ * changes least.
+ */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** A counter's value over the series whose labels include `labels`. */
@@ -58,7 +73,7 @@ export async function gatewayDelivery(
   env: Record<string, string>,
   delivered: { name: string; labels: Record<string, string> },
   rate: number,
-): Promise<{ deliveredPerSec: number; acceptedPerSec: number; dropped: number }> {
+): Promise<{ deliveredPerSec: number; acceptedPerSec: number; dropped: number; cpuUsPerEvent: number }> {
   const gw = await servePolku(['--config', config], { POLKU_LOG_LEVEL: 'info', ...env });
   const metricsUrl = `http://127.0.0.1:${gw.metricsPort}/metrics`;
   try {
@@ -82,10 +97,11 @@ export async function gatewayDelivery(
       ],
       { ipc: true },
     );
-    const samples: Array<Promise<{ at: number; value: number }>> = [];
+    const samples: Array<Promise<{ at: number; value: number; cpu: number }>> = [];
     gen.proc.on('message', (msg: LoadgenMessage) => {
       if (msg.phase === 'measure-start' || msg.phase === 'measure-end') {
-        samples.push(counter(metricsUrl, delivered.name, delivered.labels).then((value) => ({ at: performance.now(), value })));
+        const cpu = cpuSeconds(gw.child.pid!);
+        samples.push(counter(metricsUrl, delivered.name, delivered.labels).then((value) => ({ at: performance.now(), value, cpu })));
       }
     });
     let last = '';
@@ -98,7 +114,12 @@ export async function gatewayDelivery(
     const [start, end] = await Promise.all(samples);
     if (start === undefined || end === undefined) throw new Error('the load generator reported no measured window');
     const dropped = await counter(metricsUrl, 'polku_events_dropped_total', {});
-    return { deliveredPerSec: ((end.value - start.value) / (end.at - start.at)) * 1000, acceptedPerSec: result.acceptedPerSec, dropped };
+    return {
+      deliveredPerSec: ((end.value - start.value) / (end.at - start.at)) * 1000,
+      acceptedPerSec: result.acceptedPerSec,
+      dropped,
+      cpuUsPerEvent: ((end.cpu - start.cpu) / Math.max(1, end.value - start.value)) * 1e6,
+    };
   } finally {
     gw.child.kill('SIGTERM');
     await gw.exited;

@@ -49,6 +49,7 @@ export async function benchS3(o: SinkBenchOptions): Promise<SinkFigures> {
       acceptedPerSec: run.acceptedPerSec,
       rawPerSec: raw,
       rawLabel: 'AWS SDK alone, PutObject of a 500-event gzipped object, one at a time',
+      gatewayCpuUsPerEvent: run.cpuUsPerEvent,
       target: 0,
       notes: [`s3rver is a test server; ${run.dropped} events dropped by the gateway`],
     };

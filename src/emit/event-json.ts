@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Outcome, Severity, type Event } from '../gen/polku/v1/event.js';
 
 /** The JSON shape of an event as emitters write it (snake_case, like the proto). */
@@ -31,11 +32,10 @@ export function eventToJson(event: Event): EventJson {
     outcome: Outcome[event.outcome] ?? String(event.outcome),
   };
   if (event.payload.length > 0) {
-    try {
-      json.payload = utf8.decode(event.payload);
-    } catch {
-      json.payload_base64 = Buffer.from(event.payload.buffer, event.payload.byteOffset, event.payload.length).toString('base64');
-    }
+    // Checked first rather than caught: a binary payload (an agent's protobuf) made the fatal
+    // decoder throw once per event, and the exception cost more than the rest of the conversion.
+    if (isUtf8(event.payload)) json.payload = utf8.decode(event.payload);
+    else json.payload_base64 = Buffer.from(event.payload.buffer, event.payload.byteOffset, event.payload.length).toString('base64');
   }
   return json;
 }

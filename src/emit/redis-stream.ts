@@ -14,6 +14,8 @@ export const DEFAULT_REDIS_STREAM = 'polku:events';
 /** Default `MAXLEN ~` per stream: about a million entries, trimmed by Redis in whole macro-nodes. */
 export const DEFAULT_REDIS_MAX_LEN = 1_000_000;
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** Events per EVALSHA or pipeline; a larger batch is several, all sent before the first reply is awaited. */
+export const DEFAULT_REDIS_EVENTS_PER_COMMAND = 250;
 
 /**
  * Error prefixes Redis answers for a condition of the server, not of the entry: sending the same
@@ -87,12 +89,21 @@ export interface RedisStreamEmitterOptions {
    * ACL or a managed service); use `pipeline` where it is.
    */
   batchCommand?: RedisBatchCommand;
+  /**
+   * A batch larger than this is sent as several commands (EVALSHAs or pipelines) of at most this
+   * many events, all written before the first reply is awaited: Redis runs one while the next is
+   * encoded and sent. On the one connection Redis runs them in the order sent, so entries keep
+   * batch order. Default 250.
+   */
+  eventsPerCommand?: number;
 }
 
 /**
  * Appends each event to a Redis stream with `XADD <stream> MAXLEN ~ <maxLen> * <fields>`, a whole
- * batch in one round trip: one script running the batch's XADDs (default) or one pipeline of
- * them (`batchCommand: 'pipeline'`). Entry ids are Redis's own (`*`): stream ids must grow,
+ * batch in one round trip: scripts running the batch's XADDs (default) or pipelines of them
+ * (`batchCommand: 'pipeline'`), `eventsPerCommand` events each, all written before the first
+ * reply is awaited (Redis runs one while the next is sent; one connection keeps them in order,
+ * so entries keep batch order). Entry ids are Redis's own (`*`): stream ids must grow,
  * so the event id cannot be one. Fields, in this order:
  *
  * | field | value |
@@ -121,6 +132,7 @@ export class RedisStreamEmitter implements Emitter {
   readonly name: string;
   readonly streams: NameTemplate;
   readonly batchCommand: RedisBatchCommand;
+  readonly eventsPerCommand: number;
   private readonly maxLen: string | null;
   private readonly client: Redis;
   private clock: Clock = systemClock;
@@ -147,6 +159,10 @@ export class RedisStreamEmitter implements Emitter {
     this.batchCommand = options.batchCommand ?? 'script';
     if (this.batchCommand !== 'script' && this.batchCommand !== 'pipeline') {
       throw bad(`batchCommand must be script or pipeline, got ${String(this.batchCommand)}`);
+    }
+    this.eventsPerCommand = options.eventsPerCommand ?? DEFAULT_REDIS_EVENTS_PER_COMMAND;
+    if (!Number.isInteger(this.eventsPerCommand) || this.eventsPerCommand <= 0) {
+      throw bad(`eventsPerCommand must be a positive whole number, got ${this.eventsPerCommand}`);
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw bad(`timeoutMs must be a positive number, got ${timeoutMs}`);
@@ -194,15 +210,7 @@ export class RedisStreamEmitter implements Emitter {
     let result: EmitResult;
     try {
       const notConnected = await this.connectOnce();
-      if (notConnected !== null) {
-        result = EmitResults.retryable(notConnected);
-      } else if (this.batchCommand === 'script') {
-        result = await this.viaScript(events);
-      } else {
-        const pipeline = this.client.pipeline();
-        for (let i = 0; i < n; i++) this.append(pipeline, events[i]!);
-        result = this.judge(n, await pipeline.exec());
-      }
+      result = notConnected !== null ? EmitResults.retryable(notConnected) : await this.send(events);
     } catch (err) {
       result = EmitResults.retryable(`redis ${this.batchCommand} failed: ${(err as Error).message}`);
     }
@@ -260,15 +268,34 @@ export class RedisStreamEmitter implements Emitter {
     await this.client.quit().catch(() => this.client.disconnect());
   }
 
-  /** One EVALSHA for the batch; its reply lists each XADD's error or 0. */
-  private async viaScript(events: readonly Event[]): Promise<EmitResult> {
+  /**
+   * The batch as commands of at most `eventsPerCommand` events, each written as soon as it is
+   * built; then every reply is awaited. A command refused as a whole fails its own events only.
+   */
+  private async send(events: readonly Event[]): Promise<EmitResult> {
     const n = events.length;
-    const args = new Array<string | Buffer | number>(2 + n + 1 + n * 8);
+    const size = this.eventsPerCommand;
+    const commands: Array<Promise<EventFailure[] | null>> = [];
+    for (let lo = 0; lo < n; lo += size) {
+      const hi = Math.min(n, lo + size);
+      commands.push(this.batchCommand === 'script' ? this.viaScript(events, lo, hi) : this.viaPipeline(events, lo, hi));
+    }
+    let failures: EventFailure[] | null = null;
+    for (const f of await Promise.all(commands)) if (f !== null) (failures ??= []).push(...f);
+    if (failures === null) return EmitResults.success();
+    if (failures.some((f) => !f.retryable)) this.log?.warn({ events: failures.length, error: failures[0]!.error }, 'redis refused entries');
+    return resultOfFailures(n, failures);
+  }
+
+  /** One EVALSHA for events [lo, hi); its reply lists each XADD's error or 0. */
+  private async viaScript(events: readonly Event[], lo: number, hi: number): Promise<EventFailure[] | null> {
+    const n = hi - lo;
+    const args = new Array<string | Buffer | number>(2 + n + n * 8);
     args[0] = n;
-    for (let i = 0; i < n; i++) args[1 + i] = this.streams.nameOf(events[i]!);
+    for (let i = 0; i < n; i++) args[1 + i] = this.streams.nameOf(events[lo + i]!);
     let k = 1 + n;
     args[k++] = this.maxLen ?? '';
-    for (let i = 0; i < n; i++) {
+    for (let i = lo; i < hi; i++) {
       const e = events[i]!;
       args[k++] = e.id;
       args[k++] = e.timestampUnixNs.toString();
@@ -284,25 +311,44 @@ export class RedisStreamEmitter implements Emitter {
     try {
       reply = await (this.client as unknown as ScriptClient).polkuXadd(...args);
     } catch (err) {
-      // The whole command was refused (LOADING, BUSY, a lost connection, NOSCRIPT with scripting off…): every event alike.
+      // The whole command was refused (LOADING, BUSY, a lost connection, NOSCRIPT with scripting off…): its events alike.
       const e = err as Error;
-      const failures: EventFailure[] = [];
-      for (let i = 0; i < n; i++) failures.push({ index: i, retryable: redisRetryable(e), error: `redis XADD script: ${e.message}` });
-      return resultOfFailures(n, failures);
+      return failuresOf(lo, n, () => ({ message: `redis XADD script: ${e.message}`, retryable: redisRetryable(e) }));
     }
     if (!Array.isArray(reply) || reply.length !== n) {
-      return EmitResults.retryable(`redis XADD script answered ${Array.isArray(reply) ? reply.length : typeof reply} for ${n} events`);
+      const answered = Array.isArray(reply) ? reply.length : typeof reply;
+      return failuresOf(lo, n, () => ({ message: `redis XADD script answered ${answered} for ${n} events`, retryable: true }));
     }
-    let failures: EventFailure[] | null = null;
-    for (let i = 0; i < n; i++) {
-      const r: unknown = reply[i];
-      if (r === 0) continue;
+    const replies: unknown[] = reply;
+    return failuresOf(lo, n, (i) => {
+      const r = replies[i];
+      if (r === 0) return null;
       const message = String(r);
-      (failures ??= []).push({ index: i, retryable: RETRYABLE_REPLY.test(message), error: `redis XADD: ${message}` });
+      return { message: `redis XADD: ${message}`, retryable: RETRYABLE_REPLY.test(message) };
+    });
+  }
+
+  /** One pipeline of XADDs for events [lo, hi): one reply per command, in order. */
+  private async viaPipeline(events: readonly Event[], lo: number, hi: number): Promise<EventFailure[] | null> {
+    const n = hi - lo;
+    const pipeline = this.client.pipeline();
+    for (let i = lo; i < hi; i++) this.append(pipeline, events[i]!);
+    let replies: Array<[Error | null, unknown]> | null;
+    try {
+      replies = await pipeline.exec();
+    } catch (err) {
+      const e = err as Error;
+      return failuresOf(lo, n, () => ({ message: `redis pipeline: ${e.message}`, retryable: redisRetryable(e) }));
     }
-    if (failures === null) return EmitResults.success();
-    if (failures.some((f) => !f.retryable)) this.log?.warn({ events: failures.length, error: failures[0]!.error }, 'redis refused entries');
-    return resultOfFailures(n, failures);
+    if (replies === null || replies.length !== n) {
+      const answered = replies?.length ?? 'nothing';
+      return failuresOf(lo, n, () => ({ message: `redis pipeline answered ${answered} replies for ${n} commands`, retryable: true }));
+    }
+    const got = replies;
+    return failuresOf(lo, n, (i) => {
+      const err = got[i]![0];
+      return err === null ? null : { message: `redis XADD: ${err.message}`, retryable: redisRetryable(err) };
+    });
   }
 
   private append(pipeline: ChainableCommander, e: Event): void {
@@ -359,22 +405,19 @@ export class RedisStreamEmitter implements Emitter {
       );
     }
   }
+}
 
-  /** One reply per command, in batch order: each error is that event's failure. */
-  private judge(n: number, replies: Array<[Error | null, unknown]> | null): EmitResult {
-    if (replies === null || replies.length !== n) {
-      return EmitResults.retryable(`redis pipeline answered ${replies?.length ?? 'nothing'} replies for ${n} commands`);
-    }
-    let failures: EventFailure[] | null = null;
-    for (let i = 0; i < n; i++) {
-      const err = replies[i]![0];
-      if (err === null) continue;
-      (failures ??= []).push({ index: i, retryable: redisRetryable(err), error: `redis XADD: ${err.message}` });
-    }
-    if (failures === null) return EmitResults.success();
-    if (failures.some((f) => !f.retryable)) this.log?.warn({ events: failures.length, error: failures[0]!.error }, 'redis refused entries');
-    return resultOfFailures(n, failures);
+/**
+ * The failures of the `n` events from `lo` on, from their replies, whichever batch command sent
+ * them: `errorOf(i)` is the i-th event's error (the whole message), or null when its entry was added.
+ */
+function failuresOf(lo: number, n: number, errorOf: (i: number) => { message: string; retryable: boolean } | null): EventFailure[] | null {
+  let failures: EventFailure[] | null = null;
+  for (let i = 0; i < n; i++) {
+    const err = errorOf(i);
+    if (err !== null) (failures ??= []).push({ index: lo + i, retryable: err.retryable, error: err.message });
   }
+  return failures;
 }
 
 /**
@@ -410,7 +453,7 @@ class RedisEmitterMetrics {
     const registers = [registry];
     this.batches = new Counter({
       name: 'polku_redis_emitter_batches_total',
-      help: 'XADD batches (one EVALSHA or one pipeline each), by outcome (success, partial, retryable, failed)',
+      help: 'XADD batches (EVALSHAs or pipelines of eventsPerCommand events each), by outcome (success, partial, retryable, failed)',
       labelNames: ['emitter', 'outcome'],
       registers,
     });

@@ -109,6 +109,32 @@ describe('NatsEmitter against nats-server (JetStream)', { skip }, () => {
     assert.match(r2.error, /no responders/);
   });
 
+  test('failures mid-batch: a partial result naming exactly them; the batch sent again is stored once per event (Nats-Msg-Id)', async () => {
+    // Events of source "b" go to a subject no stream binds yet: no responders, retryable. Those of
+    // "a" are stored. Sending the whole batch again (as a durable-mode resend does) once "b" has a
+    // stream stores the b's and gets the a's acked as duplicates.
+    await jsm.streams.add({ name: 'T5A', subjects: ['t5.a'] });
+    const { e, registry } = await emitter({ name: 'n5', subject: 't5.{source}', timeoutMs: 3000 });
+    const events = Array.from({ length: 300 }, (_, i) => fullEvent({ id: `m${i}`, source: i >= 100 && i < 200 ? 'b' : 'a' }));
+    const r = await e.emit(events);
+    assert.ok(r.status === 'partial', JSON.stringify(r).slice(0, 200));
+    assert.deepEqual(
+      r.failures.map((f) => f.index),
+      Array.from({ length: 100 }, (_, i) => 100 + i),
+    );
+    assert.ok(r.failures.every((f) => f.retryable && /no responders/.test(f.error)));
+    assert.equal((await jsm.streams.info('T5A')).state.messages, 200);
+
+    await jsm.streams.add({ name: 'T5B', subjects: ['t5.b'] });
+    assert.deepEqual(await e.emit(events), { status: 'success' });
+    const ids = [...(await messages('T5A')), ...(await messages('T5B'))].map((m) => m.event.id);
+    assert.equal(ids.length, 300);
+    assert.deepEqual([...new Set(ids)].sort(), events.map((ev) => ev.id).sort());
+    const text = await registry.metrics();
+    assert.equal(sample(text, 'polku_nats_emitter_duplicates_total{emitter="n5"}'), 200);
+    assert.equal(sample(text, 'polku_nats_emitter_failed_events_total{emitter="n5",retryable="true"}'), 100);
+  });
+
   test('subjects are capped: past maxSubjects events go to the overflow subject, counted', async () => {
     await jsm.streams.add({ name: 'T4', subjects: ['t4.>'] });
     const { e, registry } = await emitter({ name: 'n4', subject: 't4.{source}', maxSubjects: 2 });

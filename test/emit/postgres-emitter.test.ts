@@ -155,6 +155,37 @@ describe('PostgresEmitter', { skip }, () => {
     assert.equal(await metric('polku_postgres_rows_total', { result: 'inserted' }), 1050);
   });
 
+  test('parallel statements with one refused row: that row alone fails, at its batch index; every other statement and neighbour is in', async () => {
+    await client.query(`CREATE TABLE par (id text PRIMARY KEY, event_type text NOT NULL CHECK (event_type <> 'forbidden'))`);
+    const { e, metric } = emitter({ table: 'par', columns: { id: 'id', event_type: 'event_type' }, rowsPerStatement: 100, poolSize: 4 });
+    const batch = events(1000, 'p').map((ev, i) => (i === 537 ? { ...ev, eventType: 'forbidden' } : ev));
+    const result = await e.emit(batch);
+    assert.ok(result.status === 'partial', JSON.stringify(result));
+    assert.deepEqual(
+      result.failures.map((f) => [f.index, f.retryable]),
+      [[537, false]],
+    );
+    assert.match(result.failures[0]!.error, /PostgreSQL 23514: .*violates check constraint "par_event_type_check"/);
+    const { rows } = await client.query<{ id: string }>('SELECT id FROM par');
+    assert.deepEqual(
+      rows.map((r) => r.id).sort(),
+      batch
+        .filter((_, i) => i !== 537)
+        .map((ev) => ev.id)
+        .sort(),
+    );
+    assert.equal(await metric('polku_postgres_rows_total', { result: 'inserted' }), 999);
+    assert.equal(await metric('polku_postgres_rows_total', { result: 'rejected' }), 1);
+    // A resend of the whole batch adds no row twice; the refused one fails again, alone.
+    const again = await e.emit(batch);
+    assert.ok(again.status === 'partial');
+    assert.deepEqual(
+      again.failures.map((f) => f.index),
+      [537],
+    );
+    assert.equal((await client.query('SELECT count(*)::int AS n FROM par')).rows[0].n, 999);
+  });
+
   test('the server gone: the batch is retryable; back: it goes in', async () => {
     await client.query(defaultTableDdl('outage'));
     const { e, metric } = emitter({ table: 'outage', connectTimeoutMs: 1000 });

@@ -101,6 +101,24 @@ for (const mode of ['script', 'pipeline'] as const) {
       assert.equal(sample(text, 'polku_redis_emitter_batches_total{emitter="r2",outcome="partial"}'), 1);
     });
 
+    test('a batch over eventsPerCommand goes as several commands: entries in batch order; a refusal in the third fails alone at its index', async () => {
+      await client.set('t6:bad', 'a string');
+      const { e, registry } = await emitter({ name: 'r6', stream: 't6:{source}', eventsPerCommand: 100 });
+      const events = Array.from({ length: 350 }, (_, i) => fullEvent({ id: `c${i}`, source: i === 237 ? 'bad' : 'ok' }));
+      const result = await e.emit(events);
+      assert.ok(result.status === 'partial', JSON.stringify(result));
+      assert.deepEqual(
+        result.failures.map((f) => [f.index, f.retryable]),
+        [[237, false]],
+      );
+      assert.match(result.failures[0]!.error, /^redis XADD: WRONGTYPE/);
+      assert.deepEqual(
+        (await entries('t6:ok')).map((f) => f['id']!.toString()),
+        events.filter((_, i) => i !== 237).map((ev) => ev.id),
+      );
+      assert.equal(sample(await registry.metrics(), 'polku_redis_emitter_batches_total{emitter="r6",outcome="partial"}'), 1);
+    });
+
     test('stream names are capped: past maxStreams, events go to the overflow stream, counted', async () => {
       const { e, registry } = await emitter({ name: 'r3', stream: 't3:{source}', maxStreams: 2 });
       const events = ['a', 'b', 'c', 'a', 'd'].map((s, i) => fullEvent({ id: `o${i}`, source: s }));
@@ -140,6 +158,10 @@ for (const mode of ['script', 'pipeline'] as const) {
       assert.throws(
         () => new RedisStreamEmitter({ url: 'redis://x', batchCommand: 'multi' as never }),
         /batchCommand must be script or pipeline/,
+      );
+      assert.throws(
+        () => new RedisStreamEmitter({ url: 'redis://x', eventsPerCommand: 0 }),
+        /eventsPerCommand must be a positive whole number, got 0/,
       );
     });
 
