@@ -10,7 +10,14 @@ import {
 } from '../gen/polku/v1/plugin.js';
 import type { PluginOptions, PluginServer } from './options.js';
 import { startPlugin, unary } from './plugin-server.js';
+import { decodeEmitRequest } from './emit-request-decoder.js';
 import { messageOf } from './runtime.js';
+
+/** The generated service with the SDK's faster EmitRequest decoder (same objects, less CPU). */
+const EMITTER_SERVICE = {
+  ...EmitterPluginService,
+  emit: { ...EmitterPluginService.emit, requestDeserialize: decodeEmitRequest },
+} as const;
 
 /** One event the emitter could not deliver. */
 export interface EmitFailure {
@@ -59,7 +66,7 @@ export async function serveEmitter(options: EmitterPluginOptions): Promise<Plugi
     emitterName: options.emitterName || options.name,
     capabilities: [...(options.capabilities ?? [])],
   };
-  return startPlugin(options, info, EmitterPluginService, (life) => ({
+  return startPlugin(options, info, EMITTER_SERVICE, (life) => ({
     emit: unary<EmitRequest, EmitResponse>(life.logger, 'Emit', async ({ events }) => {
       if (events.length === 0) return { successCount: 0n, failedEventIds: [], errors: [] };
       try {

@@ -69,6 +69,60 @@ describe('ExternalEmitter against a real plugin process', () => {
     await e.shutdown();
   });
 
+  test('a batch split into concurrent calls: each call answered on its own, every failure at its event', async () => {
+    const file = recordFile();
+    const plugin = await startPlugin('emitter', 0, [file]);
+    const { emitter: e, registry } = emitter(plugin.address, { maxCallsInFlight: 4, minEventsPerCall: 3 });
+    const modes = [
+      ...['delay', 'retryable', ''], // call 1 answers last (its event 0 holds the answer 400 ms)
+      ...['', 'permanent', 'retryable'], // call 2; its 'dup' is the first copy of the id
+      ...['', 'invalid', ''], // call 3 is refused as a whole (INVALID_ARGUMENT)
+      ...['', '', 'once'], // call 4; 'once' fails the first time the plugin sees the id
+    ];
+    const ids = modes.map((_, i) => (i === 5 || i === 6 ? 'dup' : `e${i}`));
+    const batch = modes.map((mode, i) =>
+      mode === 'delay' ? Event.fromPartial({ id: ids[i]!, metadata: { delay_ms: '400' } }) : event(ids[i]!, mode),
+    );
+    const refused = `plugin at ${plugin.address}: INVALID_ARGUMENT: an event says invalid`;
+    assert.deepEqual(await e.emit(batch), {
+      status: 'partial',
+      failures: [
+        { index: 1, retryable: true, error: 'try later' },
+        { index: 4, retryable: false, error: 'rejected for good' },
+        { index: 5, retryable: true, error: 'try later' },
+        { index: 6, retryable: false, error: refused },
+        { index: 7, retryable: false, error: refused },
+        { index: 8, retryable: false, error: refused },
+        { index: 11, retryable: true, error: 'try later' },
+      ],
+    });
+    // The plugin records a call's events when it answers: calls 2 and 4 were answered while call 1
+    // was still waiting, so they were in flight together (call 3 was refused, nothing recorded).
+    const order = record(file).map((l) => l.split(' ')[0]);
+    assert.deepEqual(order.slice(0, 6).sort(), ['dup', 'e10', 'e11', 'e3', 'e4', 'e9']);
+    assert.deepEqual(order.slice(6), ['e0', 'e1', 'e2']);
+    assert.equal(await metric(registry, 'polku_plugin_calls_total', { plugin: 'fixture', method: 'Emit', outcome: 'ok' }), 3);
+    assert.equal(await metric(registry, 'polku_plugin_calls_total', { plugin: 'fixture', method: 'Emit', outcome: 'error' }), 1);
+    await e.shutdown();
+  });
+
+  test('a batch over maxCallBytes goes in several calls, each under the limit; an event over it goes alone', async () => {
+    const file = recordFile();
+    const plugin = await startPlugin('emitter', 0, [file]);
+    const { emitter: e, registry } = emitter(plugin.address, { maxCallBytes: 2_500 });
+    const big = (id: string, bytes: number) => Event.fromPartial({ id, payload: Buffer.alloc(bytes, 1) });
+    // ~1 kB each: two fit in a call; the 3 kB one is over the limit alone.
+    const batch = [big('a', 1_000), big('b', 1_000), big('c', 1_000), big('d', 3_000), big('e', 1_000)];
+    assert.deepEqual(await e.emit(batch), { status: 'success' });
+    assert.deepEqual(
+      record(file).map((l) => l.split(' ')[0]),
+      ['a', 'b', 'c', 'd', 'e'],
+    );
+    // a+b, c, d, e: one call in flight at a time (the default), in batch order.
+    assert.equal(await metric(registry, 'polku_plugin_calls_total', { plugin: 'fixture', method: 'Emit', outcome: 'ok' }), 4);
+    await e.shutdown();
+  });
+
   test('a refused call is failed, a dead plugin retryable, and neither throws', async () => {
     const file = recordFile();
     const plugin = await startPlugin('emitter', 0, [file]);

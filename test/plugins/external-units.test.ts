@@ -53,6 +53,9 @@ describe('plugin addresses', () => {
     refuses(() => externalIngestor('csv', 'h:1', { maxConcurrency: 1.5 }), /maxConcurrency must be a positive integer/);
     refuses(() => externalEmitter('', 'h:1'), /non-empty name/);
     refuses(() => externalEmitter('x', 'h:1', { connectTimeoutMs: -1 }), /connectTimeoutMs/);
+    refuses(() => externalEmitter('x', 'h:1', { maxCallsInFlight: 0 }), /maxCallsInFlight must be a positive integer/);
+    refuses(() => externalEmitter('x', 'h:1', { minEventsPerCall: 2.5 }), /minEventsPerCall must be a positive integer/);
+    refuses(() => externalEmitter('x', 'h:1', { maxCallBytes: -1 }), /maxCallBytes must be a positive integer/);
     const ingestor = externalIngestor(['csv', 'tsv'], 'h:1');
     assert.equal(ingestor.name, 'external:csv');
     assert.deepEqual(ingestor.sources, ['csv', 'tsv']);
