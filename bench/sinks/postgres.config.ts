@@ -11,4 +11,5 @@ export default hub()
       rowsPerStatement: 500,
     }),
   )
+  .buffer({ capacity: 20_000, overflow: 'block' }) // intake waits for PostgreSQL instead of refusing, as the Redis and NATS runs do
   .delivery({ batchSize: Number(process.env['POLKU_BENCH_BATCH'] ?? 2000) });
