@@ -18,11 +18,22 @@
  *    minus a fresh process that imports nothing. Not additive: packages share node's own lazily
  *    loaded internals (the CommonJS loader, streams, http), so the first one pays for those.
  *
- * Options: --settle-ms N (default 3000), --only idle|imports, --json.
+ * 3. Full speed, in memory (bench/run.ts --skip-agents --skip-otlp, its gateway and the bare
+ *    grpc-js server in the same run): the gateway's peak RSS over the bare server's (target
+ *    ≤ 1.15×), events/s beside it. Then the chart's case: the same load on a gateway with
+ *    discovery on (against the stand-in API server) and the --max-old-space-size the chart
+ *    derives from its default memory limit (charts/polku/values.yaml: resources.limits.memory ×
+ *    nodeOptions.heapPercent), whose peak must stay under 70 % of that limit. bench/run.ts runs
+ *    the gateway from the TypeScript sources through tsx, which the image does not: its figures
+ *    are a little above a compiled gateway's, on the safe side for the limit.
+ *
+ * Options: --settle-ms N (default 3000), --duration-ms N (full-speed window, default 3000),
+ * --only idle|imports|load, --json.
  * Needs a build (`npm run build`); `npm run bench:footprint` runs one first.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,6 +45,7 @@ const { values } = parseArgs({
   options: {
     'settle-ms': { type: 'string', default: '3000' },
     only: { type: 'string' },
+    'duration-ms': { type: 'string', default: '3000' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -41,8 +53,8 @@ const SETTLE_MS = Number(values['settle-ms']);
 const READY_TIMEOUT_MS = 30_000;
 const BIN = join(REPO_ROOT, 'bin', 'polku.js');
 
-/** The issue's idle targets (docs/benchmarks.md). */
-const TARGETS = { idleMb: 65, idleDiscoveryMb: 85 };
+/** The issue's targets (docs/benchmarks.md). */
+const TARGETS = { idleMb: 65, idleDiscoveryMb: 85, peakOverBare: 1.15, shareOfChartLimit: 0.7 };
 
 const OFF = { POLKU_HTTP_ADDR: 'off', POLKU_OTLP_GRPC_ADDR: 'off', POLKU_OTLP_HTTP_ADDR: 'off' };
 const HTTP_ON = { POLKU_HTTP_ADDR: '127.0.0.1:0' };
@@ -115,6 +127,53 @@ const IMPORTS: ReadonlyArray<{ specifier: string; when: string }> = [
   { specifier: './dist/cli/serve.js', when: '`polku serve`: its module graph, before it starts anything' },
 ];
 
+interface LoadFigure {
+  name: string;
+  gatewayPeakMb: number;
+  gatewayPerSec: number;
+  gatewayCpuCores: number;
+  barePeakMb: number | null;
+  barePerSec: number | null;
+}
+
+/** The chart's default memory limit (MiB) and the old-space size it derives from it, read from values.yaml. */
+function chartMemory(): { limitMiB: number; maxOldSpaceMiB: number } {
+  const values = readFileSync(join(REPO_ROOT, 'charts', 'polku', 'values.yaml'), 'utf8');
+  const limit = /^resources:\n(?:[ #].*\n)*? {2}limits:\n(?: {4}.*\n)*? {4}memory: (\d+)Mi$/m.exec(values);
+  const percent = /^ {2}heapPercent: (\d+)$/m.exec(values);
+  if (!limit || !percent) throw new Error('charts/polku/values.yaml: resources.limits.memory (in Mi) or nodeOptions.heapPercent not found');
+  const limitMiB = Number(limit[1]);
+  return { limitMiB, maxOldSpaceMiB: Math.floor((limitMiB * Number(percent[1])) / 100) };
+}
+
+/**
+ * One bench/run.ts run (native polku batches at full speed), its --json read back. Asynchronous:
+ * the stand-in API server the gateway's discovery talks to lives in this process.
+ */
+async function load(name: string, env: Record<string, string>, bare: boolean): Promise<LoadFigure> {
+  const args = ['--import', 'tsx', 'bench/run.ts', '--json', '--skip-agents', '--skip-otlp'];
+  // Not the default config's path: that one also runs the OtlpEmitter bench afterwards.
+  args.push('--config', './bench/bench.config.ts', '--duration-ms', values['duration-ms'], '--warmup-ms', '1000');
+  if (!bare) args.push('--skip-bare');
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const [code] = (await once(child, 'close')) as [number | null];
+  if (code !== 0) throw new Error(`${name}: bench/run.ts failed (${code})`);
+  const json = JSON.parse(stdout.slice(stdout.lastIndexOf('\n{\n'))) as {
+    gateway: { peakRssMb: number; serverCpuCores: number; fullSpeed: { acceptedPerSec: number } };
+    bare: { peakRssMb: number; fullSpeed: { acceptedPerSec: number } } | null;
+  };
+  return {
+    name,
+    gatewayPeakMb: json.gateway.peakRssMb,
+    gatewayPerSec: json.gateway.fullSpeed.acceptedPerSec,
+    gatewayCpuCores: json.gateway.serverCpuCores,
+    barePeakMb: json.bare?.peakRssMb ?? null,
+    barePerSec: json.bare?.fullSpeed.acceptedPerSec ?? null,
+  };
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`).join('\n');
@@ -124,44 +183,37 @@ async function main(): Promise<void> {
   if (!existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'))) throw new Error('no dist/: run `npm run build` first');
   installChildCleanup();
   const only = values.only;
-  const result: { idle?: IdleFigure[]; imports?: Array<{ specifier: string; when: string; mb: number }>; nodeMb?: number } = {};
+  const result: Result = {};
+  const api = await new FakeApiServer().start();
+  const dir = mkdtempSync(join(tmpdir(), 'polku-footprint-'));
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
+  const DISCOVERY = { POLKU_DISCOVERY: 'kubernetes', KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: '', NODE_NAME: 'node-1' };
+  try {
+    await measure(only, result, DISCOVERY);
+  } finally {
+    await api.stop();
+  }
 
+  print(result);
+}
+
+async function measure(only: string | undefined, result: Result, DISCOVERY: Record<string, string>): Promise<void> {
   if (only === undefined || only === 'idle') {
-    const api = await new FakeApiServer().start();
-    const dir = mkdtempSync(join(tmpdir(), 'polku-footprint-'));
-    const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
-    try {
-      const figures: IdleFigure[] = [];
-      const configs: Array<[string, Record<string, string>]> = [
-        ['everything off', OFF],
-        ['+ HTTP front door', { ...OFF, ...HTTP_ON }],
-        ['+ OTLP ports', { ...OFF, ...OTLP_ON }],
-        ['defaults (HTTP + OTLP on)', { ...HTTP_ON, ...OTLP_ON }],
-        [
-          'defaults + discovery',
-          {
-            ...HTTP_ON,
-            ...OTLP_ON,
-            POLKU_DISCOVERY: 'kubernetes',
-            KUBECONFIG: kubeconfig,
-            KUBERNETES_SERVICE_HOST: '',
-            NODE_NAME: 'node-1',
-          },
-        ],
-        [
-          'off + discovery',
-          { ...OFF, POLKU_DISCOVERY: 'kubernetes', KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: '', NODE_NAME: 'node-1' },
-        ],
-      ];
-      for (const [name, env] of configs) {
-        log(`idle: ${name}`);
-        figures.push(await idle(name, env));
-      }
-      result.idle = figures;
-    } finally {
-      await api.stop();
+    const figures: IdleFigure[] = [];
+    const configs: Array<[string, Record<string, string>]> = [
+      ['everything off', OFF],
+      ['+ HTTP front door', { ...OFF, ...HTTP_ON }],
+      ['+ OTLP ports', { ...OFF, ...OTLP_ON }],
+      ['defaults (HTTP + OTLP on)', { ...HTTP_ON, ...OTLP_ON }],
+      ['defaults + discovery', { ...HTTP_ON, ...OTLP_ON, ...DISCOVERY }],
+      ['off + discovery', { ...OFF, ...DISCOVERY }],
+    ];
+    for (const [name, env] of configs) {
+      log(`idle: ${name}`);
+      figures.push(await idle(name, env));
     }
+    result.idle = figures;
   }
 
   if (only === undefined || only === 'imports') {
@@ -171,6 +223,33 @@ async function main(): Promise<void> {
     result.imports = IMPORTS.map(({ specifier, when }) => ({ specifier, when, mb: importRss(specifier) - nodeMb }));
   }
 
+  if (only === undefined || only === 'load') {
+    const chart = chartMemory();
+    result.chart = chart;
+    log('full speed, in memory: gateway and bare grpc-js server (bench/run.ts)');
+    const plain = await load('gateway vs bare server', {}, true);
+    log(`full speed under the chart's defaults: discovery on, --max-old-space-size=${chart.maxOldSpaceMiB}`);
+    const charted = await load(
+      `chart defaults (discovery, --max-old-space-size=${chart.maxOldSpaceMiB})`,
+      {
+        ...DISCOVERY,
+        BENCH_GATEWAY_NODE_ARGS: `--max-old-space-size=${chart.maxOldSpaceMiB}`,
+      },
+      false,
+    );
+    result.load = [plain, charted];
+  }
+}
+
+type Result = {
+  idle?: IdleFigure[];
+  imports?: Array<{ specifier: string; when: string; mb: number }>;
+  nodeMb?: number;
+  load?: LoadFigure[];
+  chart?: { limitMiB: number; maxOldSpaceMiB: number };
+};
+
+function print(result: Result): void {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return;
@@ -194,6 +273,32 @@ async function main(): Promise<void> {
   if (result.imports) {
     console.log(`\nImport cost: RSS over a fresh node process (${result.nodeMb!.toFixed(1)} MB), each in its own process\n`);
     console.log(table([['import', 'MB', 'loaded when'], ...result.imports.map((i) => [`\`${i.specifier}\``, i.mb.toFixed(1), i.when])]));
+  }
+  if (result.load && result.chart) {
+    const [plain, charted] = result.load as [LoadFigure, LoadFigure];
+    const limitMb = (result.chart.limitMiB * 1048576) / 1e6;
+    const ratio = plain.barePeakMb ? plain.gatewayPeakMb / plain.barePeakMb : NaN;
+    const share = charted.gatewayPeakMb / limitMb;
+    const perEvent = (f: LoadFigure): string => `${((f.gatewayCpuCores / f.gatewayPerSec) * 1e6).toFixed(2)} µs`;
+    console.log(`\nFull speed, in memory (bench/run.ts, native polku batches, ${values['duration-ms']} ms)\n`);
+    console.log(
+      table([
+        ['figure', 'value', 'target', 'verdict'],
+        ['gateway peak RSS', `${plain.gatewayPeakMb.toFixed(1)} MB`, '', ''],
+        ['bare grpc-js server peak RSS', `${plain.barePeakMb?.toFixed(1) ?? 'n/a'} MB`, '', ''],
+        ['gateway / bare peak RSS', ratio.toFixed(2), `≤ ${TARGETS.peakOverBare}`, ratio <= TARGETS.peakOverBare ? 'PASS' : 'MISS'],
+        ['gateway / bare accepted events/s', `${Math.round(plain.gatewayPerSec)} / ${Math.round(plain.barePerSec ?? 0)}`, '', ''],
+        ['gateway CPU per accepted event', perEvent(plain), '', ''],
+        [`${charted.name}: peak RSS`, `${charted.gatewayPeakMb.toFixed(1)} MB`, '', ''],
+        [
+          `… as a share of the chart's ${result.chart.limitMiB}Mi limit`,
+          `${(share * 100).toFixed(0)} %`,
+          `≤ ${TARGETS.shareOfChartLimit * 100} %`,
+          share <= TARGETS.shareOfChartLimit ? 'PASS' : 'MISS',
+        ],
+        [`${charted.name}: accepted events/s`, String(Math.round(charted.gatewayPerSec)), '', ''],
+      ]),
+    );
   }
 }
 
