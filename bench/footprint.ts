@@ -110,7 +110,10 @@ function importRss(specifier: string): number {
 /** What is imported, in which code path: the figure is what that path costs over plain node. */
 const IMPORTS: ReadonlyArray<{ specifier: string; when: string }> = [
   { specifier: '@grpc/grpc-js', when: 'always (the gRPC port)' },
-  { specifier: 'grpc-health-check', when: 'always (grpc.health.v1; pulls @grpc/proto-loader + protobufjs)' },
+  {
+    specifier: 'grpc-health-check',
+    when: 'no longer (it built its codecs with @grpc/proto-loader + protobufjs; src/server/health-service.ts serves grpc.health.v1)',
+  },
   { specifier: '@bufbuild/protobuf', when: 'always (the generated codecs)' },
   { specifier: 'prom-client', when: 'always (/metrics)' },
   { specifier: 'pino', when: 'always (logs)' },

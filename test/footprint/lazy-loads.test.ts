@@ -1,8 +1,10 @@
 // What `polku serve` loads is what it uses: the HTTP front door (fastify), the OTLP receiver and
 // its codecs, the sinks' client libraries and the Kubernetes client are imported only when
-// their setting turns them on (docs/benchmarks.md, "Footprint", has what each costs). The process
-// runs with a preload that records every module it resolves (test/helpers/import-recorder.mjs);
-// the same recorder sees them when they are on, so an empty list is not a blind recorder.
+// their setting turns them on (docs/benchmarks.md, "Footprint", has what each costs), and
+// grpc-health-check (with the protobufjs codecs it builds at import) not at all: the gateway
+// serves grpc.health.v1 itself. The process runs with a preload that records every module it
+// resolves (test/helpers/import-recorder.mjs); the same recorder sees the optional parts when
+// they are on, so an empty list is not a blind recorder.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +27,9 @@ const PARTS = {
   '@nats-io': '/node_modules/@nats-io/',
   '@aws-sdk/client-s3': '/node_modules/@aws-sdk/client-s3/',
   '@kubernetes/client-node': '/node_modules/@kubernetes/client-node/',
+  // grpc.health.v1 is served by src/server/health-service.ts: no proto-loader/protobufjs at start.
+  'grpc-health-check': '/node_modules/grpc-health-check/',
+  '@grpc/proto-loader': '/node_modules/@grpc/proto-loader/',
 } as const;
 type Part = keyof typeof PARTS;
 
