@@ -1,34 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { isPolkuError, StorageError } from '../errors.js';
-import { dlqCommand, replayCommand } from './admin.js';
 import { commandHelp, EXIT, parseFlags, type Command } from './command.js';
 import { didYouMean } from '../config/did-you-mean.js';
-import { pluginsCommand } from './plugins.js';
-import { sendCommand } from './send.js';
-import { serveCommand } from './serve.js';
-import { validateCommand } from './validate.js';
-import { sinksCommand } from './sinks.js';
-import { tapCommand } from './tap.js';
-import { tenantsCommand } from './tenants.js';
-import { testCommand } from './test-command.js';
-import { topCommand } from './top.js';
 
 /**
  * The commands, in the order `polku --help` lists them. A new command is one file exporting a
- * {@link Command} and one line here.
+ * {@link Command} and one line here. Each is imported when it runs (or for help), not all at
+ * start: `polku serve` then holds only its own modules (docs/benchmarks.md, "Footprint").
  */
-const COMMANDS: readonly Command[] = [
-  serveCommand,
-  validateCommand,
-  sendCommand,
-  dlqCommand,
-  replayCommand,
-  pluginsCommand,
-  tapCommand,
-  topCommand,
-  testCommand,
-  tenantsCommand,
-  sinksCommand,
+const COMMANDS: ReadonlyArray<{ readonly name: string; readonly load: () => Promise<Command> }> = [
+  { name: 'serve', load: async () => (await import('./serve.js')).serveCommand },
+  { name: 'validate', load: async () => (await import('./validate.js')).validateCommand },
+  { name: 'send', load: async () => (await import('./send.js')).sendCommand },
+  { name: 'dlq', load: async () => (await import('./admin.js')).dlqCommand },
+  { name: 'replay', load: async () => (await import('./admin.js')).replayCommand },
+  { name: 'plugins', load: async () => (await import('./plugins.js')).pluginsCommand },
+  { name: 'tap', load: async () => (await import('./tap.js')).tapCommand },
+  { name: 'top', load: async () => (await import('./top.js')).topCommand },
+  { name: 'test', load: async () => (await import('./test-command.js')).testCommand },
+  { name: 'tenants', load: async () => (await import('./tenants.js')).tenantsCommand },
+  { name: 'sinks', load: async () => (await import('./sinks.js')).sinksCommand },
 ];
 
 /** The package's version, from its package.json (two folders up from src/cli/ and dist/cli/ alike). */
@@ -37,15 +28,16 @@ export function version(): string {
   return pkg.version;
 }
 
-function overview(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+async function overview(): Promise<string> {
+  const commands = await Promise.all(COMMANDS.map((c) => c.load()));
+  const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'polku — event gateway for Kubernetes',
     '',
     'Usage: polku <command> [options]',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     "Run 'polku <command> --help' for a command's options.",
     'Options for every command: --debug (stack traces), -h/--help; polku --version prints the version.',
@@ -74,13 +66,13 @@ export async function main(argv: readonly string[]): Promise<number> {
 async function dispatch(name: string | undefined, rest: string[], debug: boolean): Promise<number> {
   switch (name) {
     case undefined:
-      console.error(overview());
+      console.error(await overview());
       return EXIT.usage;
     case 'help':
     case '--help':
     case '-h': {
-      const c = rest[0] === undefined ? undefined : find(rest[0]);
-      console.log(c ? commandHelp(c) : overview());
+      const c = rest[0] === undefined ? undefined : await find(rest[0]);
+      console.log(c ? commandHelp(c) : await overview());
       return EXIT.ok;
     }
     case 'version':
@@ -89,7 +81,7 @@ async function dispatch(name: string | undefined, rest: string[], debug: boolean
       console.log(version());
       return EXIT.ok;
   }
-  const command = find(name);
+  const command = await find(name);
   if (before(rest).some((a) => a === '--help' || a === '-h')) {
     console.log(commandHelp(command));
     return EXIT.ok;
@@ -99,9 +91,9 @@ async function dispatch(name: string | undefined, rest: string[], debug: boolean
   return command.run({ values, positionals, debug });
 }
 
-function find(name: string): Command {
-  const command = COMMANDS.find((c) => c.name === name);
-  if (command) return command;
+async function find(name: string): Promise<Command> {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (entry) return entry.load();
   const near = didYouMean(
     name,
     COMMANDS.map((c) => c.name),

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import { loadPg } from '../emit/postgres.js';
 import { DEFAULT_POSTGRES_TABLE, defaultTableDdl } from '../emit/postgres-sql.js';
 import { polkuError } from '../errors.js';
 import { ownArgsCommand, type Command } from './command.js';
@@ -32,6 +32,7 @@ export async function runSinks(args: string[]): Promise<number> {
   }
   if (values.connection === undefined)
     throw polkuError('POLKU_ERR_CLI_USAGE', `polku sinks init postgres needs --connection\n\n${SINKS_USAGE}`);
+  const pg = await loadPg();
   const client = new pg.Client({ connectionString: values.connection, connectionTimeoutMillis: 10_000 });
   try {
     await client.connect();

@@ -1,4 +1,6 @@
-import pg from 'pg';
+// Types only: `pg` is loaded when the first batch needs the pool (loadPg), so a gateway or a
+// pipeline module that imports 'polku' without writing to PostgreSQL never pays for it.
+import type pg from 'pg';
 import { systemClock, type Clock } from '../clock.js';
 import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
@@ -62,7 +64,10 @@ interface Judged {
  */
 export class PostgresEmitter implements Emitter {
   readonly name: string;
-  private readonly pool: pg.Pool;
+  private readonly poolConfig: pg.PoolConfig;
+  /** Opened by the first statement (see openPool); null until then. */
+  private pool: pg.Pool | null = null;
+  private opening: Promise<pg.Pool> | null = null;
   private readonly plan: InsertPlan;
   private readonly rowsPerStatement: number;
   private clock: Clock = systemClock;
@@ -83,17 +88,26 @@ export class PostgresEmitter implements Emitter {
       throw polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: connectionString is required`);
     }
     this.plan = insertPlan(owner, options.table ?? DEFAULT_POSTGRES_TABLE, options.columns ?? DEFAULT_POSTGRES_COLUMNS);
-    this.pool = new pg.Pool({
+    this.poolConfig = {
       connectionString: options.connectionString,
       max: poolSize,
       connectionTimeoutMillis: connectTimeoutMs,
       query_timeout: timeoutMs,
       application_name: `polku-${this.name}`,
       allowExitOnIdle: true,
+    };
+  }
+
+  /** The pool, created (and `pg` loaded) by the first statement; a pool opens no connection before then anyway. */
+  private openPool(): Promise<pg.Pool> {
+    this.opening ??= loadPg().then((pgModule) => {
+      const pool = new pgModule.Pool(this.poolConfig);
+      // An idle connection the server closes (a restart, pg_ctl stop) reports here; without a
+      // listener the process would crash. The pool drops it; the next statement opens a new one.
+      pool.on('error', (err) => this.log?.warn({ err }, 'idle PostgreSQL connection lost; the pool replaces it'));
+      return (this.pool = pool);
     });
-    // An idle connection the server closes (a restart, pg_ctl stop) reports here; without a
-    // listener the process would crash. The pool drops it; the next statement opens a new one.
-    this.pool.on('error', (err) => this.log?.warn({ err }, 'idle PostgreSQL connection lost; the pool replaces it'));
+    return this.opening;
   }
 
   init(ctx: ComponentContext): void {
@@ -134,7 +148,8 @@ export class PostgresEmitter implements Emitter {
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.end();
+    const pool = this.pool ?? (this.opening ? await this.opening : null);
+    await pool?.end();
   }
 
   /**
@@ -148,7 +163,8 @@ export class PostgresEmitter implements Emitter {
     const started = this.clock.monotonicMs();
     let judged: Judged;
     try {
-      const res = await this.pool.query({ text: this.plan.sql, values: params });
+      const pool = this.pool ?? (await this.openPool());
+      const res = await pool.query({ text: this.plan.sql, values: params });
       this.series?.statement((this.clock.monotonicMs() - started) / 1000);
       const inserted = res.rowCount ?? 0;
       this.series?.rows(inserted, hi - lo - inserted, 0);
@@ -203,4 +219,11 @@ function positive(owner: string, option: string, value: number): number {
     throw polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: ${option} must be a positive whole number, got ${value}`);
   }
   return value;
+}
+
+/** `pg`, imported once on first use (CommonJS: its API is the default export). */
+let pgLoaded: Promise<typeof pg> | null = null;
+export function loadPg(): Promise<typeof pg> {
+  pgLoaded ??= import('pg').then((m) => m.default);
+  return pgLoaded;
 }

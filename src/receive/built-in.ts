@@ -1,8 +1,9 @@
 import { PolkuGatewayReceiver } from './polku-gateway/gateway-receiver.js';
 import { LegacyPorttiReceiver } from './portti/legacy-portti-receiver.js';
 import { PorttiReceiver } from './portti/portti-receiver.js';
-import { OtlpReceiver, type OtlpReceiverOptions } from './otlp/otlp-receiver.js';
-import { HttpReceiver, type HttpReceiverOptions, type HttpSettings } from './http/http-receiver.js';
+import type { OtlpReceiverOptions } from './otlp/otlp-receiver.js';
+import type { HttpReceiverOptions, HttpSettings } from './http/http-receiver.js';
+import { lazyReceiver } from './lazy-receiver.js';
 import type { Receiver } from './receiver.js';
 
 /**
@@ -17,10 +18,11 @@ export function builtInReceivers(o: BuiltInReceiverOptions = {}): Receiver[] {
     new PorttiReceiver(),
     // The older polku.v1.PorttiService beside Gateway (K8sEvent → one event each).
     new LegacyPorttiReceiver(),
-    // OpenTelemetry logs in, on ports of its own.
-    ...(o.otlp && (o.otlp.grpcAddr || o.otlp.httpAddr) ? [new OtlpReceiver(o.otlp)] : []),
-    // The HTTP front door (POST /v1/events), on a port of its own.
-    ...(o.http?.addr ? [new HttpReceiver({ ...o.http, addr: o.http.addr })] : []),
+    // OpenTelemetry logs in, on ports of its own. Loaded only when on: its codecs and second gRPC
+    // server are memory an agent-only gateway never uses.
+    ...(o.otlp && (o.otlp.grpcAddr || o.otlp.httpAddr) ? [otlpReceiver(o.otlp)] : []),
+    // The HTTP front door (POST /v1/events), on a port of its own; fastify is loaded only when on.
+    ...(o.http?.addr ? [httpReceiver({ ...o.http, addr: o.http.addr })] : []),
   ];
 }
 
@@ -30,4 +32,12 @@ export interface BuiltInReceiverOptions {
   otlp?: OtlpReceiverOptions | undefined;
   /** The HTTP front door (POLKU_HTTP_*); absent or its address off: not served. */
   http?: (HttpSettings & Pick<HttpReceiverOptions, 'tls' | 'connections'>) | undefined;
+}
+
+function otlpReceiver(o: OtlpReceiverOptions): Receiver {
+  return lazyReceiver('otlp', async () => new (await import('./otlp/otlp-receiver.js')).OtlpReceiver(o));
+}
+
+function httpReceiver(o: HttpReceiverOptions): Receiver {
+  return lazyReceiver('http', async () => new (await import('./http/http-receiver.js')).HttpReceiver(o));
 }

@@ -1,11 +1,11 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
 import type { Registry } from 'prom-client';
 import { parseAddress } from '../config/env-parsers.js';
 import { polkuError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { GrpcServiceBinding } from '../receive/receiver.js';
 import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connection-guard.js';
+import { HealthService } from './health-service.js';
 import { addReflection, reflectedServices } from './reflection.js';
 
 export { PROTO_DIR } from '../proto-dir.js';
@@ -47,7 +47,7 @@ export interface GrpcServerOptions {
  */
 export class GrpcServer {
   private readonly server: Server;
-  private readonly health: HealthImplementation;
+  private readonly health: HealthService;
   /** Names grpc.health.v1 reports: '' is the whole server, as Kubernetes probes ask. */
   private readonly healthNames: readonly string[];
   private readonly credentials: ServerCredentials;
@@ -73,8 +73,8 @@ export class GrpcServer {
     for (const s of o.services) this.server.addService(s.definition, s.implementation);
 
     this.healthNames = ['', ...new Set(o.services.flatMap((s) => (s.healthServiceName === undefined ? [] : [s.healthServiceName])))];
-    this.health = new HealthImplementation(Object.fromEntries(this.healthNames.map((s) => [s, 'NOT_SERVING' as const])));
-    this.health.addToServer(this.server);
+    this.health = new HealthService(Object.fromEntries(this.healthNames.map((s) => [s, 'NOT_SERVING' as const])));
+    this.server.addService(this.health.definition, this.health.implementation());
 
     const reflected = reflectedServices(o.services);
     for (const missing of reflected.missing) {
