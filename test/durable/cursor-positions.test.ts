@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { checkDurableDir, describeCheck } from '../../src/buffer/durable/check-log.js';
 import { POSITION_SLOT_BYTES } from '../../src/buffer/durable/cursor-positions.js';
 import { CursorStore } from '../../src/buffer/durable/cursor-store.js';
 import { FakeTimers } from '../../src/testing/index.js';
@@ -132,6 +133,30 @@ describe('cursor positions file', () => {
     assert.equal(store.positionWrites, 0);
     assert.equal(store.flushCount, 2, 'the JSON file took the moves');
     assert.ok((await onDisk(file)).every(([, seq]) => seq === 2));
+    await store.close();
+  });
+
+  test('polku validate (checkDurableDir) reads both files and says where the positions came from when cursors.json does not check', async () => {
+    const dir = dirs.make();
+    mkdirSync(join(dir, 'events')); // a log with nothing in it yet
+    const file = join(dir, 'cursors.json');
+    const timers = new FakeTimers();
+    const store = await CursorStore.open(file, { timers, persistEveryMs: 1 });
+    store.set('receiver', 5);
+    await store.flush();
+    store.set('receiver', 20);
+    timers.advance(1);
+    await until(() => store.positionWrites === 1, 'the positions write');
+    const line = async (): Promise<string> =>
+      describeCheck(await checkDurableDir(dir))
+        .split('\n')
+        .find((l) => l.includes('cursors '))!;
+    assert.equal((await line()).trim(), 'cursors       receiver@20');
+    writeFileSync(file, 'not json');
+    assert.equal((await line()).trim(), 'cursors       cursors.json does not check; cursors.pos holds receiver@20');
+    writeFileSync(file.replace(/\.json$/, '.pos'), '');
+    assert.equal((await line()).trim(), 'cursors       cursors.json does not check: emitters restart at the end of the log');
+    assert.equal(store.positionWrites, 1, 'the check wrote nothing');
     await store.close();
   });
 });
