@@ -55,15 +55,17 @@ describe('cursor positions file', () => {
     const timers = new FakeTimers();
     const store = await CursorStore.open(file, { timers, persistEveryMs: 5 });
     store.set('a', 1);
-    timers.advance(5); // the write starts
+    await store.flush(); // a new name goes to the JSON file; moves go to the positions file
     store.set('a', 2);
+    timers.advance(5); // the write starts
+    store.set('a', 3);
     store.set('b', 7);
     assert.equal(timers.pending, 0, 'no second timer while the write runs');
     await until(() => timers.pending === 1, 'the follow-up timer once the write finished');
     timers.advance(5);
     await until(() => store.positionWrites === 2, 'the follow-up write');
     assert.deepEqual(await onDisk(file), [
-      ['a', 2],
+      ['a', 3],
       ['b', 7],
     ]);
     await store.close();

@@ -46,8 +46,9 @@ export class CursorStore {
   private flushedChanges = 0;
   private inFlight: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
-  /** `changes` when the positions file was last written. */
-  private positionedChanges = 0;
+  /** Moves of known cursors so far, and how many of them the positions file has. */
+  private moves = 0;
+  private positionedMoves = 0;
   /** A name came since the JSON file was last written (it alone records names), or positions did not fit a slot. */
   private namesChanged = false;
   private persistTimer: TimerHandle | undefined;
@@ -123,10 +124,15 @@ export class CursorStore {
     if (!Number.isFinite(seq)) throw polkuError('POLKU_ERR_OPTION_INVALID', `cursor ${name}: seq must be a finite number, got ${seq}`);
     const known = this.cursors.get(name);
     if (known === seq) return;
-    if (known === undefined) this.namesChanged = true;
     this.cursors.set(name, seq);
     this.changes++;
-    this.schedulePositions();
+    // A new name is for the JSON file (written at start and when an emitter is added); the
+    // positions file takes moves, and is not even created before the first.
+    if (known === undefined) this.namesChanged = true;
+    else {
+      this.moves++;
+      this.schedulePositions();
+    }
   }
 
   /**
@@ -171,13 +177,13 @@ export class CursorStore {
   /** One positions write at a time; moves made while it runs get the next one. */
   private persistPositions(): Promise<void> {
     if (this.persisting !== undefined) return this.persisting.then(() => this.persistPositions());
-    if (this.changes === this.positionedChanges) return Promise.resolve();
-    const upTo = this.changes;
+    if (this.moves === this.positionedMoves) return Promise.resolve();
+    const upTo = this.moves;
     const run = this.positions
       .write([...this.cursors])
       .then(
         (written) => {
-          this.positionedChanges = Math.max(this.positionedChanges, upTo);
+          this.positionedMoves = Math.max(this.positionedMoves, upTo);
           // Too many names for a slot: the JSON file, rewritten by the next checkpoint, holds them.
           if (!written) this.namesChanged = true;
         },
@@ -187,7 +193,7 @@ export class CursorStore {
       )
       .finally(() => {
         this.persisting = undefined;
-        if (this.changes !== this.positionedChanges) this.schedulePositions();
+        if (this.moves !== this.positionedMoves) this.schedulePositions();
       });
     this.persisting = run;
     return run;
