@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { checkDurableDir, describeCheck } from '../../src/buffer/durable/check-log.js';
 import { POSITION_SLOT_BYTES } from '../../src/buffer/durable/cursor-positions.js';
 import { CursorStore } from '../../src/buffer/durable/cursor-store.js';
+import { StorageError } from '../../src/buffer/durable/segment-log.js';
 import { FakeTimers } from '../../src/testing/index.js';
 import { tempDirs } from '../fixtures/durable-log-helpers.js';
 
@@ -159,6 +160,27 @@ describe('cursor positions file', () => {
     writeFileSync(file.replace(/\.json$/, '.pos'), '');
     assert.equal((await line()).trim(), 'cursors       cursors.json does not check: emitters restart at the end of the log');
     assert.equal(store.positionWrites, 1, 'the check wrote nothing');
+    await store.close();
+  });
+
+  test('a failed positions write is reported by the next checkpoint as a StorageError, not retried on a timer; the next move writes again', async () => {
+    const dir = dirs.make();
+    const file = join(dir, 'cursors.json');
+    const timers = new FakeTimers();
+    const store = await CursorStore.open(file, { timers, persistEveryMs: 1 });
+    store.set('a', 1);
+    await store.flush();
+    mkdirSync(join(dir, 'cursors.pos')); // a directory where the file should be: opening it to write fails
+    store.set('a', 2);
+    timers.advance(1);
+    await assert.rejects(store.checkpoint(), (err: Error) => err instanceof StorageError && err.code === 'STORAGE_IO');
+    assert.equal(timers.pending, 0, 'no retry timer');
+    rmSync(join(dir, 'cursors.pos'), { recursive: true });
+    store.set('a', 3);
+    timers.advance(1);
+    await until(() => store.positionWrites === 1, 'the write after the next move');
+    await store.checkpoint();
+    assert.deepEqual(await onDisk(file), [['a', 3]]);
     await store.close();
   });
 });

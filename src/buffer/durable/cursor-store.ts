@@ -119,7 +119,7 @@ export class CursorStore {
     return this.cursors.get(name);
   }
 
-  /** Sets a position in memory; {@link flush} persists it. */
+  /** Sets a position in memory; a move is written to the positions file `persistEveryMs` later, a new name by {@link flush}. */
   set(name: string, seq: number): void {
     if (!Number.isFinite(seq)) throw polkuError('POLKU_ERR_OPTION_INVALID', `cursor ${name}: seq must be a finite number, got ${seq}`);
     const known = this.cursors.get(name);
@@ -144,7 +144,14 @@ export class CursorStore {
     const failed = this.positionError;
     this.positionError = undefined;
     if (failed !== undefined && !this.namesChanged) throw storageErrorOf(failed, `cannot write cursor positions to ${this.positionsFile}`);
-    if (!this.namesChanged) await this.persistPositions();
+    if (!this.namesChanged) {
+      try {
+        await this.persistPositions();
+      } catch (err) {
+        this.positionError = undefined; // reported here, not again by the next checkpoint
+        throw err;
+      }
+    }
     if (this.namesChanged) return this.flush(); // also when the positions did not fit a slot
     try {
       await this.positions.sync();
@@ -158,7 +165,7 @@ export class CursorStore {
     this.closed = true;
     if (this.persistTimer !== undefined) this.timers.clearTimeout(this.persistTimer);
     this.persistTimer = undefined;
-    await this.persisting;
+    await this.persisting?.catch(() => undefined); // the JSON file written next holds every position
     try {
       await this.flush();
     } finally {
@@ -179,22 +186,20 @@ export class CursorStore {
     if (this.persisting !== undefined) return this.persisting.then(() => this.persistPositions());
     if (this.moves === this.positionedMoves) return Promise.resolve();
     const upTo = this.moves;
-    const run = this.positions
-      .write([...this.cursors])
-      .then(
-        (written) => {
-          this.positionedMoves = Math.max(this.positionedMoves, upTo);
-          // Too many names for a slot: the JSON file, rewritten by the next checkpoint, holds them.
-          if (!written) this.namesChanged = true;
-        },
-        (err: unknown) => {
-          throw storageErrorOf(err, `cannot write cursor positions to ${this.positionsFile}`);
-        },
-      )
-      .finally(() => {
+    const run = this.positions.write([...this.cursors]).then(
+      (written) => {
         this.persisting = undefined;
+        this.positionedMoves = Math.max(this.positionedMoves, upTo);
+        // Too many names for a slot: the JSON file, rewritten by the next checkpoint, holds them.
+        if (!written) this.namesChanged = true;
         if (this.moves !== this.positionedMoves) this.schedulePositions();
-      });
+      },
+      (err: unknown) => {
+        // No retry on a timer (a full disk would make it spin): the next move tries again.
+        this.persisting = undefined;
+        throw storageErrorOf(err, `cannot write cursor positions to ${this.positionsFile}`);
+      },
+    );
     this.persisting = run;
     return run;
   }
