@@ -39,6 +39,7 @@ const DURABLE_OPTION_KEYS = Object.keys({
   maxAttempts: true,
   maxRetryAgeMs: true,
   cacheEvents: true,
+  cursorPersistMs: true,
   segmentBytes: true,
   fsync: true,
 } satisfies Record<keyof DurableOptions, true>);

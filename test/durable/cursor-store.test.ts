@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CursorStore } from '../../src/buffer/durable/cursor-store.js';
 import { StorageError } from '../../src/buffer/durable/segment-log.js';
+import { FakeTimers } from '../../src/testing/index.js';
 import { tempDirs } from '../fixtures/durable-log-helpers.js';
 
 const dirs = tempDirs('polku-cursors-');
+/** Timers never advanced: the positions file is never written, so these tests see the JSON file alone. */
+const jsonOnly = { timers: new FakeTimers() };
 const mounts: string[] = [];
 after(() => {
   for (const m of mounts) execFileSync('umount', ['-l', m], { stdio: 'pipe' });
@@ -15,7 +18,7 @@ after(() => {
 });
 
 async function storeWith(file: string, cursors: Record<string, number>): Promise<CursorStore> {
-  const store = await CursorStore.open(file);
+  const store = await CursorStore.open(file, jsonOnly);
   for (const [name, seq] of Object.entries(cursors)) store.set(name, seq);
   await store.flush();
   return store;
@@ -24,7 +27,7 @@ async function storeWith(file: string, cursors: Record<string, number>): Promise
 describe('CursorStore', () => {
   test('a missing file is an empty store; set, get and entries work in memory; flush persists them for the next open', async () => {
     const file = join(dirs.make(), 'cursors.json');
-    const store = await CursorStore.open(file);
+    const store = await CursorStore.open(file, jsonOnly);
     assert.deepEqual([store.entries(), store.recoveredFromCorruption, store.get('webhook')], [[], false, undefined]);
     store.set('webhook', 42);
     store.set('123', 7); // a name that looks like an array index keeps its place and its checksum
@@ -35,7 +38,7 @@ describe('CursorStore', () => {
     ]);
     assert.equal(existsSync(file), false, 'nothing on disk before flush');
     await store.flush();
-    const reopened = await CursorStore.open(file);
+    const reopened = await CursorStore.open(file, jsonOnly);
     assert.deepEqual(
       [reopened.entries(), reopened.recoveredFromCorruption, reopened.get('webhook')],
       [
@@ -59,16 +62,16 @@ describe('CursorStore', () => {
     assert.notEqual(statSync(file).ino, inode, 'never rewritten in place');
     // A crash while writing the next version leaves a partial temp file behind; the real one is intact.
     writeFileSync(`${file}.tmp`, '{"version":1,"cursors":[["a",3]');
-    const reopened = await CursorStore.open(file);
+    const reopened = await CursorStore.open(file, jsonOnly);
     assert.deepEqual([reopened.entries(), reopened.recoveredFromCorruption], [[['a', 2]], false]);
     reopened.set('a', 3);
     await reopened.flush();
-    assert.deepEqual((await CursorStore.open(file)).entries(), [['a', 3]]);
+    assert.deepEqual((await CursorStore.open(file, jsonOnly)).entries(), [['a', 3]]);
   });
 
   test('flushes run one at a time and coalesce: calls during a write share one follow-up write; no change, no write', async () => {
     const file = join(dirs.make(), 'cursors.json');
-    const store = await CursorStore.open(file);
+    const store = await CursorStore.open(file, jsonOnly);
     store.set('a', 1);
     const first = store.flush();
     store.set('a', 2);
@@ -78,7 +81,7 @@ describe('CursorStore', () => {
     assert.equal(store.flush(), second);
     await Promise.all([first, second]);
     assert.equal(store.flushCount, 2);
-    assert.deepEqual((await CursorStore.open(file)).entries(), [
+    assert.deepEqual((await CursorStore.open(file, jsonOnly)).entries(), [
       ['a', 2],
       ['b', 5],
     ]);
@@ -102,25 +105,25 @@ describe('CursorStore', () => {
       '',
     ]) {
       writeFileSync(file, bad);
-      const store = await CursorStore.open(file);
+      const store = await CursorStore.open(file, jsonOnly);
       assert.deepEqual([store.entries(), store.recoveredFromCorruption], [[], true], `content ${JSON.stringify(bad)}`);
     }
-    const store = await CursorStore.open(file);
+    const store = await CursorStore.open(file, jsonOnly);
     store.set('webhook', 9);
     await store.flush();
-    const repaired = await CursorStore.open(file);
+    const repaired = await CursorStore.open(file, jsonOnly);
     assert.deepEqual([repaired.entries(), repaired.recoveredFromCorruption], [[['webhook', 9]], false]);
   });
 
   test('a failed flush rejects with StorageError, keeps the changes, and the next flush writes them', async () => {
     const dir = join(dirs.make(), 'not-yet');
     const file = join(dir, 'cursors.json');
-    const store = await CursorStore.open(file);
+    const store = await CursorStore.open(file, jsonOnly);
     store.set('a', 1);
     await assert.rejects(store.flush(), (err: unknown) => err instanceof StorageError && err.code === 'STORAGE_IO');
     mkdirSync(dir);
     await store.flush();
-    assert.deepEqual((await CursorStore.open(file)).entries(), [['a', 1]]);
+    assert.deepEqual((await CursorStore.open(file, jsonOnly)).entries(), [['a', 1]]);
   });
 
   test('on a full disk (tmpfs) flush rejects STORAGE_FULL and the previous file stays intact', async () => {
@@ -132,7 +135,7 @@ describe('CursorStore', () => {
     writeFileSync(join(mnt, 'filler'), Buffer.alloc(48 * 1024));
     for (let i = 0; i < 2000; i++) store.set(`emitter-${i}`, i);
     await assert.rejects(store.flush(), (err: unknown) => err instanceof StorageError && err.code === 'STORAGE_FULL');
-    const reopened = await CursorStore.open(file);
+    const reopened = await CursorStore.open(file, jsonOnly);
     assert.deepEqual([reopened.entries(), reopened.recoveredFromCorruption], [[['a', 1]], false]);
   });
 });

@@ -69,6 +69,7 @@ export async function checkDurableDir(dir: string): Promise<DurableDirCheck> {
     if (check === undefined) exists = false;
     else logs.push(check);
   }
+  // Only reads: a store that is never set writes nothing (not even its positions file).
   const store = await CursorStore.open(join(dir, 'cursors.json'));
   const cursors = { emitters: store.entries(), corrupt: store.recoveredFromCorruption };
   const healthy = !cursors.corrupt && logs.every((l) => l.corruptRecords === 0 && l.damage.length === 0 && l.lostBytes === 0);
@@ -160,10 +161,13 @@ export function describeCheck(c: DurableDirCheck): string {
       );
     for (const d of l.damage) lines.push(`      damage: ${d}`);
   }
+  const positions = c.cursors.emitters.map(([e, s]) => `${e}@${s}`).join(', ');
   lines.push(
-    c.cursors.corrupt
-      ? '    cursors       cursors.json does not check: emitters restart at the end of the log'
-      : `    cursors       ${c.cursors.emitters.map(([e, s]) => `${e}@${s}`).join(', ') || '(none)'}`,
+    !c.cursors.corrupt
+      ? `    cursors       ${positions || '(none)'}`
+      : positions === ''
+        ? '    cursors       cursors.json does not check: emitters restart at the end of the log'
+        : `    cursors       cursors.json does not check; cursors.pos holds ${positions}`,
   );
   return lines.join('\n');
 }
