@@ -7,10 +7,11 @@ import { AhtiServiceClient, type AhtiAck, type AhtiEventBatch } from '../gen/aht
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import { Backoff } from '../resilience/backoff.js';
-import { dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
+import { DIAL_TLS_OPTION_KEYS, dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
 import { positionsById, resultOfFailures } from './batch-split.js';
 import { toAhtiEvent } from './ahti-map.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 const DEFAULT_ACK_TIMEOUT_MS = 10_000;
 const DEFAULT_RECONNECT_INITIAL_MS = 100;
@@ -38,6 +39,18 @@ export interface AhtiEmitterOptions {
    */
   retryRefused?: boolean;
 }
+
+/** Every key of {@link AhtiEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const AHTI_EMITTER_OPTION_KEYS = optionKeys<AhtiEmitterOptions>({
+  name: true,
+  endpoint: true,
+  tls: true,
+  headers: true,
+  ackTimeoutMs: true,
+  reconnect: true,
+  retryRefused: true,
+});
+const RECONNECT_OPTION_KEYS = optionKeys<NonNullable<AhtiEmitterOptions['reconnect']>>({ initialMs: true, maxMs: true });
 
 type Outcome = 'success' | 'partial' | 'failed' | 'retryable' | 'timeout' | 'stream_error';
 const OUTCOMES: readonly Outcome[] = ['success', 'partial', 'failed', 'retryable', 'timeout', 'stream_error'];
@@ -80,6 +93,9 @@ export class AhtiEmitter implements Emitter {
 
   constructor(options: AhtiEmitterOptions) {
     this.name = options.name ?? 'ahti';
+    checkOptionKeys(`AhtiEmitter "${this.name}"`, options, AHTI_EMITTER_OPTION_KEYS);
+    checkOptionKeys(`AhtiEmitter "${this.name}"`, options.tls, DIAL_TLS_OPTION_KEYS, 'tls.');
+    checkOptionKeys(`AhtiEmitter "${this.name}"`, options.reconnect, RECONNECT_OPTION_KEYS, 'reconnect.');
     const owner = `ahti emitter "${this.name}"`;
     const bad = (message: string) => polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: ${message}`);
     const endpoint = options.endpoint;

@@ -6,6 +6,7 @@ import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth } from './emitter.js';
 import { eventToJson } from './event-json.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 export interface FileEmitterOptions {
   /** Default `file`. */
@@ -17,6 +18,9 @@ export interface FileEmitterOptions {
   /** Rotated files kept (`path.1` … `path.N`) besides `path`; older ones are deleted. Default 5. */
   maxFiles?: number;
 }
+
+/** Every key of {@link FileEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const FILE_EMITTER_OPTION_KEYS = optionKeys<FileEmitterOptions>({ name: true, path: true, maxBytes: true, maxFiles: true });
 
 /**
  * Appends each event to a file as one JSON line (see {@link eventToJson}), one append per batch.
@@ -47,6 +51,7 @@ export class FileEmitter implements Emitter {
 
   constructor(options: FileEmitterOptions) {
     this.name = options.name ?? 'file';
+    checkOptionKeys(`FileEmitter "${this.name}"`, options, FILE_EMITTER_OPTION_KEYS);
     this.path = options.path;
     this.maxBytes = options.maxBytes ?? 100 * 1024 * 1024;
     this.maxFiles = options.maxFiles ?? 5;

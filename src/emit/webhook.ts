@@ -6,9 +6,10 @@ import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
-import { CertificateFiles, type DialTlsOptions } from '../security/tls.js';
+import { CertificateFiles, DIAL_TLS_OPTION_KEYS, type DialTlsOptions } from '../security/tls.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
 import { eventToJson } from './event-json.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 /** One batch is in flight per emitter, so one socket is the steady state; a few cover a socket being torn down. */
 const MAX_SOCKETS = 4;
@@ -41,6 +42,16 @@ export interface WebhookEmitterOptions {
    */
   tls?: DialTlsOptions;
 }
+
+/** Every key of {@link WebhookEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const WEBHOOK_EMITTER_OPTION_KEYS = optionKeys<WebhookEmitterOptions>({
+  name: true,
+  url: true,
+  headers: true,
+  timeoutMs: true,
+  method: true,
+  tls: true,
+});
 
 /** What came back for one request, before it is judged. */
 type Answer =
@@ -93,6 +104,8 @@ export class WebhookEmitter implements Emitter {
 
   constructor(options: WebhookEmitterOptions) {
     this.name = options.name ?? 'webhook';
+    checkOptionKeys(`WebhookEmitter "${this.name}"`, options, WEBHOOK_EMITTER_OPTION_KEYS);
+    checkOptionKeys(`WebhookEmitter "${this.name}"`, options.tls, DIAL_TLS_OPTION_KEYS, 'tls.');
     this.url = parseUrl(this.name, options.url);
     this.timeoutMs = options.timeoutMs ?? 10_000;
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) {
