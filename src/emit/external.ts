@@ -18,7 +18,8 @@ import { emitterPluginClient } from '../plugin-client/client.js';
 import { DIAL_TLS_OPTION_KEYS, dialCredentials, type DialTlsOptions } from '../security/tls.js';
 import { PluginCaller } from '../plugin-client/plugin-caller.js';
 import { positionsById, resultOfFailures } from './batch-split.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
+import { pluginProbe } from './probe.js';
 import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -185,6 +186,11 @@ export class ExternalEmitter implements Emitter {
     this.closed = true;
     this.shutdownRun ??= Promise.resolve();
     this.caller.close();
+  }
+
+  /** The plugin's channel connects and its Health rpc answers healthy (polku validate --probe). */
+  probe(signal: AbortSignal): Promise<ProbeResult> {
+    return pluginProbe(this.client, this.address, signal);
   }
 
   private async askHealth(): Promise<EmitterHealth> {

@@ -1,4 +1,15 @@
 import type * as http from 'node:http';
+import {
+  connectivityState,
+  Metadata,
+  status as grpcStatus,
+  type CallOptions,
+  type Client,
+  type ClientUnaryCall,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import type { Empty } from '../gen/google/protobuf/empty.js';
+import type { PluginHealthResponse } from '../gen/polku/v1/plugin.js';
 import type { ProbeResult } from './emitter.js';
 
 /*
@@ -50,6 +61,7 @@ const HINTS: Readonly<Record<string, string>> = {
   EAI_AGAIN: 'the host name does not resolve yet: DNS did not answer',
   EHOSTUNREACH: 'no route to the host: a network policy or firewall?',
   ETIMEDOUT: 'no answer: a firewall dropping packets, or the wrong port?',
+  GRPC_UNREACHABLE: 'nothing answers gRPC there: is it running, the address right, and TLS set as the server expects?',
   ECONNRESET: 'the server closed the connection: TLS where plaintext is expected (or the reverse)?',
   EACCES: 'permission denied: the gateway runs as a user that cannot write there',
   EROFS: 'a read-only file system: mount a writable volume there',
@@ -68,7 +80,9 @@ export function probeFailure(target: string, err: unknown, signal: AbortSignal):
   const code = codeOf(err);
   const message = messageOf(err);
   const reason = code && !message.includes(code) ? `${code} ${message}` : message;
-  return probeFail(`${target}: ${reason || code || 'failed'}`, code ? HINTS[code] : undefined);
+  // Clients that drop the code keep it in the message (nats: "connection refused").
+  const hint = (code ? HINTS[code] : undefined) ?? (/connection refused|ECONNREFUSED/i.test(message) ? HINTS['ECONNREFUSED'] : undefined);
+  return probeFail(`${target}: ${reason || code || 'failed'}`, hint);
 }
 
 /** The error's code: Node's `code`, else the first code of an AggregateError (several addresses tried). */
@@ -128,4 +142,77 @@ export function httpStatus(
 export function httpVerdict(target: string, status: number, credentialsHint: string): ProbeResult {
   if (status === 401 || status === 403) return probeFail(`${target}: HTTP ${status}: credentials refused`, credentialsHint);
   return probeOk(`${target} reachable (HTTP ${status})`);
+}
+
+/**
+ * Resolves once a gRPC client's channel is READY; rejects at TRANSIENT_FAILURE (the connection
+ * was refused, reset or failed its TLS handshake: grpc-js does not say which) or when `signal`
+ * aborts. The channel is asked to connect; closing the client later ends the watch.
+ */
+export function grpcReady(client: Client, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new ProbeAborted());
+    const channel = client.getChannel();
+    const onAbort = (): void => reject(new ProbeAborted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    const done = (err?: Error): void => {
+      signal.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve();
+    };
+    const check = (): void => {
+      if (signal.aborted) return;
+      const state = channel.getConnectivityState(true);
+      if (state === connectivityState.READY) return done();
+      if (state === connectivityState.TRANSIENT_FAILURE) {
+        return done(Object.assign(new Error('cannot connect (refused, reset, or the TLS handshake failed)'), { code: 'GRPC_UNREACHABLE' }));
+      }
+      if (state === connectivityState.SHUTDOWN) return done(new Error('the client is closed'));
+      // The deadline only bounds one wait; aborting rejects at once, and closing the client ends it.
+      channel.watchConnectivityState(state, Date.now() + 1000, () => check());
+    };
+    check();
+  });
+}
+
+/** A gRPC status error as a probe failure: UNAUTHENTICATED / PERMISSION_DENIED are the credentials. */
+export function grpcCallFailure(target: string, err: unknown, signal: AbortSignal, credentialsHint: string): ProbeResult {
+  const code = (err as { code?: unknown }).code;
+  if (code === grpcStatus.UNAUTHENTICATED || code === grpcStatus.PERMISSION_DENIED) {
+    return probeFail(`${target}: credentials refused (${(err as Error).message})`, credentialsHint);
+  }
+  if (code === grpcStatus.UNIMPLEMENTED) {
+    return probeFail(`${target}: ${(err as Error).message}`, 'something else serves that address: is it a plugin of this kind?');
+  }
+  return probeFailure(target, err, signal);
+}
+
+/** A plugin's client: its channel, and the Health rpc every plugin serves. */
+export interface PluginHealthClient extends Client {
+  health(
+    request: Empty,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PluginHealthResponse) => void,
+  ): ClientUnaryCall;
+}
+
+/**
+ * A plugin dialled by address: the channel connects, then its Health rpc answers healthy. The
+ * call is cancelled when `signal` aborts.
+ */
+export async function pluginProbe(client: PluginHealthClient, address: string, signal: AbortSignal): Promise<ProbeResult> {
+  const target = `plugin at ${address}`;
+  try {
+    await grpcReady(client, signal);
+    const answer = await new Promise<PluginHealthResponse>((resolve, reject) => {
+      const call = client.health({}, new Metadata(), {}, (err, response) => (err ? reject(err) : resolve(response)));
+      signal.addEventListener('abort', () => call.cancel(), { once: true });
+    });
+    if (!answer.healthy)
+      return probeFail(`${target}: reports unhealthy: ${answer.message || '(no message)'}`, "the plugin's own Health says why");
+    return probeOk(`${target} healthy${answer.message ? ` (${answer.message})` : ''}`);
+  } catch (err) {
+    return grpcCallFailure(target, err, signal, 'check the TLS client certificate the gateway presents (POLKU_PLUGIN_TLS_*)');
+  }
 }

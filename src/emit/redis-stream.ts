@@ -275,6 +275,10 @@ export class RedisStreamEmitter implements Emitter {
    * with scripting disabled (an ACL, a managed service) fails here rather than at the first batch.
    */
   async probe(signal: AbortSignal): Promise<ProbeResult> {
+    // connect() rejects with "Connection is closed."; the reason (ECONNREFUSED…) comes as an event.
+    let cause: Error | undefined;
+    const onError = (err: Error): void => void (cause ??= err);
+    this.client.on('error', onError);
     try {
       if (this.client.status === 'wait' || this.client.status === 'end') await untilAborted(this.client.connect(), signal);
       await untilAborted(this.client.ping(), signal);
@@ -292,7 +296,9 @@ export class RedisStreamEmitter implements Emitter {
       if (/script/i.test(message) && this.batchCommand === 'script') {
         return probeFail(`${this.target}: ${message}`, "scripting is not allowed there: use batchCommand: 'pipeline'");
       }
-      return probeFailure(this.target, err, signal);
+      return probeFailure(this.target, cause ?? err, signal);
+    } finally {
+      this.client.off('error', onError);
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { Event } from '../gen/polku/v1/event.js';
-import { EmitResults, type EmitResult, type Emitter } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type ProbeResult } from './emitter.js';
+import { probeFail, probeOk } from './probe.js';
 import { eventToJson } from './event-json.js';
 import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
@@ -26,6 +27,12 @@ export class StdoutEmitter implements Emitter {
     this.name = options.name ?? 'stdout';
     checkOptionKeys(`StdoutEmitter "${this.name}"`, options, STDOUT_EMITTER_OPTION_KEYS);
     this.stream = options.stream ?? process.stdout;
+  }
+
+  /** Nothing to dial: the stream is open unless it was ended. */
+  probe(): Promise<ProbeResult> {
+    const where = this.stream === process.stdout ? 'standard output' : 'the given stream';
+    return Promise.resolve(this.stream.writable ? probeOk(where) : probeFail(`${where} is closed`));
   }
 
   emit(events: readonly Event[]): Promise<EmitResult> {

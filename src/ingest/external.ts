@@ -7,6 +7,8 @@ import { ingestorPluginClient } from '../plugin-client/client.js';
 import { PluginCaller } from '../plugin-client/plugin-caller.js';
 import type { IngestContext, IngestProblem, IngestResult, Ingestor } from './ingestor.js';
 import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
+import type { ProbeResult } from '../emit/emitter.js';
+import { pluginProbe } from '../emit/probe.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -108,6 +110,11 @@ export class ExternalIngestor implements Ingestor {
       return { events: [], problems: [], unavailable: `plugin at ${this.address} sent an answer that is not an IngestResponse` };
     }
     return { events: response.events, problems: response.errors.map(toProblem) };
+  }
+
+  /** The plugin's channel connects and its Health rpc answers healthy (polku validate --probe). */
+  probe(signal: AbortSignal): Promise<ProbeResult> {
+    return pluginProbe(this.client, this.address, signal);
   }
 
   /** The plugin as the last calls saw it; for logs and a future ingestor health hook. */
