@@ -10,7 +10,8 @@ import { Backoff } from '../resilience/backoff.js';
 import { DIAL_TLS_OPTION_KEYS, dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
 import { positionsById, resultOfFailures } from './batch-split.js';
 import { toAhtiEvent } from './ahti-map.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
+import { grpcProbe } from './probe.js';
 import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 const DEFAULT_ACK_TIMEOUT_MS = 10_000;
@@ -91,6 +92,9 @@ export class AhtiEmitter implements Emitter {
   private metrics: AhtiEmitterMetrics | null = null;
   private closed = false;
 
+  /** As given (`host:port` or with its scheme), for probe. */
+  private readonly endpoint: string;
+
   constructor(options: AhtiEmitterOptions) {
     this.name = options.name ?? 'ahti';
     checkOptionKeys(`AhtiEmitter "${this.name}"`, options, AHTI_EMITTER_OPTION_KEYS);
@@ -115,6 +119,7 @@ export class AhtiEmitter implements Emitter {
       throw bad('tls is set but the endpoint is http://: use host:port or https://');
     const secure = options.tls !== undefined || endpoint.startsWith('https://');
     const dial = secure ? dialCredentials(owner, options.tls ?? {}) : PLAINTEXT_DIAL;
+    this.endpoint = endpoint;
     this.client = new AhtiServiceClient(endpoint.replace(/^https?:\/\//, ''), dial.credentials, {
       ...dial.channelOptions,
       'grpc.initial_reconnect_backoff_ms': initialMs,
@@ -173,6 +178,11 @@ export class AhtiEmitter implements Emitter {
     }
     this.metrics?.batches.labels(this.name, outcome).inc();
     return result;
+  }
+
+  /** AHTI's channel connects (plaintext or TLS as configured); no stream is opened, no event sent. */
+  probe(signal: AbortSignal): Promise<ProbeResult> {
+    return grpcProbe(this.client, `${this.endpoint} (AHTI)`, signal);
   }
 
   /** Unhealthy while the stream is down (after a failure, until a batch is acknowledged again). */

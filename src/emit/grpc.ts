@@ -7,7 +7,8 @@ import type { Ack, AckError, IngestBatch } from '../gen/polku/v1/gateway.js';
 import { silentLogger } from '../observability/logger.js';
 import { DIAL_TLS_OPTION_KEYS, dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
 import { positionsById, resultOfFailures } from './batch-split.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
+import { probeFail, probeOk } from './probe.js';
 import { GrpcEndpoint, type EndpointRuntime, type PendingSend } from './grpc-endpoint.js';
 import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
@@ -175,6 +176,15 @@ export class GrpcEmitter implements Emitter {
     } finally {
       deadline.cancel();
     }
+  }
+
+  /** Every endpoint: the channel connects and its Health answers. One down fails the probe (fail-over would hide it). */
+  async probe(signal: AbortSignal): Promise<ProbeResult> {
+    const results = await Promise.all(this.endpoints.map((e) => e.dial(signal)));
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length === 0) return probeOk(results.map((r) => (r.ok ? r.detail : '')).join('; '));
+    const first = failed[0]!;
+    return first.ok ? first : probeFail(failed.map((r) => (r.ok ? '' : r.error)).join('; '), first.hint);
   }
 
   health(): EmitterHealth {

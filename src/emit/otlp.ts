@@ -6,7 +6,7 @@ import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import { DIAL_TLS_OPTION_KEYS, type DialTlsOptions } from '../security/tls.js';
 import { resultOfFailures } from './batch-split.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
 import { encodeLogsRequest } from './otlp-encode.js';
 import { GrpcLogsTransport, HttpLogsTransport, type ExportAnswer, type OtlpTransport } from './otlp-transport.js';
 import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
@@ -203,6 +203,11 @@ export class OtlpEmitter implements Emitter {
   /** Unhealthy, with the reason, while the last batch was wholly retryable or failed. */
   health(): EmitterHealth {
     return this.lastError === null ? { healthy: true, message: 'ok' } : { healthy: false, message: this.lastError };
+  }
+
+  /** The collector is reachable: the gRPC channel connects, or an HTTP request is answered. */
+  probe(signal: AbortSignal): Promise<ProbeResult> {
+    return this.transport.probe(signal);
   }
 
   async shutdown(): Promise<void> {

@@ -182,7 +182,7 @@ export function grpcCallFailure(target: string, err: unknown, signal: AbortSigna
     return probeFail(`${target}: credentials refused (${(err as Error).message})`, credentialsHint);
   }
   if (code === grpcStatus.UNIMPLEMENTED) {
-    return probeFail(`${target}: ${(err as Error).message}`, 'something else serves that address: is it a plugin of this kind?');
+    return probeFail(`${target}: ${(err as Error).message}`, 'another kind of server answers there: is the address the one this expects?');
   }
   return probeFailure(target, err, signal);
 }
@@ -214,5 +214,29 @@ export async function pluginProbe(client: PluginHealthClient, address: string, s
     return probeOk(`${target} healthy${answer.message ? ` (${answer.message})` : ''}`);
   } catch (err) {
     return grpcCallFailure(target, err, signal, 'check the TLS client certificate the gateway presents (POLKU_PLUGIN_TLS_*)');
+  }
+}
+
+/**
+ * A gRPC destination: its channel connects (plaintext or TLS as configured), then `call` (a
+ * unary rpc the service has, such as Health) answers, when there is one. `call` is cancelled
+ * when `signal` aborts.
+ */
+export async function grpcProbe(
+  client: Client,
+  target: string,
+  signal: AbortSignal,
+  call?: (done: (err: ServiceError | null) => void) => ClientUnaryCall,
+): Promise<ProbeResult> {
+  try {
+    await grpcReady(client, signal);
+    if (!call) return probeOk(`${target} connected`);
+    await new Promise<void>((resolve, reject) => {
+      const running = call((err) => (err ? reject(err) : resolve()));
+      signal.addEventListener('abort', () => running.cancel(), { once: true });
+    });
+    return probeOk(`${target} answered Health`);
+  } catch (err) {
+    return grpcCallFailure(target, err, signal, 'check the authorization headers or the client certificate (tls)');
   }
 }

@@ -136,8 +136,34 @@ describe('polku validate --probe', { skip }, () => {
       `ok   file  ${join(dir, 'out', 'events.ndjson')} can be created (${dir} writable) (N ms)`,
       'ok   stdout  standard output (N ms)',
       'skip custom: no probe',
-      `FAIL csv-plugin  plugin at ${pluginAddress}: 12 UNIMPLEMENTED: The server does not implement the method /polku.v1.IngestorPlugin/Health (something else serves that address: is it a plugin of this kind?)`,
+      `FAIL csv-plugin  plugin at ${pluginAddress}: 12 UNIMPLEMENTED: The server does not implement the method /polku.v1.IngestorPlugin/Health (another kind of server answers there: is the address the one this expects?)`,
       'probe FAILED: 6 failed, 4 of 10 reachable or not probed',
     ]);
+  });
+  test('gRPC and OTLP emitters: a gateway and a collector up, AHTI down; exit 1', async () => {
+    webhookStatus = 405;
+    const p = runPolku(
+      ['validate', '--config', 'test/fixtures/probe-grpc.config.ts', '--no-type-check', '--probe', '--probe-timeout-ms', '8000'],
+      {
+        // The emitter plugin's port serves gRPC: GrpcEmitter's Health reaches it and finds no Gateway there.
+        PROBE_GRPC: pluginAddress,
+        PROBE_AHTI: `127.0.0.1:${closed}`,
+        PROBE_OTLP_HTTP: webhookUrl.replace('/hook', ''),
+      },
+    );
+    const { code } = await p.exited;
+    const at = p.stdout.findIndex((l) => l.startsWith('probe ('));
+    assert.equal(code, 1, p.stdout.join('\n') + p.stderr.join('\n'));
+    assert.deepEqual(
+      p.stdout.slice(at).map((l) => l.replace(/\(\d+ ms\)$/, '(N ms)')),
+      [
+        'probe (timeout 8000 ms):',
+        `FAIL forward  ${pluginAddress}: 12 UNIMPLEMENTED: The server does not implement the method /polku.v1.Gateway/Health (another kind of server answers there: is the address the one this expects?)`,
+        `FAIL ahti  127.0.0.1:${closed} (AHTI): GRPC_UNREACHABLE cannot connect (refused, reset, or the TLS handshake failed) (nothing answers gRPC there: is it running, the address right, and TLS set as the server expects?)`,
+        `FAIL otlp-grpc  127.0.0.1:${closed} (OTLP/gRPC): GRPC_UNREACHABLE cannot connect (refused, reset, or the TLS handshake failed) (nothing answers gRPC there: is it running, the address right, and TLS set as the server expects?)`,
+        `ok   otlp-http  ${webhookUrl.replace('/hook', '')}/v1/logs reachable (HTTP 405) (N ms)`,
+        'probe FAILED: 3 failed, 1 of 4 reachable or not probed',
+      ],
+    );
   });
 });
