@@ -50,7 +50,7 @@ export {
 export { hasClientId } from './ingest/assigned-ids.js';
 
 // Emitters: classes.
-export { EmitResults, type Emitter, type EmitResult, type EventFailure, type EmitterHealth } from './emit/emitter.js';
+export { EmitResults, type Emitter, type EmitResult, type EventFailure, type EmitterHealth, type ProbeResult } from './emit/emitter.js';
 export { StdoutEmitter, type StdoutEmitterOptions } from './emit/stdout.js';
 export { WebhookEmitter, type WebhookEmitterOptions } from './emit/webhook.js';
 export { FileEmitter, type FileEmitterOptions } from './emit/file.js';

@@ -13,6 +13,11 @@ import { assemblePipeline } from './assemble.js';
 import { EXIT, flag, type Command } from './command.js';
 import { environmentHelp } from './serve.js';
 import { typeCheck } from './typecheck.js';
+import { probeTargets, type ProbeTarget } from './probe.js';
+import type { ProbeResult } from '../emit/emitter.js';
+
+/** `--probe-timeout-ms` unless given: long enough for a TLS handshake across a region. */
+export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
 
 /** The variable each module setting overrides (the chart sets these variables from its values). */
 const OVERRIDDEN: Readonly<Record<string, { readonly name: string }>> = {
@@ -64,7 +69,10 @@ export function overrideWarnings(overrides: PipelineOverrides, env: Readonly<Rec
  * summary; any problem throws a coded error (exit 1). A torn tail alone is not a problem: the next
  * start cuts it off.
  */
-export async function validate(configFlag: string | undefined, o: { typeCheck?: boolean } = {}): Promise<string> {
+export async function validate(
+  configFlag: string | undefined,
+  o: { typeCheck?: boolean; probe?: { timeoutMs: number } } = {},
+): Promise<{ report: string; ok: boolean }> {
   const settings = settingsFromEnv();
   const configPath = configFlag ?? settings.configPath;
   const warnings: string[] = [];
@@ -115,30 +123,78 @@ export async function validate(configFlag: string | undefined, o: { typeCheck?: 
     `  tenants:    ${hub.tenants === null ? '(none: one implicit tenant, no API key needed)' : list(hub.tenants.all.map((t) => t.name))}`,
     ...warnings.map((w) => `  warning:    ${w}`),
   ];
-  if (!durable) return summary.join('\n');
-  await checkDataDirWritable(durable.dir, d.durable?.dir ? "the pipeline module's durable({ dir })" : 'POLKU_DATA_DIR');
-  const check = await checkDurableDir(durable.dir);
-  summary.push(describeCheck(check));
-  if (!check.healthy) throw polkuError('POLKU_ERR_LOG_DAMAGED', summary.join('\n'));
-  return summary.join('\n');
+  if (durable) {
+    await checkDataDirWritable(durable.dir, d.durable?.dir ? "the pipeline module's durable({ dir })" : 'POLKU_DATA_DIR');
+    const check = await checkDurableDir(durable.dir);
+    summary.push(describeCheck(check));
+    if (!check.healthy) throw polkuError('POLKU_ERR_LOG_DAMAGED', summary.join('\n'));
+  }
+  if (!o.probe) return { report: summary.join('\n'), ok: true };
+  // Every emitter, then every plugin the module names by address (an external ingestor): dialled
+  // at once, each under the timeout; no event is sent. Then everything is closed again.
+  const targets: ProbeTarget[] = [
+    ...d.emitters.map(({ emitter }) => ({ name: emitter.name, probe: emitter.probe?.bind(emitter) })),
+    ...d.ingestors.flatMap((i) => (isProbed(i) ? [{ name: i.name, probe: i.probe.bind(i) }] : [])),
+  ];
+  const probed = await probeTargets(targets, o.probe.timeoutMs);
+  // Closed, not shut down: a plugin emitter's shutdown() asks the plugin process to stop, and
+  // validate must leave a running plugin running (close() drops only our connection).
+  await Promise.allSettled([
+    ...d.emitters.map(({ emitter }) => (hasClose(emitter) ? emitter.close() : emitter.shutdown?.())),
+    ...d.ingestors.map((i) => i.shutdown?.()),
+  ]);
+  const counted = `${targets.length - probed.failed} of ${targets.length} reachable or not probed`;
+  summary.push(
+    `probe (timeout ${o.probe.timeoutMs} ms):`,
+    ...probed.lines,
+    probed.failed === 0 ? `probe OK: ${counted}` : `probe FAILED: ${probed.failed} failed, ${counted}`,
+  );
+  return { report: summary.join('\n'), ok: probed.failed === 0 };
+}
+
+/** A plugin emitter (ExternalEmitter): close() leaves the plugin process alone. */
+function hasClose<E extends object>(e: E): e is E & { close(): void } {
+  return typeof (e as { close?: unknown }).close === 'function';
+}
+
+/** An ingestor that can be dialled: a plugin (ExternalIngestor). */
+function isProbed<I extends object>(i: I): i is I & { probe(signal: AbortSignal): Promise<ProbeResult> } {
+  return typeof (i as { probe?: unknown }).probe === 'function';
 }
 
 /** `polku validate`. */
 export const validateCommand: Command = {
   name: 'validate',
   summary: 'check the environment and the pipeline module as serve would run them, without serving',
-  usage: '[--config polku.config.ts] [--no-type-check]',
+  usage: '[--config polku.config.ts] [--no-type-check] [--probe [--probe-timeout-ms MS]]',
   description:
     'Exit 0 when the pipeline would start (warnings included), 1 with the problem when it would not.\n' +
-    'A .ts module is type-checked with the TypeScript compiler when typescript is installed.\n' +
-    'In durable mode also checks the data dir is writable and the log (checksums, torn tail, cursors).',
+    'A .ts module is type-checked with the TypeScript compiler when typescript is installed; an unknown\n' +
+    'option key of any component (a .js module too) fails with POLKU_ERR_OPTION_INVALID and the did-you-mean.\n' +
+    'In durable mode also checks the data dir is writable and the log (checksums, torn tail, cursors).\n' +
+    'With --probe, then dials every emitter and every plugin named by address, at once, each within\n' +
+    '--probe-timeout-ms, sending no event: one line each (ok / FAIL with a hint / skip: no probe);\n' +
+    'exit 1 when any failed.',
   flags: {
     config: { type: 'string', short: 'c', arg: 'FILE', help: 'the pipeline module [POLKU_CONFIG]' },
     'no-type-check': { type: 'boolean', default: false, help: 'skip the TypeScript type check' },
+    probe: { type: 'boolean', default: false, help: 'dial every emitter and plugin (no event is sent)' },
+    'probe-timeout-ms': { type: 'string', default: String(DEFAULT_PROBE_TIMEOUT_MS), arg: 'MS', help: 'longest wait for each probe' },
   },
   helpFooter: environmentHelp,
   async run({ values }) {
-    console.log(await validate(flag(values, 'config'), { typeCheck: values['no-type-check'] !== true }));
-    return EXIT.ok;
+    const timeoutMs = Number(flag(values, 'probe-timeout-ms'));
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+      throw polkuError(
+        'POLKU_ERR_CLI_USAGE',
+        `--probe-timeout-ms wants a whole number of milliseconds, got "${flag(values, 'probe-timeout-ms')}"`,
+      );
+    }
+    const { report, ok } = await validate(flag(values, 'config'), {
+      typeCheck: values['no-type-check'] !== true,
+      ...(values['probe'] === true ? { probe: { timeoutMs } } : {}),
+    });
+    console.log(report);
+    return ok ? EXIT.ok : EXIT.failed;
   },
 };

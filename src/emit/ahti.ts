@@ -7,10 +7,12 @@ import { AhtiServiceClient, type AhtiAck, type AhtiEventBatch } from '../gen/aht
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import { Backoff } from '../resilience/backoff.js';
-import { dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
+import { DIAL_TLS_OPTION_KEYS, dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
 import { positionsById, resultOfFailures } from './batch-split.js';
 import { toAhtiEvent } from './ahti-map.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
+import { grpcProbe } from './probe.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 const DEFAULT_ACK_TIMEOUT_MS = 10_000;
 const DEFAULT_RECONNECT_INITIAL_MS = 100;
@@ -38,6 +40,18 @@ export interface AhtiEmitterOptions {
    */
   retryRefused?: boolean;
 }
+
+/** Every key of {@link AhtiEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const AHTI_EMITTER_OPTION_KEYS = optionKeys<AhtiEmitterOptions>({
+  name: true,
+  endpoint: true,
+  tls: true,
+  headers: true,
+  ackTimeoutMs: true,
+  reconnect: true,
+  retryRefused: true,
+});
+const RECONNECT_OPTION_KEYS = optionKeys<NonNullable<AhtiEmitterOptions['reconnect']>>({ initialMs: true, maxMs: true });
 
 type Outcome = 'success' | 'partial' | 'failed' | 'retryable' | 'timeout' | 'stream_error';
 const OUTCOMES: readonly Outcome[] = ['success', 'partial', 'failed', 'retryable', 'timeout', 'stream_error'];
@@ -78,8 +92,14 @@ export class AhtiEmitter implements Emitter {
   private metrics: AhtiEmitterMetrics | null = null;
   private closed = false;
 
+  /** As given (`host:port` or with its scheme), for probe. */
+  private readonly endpoint: string;
+
   constructor(options: AhtiEmitterOptions) {
     this.name = options.name ?? 'ahti';
+    checkOptionKeys(`AhtiEmitter "${this.name}"`, options, AHTI_EMITTER_OPTION_KEYS);
+    checkOptionKeys(`AhtiEmitter "${this.name}"`, options.tls, DIAL_TLS_OPTION_KEYS, 'tls.');
+    checkOptionKeys(`AhtiEmitter "${this.name}"`, options.reconnect, RECONNECT_OPTION_KEYS, 'reconnect.');
     const owner = `ahti emitter "${this.name}"`;
     const bad = (message: string) => polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: ${message}`);
     const endpoint = options.endpoint;
@@ -99,6 +119,7 @@ export class AhtiEmitter implements Emitter {
       throw bad('tls is set but the endpoint is http://: use host:port or https://');
     const secure = options.tls !== undefined || endpoint.startsWith('https://');
     const dial = secure ? dialCredentials(owner, options.tls ?? {}) : PLAINTEXT_DIAL;
+    this.endpoint = endpoint;
     this.client = new AhtiServiceClient(endpoint.replace(/^https?:\/\//, ''), dial.credentials, {
       ...dial.channelOptions,
       'grpc.initial_reconnect_backoff_ms': initialMs,
@@ -157,6 +178,11 @@ export class AhtiEmitter implements Emitter {
     }
     this.metrics?.batches.labels(this.name, outcome).inc();
     return result;
+  }
+
+  /** AHTI's channel connects (plaintext or TLS as configured); no stream is opened, no event sent. */
+  probe(signal: AbortSignal): Promise<ProbeResult> {
+    return grpcProbe(this.client, `${this.endpoint} (AHTI)`, signal);
   }
 
   /** Unhealthy while the stream is down (after a failure, until a batch is acknowledged again). */

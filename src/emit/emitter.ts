@@ -46,6 +46,13 @@ export interface EmitterHealth {
   readonly message?: string;
 }
 
+/**
+ * What `probe` found, as a value: `detail` says what was reached (`127.0.0.1:5432 table
+ * polku_events`); `error` what failed, and `hint` what to check. Never holds a password.
+ */
+export type ProbeResult =
+  { readonly ok: true; readonly detail: string } | { readonly ok: false; readonly error: string; readonly hint?: string };
+
 /** Sends batches of events to one destination. */
 export interface Emitter {
   /** The name events use in `route_to` to reach this emitter. */
@@ -57,6 +64,14 @@ export interface Emitter {
   emit(events: readonly Event[]): Promise<EmitResult>;
   /** Reports whether the destination is usable; feeds Health and readiness. */
   health?(): EmitterHealth | Promise<EmitterHealth>;
+  /**
+   * Dials the destination without sending an event (`polku validate --probe`, as `vector validate`
+   * runs healthchecks): connects, checks what a batch will need (the table, the bucket, the
+   * stream), and says so. Resolves, never rejects; stops when `signal` aborts (the probe timeout).
+   * Called on a built but never started hub: the emitter opens what it needs and closes it again
+   * (or `shutdown` does). Optional: an emitter without it is listed as not probed.
+   */
+  probe?(signal: AbortSignal): Promise<ProbeResult>;
   /** Called once on gateway shutdown, after the last batch. */
   shutdown?(): Promise<void>;
   /**

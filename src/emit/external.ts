@@ -12,14 +12,16 @@ import {
   type ShutdownResponse,
 } from '../gen/polku/v1/plugin.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
-import type { CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
+import { CIRCUIT_BREAKER_OPTION_KEYS, type CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
 import { checkPositive, pluginTarget } from '../plugin-client/address.js';
 import { emitterPluginClient } from '../plugin-client/client.js';
-import { dialCredentials, type DialTlsOptions } from '../security/tls.js';
+import { DIAL_TLS_OPTION_KEYS, dialCredentials, type DialTlsOptions } from '../security/tls.js';
 import { PluginCaller, type CallResult } from '../plugin-client/plugin-caller.js';
 import { encodeEmitRequest } from '../plugin-client/emit-request.js';
 import { positionsById, resultOfFailures } from './batch-split.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
+import { pluginProbe } from './probe.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -82,6 +84,19 @@ export interface ExternalEmitterConfig extends ExternalEmitterOptions {
   address: string;
 }
 
+/** Every key of {@link ExternalEmitterConfig}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const EXTERNAL_EMITTER_OPTION_KEYS = optionKeys<ExternalEmitterConfig>({
+  name: true,
+  address: true,
+  connectTimeoutMs: true,
+  callTimeoutMs: true,
+  breaker: true,
+  tls: true,
+  maxCallsInFlight: true,
+  minEventsPerCall: true,
+  maxCallBytes: true,
+});
+
 /**
  * An emitter implemented by a plugin process speaking `polku.v1.EmitterPlugin` over gRPC. A batch
  * is encoded once and sent as one `Emit` call, or split into a few concurrent calls (see
@@ -111,6 +126,9 @@ export class ExternalEmitter implements Emitter {
 
   constructor(config: ExternalEmitterConfig) {
     this.name = config.name;
+    checkOptionKeys(`ExternalEmitter "${String(this.name)}"`, config, EXTERNAL_EMITTER_OPTION_KEYS);
+    checkOptionKeys(`ExternalEmitter "${String(this.name)}"`, config.tls, DIAL_TLS_OPTION_KEYS, 'tls.');
+    checkOptionKeys(`ExternalEmitter "${String(this.name)}"`, config.breaker, CIRCUIT_BREAKER_OPTION_KEYS, 'breaker.');
     if (typeof this.name !== 'string' || this.name === '') {
       throw polkuError('POLKU_ERR_PIPELINE_INVALID', 'an external emitter needs a non-empty name (the route_to name)');
     }
@@ -267,6 +285,11 @@ export class ExternalEmitter implements Emitter {
     this.closed = true;
     this.shutdownRun ??= Promise.resolve();
     this.caller.close();
+  }
+
+  /** The plugin's channel connects and its Health rpc answers healthy (polku validate --probe). */
+  probe(signal: AbortSignal): Promise<ProbeResult> {
+    return pluginProbe(this.client, this.address, signal);
   }
 
   private async askHealth(): Promise<EmitterHealth> {

@@ -1,11 +1,14 @@
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type ProbeResult } from './emitter.js';
+import { probeFail, probeFailure, probeOk } from './probe.js';
 import { eventToJson } from './event-json.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 export interface FileEmitterOptions {
   /** Default `file`. */
@@ -17,6 +20,9 @@ export interface FileEmitterOptions {
   /** Rotated files kept (`path.1` … `path.N`) besides `path`; older ones are deleted. Default 5. */
   maxFiles?: number;
 }
+
+/** Every key of {@link FileEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const FILE_EMITTER_OPTION_KEYS = optionKeys<FileEmitterOptions>({ name: true, path: true, maxBytes: true, maxFiles: true });
 
 /**
  * Appends each event to a file as one JSON line (see {@link eventToJson}), one append per batch.
@@ -47,6 +53,7 @@ export class FileEmitter implements Emitter {
 
   constructor(options: FileEmitterOptions) {
     this.name = options.name ?? 'file';
+    checkOptionKeys(`FileEmitter "${this.name}"`, options, FILE_EMITTER_OPTION_KEYS);
     this.path = options.path;
     this.maxBytes = options.maxBytes ?? 100 * 1024 * 1024;
     this.maxFiles = options.maxFiles ?? 5;
@@ -73,6 +80,27 @@ export class FileEmitter implements Emitter {
     const run = this.tail.then(() => this.write(events));
     this.tail = run;
     return run;
+  }
+
+  /**
+   * The file can be written: it, or the directory it goes in (or the nearest existing parent,
+   * since a missing directory is created), is writable by this process. Nothing is written.
+   */
+  async probe(signal: AbortSignal): Promise<ProbeResult> {
+    try {
+      const file = await stat(this.path).catch(() => null);
+      if (file?.isDirectory()) return probeFail(`${this.path}: is a directory`, 'path names the file events are appended to');
+      if (file) {
+        await access(this.path, constants.W_OK);
+        return probeOk(`${this.path} writable`);
+      }
+      let dir = dirname(this.path);
+      while (!(await stat(dir).catch(() => null))) dir = dirname(dir);
+      await access(dir, constants.W_OK);
+      return probeOk(`${this.path} can be created (${dir} writable)`);
+    } catch (err) {
+      return probeFailure(this.path, err, signal);
+    }
   }
 
   health(): EmitterHealth {

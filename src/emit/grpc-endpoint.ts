@@ -4,6 +4,8 @@ import { GatewayClient, type Ack, type IngestBatch } from '../gen/polku/v1/gatew
 import type { Logger } from '../observability/logger.js';
 import { backoffDelay } from '../resilience/backoff.js';
 import { PLAINTEXT_DIAL, type DialCredentials } from '../security/tls.js';
+import type { ProbeResult } from './emitter.js';
+import { grpcProbe } from './probe.js';
 
 /** `idle`: not contacted yet. `up`: the last contact worked. `down`: it failed; a reconnect is scheduled. */
 export type EndpointState = 'idle' | 'up' | 'down';
@@ -113,6 +115,11 @@ export class GrpcEndpoint {
       case 'down':
         return `${this.address} down: ${this.lastError} (${this.reconnectTimer ? `reconnect in ${this.reconnectInMs} ms` : 'probing'})`;
     }
+  }
+
+  /** For polku validate --probe: the channel connects and Health answers; the state is left alone. */
+  dial(signal: AbortSignal): Promise<ProbeResult> {
+    return grpcProbe(this.client, this.address, signal, (done) => this.client.health({}, new Metadata(), {}, (err) => done(err)));
   }
 
   /**

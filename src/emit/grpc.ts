@@ -5,10 +5,12 @@ import { AckCodes, isAckCode, polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Ack, AckError, IngestBatch } from '../gen/polku/v1/gateway.js';
 import { silentLogger } from '../observability/logger.js';
-import { dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
+import { DIAL_TLS_OPTION_KEYS, dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
 import { positionsById, resultOfFailures } from './batch-split.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
+import { probeFail, probeOk } from './probe.js';
 import { GrpcEndpoint, type EndpointRuntime, type PendingSend } from './grpc-endpoint.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_RECONNECT_INITIAL_MS = 100;
@@ -48,6 +50,18 @@ export interface GrpcEmitterOptions {
   lazy?: boolean;
 }
 
+/** Every key of {@link GrpcEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const GRPC_EMITTER_OPTION_KEYS = optionKeys<GrpcEmitterOptions>({
+  name: true,
+  endpoints: true,
+  tls: true,
+  source: true,
+  timeoutMs: true,
+  reconnect: true,
+  lazy: true,
+});
+const RECONNECT_OPTION_KEYS = optionKeys<NonNullable<GrpcEmitterOptions['reconnect']>>({ initialMs: true, maxMs: true });
+
 type Outcome = 'success' | 'partial' | 'failed' | 'retryable' | 'timeout' | 'stream_error';
 const OUTCOMES: readonly Outcome[] = ['success', 'partial', 'failed', 'retryable', 'timeout', 'stream_error'];
 
@@ -79,6 +93,9 @@ export class GrpcEmitter implements Emitter {
 
   constructor(options: GrpcEmitterOptions) {
     this.name = options.name ?? 'grpc';
+    checkOptionKeys(`GrpcEmitter "${this.name}"`, options, GRPC_EMITTER_OPTION_KEYS);
+    checkOptionKeys(`GrpcEmitter "${this.name}"`, options.tls, DIAL_TLS_OPTION_KEYS, 'tls.');
+    checkOptionKeys(`GrpcEmitter "${this.name}"`, options.reconnect, RECONNECT_OPTION_KEYS, 'reconnect.');
     this.source = options.source ?? 'polku';
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.lazy = options.lazy ?? true;
@@ -159,6 +176,15 @@ export class GrpcEmitter implements Emitter {
     } finally {
       deadline.cancel();
     }
+  }
+
+  /** Every endpoint: the channel connects and its Health answers. One down fails the probe (fail-over would hide it). */
+  async probe(signal: AbortSignal): Promise<ProbeResult> {
+    const results = await Promise.all(this.endpoints.map((e) => e.dial(signal)));
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length === 0) return probeOk(results.map((r) => (r.ok ? r.detail : '')).join('; '));
+    const first = failed[0]!;
+    return first.ok ? first : probeFail(failed.map((r) => (r.ok ? '' : r.error)).join('; '), first.hint);
   }
 
   health(): EmitterHealth {

@@ -1,5 +1,6 @@
 import type { Event } from '../gen/polku/v1/event.js';
 import { EmitResults, type EmitResult, type Emitter } from './emitter.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 export interface InMemoryEmitterOptions {
   name?: string;
@@ -9,6 +10,9 @@ export interface InMemoryEmitterOptions {
    */
   maxRetained?: number;
 }
+
+/** Every key of {@link InMemoryEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const IN_MEMORY_EMITTER_OPTION_KEYS = optionKeys<InMemoryEmitterOptions>({ name: true, maxRetained: true });
 
 /**
  * Keeps what it receives in memory, for testing pipelines:
@@ -33,6 +37,7 @@ export class InMemoryEmitter implements Emitter {
 
   constructor(options: InMemoryEmitterOptions = {}) {
     this.name = options.name ?? 'memory';
+    checkOptionKeys(`InMemoryEmitter "${this.name}"`, options, IN_MEMORY_EMITTER_OPTION_KEYS);
     this.maxRetained = options.maxRetained ?? Number.POSITIVE_INFINITY;
   }
 

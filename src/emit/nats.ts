@@ -6,9 +6,11 @@ import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import { resultOfFailures } from './batch-split.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
+import { hostPort, probeFail, probeFailure, probeOk, untilAborted } from './probe.js';
 import { eventToJson } from './event-json.js';
 import { NameTemplate } from './name-template.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 /** Default subject: one per source and type. */
 export const DEFAULT_NATS_SUBJECT = 'polku.events.{source}.{event_type}';
@@ -47,6 +49,20 @@ export interface NatsEmitterOptions {
   pass?: string;
   token?: string;
 }
+
+/** Every key of {@link NatsEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const NATS_EMITTER_OPTION_KEYS = optionKeys<NatsEmitterOptions>({
+  name: true,
+  servers: true,
+  subject: true,
+  jetstream: true,
+  maxSubjects: true,
+  overflowSubject: true,
+  timeoutMs: true,
+  user: true,
+  pass: true,
+  token: true,
+});
 
 /**
  * Publishes each event to NATS. The message body is the event as one JSON object, the shape the
@@ -104,6 +120,7 @@ export class NatsEmitter implements Emitter {
 
   constructor(options: NatsEmitterOptions) {
     this.name = options.name ?? 'nats';
+    checkOptionKeys(`NatsEmitter "${this.name}"`, options, NATS_EMITTER_OPTION_KEYS);
     const owner = `nats emitter "${this.name}"`;
     const bad = (message: string) => polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: ${message}`);
     this.servers = typeof options.servers === 'string' ? [options.servers] : [...(options.servers ?? [])];
@@ -369,12 +386,73 @@ export class NatsEmitter implements Emitter {
   }
 
   /** Drains the connection: publishes already written reach the server before it closes. */
+  /**
+   * Opens a connection of its own (the emitter's connects for ever; this one tries once) and, with
+   * JetStream, asks which stream covers the subjects (`$JS.API.STREAM.NAMES`, for the template's
+   * overflow subject: any subject it makes has the same shape), so a missing stream is named.
+   */
+  async probe(signal: AbortSignal): Promise<ProbeResult> {
+    const target = this.servers.map(redactServer).join(',');
+    let nc: NatsConnection | undefined;
+    try {
+      const opening = connect({
+        servers: this.servers,
+        ...this.auth,
+        maxReconnectAttempts: 0,
+        reconnect: false,
+        name: `polku-${this.name}-probe`,
+      });
+      opening.then((c) => (signal.aborted ? void c.close() : undefined)).catch(() => {});
+      nc = await untilAborted(opening, signal);
+      if (!this.jetstream) return probeOk(`${target} (core NATS)`);
+      const subject = this.subjects.overflowName;
+      const reply = await untilAborted(
+        nc.request('$JS.API.STREAM.NAMES', JSON.stringify({ subject }), { timeout: this.timeoutMs }),
+        signal,
+      );
+      const answer = JSON.parse(new TextDecoder().decode(reply.data)) as { streams?: string[] | null; error?: { description?: string } };
+      if (answer.error)
+        return probeFail(
+          `${target}: JetStream: ${answer.error.description ?? 'error'}`,
+          'is JetStream enabled on the server (and for this account)?',
+        );
+      const stream = answer.streams?.[0];
+      if (!stream)
+        return probeFail(
+          `${target}: no JetStream stream covers ${subject}`,
+          `create one whose subjects cover "${this.subjects.template}", or set jetstream: false`,
+        );
+      return probeOk(`${target} stream ${stream} covers ${subject}`);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (/no responders|503/i.test(message))
+        return probeFail(
+          `${target}: JetStream does not answer`,
+          'enable JetStream on the server (nats-server -js), or set jetstream: false',
+        );
+      if (/authorization|authentication/i.test(message)) return probeFail(`${target}: ${message}`, 'check user/pass or token');
+      return probeFailure(target, err, signal);
+    } finally {
+      await nc?.close().catch(() => {});
+    }
+  }
+
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const nc = this.nc;
     this.nc = null;
     if (nc && !nc.isClosed()) await nc.drain().catch(() => nc.close());
+  }
+}
+
+/** A server URL without its user or password. */
+function redactServer(server: string): string {
+  try {
+    const url = new URL(server.includes('://') ? server : `nats://${server}`);
+    return `${url.protocol}//${hostPort(url, 4222)}`;
+  } catch {
+    return server;
   }
 }
 

@@ -7,6 +7,8 @@ import type { Timers } from '../clock.js';
 import { polkuError } from '../errors.js';
 import { CertificateFiles, dialCredentials, PLAINTEXT_DIAL, type DialTlsOptions } from '../security/tls.js';
 import { decodeLogsResponse, decodeLogsResponseJson, decodeRpcStatus, type PartialSuccess } from './otlp-response.js';
+import type { ProbeResult } from './emitter.js';
+import { grpcProbe, httpStatus, httpVerdict, probeFailure } from './probe.js';
 
 const gzip = promisify(gzipCb);
 
@@ -33,6 +35,8 @@ export type ExportAnswer =
 export interface OtlpTransport {
   /** Sends one encoded ExportLogsServiceRequest. Never rejects. */
   export(request: Uint8Array): Promise<ExportAnswer>;
+  /** For polku validate --probe: the collector is reachable, without exporting anything. */
+  probe(signal: AbortSignal): Promise<ProbeResult>;
   close(): void;
 }
 
@@ -101,6 +105,11 @@ export class GrpcLogsTransport implements OtlpTransport {
         resolve({ kind: 'retryable', error: `OTLP/gRPC call failed: ${(err as Error).message}` });
       }
     });
+  }
+
+  /** The channel connects (OTLP/gRPC has no unary call that exports nothing). */
+  probe(signal: AbortSignal): Promise<ProbeResult> {
+    return grpcProbe(this.client, `${this.o.endpoint} (OTLP/gRPC)`, signal);
   }
 
   close(): void {
@@ -207,6 +216,17 @@ export class HttpLogsTransport implements OtlpTransport {
         finish({ kind: 'retryable', error: `OTLP/HTTP request failed: ${describe(err as Error)}` });
       }
     });
+  }
+
+  /** One HEAD request with the emitter's headers: any answer is reachable, 401/403 refuse the credentials. */
+  async probe(signal: AbortSignal): Promise<ProbeResult> {
+    const target = `${this.url.origin}${this.url.pathname}`;
+    try {
+      const status = await httpStatus(this.transport, this.url, { method: 'HEAD', headers: this.o.headers, agent: this.agent, signal });
+      return httpVerdict(target, status, 'check the authorization headers (headers) or the client certificate (tls)');
+    } catch (err) {
+      return probeFailure(target, err, signal);
+    }
   }
 
   close(): void {

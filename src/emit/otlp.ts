@@ -4,11 +4,12 @@ import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
-import type { DialTlsOptions } from '../security/tls.js';
+import { DIAL_TLS_OPTION_KEYS, type DialTlsOptions } from '../security/tls.js';
 import { resultOfFailures } from './batch-split.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
 import { encodeLogsRequest } from './otlp-encode.js';
 import { GrpcLogsTransport, HttpLogsTransport, type ExportAnswer, type OtlpTransport } from './otlp-transport.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** Records per Export request; a larger emitter batch is sent as several requests, one after another. */
@@ -44,6 +45,19 @@ export interface OtlpEmitterOptions {
   /** TLS to the endpoint: `caFile`, `certFile` + `keyFile` (mTLS), `serverName`. */
   tls?: DialTlsOptions;
 }
+
+/** Every key of {@link OtlpEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const OTLP_EMITTER_OPTION_KEYS = optionKeys<OtlpEmitterOptions>({
+  name: true,
+  protocol: true,
+  endpoint: true,
+  headers: true,
+  compression: true,
+  timeoutMs: true,
+  maxExportRecords: true,
+  maxExportBytes: true,
+  tls: true,
+});
 
 /** Why `endpoint` cannot be dialled with `protocol` ("…" is not …), or undefined when it can. */
 export function checkOtlpEndpoint(protocol: OtlpProtocol, endpoint: string): string | undefined {
@@ -99,6 +113,8 @@ export class OtlpEmitter implements Emitter {
 
   constructor(options: OtlpEmitterOptions) {
     this.name = options.name ?? 'otlp';
+    checkOptionKeys(`OtlpEmitter "${this.name}"`, options, OTLP_EMITTER_OPTION_KEYS);
+    checkOptionKeys(`OtlpEmitter "${this.name}"`, options.tls, DIAL_TLS_OPTION_KEYS, 'tls.');
     const owner = `otlp emitter "${this.name}"`;
     const bad = (message: string) => polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: ${message}`);
     this.protocol = options.protocol ?? 'grpc';
@@ -187,6 +203,11 @@ export class OtlpEmitter implements Emitter {
   /** Unhealthy, with the reason, while the last batch was wholly retryable or failed. */
   health(): EmitterHealth {
     return this.lastError === null ? { healthy: true, message: 'ok' } : { healthy: false, message: this.lastError };
+  }
+
+  /** The collector is reachable: the gRPC channel connects, or an HTTP request is answered. */
+  probe(signal: AbortSignal): Promise<ProbeResult> {
+    return this.transport.probe(signal);
   }
 
   async shutdown(): Promise<void> {

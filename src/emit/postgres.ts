@@ -7,9 +7,18 @@ import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import { resultOfFailures } from './batch-split.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
 import { PostgresEmitterMetrics, type PostgresFailureKind, type PostgresSeries } from './postgres-metrics.js';
-import { DEFAULT_POSTGRES_COLUMNS, DEFAULT_POSTGRES_TABLE, insertPlan, type InsertPlan, type PostgresColumns } from './postgres-sql.js';
+import {
+  DEFAULT_POSTGRES_COLUMNS,
+  DEFAULT_POSTGRES_TABLE,
+  insertPlan,
+  quoteTable,
+  type InsertPlan,
+  type PostgresColumns,
+} from './postgres-sql.js';
+import { codeOf, probeFail, probeFailure, probeOk, untilAborted } from './probe.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 /** Connections a batch's statements may use at once; more only help batches above rowsPerStatement. */
 const DEFAULT_POOL_SIZE = 4;
@@ -36,6 +45,18 @@ export interface PostgresEmitterOptions {
   /** Opening a connection. Default 5 s. */
   connectTimeoutMs?: number;
 }
+
+/** Every key of {@link PostgresEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const POSTGRES_EMITTER_OPTION_KEYS = optionKeys<PostgresEmitterOptions>({
+  name: true,
+  connectionString: true,
+  table: true,
+  columns: true,
+  poolSize: true,
+  rowsPerStatement: true,
+  timeoutMs: true,
+  connectTimeoutMs: true,
+});
 
 /** A statement's failure, judged once. */
 interface Judged {
@@ -76,9 +97,12 @@ export class PostgresEmitter implements Emitter {
   /** Why the last batch failed as a whole; null while the last one went through. */
   private lastError: string | null = null;
   private closed = false;
+  /** For probe: where (no password) and which table. */
+  private readonly where: { target: string; table: string; quoted: string };
 
   constructor(options: PostgresEmitterOptions) {
     this.name = options.name ?? 'postgres';
+    checkOptionKeys(`PostgresEmitter "${this.name}"`, options, POSTGRES_EMITTER_OPTION_KEYS);
     const owner = `postgres emitter "${this.name}"`;
     const poolSize = positive(owner, 'poolSize', options.poolSize ?? DEFAULT_POOL_SIZE);
     this.rowsPerStatement = positive(owner, 'rowsPerStatement', options.rowsPerStatement ?? DEFAULT_ROWS_PER_STATEMENT);
@@ -88,6 +112,8 @@ export class PostgresEmitter implements Emitter {
       throw polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: connectionString is required`);
     }
     this.plan = insertPlan(owner, options.table ?? DEFAULT_POSTGRES_TABLE, options.columns ?? DEFAULT_POSTGRES_COLUMNS);
+    const table = options.table ?? DEFAULT_POSTGRES_TABLE;
+    this.where = { target: postgresTarget(options.connectionString), table, quoted: quoteTable(owner, table) };
     this.poolConfig = {
       connectionString: options.connectionString,
       max: poolSize,
@@ -142,6 +168,31 @@ export class PostgresEmitter implements Emitter {
   /** Unhealthy, with the reason, while the last batch failed as a whole. */
   health(): EmitterHealth {
     return this.lastError === null ? { healthy: true, message: 'ok' } : { healthy: false, message: this.lastError };
+  }
+
+  /**
+   * Connects and runs `SELECT 1 FROM <table> LIMIT 0`: the server, the credentials, the database
+   * and the table (a missing one named, with the command that creates it), no row written.
+   */
+  async probe(signal: AbortSignal): Promise<ProbeResult> {
+    const { target, table, quoted } = this.where;
+    let client: pg.PoolClient | undefined;
+    try {
+      const pool = await untilAborted(this.openPool(), signal);
+      client = await untilAborted(pool.connect(), signal);
+      await untilAborted(client.query(`SELECT 1 FROM ${quoted} LIMIT 0`), signal);
+      return probeOk(`${target} table ${table}`);
+    } catch (err) {
+      const code = codeOf(err);
+      if (code === '42P01')
+        return probeFail(`${target}: table ${table} does not exist`, 'create it: polku sinks init postgres (or set table)');
+      if (code === '28P01' || code === '28000')
+        return probeFail(`${target}: credentials refused (${code})`, 'check the user and password in connectionString');
+      if (code === '3D000') return probeFail(`${target}: ${(err as Error).message}`, 'check the database name in connectionString');
+      return probeFailure(target, err, signal);
+    } finally {
+      client?.release(true);
+    }
   }
 
   /** Closes the pool; later batches are refused as retryable. */
@@ -212,6 +263,16 @@ export function judge(err: unknown): Judged {
   // No SQLSTATE: the client's own errors (refused or cut socket, query_timeout, pool wait).
   if (/timeout/i.test(message)) return { kind: 'timeout', retryable: true, message: `PostgreSQL: ${message}` };
   return { kind: 'connection', retryable: true, message: `PostgreSQL connection: ${message}${code ? ` (${code})` : ''}` };
+}
+
+/** `host:port` of a connection string, never its password. */
+function postgresTarget(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    return `${url.hostname || 'localhost'}:${url.port || 5432}`;
+  } catch {
+    return 'postgres';
+  }
 }
 
 function positive(owner: string, option: string, value: number): number {

@@ -6,8 +6,10 @@ import { polkuError } from '../errors.js';
 import { Outcome, Severity, type Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import { resultOfFailures } from './batch-split.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
+import { hostPort, probeFail, probeFailure, probeOk, untilAborted } from './probe.js';
 import { NameTemplate } from './name-template.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 /** Default stream: one for everything. */
 export const DEFAULT_REDIS_STREAM = 'polku:events';
@@ -98,6 +100,19 @@ export interface RedisStreamEmitterOptions {
   eventsPerCommand?: number;
 }
 
+/** Every key of {@link RedisStreamEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const REDIS_STREAM_EMITTER_OPTION_KEYS = optionKeys<RedisStreamEmitterOptions>({
+  name: true,
+  url: true,
+  stream: true,
+  maxLen: true,
+  maxStreams: true,
+  overflowStream: true,
+  timeoutMs: true,
+  batchCommand: true,
+  eventsPerCommand: true,
+});
+
 /**
  * Appends each event to a Redis stream with `XADD <stream> MAXLEN ~ <maxLen> * <fields>`, a whole
  * batch in one round trip: scripts running the batch's XADDs (default) or pipelines of them
@@ -135,6 +150,8 @@ export class RedisStreamEmitter implements Emitter {
   readonly eventsPerCommand: number;
   private readonly maxLen: string | null;
   private readonly client: Redis;
+  /** `redis://host:port` (no password), for probe. */
+  private readonly target: string;
   private clock: Clock = systemClock;
   private log: Logger | null = null;
   private metrics: RedisEmitterMetrics | null = null;
@@ -143,6 +160,7 @@ export class RedisStreamEmitter implements Emitter {
 
   constructor(options: RedisStreamEmitterOptions) {
     this.name = options.name ?? 'redis';
+    checkOptionKeys(`RedisStreamEmitter "${this.name}"`, options, REDIS_STREAM_EMITTER_OPTION_KEYS);
     const owner = `redis emitter "${this.name}"`;
     const bad = (message: string) => polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: ${message}`);
     let url: URL;
@@ -153,6 +171,7 @@ export class RedisStreamEmitter implements Emitter {
     }
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
       throw bad(`url must start with redis:// or rediss://, got ${url.protocol}//`);
+    this.target = `${url.protocol}//${hostPort(url, 6379)}`;
     const maxLen = options.maxLen ?? DEFAULT_REDIS_MAX_LEN;
     if (!Number.isInteger(maxLen) || maxLen < 0) throw bad(`maxLen must be a whole number ≥ 0, got ${maxLen}`);
     this.maxLen = maxLen === 0 ? null : String(maxLen);
@@ -258,6 +277,38 @@ export class RedisStreamEmitter implements Emitter {
     if (this.client.status === 'wait') return { healthy: true, message: 'connects on the first batch' };
     if (this.client.status !== 'ready') return { healthy: false, message: `redis connection is ${this.client.status}` };
     return this.lastError === null ? { healthy: true, message: 'ok' } : { healthy: false, message: this.lastError };
+  }
+
+  /**
+   * Connects and sends PING; in `script` mode also SCRIPT LOAD of the batch script, so a server
+   * with scripting disabled (an ACL, a managed service) fails here rather than at the first batch.
+   */
+  async probe(signal: AbortSignal): Promise<ProbeResult> {
+    // connect() rejects with "Connection is closed."; the reason (ECONNREFUSED…) comes as an event.
+    let cause: Error | undefined;
+    const onError = (err: Error): void => void (cause ??= err);
+    this.client.on('error', onError);
+    try {
+      if (this.client.status === 'wait' || this.client.status === 'end') await untilAborted(this.client.connect(), signal);
+      await untilAborted(this.client.ping(), signal);
+      if (this.batchCommand !== 'script') return probeOk(`${this.target} PING`);
+      await untilAborted(this.client.script('LOAD', XADD_SCRIPT), signal);
+      return probeOk(`${this.target} PING, batch script loaded`);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (/^(NOAUTH|WRONGPASS|NOPERM)/.test(message)) {
+        return probeFail(
+          `${this.target}: ${message}`,
+          'check the user and password in url (and the ACL: scripting needs EVALSHA and SCRIPT)',
+        );
+      }
+      if (/script/i.test(message) && this.batchCommand === 'script') {
+        return probeFail(`${this.target}: ${message}`, "scripting is not allowed there: use batchCommand: 'pipeline'");
+      }
+      return probeFailure(this.target, cause ?? err, signal);
+    } finally {
+      this.client.off('error', onError);
+    }
   }
 
   async shutdown(): Promise<void> {

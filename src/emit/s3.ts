@@ -1,16 +1,18 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { systemClock, type Clock } from '../clock.js';
 import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import { resultOfFailures } from './batch-split.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
+import { hostPort, probeFail, probeFailure, probeOk } from './probe.js';
 import { eventToJson } from './event-json.js';
 import { S3EmitterMetrics, type S3Outcome, type S3Series } from './s3-metrics.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 const gzip = promisify(gzipCallback);
 
@@ -45,6 +47,25 @@ export interface S3EmitterOptions {
    */
   maxAttempts?: number;
 }
+
+/** Every key of {@link S3EmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const S3_EMITTER_OPTION_KEYS = optionKeys<S3EmitterOptions>({
+  name: true,
+  bucket: true,
+  prefix: true,
+  endpoint: true,
+  region: true,
+  credentials: true,
+  gzip: true,
+  forcePathStyle: true,
+  timeoutMs: true,
+  maxAttempts: true,
+});
+const S3_CREDENTIALS_KEYS = optionKeys<NonNullable<S3EmitterOptions['credentials']>>({
+  accessKeyId: true,
+  secretAccessKey: true,
+  sessionToken: true,
+});
 
 /** One object to write: the events of one source and hour, in batch order. */
 interface Group {
@@ -82,9 +103,13 @@ export class S3Emitter implements Emitter {
   private series: S3Series | null = null;
   private lastError: string | null = null;
   private closed = false;
+  /** The endpoint (AWS for the region when none is given), for probe. */
+  private readonly where: string;
 
   constructor(options: S3EmitterOptions) {
     this.name = options.name ?? 's3';
+    checkOptionKeys(`S3Emitter "${this.name}"`, options, S3_EMITTER_OPTION_KEYS);
+    checkOptionKeys(`S3Emitter "${this.name}"`, options.credentials, S3_CREDENTIALS_KEYS, 'credentials.');
     const owner = `s3 emitter "${this.name}"`;
     if (typeof options.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.bucket)) {
       throw polkuError(
@@ -112,6 +137,10 @@ export class S3Emitter implements Emitter {
         throw polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: endpoint ${JSON.stringify(options.endpoint)} is not a URL`);
       }
     }
+    this.where =
+      options.endpoint === undefined
+        ? `AWS ${options.region ?? 'us-east-1'}`
+        : hostPort(new URL(options.endpoint), new URL(options.endpoint).protocol === 'https:' ? 443 : 80);
     this.client = new S3Client({
       region: options.region ?? 'us-east-1',
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
@@ -158,6 +187,25 @@ export class S3Emitter implements Emitter {
 
   health(): EmitterHealth {
     return this.lastError === null ? { healthy: true, message: 'ok' } : { healthy: false, message: this.lastError };
+  }
+
+  /** HeadBucket: the endpoint, the credentials and the bucket, with nothing written. */
+  async probe(signal: AbortSignal): Promise<ProbeResult> {
+    const target = `${this.where} bucket ${this.bucket}`;
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+      return probeOk(target);
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) return probeFail(`${target}: the bucket does not exist`, 'create it, or fix bucket (and region)');
+      if (status === 403 || status === 401)
+        return probeFail(
+          `${target}: access denied (HTTP ${status})`,
+          'check the credentials and their policy (s3:ListBucket on the bucket, s3:PutObject)',
+        );
+      if (status === 301) return probeFail(`${target}: the bucket is in another region`, "set region to the bucket's");
+      return probeFailure(target, err, signal);
+    }
   }
 
   async shutdown(): Promise<void> {

@@ -6,9 +6,11 @@ import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
-import { CertificateFiles, type DialTlsOptions } from '../security/tls.js';
-import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure } from './emitter.js';
+import { CertificateFiles, DIAL_TLS_OPTION_KEYS, type DialTlsOptions } from '../security/tls.js';
+import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
+import { httpStatus, httpVerdict, probeFailure } from './probe.js';
 import { eventToJson } from './event-json.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 /** One batch is in flight per emitter, so one socket is the steady state; a few cover a socket being torn down. */
 const MAX_SOCKETS = 4;
@@ -41,6 +43,16 @@ export interface WebhookEmitterOptions {
    */
   tls?: DialTlsOptions;
 }
+
+/** Every key of {@link WebhookEmitterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const WEBHOOK_EMITTER_OPTION_KEYS = optionKeys<WebhookEmitterOptions>({
+  name: true,
+  url: true,
+  headers: true,
+  timeoutMs: true,
+  method: true,
+  tls: true,
+});
 
 /** What came back for one request, before it is judged. */
 type Answer =
@@ -93,6 +105,8 @@ export class WebhookEmitter implements Emitter {
 
   constructor(options: WebhookEmitterOptions) {
     this.name = options.name ?? 'webhook';
+    checkOptionKeys(`WebhookEmitter "${this.name}"`, options, WEBHOOK_EMITTER_OPTION_KEYS);
+    checkOptionKeys(`WebhookEmitter "${this.name}"`, options.tls, DIAL_TLS_OPTION_KEYS, 'tls.');
     this.url = parseUrl(this.name, options.url);
     this.timeoutMs = options.timeoutMs ?? 10_000;
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) {
@@ -199,6 +213,20 @@ export class WebhookEmitter implements Emitter {
   /** Unhealthy, with the reason, while the last batch was retryable or failed; a partial answer shows the receiver works. */
   health(): EmitterHealth {
     return this.lastError === null ? { healthy: true, message: 'ok' } : { healthy: false, message: this.lastError };
+  }
+
+  /**
+   * One HEAD request, with the emitter's headers and TLS, and no event: any HTTP answer means the
+   * server is reachable, except 401/403, which refuse the credentials the batches will carry.
+   */
+  async probe(signal: AbortSignal): Promise<ProbeResult> {
+    const target = `${this.url.origin}${this.url.pathname}`;
+    try {
+      const status = await httpStatus(this.transport, this.url, { method: 'HEAD', headers: this.headers, agent: this.agent, signal });
+      return httpVerdict(target, status, 'check the authorization header (headers) or the client certificate (tls)');
+    } catch (err) {
+      return probeFailure(target, err, signal);
+    }
   }
 
   /** Closes pooled connections; later batches are refused as retryable. */

@@ -4,7 +4,7 @@ import { OVERFLOW_POLICIES, type EventBufferOptions } from '../buffer/event-buff
 import { systemClock, systemTimers } from '../clock.js';
 import { isDefaultEmitter, type EmitterRegistration } from '../delivery/emitter-registration.js';
 import type { Emitter } from '../emit/emitter.js';
-import { checkOptionKeys } from '../config/option-keys.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 import { polkuError } from '../errors.js';
 import type { Ingestor } from '../ingest/ingestor.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../ingest/intake-rules.js';
@@ -43,6 +43,7 @@ const DURABLE_OPTION_KEYS = Object.keys({
   segmentBytes: true,
   fsync: true,
 } satisfies Record<keyof DurableOptions, true>);
+const EMITTER_REGISTRATION_KEYS = optionKeys<EmitterRegistration>({ default: true });
 
 /** The settings a pipeline module set on its builder (each only what it set). */
 export interface PipelineOverrides {
@@ -94,6 +95,7 @@ export class HubBuilder {
   }
 
   emitter(emitter: Emitter, registration: EmitterRegistration = {}): this {
+    checkOptionKeys(`hub().emitter(${emitter?.name ? `"${emitter.name}"` : ''})`, registration, EMITTER_REGISTRATION_KEYS);
     this.emitters.push({ emitter, isDefault: isDefaultEmitter(registration) });
     return this;
   }

@@ -1,11 +1,14 @@
 import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
 import { type IngestorPluginClient, type IngestRequest, type IngestResponse } from '../gen/polku/v1/plugin.js';
-import type { CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
+import { CIRCUIT_BREAKER_OPTION_KEYS, type CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
 import { checkPositive, pluginTarget } from '../plugin-client/address.js';
 import { ingestorPluginClient } from '../plugin-client/client.js';
 import { PluginCaller } from '../plugin-client/plugin-caller.js';
 import type { IngestContext, IngestProblem, IngestResult, Ingestor } from './ingestor.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
+import type { ProbeResult } from '../emit/emitter.js';
+import { pluginProbe } from '../emit/probe.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -31,6 +34,17 @@ export interface ExternalIngestorConfig extends ExternalIngestorOptions {
   address: string;
 }
 
+/** Every key of {@link ExternalIngestorConfig}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const EXTERNAL_INGESTOR_OPTION_KEYS = optionKeys<ExternalIngestorConfig>({
+  name: true,
+  sources: true,
+  address: true,
+  connectTimeoutMs: true,
+  callTimeoutMs: true,
+  maxConcurrency: true,
+  breaker: true,
+});
+
 /**
  * An ingestor implemented by a plugin process speaking `polku.v1.IngestorPlugin` over gRPC, in any
  * language. Each raw batch of its sources becomes one `Ingest` call; the events the plugin returns
@@ -52,6 +66,8 @@ export class ExternalIngestor implements Ingestor {
   constructor(config: ExternalIngestorConfig) {
     const sources = typeof config.sources === 'string' ? [config.sources] : [...(config.sources ?? [])];
     this.name = config.name ?? `external:${sources[0] ?? ''}`;
+    checkOptionKeys(`ExternalIngestor "${this.name}"`, config, EXTERNAL_INGESTOR_OPTION_KEYS);
+    checkOptionKeys(`ExternalIngestor "${this.name}"`, config.breaker, CIRCUIT_BREAKER_OPTION_KEYS, 'breaker.');
     if (sources.length === 0 || sources.some((s) => typeof s !== 'string' || s === '')) {
       throw polkuError('POLKU_ERR_PIPELINE_INVALID', `plugin "${this.name}": sources must be one or more non-empty strings`);
     }
@@ -94,6 +110,11 @@ export class ExternalIngestor implements Ingestor {
       return { events: [], problems: [], unavailable: `plugin at ${this.address} sent an answer that is not an IngestResponse` };
     }
     return { events: response.events, problems: response.errors.map(toProblem) };
+  }
+
+  /** The plugin's channel connects and its Health rpc answers healthy (polku validate --probe). */
+  probe(signal: AbortSignal): Promise<ProbeResult> {
+    return pluginProbe(this.client, this.address, signal);
   }
 
   /** The plugin as the last calls saw it; for logs and a future ingestor health hook. */

@@ -3,12 +3,16 @@ import type { IngestContext, IngestProblem, IngestResult, Ingestor } from './ing
 import { DEFAULT_LIMITS, type IntakeLimits } from './intake-rules.js';
 import { int64, Slot, SLOT_COUNT, SLOTS, SLOTS_BY_LENGTH } from './json-fields.js';
 import { isJsonSpace, JsonScanner } from './json-scanner.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 export interface JsonIngestorOptions {
   name?: string;
   /** Sources whose raw bytes are JSON. */
   sources?: readonly string[];
 }
+
+/** Every key of {@link JsonIngestorOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const JSON_INGESTOR_OPTION_KEYS = optionKeys<JsonIngestorOptions>({ name: true, sources: true });
 
 const FORMATS = ['json', 'ndjson', 'jsonl', 'application/json', 'application/x-ndjson'];
 const NDJSON_FORMATS = new Set(['ndjson', 'jsonl', 'application/x-ndjson']);
@@ -40,6 +44,7 @@ export class JsonIngestor implements Ingestor {
 
   constructor(options: JsonIngestorOptions = {}) {
     this.name = options.name ?? 'json';
+    checkOptionKeys(`JsonIngestor "${this.name}"`, options, JSON_INGESTOR_OPTION_KEYS);
     this.sources = options.sources ?? [];
   }
 

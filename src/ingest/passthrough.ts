@@ -3,12 +3,16 @@ import type { Event } from '../gen/polku/v1/event.js';
 import { decodeEvent, isRefusal, refusedEvent, strictReader } from './event-decoder.js';
 import type { IngestContext, IngestProblem, IngestResult, Ingestor } from './ingestor.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from './intake-rules.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 export interface PassthroughIngestorOptions {
   name?: string;
   /** Sources whose raw bytes are protobuf events. */
   sources?: readonly string[];
 }
+
+/** Every key of {@link PassthroughIngestorOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const PASSTHROUGH_INGESTOR_OPTION_KEYS = optionKeys<PassthroughIngestorOptions>({ name: true, sources: true });
 
 /** Format hints for one encoded `polku.event.v1.Event`. */
 const SINGLE_FORMATS = ['protobuf', 'proto', 'passthrough', 'polku.event.v1.event'];
@@ -47,6 +51,7 @@ export class PassthroughIngestor implements Ingestor {
 
   constructor(options: PassthroughIngestorOptions = {}) {
     this.name = options.name ?? 'passthrough';
+    checkOptionKeys(`PassthroughIngestor "${this.name}"`, options, PASSTHROUGH_INGESTOR_OPTION_KEYS);
     this.sources = options.sources ?? [];
   }
 

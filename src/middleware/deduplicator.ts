@@ -6,6 +6,7 @@ import type { Event } from '../gen/polku/v1/event.js';
 import { hasClientId as idFromClient } from '../ingest/assigned-ids.js';
 import { LruMap } from './lru-map.js';
 import type { Middleware, MiddlewareContext } from './middleware.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 export interface DeduplicatorOptions {
   /** Default `deduplicator`. */
@@ -30,6 +31,15 @@ export interface DeduplicatorOptions {
    */
   hasClientId?: (event: Event) => boolean;
 }
+
+/** Every key of {@link DeduplicatorOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const DEDUPLICATOR_OPTION_KEYS = optionKeys<DeduplicatorOptions>({
+  name: true,
+  ttlMs: true,
+  maxKeys: true,
+  key: true,
+  hasClientId: true,
+});
 
 /**
  * Refuses, as DUPLICATE, events whose key was seen within the last `ttlMs`: agents retry
@@ -65,6 +75,7 @@ export class Deduplicator implements Middleware {
 
   constructor(options: DeduplicatorOptions = {}) {
     this.name = options.name ?? 'deduplicator';
+    checkOptionKeys(`deduplicator "${this.name}"`, options, DEDUPLICATOR_OPTION_KEYS);
     this.ttlMs = options.ttlMs ?? 60_000;
     if (!(this.ttlMs > 0)) this.invalid(`ttlMs must be positive, got ${this.ttlMs}`);
     const maxKeys = options.maxKeys ?? 100_000;

@@ -5,6 +5,7 @@ import { polkuError, type AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import type { Middleware, MiddlewareContext } from './middleware.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 /**
  * Adds to one event (a lookup in a cache or a service). Return a new event, or change the one
@@ -27,6 +28,15 @@ export interface EnricherOptions {
   /** An event whose enrichment failed goes on unchanged (`pass`, default) or is refused MIDDLEWARE_ERROR (`drop`). */
   onError?: 'pass' | 'drop';
 }
+
+/** Every key of {@link EnricherOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const ENRICHER_OPTION_KEYS = optionKeys<EnricherOptions>({
+  name: true,
+  timeoutMs: true,
+  concurrency: true,
+  onTimeout: true,
+  onError: true,
+});
 
 /** Why an event did not get its enrichment, when it is refused for it. */
 interface Refusal {
@@ -64,6 +74,7 @@ export class Enricher implements Middleware {
     options: EnricherOptions = {},
   ) {
     this.name = options.name ?? 'enricher';
+    checkOptionKeys(`enricher "${this.name}"`, options, ENRICHER_OPTION_KEYS);
     if (typeof enrich !== 'function') this.invalid('needs an enrich function');
     this.timeoutMs = options.timeoutMs ?? 1000;
     if (!(this.timeoutMs > 0)) this.invalid(`timeoutMs must be positive, got ${this.timeoutMs}`);

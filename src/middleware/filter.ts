@@ -1,11 +1,15 @@
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Middleware, MiddlewareContext } from './middleware.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 export interface FilterOptions {
   name?: string;
   /** Text for the FILTERED Ack error; says why events were dropped. */
   reason?: string;
 }
+
+/** Every key of {@link FilterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const FILTER_OPTION_KEYS = optionKeys<FilterOptions>({ name: true, reason: true });
 
 /**
  * Keeps the events for which `keep` returns true; the others are refused with `FILTERED`.
@@ -16,6 +20,7 @@ export interface FilterOptions {
  * ```
  */
 export function filter(keep: (event: Event) => boolean, options: FilterOptions = {}): Middleware {
+  checkOptionKeys(`filter "${options.name ?? 'filter'}"`, options, FILTER_OPTION_KEYS);
   const reason = options.reason ?? 'dropped by filter';
   return {
     name: options.name ?? 'filter',

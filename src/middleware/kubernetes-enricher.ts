@@ -11,6 +11,7 @@ import type { PodCache } from './kubernetes/pod-cache.js';
 import { writePodContext } from './kubernetes/write-context.js';
 import { DEFAULT_DELETE_GRACE_MS, DEFAULT_MAX_PODS, type PodIndex } from './kubernetes/pod-index.js';
 import type { Middleware } from './middleware.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 export { DEFAULT_DELETE_GRACE_MS, DEFAULT_MAX_PODS };
 
@@ -45,6 +46,27 @@ export interface KubernetesEnricherOptions {
   /** Pod watch restart backoff. Default 500 ms doubling to 30 s. */
   backoff?: { initialMs: number; maxMs: number };
 }
+
+/** Every key of {@link KubernetesEnricherOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const KUBERNETES_ENRICHER_OPTION_KEYS = optionKeys<KubernetesEnricherOptions>({
+  name: true,
+  nodeName: true,
+  kubeConfig: true,
+  lookups: true,
+  keys: true,
+  labels: true,
+  maxPods: true,
+  deleteGraceMs: true,
+  maxMetadataBytes: true,
+  backoff: true,
+});
+const KUBERNETES_KEYS_KEYS = optionKeys<NonNullable<KubernetesEnricherOptions['keys']>>({
+  containerId: true,
+  podName: true,
+  namespace: true,
+  podIp: true,
+});
+const KUBERNETES_BACKOFF_KEYS = optionKeys<NonNullable<KubernetesEnricherOptions['backoff']>>({ initialMs: true, maxMs: true });
 
 const enum Via {
   Container,
@@ -86,6 +108,9 @@ export class KubernetesEnricher implements Middleware {
 
   constructor(private readonly o: KubernetesEnricherOptions = {}) {
     this.name = o.name ?? 'kubernetes';
+    checkOptionKeys(`kubernetesEnricher "${this.name}"`, o, KUBERNETES_ENRICHER_OPTION_KEYS);
+    checkOptionKeys(`kubernetesEnricher "${this.name}"`, o.keys, KUBERNETES_KEYS_KEYS, 'keys.');
+    checkOptionKeys(`kubernetesEnricher "${this.name}"`, o.backoff, KUBERNETES_BACKOFF_KEYS, 'backoff.');
     const nodeName = o.nodeName ?? process.env['NODE_NAME'];
     if (!nodeName) {
       this.invalid('needs the node whose pods to watch: set NODE_NAME (the chart sets it from spec.nodeName) or the nodeName option');

@@ -5,6 +5,7 @@ import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import { LruMap } from './lru-map.js';
 import type { Middleware, MiddlewareContext } from './middleware.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 /** A token bucket: `rate` tokens per second flow in, at most `burst` are held. One event costs one token. */
 export interface BucketLimit {
@@ -48,6 +49,17 @@ export interface RateLimiterOptions {
   /** Longest wait in `delay` mode, ms. Default 1000. */
   maxDelayMs?: number;
 }
+
+/** Every key of {@link RateLimiterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const RATE_LIMITER_OPTION_KEYS = optionKeys<RateLimiterOptions>({
+  name: true,
+  global: true,
+  perKey: true,
+  onLimit: true,
+  maxDelayMs: true,
+});
+const BUCKET_LIMIT_KEYS = optionKeys<BucketLimit>({ rate: true, burst: true });
+const KEYED_LIMIT_KEYS = optionKeys<KeyedLimit>({ rate: true, burst: true, key: true, tenantKey: true, maxKeys: true });
 
 /** A token bucket's state; shared with the per-tenant quotas (src/tenants). */
 export interface Bucket {
@@ -93,6 +105,9 @@ export class RateLimiter implements Middleware {
 
   constructor(options: RateLimiterOptions) {
     this.name = options.name ?? 'rate-limiter';
+    checkOptionKeys(`rateLimiter "${this.name}"`, options, RATE_LIMITER_OPTION_KEYS);
+    checkOptionKeys(`rateLimiter "${this.name}"`, options.global, BUCKET_LIMIT_KEYS, 'global.');
+    checkOptionKeys(`rateLimiter "${this.name}"`, options.perKey, KEYED_LIMIT_KEYS, 'perKey.');
     if (options.global === undefined && options.perKey === undefined) this.invalid('give global and/or perKey limits');
     this.global = options.global && this.limit('global', options.global);
     // lastMs NaN until the first batch: the clock is known only after init, and a NaN reading

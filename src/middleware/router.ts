@@ -3,6 +3,7 @@ import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Middleware, MiddlewareContext } from './middleware.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 /**
  * One routing rule. Every condition given must hold (they are ANDed); a rule needs at least one.
@@ -37,6 +38,10 @@ export interface RouterOptions {
    */
   override?: boolean;
 }
+
+/** Every key of {@link RouterOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const ROUTER_OPTION_KEYS = optionKeys<RouterOptions>({ name: true, rules: true, mode: true, defaultRoute: true, override: true });
+const ROUTE_RULE_KEYS = optionKeys<RouteRule>({ name: true, eventTypePrefix: true, source: true, metadata: true, when: true, to: true });
 
 interface CompiledRule {
   readonly label: string;
@@ -76,6 +81,9 @@ export class EventRouter implements Middleware {
 
   constructor(options: RouterOptions) {
     this.name = options.name ?? 'router';
+    checkOptionKeys(`router "${this.name}"`, options, ROUTER_OPTION_KEYS);
+    if (Array.isArray(options.rules))
+      options.rules.forEach((rule, i) => checkOptionKeys(`router "${this.name}"`, rule, ROUTE_RULE_KEYS, `rules[${i}].`));
     if (!Array.isArray(options.rules)) invalid(this.name, 'rules must be an array');
     const mode = options.mode ?? 'first';
     if (mode !== 'first' && mode !== 'all') invalid(this.name, `mode must be "first" or "all", got "${String(mode)}"`);

@@ -1,6 +1,7 @@
 import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Middleware, MiddlewareContext } from './middleware.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 export interface SamplerOptions {
   /** Default `sampler`. */
@@ -20,6 +21,9 @@ export interface SamplerOptions {
    */
   key?: string | ((event: Event) => string);
 }
+
+/** Every key of {@link SamplerOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const SAMPLER_OPTION_KEYS = optionKeys<SamplerOptions>({ name: true, rate: true, rates: true, key: true });
 
 interface PrefixRate {
   readonly prefix: string;
@@ -51,6 +55,7 @@ export class Sampler implements Middleware {
 
   constructor(options: SamplerOptions = {}) {
     this.name = options.name ?? 'sampler';
+    checkOptionKeys(`sampler "${this.name}"`, options, SAMPLER_OPTION_KEYS);
     this.rate = this.checkRate('rate', options.rate ?? 1);
     this.threshold = this.rate * TWO_POW_32;
     this.prefixes = Object.entries(options.rates ?? {})

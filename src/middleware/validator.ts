@@ -3,6 +3,7 @@ import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Middleware, MiddlewareContext } from './middleware.js';
+import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 /** A custom rule: returns why the event is invalid, or undefined (or '') when it is fine. */
 export type ValidationRule = (event: Event) => string | undefined;
@@ -34,6 +35,19 @@ export interface ValidatorOptions {
    */
   tagKey?: string;
 }
+
+/** Every key of {@link ValidatorOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const VALIDATOR_OPTION_KEYS = optionKeys<ValidatorOptions>({
+  name: true,
+  requiredEventType: true,
+  nonEmptyPayload: true,
+  maxPayloadBytes: true,
+  requiredMetadata: true,
+  jsonPayload: true,
+  custom: true,
+  onInvalid: true,
+  tagKey: true,
+});
 
 interface Check {
   /** The option's name: it starts each reason and labels the failure metric. */
@@ -67,6 +81,7 @@ export class Validator implements Middleware {
 
   constructor(options: ValidatorOptions = {}) {
     this.name = options.name ?? 'validator';
+    checkOptionKeys(`validator "${this.name}"`, options, VALIDATOR_OPTION_KEYS);
     const onInvalid = options.onInvalid ?? 'drop';
     if (onInvalid !== 'drop' && onInvalid !== 'tag') this.invalid(`onInvalid must be "drop" or "tag", got "${String(onInvalid)}"`);
     this.tag = onInvalid === 'tag';

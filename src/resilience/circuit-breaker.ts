@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { polkuError } from '../errors.js';
+import { optionKeys } from '../config/option-keys.js';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
@@ -9,6 +10,9 @@ export interface CircuitBreakerOptions {
   /** How long the circuit stays open before one probe call is let through. Default 30 s. */
   resetTimeoutMs?: number;
 }
+
+/** Every key of {@link CircuitBreakerOptions}. */
+export const CIRCUIT_BREAKER_OPTION_KEYS = optionKeys<CircuitBreakerOptions>({ failureThreshold: true, resetTimeoutMs: true });
 
 /** What a caller may do now. */
 export type CircuitPermit =

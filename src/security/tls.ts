@@ -3,6 +3,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
 import { polkuError, type ErrorCode } from '../errors.js';
+import { optionKeys } from '../config/option-keys.js';
 
 /** How often certificate files are read again to notice a rotation (cert-manager, a mounted Secret). */
 export const DEFAULT_TLS_RELOAD_INTERVAL_MS = 5_000;
@@ -22,6 +23,9 @@ export interface DialTlsOptions extends TlsFiles {
   /** The name the server's certificate must carry, when it is not the dialled host. */
   serverName?: string | undefined;
 }
+
+/** Every key of {@link DialTlsOptions}: a misspelt `tls.caFil` is refused, not ignored. */
+export const DIAL_TLS_OPTION_KEYS = optionKeys<DialTlsOptions>({ certFile: true, keyFile: true, caFile: true, serverName: true });
 
 /** What each file is called in errors: an environment variable, or an option of a component. */
 export interface TlsFileLabels {

@@ -112,6 +112,7 @@ const SURFACES: Record<string, Surface> = {
       'PostgresColumns',
       'PostgresEmitterOptions',
       'PostgresField',
+      'ProbeResult',
       'RateLimiter',
       'RateLimiterOptions',
       'RedisBatchCommand',

@@ -20,6 +20,14 @@ after(() => {
   for (const f of written) rmSync(f, { force: true });
 });
 
+/** The same, as plain JavaScript: no type check stands between a misspelt key and the constructor. */
+function moduleJs(text: string): string {
+  const file = join('test', 'fixtures', `.validate-${process.pid}-${n++}.config.js`);
+  writeFileSync(join(ROOT, file), text);
+  written.push(join(ROOT, file));
+  return file;
+}
+
 const HEAD = `import { hub, JsonIngestor } from '../../src/index.js';\nimport { InMemoryEmitter } from '../../src/testing/index.js';\n`;
 
 async function validate(args: string[], env: Record<string, string> = {}) {
@@ -58,6 +66,24 @@ describe('polku validate', () => {
     const serve = runPolku(['serve', '--config', file], { POLKU_GRPC_ADDR: '127.0.0.1:0', POLKU_METRICS_ADDR: '127.0.0.1:0' });
     assert.equal((await serve.exited).code, 1);
     assert.match(serve.stderr.join('\n'), /unknown option "capacit": did you mean "capacity"\?/);
+  });
+
+  test('a misspelt emitter option in a .js module: validate exits 1 and serve refuses to start, each naming it', async () => {
+    const file = moduleJs(
+      `import { hub, JsonIngestor, PostgresEmitter } from '../../src/index.js';\n` +
+        `export default hub().ingestor(new JsonIngestor())\n` +
+        `  .emitter(new PostgresEmitter({ name: 'pg', connectionString: 'postgres://127.0.0.1:1/x', tabel: 'x' }));\n`,
+    );
+    const line =
+      'PostgresEmitter "pg": unknown option "tabel": did you mean "table"? (known: name, connectionString, table, columns, poolSize, rowsPerStatement, timeoutMs, connectTimeoutMs)';
+    const r = await validate(['--config', file]);
+    assert.equal(r.code, 1, r.out);
+    assert.equal(r.out, '', 'no "pipeline OK"');
+    assert.ok(r.err.includes(`polku: POLKU_ERR_CONFIG_INVALID: pipeline module ${join(ROOT, file)} failed to load: ${line}`), r.err);
+    const serve = runPolku(['serve', '--config', file], { POLKU_GRPC_ADDR: '127.0.0.1:0', POLKU_METRICS_ADDR: '127.0.0.1:0' });
+    assert.equal((await serve.exited).code, 1);
+    assert.ok(serve.stderr.join('\n').includes(line), serve.stderr.join('\n'));
+    assert.ok(!serve.stderr.join('\n').includes('listening'), 'never listened');
   });
 
   test('a type error: exit 1 with the compiler diagnostic at file:line:col', async () => {

@@ -4,7 +4,13 @@ import { systemClock, type Clock } from '../../clock.js';
 import type { Event } from '../../gen/polku/v1/event.js';
 import type { Logger } from '../../observability/logger.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth } from '../emitter.js';
-import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '../../resilience/circuit-breaker.js';
+import {
+  CIRCUIT_BREAKER_OPTION_KEYS,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitState,
+} from '../../resilience/circuit-breaker.js';
+import { checkOptionKeys } from '../../config/option-keys.js';
 import { EmitterWrapper } from './wrap.js';
 
 export type { CircuitBreakerOptions, CircuitState };
@@ -29,6 +35,7 @@ export class CircuitBreakerEmitter extends EmitterWrapper {
 
   constructor(inner: Emitter, options: CircuitBreakerOptions = {}) {
     super(inner);
+    checkOptionKeys(`withCircuitBreaker("${inner.name}")`, options, CIRCUIT_BREAKER_OPTION_KEYS);
     this.breaker = new CircuitBreaker(
       options,
       () => this.clock,

@@ -6,6 +6,7 @@ import type { Event } from '../../gen/polku/v1/event.js';
 import { splitBatch } from '../batch-split.js';
 import { EmitResults, type EmitResult, type Emitter, type EventFailure } from '../emitter.js';
 import { EmitterWrapper } from './wrap.js';
+import { checkOptionKeys, optionKeys } from '../../config/option-keys.js';
 
 export interface RetryOptions {
   /** Retries after the first attempt. Default 3. */
@@ -22,6 +23,16 @@ export interface RetryOptions {
    */
   deadlineMs?: number;
 }
+
+/** Every key of {@link RetryOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const RETRY_OPTION_KEYS = optionKeys<RetryOptions>({
+  retries: true,
+  minTimeoutMs: true,
+  factor: true,
+  maxTimeoutMs: true,
+  randomize: true,
+  deadlineMs: true,
+});
 
 /** Thrown inside p-retry to ask for another attempt. */
 class RetryableFailure extends Error {}
@@ -40,6 +51,7 @@ export class RetryEmitter extends EmitterWrapper {
 
   constructor(inner: Emitter, options: RetryOptions = {}) {
     super(inner);
+    checkOptionKeys(`withRetry("${inner.name}")`, options, RETRY_OPTION_KEYS);
     this.o = {
       retries: options.retries ?? 3,
       minTimeoutMs: options.minTimeoutMs ?? 100,

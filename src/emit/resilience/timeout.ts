@@ -4,11 +4,15 @@ import type { Event } from '../../gen/polku/v1/event.js';
 import { EmitResults, type EmitResult, type Emitter } from '../emitter.js';
 import { EmitterWrapper } from './wrap.js';
 import { polkuError } from '../../errors.js';
+import { checkOptionKeys, optionKeys } from '../../config/option-keys.js';
 
 export interface TimeoutOptions {
   /** Longest wait for one batch. */
   timeoutMs: number;
 }
+
+/** Every key of {@link TimeoutOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const TIMEOUT_OPTION_KEYS = optionKeys<TimeoutOptions>({ timeoutMs: true });
 
 /**
  * Bounds how long one batch may take: past `timeoutMs` the batch is answered `retryable`.
@@ -24,6 +28,7 @@ export class TimeoutEmitter extends EmitterWrapper {
     private readonly options: TimeoutOptions,
   ) {
     super(inner);
+    checkOptionKeys(`withTimeout("${inner.name}")`, options, TIMEOUT_OPTION_KEYS);
     if (!(options.timeoutMs > 0)) throw polkuError('POLKU_ERR_OPTION_INVALID', `timeoutMs must be positive, got ${options.timeoutMs}`);
   }
 

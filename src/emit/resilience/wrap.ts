@@ -1,16 +1,19 @@
 import type { ComponentContext } from '../../component-context.js';
 import type { Event } from '../../gen/polku/v1/event.js';
-import type { EmitResult, Emitter, EmitterHealth } from '../emitter.js';
+import type { EmitResult, Emitter, EmitterHealth, ProbeResult } from '../emitter.js';
 
 /**
  * An emitter wrapping another: it keeps the inner emitter's name (routing by `route_to` must keep
- * matching) and forwards health, shutdown and init, so each wrapper only writes its own `emit`.
+ * matching) and forwards health, shutdown, init and probe, so each wrapper only writes its own `emit`.
  */
 export abstract class EmitterWrapper implements Emitter {
   readonly name: string;
+  /** The wrapped emitter's probe, when it has one (polku validate --probe dials through wrappers). */
+  readonly probe?: (signal: AbortSignal) => Promise<ProbeResult>;
 
   protected constructor(protected readonly inner: Emitter) {
     this.name = inner.name;
+    if (inner.probe) this.probe = (signal) => inner.probe!(signal);
   }
 
   abstract emit(events: readonly Event[]): Promise<EmitResult>;

@@ -4,6 +4,7 @@ import type { Event } from '../../gen/polku/v1/event.js';
 import { isInvalidUtf8, refusedEvent, strictReader, type DecodeRefusal } from '../event-decoder.js';
 import type { IngestContext, IngestProblem, IngestResult, Ingestor } from '../ingestor.js';
 import { DEFAULT_LIMITS } from '../intake-rules.js';
+import { checkOptionKeys, optionKeys } from '../../config/option-keys.js';
 
 /**
  * What the agents' batches share (TAPIO, ELAVA, PORTTI): an `EventBatch` whose field 1 is
@@ -62,6 +63,9 @@ export interface AgentIngestorOptions {
   sources?: readonly string[];
 }
 
+/** Every key of {@link AgentIngestorOptions}, for refusing unknown ones at run time (the compiler keeps it complete). */
+export const AGENT_INGESTOR_OPTION_KEYS = optionKeys<AgentIngestorOptions>({ name: true, sources: true });
+
 /**
  * The three agent ingestors: each is this with its agent's format (how to read its batch and map
  * one of its events), claiming the agent's name as its source unless told otherwise.
@@ -76,6 +80,7 @@ export abstract class AgentBatchIngestor<Message, Batch> implements Ingestor {
     options: AgentIngestorOptions,
   ) {
     this.name = options.name ?? agent;
+    checkOptionKeys(`${new.target.name} "${this.name}"`, options, AGENT_INGESTOR_OPTION_KEYS);
     this.sources = options.sources ?? [agent];
   }
 
