@@ -109,7 +109,11 @@ export class S3Emitter implements Emitter {
   constructor(options: S3EmitterOptions) {
     this.name = options.name ?? 's3';
     checkOptionKeys(`S3Emitter "${this.name}"`, options, S3_EMITTER_OPTION_KEYS);
-    checkOptionKeys(`S3Emitter "${this.name}"`, options.credentials, S3_CREDENTIALS_KEYS, 'credentials.');
+    // The AWS SDK writes its own bookkeeping (`$source`) into a credentials object it was given: an
+    // object shared with the caller's own S3Client carries it, and it is not a misspelt option.
+    const credentialKeys =
+      options.credentials && Object.fromEntries(Object.entries(options.credentials).filter(([k]) => !k.startsWith('$')));
+    checkOptionKeys(`S3Emitter "${this.name}"`, credentialKeys, S3_CREDENTIALS_KEYS, 'credentials.');
     const owner = `s3 emitter "${this.name}"`;
     if (typeof options.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.bucket)) {
       throw polkuError(
@@ -144,7 +148,9 @@ export class S3Emitter implements Emitter {
     this.client = new S3Client({
       region: options.region ?? 'us-east-1',
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+      // A copy: the SDK writes its own bookkeeping ($source) into the object it is given, and the
+      // caller's may be shared with another emitter.
+      ...(options.credentials === undefined ? {} : { credentials: { ...options.credentials } }),
       forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
       maxAttempts,
       requestHandler: { requestTimeout: timeoutMs, connectionTimeout: Math.min(timeoutMs, 10_000) },
