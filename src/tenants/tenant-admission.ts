@@ -38,6 +38,7 @@ export function admitTenantEvents(
   const bucket = tenant.bucket;
   const limit = { rate: spec.rate, burst: spec.burst };
   refill(bucket, nowMs, limit);
+  tenant.lastMessageEvents = events.length;
   const valid: Event[] = [];
   let bytes = 0;
   let overQuota = 0;

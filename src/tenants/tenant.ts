@@ -32,6 +32,11 @@ export class Tenant {
   readonly series: TenantSeries;
   /** Set by a reload that no longer lists the tenant: its keys resolve to nothing. */
   retired = false;
+  /**
+   * Events in the tenant's last message (0 before the first): what a refusal before reading
+   * expects its next one to carry (`Tenants.quotaWaitMs`).
+   */
+  lastMessageEvents = 0;
 
   constructor(spec: CheckedTenant, lane: number, series: TenantSeries) {
     this.spec = spec;

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
-import { refill, waitMs } from '../middleware/rate-limiter.js';
+import { refill } from '../middleware/rate-limiter.js';
 import { digestOfKey, sameDigest } from './api-key.js';
 import { Tenant } from './tenant.js';
 import { OTHER_TENANT, TenantMetrics, type TenantSeries } from './tenant-metrics.js';
@@ -78,13 +78,20 @@ export class Tenants {
   }
 
   /**
-   * Milliseconds until the tenant's bucket holds a whole token (0: it holds one now), the bucket
-   * refilled to `nowMs` (monotonic) first. Takes nothing.
+   * Asked before a message is read: milliseconds until the tenant's bucket holds the tokens its
+   * next message is expected to need (0: it holds them now), the bucket refilled to `nowMs`
+   * (monotonic) first. Takes nothing. The need is the size of the tenant's last message, capped at
+   * its burst, and at least one token: a tenant sending faster than its rate then gets whole
+   * messages in as the bucket fills, and the others refused unread, instead of every message
+   * read and parsed for the few events a trickle of tokens admits. Its accepted rate is the same.
    */
   quotaWaitMs(tenant: Tenant, nowMs: number): number {
-    const limit = { rate: tenant.spec.rate, burst: tenant.spec.burst };
+    const spec = tenant.spec;
+    const limit = { rate: spec.rate, burst: spec.burst };
     refill(tenant.bucket, nowMs, limit);
-    return waitMs(tenant.bucket, limit);
+    const need = Math.max(1, Math.min(tenant.lastMessageEvents, spec.burst));
+    const missing = need - tenant.bucket.tokens;
+    return missing <= 1e-9 ? 0 : (missing * 1000) / spec.rate;
   }
 
   /** Installs a new table. Tenants keep bucket, share use and lane by name; dropped ones retire. */

@@ -156,6 +156,46 @@ describe('the hub with tenants', () => {
     assert.ok(out.events.every((e) => e.metadata[TENANT] === 'web'));
   });
 
+  test('refused before reading: a key alone, then the tokens the last message needed, capped at the burst (FakeClock)', async () => {
+    const clock = new FakeClock();
+    const { h, send, out, registry } = build([{ ...web, rate: 10, burst: 5 }], clock);
+    const ask = (apiKey: string | undefined) => h.refuseBeforeReading({ source: 'web', apiKey, unary: true });
+    assert.equal(ask(undefined)?.errors[0]?.code, 'UNAUTHENTICATED');
+    assert.equal(ask('not-a-key')?.errors[0]?.code, 'UNAUTHENTICATED');
+    assert.equal(ask(WEB_KEY), undefined, 'a full bucket, no message yet: read it');
+    assert.equal(send(WEB_KEY, [event(0), event(1), event(2)]).eventIds.length, 3);
+    // Two tokens left, the last message carried three: the next is refused unread.
+    const early = ask(WEB_KEY);
+    assert.equal(early?.eventIds.length, 0);
+    assert.equal(early?.errors.length, 1);
+    assert.equal(early?.errors[0]?.code, 'RATE_LIMITED');
+    assert.match(early!.errors[0]!.message, /^tenant "web" is over its quota \(10\/s, burst 5\); retry after 100 ms$/);
+    clock.advance(100);
+    assert.equal(ask(WEB_KEY), undefined, 'three tokens again: read it');
+    // A message larger than the burst needs the burst, not its size: it is never refused for good.
+    assert.equal(
+      send(
+        WEB_KEY,
+        Array.from({ length: 8 }, (_, i) => event(10 + i)),
+      ).eventIds.length,
+      3,
+    );
+    assert.equal(ask(WEB_KEY)?.errors[0]?.code, 'RATE_LIMITED');
+    clock.advance(499);
+    assert.equal(ask(WEB_KEY)?.errors[0]?.code, 'RATE_LIMITED', '4.99 tokens of the 5 needed');
+    clock.advance(1);
+    assert.equal(ask(WEB_KEY), undefined, 'the burst is back');
+    const text = await registry.metrics();
+    assert.match(
+      text,
+      /polku_tenant_quota_refusals_total\{tenant="web"\} 8\n/,
+      '5 events refused in the batch + 3 messages refused unread',
+    );
+    assert.match(text, /polku_tenant_requests_total\{tenant="_other"\} 2\n/);
+    await h.drain(1000);
+    assert.equal(out.events.length, 6, 'nothing refused before reading reached the emitter');
+  });
+
   test("a tenant's buffer share is its own: BUFFER_FULL for it, room for the other", () => {
     const other: TenantSpec = { name: 'api', apiKeys: [hashKey('api-key')], sources: ['*'], rate: 1000, burst: 1000, bufferShare: 0.5 };
     const clock = new FakeClock();
