@@ -1,4 +1,17 @@
 import { Event } from '../../gen/polku/v1/event.js';
+import {
+  eventSize,
+  stringField,
+  TAG_ID,
+  TAG_SOURCE,
+  TAG_TIMESTAMP,
+  utf8Length,
+  varint64Size,
+  writeAscii,
+  writeEvent,
+  writeString,
+  writeVarint64,
+} from '../../ingest/event-encoder.js';
 import { LACKS_ID, LACKS_SOURCE, LACKS_TIMESTAMP, NO_WIRE_BYTES, type WireEvents } from '../../ingest/wire-events.js';
 
 /**
@@ -105,167 +118,6 @@ function writeFilled(buf: Buffer, at: number, e: Event, lacks: number): number {
   }
   if (lacks & LACKS_SOURCE && e.source !== '') at = writeString(buf, at, TAG_SOURCE, e.source);
   return at;
-}
-
-// Field tags of polku.event.v1.Event: (field number << 3) | wire type.
-const TAG_ID = 10;
-const TAG_TIMESTAMP = 16;
-const TAG_SOURCE = 26;
-const TAG_EVENT_TYPE = 34;
-const TAG_METADATA = 42;
-const TAG_PAYLOAD = 50;
-const TAG_ROUTE_TO = 58;
-const TAG_SEVERITY = 80;
-const TAG_OUTCOME = 88;
-const TAG_MAP_KEY = 10;
-const TAG_MAP_VALUE = 18;
-
-/** Protobuf size of `event`, omitting default values as proto3 does. */
-function eventSize(e: Event): number {
-  let n = 0;
-  if (e.id !== '') n += stringField(e.id);
-  if (e.timestampUnixNs !== 0n) n += 1 + varint64Size(e.timestampUnixNs);
-  if (e.source !== '') n += stringField(e.source);
-  if (e.eventType !== '') n += stringField(e.eventType);
-  for (const key in e.metadata) {
-    const entry = mapEntrySize(key, e.metadata[key]!);
-    n += 1 + varintSize(entry) + entry;
-  }
-  if (e.payload.length !== 0) n += 1 + varintSize(e.payload.length) + e.payload.length;
-  for (const r of e.routeTo) n += stringField(r);
-  if (e.severity !== 0) n += 1 + int32Size(e.severity);
-  if (e.outcome !== 0) n += 1 + int32Size(e.outcome);
-  return n;
-}
-
-function writeEvent(buf: Buffer, at: number, e: Event): number {
-  if (e.id !== '') at = writeString(buf, at, TAG_ID, e.id);
-  if (e.timestampUnixNs !== 0n) {
-    buf[at++] = TAG_TIMESTAMP;
-    at = writeVarint64(buf, at, e.timestampUnixNs);
-  }
-  if (e.source !== '') at = writeString(buf, at, TAG_SOURCE, e.source);
-  if (e.eventType !== '') at = writeString(buf, at, TAG_EVENT_TYPE, e.eventType);
-  for (const key in e.metadata) {
-    const value = e.metadata[key]!;
-    buf[at++] = TAG_METADATA;
-    at = writeVarint(buf, at, mapEntrySize(key, value));
-    if (key !== '') at = writeString(buf, at, TAG_MAP_KEY, key);
-    if (value !== '') at = writeString(buf, at, TAG_MAP_VALUE, value);
-  }
-  if (e.payload.length !== 0) {
-    buf[at++] = TAG_PAYLOAD;
-    at = writeVarint(buf, at, e.payload.length);
-    buf.set(e.payload, at);
-    at += e.payload.length;
-  }
-  for (const r of e.routeTo) at = writeString(buf, at, TAG_ROUTE_TO, r);
-  if (e.severity !== 0) {
-    buf[at++] = TAG_SEVERITY;
-    at = writeInt32(buf, at, e.severity);
-  }
-  if (e.outcome !== 0) {
-    buf[at++] = TAG_OUTCOME;
-    at = writeInt32(buf, at, e.outcome);
-  }
-  return at;
-}
-
-function mapEntrySize(key: string, value: string): number {
-  return (key === '' ? 0 : stringField(key)) + (value === '' ? 0 : stringField(value));
-}
-
-/** Tag (one byte for every field here), length varint, UTF-8 bytes. */
-function stringField(s: string): number {
-  const len = utf8Length(s);
-  return 1 + varintSize(len) + len;
-}
-
-function writeString(buf: Buffer, at: number, tag: number, s: string): number {
-  buf[at++] = tag;
-  const len = utf8Length(s);
-  at = writeVarint(buf, at, len);
-  return at + (len === s.length ? writeAscii(buf, at, s) : buf.write(s, at, len, 'utf8'));
-}
-
-/** UTF-8 length; short pure-ASCII strings (ids, names, most metadata) are counted in JS. */
-function utf8Length(s: string): number {
-  if (s.length > 64) return Buffer.byteLength(s, 'utf8');
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, 'utf8');
-  return s.length;
-}
-
-function writeAscii(buf: Buffer, at: number, s: string): number {
-  if (s.length > 64) return buf.write(s, at, s.length, 'latin1');
-  for (let i = 0; i < s.length; i++) buf[at + i] = s.charCodeAt(i);
-  return s.length;
-}
-
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
-
-function writeVarint(buf: Buffer, at: number, v: number): number {
-  while (v >= 0x80) {
-    buf[at++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  buf[at++] = v;
-  return at;
-}
-
-/**
- * int64 as protobuf writes it: two's complement in 64 bits, so a negative value takes 10 bytes.
- * Split once into 32-bit halves, then plain number arithmetic: BigInt shifts per byte were a
- * visible part of a commit (nanosecond timestamps are above 2^53, so they need all 64 bits).
- */
-function varint64Size(v: bigint): number {
-  const u = BigInt.asUintN(64, v);
-  const hi = Number(u >> 32n);
-  if (hi === 0) return varintSize(Number(u));
-  // 32 low bits + the high bits: 4 full groups of 7 come from the low word, then the rest.
-  let n = 5;
-  for (let rest = Math.floor(hi / 8); rest > 0; rest = Math.floor(rest / 128)) n++;
-  return n;
-}
-
-function writeVarint64(buf: Buffer, at: number, v: bigint): number {
-  const u = BigInt.asUintN(64, v);
-  let lo = Number(u & 0xffffffffn);
-  let hi = Number(u >> 32n);
-  // 28 low bits, 7 at a time, while more follow.
-  for (let i = 0; i < 4; i++) {
-    if (hi === 0 && lo < 0x80) {
-      buf[at++] = lo;
-      return at;
-    }
-    buf[at++] = (lo & 0x7f) | 0x80;
-    lo = lo >>> 7;
-  }
-  // Byte 5: the last 4 bits of the low word and the first 3 of the high word.
-  let next = (lo & 0x0f) | ((hi & 0x07) << 4);
-  hi = hi >>> 3;
-  while (hi > 0) {
-    buf[at++] = next | 0x80;
-    next = hi & 0x7f;
-    hi = hi >>> 7;
-  }
-  buf[at++] = next;
-  return at;
-}
-
-/** int32 (enums): negative values are sign-extended to 64 bits, as protobuf does. */
-function int32Size(v: number): number {
-  return v < 0 ? 10 : varintSize(v);
-}
-
-function writeInt32(buf: Buffer, at: number, v: number): number {
-  return v < 0 ? writeVarint64(buf, at, BigInt(v)) : writeVarint(buf, at, v);
 }
 
 /** The idempotency key alone, without decoding the event. */
