@@ -569,12 +569,13 @@ export class Hub {
     return kept.then((k) => this.admit(intake, k));
   }
 
+  /** IntakePort.refuseBeforeReading (src/receive/receiver.ts): the key alone, or the tenant's bucket, decides. */
   refuseBeforeReading(caller: UnreadMessage): Ack | undefined {
     const tenants = this.tenants;
     if (tenants === null) return undefined;
     const authenticated = tenants.authenticate(caller.apiKey);
     const tenant = 'tenant' in authenticated ? authenticated.tenant : undefined;
-    // The common case, a tenant with tokens left, costs one hash and no allocation.
+    // The common case, a tenant with the tokens, costs one key hash and creates no Ack.
     const wait = tenant === undefined ? 0 : tenants.quotaWaitMs(tenant, this.o.clock.monotonicMs());
     if (tenant !== undefined && wait === 0) return undefined;
     const intake = this.startIntake(caller.source, '', this.o.clock.nowNs(), caller.unary);
