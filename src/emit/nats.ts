@@ -16,6 +16,11 @@ import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 /** Default subject: one per source and type. */
 export const DEFAULT_NATS_SUBJECT = 'polku.events.{source}.{event_type}';
 const DEFAULT_TIMEOUT_MS = 10_000;
+/**
+ * The batch a NatsEmitter asks its queue for (when the pipeline's is smaller): 1,000 publishes on
+ * the wire with their acks outstanding at once, the size bench/sinks measures its raw client at.
+ */
+export const NATS_PREFERRED_BATCH_SIZE = 1000;
 
 const OUTCOMES = ['success', 'partial', 'retryable', 'failed'] as const;
 type BatchOutcome = (typeof OUTCOMES)[number];
@@ -93,6 +98,7 @@ export const NATS_EMITTER_OPTION_KEYS = optionKeys<NatsEmitterOptions>({
  */
 export class NatsEmitter implements Emitter {
   readonly name: string;
+  readonly preferredBatchSize = NATS_PREFERRED_BATCH_SIZE;
   readonly subjects: NameTemplate;
   readonly jetstream: boolean;
   private readonly servers: string[];

@@ -21,6 +21,8 @@ export const DEFAULT_REDIS_MAX_LEN = 1_000_000;
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** Events per EVALSHA or pipeline; a larger batch is several, all sent before the first reply is awaited. */
 export const DEFAULT_REDIS_EVENTS_PER_COMMAND = 250;
+/** Commands of one batch on the wire at once: the emitter's preferred batch is this many × eventsPerCommand. */
+const COMMANDS_PER_BATCH = 4;
 
 /**
  * Error prefixes Redis answers for a condition of the server, not of the entry: sending the same
@@ -132,6 +134,8 @@ export class RedisStreamEmitter implements Emitter {
   readonly streams: NameTemplate;
   readonly batchCommand: RedisBatchCommand;
   readonly eventsPerCommand: number;
+  /** Four commands of `eventsPerCommand` (1,000 events by default): Redis runs one while the next is sent. */
+  readonly preferredBatchSize: number;
   private readonly maxLen: string | null;
   private readonly client: Redis;
   /** `redis://host:port` (no password), for probe. */
@@ -168,6 +172,7 @@ export class RedisStreamEmitter implements Emitter {
     if (!Number.isInteger(this.eventsPerCommand) || this.eventsPerCommand <= 0) {
       throw bad(`eventsPerCommand must be a positive whole number, got ${this.eventsPerCommand}`);
     }
+    this.preferredBatchSize = COMMANDS_PER_BATCH * this.eventsPerCommand;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw bad(`timeoutMs must be a positive number, got ${timeoutMs}`);
     this.streams = new NameTemplate(options.stream ?? DEFAULT_REDIS_STREAM, {
