@@ -73,13 +73,15 @@ export async function stopGateway(gw: Gateway): Promise<void> {
 }
 
 /**
- * Runs bench/loadgen.ts at full speed against the gateway and returns how many events the sink
- * stored per second during the generator's measured window (`stored()` read at its start and end).
+ * Runs bench/loadgen.ts at full speed (or paced at `rate` events/s) against the gateway and returns
+ * how many events the sink stored per second during the generator's measured window (`stored()`
+ * read at its start and end).
  */
 export async function storedPerSecUnderLoad(
   gw: Gateway,
   opts: SinkOptions,
   stored: () => Promise<number>,
+  rate = 0,
 ): Promise<{ perSec: number; load: LoadResult; cpuUsPerEvent: number }> {
   const gen = spawnTsx(
     'loadgen',
@@ -94,6 +96,8 @@ export async function storedPerSecUnderLoad(
       String(opts.warmupMs),
       '--batch',
       '100',
+      '--rate',
+      String(rate),
       '--unique-ids',
     ],
     { ipc: true },
