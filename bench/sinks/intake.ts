@@ -11,7 +11,7 @@ export async function intakeOnly(opts: SinkOptions, rate: number): Promise<SinkR
   const gw = await startGateway('bench/sinks/intake.config.ts', {});
   try {
     const forwarded = () => counter(gw.metricsUrl, 'polku_events_forwarded_total', { emitter: 'memory' });
-    const { perSec, load, cpuUsPerEvent } = await storedPerSecUnderLoad(gw, opts, forwarded, rate);
+    const { perSec, load, cpuUsPerEvent, cores } = await storedPerSecUnderLoad(gw, opts, forwarded, rate);
     return {
       sink: `intake at ${fmt(rate)}/s`,
       gatewayPerSec: perSec,
@@ -21,6 +21,7 @@ export async function intakeOnly(opts: SinkOptions, rate: number): Promise<SinkR
       gatewayCpuUsPerEvent: cpuUsPerEvent,
       notes: [
         `no destination: ingest, buffer and delivery alone; loadgen accepted ${fmt(load.acceptedPerSec)}/s, ack p50 ${load.ackLatencyMs.p50} ms`,
+        cores,
       ],
     };
   } finally {

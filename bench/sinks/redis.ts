@@ -195,8 +195,14 @@ export async function redisStreams(opts: SinkOptions): Promise<SinkResult> {
 
     const gw = await startGateway('bench/sinks/redis.config.ts', { POLKU_BENCH_REDIS_URL: url });
     try {
-      const { perSec, load, cpuUsPerEvent } = await storedPerSecUnderLoad(gw, opts, () => entriesAdded('bench:bench-loadgen'));
-      notes.push(`loadgen accepted ${fmt(load.acceptedPerSec)}/s, ack p50 ${load.ackLatencyMs.p50} ms`);
+      const { perSec, load, cpuUsPerEvent, cores } = await storedPerSecUnderLoad(
+        gw,
+        opts,
+        () => entriesAdded('bench:bench-loadgen'),
+        0,
+        server.pid,
+      );
+      notes.push(`loadgen accepted ${fmt(load.acceptedPerSec)}/s, ack p50 ${load.ackLatencyMs.p50} ms`, cores);
       return {
         sink: 'Redis Streams',
         gatewayPerSec: perSec,
