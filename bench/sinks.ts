@@ -4,12 +4,15 @@
  * server's own client alone beside it in the same run. One file per sink under bench/sinks/,
  * each exporting a function called below. Figures on a shared machine are rough: read the ratio.
  * Servers: scripts/install-postgres.sh (PostgreSQL), scripts/install-redis-nats.sh (redis-server,
- * nats-server); S3 is s3rver from npm.
+ * nats-server); S3 is s3rver from npm. Each line prints the gateway's CPU per delivered event;
+ * `intake` (paced at --intake-rate, default 50,000/s) is the same path with no destination, the
+ * part of every sink's CPU per event that is not its emitter.
  */
 import { parseArgs } from 'node:util';
 import { installChildCleanup } from './lib/children.js';
 import type { SinkResult } from './sinks/bus-common.js';
 import type { SinkBenchOptions, SinkFigures } from './sinks/common.js';
+import { intakeOnly } from './sinks/intake.js';
 import { natsJetStream } from './sinks/nats.js';
 import { benchPostgres } from './sinks/postgres.js';
 import { redisStreams } from './sinks/redis.js';
@@ -21,7 +24,7 @@ const stored = (r: SinkResult): SinkFigures => ({
   gatewayPerSec: r.gatewayPerSec,
   acceptedPerSec: r.gatewayPerSec,
   rawPerSec: r.rawPerSec,
-  rawLabel: 'raw client loop',
+  rawLabel: r.rawPerSec > 0 ? 'raw client loop' : 'none',
   target: r.target,
   gatewayCpuUsPerEvent: r.gatewayCpuUsPerEvent,
   notes: r.notes,
@@ -33,6 +36,9 @@ const SINKS: Record<string, (o: SinkBenchOptions) => Promise<SinkFigures>> = {
   s3: benchS3,
   redis: async (o) => stored(await redisStreams(o)),
   nats: async (o) => stored(await natsJetStream(o)),
+  // The same gateway path with no destination, paced at a sink's rate: its CPU per event is the
+  // share of each sink's figure that is not the emitter.
+  intake: async (o) => stored(await intakeOnly(o, Number(values['intake-rate']))),
 };
 
 /** The issue's bar: the gateway delivers at least this share of the raw client's figure. */
@@ -45,6 +51,7 @@ const { values } = parseArgs({
     streams: { type: 'string', default: '4' },
     batch: { type: 'string', default: '100' },
     only: { type: 'string' },
+    'intake-rate': { type: 'string', default: '50000' },
   },
 });
 const options: SinkBenchOptions = {
@@ -63,6 +70,13 @@ console.log(
 );
 for (const name of chosen) {
   const f = await SINKS[name]!(options);
+  if (f.rawPerSec === 0) {
+    console.log(
+      `${f.sink.padEnd(9)} gateway ${fmt(f.gatewayPerSec)} events/s delivered (CPU ${f.gatewayCpuUsPerEvent.toFixed(1)} µs/event) | no raw client`,
+    );
+    for (const note of f.notes) console.log(`          ${note}`);
+    continue;
+  }
   const ratio = f.gatewayPerSec / f.rawPerSec;
   const verdicts = [
     f.target > 0 ? `${f.gatewayPerSec >= f.target ? 'PASS' : 'MISS'} ≥ ${f.target.toLocaleString('en-US')}/s` : 'no target',

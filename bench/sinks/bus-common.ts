@@ -4,6 +4,7 @@
  * the start and end of its measured window, and the ~400 B events the raw client loops send.
  */
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { Event, Severity } from '../../src/gen/polku/v1/event.js';
 import type { LoadgenMessage, LoadResult } from '../lib/load-result.js';
 import { delay, freePort, hasExited, spawnTsx, stopChild, type Child } from '../lib/children.js';
@@ -73,14 +74,17 @@ export async function stopGateway(gw: Gateway): Promise<void> {
 }
 
 /**
- * Runs bench/loadgen.ts at full speed against the gateway and returns how many events the sink
- * stored per second during the generator's measured window (`stored()` read at its start and end).
+ * Runs bench/loadgen.ts at full speed (or paced at `rate` events/s) against the gateway and returns
+ * how many events the sink stored per second during the generator's measured window (`stored()`
+ * read at its start and end).
  */
 export async function storedPerSecUnderLoad(
   gw: Gateway,
   opts: SinkOptions,
   stored: () => Promise<number>,
-): Promise<{ perSec: number; load: LoadResult; cpuUsPerEvent: number }> {
+  rate = 0,
+  serverPid?: number,
+): Promise<{ perSec: number; load: LoadResult; cpuUsPerEvent: number; cores: string }> {
   const gen = spawnTsx(
     'loadgen',
     'bench/loadgen.ts',
@@ -94,20 +98,25 @@ export async function storedPerSecUnderLoad(
       String(opts.warmupMs),
       '--batch',
       '100',
+      '--rate',
+      String(rate),
       '--unique-ids',
     ],
     { ipc: true },
   );
-  let start: { at: number; count: number; cpu: number } | undefined;
-  let end: { at: number; count: number; cpu: number } | undefined;
+  type Sample = { at: number; count: number; cpu: number; loadgenCpu: number; serverCpu: number };
+  let start: Sample | undefined;
+  let end: Sample | undefined;
   const samples: Promise<void>[] = [];
   gen.proc.on('message', (msg: LoadgenMessage) => {
     const cpu = cpuSeconds(gw.child.pid);
+    const loadgenCpu = cpuSeconds(gen.pid);
+    const serverCpu = serverPid === undefined ? 0 : cpuSeconds(serverPid);
     samples.push(
       stored().then((count) => {
         const at = performance.now();
-        if (msg.phase === 'measure-start') start = { at, count, cpu };
-        else end = { at, count, cpu };
+        if (msg.phase === 'measure-start') start = { at, count, cpu, loadgenCpu, serverCpu };
+        else end = { at, count, cpu, loadgenCpu, serverCpu };
       }),
     );
   });
@@ -120,10 +129,14 @@ export async function storedPerSecUnderLoad(
   if (status !== 0) throw new Error(`load generator exited with ${status}:\n${gen.tail()}`);
   if (!start || !end) throw new Error('the load generator never reported its measured window');
   const load = JSON.parse(lastLine) as LoadResult;
+  const seconds = (end.at - start.at) / 1000;
+  const core = (a: number, b: number) => ((b - a) / seconds).toFixed(2);
   return {
     perSec: ((end.count - start.count) / (end.at - start.at)) * 1000,
     load,
     cpuUsPerEvent: ((end.cpu - start.cpu) / Math.max(1, end.count - start.count)) * 1e6,
+    // Where the machine's cores went over the window: what bounds the figure on a small machine.
+    cores: `cores used over the window: gateway ${core(start.cpu, end.cpu)}, load generator ${core(start.loadgenCpu, end.loadgenCpu)}${serverPid === undefined ? '' : `, server ${core(start.serverCpu, end.serverCpu)}`} (of ${availableParallelism()})`,
   };
 }
 

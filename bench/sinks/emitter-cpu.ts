@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/sinks/emitter-cpu.ts [--only nats,redis,postgres] [--batches 60]`:
+ * `node --import tsx bench/sinks/emitter-cpu.ts [--only nats,redis,postgres] [--batches 60] [--redis-commands script]`:
  * each bus/database emitter alone in this process against its real server (the test helpers'
  * servers on private ports), `emit` called back to back with batches of the load generator's
  * events (~400 B, 290 random payload bytes, every id new), one batch in flight as the delivery
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '1000' },
     warmup: { type: 'string', default: '10' },
     'redis-per-command': { type: 'string', default: '1000,250' },
+    'redis-commands': { type: 'string', default: 'script,pipeline' },
     postgres: { type: 'string', default: '4x500' },
   },
 });
@@ -99,8 +100,9 @@ if (only.has('redis')) {
   try {
     for (const per of values['redis-per-command'].split(',').map(Number)) {
       const o = { url: server.url, stream: 'cpu', maxLen: 200_000, eventsPerCommand: per };
-      await measure(`redis script, ${per} per command`, new RedisStreamEmitter(o));
-      await measure(`redis pipeline, ${per} per command`, new RedisStreamEmitter({ ...o, batchCommand: 'pipeline' }));
+      for (const batchCommand of values['redis-commands'].split(',') as Array<'script' | 'pipeline'>) {
+        await measure(`redis ${batchCommand}, ${per} per command`, new RedisStreamEmitter({ ...o, batchCommand }));
+      }
     }
   } finally {
     await server.close();

@@ -100,12 +100,14 @@ export async function natsJetStream(opts: SinkOptions): Promise<SinkResult> {
 
     const gw = await startGateway('bench/sinks/nats.config.ts', { POLKU_BENCH_NATS_URL: url });
     try {
-      const { perSec, load, cpuUsPerEvent } = await storedPerSecUnderLoad(
+      const { perSec, load, cpuUsPerEvent, cores } = await storedPerSecUnderLoad(
         gw,
         opts,
         async () => (await jsm.streams.info('BENCH')).state.last_seq,
+        0,
+        server.pid,
       );
-      notes.push(`loadgen accepted ${fmt(load.acceptedPerSec)}/s, ack p50 ${load.ackLatencyMs.p50} ms`);
+      notes.push(`loadgen accepted ${fmt(load.acceptedPerSec)}/s, ack p50 ${load.ackLatencyMs.p50} ms`, cores);
       return {
         sink: 'NATS JetStream',
         gatewayPerSec: perSec,

@@ -2,7 +2,7 @@ import { registerBufferMetrics } from '../buffer/buffer-metrics.js';
 import { DurableMetrics } from './durable-metrics.js';
 import { DurableStore, type DurableOptions } from '../buffer/durable/durable-store.js';
 import { EventBuffer } from '../buffer/event-buffer.js';
-import type { Emitter } from '../emit/emitter.js';
+import { batchSizeOf, type Emitter } from '../emit/emitter.js';
 import { polkuError } from '../errors.js';
 import { RepeatedFailureLog, type Logger } from '../observability/logger.js';
 import type {
@@ -236,7 +236,7 @@ export class DurableBackend implements DeliveryBackend {
       emitter,
       isDefault,
       store,
-      batchSize: this.o.delivery.batchSize,
+      batchSize: batchSizeOf(emitter, this.o.delivery.batchSize),
       clock: this.o.clock,
       timers: this.o.timers,
       metrics: this.queueMetrics,

@@ -3,7 +3,7 @@ import { FairQueue } from '../buffer/fair-queue.js';
 import type { AdmissionTarget, EventBuffer } from '../buffer/event-buffer.js';
 import type { Clock, TimerHandle, Timers } from '../clock.js';
 import { splitBatch } from '../emit/batch-split.js';
-import type { Emitter, EmitResult, EmitterHealth } from '../emit/emitter.js';
+import { batchSizeOf, type Emitter, type EmitResult, type EmitterHealth } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { Logger } from '../observability/logger.js';
 import type { DropCounter } from '../observability/metrics.js';
@@ -45,7 +45,7 @@ export interface EmitterQueueOptions extends DeliveryOptions {
  *
  * Events arrive in admission order and are sent in that order: one batch in flight at a time, a
  * batch of retryable failures goes out again before anything newer. Batches flush when
- * `batchSize` events wait or after `flushIntervalMs`. Every event ends in exactly one of:
+ * `batchSize` events (or the emitter's larger preferred size) wait or after `flushIntervalMs`. Every event ends in exactly one of:
  * delivered (forwarded), failed (dropped `emit_failed`), out of attempts (dropped
  * `emit_retries_exhausted`), evicted by `drop_oldest`, or abandoned at shutdown.
  */
@@ -54,6 +54,8 @@ export class EmitterQueue implements AdmissionTarget {
   readonly emitter: Emitter;
   readonly isDefault: boolean;
   private readonly o: EmitterQueueOptions;
+  /** `batchSize`, or the emitter's preferred size when larger (batchSizeOf). */
+  readonly batchSize: number;
   private readonly log: Logger;
   /** One lane per tenant, taken fairly (one lane, a plain FIFO, without tenants). */
   private readonly pending = new FairQueue(256);
@@ -73,6 +75,7 @@ export class EmitterQueue implements AdmissionTarget {
     this.emitter = options.emitter;
     this.name = options.emitter.name;
     this.isDefault = options.isDefault;
+    this.batchSize = batchSizeOf(options.emitter, options.batchSize);
     this.log = options.logger.child({ component: 'emitter-queue', emitter: this.name });
     this.series = options.metrics.seriesOf(this.name);
   }
@@ -113,7 +116,7 @@ export class EmitterQueue implements AdmissionTarget {
       this.notifyIdle();
       return;
     }
-    if (this.pending.length >= this.o.batchSize || this.draining) {
+    if (this.pending.length >= this.batchSize || this.draining) {
       this.clearTimer();
       this.send(this.take(), 1);
     } else if (this.timer === null) {
@@ -163,7 +166,7 @@ export class EmitterQueue implements AdmissionTarget {
   }
 
   private take(): BufferedEvent[] {
-    return this.pending.take(this.o.batchSize);
+    return this.pending.take(this.batchSize);
   }
 
   private send(batch: readonly BufferedEvent[], attempt: number): void {

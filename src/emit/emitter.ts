@@ -53,10 +53,25 @@ export interface EmitterHealth {
 export type ProbeResult =
   { readonly ok: true; readonly detail: string } | { readonly ok: false; readonly error: string; readonly hint?: string };
 
+/**
+ * The batch size an emitter's queue takes: the pipeline's `delivery.batchSize`, or the emitter's
+ * {@link Emitter.preferredBatchSize} when that is a larger whole number.
+ */
+export function batchSizeOf(emitter: Emitter, pipelineBatchSize: number): number {
+  const preferred = emitter.preferredBatchSize;
+  return preferred !== undefined && Number.isInteger(preferred) && preferred > pipelineBatchSize ? preferred : pipelineBatchSize;
+}
+
 /** Sends batches of events to one destination. */
 export interface Emitter {
   /** The name events use in `route_to` to reach this emitter. */
   readonly name: string;
+  /**
+   * Events per batch this emitter writes best (for example its statements or commands in flight
+   * at once). When larger than the pipeline's `delivery.batchSize`, its queue takes batches of this
+   * size instead; a partial batch still goes after `flushIntervalMs`. Optional.
+   */
+  readonly preferredBatchSize?: number;
   /**
    * Delivers a batch. The events are shared with other emitters: treat them as read-only.
    * Called with at most one batch in flight per emitter.

@@ -85,6 +85,8 @@ interface Judged {
  */
 export class PostgresEmitter implements Emitter {
   readonly name: string;
+  /** `poolSize × rowsPerStatement` (2,000 by default): a batch is one statement per connection, all at once. */
+  readonly preferredBatchSize: number;
   private readonly poolConfig: pg.PoolConfig;
   /** Opened by the first statement (see openPool); null until then. */
   private pool: pg.Pool | null = null;
@@ -108,6 +110,7 @@ export class PostgresEmitter implements Emitter {
     this.rowsPerStatement = positive(owner, 'rowsPerStatement', options.rowsPerStatement ?? DEFAULT_ROWS_PER_STATEMENT);
     const timeoutMs = positive(owner, 'timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const connectTimeoutMs = positive(owner, 'connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    this.preferredBatchSize = poolSize * this.rowsPerStatement;
     if (typeof options.connectionString !== 'string' || options.connectionString === '') {
       throw polkuError('POLKU_ERR_PIPELINE_INVALID', `${owner}: connectionString is required`);
     }

@@ -9,6 +9,9 @@ import { resultOfFailures } from './batch-split.js';
 import { EmitResults, type EmitResult, type Emitter, type EmitterHealth, type EventFailure, type ProbeResult } from './emitter.js';
 import { hostPort, probeFail, probeFailure, probeOk, untilAborted } from './probe.js';
 import { NameTemplate } from './name-template.js';
+import { packXadd, XADD_SCRIPT } from './redis-pack.js';
+
+export { XADD_SCRIPT } from './redis-pack.js';
 import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
 
 /** Default stream: one for everything. */
@@ -18,6 +21,8 @@ export const DEFAULT_REDIS_MAX_LEN = 1_000_000;
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** Events per EVALSHA or pipeline; a larger batch is several, all sent before the first reply is awaited. */
 export const DEFAULT_REDIS_EVENTS_PER_COMMAND = 250;
+/** Commands of one batch on the wire at once: the emitter's preferred batch is this many × eventsPerCommand. */
+const COMMANDS_PER_BATCH = 4;
 
 /**
  * Error prefixes Redis answers for a condition of the server, not of the entry: sending the same
@@ -33,25 +38,6 @@ export const DEFAULT_REDIS_EVENTS_PER_COMMAND = 250;
  *   being dropped at once.
  */
 const RETRYABLE_REPLY = /^(LOADING|BUSY|OOM|MASTERDOWN|READONLY|NOREPLICAS|TRYAGAIN|CLUSTERDOWN|MISCONF|NOAUTH|WRONGPASS|NOPERM)\b/;
-
-/**
- * The `script` batch command: one EVALSHA per batch. KEYS are the events' streams, ARGV[1] the
- * MAXLEN ('' for none), then 8 values per event. Each XADD runs under `redis.pcall`, so one refused
- * entry does not stop the others; the reply has one element per event: 0, or that XADD's error.
- */
-export const XADD_SCRIPT = `local maxlen = ARGV[1]
-local out = {}
-for i = 1, #KEYS do
-  local b = 1 + (i - 1) * 8
-  local r
-  if maxlen == '' then
-    r = redis.pcall('XADD', KEYS[i], '*', 'id', ARGV[b+1], 'time', ARGV[b+2], 'source', ARGV[b+3], 'event_type', ARGV[b+4], 'severity', ARGV[b+5], 'outcome', ARGV[b+6], 'metadata', ARGV[b+7], 'payload', ARGV[b+8])
-  else
-    r = redis.pcall('XADD', KEYS[i], 'MAXLEN', '~', maxlen, '*', 'id', ARGV[b+1], 'time', ARGV[b+2], 'source', ARGV[b+3], 'event_type', ARGV[b+4], 'severity', ARGV[b+5], 'outcome', ARGV[b+6], 'metadata', ARGV[b+7], 'payload', ARGV[b+8])
-  end
-  if type(r) == 'table' and r.err then out[i] = r.err else out[i] = 0 end
-end
-return out`;
 
 /** `script`: one EVALSHA running every XADD of the batch. `pipeline`: one XADD per event, pipelined. */
 export type RedisBatchCommand = 'script' | 'pipeline';
@@ -148,6 +134,8 @@ export class RedisStreamEmitter implements Emitter {
   readonly streams: NameTemplate;
   readonly batchCommand: RedisBatchCommand;
   readonly eventsPerCommand: number;
+  /** Four commands of `eventsPerCommand` (1,000 events by default): Redis runs one while the next is sent. */
+  readonly preferredBatchSize: number;
   private readonly maxLen: string | null;
   private readonly client: Redis;
   /** `redis://host:port` (no password), for probe. */
@@ -155,6 +143,7 @@ export class RedisStreamEmitter implements Emitter {
   private clock: Clock = systemClock;
   private log: Logger | null = null;
   private metrics: RedisEmitterMetrics | null = null;
+  private readonly streamOf = (e: Event): string => this.streams.nameOf(e);
   private lastError: string | null = null;
   private closed = false;
 
@@ -183,6 +172,7 @@ export class RedisStreamEmitter implements Emitter {
     if (!Number.isInteger(this.eventsPerCommand) || this.eventsPerCommand <= 0) {
       throw bad(`eventsPerCommand must be a positive whole number, got ${this.eventsPerCommand}`);
     }
+    this.preferredBatchSize = COMMANDS_PER_BATCH * this.eventsPerCommand;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw bad(`timeoutMs must be a positive number, got ${timeoutMs}`);
     this.streams = new NameTemplate(options.stream ?? DEFAULT_REDIS_STREAM, {
@@ -338,26 +328,16 @@ export class RedisStreamEmitter implements Emitter {
     return resultOfFailures(n, failures);
   }
 
-  /** One EVALSHA for events [lo, hi); its reply lists each XADD's error or 0. */
+  /** One EVALSHA for events [lo, hi), packed into one argument (redis-pack.ts); its reply lists each XADD's error or 0. */
   private async viaScript(events: readonly Event[], lo: number, hi: number): Promise<EventFailure[] | null> {
     const n = hi - lo;
-    const args = new Array<string | Buffer | number>(2 + n + n * 8);
-    args[0] = n;
-    for (let i = 0; i < n; i++) args[1 + i] = this.streams.nameOf(events[lo + i]!);
-    let k = 1 + n;
-    args[k++] = this.maxLen ?? '';
-    for (let i = lo; i < hi; i++) {
-      const e = events[i]!;
-      args[k++] = e.id;
-      args[k++] = e.timestampUnixNs.toString();
-      args[k++] = e.source;
-      args[k++] = e.eventType;
-      args[k++] = Severity[e.severity] ?? String(e.severity);
-      args[k++] = Outcome[e.outcome] ?? String(e.outcome);
-      args[k++] = JSON.stringify(e.metadata);
-      args[k++] = Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength);
-    }
-    args.length = k;
+    const { keys, data } = packXadd(events, lo, hi, this.streamOf);
+    const args = new Array<string | Buffer | number>(keys.length + 4);
+    args[0] = keys.length;
+    for (let i = 0; i < keys.length; i++) args[1 + i] = keys[i]!;
+    args[keys.length + 1] = this.maxLen ?? '';
+    args[keys.length + 2] = n;
+    args[keys.length + 3] = data;
     let reply: unknown;
     try {
       reply = await (this.client as unknown as ScriptClient).polkuXadd(...args);

@@ -4,7 +4,9 @@ import type { Registry } from 'prom-client';
 import { EmitterQueue, type DeliveryOptions } from '../../src/delivery/emitter-queue.js';
 import { EmitterQueueMetrics } from '../../src/delivery/emitter-queue-metrics.js';
 import { EventBuffer, type EventBufferOptions } from '../../src/buffer/event-buffer.js';
-import { EmitResults, type EmitResult, type Emitter } from '../../src/emit/emitter.js';
+import { batchSizeOf, EmitResults, type EmitResult, type Emitter } from '../../src/emit/emitter.js';
+import { withRetry } from '../../src/emit/resilience/retry.js';
+import { TimeoutEmitter } from '../../src/emit/resilience/timeout.js';
 import { Event } from '../../src/gen/polku/v1/event.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createRegistry, DropCounter } from '../../src/observability/metrics.js';
@@ -23,7 +25,14 @@ class ScriptedEmitter implements Emitter {
   /** When set, the next emit throws this synchronously. */
   throwNext: Error | null = null;
 
-  constructor(readonly name = 'sink') {}
+  readonly preferredBatchSize?: number;
+
+  constructor(
+    readonly name = 'sink',
+    preferredBatchSize?: number,
+  ) {
+    if (preferredBatchSize !== undefined) this.preferredBatchSize = preferredBatchSize;
+  }
 
   emit(events: readonly Event[]): Promise<EmitResult> {
     const ids = events.map((e) => e.id);
@@ -52,12 +61,12 @@ class ScriptedEmitter implements Emitter {
   }
 }
 
-function setup(delivery: Partial<DeliveryOptions> = {}, bufferOptions: Partial<EventBufferOptions> = {}) {
+function setup(delivery: Partial<DeliveryOptions> = {}, bufferOptions: Partial<EventBufferOptions> = {}, preferredBatchSize?: number) {
   const registry = createRegistry();
   const clock = new FakeClock();
   const timers = new FakeTimers(clock);
   const buffer = new EventBuffer({ capacity: 1_000, maxBytes: 1_000_000, overflow: 'drop_oldest', ...bufferOptions });
-  const emitter = new ScriptedEmitter();
+  const emitter = new ScriptedEmitter('sink', preferredBatchSize);
   const queues: EmitterQueue[] = [];
   const queue = new EmitterQueue({
     batchSize: 3,
@@ -98,6 +107,30 @@ test('a full batch is sent at once, without waiting for the flush timer', () => 
   admit('a', 'b', 'c');
   assert.deepEqual(emitter.batches, [['a', 'b', 'c']]);
   assert.equal(timers.pending, 0);
+});
+
+test("an emitter's larger preferredBatchSize sets its batches; a partial one still goes on the flush timer", async () => {
+  const { emitter, timers, admit, queue } = setup({ batchSize: 3, flushIntervalMs: 50 }, {}, 5);
+  assert.equal(queue.batchSize, 5);
+  admit('a', 'b', 'c', 'd');
+  assert.deepEqual(emitter.batches, [], 'four events are not a batch of five');
+  admit('e', 'f', 'g');
+  assert.deepEqual(emitter.batches, [['a', 'b', 'c', 'd', 'e']]);
+  await emitter.answer(EmitResults.success());
+  timers.advance(50);
+  assert.deepEqual(emitter.batches, [
+    ['a', 'b', 'c', 'd', 'e'],
+    ['f', 'g'],
+  ]);
+});
+
+test("a preferredBatchSize below the pipeline's batchSize changes nothing; wrappers keep the inner emitter's", () => {
+  assert.equal(setup({ batchSize: 3 }, {}, 2).queue.batchSize, 3);
+  assert.equal(setup({ batchSize: 3 }).queue.batchSize, 3);
+  const inner = new ScriptedEmitter('inner', 2_000);
+  assert.equal(new TimeoutEmitter(inner, { timeoutMs: 1_000 }).preferredBatchSize, 2_000);
+  assert.equal(batchSizeOf(withRetry(inner), 500), 2_000);
+  assert.equal(batchSizeOf(withRetry(new ScriptedEmitter('plain')), 500), 500);
 });
 
 test('a partial batch is sent only when the flush timer fires', () => {

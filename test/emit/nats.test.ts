@@ -168,7 +168,8 @@ describe('NatsEmitter against nats-server (JetStream)', { skip }, () => {
     );
   });
 
-  test('bad options and tokens', () => {
+  test('bad options and tokens; the preferred batch is 1,000', () => {
+    assert.equal(new NatsEmitter({ servers: 'nats://x' }).preferredBatchSize, 1_000);
     assert.throws(() => new NatsEmitter({ servers: [] }), /servers must name at least one server/);
     assert.throws(() => new NatsEmitter({ servers: 'nats://x', subject: 'a.*.{source}' }), /wildcard/);
     assert.throws(() => new NatsEmitter({ servers: 'nats://x', subject: 'a..{source}' }), /empty token/);

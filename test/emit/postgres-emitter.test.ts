@@ -204,6 +204,11 @@ describe('PostgresEmitter', { skip }, () => {
     assert.equal((await client.query('SELECT count(*)::int AS n FROM outage')).rows[0].n, 20);
   });
 
+  test('its preferred batch is poolSize × rowsPerStatement: one statement per connection at once', () => {
+    assert.equal(new PostgresEmitter({ connectionString: 'postgres://x' }).preferredBatchSize, 2_000);
+    assert.equal(new PostgresEmitter({ connectionString: 'postgres://x', poolSize: 2, rowsPerStatement: 300 }).preferredBatchSize, 600);
+  });
+
   test('bad options are refused with the option named', () => {
     assert.throws(
       () => new PostgresEmitter({ connectionString: 'postgres://x', table: 'a;drop' }),

@@ -150,6 +150,11 @@ for (const mode of ['script', 'pipeline'] as const) {
       assert.ok(len >= 100 && len < 1000, `about 100 entries kept, got ${len}`);
     });
 
+    test('its preferred batch is four commands of eventsPerCommand', () => {
+      assert.equal(new RedisStreamEmitter({ url: 'redis://x', batchCommand }).preferredBatchSize, 1_000);
+      assert.equal(new RedisStreamEmitter({ url: 'redis://x', batchCommand, eventsPerCommand: 100 }).preferredBatchSize, 400);
+    });
+
     test('bad options are refused with the option named', () => {
       assert.throws(() => new RedisStreamEmitter({ url: 'http://x' }), /url must start with redis:\/\/ or rediss:\/\//);
       assert.throws(() => new RedisStreamEmitter({ url: 'redis://x', maxLen: -1 }), /maxLen must be/);

@@ -4,15 +4,18 @@ import type { EmitResult, Emitter, EmitterHealth, ProbeResult } from '../emitter
 
 /**
  * An emitter wrapping another: it keeps the inner emitter's name (routing by `route_to` must keep
- * matching) and forwards health, shutdown, init and probe, so each wrapper only writes its own `emit`.
+ * matching) and forwards health, shutdown, init, probe and preferredBatchSize, so each wrapper only writes its own `emit`.
  */
 export abstract class EmitterWrapper implements Emitter {
   readonly name: string;
   /** The wrapped emitter's probe, when it has one (polku validate --probe dials through wrappers). */
   readonly probe?: (signal: AbortSignal) => Promise<ProbeResult>;
+  /** The wrapped emitter's: the batches it writes best are the same through a wrapper. */
+  readonly preferredBatchSize?: number;
 
   protected constructor(protected readonly inner: Emitter) {
     this.name = inner.name;
+    if (inner.preferredBatchSize !== undefined) this.preferredBatchSize = inner.preferredBatchSize;
     if (inner.probe) this.probe = (signal) => inner.probe!(signal);
   }
 
