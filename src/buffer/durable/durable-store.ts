@@ -29,7 +29,8 @@ export interface DurableOptions {
   /** An event still failing retryably this long after it was accepted is dead-lettered. Default 1 h. */
   maxRetryAgeMs?: number;
   /**
-   * Decoded recent events kept in memory so emitters that keep up never read the disk. Default
+   * Decoded recent events kept in memory, at most, for an emitter that fell behind; each is
+   * released as soon as every emitter has read it. Default
    * 4,096 (two of an emitter's reads at the default batch size): an emitter that keeps up reads
    * an event within a commit or two of its arrival; a larger cache only keeps decoded events
    * (and the request buffers their payloads point into) alive longer. 20,000 cost 30–35 MB of
@@ -404,8 +405,9 @@ export class DurableStore {
   }
 
   private trimCache(): void {
-    // Trimmed in steps of a quarter of the cache, not at every commit: each splice moves every
-    // entry left, and commits come hundreds of times a second.
+    // Released entries (every reader past them) and those beyond cacheEvents go, in steps of a
+    // quarter of the cache, not at every commit: each splice moves every entry left, and commits
+    // come hundreds of times a second.
     const excess = Math.min(this.cache.length, Math.max(this.cache.length - this.o.cacheEvents, this.releasedBelow - this.cacheFirst));
     if (excess > 0 && excess >= this.o.cacheEvents / 4) {
       this.cache.splice(0, excess);
