@@ -20,8 +20,9 @@ export const fsOpen: LogFileSystem = { open: (path, flags) => open(path, flags) 
  */
 export const fsOpenDurable: LogFileSystem = {
   async open(path, flags) {
-    if (flags === 'r') return open(path, flags);
     const { O_RDWR, O_CREAT, O_TRUNC, O_DSYNC } = fsConstants;
+    // A platform without O_DSYNC (Windows) gets write + fdatasync, as a file without durableWrites.
+    if (flags === 'r' || O_DSYNC === undefined) return open(path, flags);
     const handle = await open(path, (flags === 'w+' ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR) | O_DSYNC, 0o666);
     return Object.assign(handle, { durableWrites: true });
   },
