@@ -52,6 +52,9 @@ const EVENTS_PER_BATCH = 100;
 
 /** Durable mode's target (issue: commit-before-ack throughput on this machine). */
 const DURABLE_ACKED_PER_SEC = 80_000;
+/** Durable mode's p99 Ack latency at --latency-rate, and its peak RSS over memory mode's (same load, same run). */
+const DURABLE_P99_MS = 10;
+const DURABLE_RSS_OVER_MEMORY = 1.5;
 
 const TARGETS = {
   endToEndPerSec: 150_000,
@@ -87,6 +90,11 @@ interface RunOptions {
   skipOtlp: boolean;
   /** The OTLP load generator's client (--otlp-client): node:http2 (default) or grpc-js. */
   otlpClient: 'http2' | 'grpc-js';
+  /**
+   * With --durable: then run the gateway in memory mode (bench/bench.config.ts) under the same
+   * load, for its peak RSS and CPU per event beside durable mode's (--memory-baseline).
+   */
+  memoryBaseline: boolean;
 }
 
 function readOptions(): RunOptions {
@@ -106,6 +114,7 @@ function readOptions(): RunOptions {
       'skip-agents': { type: 'boolean', default: false },
       'skip-otlp': { type: 'boolean', default: false },
       'otlp-client': { type: 'string', default: 'http2' },
+      'memory-baseline': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -128,6 +137,7 @@ function readOptions(): RunOptions {
     skipAgents: values['skip-agents'] || values.durable || values.loadgen !== 'node',
     skipOtlp: values['skip-otlp'] || values.durable,
     otlpClient,
+    memoryBaseline: values['memory-baseline'] && values.durable,
   };
 }
 
@@ -520,7 +530,7 @@ interface TargetCheck {
   verdict: Verdict;
 }
 
-function checkTargets(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): TargetCheck[] {
+function checkTargets(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures, memory?: GatewayFigures): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const na = (name: string, goal: string): TargetCheck => ({ name, goal, actual: 'not run', verdict: 'n/a' });
 
@@ -530,7 +540,24 @@ function checkTargets(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures)
     const name = 'durable: acked events/s (commit before Ack)';
     if (!gw) return [na(name, goal)];
     const acked = gw.fullSpeed.acceptedPerSec;
-    return [{ name, goal, actual: `${fmtInt(acked)}/s`, verdict: acked >= DURABLE_ACKED_PER_SEC ? 'PASS' : 'MISS' }];
+    checks.push({ name, goal, actual: `${fmtInt(acked)}/s`, verdict: acked >= DURABLE_ACKED_PER_SEC ? 'PASS' : 'MISS' });
+    const { p99 } = gw.atRate.ackLatencyMs;
+    const sent = sentPerSec(gw.atRate);
+    const reachedRate = sent >= 0.95 * opts.latencyRate;
+    checks.push({
+      name: `durable: p99 Ack latency at ${fmtInt(opts.latencyRate)}/s`,
+      goal: `<= ${DURABLE_P99_MS} ms`,
+      actual: reachedRate ? `${p99.toFixed(2)} ms` : `${p99.toFixed(2)} ms, but only ${fmtInt(sent)}/s sent`,
+      verdict: reachedRate && p99 <= DURABLE_P99_MS ? 'PASS' : 'MISS',
+    });
+    const rssName = 'durable: peak RSS / memory mode peak RSS (same load)';
+    const rssGoal = `<= ${DURABLE_RSS_OVER_MEMORY}`;
+    if (!memory) checks.push(na(rssName, rssGoal));
+    else {
+      const ratio = gw.peakRssMb / memory.peakRssMb;
+      checks.push({ name: rssName, goal: rssGoal, actual: ratio.toFixed(2), verdict: ratio <= DURABLE_RSS_OVER_MEMORY ? 'PASS' : 'MISS' });
+    }
+    return checks;
   }
 
   const e2eGoal = `>= ${fmtInt(TARGETS.endToEndPerSec)}/s`;
@@ -643,7 +670,7 @@ function ackErrorNote(label: string, r: LoadResult): string[] {
   return [`note: ${label}: ${r.ackErrors} refused events (${codes || 'no code'}), ${r.unackedBatches} batches never acked`];
 }
 
-function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): string {
+function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures, memory?: GatewayFigures): string {
   const sample = gw?.fullSpeed ?? bare?.fullSpeed;
   const header =
     `POLKU benchmark: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}\n` +
@@ -702,6 +729,21 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): stri
   ]);
   rows.push(['gateway peak RSS', gw ? `${gw.peakRssMb.toFixed(1)} MB` : na]);
   rows.push(['gateway CPU cores (full speed)', gw ? fmtCores(gw.serverCpuCores) : na]);
+  const fullSpeedUs = (g: GatewayFigures | undefined) => (g ? usPer(g.fullSpeed.acceptedPerSec, g.serverCpuCores) : null);
+  const gwUs = fullSpeedUs(gw);
+  rows.push(['gateway CPU µs per accepted event (full speed)', gwUs === null ? na : gwUs.toFixed(2)]);
+  if (opts.memoryBaseline) {
+    const memUs = fullSpeedUs(memory);
+    rows.push(['memory mode, same load: accepted events/s (full speed)', memory ? fmtInt(memory.fullSpeed.acceptedPerSec) : na]);
+    rows.push([
+      'memory mode, same load: CPU µs per accepted event (ratio durable / memory)',
+      memUs !== null && gwUs !== null ? `${memUs.toFixed(2)} (${(gwUs / memUs).toFixed(2)})` : na,
+    ]);
+    rows.push([
+      'memory mode, same load: peak RSS (ratio durable / memory)',
+      memory && gw ? `${memory.peakRssMb.toFixed(1)} MB (${(gw.peakRssMb / memory.peakRssMb).toFixed(2)})` : na,
+    ]);
+  }
   rows.push(['bare server accepted events/s', bare ? fmtInt(bare.fullSpeed.acceptedPerSec) : na]);
   rows.push(['bare server ack latency p50 / p99 / max', bare ? fmtLatency(bare.fullSpeed) : na]);
   rows.push(['bare server peak RSS', bare ? `${bare.peakRssMb.toFixed(1)} MB` : na]);
@@ -712,7 +754,7 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures): stri
     gw && bare ? (gw.fullSpeed.acceptedPerSec / bare.fullSpeed.acceptedPerSec).toFixed(2) : na,
   ]);
 
-  const checks = checkTargets(opts, gw, bare);
+  const checks = checkTargets(opts, gw, bare, memory);
   const targetRows = [['target', 'goal', 'actual', 'result'], ...checks.map((c) => [c.name, c.goal, c.actual, c.verdict])];
 
   const notes = [
@@ -732,9 +774,23 @@ async function main(): Promise<void> {
   const opts = readOptions();
   const gw = opts.onlyBare ? undefined : await benchGateway(opts);
   const bare = opts.skipBare ? undefined : await benchBare(opts);
+  // Memory mode under the same load (grpcio or not, unique ids), right after: its peak RSS and CPU
+  // per event are the baseline durable mode's are compared with.
+  if (opts.memoryBaseline)
+    log('the same gateway in memory mode (bench/bench.config.ts), same load: the baseline for RSS and CPU per event');
+  const memory = opts.memoryBaseline
+    ? await benchGateway({
+        ...opts,
+        durable: false,
+        memoryBaseline: false,
+        config: DEFAULT_GATEWAY_CONFIG,
+        skipAgents: true,
+        skipOtlp: true,
+      })
+    : undefined;
 
   log('done');
-  process.stdout.write(`\n${report(opts, gw, bare)}\n`);
+  process.stdout.write(`\n${report(opts, gw, bare, memory)}\n`);
   // OtlpEmitter throughput (target >= 100k events/s): the default pipeline's run only.
   if (!opts.onlyBare && !opts.durable && opts.config === DEFAULT_GATEWAY_CONFIG) {
     log('OtlpEmitter: bench/otlp-emitter.ts (npm run bench:otlp), 3 s per case');
@@ -750,7 +806,8 @@ async function main(): Promise<void> {
       options: opts,
       gateway: gw ?? null,
       bare: bare ?? null,
-      targets: checkTargets(opts, gw, bare),
+      memoryBaseline: memory ?? null,
+      targets: checkTargets(opts, gw, bare, memory),
     };
     process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
   }

@@ -73,6 +73,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
     // A new emitter starts with what arrives from now on; a known one where it stopped.
     this.cursor = Math.max(options.store.cursor(this.name) ?? options.store.nextSeq, options.store.log.firstSeq);
     options.store.setCursor(this.name, this.cursor);
+    options.store.openReader(this.name, this.cursor);
     this.series = options.metrics.seriesOf(this.name);
   }
 
@@ -125,6 +126,7 @@ export class DurableEmitterQueue implements DeliveryQueue {
 
   abandon(): number {
     this.closed = true;
+    this.o.store.closeReader(this.name);
     this.sleeping?.wake();
     const left = this.depth;
     this.notifyIdle();

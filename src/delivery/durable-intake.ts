@@ -39,6 +39,9 @@ interface Repeat {
  * repeating a key earlier in its own batch shares that event's fate.
  */
 export class DurableIntake {
+  private lastTargets: ReadonlyArray<{ readonly name: string }> | null = null;
+  private lastNames: readonly string[] = [];
+
   constructor(
     private readonly store: DurableStore,
     private readonly metrics: DurableMetrics,
@@ -84,7 +87,7 @@ export class DurableIntake {
         b.refusedLater(event);
         continue;
       }
-      const entry: EventRecordInput = { event, targets: targets.map((q) => q.name), key, wireAt: b.wireAt ? b.wireAt[i]! : -1 };
+      const entry: EventRecordInput = { event, targets: this.namesOf(targets), key, wireAt: b.wireAt ? b.wireAt[i]! : -1 };
       if (key !== '') batchKeys.set(key, entry);
       if (known !== NOT_SEEN) (unconfirmed ??= []).push({ entry, seq: known });
       entries.push(entry);
@@ -103,6 +106,19 @@ export class DurableIntake {
         kept,
       );
     });
+  }
+
+  /**
+   * The names of `targets`. The router hands out the same array for the same route, and nearly
+   * every event of a pipeline takes the same one, so the last answer is kept rather than mapped
+   * again per event (the array is shared by the records, which never change it).
+   */
+  private namesOf(targets: ReadonlyArray<{ readonly name: string }>): readonly string[] {
+    if (targets !== this.lastTargets) {
+      this.lastTargets = targets;
+      this.lastNames = targets.map((q) => q.name);
+    }
+    return this.lastNames;
   }
 
   /** Already stored: acknowledging it again is what makes resends safe. */

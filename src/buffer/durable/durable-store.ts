@@ -5,7 +5,7 @@ import type { Logger } from '../../observability/logger.js';
 import { CursorStore, DEFAULT_CURSOR_PERSIST_MS } from './cursor-store.js';
 import { IdempotencyWindow } from './idempotency-window.js';
 import type { WireEvents } from '../../ingest/wire-events.js';
-import { decodeEventRecord, encodeEventRecord, encodeEventRecords, idempotencyKeyOf, type EventRecordInput } from './event-record.js';
+import { decodeEventRecord, encodeEventRecord, EventRecords, idempotencyKeyOf, type EventRecordInput } from './event-record.js';
 import { SegmentLog, StorageError, type RecoveryReport } from './segment-log.js';
 
 export interface DurableOptions {
@@ -29,7 +29,8 @@ export interface DurableOptions {
   /** An event still failing retryably this long after it was accepted is dead-lettered. Default 1 h. */
   maxRetryAgeMs?: number;
   /**
-   * Decoded recent events kept in memory so emitters that keep up never read the disk. Default
+   * Decoded recent events kept in memory, at most, for an emitter that fell behind; each is
+   * released as soon as every emitter has read it. Default
    * 4,096 (two of an emitter's reads at the default batch size): an emitter that keeps up reads
    * an event within a commit or two of its arrival; a larger cache only keeps decoded events
    * (and the request buffers their payloads point into) alive longer. 20,000 cost 30–35 MB of
@@ -100,6 +101,15 @@ export class DurableStore {
   /** The idempotency key each cached event was stored with, at the same positions. */
   private cacheKeys: string[] = [];
   private cacheFirst = 1;
+  /**
+   * Where each emitter reading the log now stands. Cached events below all of them are released
+   * at once rather than when the cache is full: an emitter that keeps up reads an event within a
+   * commit of its arrival, and events kept beyond that only outlive young-generation collections
+   * (each one then copied, promoted and marked), which cost a durable gateway a sixth of its CPU.
+   */
+  private readonly readers = new Map<string, number>();
+  /** Cached events below this seq are released (delivered by every reader). */
+  private releasedBelow = 1;
   /** One past the highest seq known to be on disk: what delivery may read up to. */
   private committedNext = 1;
   /** Hashes of the idempotency keys accepted within the window, with the seq that carried each. */
@@ -123,6 +133,7 @@ export class DurableStore {
     this.keys = new IdempotencyWindow(this.o.idempotencyWindowMs, this.o.idempotencyMaxKeys);
     this.cacheFirst = log.nextSeq;
     this.committedNext = log.nextSeq;
+    this.releasedBelow = log.nextSeq;
   }
 
   static async open(options: DurableOptions, clock: Clock, logger: Logger): Promise<DurableStore> {
@@ -166,6 +177,13 @@ export class DurableStore {
   /** One past the last committed (durable) event: delivery reads below it. */
   get nextSeq(): number {
     return this.committedNext;
+  }
+
+  /** Decoded events held in memory: committed, and not yet passed by every reader. */
+  get cachedEvents(): number {
+    let n = 0;
+    for (let at = Math.max(0, this.releasedBelow - this.cacheFirst); at < this.cache.length; at++) if (this.cache[at] !== undefined) n++;
+    return n;
   }
 
   /** Records skipped because their checksum failed (recovery plus reads). */
@@ -221,10 +239,9 @@ export class DurableStore {
    * (STORAGE_FULL when the disk or the log's bound is full).
    */
   async commit(entries: readonly EventRecordInput[], wire?: WireEvents): Promise<void> {
-    const payloads = encodeEventRecords(entries, wire);
     let first: number;
     try {
-      first = await this.log.append(payloads);
+      first = await this.log.append(new EventRecords(entries, wire));
     } catch (err) {
       if (err instanceof StorageError && err.code === 'STORAGE_FULL') this.diskFull = true;
       throw err;
@@ -277,6 +294,32 @@ export class DurableStore {
 
   setCursor(emitter: string, seq: number): void {
     this.cursors.set(emitter, seq);
+    if (this.readers.has(emitter)) {
+      this.readers.set(emitter, seq);
+      this.releaseDelivered();
+    }
+  }
+
+  /** `emitter` reads the log from `seq` on: cached events at and after it stay until it moves past them. */
+  openReader(emitter: string, seq: number): void {
+    this.readers.set(emitter, seq);
+  }
+
+  /** `emitter` stopped reading (removed, retired, shut down): its position holds nothing in memory. */
+  closeReader(emitter: string): void {
+    if (this.readers.delete(emitter)) this.releaseDelivered();
+  }
+
+  /** Releases the cached events every reader has passed. */
+  private releaseDelivered(): void {
+    let below = this.committedNext;
+    for (const seq of this.readers.values()) if (seq < below) below = seq;
+    const end = Math.min(below - this.cacheFirst, this.cache.length);
+    for (let at = Math.max(0, this.releasedBelow - this.cacheFirst); at < end; at++) {
+      this.cache[at] = undefined;
+      this.cacheKeys[at] = '';
+    }
+    if (below > this.releasedBelow) this.releasedBelow = below;
   }
 
   async addDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
@@ -362,9 +405,10 @@ export class DurableStore {
   }
 
   private trimCache(): void {
-    // Trimmed in steps of a quarter of the cache, not at every commit: each splice moves every
-    // entry left, and commits come hundreds of times a second.
-    const excess = this.cache.length - this.o.cacheEvents;
+    // Released entries (every reader past them) and those beyond cacheEvents go, in steps of a
+    // quarter of the cache, not at every commit: each splice moves every entry left, and commits
+    // come hundreds of times a second.
+    const excess = Math.min(this.cache.length, Math.max(this.cache.length - this.o.cacheEvents, this.releasedBelow - this.cacheFirst));
     if (excess > 0 && excess >= this.o.cacheEvents / 4) {
       this.cache.splice(0, excess);
       this.cacheKeys.splice(0, excess);

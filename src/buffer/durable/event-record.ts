@@ -13,6 +13,7 @@ import {
   writeVarint64,
 } from '../../ingest/event-encoder.js';
 import { LACKS_ID, LACKS_SOURCE, LACKS_TIMESTAMP, NO_WIRE_BYTES, type WireEvents } from '../../ingest/wire-events.js';
+import type { RecordSource } from './record-codec.js';
 
 /**
  * What durable mode stores per accepted event, inside one log record's payload:
@@ -54,40 +55,67 @@ export function encodeEventRecord(event: Event, targets: readonly string[], idem
 }
 
 /**
- * Encodes many records into one buffer and returns a view of each. This is the hot path of a
- * durable commit, so it writes the Event's protobuf encoding directly (sizes first, then one
- * allocation) instead of going through the generated encoder's growable writer, which was most of
- * a commit's CPU time. `Event.decode` reads it back; test/durable/event-record.test.ts holds the
- * two encodings equal field by field, and fails when event.proto gains a field this one misses.
+ * Encodes many records into one buffer and returns a view of each (see {@link EventRecords}, which
+ * durable commits use to write them straight into the log's group buffer instead).
  */
 export function encodeEventRecords(entries: readonly EventRecordInput[], wire?: WireEvents): Uint8Array[] {
-  let total = 0;
-  for (const e of entries) {
-    total += 1 + shortLength(e.key) + 1;
-    const w = wireIndex(e, wire);
-    total += w < 0 ? eventSize(e.event) : wire!.ends[w]! - wire!.starts[w]! + filledSize(e.event, wire!.lacks[w]!);
-    for (const t of e.targets) total += 1 + shortLength(t);
-  }
-  const buf = Buffer.allocUnsafe(total);
+  const records = new EventRecords(entries, wire);
+  const buf = Buffer.allocUnsafe(records.payloadBytes);
   const out = new Array<Uint8Array>(entries.length);
   let at = 0;
   for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
     const start = at;
+    at = records.writePayload(i, buf, at);
+    out[i] = buf.subarray(start, at);
+  }
+  // A size pass that disagrees with the write pass is a bug here, never bad input.
+  if (at !== records.payloadBytes) throw new Error(`event records encoded to ${at} bytes, sized as ${records.payloadBytes}`);
+  return out;
+}
+
+/**
+ * A batch's event records as the log's RecordSource: sized when made, each written straight into
+ * the group buffer when the group is written. This is the hot path of a durable commit, so it
+ * writes the Event's protobuf encoding directly (or copies the bytes it arrived in) instead of
+ * going through the generated encoder's growable writer, which was most of a commit's CPU time.
+ * `Event.decode` reads it back; test/durable/event-record.test.ts holds the two encodings equal
+ * field by field, and fails when event.proto gains a field this one misses.
+ */
+export class EventRecords implements RecordSource {
+  readonly count: number;
+  readonly payloadBytes: number;
+  readonly largestPayload: number;
+
+  constructor(
+    private readonly entries: readonly EventRecordInput[],
+    private readonly wire?: WireEvents,
+  ) {
+    let total = 0;
+    let largest = 0;
+    for (const e of entries) {
+      let size = 1 + shortLength(e.key) + 1;
+      const w = wireIndex(e, wire);
+      size += w < 0 ? eventSize(e.event) : wire!.ends[w]! - wire!.starts[w]! + filledSize(e.event, wire!.lacks[w]!);
+      for (const t of e.targets) size += 1 + shortLength(t);
+      total += size;
+      if (size > largest) largest = size;
+    }
+    this.count = entries.length;
+    this.payloadBytes = total;
+    this.largestPayload = largest;
+  }
+
+  writePayload(i: number, buf: Buffer, at: number): number {
+    const e = this.entries[i]!;
+    const wire = this.wire;
     at = putShort(buf, at, e.key);
     buf[at++] = e.targets.length;
     for (const t of e.targets) at = putShort(buf, at, t);
     const w = wireIndex(e, wire);
-    if (w < 0) at = writeEvent(buf, at, e.event);
-    else {
-      buf.set(wire!.bytes.subarray(wire!.starts[w]!, wire!.ends[w]!), at);
-      at = writeFilled(buf, at + wire!.ends[w]! - wire!.starts[w]!, e.event, wire!.lacks[w]!);
-    }
-    out[i] = buf.subarray(start, at);
+    if (w < 0) return writeEvent(buf, at, e.event);
+    buf.set(wire!.bytes.subarray(wire!.starts[w]!, wire!.ends[w]!), at);
+    return writeFilled(buf, at + wire!.ends[w]! - wire!.starts[w]!, e.event, wire!.lacks[w]!);
   }
-  // A size pass that disagrees with the write pass is a bug here, never bad input.
-  if (at !== total) throw new Error(`event records encoded to ${at} bytes, sized as ${total}`);
-  return out;
 }
 
 /** The entry's index into `wire` when its wire bytes stand for it, else -1. */

@@ -71,14 +71,38 @@ export function recordBytes(payloadBytes: number): number {
 
 /** Writes one record into `buf` at `at`; returns the offset just past it. `buf` must have room. */
 export function encodeRecord(buf: Buffer, at: number, seq: number, appendedAtMs: number, payload: Uint8Array): number {
+  buf.set(payload, at + HEADER_BYTES);
+  return encodeRecordHeader(buf, at, seq, appendedAtMs, at + HEADER_BYTES + payload.length);
+}
+
+/**
+ * Writes the header of the record at `at` whose payload is already in place, from
+ * `at + HEADER_BYTES` to `end`; returns `end`. For payloads encoded straight into the group buffer.
+ */
+export function encodeRecordHeader(buf: Buffer, at: number, seq: number, appendedAtMs: number, end: number): number {
   buf.writeUInt32LE(RECORD_MAGIC, at);
-  buf.writeUInt32LE(payload.length, at + 4);
+  buf.writeUInt32LE(end - at - HEADER_BYTES, at + 4);
   buf.writeDoubleLE(seq, at + 8);
   buf.writeDoubleLE(appendedAtMs, at + 16);
-  buf.writeUInt32LE(crc32(payload), at + 24);
+  buf.writeUInt32LE(crc32(buf.subarray(at + HEADER_BYTES, end)), at + 24);
   buf.writeUInt32LE(crc32Range(buf, at, at + HEADER_CHECKED_BYTES), at + HEADER_CHECKED_BYTES);
-  buf.set(payload, at + HEADER_BYTES);
-  return at + HEADER_BYTES + payload.length;
+  return end;
+}
+
+/**
+ * Records an appender writes straight into the log's group buffer, so a commit makes neither a
+ * payload buffer per append nor a copy of it (a durable gateway's commits otherwise allocated
+ * tens of MB/s outside the heap, each of which the garbage collector had to account for).
+ */
+export interface RecordSource {
+  /** How many records. */
+  readonly count: number;
+  /** Their payloads' bytes in all. */
+  readonly payloadBytes: number;
+  /** The largest payload's bytes (each is limited to MAX_PAYLOAD_BYTES). */
+  readonly largestPayload: number;
+  /** Writes record `i`'s payload from `buf[at]` on; returns where it ends. */
+  writePayload(i: number, buf: Buffer, at: number): number;
 }
 
 /**
@@ -128,6 +152,12 @@ export interface LogFile {
   truncate(length: number): Promise<void>;
   stat(): Promise<{ size: number; mtimeMs: number }>;
   close(): Promise<void>;
+  /**
+   * The file was opened with O_DSYNC: a write returns once its data is on disk, as a write then
+   * datasync would, so the log skips the datasync. One trip through the thread pool instead of
+   * two, and one event-loop turn less before a group's Acks.
+   */
+  readonly durableWrites?: boolean;
 }
 
 /** Opens segment files. The default is `fs.promises.open`; tests inject files that fail. */

@@ -2,6 +2,7 @@
  * The segment files of a log directory: their names, creating one, and recovering them all at
  * open. Kept apart from SegmentLog, whose job is appending and reading once the files are known.
  */
+import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { StorageError } from '../../errors/storage-error.js';
@@ -12,6 +13,20 @@ import { recoverSegment } from './segment-scan.js';
 export const SEGMENT_NAME = /^(\d{20})\.log$/;
 const segmentName = (base: number): string => `${String(base).padStart(20, '0')}.log`;
 export const fsOpen: LogFileSystem = { open: (path, flags) => open(path, flags) };
+
+/**
+ * Opens the files appended to (`r+`, `w+`) with O_DSYNC, so each write is durable when it returns
+ * (see LogFile.durableWrites); read-only ones as fsOpen does. What a log that syncs uses.
+ */
+export const fsOpenDurable: LogFileSystem = {
+  async open(path, flags) {
+    const { O_RDWR, O_CREAT, O_TRUNC, O_DSYNC } = fsConstants;
+    // A platform without O_DSYNC (Windows) gets write + fdatasync, as a file without durableWrites.
+    if (flags === 'r' || O_DSYNC === undefined) return open(path, flags);
+    const handle = await open(path, (flags === 'w+' ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR) | O_DSYNC, 0o666);
+    return Object.assign(handle, { durableWrites: true });
+  },
+};
 
 export interface RecoveryReport {
   segments: number;

@@ -10,13 +10,23 @@ import {
   type Segment,
   decodeRecord,
   encodeRecord,
+  encodeRecordHeader,
   type LogFileSystem,
+  type RecordSource,
   type LogRecord,
 } from './record-codec.js';
 import { decodeV1Record } from './record-codec-v1.js';
-import { DEFAULT_DAMAGED_MAX_BYTES, createSegment, fsOpen, recoverSegments, storageError, type RecoveryReport } from './segment-files.js';
+import {
+  DEFAULT_DAMAGED_MAX_BYTES,
+  createSegment,
+  fsOpen,
+  fsOpenDurable,
+  recoverSegments,
+  storageError,
+  type RecoveryReport,
+} from './segment-files.js';
 
-export type { LogFile, LogFileSystem, LogRecord } from './record-codec.js';
+export type { LogFile, LogFileSystem, LogRecord, RecordSource } from './record-codec.js';
 export { StorageError, type StorageErrorCode } from '../../errors/storage-error.js';
 export { SEGMENT_NAME, DEFAULT_DAMAGED_MAX_BYTES, type RecoveryReport } from './segment-files.js';
 
@@ -25,7 +35,12 @@ export interface SegmentLogOptions {
   dir: string;
   /** Roll to a new segment file when a write would take the active one past this size. Default 64 MiB. */
   segmentBytes?: number;
-  /** fdatasync before an append resolves. Default true; turn off only in tests. */
+  /**
+   * An append resolves only once its records are on disk: the segment files are opened with
+   * O_DSYNC (one write per group, durable when it returns), or, for files from `fileSystem` that
+   * do not say `durableWrites`, each write is followed by an fdatasync. Default true; turn off
+   * only in tests.
+   */
   fsync?: boolean;
   /** `appendedAtMs` comes from `clock.nowMs()`; recovery time from `monotonicMs()`. Default systemClock. */
   clock?: Clock;
@@ -38,7 +53,9 @@ export interface SegmentLogOptions {
 }
 
 interface PendingAppend {
-  readonly payloads: readonly Uint8Array[];
+  readonly records: readonly Uint8Array[] | RecordSource;
+  /** How many records. */
+  readonly count: number;
   readonly bytes: number;
   readonly resolve: (firstSeq: number) => void;
   readonly reject: (err: unknown) => void;
@@ -54,7 +71,7 @@ const MAX_IDLE_READERS = 4;
 
 /**
  * An append-only log of records split into segment files `<dir>/<first seq, 20 digits>.log`.
- * Appends in one event-loop turn share one write and one fdatasync (group commit); every record
+ * Appends in one event-loop turn share one durable write (group commit; see `fsync`); every record
  * carries a CRC-32, so recovery after a crash finds torn and corrupt bytes, reports and skips them,
  * and never throws for damaged data. Seqs start at 1 and are never reused: the first seq of each
  * segment is in its file name, so they survive deletion of old segments and restarts.
@@ -72,6 +89,7 @@ export class SegmentLog {
   /** A failed write could not be cut back: the next group goes to a fresh segment. */
   private rollPending = false;
   private scratch = Buffer.alloc(0);
+  private readonly starts: number[] = [];
   private maintenance: Promise<unknown> = Promise.resolve();
   private readonly idleReaders = new Set<Segment>();
   private closing: Promise<void> | undefined;
@@ -88,7 +106,7 @@ export class SegmentLog {
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.fsync = options.fsync ?? true;
     this.clock = options.clock ?? systemClock;
-    this.fs = options.fileSystem ?? fsOpen;
+    this.fs = options.fileSystem ?? (this.fsync ? fsOpenDurable : fsOpen);
     const active = this.active;
     this.next = active.base + active.count;
     this.totalBytes = segments.reduce((sum, s) => sum + s.fileBytes, 0);
@@ -98,7 +116,8 @@ export class SegmentLog {
   static async open(options: SegmentLogOptions): Promise<{ log: SegmentLog; recovery: RecoveryReport }> {
     const clock = options.clock ?? systemClock;
     const started = clock.monotonicMs();
-    const { segments, report } = await recoverSegments(options.dir, options.fileSystem ?? fsOpen, {
+    const fileSystem = options.fileSystem ?? ((options.fsync ?? true) ? fsOpenDurable : fsOpen);
+    const { segments, report } = await recoverSegments(options.dir, fileSystem, {
       dir: options.damagedDir ?? join(options.dir, 'damaged'),
       maxBytes: options.damagedMaxBytes ?? DEFAULT_DAMAGED_MAX_BYTES,
       nowMs: clock.nowMs(),
@@ -146,22 +165,36 @@ export class SegmentLog {
 
   /**
    * Appends payloads as consecutive records; resolves with the first one's seq once they are
-   * durable. Appends made in the same event-loop turn share one write and one fdatasync (a turn
-   * bringing more than `segmentBytes` is split into several). The payloads are encoded when the
-   * group is written: do not change them before the promise settles.
+   * durable. Appends made in the same event-loop turn, and those made while the previous group was
+   * being written, share one durable write (a group bigger than `segmentBytes` is split). No
+   * timer: a group is what arrived meanwhile, so its size follows the disk's sync time. The
+   * payloads (or a RecordSource's) are encoded when the group is written: do not change what
+   * they are made from before the promise settles.
    * Rejects with StorageError STORAGE_FULL (disk full; the file is cut back, the seqs are not
    * used), STORAGE_IO, or STORAGE_CLOSED; with a RangeError for a payload over MAX_PAYLOAD_BYTES.
    */
-  append(payloads: readonly Uint8Array[]): Promise<number> {
+  append(records: readonly Uint8Array[] | RecordSource): Promise<number> {
     if (this.closing !== undefined) return Promise.reject(new StorageError('STORAGE_CLOSED', 'the log is closed'));
     let bytes = 0;
-    for (const p of payloads) {
-      if (p.length > MAX_PAYLOAD_BYTES)
-        return Promise.reject(new RangeError(`a record payload is limited to ${MAX_PAYLOAD_BYTES} bytes, got ${p.length}`));
-      bytes += HEADER_BYTES + p.length;
+    let largest = 0;
+    let count: number;
+    if (Array.isArray(records)) {
+      const payloads = records as readonly Uint8Array[];
+      count = payloads.length;
+      for (const p of payloads) {
+        if (p.length > largest) largest = p.length;
+        bytes += HEADER_BYTES + p.length;
+      }
+    } else {
+      const source = records as RecordSource;
+      count = source.count;
+      largest = source.largestPayload;
+      bytes = count * HEADER_BYTES + source.payloadBytes;
     }
+    if (largest > MAX_PAYLOAD_BYTES)
+      return Promise.reject(new RangeError(`a record payload is limited to ${MAX_PAYLOAD_BYTES} bytes, got ${largest}`));
     return new Promise<number>((resolve, reject) => {
-      this.queue.push({ payloads, bytes, resolve, reject });
+      this.queue.push({ records, count, bytes, resolve, reject });
       if (!this.flushing && !this.kickScheduled) {
         this.kickScheduled = true;
         setImmediate(this.kick);
@@ -251,10 +284,10 @@ export class SegmentLog {
     for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
-  /** One write and one fdatasync for the whole group; settles every append in it. Never throws. */
+  /** One durable write for the whole group; settles every append in it. Never throws. */
   private async commit(group: PendingAppend[], bytes: number): Promise<void> {
     let records = 0;
-    for (const a of group) records += a.payloads.length;
+    for (const a of group) records += a.count;
     let seg = this.active;
     let start = seg.fileBytes;
     try {
@@ -271,25 +304,39 @@ export class SegmentLog {
       const now = this.clock.nowMs();
       let at = start === 0 ? SEGMENT_HEADER.copy(buf, 0) : 0;
       let seq = this.next;
-      for (const a of group) for (const p of a.payloads) at = encodeRecord(buf, at, seq++, now, p);
+      // Where each record starts in buf, for the segment's index once the group is on disk.
+      const starts = this.starts;
+      starts.length = 0;
+      for (const a of group) {
+        if (Array.isArray(a.records)) {
+          for (const p of a.records as readonly Uint8Array[]) {
+            starts.push(at);
+            at = encodeRecord(buf, at, seq++, now, p);
+          }
+        } else {
+          const source = a.records as RecordSource;
+          for (let i = 0; i < source.count; i++) {
+            starts.push(at);
+            at = encodeRecordHeader(buf, at, seq++, now, source.writePayload(i, buf, at + HEADER_BYTES));
+          }
+        }
+      }
+      // A source that wrote other than it sized is a bug; nothing of it may reach the disk.
+      if (at !== bytes) throw new Error(`a group of ${records} records encoded to ${at} bytes, sized as ${bytes}`);
       try {
         for (let done = 0; done < bytes;) {
           const { bytesWritten } = await seg.file!.write(buf, done, bytes - done, start + done);
           if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
           done += bytesWritten;
         }
-        if (this.fsync) await seg.file!.datasync();
+        // A file opened with O_DSYNC has it on disk already (LogFile.durableWrites).
+        if (this.fsync && seg.file!.durableWrites !== true) await seg.file!.datasync();
       } catch (err) {
         await this.cutBack(seg, start, bytes, records);
         throw err;
       }
       this.flushes++;
-      let off = start === 0 ? SEGMENT_HEADER_BYTES : start;
-      for (const a of group)
-        for (const p of a.payloads) {
-          seg.push(off);
-          off += HEADER_BYTES + p.length;
-        }
+      for (const at of starts) seg.push(start + at);
       seg.fileBytes = seg.end = start + bytes;
       seg.newestMs = now;
       this.totalBytes += bytes;
@@ -429,6 +476,6 @@ export class SegmentLog {
 function settle(group: readonly PendingAppend[], first: number): void {
   for (const a of group) {
     a.resolve(first);
-    first += a.payloads.length;
+    first += a.count;
   }
 }
