@@ -3,11 +3,15 @@
  *
  * 1. Round trip: one client calls the TypeScript plugin's Emit directly, one call at a time,
  *    with batches of 100 events of ~400 B → p50/p99 per call.
- * 2. Throughput: the gateway benchmark (bench/run.ts, gateway only) with the plugin as the only
- *    emitter → events/s delivered to the plugin (target ≥ 50,000/s).
+ * 2. The emitter alone in this process (several call shapes), and encoding alone.
+ * 3. Throughput: the gateway benchmark (bench/run.ts, gateway only) with the plugin as the only
+ *    emitter → events/s delivered to the plugin (target ≥ 120,000/s), and the CPU each of the
+ *    three processes (gateway, plugin, load generator) spent per delivered event: they share the
+ *    machine's cores, so their sum bounds the rate.
  */
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Event } from '../src/gen/polku/v1/event.js';
 import { EmitRequest, EmitterPluginClient, type EmitResponse } from '../src/gen/polku/v1/plugin.js';
@@ -190,7 +194,12 @@ const run = spawnSync(
 );
 if (run.status !== 0) throw new Error(`bench/run.ts failed (exit ${run.status})`);
 const result = JSON.parse(run.stdout.slice(run.stdout.indexOf('\n{') + 1)) as {
-  gateway: { emittedPerSec: number | null; serverCpuCores: number | null; fullSpeed: { acceptedPerSec: number } };
+  gateway: {
+    emittedPerSec: number | null;
+    serverCpuCores: number | null;
+    peakRssMb: number;
+    fullSpeed: { acceptedPerSec: number; loadgenCpuCores: number };
+  };
 };
 const after = await finalCount();
 const emitted = result.gateway.emittedPerSec ?? 0;
@@ -199,13 +208,21 @@ const emitted = result.gateway.emittedPerSec ?? 0;
 const gatewayUs = result.gateway.serverCpuCores !== null && emitted > 0 ? (result.gateway.serverCpuCores / emitted) * 1e6 : null;
 const pluginEvents = after.events - before.events;
 const pluginUs = pluginEvents > 0 ? (after.cpuUs - before.cpuUs) / pluginEvents : null;
+// The load generator's over its measured window (the same window as the gateway's).
+const loadgenCores = result.gateway.fullSpeed.loadgenCpuCores;
+const loadgenUs = emitted > 0 ? (loadgenCores / emitted) * 1e6 : null;
 const us = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)} µs`);
+// What the three processes on this machine's cores cost together per delivered event, and the
+// rate that would be if they had the machine's cores to themselves and nothing else ran.
+const cores = availableParallelism();
+const totalUs = gatewayUs !== null && pluginUs !== null && loadgenUs !== null ? gatewayUs + pluginUs + loadgenUs : null;
 const fmt = fmtN;
 console.log(
   [
     '',
     `gateway → plugin: accepted ${fmt(result.gateway.fullSpeed.acceptedPerSec)} events/s, delivered to the plugin ${fmt(emitted)} events/s`,
-    `CPU per delivered event: gateway ${us(gatewayUs)} (${result.gateway.serverCpuCores?.toFixed(2) ?? 'n/a'} cores), plugin ${us(pluginUs)} (${fmt(pluginEvents)} events)`,
+    `CPU per delivered event: gateway ${us(gatewayUs)} (${result.gateway.serverCpuCores?.toFixed(2) ?? 'n/a'} cores), plugin ${us(pluginUs)} (${fmt(pluginEvents)} events), load generator ${us(loadgenUs)} (${loadgenCores.toFixed(2)} cores)`,
+    `all three: ${us(totalUs)} per event, so at most ${totalUs === null ? 'n/a' : fmt((cores * 1e6) / totalUs)} events/s on ${cores} free cores; gateway peak RSS ${result.gateway.peakRssMb.toFixed(1)} MB`,
     `target >= ${fmt(TARGET)} events/s to the plugin: ${emitted >= TARGET ? 'PASS' : 'MISS'}`,
     '',
   ].join('\n'),
