@@ -1,5 +1,6 @@
 import type { Event } from '../gen/polku/v1/event.js';
-import { eventSize, varintSize, writeEvent, writeVarint } from '../ingest/event-encoder.js';
+import { eventSize, filledSize, varintSize, writeEvent, writeFilled, writeVarint } from '../ingest/event-encoder.js';
+import { wireBytesOf } from '../ingest/event-wire-bytes.js';
 
 /**
  * A `polku.v1.EmitRequest` written straight from the events into one buffer, in two passes (sizes,
@@ -7,6 +8,11 @@ import { eventSize, varintSize, writeEvent, writeVarint } from '../ingest/event-
  * compares them). The generated encoder goes through a growable writer that forks once per nested
  * message (the request, each event, each metadata entry), then `finish()` joins the chunks and the
  * generated serializer copies the result once more into a Buffer.
+ *
+ * An event that carries the bytes it arrived in (src/ingest/event-wire-bytes.ts: memory mode, no
+ * middleware that changes events) is not encoded at all: its bytes are copied, then the fields
+ * intake filled in. That request reads as the same events to every protobuf decoder, but is not
+ * byte for byte the generated encoder's (the agent's field order and any field unknown here stay).
  *
  * An EmitRequest is nothing but its events, each as field 1: so the request for events
  * `[a, b)` of a batch is `bytes.subarray(starts[a], starts[b])`, and a batch split into several
@@ -28,8 +34,13 @@ export function encodeEmitRequest(events: readonly Event[]): EncodedEmitRequest 
   let total = 0;
   for (let i = 0; i < n; i++) {
     const event = events[i]!;
-    checkInt64(event.timestampUnixNs);
-    const size = eventSize(event);
+    const wire = wireBytesOf(event);
+    let size: number;
+    if (wire !== undefined) size = wire.end - wire.start + filledSize(event, wire.lacks);
+    else {
+      checkInt64(event.timestampUnixNs);
+      size = eventSize(event);
+    }
     sizes[i] = size;
     total += 1 + varintSize(size) + size;
   }
@@ -40,7 +51,13 @@ export function encodeEmitRequest(events: readonly Event[]): EncodedEmitRequest 
     starts[i] = at;
     buf[at++] = TAG_EVENTS;
     at = writeVarint(buf, at, sizes[i]!);
-    at = writeEvent(buf, at, events[i]!);
+    const event = events[i]!;
+    const wire = wireBytesOf(event);
+    if (wire === undefined) at = writeEvent(buf, at, event);
+    else {
+      buf.set(wire.bytes.subarray(wire.start, wire.end), at);
+      at = writeFilled(buf, at + wire.end - wire.start, event, wire.lacks);
+    }
   }
   starts[n] = at;
   // A size pass that disagrees with the write pass is a bug here, never bad input.

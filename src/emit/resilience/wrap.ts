@@ -10,9 +10,12 @@ export abstract class EmitterWrapper implements Emitter {
   readonly name: string;
   /** The wrapped emitter's probe, when it has one (polku validate --probe dials through wrappers). */
   readonly probe?: (signal: AbortSignal) => Promise<ProbeResult>;
+  /** The wrapped emitter's: the events it is handed are the ones given to the wrapper. */
+  readonly wantsWireBytes: boolean;
 
   protected constructor(protected readonly inner: Emitter) {
     this.name = inner.name;
+    this.wantsWireBytes = inner.wantsWireBytes === true;
     if (inner.probe) this.probe = (signal) => inner.probe!(signal);
   }
 
