@@ -67,7 +67,23 @@ const sentEvent: fc.Arbitrary<Event> = fc.record({
 const extra = fc.record({
   unknown: fc.option(fc.tuple(fc.integer({ min: 12, max: 19 }), fc.uint8Array({ maxLength: 20 })), { nil: undefined }),
   staleId: fc.option(fc.string({ maxLength: 10 }), { nil: undefined }),
+  // How the event sits in the batch: its length prefix one byte longer than needed (valid
+  // protobuf), a field the contract does not know before it, or in an `events` payload of its own.
+  paddedLength: fc.boolean(),
+  junkBefore: fc.boolean(),
+  newPayload: fc.boolean(),
 });
+
+/** `v` as varint bytes, with one more (a continuation bit and a zero byte) than it needs. */
+function paddedVarint(v: number): number[] {
+  const out: number[] = [];
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v >>>= 7;
+  }
+  out.push(v | 0x80, 0x00);
+  return out;
+}
 
 /** The SDK decoder's payloads are views of a Buffer: as Uint8Arrays, to compare. */
 const plain = (e: Event): Event => ({ ...e, payload: new Uint8Array(e.payload) });
@@ -76,7 +92,8 @@ test('events sent over the wire and kept with their bytes reach the plugin as th
   const newId = createUlidFactory();
   fc.assert(
     fc.property(fc.array(fc.tuple(sentEvent, extra), { minLength: 1, maxLength: 8 }), (sent) => {
-      const payload = new BinaryWriter();
+      const message = new BinaryWriter().uint32(10).string('agent');
+      let payload = new BinaryWriter();
       const expected: Event[] = [];
       for (const [e, x] of sent) {
         const w = new BinaryWriter();
@@ -85,11 +102,19 @@ test('events sent over the wire and kept with their bytes reach the plugin as th
         w.raw(canonical);
         if (x.unknown) w.uint32((x.unknown[0] << 3) | 2).bytes(x.unknown[1]);
         const bytes = w.finish();
-        payload.uint32(10).bytes(bytes);
+        if (x.newPayload) {
+          message.uint32(34).bytes(payload.finish());
+          payload = new BinaryWriter();
+        }
+        if (x.junkBefore) payload.uint32((9 << 3) | 0).uint32(1);
+        payload.uint32(10);
+        if (x.paddedLength) payload.raw(new Uint8Array(paddedVarint(bytes.length)));
+        else payload.uint32(bytes.length);
+        payload.raw(bytes);
         expected.push(Event.decode(bytes));
       }
-      const message = new BinaryWriter().uint32(10).string('agent').uint32(34).bytes(payload.finish()).finish();
-      const received = decodeIngestBatch(Buffer.from(message));
+      message.uint32(34).bytes(payload.finish());
+      const received = decodeIngestBatch(Buffer.from(message.finish()));
       const events = received.batch.payload?.$case === 'events' ? received.batch.payload.value.events : [];
       assert.equal(events.length, sent.length);
       for (let i = 0; i < events.length; i++) {
@@ -102,8 +127,15 @@ test('events sent over the wire and kept with their bytes reach the plugin as th
         assert.ok(wireBytesOf(events[i]!), `event ${i} keeps its bytes`);
       }
       // Decoded from a plain array, as `expected` was: payloads are Uint8Arrays on both sides.
-      const bytes = new Uint8Array(encodeEmitRequest(events).bytes);
+      const encoded = encodeEmitRequest(events);
+      const bytes = new Uint8Array(encoded.bytes);
       assert.deepEqual(EmitRequest.decode(bytes).events, expected);
+      // Each event where `starts` says (a batch is split into calls there), and nothing else.
+      for (let i = 0; i < events.length; i++) {
+        const one = EmitRequest.decode(bytes.subarray(encoded.starts[i]!, encoded.starts[i + 1]!)).events;
+        assert.deepEqual(one, [expected[i]]);
+        assert.equal(bytes[encoded.starts[i]!], 10);
+      }
       assert.deepEqual(decodeEmitRequest(bytes).events.map(plain), expected);
     }),
     { numRuns: fuzzRuns(500) },
