@@ -8,5 +8,5 @@ const batchSize = Number(process.env['POLKU_BENCH_PLUGIN_BATCH'] ?? 1000);
 export default hub()
   .ingestor(new PassthroughIngestor())
   .emitter(new ExternalEmitter({ name: 'plugin', address: process.env['POLKU_BENCH_PLUGIN_ADDR']! }))
-  .buffer({ capacity: 20_000, overflow: 'block' }) // intake waits for the plugin instead of refusing
+  .buffer({ capacity: Number(process.env['POLKU_BENCH_PLUGIN_BUFFER'] ?? 20_000), overflow: 'block' }) // intake waits for the plugin instead of refusing
   .delivery({ batchSize });

@@ -3,13 +3,21 @@
  *
  * 1. Round trip: one client calls the TypeScript plugin's Emit directly, one call at a time,
  *    with batches of 100 events of ~400 B → p50/p99 per call.
- * 2. Throughput: the gateway benchmark (bench/run.ts, gateway only) with the plugin as the only
- *    emitter → events/s delivered to the plugin (target ≥ 50,000/s).
+ * 2. The emitter alone in this process (several call shapes), and encoding alone.
+ * 3. Throughput: the gateway benchmark (bench/run.ts, gateway only) with the plugin as the only
+ *    emitter → events/s delivered to the plugin (target ≥ 120,000/s), and the CPU each of the
+ *    three processes (gateway, plugin, load generator) spent per delivered event: they share the
+ *    machine's cores, so their sum bounds the rate.
  */
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Event } from '../src/gen/polku/v1/event.js';
+import { IngestBatch } from '../src/gen/polku/v1/gateway.js';
+import { attachWireBytes } from '../src/ingest/event-wire-bytes.js';
+import { DEFAULT_LIMITS } from '../src/ingest/intake-rules.js';
+import { decodeIngestBatch } from '../src/receive/polku-gateway/message-codec.js';
 import { EmitRequest, EmitterPluginClient, type EmitResponse } from '../src/gen/polku/v1/plugin.js';
 import { ExternalEmitter, type ExternalEmitterOptions } from '../src/emit/external.js';
 import { encodeEmitRequest } from '../src/plugin-client/emit-request.js';
@@ -113,10 +121,30 @@ const loadgenLike = (n: number) =>
       metadata: { cluster: 'bench', namespace: 'default', pod: 'bench-loadgen-7d9f8c6b5-x2k4q' },
     }),
   );
-async function alone(batch: number, options: ExternalEmitterOptions): Promise<{ perSec: number; selfUs: number; pluginUs: number }> {
+/**
+ * The same events as the gateway holds them in memory mode with a plugin emitter: decoded from an
+ * IngestBatch the way the receiver decodes it, each keeping the bytes it arrived in
+ * (src/ingest/event-wire-bytes.ts), so the EmitRequest copies them instead of encoding.
+ */
+const arrived = (n: number): Event[] => {
+  const message = IngestBatch.encode({
+    source: 'bench',
+    cluster: 'bench',
+    payload: { $case: 'events', value: { events: loadgenLike(n) } },
+  }).finish();
+  const { batch, wire } = decodeIngestBatch(Buffer.from(message), { ...DEFAULT_LIMITS, maxBatchEvents: n });
+  const events = batch.payload?.$case === 'events' ? batch.payload.value.events : [];
+  events.forEach((e, i) => attachWireBytes(e, wire!, i));
+  return events;
+};
+async function alone(
+  batch: number,
+  options: ExternalEmitterOptions,
+  make: (n: number) => Event[] = loadgenLike,
+): Promise<{ perSec: number; selfUs: number; pluginUs: number }> {
   const e = new ExternalEmitter({ name: 'plugin', address: `127.0.0.1:${port}`, ...options });
   e.init({ registry: createRegistry(), logger: createLogger('warn'), clock: systemClock, timers: systemTimers });
-  const events = loadgenLike(batch);
+  const events = make(batch);
   for (let i = 0; i < 20; i++) await e.emit(events); // warm up
   const p0 = await pluginCount();
   const c0 = process.cpuUsage();
@@ -134,14 +162,16 @@ async function alone(batch: number, options: ExternalEmitterOptions): Promise<{ 
   return { perSec: sent / seconds, selfUs: (c1.user + c1.system) / sent, pluginUs: (p1.cpuUs - p0.cpuUs) / (p1.events - p0.events) };
 }
 const aloneRows: string[] = [];
-const cases: Array<[number, string, ExternalEmitterOptions]> = [
+const cases: Array<[number, string, ExternalEmitterOptions, ((n: number) => Event[])?]> = [
+  [1000, 'one call per batch, events with their wire bytes (as the gateway sends them)', { maxCallsInFlight: 1 }, arrived],
+  [4000, 'one call per batch, events with their wire bytes', { maxCallsInFlight: 1 }, arrived],
   [1000, 'one call per batch', { maxCallsInFlight: 1 }],
   [1000, '4 concurrent calls of 250', { maxCallsInFlight: 4, minEventsPerCall: 250 }],
   [2000, 'one call per batch', { maxCallsInFlight: 1 }],
   [4000, 'one call per batch', { maxCallsInFlight: 1 }],
 ];
-for (const [batch, label, options] of cases) {
-  const r = await alone(batch, options);
+for (const [batch, label, options, make] of cases) {
+  const r = await alone(batch, options, make);
   aloneRows.push(
     `  batches of ${fmtN(batch)}, ${label}: ${fmtN(r.perSec)} events/s; CPU per event: emitter ${r.selfUs.toFixed(2)} µs, plugin ${r.pluginUs.toFixed(2)} µs`,
   );
@@ -160,8 +190,11 @@ const timeEncode = (f: () => unknown) => {
 };
 const generated = timeEncode(() => Buffer.from(EmitRequest.encode({ events: encodeBatch }).finish()));
 const direct = timeEncode(() => encodeEmitRequest(encodeBatch));
+const withBytes = arrived(1000);
+const copied = timeEncode(() => encodeEmitRequest(withBytes));
 aloneRows.push(
-  `  encoding a batch of 1,000: generated ${fmtN(generated)} events/s, encodeEmitRequest ${fmtN(direct)} events/s (${(direct / generated).toFixed(2)}x)`,
+  `  encoding a batch of 1,000: generated ${fmtN(generated)} events/s, encodeEmitRequest ${fmtN(direct)} events/s (${(direct / generated).toFixed(2)}x), ` +
+    `from the wire bytes ${fmtN(copied)} events/s (${(copied / generated).toFixed(2)}x)`,
 );
 console.log(['', 'the plugin emitter alone (in this process, one emit at a time):', ...aloneRows].join('\n'));
 if (args['skip-gateway']) {
@@ -190,7 +223,12 @@ const run = spawnSync(
 );
 if (run.status !== 0) throw new Error(`bench/run.ts failed (exit ${run.status})`);
 const result = JSON.parse(run.stdout.slice(run.stdout.indexOf('\n{') + 1)) as {
-  gateway: { emittedPerSec: number | null; serverCpuCores: number | null; fullSpeed: { acceptedPerSec: number } };
+  gateway: {
+    emittedPerSec: number | null;
+    serverCpuCores: number | null;
+    peakRssMb: number;
+    fullSpeed: { acceptedPerSec: number; loadgenCpuCores: number };
+  };
 };
 const after = await finalCount();
 const emitted = result.gateway.emittedPerSec ?? 0;
@@ -199,13 +237,21 @@ const emitted = result.gateway.emittedPerSec ?? 0;
 const gatewayUs = result.gateway.serverCpuCores !== null && emitted > 0 ? (result.gateway.serverCpuCores / emitted) * 1e6 : null;
 const pluginEvents = after.events - before.events;
 const pluginUs = pluginEvents > 0 ? (after.cpuUs - before.cpuUs) / pluginEvents : null;
+// The load generator's over its measured window (the same window as the gateway's).
+const loadgenCores = result.gateway.fullSpeed.loadgenCpuCores;
+const loadgenUs = emitted > 0 ? (loadgenCores / emitted) * 1e6 : null;
 const us = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)} µs`);
+// What the three processes on this machine's cores cost together per delivered event, and the
+// rate that would be if they had the machine's cores to themselves and nothing else ran.
+const cores = availableParallelism();
+const totalUs = gatewayUs !== null && pluginUs !== null && loadgenUs !== null ? gatewayUs + pluginUs + loadgenUs : null;
 const fmt = fmtN;
 console.log(
   [
     '',
     `gateway → plugin: accepted ${fmt(result.gateway.fullSpeed.acceptedPerSec)} events/s, delivered to the plugin ${fmt(emitted)} events/s`,
-    `CPU per delivered event: gateway ${us(gatewayUs)} (${result.gateway.serverCpuCores?.toFixed(2) ?? 'n/a'} cores), plugin ${us(pluginUs)} (${fmt(pluginEvents)} events)`,
+    `CPU per delivered event: gateway ${us(gatewayUs)} (${result.gateway.serverCpuCores?.toFixed(2) ?? 'n/a'} cores), plugin ${us(pluginUs)} (${fmt(pluginEvents)} events), load generator ${us(loadgenUs)} (${loadgenCores.toFixed(2)} cores)`,
+    `all three: ${us(totalUs)} per event, so at most ${totalUs === null ? 'n/a' : fmt((cores * 1e6) / totalUs)} events/s on ${cores} free cores; gateway peak RSS ${result.gateway.peakRssMb.toFixed(1)} MB`,
     `target >= ${fmt(TARGET)} events/s to the plugin: ${emitted >= TARGET ? 'PASS' : 'MISS'}`,
     '',
   ].join('\n'),

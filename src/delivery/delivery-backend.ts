@@ -115,8 +115,9 @@ export interface DeliveryBackend {
    */
   start(): Promise<void>;
   /**
-   * True when events are stored as bytes, so the hub should pass a batch's wire bytes along when
-   * no middleware changes events.
+   * True when the backend uses a batch's wire bytes (durable: as its log records; memory: kept on
+   * the events for an emitter that sends them as protobuf, while one runs), so the hub should pass
+   * them along when no middleware changes events. The hub reads it again when emitters come and go.
    */
   readonly storesWireBytes: boolean;
   /** Seconds since each tenant's oldest undelivered event was accepted (memory mode; durable has none). */

@@ -2,6 +2,7 @@ import { registerBufferMetrics } from '../buffer/buffer-metrics.js';
 import { EventBuffer } from '../buffer/event-buffer.js';
 import type { Emitter } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
+import { attachWireBytes } from '../ingest/event-wire-bytes.js';
 import { eventBytes } from '../ingest/intake-rules.js';
 import type { Logger } from '../observability/logger.js';
 import type { DropCounter } from '../observability/metrics.js';
@@ -32,8 +33,9 @@ export interface MemoryBackendOptions extends BackendOptions {
  * deadline are lost, and counted.
  */
 export class MemoryBackend implements DeliveryBackend {
-  readonly storesWireBytes = false;
   readonly admin = null;
+  /** Some emitter sends events as protobuf (`Emitter.wantsWireBytes`): see {@link storesWireBytes}. */
+  private wireWanted = false;
   private readonly buffer: EventBuffer;
   private readonly o: MemoryBackendOptions;
   private readonly log: Logger;
@@ -50,6 +52,7 @@ export class MemoryBackend implements DeliveryBackend {
     registerBufferMetrics(options.registry, this.buffer);
     this.queueMetrics = new EmitterQueueMetrics(options.registry, () => this.queues);
     this.queues = options.emitters.map(({ emitter, isDefault }) => this.queueFor(emitter, isDefault));
+    this.wireWanted = this.queues.some((q) => q.emitter.wantsWireBytes === true);
     this.router = new Router(this.queues);
     this.buffer.setEvictionSources(this.queues);
   }
@@ -59,12 +62,24 @@ export class MemoryBackend implements DeliveryBackend {
   }
 
   /**
+   * True while an emitter wants the bytes events arrived in (the plugin emitter): the hub then
+   * passes a batch's WireEvents with it when nothing changes its events, and each accepted event
+   * keeps its own bytes (src/ingest/event-wire-bytes.ts), copied into EmitRequests instead of
+   * encoded. False otherwise, so a pipeline without such an emitter pays nothing for it.
+   */
+  get storesWireBytes(): boolean {
+    return this.wireWanted;
+  }
+
+  /**
    * Puts events into the buffer from index `from` on, applying the overflow policy. Under `block`
    * it returns a promise that resumes once room frees up.
    */
   admit(admission: Admission, from = 0): void | Promise<void> {
     const { events, outcome: out, share } = admission;
     const buffer = this.buffer;
+    const wire = admission.wire;
+    const wireAt = wire === undefined ? undefined : admission.wireAt;
     // One clock read per batch: the admission time tenants' delivery lag is measured from.
     const atMs = share === undefined ? 0 : this.o.clock.nowMs();
     if (this.closing && events.length > from) {
@@ -103,6 +118,7 @@ export class MemoryBackend implements DeliveryBackend {
         }
         if (!this.overflowed(admission, event, bytes)) continue;
       }
+      if (wireAt !== undefined && wireAt[i]! >= 0) attachWireBytes(event, wire!, wireAt[i]!);
       buffer.admit(event, bytes, targets, share, atMs);
       out.accept(event.id);
     }
@@ -235,6 +251,7 @@ export class MemoryBackend implements DeliveryBackend {
 
   private setQueues(queues: readonly EmitterQueue[]): void {
     this.queues = queues;
+    this.wireWanted = queues.some((q) => q.emitter.wantsWireBytes === true);
     this.buffer.setEvictionSources(queues);
     this.router = new Router(queues);
   }

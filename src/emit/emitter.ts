@@ -77,6 +77,13 @@ export interface Emitter {
    * Called with at most one batch in flight per emitter.
    */
   emit(events: readonly Event[]): Promise<EmitResult>;
+  /**
+   * Set by an emitter that sends events as protobuf `polku.event.v1.Event`s and reads the bytes
+   * each arrived in where it can (src/ingest/event-wire-bytes.ts) instead of encoding it: in
+   * memory mode the gateway then keeps those bytes on the events it accepts from polku.v1 batches.
+   * Wrappers forward it. Optional: most emitters write another format.
+   */
+  readonly wantsWireBytes?: boolean;
   /** Reports whether the destination is usable; feeds Health and readiness. */
   health?(): EmitterHealth | Promise<EmitterHealth>;
   /**

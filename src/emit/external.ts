@@ -110,6 +110,8 @@ export const EXTERNAL_EMITTER_OPTION_KEYS = optionKeys<ExternalEmitterConfig>({
  */
 export class ExternalEmitter implements Emitter {
   readonly name: string;
+  /** Events that carry the bytes they arrived in are copied into the EmitRequest, not encoded. */
+  readonly wantsWireBytes = true;
   readonly address: string;
   private readonly callTimeoutMs: number;
   private readonly maxCallsInFlight: number;

@@ -139,7 +139,7 @@ export class Hub {
   private ingestors: IngestorTable;
   private middleware: MiddlewareChain;
   /** The backend stores bytes, and no middleware changes events: store them as they came in. */
-  private wireBytesKept: boolean;
+  private wireBytesKept = false;
   private readonly components: ComponentContext;
   /** Where accepted events go: memory or durable, picked once here. */
   private readonly delivery: DeliveryBackend;
@@ -192,8 +192,7 @@ export class Hub {
     this.tenants = tenantTable
       ? new Tenants(tenantTable, { buffer: options.buffer, registry: options.registry, logger: options.logger })
       : null;
-    // A tenant's events get metadata polku.tenant: their wire bytes are no longer the event.
-    this.wireBytesKept = this.delivery.storesWireBytes && this.middleware.keepsEventsUnchanged && this.tenants === null;
+    this.keepWireBytes(this.middleware);
     const tenantLag = this.delivery.tenantLag;
     if (this.tenants && tenantLag) this.tenants.setLagSource(() => tenantLag(options.clock.nowMs()));
     const components: ComponentContext = {
@@ -253,6 +252,7 @@ export class Hub {
     }
     emitter.init?.(this.components);
     this.delivery.addEmitter(emitter, isDefaultEmitter(registration));
+    this.keepWireBytes(this.middleware);
   }
 
   /**
@@ -262,7 +262,15 @@ export class Hub {
    * emitter resumes from its cursor if it comes back. Returns false when no such emitter runs.
    */
   removeEmitter(name: string): boolean {
-    return this.delivery.removeEmitter(name);
+    const removed = this.delivery.removeEmitter(name);
+    this.keepWireBytes(this.middleware);
+    return removed;
+  }
+
+  /** Whether batches pass their wire bytes to delivery (it may start or stop wanting them as emitters change). */
+  private keepWireBytes(chain: MiddlewareChain): void {
+    // A tenant's events get metadata polku.tenant: their wire bytes are no longer the event.
+    this.wireBytesKept = this.delivery.storesWireBytes && chain.keepsEventsUnchanged && this.tenants === null;
   }
 
   /**
@@ -298,9 +306,9 @@ export class Hub {
     const pluginIngestors = this.ingestors.all.filter((i) => !staticIngestors.has(i));
     this.ingestors = new IngestorTable([...next.ingestors, ...pluginIngestors], next.defaultIngestor);
     this.middleware = chain;
-    this.wireBytesKept = this.delivery.storesWireBytes && chain.keepsEventsUnchanged && this.tenants === null;
     const retiring = [...oldEmitters].flatMap((name) => this.delivery.retireEmitter(name, timeoutMs) ?? []);
     for (const { emitter, isDefault } of next.emitters) this.delivery.addEmitter(emitter, isDefault);
+    this.keepWireBytes(chain);
     this.definition = { ...next, ...(old.durable ? { durable: old.durable } : {}) };
 
     const newEmitters = new Set(next.emitters.map((e) => e.emitter.name));

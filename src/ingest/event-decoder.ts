@@ -2,6 +2,7 @@ import { BinaryReader } from '@bufbuild/protobuf/wire';
 import type { AckCode } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { IntakeLimits } from './intake-rules.js';
+import { freshString, repeatedString } from './wire-strings.js';
 
 /**
  * A strict decoder for one `polku.event.v1.Event`, shared by the gRPC batch decoder, the unary
@@ -218,7 +219,7 @@ export function decodeEvent(reader: BinaryReader, length: number, limits: EventL
               id: idFor(reader, idAt, event),
             };
           }
-          event.routeTo.push(reader.string());
+          event.routeTo.push(repeatedString(reader));
           continue;
         case 80: {
           const severity = reader.int32();
@@ -257,15 +258,18 @@ export function decodeEvent(reader: BinaryReader, length: number, limits: EventL
     // The located singular fields, decoded once each (the last of each as sent).
     if (idAt !== NONE) {
       field = 'id';
-      event.id = stringAt(reader, idAt);
+      reader.pos = idAt;
+      event.id = freshString(reader);
     }
     if (sourceAt !== NONE) {
       field = 'source';
-      event.source = stringAt(reader, sourceAt);
+      reader.pos = sourceAt;
+      event.source = repeatedString(reader);
     }
     if (typeAt !== NONE) {
       field = 'event_type';
-      event.eventType = stringAt(reader, typeAt);
+      reader.pos = typeAt;
+      event.eventType = repeatedString(reader);
     }
     if (payloadAt !== NONE) {
       reader.pos = payloadAt;
@@ -321,8 +325,8 @@ function decodeMetadataEntry(reader: BinaryReader, length: number, into: { [key:
   let value = '';
   while (reader.pos < end) {
     const tag = reader.uint32();
-    if (tag === 10) key = reader.string();
-    else if (tag === 18) value = reader.string();
+    if (tag === 10) key = repeatedString(reader);
+    else if (tag === 18) value = repeatedString(reader);
     else {
       if ((tag & 7) === 4 || tag >>> 3 === 0) throw new Error(`unexpected tag ${tag} in a metadata entry`);
       if (tag >>> 3 <= 2) throw new Error(`metadata entry field ${tag >>> 3} has wire type ${tag & 7}, not 2`);

@@ -1,4 +1,5 @@
 import type { Event } from '../gen/polku/v1/event.js';
+import { LACKS_ID, LACKS_SOURCE, LACKS_TIMESTAMP } from './wire-events.js';
 
 /**
  * polku.event.v1.Event written straight into a buffer the caller sized: `eventSize` first, then
@@ -181,4 +182,30 @@ function int32Size(v: number): number {
 
 function writeInt32(buf: Buffer, at: number, v: number): number {
   return v < 0 ? writeVarint64(buf, at, BigInt(v)) : writeVarint(buf, at, v);
+}
+
+/**
+ * Size of the fields written after an event's wire bytes (src/ingest/wire-events.ts): those it
+ * arrived without (`lacks`, LACKS_* bits) and intake filled in. The conditions match eventSize's,
+ * so a field still at its default stays out.
+ */
+export function filledSize(e: Event, lacks: number): number {
+  if (lacks === 0) return 0;
+  let n = 0;
+  if (lacks & LACKS_ID && e.id !== '') n += stringField(e.id);
+  if (lacks & LACKS_TIMESTAMP && e.timestampUnixNs !== 0n) n += 1 + varint64Size(e.timestampUnixNs);
+  if (lacks & LACKS_SOURCE && e.source !== '') n += stringField(e.source);
+  return n;
+}
+
+/** Writes what {@link filledSize} measured; protobuf reads each as overriding the empty field before it. */
+export function writeFilled(buf: Buffer, at: number, e: Event, lacks: number): number {
+  if (lacks === 0) return at;
+  if (lacks & LACKS_ID && e.id !== '') at = writeString(buf, at, TAG_ID, e.id);
+  if (lacks & LACKS_TIMESTAMP && e.timestampUnixNs !== 0n) {
+    buf[at++] = TAG_TIMESTAMP;
+    at = writeVarint64(buf, at, e.timestampUnixNs);
+  }
+  if (lacks & LACKS_SOURCE && e.source !== '') at = writeString(buf, at, TAG_SOURCE, e.source);
+  return at;
 }

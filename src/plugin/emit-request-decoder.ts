@@ -64,16 +64,16 @@ function readEvent(buf: Buffer, end: number): Event {
   while (pos < end) {
     switch (buf[pos++]) {
       case 10:
-        e.id = readString(buf, end);
+        e.id = readString(buf, end, false);
         break;
       case 16:
         e.timestampUnixNs = readInt64(buf, end);
         break;
       case 26:
-        e.source = readString(buf, end);
+        e.source = readString(buf, end, true);
         break;
       case 34:
-        e.eventType = readString(buf, end);
+        e.eventType = readString(buf, end, true);
         break;
       case 42:
         readEntry(buf, end, e.metadata);
@@ -86,7 +86,7 @@ function readEvent(buf: Buffer, end: number): Event {
         break;
       }
       case 58:
-        e.routeTo.push(readString(buf, end));
+        e.routeTo.push(readString(buf, end, true));
         break;
       case 80:
         e.severity = readInt32(buf, end);
@@ -113,22 +113,55 @@ function readEntry(buf: Buffer, end: number, into: Record<string, string>): void
   let value = '';
   while (pos < entryEnd) {
     const tag = buf[pos++];
-    if (tag === 10) key = readString(buf, entryEnd);
-    else if (tag === 18) value = readString(buf, entryEnd);
+    if (tag === 10) key = readString(buf, entryEnd, true);
+    else if (tag === 18) value = readString(buf, entryEnd, true);
     else throw UNHANDLED;
   }
   if (pos !== entryEnd) throw UNHANDLED;
   into[key] = value;
 }
 
-function readString(buf: Buffer, end: number): string {
+/**
+ * A string field. ASCII (checked in the loop that hashes it) is one native Latin-1 slice; other
+ * text goes through Buffer's UTF-8 decoding, which replaces bad bytes with U+FFFD as TextDecoder
+ * does and keeps a leading U+FEFF as the generated decoder's (ignoreBOM) does.
+ *
+ * With `intern`, for the fields that repeat from event to event (source, type, metadata keys and
+ * values, route_to): a small table keeps the last string per hash of its bytes, and bytes that
+ * match get that string again instead of a new one. Fewer strings to make and for the garbage
+ * collector to trace, in a process that shares its node with the gateway. Bounded: INTERN_SLOTS
+ * strings of at most INTERN_MAX_BYTES.
+ */
+function readString(buf: Buffer, end: number, intern: boolean): string {
   const len = readLength(buf);
   const start = pos;
   pos += len;
   if (pos > end) throw UNHANDLED;
-  // Buffer's UTF-8 decoding replaces bad bytes with U+FFFD as TextDecoder does and keeps a leading
-  // U+FEFF as the generated decoder's (ignoreBOM) does.
-  return buf.toString('utf8', start, pos);
+  if (len === 0) return '';
+  let hash = len;
+  for (let i = start; i < pos; i++) {
+    const b = buf[i]!;
+    if (b > 0x7f) return buf.toString('utf8', start, pos);
+    hash = (Math.imul(hash, 31) + b) | 0;
+  }
+  if (!intern || len > INTERN_MAX_BYTES) return buf.toString('latin1', start, pos);
+  const slot = hash & (INTERN_SLOTS - 1);
+  const known = interned[slot]!;
+  if (known.length === len && sameAscii(known, buf, start)) return known;
+  const s = buf.toString('latin1', start, pos);
+  interned[slot] = s;
+  return s;
+}
+
+/** Longest string interned; longer ones rarely repeat and cost more to compare. */
+const INTERN_MAX_BYTES = 64;
+/** Slots in the table (a power of two). */
+const INTERN_SLOTS = 1024;
+const interned: string[] = new Array<string>(INTERN_SLOTS).fill('');
+
+function sameAscii(s: string, buf: Buffer, start: number): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== buf[start + i]) return false;
+  return true;
 }
 
 /** A length: a varint of at most 5 bytes below 2^31 (longer ones go to the generated decoder). */

@@ -12,10 +12,13 @@ export abstract class EmitterWrapper implements Emitter {
   readonly probe?: (signal: AbortSignal) => Promise<ProbeResult>;
   /** The wrapped emitter's: the batches it writes best are the same through a wrapper. */
   readonly preferredBatchSize?: number;
+  /** The wrapped emitter's: the events it is handed are the ones given to the wrapper. */
+  readonly wantsWireBytes: boolean;
 
   protected constructor(protected readonly inner: Emitter) {
     this.name = inner.name;
     if (inner.preferredBatchSize !== undefined) this.preferredBatchSize = inner.preferredBatchSize;
+    this.wantsWireBytes = inner.wantsWireBytes === true;
     if (inner.probe) this.probe = (signal) => inner.probe!(signal);
   }
 

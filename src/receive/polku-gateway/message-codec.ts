@@ -1,9 +1,10 @@
 import type { BinaryReader } from '@bufbuild/protobuf/wire';
 import type { Event } from '../../gen/polku/v1/event.js';
-import { Ack, type IngestBatch, type IngestEvent, type RawPayload } from '../../gen/polku/v1/gateway.js';
+import type { Ack, IngestBatch, IngestEvent, RawPayload } from '../../gen/polku/v1/gateway.js';
 import { decodeEvent, isInvalidUtf8, isRefusal, refusedEvent, strictReader } from '../../ingest/event-decoder.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../../ingest/intake-rules.js';
 import { LACKS_ID, LACKS_SOURCE, LACKS_TIMESTAMP, NO_WIRE_BYTES, type WireEvents } from '../../ingest/wire-events.js';
+import { encodeAck } from './ack-encoder.js';
 import { fieldEnd, guarded, skipUnknown, UnreadableMessage } from '../message-framing.js';
 
 export { UnreadableMessage };
@@ -289,8 +290,7 @@ export function decodeIngestEvent(bytes: Uint8Array, limits: IntakeLimits = DEFA
   return request;
 }
 
-/** Encodes an Ack without the extra copy `Buffer.from(Uint8Array)` would make. */
+/** Encodes an Ack straight into a Buffer (src/receive/polku-gateway/ack-encoder.ts). */
 export function serializeAck(ack: Ack): Buffer {
-  const bytes = Ack.encode(ack).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return encodeAck(ack);
 }
