@@ -108,4 +108,18 @@ describe('polku serve loads only what its settings use', () => {
       await api.stop();
     }
   });
+
+  test("a pipeline module importing 'polku' loads no sink client it does not construct; a RedisStreamEmitter loads ioredis alone", async () => {
+    const stdout = await loadedParts({ POLKU_CONFIG: join(ROOT, 'test', 'fixtures', 'stdout.config.ts') });
+    assert.deepEqual([...stdout.loaded], []);
+    assert.ok(
+      stdout.urls.some((u) => u.includes('/emit/redis-stream.') && u.includes('/src/')),
+      'the module imported every emitter class (src/index.ts)',
+    );
+    const redis = await loadedParts({
+      POLKU_CONFIG: join(ROOT, 'test', 'fixtures', 'redis-stream.config.ts'),
+      POLKU_TEST_REDIS_URL: 'redis://127.0.0.1:1', // never reached: the emitter connects on its first batch
+    });
+    assert.deepEqual([...redis.loaded], ['ioredis']);
+  });
 });
