@@ -114,7 +114,11 @@ const IMPORTS: ReadonlyArray<{ specifier: string; when: string }> = [
     specifier: 'grpc-health-check',
     when: 'no longer (it built its codecs with @grpc/proto-loader + protobufjs; src/server/health-service.ts serves grpc.health.v1)',
   },
-  { specifier: '@bufbuild/protobuf', when: 'always (the generated codecs)' },
+  { specifier: '@bufbuild/protobuf/wire', when: 'always (the generated codecs)' },
+  {
+    specifier: '@bufbuild/protobuf',
+    when: 'no longer at start (server reflection reads descriptors from the wire: src/server/descriptor-wire.ts)',
+  },
   { specifier: 'prom-client', when: 'always (/metrics)' },
   { specifier: 'pino', when: 'always (logs)' },
   { specifier: 'fastify', when: 'HTTP front door on (POLKU_HTTP_ADDR)' },

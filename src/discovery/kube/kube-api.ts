@@ -29,6 +29,8 @@ export const LIST_PAGE = 500;
  * an idle connection for long.
  */
 export const WATCH_TIMEOUT_S = 300;
+/** A list page whose connection says nothing for this long has failed (the informer retries). */
+export const LIST_IDLE_MS = 60_000;
 /** A watch that says nothing (not even a bookmark) for this long past its timeout is dead. */
 const WATCH_IDLE_GRACE_MS = 60_000;
 /** Longest Status or error body read from a refused request. */
@@ -74,7 +76,7 @@ export class KubeApi {
     let resourceVersion = '';
     let cont = '';
     do {
-      const res = await this.send(path, { ...query, limit: String(LIST_PAGE), ...(cont ? { continue: cont } : {}) }, signal);
+      const res = await this.send(path, { ...query, limit: String(LIST_PAGE), ...(cont ? { continue: cont } : {}) }, signal, LIST_IDLE_MS);
       const page = JSON.parse(await readAll(res, Infinity)) as KubeList<T>;
       if (!resourceVersion) resourceVersion = page.metadata?.resourceVersion ?? '';
       for (const item of page.items ?? []) items.push(item);
