@@ -114,7 +114,11 @@ const IMPORTS: ReadonlyArray<{ specifier: string; when: string }> = [
     specifier: 'grpc-health-check',
     when: 'no longer (it built its codecs with @grpc/proto-loader + protobufjs; src/server/health-service.ts serves grpc.health.v1)',
   },
-  { specifier: '@bufbuild/protobuf', when: 'always (the generated codecs)' },
+  { specifier: '@bufbuild/protobuf/wire', when: 'always (the generated codecs)' },
+  {
+    specifier: '@bufbuild/protobuf',
+    when: 'no longer at start (server reflection reads descriptors from the wire: src/server/descriptor-wire.ts)',
+  },
   { specifier: 'prom-client', when: 'always (/metrics)' },
   { specifier: 'pino', when: 'always (logs)' },
   { specifier: 'fastify', when: 'HTTP front door on (POLKU_HTTP_ADDR)' },
@@ -122,7 +126,13 @@ const IMPORTS: ReadonlyArray<{ specifier: string; when: string }> = [
   { specifier: 'ioredis', when: 'a RedisStreamEmitter is built' },
   { specifier: '@nats-io/transport-node', when: 'a NatsEmitter is built' },
   { specifier: '@aws-sdk/client-s3', when: 'an S3Emitter is built' },
-  { specifier: '@kubernetes/client-node', when: 'POLKU_DISCOVERY=kubernetes or POLKU_K8S_ENRICH=true' },
+  {
+    specifier: '@kubernetes/client-node',
+    when: 'only for a kubeconfig whose user needs exec/auth-provider, a proxy-url, or KUBECONFIG listing several files',
+  },
+  { specifier: 'js-yaml', when: 'discovery or the enricher outside a cluster (reading the kubeconfig)' },
+  { specifier: './dist/discovery/kubernetes-discovery.js', when: 'POLKU_DISCOVERY=kubernetes (its own list/watch client)' },
+  { specifier: './dist/middleware/kubernetes/pod-cache.js', when: 'POLKU_K8S_ENRICH=true (the same client)' },
   { specifier: './dist/receive/otlp/otlp-receiver.js', when: 'OTLP ports on' },
   { specifier: './dist/receive/http/http-receiver.js', when: 'HTTP front door on' },
   { specifier: './dist/index.js', when: "a pipeline module's `import … from 'polku'`" },
@@ -190,7 +200,7 @@ async function main(): Promise<void> {
   const api = await new FakeApiServer().start();
   const dir = mkdtempSync(join(tmpdir(), 'polku-footprint-'));
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
+  writeFileSync(kubeconfig, api.kubeconfig());
   const DISCOVERY = { POLKU_DISCOVERY: 'kubernetes', KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: '', NODE_NAME: 'node-1' };
   try {
     await measure(only, result, DISCOVERY);

@@ -47,6 +47,7 @@ export {
   type KubernetesEnricherOptions,
   type KubernetesLookup,
 } from './middleware/kubernetes-enricher.js';
+export type { ClusterAccess, ClusterTls } from './discovery/kube/cluster-access.js';
 export { hasClientId } from './ingest/assigned-ids.js';
 
 // Emitters: classes.

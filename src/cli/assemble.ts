@@ -26,14 +26,8 @@ export async function assemblePipeline(settings: Settings, o: AssembleOptions): 
   const forward = settings.forward && o.lazyForwarding ? { ...settings.forward, lazy: true } : settings.forward;
   addForwarding(builder, forward, o.configPath ?? '(embedded default)');
   if (settings.kubernetesEnricher) {
-    const { loadKubeConfig } = await import('../discovery/kube-config.js');
-    builder.middleware(
-      kubernetesEnricher({
-        ...settings.kubernetesEnricher,
-        kubeConfig: loadKubeConfig(),
-        maxMetadataBytes: settings.limits.maxMetadataBytes,
-      }),
-    );
+    // The API server (in-cluster or kubeconfig) is found when the enricher starts.
+    builder.middleware(kubernetesEnricher({ ...settings.kubernetesEnricher, maxMetadataBytes: settings.limits.maxMetadataBytes }));
   }
   for (const emitter of envEmitters(settings.emitOut)) builder.emitter(emitter);
   return builder;

@@ -1,4 +1,3 @@
-import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { systemTimers, type Timers } from '../clock.js';
 import type { PluginInfo } from '../gen/polku/v1/plugin.js';
@@ -7,6 +6,8 @@ import type { PluginEntry } from '../registry/plugin-entry.js';
 import type { PluginRegistry, PluginSource } from '../registry/plugin-registry.js';
 import { nameProblem, RegistryError, sourcesProblem, targetOf, type PluginKind, type PluginSpec } from '../registry/plugin-spec.js';
 import type { PluginRow } from '../registry/plugin-view.js';
+import type { ClusterAccess } from './kube/cluster-access.js';
+import { KubeApi } from './kube/kube-api.js';
 import { ResourceWatch } from './resource-watch.js';
 import {
   DEFAULT_LABEL_SELECTOR,
@@ -23,7 +24,8 @@ export { DEFAULT_LABEL_SELECTOR };
 export interface KubernetesDiscoveryOptions {
   /** The table to feed (and its allowlist, applied to discovered addresses too). */
   plugins: PluginRegistry;
-  kubeConfig: KubeConfig;
+  /** The API server: `loadClusterAccess()` (in-cluster or kubeconfig) or `accessFromKubeConfig(kc)`. */
+  cluster: ClusterAccess;
   /** Namespaces to watch, one informer each; empty: all namespaces, one informer. */
   namespaces?: readonly string[];
   /** Selects plugin Services (POLKU_DISCOVERY_LABEL_SELECTOR). Default `polku.io/plugin`. */
@@ -60,8 +62,9 @@ interface Desired {
  * informer listed and the plugins found then were admitted or refused.
  */
 export class KubernetesDiscovery implements PluginSource {
-  private readonly services: Array<ResourceWatch<V1Service>> = [];
-  private readonly slices: Array<ResourceWatch<V1EndpointSlice>> = [];
+  private readonly api: KubeApi;
+  private readonly services: Array<ResourceWatch<ServiceObject>> = [];
+  private readonly slices: Array<ResourceWatch<EndpointSliceObject>> = [];
   private readonly desired = new Map<string, Desired>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly log: Logger;
@@ -71,11 +74,10 @@ export class KubernetesDiscovery implements PluginSource {
 
   constructor(private readonly o: KubernetesDiscoveryOptions) {
     this.log = o.logger.child({ component: 'discovery' });
-    const core = o.kubeConfig.makeApiClient(CoreV1Api);
-    const discovery = o.kubeConfig.makeApiClient(DiscoveryV1Api);
+    const api = (this.api = new KubeApi(o.cluster));
     const labelSelector = o.labelSelector || DEFAULT_LABEL_SELECTOR;
     const common = {
-      kubeConfig: o.kubeConfig,
+      api,
       labelSelector,
       timers: o.timers ?? systemTimers,
       logger: o.logger,
@@ -84,27 +86,27 @@ export class KubernetesDiscovery implements PluginSource {
       ...(o.backoff ? { backoff: o.backoff } : {}),
     };
     for (const namespace of o.namespaces?.length ? o.namespaces : ['']) {
+      const servicesPath = namespace ? `/api/v1/namespaces/${namespace}/services` : '/api/v1/services';
       this.services.push(
-        new ResourceWatch<V1Service>({
+        new ResourceWatch<ServiceObject>({
           ...common,
           resource: 'services',
-          path: namespace ? `/api/v1/namespaces/${namespace}/services` : '/api/v1/services',
-          list: () =>
-            namespace ? core.listNamespacedService({ namespace, labelSelector }) : core.listServiceForAllNamespaces({ labelSelector }),
+          path: servicesPath,
+          list: () => api.list<ServiceObject>(servicesPath, { labelSelector }),
         }),
       );
       if (o.endpointSlices === false) continue;
       // The EndpointSlice controller copies a Service's labels onto its slices: the same selector fits.
+      const slicesPath = namespace
+        ? `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`
+        : '/apis/discovery.k8s.io/v1/endpointslices';
       this.slices.push(
-        new ResourceWatch<V1EndpointSlice>({
+        new ResourceWatch<EndpointSliceObject>({
           ...common,
           resource: 'endpointslices',
           optional: true,
-          path: namespace ? `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices` : '/apis/discovery.k8s.io/v1/endpointslices',
-          list: () =>
-            namespace
-              ? discovery.listNamespacedEndpointSlice({ namespace, labelSelector })
-              : discovery.listEndpointSliceForAllNamespaces({ labelSelector }),
+          path: slicesPath,
+          list: () => api.list<EndpointSliceObject>(slicesPath, { labelSelector }),
         }),
       );
     }
@@ -130,6 +132,7 @@ export class KubernetesDiscovery implements PluginSource {
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.services, ...this.slices].map((w) => w.stop()));
+    this.api.close();
   }
 
   /** Services whose plugin is not (or not yet) in the table. */
@@ -171,14 +174,14 @@ export class KubernetesDiscovery implements PluginSource {
   private reconcile(): void {
     if (this.stopped) return;
     const slicesByService = new Map<string, EndpointSliceObject[]>();
-    for (const slice of this.slices.flatMap((w) => [...w.informer.list()]) as EndpointSliceObject[]) {
+    for (const slice of this.slices.flatMap((w) => [...w.informer.list()])) {
       const key = `${slice.metadata?.namespace ?? ''}/${slice.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
       slicesByService.set(key, [...(slicesByService.get(key) ?? []), slice]);
     }
     // Only while every slice watch works does "no slice" mean "no ready endpoint".
     const endpointsKnown = this.slices.length > 0 && this.slices.every((w) => !w.disabled);
     const seen = new Set<string>();
-    for (const svc of this.services.flatMap((w) => [...w.informer.list()]) as ServiceObject[]) {
+    for (const svc of this.services.flatMap((w) => [...w.informer.list()])) {
       const key = serviceKey(svc.metadata);
       seen.add(key);
       const found = pluginFromService(svc, slicesByService.get(key) ?? [], this.o.nodeName, endpointsKnown);

@@ -1,19 +1,21 @@
-import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { Counter, type Registry } from 'prom-client';
 import type { TimerHandle, Timers } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import { Backoff } from '../resilience/backoff.js';
+import { Informer } from './kube/informer.js';
+import type { KubeApi, KubeList, KubeObject } from './kube/kube-api.js';
 
 export const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 } as const;
 
-export interface ResourceWatchOptions<T extends KubernetesObject> {
-  kubeConfig: KubeConfig;
+export interface ResourceWatchOptions<T extends KubeObject> {
+  /** The API server (one per gateway, shared by its watches: one keep-alive agent). */
+  api: KubeApi;
   /** The collection's API path, e.g. `/api/v1/namespaces/plugins/services`. */
   path: string;
   /** `services`, `endpointslices` or `pods`: the `resource` label and the name in logs. */
   resource: string;
   /** Lists the collection (with the selectors); its `metadata.resourceVersion` starts the watch. */
-  list: () => Promise<KubernetesListObject<T>>;
+  list: () => Promise<KubeList<T>>;
   labelSelector?: string | undefined;
   /** Sent on every watch as `fieldSelector` (e.g. `spec.nodeName=node-1`); the list must apply it too. */
   fieldSelector?: string | undefined;
@@ -39,14 +41,14 @@ export interface ResourceWatchOptions<T extends KubernetesObject> {
 }
 
 /**
- * One informer (client-node's ListWatch, what `makeInformer` builds) kept alive: it lists, then watches
- * from the list's resourceVersion with bookmarks. When the server ends a watch it resumes from
- * the last version seen; 410 Gone relists (the library's own handling), after a backoff here.
+ * One {@link Informer} kept alive: it lists, then watches from the list's resourceVersion with
+ * bookmarks. When the server ends a watch it resumes from the last version seen; 410 Gone
+ * relists (the informer's own handling), after a backoff here.
  * Any other error stops the informer, and it is started again after a backoff doubling from
  * `initialMs` to `maxMs` (reset by a successful list or an event). Time comes from `timers`.
  */
-export class ResourceWatch<T extends KubernetesObject> {
-  readonly informer: ListWatch<T>;
+export class ResourceWatch<T extends KubeObject> {
+  readonly informer: Informer<T>;
   /** Restart and forced-relist waits: grows with each failure, back to the start on success. */
   private readonly backoff: Backoff;
   private readonly log: Logger;
@@ -75,9 +77,10 @@ export class ResourceWatch<T extends KubernetesObject> {
       'polku_discovery_relists_total',
       'Kubernetes lists after the first: watch history expired (410 Gone) or a restart',
     );
-    // The library sends only resourceVersion and labelSelector; bookmarks ride on the path.
-    const watch = o.strip ? new StrippingWatch(o.kubeConfig, o.strip) : new Watch(o.kubeConfig);
-    this.informer = new ListWatch(`${o.path}?allowWatchBookmarks=true`, watch, () => this.list(), false, o.labelSelector, o.fieldSelector);
+    const query: Record<string, string> = {};
+    if (o.labelSelector) query['labelSelector'] = o.labelSelector;
+    if (o.fieldSelector) query['fieldSelector'] = o.fieldSelector;
+    this.informer = new Informer<T>({ api: o.api, path: o.path, query, list: () => this.list(), transform: o.strip });
     const changed = () => {
       this.backoff.reset();
       o.onChange();
@@ -126,7 +129,7 @@ export class ResourceWatch<T extends KubernetesObject> {
     if (this.lists > 0) this.markSynced(); // a list went through and its objects were delivered
   }
 
-  private async list(): Promise<KubernetesListObject<T>> {
+  private async list(): Promise<KubeList<T>> {
     const free = this.freeLists > 0;
     if (free) this.freeLists--;
     if (this.lists > 0) {
@@ -135,8 +138,7 @@ export class ResourceWatch<T extends KubernetesObject> {
     }
     if (!free) await this.pause(this.backoff.next());
     if (this.stopped) throw new Error('discovery stopped');
-    const list = await this.o.list();
-    if (this.o.strip) list.items = list.items.map(this.o.strip);
+    const list = await this.o.list(); // the informer applies `strip` as it caches
     this.lists++;
     this.backoff.reset();
     return list;
@@ -179,31 +181,6 @@ export class ResourceWatch<T extends KubernetesObject> {
     if (this.syncedFlag) return;
     this.syncedFlag = true;
     for (const w of this.syncWaiters.splice(0)) w();
-  }
-}
-
-/** A Watch that hands the informer stripped objects (a Status in an ERROR event passes as it is). */
-class StrippingWatch<T extends KubernetesObject> extends Watch {
-  constructor(
-    kubeConfig: KubeConfig,
-    private readonly strip: (obj: T) => T,
-  ) {
-    super(kubeConfig);
-  }
-
-  override watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: any, watchObj?: any) => void, // eslint-disable-line @typescript-eslint/no-explicit-any -- the library's signature
-    done: (err: any) => void, // eslint-disable-line @typescript-eslint/no-explicit-any -- the library's signature
-  ): Promise<AbortController> {
-    return super.watch(
-      path,
-      queryParams,
-      (phase, obj: T, watchObj) =>
-        callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.strip(obj) : obj, watchObj),
-      done,
-    );
   }
 }
 

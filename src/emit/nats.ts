@@ -1,4 +1,5 @@
-import { connect, createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import { loadNats } from './client-libraries.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { systemClock, systemTimers, type Clock, type Timers } from '../clock.js';
 import type { ComponentContext } from '../component-context.js';
@@ -125,7 +126,7 @@ export class NatsEmitter implements Emitter {
    * protocol.js), so setting the next event's `Nats-Msg-Id` on it afterwards is safe and saves an
    * object and a map per event.
    */
-  private readonly msgId: MsgHdrs = headers();
+  private readonly msgId: MsgHdrs = loadNats().headers();
 
   constructor(options: NatsEmitterOptions) {
     this.name = options.name ?? 'nats';
@@ -176,40 +177,43 @@ export class NatsEmitter implements Emitter {
    */
   private connect(): void {
     if (this.connecting || this.closed) return;
-    this.connecting = connect({
-      servers: this.servers,
-      name: `polku-${this.name}`,
-      waitOnFirstConnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      timeout: this.timeoutMs,
-      ...this.auth,
-    }).then(
-      (nc) => {
-        if (this.closed) {
-          void nc.close();
-          return;
-        }
-        this.nc = nc;
-        this.frames = HpubWriter.of(nc);
-        if (this.frames === null)
-          this.log?.warn('this NATS client has no protocol handler to write frames to; publishing message by message');
-        this.inbox = createInbox();
-        // Resubscribed by the client after a reconnect.
-        nc.subscribe(`${this.inbox}.>`, { callback: (err, m) => (err ? undefined : this.onAck(m)) });
-        this.log?.info({ server: nc.getServer() }, 'nats connected');
-        void (async () => {
-          for await (const s of nc.status()) {
-            if (s.type === 'disconnect' || s.type === 'reconnect') this.log?.warn({ status: s.type, server: s.server }, 'nats connection');
+    this.connecting = loadNats()
+      .connect({
+        servers: this.servers,
+        name: `polku-${this.name}`,
+        waitOnFirstConnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        timeout: this.timeoutMs,
+        ...this.auth,
+      })
+      .then(
+        (nc) => {
+          if (this.closed) {
+            void nc.close();
+            return;
           }
-        })().catch(() => undefined);
-      },
-      (err: Error) => {
-        this.connecting = null;
-        this.lastError = `nats connection failed: ${err.message}`;
-        this.log?.error({ err }, 'nats connection failed');
-      },
-    );
+          this.nc = nc;
+          this.frames = HpubWriter.of(nc);
+          if (this.frames === null)
+            this.log?.warn('this NATS client has no protocol handler to write frames to; publishing message by message');
+          this.inbox = loadNats().createInbox();
+          // Resubscribed by the client after a reconnect.
+          nc.subscribe(`${this.inbox}.>`, { callback: (err, m) => (err ? undefined : this.onAck(m)) });
+          this.log?.info({ server: nc.getServer() }, 'nats connected');
+          void (async () => {
+            for await (const s of nc.status()) {
+              if (s.type === 'disconnect' || s.type === 'reconnect')
+                this.log?.warn({ status: s.type, server: s.server }, 'nats connection');
+            }
+          })().catch(() => undefined);
+        },
+        (err: Error) => {
+          this.connecting = null;
+          this.lastError = `nats connection failed: ${err.message}`;
+          this.log?.error({ err }, 'nats connection failed');
+        },
+      );
   }
 
   async emit(events: readonly Event[]): Promise<EmitResult> {
@@ -419,7 +423,7 @@ export class NatsEmitter implements Emitter {
     const target = this.servers.map(redactServer).join(',');
     let nc: NatsConnection | undefined;
     try {
-      const opening = connect({
+      const opening = loadNats().connect({
         servers: this.servers,
         ...this.auth,
         maxReconnectAttempts: 0,

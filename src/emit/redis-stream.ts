@@ -1,4 +1,5 @@
-import { Redis, type ChainableCommander } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
+import { loadIoredis } from './client-libraries.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { systemClock, type Clock } from '../clock.js';
 import type { ComponentContext } from '../component-context.js';
@@ -180,7 +181,7 @@ export class RedisStreamEmitter implements Emitter {
       ...(options.maxStreams !== undefined ? { maxNames: options.maxStreams } : {}),
       ...(options.overflowStream !== undefined ? { overflow: options.overflowStream } : {}),
     });
-    this.client = new Redis(options.url, {
+    this.client = new (loadIoredis().Redis)(options.url, {
       lazyConnect: true,
       // While disconnected a command fails at once (retryable) instead of waiting in a queue of
       // ioredis's own: the delivery queue already holds the events and backs off.

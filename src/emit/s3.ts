@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { systemClock, type Clock } from '../clock.js';
 import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
@@ -13,6 +13,7 @@ import { hostPort, probeFail, probeFailure, probeOk } from './probe.js';
 import { eventToJson } from './event-json.js';
 import { S3EmitterMetrics, type S3Outcome, type S3Series } from './s3-metrics.js';
 import { checkOptionKeys, optionKeys } from '../config/option-keys.js';
+import { loadS3 } from './client-libraries.js';
 
 const gzip = promisify(gzipCallback);
 
@@ -145,7 +146,7 @@ export class S3Emitter implements Emitter {
       options.endpoint === undefined
         ? `AWS ${options.region ?? 'us-east-1'}`
         : hostPort(new URL(options.endpoint), new URL(options.endpoint).protocol === 'https:' ? 443 : 80);
-    this.client = new S3Client({
+    this.client = new (loadS3().S3Client)({
       region: options.region ?? 'us-east-1',
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
       // A copy: the SDK writes its own bookkeeping ($source) into the object it is given, and the
@@ -199,7 +200,7 @@ export class S3Emitter implements Emitter {
   async probe(signal: AbortSignal): Promise<ProbeResult> {
     const target = `${this.where} bucket ${this.bucket}`;
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+      await this.client.send(new (loadS3().HeadBucketCommand)({ Bucket: this.bucket }), { abortSignal: signal });
       return probeOk(target);
     } catch (err) {
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -231,7 +232,7 @@ export class S3Emitter implements Emitter {
     let failure: { retryable: boolean; error: string } | null = null;
     try {
       await this.client.send(
-        new PutObjectCommand({
+        new (loadS3().PutObjectCommand)({
           Bucket: this.bucket,
           Key: key,
           Body: body,

@@ -1,4 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from '../discovery/kube/cluster-access.js';
 import type { ComponentContext } from '../component-context.js';
 import { polkuError } from '../errors.js';
 import type { Event } from '../gen/polku/v1/event.js';
@@ -27,6 +28,8 @@ export interface KubernetesEnricherOptions {
   /** The node whose pods are watched. Default: the `NODE_NAME` environment variable (the chart sets it from the downward API). */
   nodeName?: string;
   /** The API server. Default: the in-cluster service account in a pod, else the usual kubeconfig. */
+  cluster?: ClusterAccess;
+  /** Or a @kubernetes/client-node KubeConfig the caller loaded (adapted; `cluster` wins). */
   kubeConfig?: KubeConfig;
   /** Which lookups to try, in order. Default `['container.id', 'k8s.pod.name', 'k8s.pod.ip']`. */
   lookups?: readonly KubernetesLookup[];
@@ -51,6 +54,7 @@ export interface KubernetesEnricherOptions {
 export const KUBERNETES_ENRICHER_OPTION_KEYS = optionKeys<KubernetesEnricherOptions>({
   name: true,
   nodeName: true,
+  cluster: true,
   kubeConfig: true,
   lookups: true,
   keys: true,
@@ -87,7 +91,7 @@ const enum Via {
  * Lookups are Map reads in a cache of this node's pods, kept by a watch
  * (`spec.nodeName=<node>`): no promise and no copy per event. Until the first list arrives,
  * events pass unchanged (counted as `miss`/`not_synced`); the batch never waits for the API server.
- * @kubernetes/client-node is loaded only when the middleware is initialised.
+ * Its list/watch client (src/discovery/kube/) is loaded only when the middleware is initialised.
  */
 export class KubernetesEnricher implements Middleware {
   readonly name: string;
@@ -239,14 +243,14 @@ export class KubernetesEnricher implements Middleware {
   }
 
   private async load(ctx: ComponentContext): Promise<void> {
-    const [{ PodCache: Cache }, kubeConfig] = await Promise.all([
+    const [{ PodCache: Cache }, cluster] = await Promise.all([
       import('./kubernetes/pod-cache.js'),
-      this.o.kubeConfig ?? import('../discovery/kube-config.js').then((m) => m.loadKubeConfig()),
+      import('../discovery/index.js').then((m) => m.resolveCluster({ cluster: this.o.cluster, kubeConfig: this.o.kubeConfig })),
     ]);
     if (this.stopped) return;
     const metrics = this.metrics!;
     const cache = new Cache({
-      kubeConfig,
+      cluster,
       nodeName: this.nodeName,
       labels: this.labels,
       maxPods: this.o.maxPods,

@@ -46,7 +46,13 @@ export { DEFAULT_ALLOWLIST, type AddressAllowlist, type Resolver } from '../regi
 export type { LivePipeline } from '../registry/plugin-component.js';
 export type { PluginRow } from '../registry/plugin-view.js';
 export type { PluginKind, PluginOrigin, PluginSpec } from '../registry/plugin-spec.js';
-export { kubernetesDiscovery, type KubernetesDiscovery, type KubernetesDiscoveryOptions } from '../discovery/index.js';
+export {
+  kubernetesDiscovery,
+  type ClusterAccess,
+  type ClusterTls,
+  type KubernetesDiscovery,
+  type KubernetesDiscoveryOptions,
+} from '../discovery/index.js';
 
 // Errors and the wire.
 export { PolkuError, isPolkuError, type ErrorCode } from '../errors.js';

@@ -1,12 +1,6 @@
-import { fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
-import {
-  FileDescriptorProtoSchema,
-  type DescriptorProto,
-  type EnumDescriptorProto,
-  type FieldDescriptorProto,
-} from '@bufbuild/protobuf/wkt';
 import { DESCRIPTOR_SET_BASE64 } from '../gen/descriptor-set.js';
+import { readFileDescriptor, type DescriptorProto, type EnumDescriptorProto, type FieldDescriptorProto } from './descriptor-wire.js';
 
 interface IndexedFile {
   /** The serialized FileDescriptorProto, byte for byte as it was in the set. */
@@ -36,7 +30,7 @@ export class DescriptorIndex {
   }
 
   private addFile(bytes: Uint8Array): void {
-    const file = fromBinary(FileDescriptorProtoSchema, bytes);
+    const file = readFileDescriptor(bytes);
     if (this.files.has(file.name)) return;
     this.files.set(file.name, { bytes, dependencies: file.dependency });
     const scope = file.package === '' ? '' : `${file.package}.`;

@@ -69,6 +69,8 @@ const SURFACES: Record<string, Surface> = {
       'CircuitBreakerOptions',
       'CircuitState',
       'Clock',
+      'ClusterAccess',
+      'ClusterTls',
       'ComponentContext',
       'Deduplicator',
       'DeduplicatorOptions',
@@ -161,6 +163,8 @@ const SURFACES: Record<string, Surface> = {
     types: [
       'AckCode',
       'AddressAllowlist',
+      'ClusterAccess',
+      'ClusterTls',
       'DiscoverySettings',
       'DrainReport',
       'EnvVariable',

@@ -346,22 +346,22 @@ describe('chart: workload and Service', () => {
     assert.ok(gateway(scenario('default')).ports.some((p) => p.name === 'metrics' && p.containerPort === 9090));
   });
 
-  test('resources default to requests 100m/160Mi (idle, discovery on) and limits 1 CPU/384Mi (full-speed peak at 60 %)', () => {
+  test('resources default to requests 100m/128Mi (idle with discovery, 85 MB) and limits 1 CPU/320Mi (full-speed peak at 45 %)', () => {
     assert.deepEqual(gateway(scenario('default')).resources, {
-      requests: { cpu: '100m', memory: '160Mi' },
-      limits: { cpu: '1', memory: '384Mi' },
+      requests: { cpu: '100m', memory: '128Mi' },
+      limits: { cpu: '1', memory: '320Mi' },
     });
   });
 
   test('NODE_OPTIONS: --max-old-space-size is derived from limits.memory (half of it), or given; semi-space on request', async () => {
-    assert.equal(envValue(scenario('default'), 'NODE_OPTIONS'), '--max-old-space-size=192');
+    assert.equal(envValue(scenario('default'), 'NODE_OPTIONS'), '--max-old-space-size=160');
     assert.equal(envValue(scenario('durable'), 'NODE_OPTIONS'), '--max-old-space-size=256');
     const cases: [Record<string, unknown>, string | undefined][] = [
       [{ resources: { limits: { memory: '1Gi' } } }, '--max-old-space-size=512'],
       [{ resources: { limits: { memory: '1.5G' } } }, '--max-old-space-size=715'],
       [{ resources: { limits: { memory: 536870912 } } }, '--max-old-space-size=256'],
       [{ resources: { limits: { memory: '1Gi' } }, nodeOptions: { heapPercent: 75 } }, '--max-old-space-size=768'],
-      [{ nodeOptions: { maxSemiSpaceSizeMiB: 2 } }, '--max-old-space-size=192 --max-semi-space-size=2'],
+      [{ nodeOptions: { maxSemiSpaceSizeMiB: 2 } }, '--max-old-space-size=160 --max-semi-space-size=2'],
       [{ nodeOptions: { maxOldSpaceSizeMiB: 300, extra: '--trace-warnings' } }, '--max-old-space-size=300 --trace-warnings'],
       [{ resources: { limits: null } }, undefined],
     ];

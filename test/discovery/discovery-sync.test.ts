@@ -1,4 +1,4 @@
-// Kubernetes discovery through the real client library against an in-process API server: the
+// Kubernetes discovery through its own list/watch client against an in-process API server: the
 // first sync gates readiness; Services added, changed and deleted reach the table within 2 s;
 // discovered plugins pass Info+Health first; namespaces get one informer each.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The watch through the real client library against the in-process API server: dropped
+// The watch through discovery's own list/watch client against the in-process API server: dropped
 // connections resume from the last resourceVersion (bookmarks included), 410 Gone relists after
 // a backoff (as an ERROR event and as HTTP 410), and other watch errors restart the informer
 // with a doubling backoff, all on fake time.

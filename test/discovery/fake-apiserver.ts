@@ -8,7 +8,7 @@
 // `path.to.field=value` / `!=`), filtering lists and watches the same way. Tests drop
 // connections, compact history and inject failures.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from '../../src/discovery/kube/cluster-access.js';
 
 export type Kind = 'services' | 'endpointslices' | 'pods';
 type Obj = {
@@ -42,6 +42,8 @@ export interface RequestRecord {
   watch: boolean;
   namespace: string;
   query: Record<string, string>;
+  /** The Authorization header the request carried ('' without one). */
+  authorization: string;
 }
 
 const LIST_META: Record<Kind, { kind: string; apiVersion: string; item: string }> = {
@@ -83,16 +85,30 @@ export class FakeApiServer {
     });
   }
 
-  /** A KubeConfig pointing at this server: plain http, no credentials. */
-  kubeConfig(): KubeConfig {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${this.port}`, skipTLSVerify: true }],
-      users: [{ name: 'nobody' }],
-      contexts: [{ name: 'fake', cluster: 'fake', user: 'nobody' }],
-      currentContext: 'fake',
-    });
-    return kc;
+  /** The URL clients reach this server at (plain http). */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** How a gateway in this process reaches this server: plain http, no credentials. */
+  cluster(): ClusterAccess {
+    return { server: this.url, source: 'fake', user: 'nobody', tls: { rejectUnauthorized: true }, headers: () => ({}) };
+  }
+
+  /** A kubeconfig file's text pointing at this server (`user` and `cluster` add to those entries, e.g. a token). */
+  kubeconfig(user: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): string {
+    return `${JSON.stringify(
+      {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'fake', cluster: { server: this.url, ...cluster } }],
+        users: [{ name: 'nobody', user }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'nobody' } }],
+        'current-context': 'fake',
+      },
+      null,
+      2,
+    )}\n`;
   }
 
   /** Creates or replaces an object (by namespace/name); returns its new resourceVersion. */
@@ -177,7 +193,7 @@ export class FakeApiServer {
     const namespace = m[1] ?? '';
     const query = Object.fromEntries(url.searchParams);
     const watch = query['watch'] === 'true';
-    this.requests.push({ kind, watch, namespace, query });
+    this.requests.push({ kind, watch, namespace, query, authorization: req.headers.authorization ?? '' });
     const failure = this.failures.find((f) => f.kind === kind && (f.watch === undefined || f.watch === watch) && f.times > 0);
     if (failure) {
       failure.times--;

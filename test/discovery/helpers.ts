@@ -1,5 +1,5 @@
-// A gateway whose plugin table is fed by KubernetesDiscovery — the real @kubernetes/client-node
-// informers, pointed at the in-process FakeApiServer — plus builders for Service and
+// A gateway whose plugin table is fed by KubernetesDiscovery — its
+// list/watch informers (src/discovery/kube/), pointed at the in-process FakeApiServer — plus builders for Service and
 // EndpointSlice objects as the API server stores them.
 import { kubernetesDiscovery, type KubernetesDiscovery, type KubernetesDiscoveryOptions } from '../../src/discovery/index.js';
 import type { PluginRegistryOptions } from '../../src/registry/plugin-registry.js';
@@ -22,7 +22,7 @@ export async function startDiscoveryGateway(
   const gw = await startTestGateway({ healthIntervalMs: 3_600_000, ...table }, undefined, async (plugins, env) => {
     discovery = await kubernetesDiscovery({
       plugins,
-      kubeConfig: api.kubeConfig(),
+      cluster: api.cluster(),
       logger: env.logger,
       registry: env.registry,
       timers: env.timers,

@@ -1,5 +1,5 @@
-// The Kubernetes enricher against the protocol-faithful in-process API server, through the real
-// @kubernetes/client-node informer: only this node's pods (field selector), lookups by name,
+// The Kubernetes enricher against the protocol-faithful in-process API server, through its
+// list/watch informer (src/discovery/kube/): only this node's pods (field selector), lookups by name,
 // IP and container id, owners, updates, deletes with a grace period on fake time, 410 relists,
 // and the metadata limit.
 import assert from 'node:assert/strict';
@@ -287,7 +287,7 @@ describe('kubernetesEnricher', () => {
   }
 
   test('the hub draining stops the pod watch (Middleware.shutdown)', async () => {
-    const enricher = kubernetesEnricher({ nodeName: 'node-1', kubeConfig: api.kubeConfig() });
+    const enricher = kubernetesEnricher({ nodeName: 'node-1', cluster: api.cluster() });
     const h = hub()
       .middleware(enricher)
       .emitter(new InMemoryEmitter())

@@ -104,7 +104,7 @@ export function startEnricher(api: FakeApiServer, options: KubernetesEnricherOpt
   const clock = new FakeClock();
   const timers = new FakeTimers(clock);
   const registry = new Registry();
-  const enricher = new KubernetesEnricher({ nodeName: 'node-1', kubeConfig: api.kubeConfig(), backoff: BACKOFF, ...options });
+  const enricher = new KubernetesEnricher({ nodeName: 'node-1', cluster: api.cluster(), backoff: BACKOFF, ...options });
   enricher.init({ registry, logger: createLogger('silent'), clock, timers });
   return { enricher, registry, clock, timers };
 }

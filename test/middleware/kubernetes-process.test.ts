@@ -31,7 +31,7 @@ describe('polku serve with POLKU_K8S_ENRICH=true', () => {
     api.apply('pods', pod('shop', 'elsewhere', { node: 'node-2', ip: '10.1.1.5', labels: { app: 'elsewhere' } }));
     const dir = mkdtempSync(join(tmpdir(), 'polku-k8s-'));
     kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
+    writeFileSync(kubeconfig, api.kubeconfig());
   });
   after(() => api.stop());
 

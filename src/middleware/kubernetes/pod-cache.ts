@@ -1,13 +1,14 @@
-import { CoreV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Clock, Timers } from '../../clock.js';
+import type { ClusterAccess } from '../../discovery/kube/cluster-access.js';
+import { KubeApi, type KubeObject } from '../../discovery/kube/kube-api.js';
 import { ResourceWatch } from '../../discovery/resource-watch.js';
 import type { Logger } from '../../observability/logger.js';
 import { StringTable, toCachedPod, type CachedPod, type LabelChoice, type PodShape } from './cached-pod.js';
 import { PodIndex } from './pod-index.js';
 
 export interface PodCacheOptions {
-  kubeConfig: KubeConfig;
+  cluster: ClusterAccess;
   /** Only this node's pods are listed and watched (`fieldSelector=spec.nodeName=<node>`). */
   nodeName: string;
   labels: LabelChoice;
@@ -24,28 +25,29 @@ export interface PodCacheOptions {
 }
 
 /**
- * The pods of this node, kept current by one informer (client-node's ListWatch through
+ * The pods of this node, kept current by one informer (the list/watch of
  * {@link ResourceWatch}: restarts with backoff, 410 Gone relists) on
  * `/api/v1/pods?fieldSelector=spec.nodeName=<node>`. Each pod is stripped to a {@link CachedPod}
  * as it arrives, before the informer caches it, and indexed in a {@link PodIndex}.
  */
 export class PodCache {
   readonly index: PodIndex;
-  private readonly watch: ResourceWatch<KubernetesObject>;
+  private readonly api: KubeApi;
+  private readonly watch: ResourceWatch<KubeObject>;
 
   constructor(o: PodCacheOptions) {
     this.index = new PodIndex({ clock: o.clock, maxPods: o.maxPods, deleteGraceMs: o.deleteGraceMs });
-    const core = o.kubeConfig.makeApiClient(CoreV1Api);
+    const api = (this.api = new KubeApi(o.cluster));
     const fieldSelector = `spec.nodeName=${o.nodeName}`;
     const shared = new StringTable();
-    this.watch = new ResourceWatch<KubernetesObject>({
-      kubeConfig: o.kubeConfig,
+    this.watch = new ResourceWatch<KubeObject>({
+      api,
       resource: 'pods',
       component: 'kubernetes-enricher',
       path: '/api/v1/pods',
       fieldSelector,
-      list: () => core.listPodForAllNamespaces({ fieldSelector }),
-      strip: (pod) => toCachedPod(pod as PodShape, o.labels, shared) as KubernetesObject,
+      list: () => api.list<KubeObject>('/api/v1/pods', { fieldSelector }),
+      strip: (pod) => toCachedPod(pod as PodShape, o.labels, shared),
       timers: o.timers,
       logger: o.logger,
       registry: o.registry,
@@ -55,7 +57,7 @@ export class PodCache {
     });
     const informer = this.watch.informer;
     // The informer caches what `strip` returned: these are CachedPods.
-    const upsert = (pod: KubernetesObject): void => {
+    const upsert = (pod: KubeObject): void => {
       this.index.upsert(pod as unknown as CachedPod);
       o.onChange?.();
     };
@@ -80,7 +82,8 @@ export class PodCache {
     this.watch.start();
   }
 
-  stop(): Promise<void> {
-    return this.watch.stop();
+  async stop(): Promise<void> {
+    await this.watch.stop();
+    this.api.close();
   }
 }

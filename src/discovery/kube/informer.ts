@@ -1,0 +1,164 @@
+import { KubeApiError, type KubeApi, type KubeList, type KubeObject, type WatchEvent } from './kube-api.js';
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+
+export interface InformerOptions<T extends KubeObject> {
+  api: KubeApi;
+  /** The collection, e.g. `/api/v1/namespaces/plugins/services`. */
+  path: string;
+  /** `labelSelector`, `fieldSelector`: sent on the watch (the list applies its own). */
+  query: Record<string, string>;
+  /** Lists the collection; may wait (a backoff) before asking. */
+  list: () => Promise<KubeList<T>>;
+  /** Applied to every object before it is cached and handed to listeners (not to ERROR Statuses). */
+  transform?: ((obj: T) => T) | undefined;
+}
+
+/**
+ * A cache of one collection kept current by list + watch, as client-go's reflector does: it lists
+ * (when it has no resourceVersion), then watches from the list's version with bookmarks. When the
+ * server ends a watch, it watches again from the last version seen (an event's or a bookmark's).
+ * 410 Gone (HTTP, or an ERROR event with a 410 Status) forgets the version and lists again,
+ * reporting adds, updates and deletes against the cache. Any other failure (a refused request,
+ * a broken connection) stops it and goes to the `error` listeners: the owner starts it again
+ * after a backoff, from the version it had.
+ */
+export class Informer<T extends KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly listeners: Record<InformerEvent, Array<(obj: T) => void>> = { add: [], update: [], delete: [] };
+  private readonly errorListeners: Array<(err: unknown) => void> = [];
+  private resourceVersion = '';
+  /** Bumped by every start() and stop(): callbacks of an older run do nothing. */
+  private run = 0;
+  private abort: AbortController | null = null;
+  /** The Status of an ERROR event: the server closes the watch after it, and this says why. */
+  private closing: KubeApiError | null = null;
+
+  constructor(private readonly o: InformerOptions<T>) {}
+
+  on(event: InformerEvent, fn: (obj: T) => void): void;
+  on(event: 'error', fn: (err: unknown) => void): void;
+  on(event: InformerEvent | 'error', fn: ((obj: T) => void) | ((err: unknown) => void)): void {
+    if (event === 'error') this.errorListeners.push(fn as (err: unknown) => void);
+    else this.listeners[event].push(fn as (obj: T) => void);
+  }
+
+  /** The cached objects. */
+  list(): IterableIterator<T> {
+    return this.cache.values();
+  }
+
+  /** The version the next watch starts from; empty before the first list and after 410 Gone. */
+  latestResourceVersion(): string {
+    return this.resourceVersion;
+  }
+
+  /**
+   * Lists if there is no version, then opens the watch. Resolves once the watch is open or the
+   * attempt failed (the failure goes to the `error` listeners); never rejects.
+   */
+  start(): Promise<void> {
+    const run = ++this.run;
+    return this.cycle(run);
+  }
+
+  /** Ends the open watch (or list); nothing is reported after this. */
+  stop(): Promise<void> {
+    this.run++;
+    this.abort?.abort();
+    this.abort = null;
+    return Promise.resolve();
+  }
+
+  private async cycle(run: number): Promise<void> {
+    try {
+      if (this.resourceVersion === '') {
+        const list = await this.o.list();
+        if (run !== this.run) return;
+        this.replace(list);
+      }
+      const abort = new AbortController();
+      this.abort = abort;
+      const { done } = await this.o.api.watch(
+        this.o.path,
+        { ...this.o.query, resourceVersion: this.resourceVersion },
+        (e) => this.event(run, e),
+        abort.signal,
+      );
+      if (run !== this.run) return;
+      void done.then(
+        () => this.ended(run, null),
+        (err: unknown) => this.ended(run, err),
+      );
+    } catch (err) {
+      this.ended(run, err);
+    }
+  }
+
+  /** The watch (or the list before it) is over: watch again, list again, or report. */
+  private ended(run: number, err: unknown): void {
+    if (run !== this.run) return;
+    if (err === null && this.closing !== null) err = this.closing;
+    this.closing = null;
+    if (err instanceof KubeApiError && err.code === 410) this.resourceVersion = '';
+    else if (err !== null) {
+      this.run++;
+      for (const fn of this.errorListeners) fn(err);
+      return;
+    }
+    void this.cycle(run);
+  }
+
+  private event(run: number, e: WatchEvent): void {
+    if (run !== this.run) return;
+    if (e.type === 'ERROR') {
+      const s = (e.object ?? {}) as { code?: number; message?: string; reason?: string };
+      this.closing = new KubeApiError(s.code, `watch ${this.o.path}: ${s.message ?? 'ERROR event'}`, s.reason ?? '');
+      return;
+    }
+    const raw = e.object as T;
+    const rv = raw?.metadata?.resourceVersion;
+    if (e.type === 'BOOKMARK') {
+      if (rv) this.resourceVersion = rv;
+      return;
+    }
+    if (e.type !== 'ADDED' && e.type !== 'MODIFIED' && e.type !== 'DELETED') return;
+    const obj = this.o.transform ? this.o.transform(raw) : raw;
+    const key = keyOf(obj);
+    if (e.type === 'DELETED') {
+      this.cache.delete(key);
+      this.emit('delete', obj);
+    } else {
+      const had = this.cache.has(key);
+      this.cache.set(key, obj);
+      this.emit(had ? 'update' : 'add', obj);
+    }
+    if (rv) this.resourceVersion = rv;
+  }
+
+  /** A fresh list: the cache becomes it, each difference reported. */
+  private replace(list: KubeList<T>): void {
+    const rv = list.metadata?.resourceVersion ?? '';
+    // Without a version the next watch would have nowhere to start and the informer would list in a loop.
+    if (rv === '') throw new KubeApiError(undefined, `list ${this.o.path}: no metadata.resourceVersion`);
+    const before = new Map(this.cache);
+    this.cache.clear();
+    const items = this.o.transform ? list.items.map(this.o.transform) : list.items;
+    for (const obj of items) this.cache.set(keyOf(obj), obj);
+    this.resourceVersion = rv;
+    for (const [key, old] of before) if (!this.cache.has(key)) this.emit('delete', old);
+    for (const [key, obj] of this.cache) {
+      const old = before.get(key);
+      if (!old) this.emit('add', obj);
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj);
+    }
+  }
+
+  private emit(event: InformerEvent, obj: T): void {
+    for (const fn of this.listeners[event]) fn(obj);
+  }
+}
+
+function keyOf(obj: KubeObject): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
