@@ -18,6 +18,7 @@ import { timeoutMs } from '../../src/receive/otlp/otlp-grpc-h2.js';
 import { OtlpReceiver } from '../../src/receive/otlp/otlp-receiver.js';
 import type { OtlpGrpcServerKind } from '../../src/receive/otlp/otlp-settings.js';
 import { ListenerTls } from '../../src/security/tls.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connection-guard.js';
 import { InMemoryEmitter } from '../../src/testing/index.js';
 import { opensslMissing, TestCa } from '../helpers/certs.js';
 import { until } from '../helpers/gateway-harness.js';
@@ -353,6 +354,31 @@ describe('OTLP/gRPC on node:http2: deadlines and shutdown with an Export waiting
       await assert.rejects(exportCall(receiver.ports.grpc, requestBytes(['refused'])).then((a) => (a.error ? Promise.reject(a.error) : a)));
     } finally {
       release();
+      session.destroy();
+      await receiver.close();
+      await hub.drain(1_000);
+    }
+  });
+});
+
+describe('OTLP/gRPC on node:http2: idle connections', () => {
+  test('a connection idle for the idle timeout gets a GOAWAY after its last call', async () => {
+    const hub = newHub()
+      .emitter(new InMemoryEmitter({ name: 'memory' }))
+      .build({});
+    await hub.start();
+    const connections = { ...DEFAULT_CONNECTION_LIMITS, idleTimeoutMs: 300 };
+    const receiver = new OtlpReceiver({ grpcAddr: { host: '127.0.0.1', port: 0 }, connections });
+    await receiver.start({ hub, logger: silentLogger(), clock: systemClock, registry: new Registry() });
+    const session = connect(`http://127.0.0.1:${receiver.ports.grpc}`);
+    try {
+      const goaway = new Promise<number>((resolve) => session.once('goaway', (code: number) => resolve(code)));
+      const answer = await rawCall(session, {}, [framed(requestBytes(['before idling']))]);
+      assert.equal(answer.status, '0');
+      const lastCallAt = Date.now();
+      assert.equal(await goaway, 0, 'GOAWAY NO_ERROR');
+      assert.ok(Date.now() - lastCallAt >= 250, 'not before the idle timeout');
+    } finally {
       session.destroy();
       await receiver.close();
       await hub.drain(1_000);

@@ -88,6 +88,8 @@ export class OtlpGrpcH2Server {
     this.server.on('session', (session: Http2Session) => {
       this.sessions.add(session);
       session.on('close', () => this.sessions.delete(session));
+      // As grpc-js's grpc.max_connection_idle_ms does: an idle connection gets a GOAWAY (the guard closes it outright later).
+      if (o.connections.idleTimeoutMs > 0) session.setTimeout(o.connections.idleTimeoutMs, () => session.close());
       // A peer's protocol error ends its session; nothing to answer.
       session.on('error', () => undefined);
     });
