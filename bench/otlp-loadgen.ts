@@ -6,15 +6,22 @@
  * Prints one JSON line: records accepted per second over the measured window (after the warmup),
  * calls, refused calls, Ack latency percentiles and its own CPU cores over the window. The
  * window's ends are announced as `{"phase":"measure-start"}` / `{"phase":"measure-end"}` lines.
+ *
+ * Clients (`--client`): `http2` (node:http2, gRPC's unary framing by hand), `grpc-js`, `grpcio`
+ * (gRPC C-core: bench/otlp_loadgen_grpcio.py, same flags and output). `--rate` paces the load at
+ * that many log records/s over all connections; 0 (default) is full speed.
  */
-import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type IncomingHttpHeaders } from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Client, credentials, Metadata } from '@grpc/grpc-js';
-import { ExportLogsServiceRequest } from '../src/gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
-import type { LogRecord } from '../src/gen/opentelemetry/proto/logs/v1/logs.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { benchExportRequest } from './lib/otlp-request.js';
 
 const EXPORT = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 
@@ -28,69 +35,37 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '100' },
     'record-bytes': { type: 'string', default: '400' },
     client: { type: 'string', default: 'http2' },
+    rate: { type: 'string', default: '0' },
   },
   strict: true,
 });
 if (!values.target) throw new Error('--target host:port is required');
-if (values.client !== 'http2' && values.client !== 'grpc-js') throw new Error(`--client must be http2 or grpc-js, got ${values.client}`);
+const CLIENTS = ['http2', 'grpc-js', 'grpcio'];
+if (!CLIENTS.includes(values.client)) throw new Error(`--client must be one of ${CLIENTS.join(', ')}, got ${values.client}`);
 const streams = Number(values.streams);
 const inflight = Number(values.inflight);
 const durationMs = Number(values['duration-ms']);
 const warmupMs = Number(values['warmup-ms']);
 const batch = Number(values.batch);
 const recordBytes = Number(values['record-bytes']);
+/** Log records per second over all connections; 0: as fast as the calls in flight allow. */
+const rate = Number(values.rate);
 
-const str = (value: string) => ({ value: { $case: 'stringValue' as const, value } });
-function record(body: string): LogRecord {
-  return {
-    timeUnixNano: 1_700_000_000_000_000_000n,
-    observedTimeUnixNano: 0n,
-    severityNumber: 9,
-    severityText: 'INFO',
-    body: str(body),
-    attributes: [{ key: 'event.name', value: str('bench.synthetic') }],
-    droppedAttributesCount: 0,
-    flags: 1,
-    traceId: randomBytes(16),
-    spanId: randomBytes(8),
-    eventName: '',
-  };
+const request = benchExportRequest(batch, recordBytes);
+
+// `--client grpcio`: gRPC C-core, in Python (apt's python3-grpcio), sends the same bytes, handed
+// over as a file; its output lines are this process's.
+if (values.client === 'grpcio') {
+  const dir = mkdtempSync(join(tmpdir(), 'polku-otlp-request-'));
+  const file = join(dir, 'export-request.bin');
+  writeFileSync(file, request);
+  const args = ['bench/otlp_loadgen_grpcio.py', '--target', values.target, '--request-file', file];
+  for (const flag of ['streams', 'inflight', 'duration-ms', 'warmup-ms', 'batch', 'rate'] as const) args.push(`--${flag}`, values[flag]);
+  const child = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(code);
 }
-const overhead = ExportLogsServiceRequest.encode({
-  resourceLogs: [
-    {
-      resource: undefined,
-      scopeLogs: [{ scope: undefined, logRecords: [record('')], schemaUrl: '' }],
-      schemaUrl: '',
-    },
-  ],
-}).finish().length;
-const body = randomBytes(Math.max(1, Math.floor((recordBytes - overhead) / 2))).toString('hex');
-const request = Buffer.from(
-  ExportLogsServiceRequest.encode({
-    resourceLogs: [
-      {
-        resource: {
-          attributes: [
-            { key: 'service.name', value: str('bench-otlp') },
-            { key: 'k8s.namespace.name', value: str('default') },
-            { key: 'k8s.pod.name', value: str('bench-loadgen-7d9f8c6b5-x2k4q') },
-          ],
-          droppedAttributesCount: 0,
-          entityRefs: [],
-        },
-        scopeLogs: [
-          {
-            scope: { name: 'bench', version: '1', attributes: [], droppedAttributesCount: 0 },
-            logRecords: Array.from({ length: batch }, () => record(body)),
-            schemaUrl: '',
-          },
-        ],
-        schemaUrl: '',
-      },
-    ],
-  }).finish(),
-);
 
 /** rejected_log_records of a response's partial_success (field 1 → field 1), 0 when absent. */
 function rejectedOf(response: Buffer): number {
@@ -140,6 +115,22 @@ function recordCall(sentAt: number, grpcStatus: number, response: Buffer | undef
   }
 }
 
+/**
+ * Under `--rate`, a connection's calls start at its share of the rate, `interval` apart (falling
+ * behind by at most a window's worth after a stall); without it, as soon as a call ends.
+ */
+function pacer(k: number): () => Promise<void> {
+  if (rate === 0) return () => Promise.resolve();
+  const interval = (1000 * batch * streams) / rate;
+  let due = performance.now() + (interval * k) / streams;
+  return async () => {
+    const at = due;
+    due = Math.max(due + interval, performance.now() - interval * inflight);
+    const wait = at - performance.now();
+    if (wait > 0) await sleep(wait);
+  };
+}
+
 /** The request as one gRPC message (uncompressed flag, big-endian length, the bytes), framed once. */
 const framed = Buffer.concat([
   Buffer.from([0, request.length >>> 24, (request.length >>> 16) & 255, (request.length >>> 8) & 255, request.length & 255]),
@@ -153,7 +144,8 @@ const framed = Buffer.concat([
  * CPU per unary call as the server it loads (docs/benchmarks.md), which on a 2-core machine takes
  * the gateway's second core; an SDK or Collector in another pod would not.
  */
-async function http2Stream(): Promise<void> {
+async function http2Stream(k: number): Promise<void> {
+  const pace = pacer(k);
   const session = connect(`http://${values.target!}`);
   await new Promise<void>((resolve, reject) => {
     session.once('connect', () => resolve());
@@ -189,13 +181,17 @@ async function http2Stream(): Promise<void> {
     });
   await Promise.all(
     Array.from({ length: inflight }, async () => {
-      while (performance.now() < end) await one();
+      while (performance.now() < end) {
+        await pace();
+        await one();
+      }
     }),
   );
   session.close();
 }
 
-async function grpcJsStream(): Promise<void> {
+async function grpcJsStream(k: number): Promise<void> {
+  const pace = pacer(k);
   const client = new Client(values.target!, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
   const one = (): Promise<void> =>
     new Promise((resolve) => {
@@ -215,13 +211,16 @@ async function grpcJsStream(): Promise<void> {
     });
   await Promise.all(
     Array.from({ length: inflight }, async () => {
-      while (performance.now() < end) await one();
+      while (performance.now() < end) {
+        await pace();
+        await one();
+      }
     }),
   );
   client.close();
 }
 
-await Promise.all(Array.from({ length: streams }, () => (values.client === 'http2' ? http2Stream() : grpcJsStream())));
+await Promise.all(Array.from({ length: streams }, (_, k) => (values.client === 'http2' ? http2Stream(k) : grpcJsStream(k))));
 clearTimeout(windowStart);
 clearTimeout(windowEnd);
 latencies.sort((a, b) => a - b);

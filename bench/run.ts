@@ -44,6 +44,9 @@ const LOADGEN_GRPCIO = 'bench/loadgen_grpcio.py';
 const OTLP_LOADGEN = 'bench/otlp-loadgen.ts';
 /** apt's python3 with python3-grpcio (scripts/install-plugin-toolchains.sh python). */
 const PYTHON = '/usr/bin/python3';
+/** bench/otlp-loadgen.ts's clients (grpcio: bench/otlp_loadgen_grpcio.py, gRPC C-core). */
+const OTLP_CLIENTS = ['grpc-js', 'grpcio', 'http2'] as const;
+type OtlpClient = (typeof OTLP_CLIENTS)[number];
 const FORWARDED_COUNTER = 'polku_events_forwarded_total';
 const READY_TIMEOUT_MS = 30_000;
 const READY_POLL_MS = 100;
@@ -88,8 +91,11 @@ interface RunOptions {
   skipAgents: boolean;
   /** Skip the OTLP/gRPC phase (--skip-otlp); durable runs always skip it. */
   skipOtlp: boolean;
-  /** The OTLP load generator's client (--otlp-client): node:http2 (default) or grpc-js. */
-  otlpClient: 'http2' | 'grpc-js';
+  /**
+   * The OTLP load generator's client (--otlp-client): by default the native phase's library
+   * (grpc-js with --loadgen node, C-core with --loadgen grpcio); http2 is node:http2 by hand.
+   */
+  otlpClient: OtlpClient;
   /**
    * With --durable: then run the gateway in memory mode (bench/bench.config.ts) under the same
    * load, for its peak RSS and CPU per event beside durable mode's (--memory-baseline).
@@ -113,15 +119,19 @@ function readOptions(): RunOptions {
       durable: { type: 'boolean', default: false },
       'skip-agents': { type: 'boolean', default: false },
       'skip-otlp': { type: 'boolean', default: false },
-      'otlp-client': { type: 'string', default: 'http2' },
+      'otlp-client': { type: 'string' },
       'memory-baseline': { type: 'boolean', default: false },
     },
     strict: true,
   });
   if (values['skip-bare'] && values['only-bare']) throw new Error('--skip-bare and --only-bare exclude each other');
   if (values.loadgen !== 'node' && values.loadgen !== 'grpcio') throw new Error(`--loadgen must be node or grpcio, got ${values.loadgen}`);
-  const otlpClient = values['otlp-client'];
-  if (otlpClient !== 'http2' && otlpClient !== 'grpc-js') throw new Error(`--otlp-client must be http2 or grpc-js, got ${otlpClient}`);
+  // Both phases use one client library unless told otherwise: grpc-js with the Node load
+  // generator, C-core with the Python one (an SDK or Collector sends both kinds of calls alike).
+  const otlpClient = values['otlp-client'] ?? (values.loadgen === 'grpcio' ? 'grpcio' : 'grpc-js');
+  if (!OTLP_CLIENTS.includes(otlpClient as OtlpClient)) {
+    throw new Error(`--otlp-client must be one of ${OTLP_CLIENTS.join(', ')}, got ${otlpClient}`);
+  }
   return {
     durationMs: positiveInt('duration-ms', values['duration-ms']),
     warmupMs: positiveInt('warmup-ms', values['warmup-ms']),
@@ -136,7 +146,7 @@ function readOptions(): RunOptions {
     durable: values.durable,
     skipAgents: values['skip-agents'] || values.durable || values.loadgen !== 'node',
     skipOtlp: values['skip-otlp'] || values.durable,
-    otlpClient,
+    otlpClient: otlpClient as OtlpClient,
     memoryBaseline: values['memory-baseline'] && values.durable,
   };
 }
@@ -710,7 +720,7 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures, memor
       : na,
   ]);
   rows.push([
-    'gateway OTLP/gRPC accepted log records/s (full speed)',
+    `gateway OTLP/gRPC accepted log records/s (full speed, ${opts.otlpClient} client)`,
     gw?.otlp ? `${fmtInt(gw.otlp.acceptedPerSec)} (~${Math.round(gw.otlp.requestBytes / EVENTS_PER_BATCH)} B each)` : na,
   ]);
   rows.push(['gateway OTLP/gRPC Export latency p50 / p99 / max', gw?.otlp ? fmtLatencyMs(gw.otlp.latencyMs) : na]);

@@ -18,6 +18,8 @@ import {
   DEFAULT_ID_ATTRIBUTE,
   DEFAULT_OTLP_GRPC_ADDR,
   DEFAULT_OTLP_HTTP_ADDR,
+  DEFAULT_OTLP_GRPC_SERVER,
+  OTLP_GRPC_SERVERS,
 } from '../receive/otlp/otlp-settings.js';
 import { DEFAULT_HTTP_ADDR, DEFAULT_HTTP_MAX_BODY_BYTES, DEFAULT_HTTP_REQUEST_TIMEOUT_MS } from '../receive/http/http-settings.js';
 import {
@@ -99,6 +101,12 @@ export const ENV_TABLE = {
     DEFAULT_OTLP_HTTP_ADDR,
     listenAddressOrOff,
     'OTLP/HTTP listen address (POST /v1/logs); off: not served',
+  ),
+  otlpGrpcServer: variable(
+    'POLKU_OTLP_GRPC_SERVER',
+    DEFAULT_OTLP_GRPC_SERVER,
+    oneOf(OTLP_GRPC_SERVERS),
+    'OTLP/gRPC: what serves the port: http2 (Export and health on node:http2, half the CPU per call) or grpc-js (with reflection)',
   ),
   otlpEventTypeAttribute: variable(
     'POLKU_OTLP_EVENT_TYPE_ATTRIBUTE',

@@ -193,6 +193,7 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
     otlp: {
       grpcAddr: get('otlpGrpcAddr'),
       httpAddr: get('otlpHttpAddr'),
+      grpcServer: get('otlpGrpcServer'),
       eventTypeAttribute: get('otlpEventTypeAttribute'),
       idAttribute: get('otlpIdAttribute'),
     },

@@ -63,6 +63,7 @@ test('an empty environment gives the defaults', () => {
     otlp: {
       grpcAddr: { host: '0.0.0.0', port: 4317 },
       httpAddr: { host: '0.0.0.0', port: 4318 },
+      grpcServer: 'http2',
       eventTypeAttribute: 'event.name',
       idAttribute: 'log.record.uid',
     },
@@ -137,6 +138,7 @@ test('every variable is parsed into its setting', () => {
     POLKU_OTLP_HTTP_ADDR: 'off',
     POLKU_OTLP_EVENT_TYPE_ATTRIBUTE: 'log.kind',
     POLKU_OTLP_ID_ATTRIBUTE: 'uid',
+    POLKU_OTLP_GRPC_SERVER: 'grpc-js',
     POLKU_HTTP_ADDR: 'off',
     POLKU_HTTP_MAX_BODY_BYTES: '65536',
     POLKU_HTTP_REQUEST_TIMEOUT_MS: '5000',
@@ -182,7 +184,13 @@ test('every variable is parsed into its setting', () => {
     discovery: { namespaces: ['polku', 'team-a'], labelSelector: 'app.kubernetes.io/part-of=polku', nodeName: 'node-7' },
     tls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key', clientCaFile: '/tls/ca.crt', reloadIntervalMs: 2000 },
     pluginTls: { caFile: '/plugin-tls/ca.crt', certFile: '/plugin-tls/tls.crt', keyFile: '/plugin-tls/tls.key' },
-    otlp: { grpcAddr: { host: '127.0.0.1', port: 14317 }, httpAddr: undefined, eventTypeAttribute: 'log.kind', idAttribute: 'uid' },
+    otlp: {
+      grpcAddr: { host: '127.0.0.1', port: 14317 },
+      httpAddr: undefined,
+      grpcServer: 'grpc-js',
+      eventTypeAttribute: 'log.kind',
+      idAttribute: 'uid',
+    },
     http: { addr: undefined, maxBodyBytes: 65536, requestTimeoutMs: 5000 },
     emitOut: {},
   });
@@ -192,6 +200,7 @@ test('an OTLP address that is neither host:port nor off stops start-up, naming t
   const message = envError({ POLKU_OTLP_GRPC_ADDR: '4317', POLKU_OTLP_HTTP_ADDR: 'of' });
   assert.match(message, /POLKU_OTLP_GRPC_ADDR="4317": must be host:port \(e\.g\. 0\.0\.0\.0:4317\) or off/);
   assert.match(message, /POLKU_OTLP_HTTP_ADDR="of": must be host:port/);
+  assert.match(envError({ POLKU_OTLP_GRPC_SERVER: 'grpcjs' }), /POLKU_OTLP_GRPC_SERVER="grpcjs": must be one of http2, grpc-js/);
 });
 
 test('TLS files set by halves are refused, each naming the variable', () => {

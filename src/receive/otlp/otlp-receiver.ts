@@ -17,7 +17,8 @@ import type { Receiver, ReceiverContext } from '../receiver.js';
 import { exportResponse, OTLP_RETRY_AFTER_SECONDS, rpcStatus, type ExportAnswer } from './export-answer.js';
 
 type Accepted = Extract<ExportAnswer, { kind: 'accepted' }>;
-import { DEFAULT_EVENT_TYPE_ATTRIBUTE, DEFAULT_ID_ATTRIBUTE, type OtlpSettings } from './otlp-settings.js';
+import { DEFAULT_EVENT_TYPE_ATTRIBUTE, DEFAULT_ID_ATTRIBUTE, DEFAULT_OTLP_GRPC_SERVER, type OtlpSettings } from './otlp-settings.js';
+import { OtlpGrpcH2Server } from './otlp-grpc-h2.js';
 import { decodeExportRequest, OtlpIntake, type DecodedExport } from './otlp-intake.js';
 import { otlpLogsHandler } from './otlp-http.js';
 import { apiKeyOfMetadata } from '../api-key.js';
@@ -46,7 +47,7 @@ const OTLP_LOGS_PROTO = join(PROTO_DIR, 'opentelemetry', 'proto', 'collector', '
  */
 export class OtlpReceiver implements Receiver {
   readonly name = 'otlp';
-  private grpc: GrpcServer | null = null;
+  private grpc: Pick<GrpcServer, 'shutdown'> | null = null;
   private http: Server | HttpsServer | null = null;
   private stopWatching: (() => void) | undefined;
   private grpcStopped: Promise<void> | null = null;
@@ -101,6 +102,31 @@ export class OtlpReceiver implements Receiver {
   }
 
   private async listenGrpc(ctx: ReceiverContext, intake: OtlpIntake, addr: ListenAddress): Promise<number> {
+    if ((this.o.grpcServer ?? DEFAULT_OTLP_GRPC_SERVER) === 'http2') return this.listenGrpcH2(ctx, intake, addr);
+    return this.listenGrpcJs(ctx, intake, addr);
+  }
+
+  /** LogsService/Export on node:http2 (POLKU_OTLP_GRPC_SERVER=http2, the default). */
+  private async listenGrpcH2(ctx: ReceiverContext, intake: OtlpIntake, addr: ListenAddress): Promise<number> {
+    const server = new OtlpGrpcH2Server({
+      intake,
+      connections: this.o.connections ?? DEFAULT_CONNECTION_LIMITS,
+      logger: ctx.logger.child({ component: 'otlp-grpc' }),
+      tls: this.o.tls,
+    });
+    this.grpc = server;
+    let port: number;
+    try {
+      port = await server.listen(addr);
+    } catch (err) {
+      throw listenError(addr, err);
+    }
+    server.setServing(true);
+    return port;
+  }
+
+  /** LogsService/Export on grpc-js, with reflection (POLKU_OTLP_GRPC_SERVER=grpc-js). */
+  private async listenGrpcJs(ctx: ReceiverContext, intake: OtlpIntake, addr: ListenAddress): Promise<number> {
     const maxBytes = ctx.hub.limits.maxMessageBytes;
     const definition = {
       export: {
@@ -130,7 +156,7 @@ export class OtlpReceiver implements Receiver {
         } else answerGrpc(answer, cb);
       },
     };
-    this.grpc = new GrpcServer({
+    const grpc = new GrpcServer({
       services: [{ definition, implementation, protoFiles: [OTLP_LOGS_PROTO], protoIncludeDirs: [PROTO_DIR] }],
       maxMessageBytes: maxBytes,
       connections: this.o.connections ?? DEFAULT_CONNECTION_LIMITS,
@@ -138,18 +164,14 @@ export class OtlpReceiver implements Receiver {
       registry: new Registry(),
       logger: ctx.logger.child({ component: 'otlp-grpc' }),
     });
+    this.grpc = grpc;
     let port: number;
     try {
-      port = await this.grpc.listen(formatAddress(addr), serverCredentials(this.o.tls));
+      port = await grpc.listen(formatAddress(addr), serverCredentials(this.o.tls));
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      throw polkuError(
-        'POLKU_ERR_LISTEN',
-        `OTLP/gRPC server could not listen on ${formatAddress(addr)} (POLKU_OTLP_GRPC_ADDR): ${message}`,
-        err,
-      );
+      throw listenError(addr, err);
     }
-    this.grpc.setServing(true);
+    grpc.setServing(true);
     return port;
   }
 
@@ -168,6 +190,15 @@ export class OtlpReceiver implements Receiver {
     this.stopWatching = listener.stopWatching;
     return listener.port;
   }
+}
+
+function listenError(addr: ListenAddress, err: unknown): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  return polkuError(
+    'POLKU_ERR_LISTEN',
+    `OTLP/gRPC server could not listen on ${formatAddress(addr)} (POLKU_OTLP_GRPC_ADDR): ${message}`,
+    err,
+  );
 }
 
 /** A refused request fails with its status; a retryable one carries RetryInfo in grpc-status-details-bin. */
