@@ -187,6 +187,36 @@ test('protobuf: limits are checked while decoding: record maxBatchEvents + 1, An
   });
 });
 
+test('a scope or resource given twice: the last wins, and an earlier malformed one refuses the request', () => {
+  // Found by the mutation property (seed 407006721): the decoder skipped a scope that a later one
+  // replaced, so bytes the generated decoder refuses (invalid UTF-8 in it) were taken.
+  const field = (n: number, body: Uint8Array) => Buffer.concat([Buffer.from([(n << 3) | 2, body.length]), body]);
+  const text = (n: number, s: Uint8Array | string) => field(n, typeof s === 'string' ? Buffer.from(s) : s);
+  const record = field(2, Buffer.concat([Buffer.from([0x09, 1, 0, 0, 0, 0, 0, 0, 0]), field(5, text(1, 'hello'))]));
+  const scope = (name: Uint8Array | string) => field(1, Buffer.concat([text(1, name), text(2, 'v1')]));
+  const resource = (value: Uint8Array | string) => field(1, field(1, Buffer.concat([text(1, 'service.name'), field(2, text(1, value))])));
+  const request = (resources: Buffer[], scopes: Buffer[]) =>
+    new Uint8Array(field(1, Buffer.concat([...resources, field(2, Buffer.concat([...scopes, record]))])));
+  const bad = Uint8Array.from([0xc3, 0x28]); // not UTF-8
+
+  const twice = request([resource('first'), resource('second')], [scope('s1'), scope('s2')]);
+  const got = fast(twice);
+  assert.deepEqual(got, reference(twice));
+  assert.equal(got.kind, 'events');
+  if (got.kind === 'events') {
+    assert.equal(got.events[0]!.source, 'second');
+    assert.equal(got.events[0]!.metadata['otel.scope.name'], 's2');
+  }
+  for (const bytes of [request([resource(bad), resource('ok')], [scope('s')]), request([resource('ok')], [scope(bad), scope('s')])]) {
+    assert.deepEqual(reference(bytes).kind, 'unreadable');
+    assert.deepEqual(fast(bytes), {
+      kind: 'unreadable',
+      code: 'INVALID_BATCH',
+      message: 'not an ExportLogsServiceRequest: a string field is not valid UTF-8',
+    });
+  }
+});
+
 test('event_name wins over the event type attribute; without it the attribute gives the event type', () => {
   const str = (value: string) => ({ value: { $case: 'stringValue' as const, value } });
   const rec = (eventName: string): LogRecord => ({

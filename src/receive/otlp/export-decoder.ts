@@ -211,28 +211,32 @@ interface Shared {
 function resourceLogs(st: State, end: number, index: number): void {
   const r = st.r;
   const start = r.pos;
-  let resourceAt = -1;
-  let resourceEnd = -1;
   const bound = r as unknown as { len: number };
   const outer = bound.len;
   bound.len = end;
-  // Pass 1: frame the fields, find the resource (the last one wins, as protobuf replaces a message field it decodes again).
+  // Pass 1: frame the fields, find the resource. The last one wins, as the generated decoder
+  // replaces a message field it decodes again; it still decodes the earlier ones, so they are read
+  // (and refused when malformed) too: bytes are never taken that the generated decoder refuses.
+  const resources: number[] = [];
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag === 10) {
-      resourceEnd = fieldEnd(r);
-      resourceAt = r.pos;
+      const resourceEnd = fieldEnd(r);
+      resources.push(r.pos, resourceEnd);
       r.pos = resourceEnd;
     } else if (tag === 18) r.pos = fieldEnd(r);
     else if (tag === 26) r.string();
     else other(r, tag, 3);
   }
-  // The resource's attributes, once.
-  const entries: string[] = [];
+  // The resource's attributes, once (each earlier occurrence read and dropped).
+  let entries: string[] = [];
   let source = OTLP_DEFAULT_SOURCE;
-  if (resourceAt >= 0) {
-    r.pos = resourceAt;
+  for (let k = 0; k < resources.length; k += 2) {
+    const resourceEnd = resources[k + 1]!;
+    r.pos = resources[k]!;
     bound.len = resourceEnd;
+    entries = [];
+    source = OTLP_DEFAULT_SOURCE;
     while (r.pos < resourceEnd) {
       const tag = r.uint32();
       if (tag === 10) {
@@ -278,13 +282,13 @@ function scopeLogs(st: State, end: number, resource: readonly string[], source: 
   const bound = r as unknown as { len: number };
   bound.len = end;
   const start = r.pos;
-  let scopeAt = -1;
-  let scopeEnd = -1;
+  // The scope: the last one wins and earlier ones are read too, as for the resource.
+  const scopes: number[] = [];
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag === 10) {
-      scopeEnd = fieldEnd(r);
-      scopeAt = r.pos;
+      const scopeEnd = fieldEnd(r);
+      scopes.push(r.pos, scopeEnd);
       r.pos = scopeEnd;
     } else if (tag === 18) r.pos = fieldEnd(r);
     else if (tag === 26) r.string();
@@ -292,9 +296,10 @@ function scopeLogs(st: State, end: number, resource: readonly string[], source: 
   }
   let name = '';
   let version = '';
-  if (scopeAt >= 0) {
+  for (let k = 0; k < scopes.length; k += 2) {
     // InstrumentationScope {1 name, 2 version, 3 attributes (checked, not kept), 4 dropped_attributes_count}.
-    r.pos = scopeAt;
+    const scopeEnd = scopes[k + 1]!;
+    r.pos = scopes[k]!;
     bound.len = scopeEnd;
     name = '';
     version = '';
