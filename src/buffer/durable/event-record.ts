@@ -1,18 +1,6 @@
 import { Event } from '../../gen/polku/v1/event.js';
-import {
-  eventSize,
-  stringField,
-  TAG_ID,
-  TAG_SOURCE,
-  TAG_TIMESTAMP,
-  utf8Length,
-  varint64Size,
-  writeAscii,
-  writeEvent,
-  writeString,
-  writeVarint64,
-} from '../../ingest/event-encoder.js';
-import { LACKS_ID, LACKS_SOURCE, LACKS_TIMESTAMP, NO_WIRE_BYTES, type WireEvents } from '../../ingest/wire-events.js';
+import { eventSize, filledSize, utf8Length, writeAscii, writeEvent, writeFilled } from '../../ingest/event-encoder.js';
+import { NO_WIRE_BYTES, type WireEvents } from '../../ingest/wire-events.js';
 import type { RecordSource } from './record-codec.js';
 
 /**
@@ -122,30 +110,6 @@ export class EventRecords implements RecordSource {
 function wireIndex(e: EventRecordInput, wire: WireEvents | undefined): number {
   const w = e.wireAt ?? -1;
   return wire === undefined || w < 0 || (wire.lacks[w]! & NO_WIRE_BYTES) !== 0 ? -1 : w;
-}
-
-/**
- * Size of the fields appended after an event's wire bytes: those it arrived without and intake
- * filled in. The conditions match eventSize's, so a field still at its default stays out.
- */
-function filledSize(e: Event, lacks: number): number {
-  if (lacks === 0) return 0;
-  let n = 0;
-  if (lacks & LACKS_ID && e.id !== '') n += stringField(e.id);
-  if (lacks & LACKS_TIMESTAMP && e.timestampUnixNs !== 0n) n += 1 + varint64Size(e.timestampUnixNs);
-  if (lacks & LACKS_SOURCE && e.source !== '') n += stringField(e.source);
-  return n;
-}
-
-function writeFilled(buf: Buffer, at: number, e: Event, lacks: number): number {
-  if (lacks === 0) return at;
-  if (lacks & LACKS_ID && e.id !== '') at = writeString(buf, at, TAG_ID, e.id);
-  if (lacks & LACKS_TIMESTAMP && e.timestampUnixNs !== 0n) {
-    buf[at++] = TAG_TIMESTAMP;
-    at = writeVarint64(buf, at, e.timestampUnixNs);
-  }
-  if (lacks & LACKS_SOURCE && e.source !== '') at = writeString(buf, at, TAG_SOURCE, e.source);
-  return at;
 }
 
 /** The idempotency key alone, without decoding the event. */
