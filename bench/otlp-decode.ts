@@ -10,12 +10,10 @@
  * Prints the minimum and median of 8 rounds of 2,000 requests, in CPU µs per record
  * (process.cpuUsage: figures that a loaded machine moves less than wall time).
  */
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { ExportLogsServiceRequest } from '../src/gen/opentelemetry/proto/collector/logs/v1/logs_service.js';
-import type { LogRecord } from '../src/gen/opentelemetry/proto/logs/v1/logs.js';
 import { createUlidFactory } from '../src/ingest/ulid.js';
 import { decodeExportLogs } from '../src/receive/otlp/export-decoder.js';
+import { benchExportRequest } from './lib/otlp-request.js';
 
 const { values } = parseArgs({ options: { ids: { type: 'boolean', default: false } }, strict: true });
 const RECORDS = 100;
@@ -23,44 +21,8 @@ const REQUESTS_PER_ROUND = 2_000;
 const ROUNDS = 8;
 const IN_FLIGHT = 64;
 
-const str = (value: string) => ({ value: { $case: 'stringValue' as const, value } });
-const body = randomBytes(150).toString('hex');
-const record = (): LogRecord => ({
-  timeUnixNano: 1_700_000_000_000_000_000n,
-  observedTimeUnixNano: 0n,
-  severityNumber: 9,
-  severityText: 'INFO',
-  body: str(body),
-  attributes: [{ key: 'event.name', value: str('bench.synthetic') }],
-  droppedAttributesCount: 0,
-  flags: 1,
-  traceId: randomBytes(16),
-  spanId: randomBytes(8),
-  eventName: '',
-});
-const request = ExportLogsServiceRequest.encode({
-  resourceLogs: [
-    {
-      resource: {
-        attributes: [
-          { key: 'service.name', value: str('bench-otlp') },
-          { key: 'k8s.namespace.name', value: str('default') },
-          { key: 'k8s.pod.name', value: str('bench-loadgen-7d9f8c6b5-x2k4q') },
-        ],
-        droppedAttributesCount: 0,
-        entityRefs: [],
-      },
-      scopeLogs: [
-        {
-          scope: { name: 'bench', version: '1', attributes: [], droppedAttributesCount: 0 },
-          logRecords: Array.from({ length: RECORDS }, record),
-          schemaUrl: '',
-        },
-      ],
-      schemaUrl: '',
-    },
-  ],
-}).finish();
+// The same bytes the OTLP load generators send (records of ~400 B, as bench/run.ts asks for).
+const request = benchExportRequest(RECORDS, 400);
 const mapping = { eventTypeAttribute: 'event.name', idAttribute: 'log.record.uid', maxMetadataBytes: 16_384 };
 const limits = { maxBatchEvents: 10_000, maxJsonDepth: 32 };
 const newId = createUlidFactory();
