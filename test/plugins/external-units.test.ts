@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Timers } from '../../src/clock.js';
 import { emitResponseToResult, externalEmitter } from '../../src/emit/external.js';
+import { buildComponent } from '../../src/registry/plugin-component.js';
+import type { PluginSpec } from '../../src/registry/plugin-spec.js';
 import { isPolkuError } from '../../src/errors.js';
 import { Event } from '../../src/gen/polku/v1/event.js';
 import { externalIngestor } from '../../src/ingest/external.js';
@@ -56,6 +58,23 @@ describe('plugin addresses', () => {
     refuses(() => externalEmitter('x', 'h:1', { maxCallsInFlight: 0 }), /maxCallsInFlight must be a positive integer/);
     refuses(() => externalEmitter('x', 'h:1', { minEventsPerCall: 2.5 }), /minEventsPerCall must be a positive integer/);
     refuses(() => externalEmitter('x', 'h:1', { maxCallBytes: -1 }), /maxCallBytes must be a positive integer/);
+    refuses(() => externalEmitter('x', 'h:1', { preferredBatchSize: 0 }), /preferredBatchSize must be a positive integer/);
+    // Fewer, larger Emit calls: the queue takes 4,000 events per batch unless told otherwise.
+    assert.equal(externalEmitter('x', 'h:1').preferredBatchSize, 4_000);
+    assert.equal(externalEmitter('x', 'h:1', { preferredBatchSize: 1_000 }).preferredBatchSize, 1_000);
+    // A plugin that registers at run time gets the same batches (the wrapper forwards it).
+    const auditSpec: PluginSpec = {
+      name: 'audit',
+      kind: 'emitter',
+      address: '127.0.0.1:1',
+      emitterName: 'audit',
+      sources: [],
+      version: '',
+      description: '',
+    };
+    const registered = buildComponent(auditSpec, '127.0.0.1:1');
+    assert.equal(registered.kind === 'emitter' ? registered.emitter.preferredBatchSize : undefined, 4_000);
+    if (registered.kind === 'emitter') registered.emitter.close();
     const ingestor = externalIngestor(['csv', 'tsv'], 'h:1');
     assert.equal(ingestor.name, 'external:csv');
     assert.deepEqual(ingestor.sources, ['csv', 'tsv']);
