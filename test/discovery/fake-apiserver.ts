@@ -7,7 +7,7 @@
 // arrive as DELETED). Lists are paged (`limit`, `continue`; {@link FakeApiServer.maxPage} makes
 // pages smaller than asked). Pods too, with the field selector `spec.nodeName=<node>` (or any
 // `path.to.field=value` / `!=`), filtering lists and watches the same way. Tests drop
-// connections, compact history and inject failures.
+// connections, compact history, end watches with an ERROR Status and inject failures.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ClusterAccess } from '../../src/discovery/kube/cluster-access.js';
 
@@ -159,6 +159,18 @@ export class FakeApiServer {
     for (const w of this.watchers) {
       if (abrupt) w.res.socket?.destroy();
       else w.res.end();
+    }
+    this.watchers.clear();
+  }
+
+  /**
+   * Ends every open watch with an ERROR event carrying a Status (`code`, e.g. 500 InternalError),
+   * as the API server ends a watch it cannot go on with.
+   */
+  failWatches(code: number, reason: string, message: string): void {
+    for (const w of this.watchers) {
+      write(w.res, { type: 'ERROR', object: statusObject(code, reason, message) });
+      w.res.end();
     }
     this.watchers.clear();
   }

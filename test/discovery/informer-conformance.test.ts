@@ -1,21 +1,25 @@
 // Conformance of discovery's own list/watch client (src/discovery/kube/informer.ts) with the
 // reference, @kubernetes/client-node's makeInformer (ListWatch): both read the SAME in-process
-// FakeApiServer through the SAME changes — a list over several pages (continue tokens), adds,
-// updates and deletes while watching, the watch ended by the server, a bookmark, 410 Gone (as an
-// ERROR event and as HTTP 410, with changes lost from history), an expired continue token, server
-// errors then recovery — and after each step both caches must hold the same objects
-// (name@resourceVersion, equal to what the server holds) and both must have reported the same
-// adds, updates and deletes.
+// FakeApiServer, with the same label selector, through the SAME changes — a list over several
+// pages (continue tokens), adds, updates and deletes while watching, an object relabelled out of
+// the selector and back, the watch ended by the server, a bookmark, 410 Gone (as an ERROR event
+// and as HTTP 410, with changes lost from history), an expired continue token, a watch and a relist
+// refused with 500, a connection broken mid-watch, an ERROR event with a 500 Status, stop() — and
+// after each step both caches must hold the same objects (name@resourceVersion, equal to what the
+// server holds) and both must have reported the same adds, updates and deletes.
 //
-// Where client-node is documented (by its code) to behave differently, the difference is asserted
-// as such, not hidden:
+// Where client-node is documented (by its code, cache.ts and watch.ts) to behave differently, the
+// difference is asserted as such, not hidden:
 //  - its watch never asks for bookmarks (no allowWatchBookmarks), so a bookmark moves only our
 //    version; after the history is compacted past its last event it relists where we resume;
 //  - a list that fails (e.g. an expired continue token, 410) goes to its `error` listeners and it
 //    stops; ours treats a 410 on a list page like any 410 and lists again by itself;
+//  - an ERROR event other than 410 is dropped and, the stream ended, it watches again at once from
+//    the same version; ours reports the Status as an error (its owner restarts it after a backoff);
 //  - its stop() aborts the watch and reports that AbortError to the `error` listeners; ours
 //    reports nothing after stop();
-//  - it cannot reach a plain-http server unless the kubeconfig says insecure-skip-tls-verify.
+//  - ListWatch takes one list call (paging is its caller's), and it cannot reach a plain-http
+//    server unless the kubeconfig says insecure-skip-tls-verify.
 //
 // Each client authenticates with its own bearer token, so the fake's request log says who asked
 // what. Restarts after an error are the test's (as the owner's backoff would be), so injected
@@ -32,6 +36,8 @@ const NS = 'plugins';
 const PATH = `/api/v1/namespaces/${NS}/services`;
 /** The fake's page size: the first list (7 Services) takes three pages. */
 const PAGE = 3;
+/** Both watch what discovery watches: Services labelled as plugins. */
+const SELECTOR = 'polku.io/plugin';
 const STEP = { timeout: 10_000 };
 const WAIT_MS = 5_000;
 
@@ -52,10 +58,10 @@ interface Side {
   stop(): Promise<void>;
 }
 
-const svc = (name: string, port: number) => ({
+const svc = (name: string, port: number, plugin = true) => ({
   apiVersion: 'v1',
   kind: 'Service',
-  metadata: { name, namespace: NS, labels: { app: name } },
+  metadata: { name, namespace: NS, labels: plugin ? { app: name, [SELECTOR]: 'emitter' } : { app: name } },
   spec: { type: 'ClusterIP', ports: [{ name: 'grpc', port, protocol: 'TCP' }] },
 });
 
@@ -79,6 +85,12 @@ describe('informer conformance: client-node and ours read the same API server al
     held.set(name, rv);
     return rv;
   };
+  /** Takes the plugin label off: the object leaves the selector (a DELETED to the watches). */
+  const unlabel = (name: string): string => {
+    const rv = fake.apply('services', svc(name, ++port, false));
+    held.delete(name);
+    return rv;
+  };
   const remove = (name: string): string => {
     fake.delete('services', NS, name);
     held.delete(name);
@@ -97,6 +109,30 @@ describe('informer conformance: client-node and ours read the same API server al
     return { 'client-node': reference.events.splice(0), ours: ours.events.splice(0) };
   }
   const bothWatching = (what: string) => until(() => fake.watching('services') === 2, `${what}: both watching`, WAIT_MS);
+  /**
+   * Restarts `which` (each with one error reported, as an owner's backoff would) and checks that
+   * each resumed watching from its version without listing, both reporting `changes`.
+   */
+  async function restartAndResume(what: string, versions: string[], changes: string[], which = sides): Promise<void> {
+    const from = fake.requests.length;
+    for (const s of which) {
+      assert.equal(s.errors.length, 1, `${s.name}: one error`);
+      s.errors.length = 0;
+      await s.start();
+    }
+    const seen = await agree(`a restart after ${what}`);
+    assert.deepEqual(seen.ours, changes);
+    assert.deepEqual(seen['client-node'], changes);
+    await bothWatching(`after the restart (${what})`);
+    for (const s of which) {
+      const i = sides.indexOf(s);
+      assert.deepEqual(
+        requestsOf(s, from).map((r) => [r.watch, r.query['resourceVersion']]),
+        [[true, versions[i]]],
+        `${s.name} resumed from ${versions[i]} without listing`,
+      );
+    }
+  }
   const bothFailed = (what: string, n: number) =>
     until(() => sides.every((s) => s.errors.length === n), `${what}: an error on each side`, WAIT_MS);
 
@@ -104,6 +140,7 @@ describe('informer conformance: client-node and ours read the same API server al
     fake = await new FakeApiServer().start();
     fake.maxPage = PAGE;
     for (let i = 0; i < 7; i++) put(`s${i}`);
+    fake.apply('services', svc('not-a-plugin', 1, false)); // outside the selector: never seen
     // Something in another namespace, so the version moves past what these watches see.
     fake.apply('services', { ...svc('elsewhere', 1), metadata: { name: 'elsewhere', namespace: 'other' } });
 
@@ -118,7 +155,12 @@ describe('informer conformance: client-node and ours read the same API server al
       let first: V1ServiceList | undefined;
       let cont: string | undefined;
       do {
-        const page = await core.listNamespacedService({ namespace: NS, limit: LIST_PAGE, ...(cont ? { _continue: cont } : {}) });
+        const page = await core.listNamespacedService({
+          namespace: NS,
+          labelSelector: SELECTOR,
+          limit: LIST_PAGE,
+          ...(cont ? { _continue: cont } : {}),
+        });
         first ??= page;
         items.push(...page.items);
         cont = page.metadata?._continue;
@@ -126,7 +168,7 @@ describe('informer conformance: client-node and ours read the same API server al
       return { ...first, items };
     };
     // makeInformer builds a ListWatch (not autostarted); its type says only Informer & ObjectCache.
-    const informer = makeInformer<V1Service>(kc, PATH, listAll) as ListWatch<V1Service>;
+    const informer = makeInformer<V1Service>(kc, PATH, listAll, SELECTOR) as ListWatch<V1Service>;
     reference = {
       name: 'client-node',
       auth: 'client-node',
@@ -140,7 +182,12 @@ describe('informer conformance: client-node and ours read the same API server al
     };
 
     api = new KubeApi({ ...fake.cluster(), headers: () => ({ authorization: 'Bearer ours' }) });
-    const own = new Informer<KubeObject>({ api, path: PATH, query: {}, list: () => api.list(PATH, {}) });
+    const own = new Informer<KubeObject>({
+      api,
+      path: PATH,
+      query: { labelSelector: SELECTOR },
+      list: () => api.list(PATH, { labelSelector: SELECTOR }),
+    });
     ours = {
       name: 'ours',
       auth: 'ours',
@@ -190,6 +237,10 @@ describe('informer conformance: client-node and ours read the same API server al
         pages(7).map((_, i) => [String(LIST_PAGE), i > 0]),
         `${s.name} asked for three pages, following the continue tokens`,
       );
+      assert.ok(
+        requestsOf(s).every((r) => r.query['labelSelector'] === SELECTOR),
+        `${s.name} sent the selector with every page and the watch`,
+      );
       assert.equal(s.latestResourceVersion(), fake.resourceVersion, `${s.name} starts watching from the list's version`);
       assert.deepEqual(s.errors, []);
     }
@@ -208,6 +259,13 @@ describe('informer conformance: client-node and ours read the same API server al
     assert.deepEqual(seen.ours, changes);
     assert.deepEqual(seen['client-node'], changes);
     for (const s of sides) assert.equal(s.latestResourceVersion(), fake.resourceVersion);
+  });
+
+  test('an object relabelled out of the selector leaves both caches; relabelled back, it returns', STEP, async () => {
+    const out = [`delete s6@${unlabel('s6')}`];
+    assert.deepEqual(await agree('a relabel out'), { 'client-node': out, ours: out });
+    const back = [`add s6@${put('s6')}`];
+    assert.deepEqual(await agree('a relabel back'), { 'client-node': back, ours: back });
   });
 
   test('the server ends the watch: both watch again from their last version, without listing', STEP, async () => {
@@ -304,22 +362,7 @@ describe('informer conformance: client-node and ours read the same API server al
     for (const s of sides) assert.equal(statusOf(s.errors[0]), 500, `${s.name}'s error says 500`);
     assert.equal(fake.watching('services'), 0);
 
-    const from = fake.requests.length;
-    for (const s of sides) {
-      s.errors.length = 0;
-      await s.start();
-    }
-    const seen = await agree('a restart after HTTP 500');
-    assert.deepEqual(seen.ours, [`update s1@${rv}`]);
-    assert.deepEqual(seen['client-node'], [`update s1@${rv}`]);
-    await bothWatching('after the restart');
-    sides.forEach((s, i) => {
-      assert.deepEqual(
-        requestsOf(s, from).map((r) => [r.watch, r.query['resourceVersion']]),
-        [[true, versions[i]]],
-        `${s.name} resumed from ${versions[i]} without listing`,
-      );
-    });
+    await restartAndResume('HTTP 500', versions, [`update s1@${rv}`]);
   });
 
   test('a relist refused with HTTP 500: both report it; restarted, both list and catch up', STEP, async () => {
@@ -381,6 +424,36 @@ describe('informer conformance: client-node and ours read the same API server al
     } finally {
       unhook();
     }
+  });
+
+  test('a connection broken mid-watch: both report it; restarted, both resume from their version', STEP, async () => {
+    await bothWatching('before the break');
+    const versions = sides.map((s) => s.latestResourceVersion());
+    fake.dropWatches(true);
+    const rv = put('s4');
+    await bothFailed('a broken connection', 1);
+    await restartAndResume('a broken connection', versions, [`update s4@${rv}`]);
+  });
+
+  test('an ERROR event with a 500 Status: ours reports it and is restarted, client-node watches again at once', STEP, async () => {
+    await bothWatching('before the ERROR event');
+    const versions = sides.map((s) => s.latestResourceVersion());
+    const from = fake.requests.length;
+    fake.failWatches(500, 'InternalError', 'etcd is unwell');
+    const rv = put('s1');
+    // client-node drops ERROR events other than 410 and, the stream ended, watches again from the
+    // same version by itself; ours reports the Status as an error and its owner restarts it.
+    await until(() => ours.errors.length === 1, 'ours reported the ERROR event', WAIT_MS);
+    const err = ours.errors[0] as { code?: number; reason?: string; message?: string };
+    assert.deepEqual([err.code, err.reason], [500, 'InternalError']);
+    assert.match(String(err.message), /etcd is unwell/);
+    await until(() => reference.events.length === 1, 'client-node read on', WAIT_MS);
+    assert.deepEqual(reference.errors, []);
+    assert.deepEqual(
+      requestsOf(reference, from).map((r) => [r.watch, r.query['resourceVersion']]),
+      [[true, versions[0]]],
+    );
+    await restartAndResume('an ERROR event', versions, [`update s1@${rv}`], [ours]);
   });
 
   test('stop() closes every watch; nothing is reported after it', STEP, async () => {
