@@ -136,6 +136,23 @@ describe('informer conformance: client-node and ours read the same API server al
   const bothFailed = (what: string, n: number) =>
     until(() => sides.every((s) => s.errors.length === n), `${what}: an error on each side`, WAIT_MS);
 
+  /**
+   * A step of the sequence, with a deadline. Each step starts from where the one before left both
+   * informers, so after a failure the rest fail at once instead of each waiting out its deadline.
+   */
+  let broken = '';
+  const step = (name: string, fn: () => Promise<void>): void => {
+    void test(name, STEP, async () => {
+      assert.equal(broken, '', `an earlier step failed (${broken})`);
+      try {
+        await fn();
+      } catch (err) {
+        broken = name;
+        throw err;
+      }
+    });
+  };
+
   before(async () => {
     fake = await new FakeApiServer().start();
     fake.maxPage = PAGE;
@@ -213,8 +230,11 @@ describe('informer conformance: client-node and ours read the same API server al
     }
     informer.on('error', failed(reference));
     own.on('error', failed(ours));
-  });
+  }, STEP);
 
+  // Whatever a step left behind: both informers stopped (client-node's stop() does not wait for a
+  // list in flight, whose watch may then open; the server's close ends it and, stopped, it does not
+  // restart), our keep-alive agent closed, every connection to the server ended.
   after(async () => {
     for (const s of sides ?? []) {
       s.stopped = true;
@@ -222,9 +242,9 @@ describe('informer conformance: client-node and ours read the same API server al
     }
     api?.close();
     await fake?.stop();
-  });
+  }, STEP);
 
-  test('the first list reads every page: both hold the same objects and report the same adds', STEP, async () => {
+  step('the first list reads every page: both hold the same objects and report the same adds', async () => {
     await Promise.all(sides.map((s) => s.start()));
     const seen = await agree('the first list');
     const adds = [...held].map(([n, rv]) => `add ${n}@${rv}`);
@@ -247,7 +267,7 @@ describe('informer conformance: client-node and ours read the same API server al
     await bothWatching('after the first list');
   });
 
-  test('adds, updates and deletes while watching reach both, in the same order', STEP, async () => {
+  step('adds, updates and deletes while watching reach both, in the same order', async () => {
     const changes = [
       `add s7@${put('s7')}`,
       `update s1@${put('s1')}`,
@@ -261,14 +281,14 @@ describe('informer conformance: client-node and ours read the same API server al
     for (const s of sides) assert.equal(s.latestResourceVersion(), fake.resourceVersion);
   });
 
-  test('an object relabelled out of the selector leaves both caches; relabelled back, it returns', STEP, async () => {
+  step('an object relabelled out of the selector leaves both caches; relabelled back, it returns', async () => {
     const out = [`delete s6@${unlabel('s6')}`];
     assert.deepEqual(await agree('a relabel out'), { 'client-node': out, ours: out });
     const back = [`add s6@${put('s6')}`];
     assert.deepEqual(await agree('a relabel back'), { 'client-node': back, ours: back });
   });
 
-  test('the server ends the watch: both watch again from their last version, without listing', STEP, async () => {
+  step('the server ends the watch: both watch again from their last version, without listing', async () => {
     const from = fake.requests.length;
     const versions = sides.map((s) => s.latestResourceVersion());
     fake.dropWatches();
@@ -286,7 +306,7 @@ describe('informer conformance: client-node and ours read the same API server al
     });
   });
 
-  test('a bookmark moves our version (client-node never asks for bookmarks), so ours resumes where client-node relists', STEP, async () => {
+  step('a bookmark moves our version (client-node never asks for bookmarks), so ours resumes where client-node relists', async () => {
     for (const s of sides) {
       const watch = requestsOf(s).filter((r) => r.watch);
       assert.equal(watch.at(-1)?.query['allowWatchBookmarks'], s === ours ? 'true' : undefined, `${s.name}'s watch`);
@@ -322,9 +342,8 @@ describe('informer conformance: client-node and ours read the same API server al
   });
 
   for (const goneAs of ['event', 'http'] as const) {
-    test(
+    step(
       `410 Gone (${goneAs === 'event' ? 'an ERROR event' : 'HTTP 410'}): both relist and report what changed while history was lost`,
-      STEP,
       async () => {
         fake.goneAs = goneAs;
         const from = fake.requests.length;
@@ -353,7 +372,7 @@ describe('informer conformance: client-node and ours read the same API server al
     );
   }
 
-  test('a watch refused with HTTP 500: both report it; restarted, both resume from their version', STEP, async () => {
+  step('a watch refused with HTTP 500: both report it; restarted, both resume from their version', async () => {
     const versions = sides.map((s) => s.latestResourceVersion());
     fake.fail('services', 500, 2, true);
     fake.dropWatches();
@@ -365,7 +384,7 @@ describe('informer conformance: client-node and ours read the same API server al
     await restartAndResume('HTTP 500', versions, [`update s1@${rv}`]);
   });
 
-  test('a relist refused with HTTP 500: both report it; restarted, both list and catch up', STEP, async () => {
+  step('a relist refused with HTTP 500: both report it; restarted, both list and catch up', async () => {
     fake.goneAs = 'event';
     fake.fail('services', 500, 2, false);
     fake.dropWatches();
@@ -389,7 +408,7 @@ describe('informer conformance: client-node and ours read the same API server al
     await bothWatching('after the relist');
   });
 
-  test('a continue token expired mid-list: ours lists again by itself, client-node reports 410 and is restarted', STEP, async () => {
+  step('a continue token expired mid-list: ours lists again by itself, client-node reports 410 and is restarted', async () => {
     // Between each client's first and second page, history is compacted past the list's version.
     const firstPages = new Set<string>();
     const unhook = fake.onRequest((r) => {
@@ -426,7 +445,7 @@ describe('informer conformance: client-node and ours read the same API server al
     }
   });
 
-  test('a connection broken mid-watch: both report it; restarted, both resume from their version', STEP, async () => {
+  step('a connection broken mid-watch: both report it; restarted, both resume from their version', async () => {
     await bothWatching('before the break');
     const versions = sides.map((s) => s.latestResourceVersion());
     fake.dropWatches(true);
@@ -435,7 +454,7 @@ describe('informer conformance: client-node and ours read the same API server al
     await restartAndResume('a broken connection', versions, [`update s4@${rv}`]);
   });
 
-  test('an ERROR event with a 500 Status: ours reports it and is restarted, client-node watches again at once', STEP, async () => {
+  step('an ERROR event with a 500 Status: ours reports it and is restarted, client-node watches again at once', async () => {
     await bothWatching('before the ERROR event');
     const versions = sides.map((s) => s.latestResourceVersion());
     const from = fake.requests.length;
@@ -456,7 +475,7 @@ describe('informer conformance: client-node and ours read the same API server al
     await restartAndResume('an ERROR event', versions, [`update s1@${rv}`], [ours]);
   });
 
-  test('stop() closes every watch; nothing is reported after it', STEP, async () => {
+  step('stop() closes every watch; nothing is reported after it', async () => {
     await bothWatching('before stopping');
     const counts = sides.map((s) => s.events.length);
     for (const s of sides) {
