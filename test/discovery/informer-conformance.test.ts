@@ -26,53 +26,22 @@
 // failures land on each client exactly once. Every wait is for a condition with a deadline.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CoreV1Api, KubeConfig, makeInformer, type ListWatch, type V1Service, type V1ServiceList } from '@kubernetes/client-node';
-import { Informer } from '../../src/discovery/kube/informer.js';
-import { KubeApi, LIST_PAGE, type KubeObject } from '../../src/discovery/kube/kube-api.js';
+import { LIST_PAGE } from '../../src/discovery/kube/kube-api.js';
 import { until } from '../helpers/gateway-harness.js';
-import { FakeApiServer, type RequestRecord } from './fake-apiserver.js';
+import { FakeApiServer } from './fake-apiserver.js';
+import { NS, SELECTOR, informerPair, key, statusOf, svc, type InformerPair, type Side } from './informer-pair.js';
 
-const NS = 'plugins';
-const PATH = `/api/v1/namespaces/${NS}/services`;
 /** The fake's page size: the first list (7 Services) takes three pages. */
 const PAGE = 3;
-/** Both watch what discovery watches: Services labelled as plugins. */
-const SELECTOR = 'polku.io/plugin';
 const STEP = { timeout: 10_000 };
 const WAIT_MS = 5_000;
 
-type Verb = 'add' | 'update' | 'delete';
-type Meta = { metadata?: { name?: string | undefined; resourceVersion?: string | undefined } | undefined };
-
-/** One client under test, seen the same way whichever it is. */
-interface Side {
-  readonly name: 'client-node' | 'ours';
-  readonly auth: string;
-  /** `add a@101`, in the order reported. */
-  readonly events: string[];
-  readonly errors: unknown[];
-  stopped: boolean;
-  objects(): Meta[];
-  latestResourceVersion(): string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-const svc = (name: string, port: number, plugin = true) => ({
-  apiVersion: 'v1',
-  kind: 'Service',
-  metadata: { name, namespace: NS, labels: plugin ? { app: name, [SELECTOR]: 'emitter' } : { app: name } },
-  spec: { type: 'ClusterIP', ports: [{ name: 'grpc', port, protocol: 'TCP' }] },
-});
-
 /** One entry per page a list of `n` objects takes. */
 const pages = (n: number) => Array.from({ length: Math.ceil(n / PAGE) });
-const key = (o: Meta) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`;
-const statusOf = (err: unknown) => (err as { code?: unknown }).code ?? (err as { statusCode?: unknown }).statusCode;
 
 describe('informer conformance: client-node and ours read the same API server alike', () => {
   let fake: FakeApiServer;
-  let api: KubeApi;
+  let pair: InformerPair;
   let sides: Side[];
   let reference: Side;
   let ours: Side;
@@ -98,8 +67,7 @@ describe('informer conformance: client-node and ours read the same API server al
   };
   const expected = () => [...held].map(([n, rv]) => `${n}@${rv}`).sort();
   const cacheOf = (s: Side) => s.objects().map(key).sort();
-  const requestsOf = (s: Side, from = 0): RequestRecord[] =>
-    fake.requests.slice(from).filter((r) => r.kind === 'services' && r.authorization === `Bearer ${s.auth}`);
+  const requestsOf = (s: Side, from = 0) => pair.requestsOf(s, from);
 
   /** Both caches equal what the server holds; then each side's events since the last call. */
   async function agree(what: string): Promise<Record<Side['name'], string[]>> {
@@ -161,86 +129,15 @@ describe('informer conformance: client-node and ours read the same API server al
     // Something in another namespace, so the version moves past what these watches see.
     fake.apply('services', { ...svc('elsewhere', 1), metadata: { name: 'elsewhere', namespace: 'other' } });
 
-    const kc = new KubeConfig();
-    // client-node 1.x refuses a plain-http cluster unless told to skip TLS verification.
-    kc.loadFromString(fake.kubeconfig({ token: 'client-node' }, { 'insecure-skip-tls-verify': true }));
-    const core = kc.makeApiClient(CoreV1Api);
-    // ListWatch takes one list call; paging is its caller's (client-go's pager does it): every
-    // page through the generated API, the first page's version kept.
-    const listAll = async (): Promise<V1ServiceList> => {
-      const items: V1Service[] = [];
-      let first: V1ServiceList | undefined;
-      let cont: string | undefined;
-      do {
-        const page = await core.listNamespacedService({
-          namespace: NS,
-          labelSelector: SELECTOR,
-          limit: LIST_PAGE,
-          ...(cont ? { _continue: cont } : {}),
-        });
-        first ??= page;
-        items.push(...page.items);
-        cont = page.metadata?._continue;
-      } while (cont);
-      return { ...first, items };
-    };
-    // makeInformer builds a ListWatch (not autostarted); its type says only Informer & ObjectCache.
-    const informer = makeInformer<V1Service>(kc, PATH, listAll, SELECTOR) as ListWatch<V1Service>;
-    reference = {
-      name: 'client-node',
-      auth: 'client-node',
-      events: [],
-      errors: [],
-      stopped: false,
-      objects: () => [...informer.list()],
-      latestResourceVersion: () => informer.latestResourceVersion(),
-      start: () => informer.start(),
-      stop: () => informer.stop(),
-    };
-
-    api = new KubeApi({ ...fake.cluster(), headers: () => ({ authorization: 'Bearer ours' }) });
-    const own = new Informer<KubeObject>({
-      api,
-      path: PATH,
-      query: { labelSelector: SELECTOR },
-      list: () => api.list(PATH, { labelSelector: SELECTOR }),
-    });
-    ours = {
-      name: 'ours',
-      auth: 'ours',
-      events: [],
-      errors: [],
-      stopped: false,
-      objects: () => [...own.list()],
-      latestResourceVersion: () => own.latestResourceVersion(),
-      start: () => own.start(),
-      stop: () => own.stop(),
-    };
-
-    sides = [reference, ours];
-    const record = (side: Side, verb: Verb) => (o: Meta) => side.events.push(`${verb} ${key(o)}`);
-    // After stop() client-node reports its own abort as an error: that one is not a failure.
-    // Nothing restarts here on its own; each step restarts as an owner's backoff would.
-    const failed = (side: Side) => (err: unknown) => {
-      if (!side.stopped) side.errors.push(err);
-    };
-    for (const verb of ['add', 'update', 'delete'] as const) {
-      informer.on(verb, record(reference, verb));
-      own.on(verb, record(ours, verb));
-    }
-    informer.on('error', failed(reference));
-    own.on('error', failed(ours));
+    // Nothing restarts on its own: each step restarts as an owner's backoff would.
+    pair = informerPair(fake);
+    ({ sides, reference, ours } = pair);
   }, STEP);
 
-  // Whatever a step left behind: both informers stopped (client-node's stop() does not wait for a
-  // list in flight, whose watch may then open; the server's close ends it and, stopped, it does not
-  // restart), our keep-alive agent closed, every connection to the server ended.
+  // Whatever a step left behind: both informers stopped, our keep-alive agent closed, every
+  // connection to the server ended.
   after(async () => {
-    for (const s of sides ?? []) {
-      s.stopped = true;
-      await s.stop();
-    }
-    api?.close();
+    await pair?.close();
     await fake?.stop();
   }, STEP);
 
