@@ -4,9 +4,10 @@
 // {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":…} from after N; history compacted
 // away answers 410 Gone (an ERROR event with a Status, or HTTP 410); bookmarks go only to watches
 // that asked with allowWatchBookmarks=true; label selectors filter both (objects leaving a selector
-// arrive as DELETED). Pods too, with the field selector `spec.nodeName=<node>` (or any
+// arrive as DELETED). Lists are paged (`limit`, `continue`; {@link FakeApiServer.maxPage} makes
+// pages smaller than asked). Pods too, with the field selector `spec.nodeName=<node>` (or any
 // `path.to.field=value` / `!=`), filtering lists and watches the same way. Tests drop
-// connections, compact history and inject failures.
+// connections, compact history, end watches with an ERROR Status and inject failures.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ClusterAccess } from '../../src/discovery/kube/cluster-access.js';
 
@@ -65,6 +66,12 @@ export class FakeApiServer {
   /** How an expired version is refused: an ERROR event in a 200 stream, or HTTP 410. */
   goneAs: 'event' | 'http' = 'event';
   readonly requests: RequestRecord[] = [];
+  /** Most items a list page holds, whatever `limit` asked (the API server may send fewer). */
+  maxPage = Infinity;
+  /** Lists with pages still to fetch, by the id in their `continue` token. */
+  private readonly snapshots = new Map<number, Snapshot>();
+  private snapshotIds = 0;
+  private readonly requestHooks = new Set<(r: RequestRecord) => void>();
   port = 0;
 
   constructor() {
@@ -156,9 +163,27 @@ export class FakeApiServer {
     this.watchers.clear();
   }
 
+  /**
+   * Ends every open watch with an ERROR event carrying a Status (`code`, e.g. 500 InternalError),
+   * as the API server ends a watch it cannot go on with.
+   */
+  failWatches(code: number, reason: string, message: string): void {
+    for (const w of this.watchers) {
+      write(w.res, { type: 'ERROR', object: statusObject(code, reason, message) });
+      w.res.end();
+    }
+    this.watchers.clear();
+  }
+
   /** The next `times` requests for `kind` (lists, watches or both) are answered `status`. */
   fail(kind: Kind, status: number, times = 1, watch?: boolean): void {
     this.failures.push({ kind, watch, status, times });
+  }
+
+  /** Calls `fn` with each request as it arrives, before it is answered; returns the unhook. */
+  onRequest(fn: (r: RequestRecord) => void): () => void {
+    this.requestHooks.add(fn);
+    return () => this.requestHooks.delete(fn);
   }
 
   /** The newest resourceVersion handed out. */
@@ -193,7 +218,9 @@ export class FakeApiServer {
     const namespace = m[1] ?? '';
     const query = Object.fromEntries(url.searchParams);
     const watch = query['watch'] === 'true';
-    this.requests.push({ kind, watch, namespace, query, authorization: req.headers.authorization ?? '' });
+    const record: RequestRecord = { kind, watch, namespace, query, authorization: req.headers.authorization ?? '' };
+    this.requests.push(record);
+    for (const fn of this.requestHooks) fn(record);
     const failure = this.failures.find((f) => f.kind === kind && (f.watch === undefined || f.watch === watch) && f.times > 0);
     if (failure) {
       failure.times--;
@@ -201,15 +228,7 @@ export class FakeApiServer {
     }
     const selector = query['labelSelector'] ?? '';
     const fieldSelector = query['fieldSelector'] ?? '';
-    if (!watch) {
-      const items = [...this.objects[kind].values()].filter(
-        (o) => (!namespace || o.metadata.namespace === namespace) && matches(o, selector) && fieldsMatch(o, fieldSelector),
-      );
-      const { kind: listKind, apiVersion } = LIST_META[kind];
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ kind: listKind, apiVersion, metadata: { resourceVersion: String(this.rv) }, items }));
-      return;
-    }
+    if (!watch) return this.list(res, kind, namespace, query);
     const from = query['resourceVersion'] ? Number(query['resourceVersion']) : undefined;
     if (from !== undefined && from < this.compactedRv) {
       const message = `too old resource version: ${from} (${this.compactedRv})`;
@@ -229,6 +248,63 @@ export class FakeApiServer {
     } else {
       for (const c of this.history) if (c.rv > from) this.send(w, c);
     }
+  }
+  /**
+   * A list, paged as the API server pages it: `limit` (capped by {@link maxPage}) items a page, a
+   * `continue` token for the rest; every page of one list shows the snapshot taken at its first
+   * page (its resourceVersion), and a token older than the compacted history is 410 Gone.
+   */
+  private list(res: ServerResponse, kind: Kind, namespace: string, query: Record<string, string>): void {
+    let snapshot: Snapshot;
+    let offset = 0;
+    const token = query['continue'];
+    if (token) {
+      const t = parseContinue(token);
+      const found = t && this.snapshots.get(t.id);
+      if (!t || !found || found.kind !== kind) return status(res, 400, 'BadRequest', `continue token not recognised: ${token}`);
+      if (found.rv < this.compactedRv) {
+        this.snapshots.delete(t.id);
+        return status(res, 410, 'Expired', `the provided continue parameter is too old (${found.rv} < ${this.compactedRv})`);
+      }
+      snapshot = found;
+      offset = t.offset;
+    } else {
+      const selector = query['labelSelector'] ?? '';
+      const fieldSelector = query['fieldSelector'] ?? '';
+      const items = [...this.objects[kind].values()].filter(
+        (o) => (!namespace || o.metadata.namespace === namespace) && matches(o, selector) && fieldsMatch(o, fieldSelector),
+      );
+      snapshot = { id: ++this.snapshotIds, kind, rv: this.rv, items: structuredClone(items) };
+    }
+    const limit = Number(query['limit']) > 0 ? Number(query['limit']) : Infinity;
+    const end = Math.min(snapshot.items.length, offset + Math.min(limit, this.maxPage));
+    const more = end < snapshot.items.length;
+    if (more) this.snapshots.set(snapshot.id, snapshot);
+    else this.snapshots.delete(snapshot.id);
+    const metadata: Record<string, unknown> = { resourceVersion: String(snapshot.rv) };
+    if (more) {
+      metadata['continue'] = Buffer.from(JSON.stringify({ id: snapshot.id, offset: end })).toString('base64url');
+      metadata['remainingItemCount'] = snapshot.items.length - end;
+    }
+    const { kind: listKind, apiVersion } = LIST_META[kind];
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ kind: listKind, apiVersion, metadata, items: snapshot.items.slice(offset, end) }));
+  }
+}
+
+interface Snapshot {
+  id: number;
+  kind: Kind;
+  rv: number;
+  items: Obj[];
+}
+
+function parseContinue(token: string): { id: number; offset: number } | undefined {
+  try {
+    const t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { id?: unknown; offset?: unknown };
+    return typeof t.id === 'number' && typeof t.offset === 'number' ? { id: t.id, offset: t.offset } : undefined;
+  } catch {
+    return undefined;
   }
 }
 
