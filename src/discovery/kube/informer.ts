@@ -65,6 +65,8 @@ export class Informer<T extends KubeObject> {
   /** Ends the open watch (or list); nothing is reported after this. */
   stop(): Promise<void> {
     this.run++;
+    // An ERROR event's Status belongs to the watch it came on; a later start() must not read it.
+    this.closing = null;
     this.abort?.abort();
     this.abort = null;
     return Promise.resolve();
