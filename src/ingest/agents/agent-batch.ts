@@ -126,6 +126,17 @@ export function checkMessage(reader: BinaryReader, fields: MessageCheck): void {
       } else reader.pos = from + n;
       continue;
     }
+    if (wireType === VARINT) {
+      // Most of a typed message's other fields (ports, counters): skipped here when the varint
+      // ends within the message, else by the reader (which throws its own error).
+      const from = reader.pos;
+      let i = from;
+      while (i < end && i - from < 10 && buf[i]! >= 0x80) i++;
+      if (i < end && i - from < 10) {
+        reader.pos = i + 1;
+        continue;
+      }
+    }
     if (wireType === 4 || tag >>> 3 === 0) throw new Error(`unexpected tag ${tag}`);
     reader.skip(wireType, tag >>> 3);
   }
