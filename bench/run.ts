@@ -720,6 +720,10 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures, memor
       : na,
   ]);
   rows.push([
+    'gateway CPU µs per native event / per TAPIO event',
+    nativePerCpu !== null && tapioPerCpu !== null ? `${(1e6 / nativePerCpu).toFixed(2)} / ${(1e6 / tapioPerCpu).toFixed(2)}` : na,
+  ]);
+  rows.push([
     `gateway OTLP/gRPC accepted log records/s (full speed, ${opts.otlpClient} client)`,
     gw?.otlp ? `${fmtInt(gw.otlp.acceptedPerSec)} (~${Math.round(gw.otlp.requestBytes / EVENTS_PER_BATCH)} B each)` : na,
   ]);

@@ -8,9 +8,10 @@ import { EventBatch, RawEbpfEvent } from '../../src/gen/tapio/v1/raw.js';
 import { ElavaIngestor } from '../../src/ingest/agents/elava.js';
 import { PorttiIngestor } from '../../src/ingest/agents/portti.js';
 import { TapioIngestor } from '../../src/ingest/agents/tapio.js';
-import { decodeRefusalOf } from '../../src/ingest/event-decoder.js';
+import { decodeRefusalOf, strictReader } from '../../src/ingest/event-decoder.js';
 import type { IngestResult, Ingestor } from '../../src/ingest/ingestor.js';
 import { DEFAULT_LIMITS, type IntakeLimits } from '../../src/ingest/intake-rules.js';
+import * as keys from '../../src/metadata-keys.js';
 import { ELAVA_CASES, TAPIO_CASES, elavaBatch, tapioBatch } from '../ingest/agents-cases.js';
 import { fuzzRuns } from './runs.js';
 
@@ -136,6 +137,83 @@ test('random bytes never throw and never yield an event that is not a whole reco
       const lim = { ...DEFAULT_LIMITS, ...l };
       const result = ingest(ingestor, data, lim);
       assertRecords(data, result, decode, lim);
+    }),
+    { numRuns: fuzzRuns() },
+  );
+});
+
+/**
+ * What the README's Agents table says a RawEbpfEvent becomes, from the generated decoder's tree
+ * (strict UTF-8): the reference the TAPIO decoder (its strings interned, its timestamp read in
+ * place, its event types cached) must agree with.
+ */
+function tapioReference(payload: Uint8Array, batch: { clusterId: string; nodeName: string }) {
+  const m = RawEbpfEvent.decode(strictReader(payload));
+  const kinds = ['unspecified', 'network', 'container', 'storage', 'memory', 'cpu'];
+  const kind = kinds[m.type]!;
+  const metadata: Record<string, string> = { [keys.PAYLOAD_FORMAT]: 'protobuf:tapio.v1.RawEbpfEvent' };
+  const put = (k: string, v: string) => {
+    if (v !== '') metadata[k] = v;
+  };
+  put(keys.K8S_CLUSTER_NAME, m.clusterId || batch.clusterId);
+  put(keys.K8S_NODE_NAME, m.nodeName || batch.nodeName);
+  put(keys.K8S_NAMESPACE_NAME, m.namespace);
+  put(keys.K8S_POD_NAME, m.podName);
+  const data = m.data?.$case === 'container' ? m.data.value : undefined;
+  put(keys.CONTAINER_ID, m.containerId || (data?.containerId ?? ''));
+  put(keys.K8S_CONTAINER_NAME, m.containerName || (data?.containerName ?? ''));
+  return {
+    id: m.id,
+    timestampUnixNs: m.timestamp ? m.timestamp.seconds * 1_000_000_000n + BigInt(m.timestamp.nanos) : 0n,
+    eventType: m.subtype === '' ? `tapio.${kind}` : `tapio.${kind}.${m.subtype.toLowerCase()}`,
+    metadata,
+  };
+}
+
+test('tapio: every event taken maps as the generated decoder reads its record, whatever the bytes (valid, merged, mutated)', () => {
+  const ingestor = new TapioIngestor();
+  // A few values that come again (interned strings, cached event types), and random ones.
+  const common = fc.constantFrom('default', 'bench', 'tcp_retransmit', 'TCP_Retransmit', 'node-1', '');
+  const mixed = fc.record({
+    id: text,
+    timestamp: fc.option(fc.record({ seconds: fc.bigInt({ min: 0n, max: 9_000_000_000n }), nanos: fc.nat({ max: 999_999_999 }) }), {
+      nil: undefined,
+    }),
+    type: fc.integer({ min: 1, max: 5 }),
+    subtype: fc.oneof(common, text),
+    clusterId: fc.oneof(common, text),
+    nodeName: common,
+    namespace: fc.oneof(common, text),
+    podName: text,
+    containerId: fc.oneof(common, fc.string({ minLength: 60, maxLength: 90 })),
+    containerName: common,
+    data: fc.oneof(
+      fc.constant(undefined),
+      container.map((value) => ({ $case: 'container' as const, value })),
+    ),
+  });
+  // One record: an event, or two concatenated (protobuf's merge: the generated decoder keeps the
+  // last scalar and the last timestamp), then a few bytes flipped.
+  const record = fc
+    .tuple(mixed, fc.option(mixed, { nil: undefined }), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { maxLength: 2 }))
+    .map(([a, b, flips]) => {
+      const one = (e: typeof a) => RawEbpfEvent.encode(RawEbpfEvent.fromPartial(e)).finish();
+      const bytes = Buffer.concat(b === undefined ? [one(a)] : [one(a), one(b)]);
+      for (const [at, value] of flips) if (bytes.length > 0) bytes[at % bytes.length] = value;
+      return new Uint8Array(bytes);
+    });
+  fc.assert(
+    fc.property(fc.array(record, { minLength: 1, maxLength: 6 }), fc.oneof(common, text), (records, cluster) => {
+      const batch = { clusterId: cluster, nodeName: 'node-b' };
+      const w = EventBatch.encode({ events: [], source: 'tapio', ...batch });
+      for (const r of records) w.uint32(10).bytes(r);
+      const data = w.finish();
+      const { events } = ingest(ingestor, data);
+      for (const e of events) {
+        if (decodeRefusalOf(e) !== undefined) continue;
+        const want = tapioReference(e.payload, batch);
+        assert.deepEqual({ id: e.id, timestampUnixNs: e.timestampUnixNs, eventType: e.eventType, metadata: e.metadata }, want);
+      }
     }),
     { numRuns: fuzzRuns() },
   );

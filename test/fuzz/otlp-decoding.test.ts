@@ -8,7 +8,7 @@ import { eventsOfRequest, idProblem, recordCount } from '../../src/receive/otlp/
 import { isInvalidUtf8, strictReader } from '../../src/ingest/event-decoder.js';
 import { decodeExportLogs, type DecodedLogs } from '../../src/receive/otlp/export-decoder.js';
 import { OtlpBodyError, requestOfJson } from '../../src/receive/otlp/otlp-json.js';
-import { fuzzRuns } from './runs.js';
+import { fuzzParameters } from './runs.js';
 
 const MAPPING = { eventTypeAttribute: 'event.name', idAttribute: 'log.record.uid', maxMetadataBytes: 512 };
 const LIMITS = { maxBatchEvents: 10_000, maxJsonDepth: 64 };
@@ -122,7 +122,7 @@ test('protobuf: the one-pass decoder gives exactly the reference events, or the 
         if (e.metadata['polku.payload.format'] === 'json') JSON.parse(Buffer.from(e.payload).toString('utf8'));
       }
     }),
-    { numRuns: fuzzRuns() },
+    fuzzParameters(),
   );
 });
 
@@ -144,7 +144,7 @@ test('protobuf: arbitrary and mutated bytes never throw; what the one-pass decod
       // Stricter than the generated decoder (wrong wire types, end-group tags), never looser.
       assert.deepEqual(got, reference(bytes));
     }),
-    { numRuns: fuzzRuns() },
+    fuzzParameters(),
   );
 });
 
@@ -285,6 +285,6 @@ test('OTLP/JSON: any JSON value or text either reads as a request or throws Otlp
         }
       },
     ),
-    { numRuns: fuzzRuns() },
+    fuzzParameters(),
   );
 });

@@ -7,7 +7,7 @@ import { eventsOfRequest } from '../../src/receive/otlp/log-records.js';
 import { decodeExportLogs } from '../../src/receive/otlp/export-decoder.js';
 import { fuzzRuns } from './runs.js';
 
-// The decoder finds short strings it decoded before by their bytes (export-decoder.ts, Interner).
+// The decoder finds short strings it decoded before by their bytes (wire-strings.ts, StringTable).
 // These hold it to the reference mapping when the tables are warm, full of near neighbours and
 // evicted by collisions, and show a cached string never lets invalid UTF-8 of the same length in.
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { isInvalidUtf8, strictReader } from '../../src/ingest/event-decoder.js';
-import { freshString, repeatedString } from '../../src/ingest/wire-strings.js';
+import { freshString, isAsciiRange, repeatedString, StringTable } from '../../src/ingest/wire-strings.js';
 
 /** A reader over length-prefixed strings, as a Buffer (grpc-js) or a plain Uint8Array. */
 function reader(values: Array<string | Uint8Array>, plain = false) {
@@ -51,4 +51,58 @@ test('invalid UTF-8 is still refused, and a length past the end still throws', (
   );
   const cut = strictReader(Buffer.from([5, 0x61, 0x62]));
   assert.throws(() => repeatedString(cut), /premature EOF|out of range/i);
+});
+
+test('a StringTable keeps a prefixed form per entry: the same string each time, rebuilt once its entry is replaced', () => {
+  const table = new StringTable({ slots: 2, prefix: 'otel.attr.' });
+  // Two slots: 26 keys collide, each read replacing an entry the next prefixed() may ask for.
+  const keys = Array.from({ length: 26 }, (_, i) => `key.${String.fromCharCode(97 + i)}`);
+  const r = reader([...keys, ...keys, 'http.method', 'http.method']);
+  for (const key of [...keys, ...keys]) {
+    const got = table.read(r);
+    assert.equal(got, key);
+    assert.ok(table.lastSlot >= 0 && table.lastSlot < 2);
+    assert.equal(table.prefixed(table.lastSlot, got), `otel.attr.${key}`);
+  }
+  const first = table.read(r);
+  const slot = table.lastSlot;
+  const prefixed = table.prefixed(slot, first);
+  assert.equal(table.read(r), first);
+  assert.equal(table.prefixed(table.lastSlot, first), prefixed, 'built once per entry');
+  // An entry replaced between the read and the question (a nested read) is not answered from the table.
+  const other = reader(['aa', 'zz']);
+  const aa = table.read(other);
+  const aaSlot = table.lastSlot;
+  table.read(other);
+  assert.equal(table.prefixed(aaSlot, aa), 'otel.attr.aa');
+  assert.equal(table.prefixed(-1, 'x'), 'otel.attr.x');
+});
+
+test('a StringTable reads long, empty and non-ASCII strings without interning them, strictly', () => {
+  const table = new StringTable({ slots: 16, maxBytes: 8 });
+  const values = ['123456789', '', 'värde', '12345678'];
+  const r = reader(values, true);
+  const slots: number[] = [];
+  for (const v of values) {
+    assert.equal(table.read(r), v);
+    slots.push(table.lastSlot);
+  }
+  assert.deepEqual(
+    slots.map((s) => s >= 0),
+    [false, false, false, true],
+  );
+  assert.throws(
+    () => table.read(reader([new Uint8Array([0x61, 0x62, 0xe2, 0x82])])),
+    (err) => isInvalidUtf8(err),
+  );
+  assert.throws(() => table.read(strictReader(Buffer.from([9, 0x61]))), /premature EOF|out of range/i);
+});
+
+test('isAsciiRange: true exactly when no byte of the range has its high bit set', () => {
+  const bytes = Buffer.from('abc\u00e9def', 'utf8');
+  assert.equal(isAsciiRange(bytes, 0, 3), true);
+  assert.equal(isAsciiRange(bytes, 0, bytes.length), false);
+  assert.equal(isAsciiRange(bytes, 5, bytes.length), true);
+  assert.equal(isAsciiRange(bytes, 2, 2), true);
+  assert.equal(isAsciiRange(Uint8Array.from([0x7f, 0x80]), 0, 2), false);
 });

@@ -5,6 +5,7 @@ import { isInvalidUtf8, refusedEvent, strictReader, type DecodeRefusal } from '.
 import type { IngestContext, IngestProblem, IngestResult, Ingestor } from '../ingestor.js';
 import { DEFAULT_LIMITS } from '../intake-rules.js';
 import { checkOptionKeys, optionKeys } from '../../config/option-keys.js';
+import { isAsciiRange } from '../wire-strings.js';
 
 /**
  * What the agents' batches share (TAPIO, ELAVA, PORTTI): an `EventBatch` whose field 1 is
@@ -103,7 +104,7 @@ export interface MessageCheck {
 /**
  * Checks the length-delimited message at the reader (its length prefix first) as the strict
  * generated decoder reads it, without building it: every string field valid UTF-8 (ASCII checked
- * here, anything else through the strict reader, which throws), the fields ending exactly at its
+ * here by wire-strings.ts's `isAsciiRange`, anything else through the strict reader, which throws), the fields ending exactly at its
  * length. A field of another wire type is skipped, as the generated decoder does.
  */
 export function checkMessage(reader: BinaryReader, fields: MessageCheck): void {
@@ -119,13 +120,22 @@ export function checkMessage(reader: BinaryReader, fields: MessageCheck): void {
       const n = reader.uint32();
       const from = reader.pos;
       if (from + n > end) throw new RangeError('premature EOF');
-      let i = from;
-      while (i < from + n && buf[i]! < 0x80) i++;
-      if (i < from + n) {
+      if (!isAsciiRange(buf, from, from + n)) {
         reader.pos = at;
         reader.string(); // throws on invalid UTF-8
       } else reader.pos = from + n;
       continue;
+    }
+    if (wireType === VARINT) {
+      // Most of a typed message's other fields (ports, counters): skipped here when the varint
+      // ends within the message, else by the reader (which throws its own error).
+      const from = reader.pos;
+      let i = from;
+      while (i < end && i - from < 10 && buf[i]! >= 0x80) i++;
+      if (i < end && i - from < 10) {
+        reader.pos = i + 1;
+        continue;
+      }
     }
     if (wireType === 4 || tag >>> 3 === 0) throw new Error(`unexpected tag ${tag}`);
     reader.skip(wireType, tag >>> 3);
@@ -281,12 +291,17 @@ function idOf(reader: BinaryReader, start: number, end: number): string {
 /** A Timestamp as int64 nanoseconds since the epoch, exact; absent → 0n (intake stamps receive time). */
 export function timestampNs(ts: Timestamp | undefined, id: string): bigint | DecodeRefusal {
   if (ts === undefined) return 0n;
-  if (ts.nanos < 0 || ts.nanos > 999_999_999) {
-    return { code: 'INVALID_EVENT', message: `timestamp.nanos ${ts.nanos} is outside 0..999999999`, id };
+  return timestampOf(ts.seconds, ts.nanos, id);
+}
+
+/** A Timestamp's seconds and nanos (as sent) as int64 nanoseconds since the epoch, exact, or why they are refused. */
+export function timestampOf(seconds: bigint, nanos: number, id: string): bigint | DecodeRefusal {
+  if (nanos < 0 || nanos > 999_999_999) {
+    return { code: 'INVALID_EVENT', message: `timestamp.nanos ${nanos} is outside 0..999999999`, id };
   }
-  const ns = ts.seconds * 1_000_000_000n + BigInt(ts.nanos);
+  const ns = seconds * 1_000_000_000n + BigInt(nanos);
   if (ns > INT64_MAX || ns < INT64_MIN) {
-    return { code: 'INVALID_EVENT', message: `timestamp ${ts.seconds}s is outside what int64 nanoseconds hold (1677..2262)`, id };
+    return { code: 'INVALID_EVENT', message: `timestamp ${seconds}s is outside what int64 nanoseconds hold (1677..2262)`, id };
   }
   return ns;
 }

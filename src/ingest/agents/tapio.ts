@@ -1,6 +1,5 @@
 import type { BinaryReader } from '@bufbuild/protobuf/wire';
 import type { Event } from '../../gen/polku/v1/event.js';
-import { Timestamp } from '../../gen/google/protobuf/timestamp.js';
 import { ContainerData, EbpfType, type RawEbpfEvent } from '../../gen/tapio/v1/raw.js';
 import {
   CONTAINER_ID,
@@ -12,6 +11,7 @@ import {
   PAYLOAD_FORMAT,
 } from '../../metadata-keys.js';
 import type { DecodeRefusal } from '../event-decoder.js';
+import { freshString, repeatedString } from '../wire-strings.js';
 import type { IngestContext } from '../ingestor.js';
 import {
   LEN,
@@ -20,7 +20,7 @@ import {
   type MessageCheck,
   enumSegments,
   AgentBatchIngestor,
-  timestampNs,
+  timestampOf,
   type AgentFormat,
   type AgentIngestorOptions,
 } from './agent-batch.js';
@@ -47,9 +47,16 @@ const FORMAT = PAYLOAD_FORMAT;
 
 /**
  * What the ingestor reads of a `tapio.v1.RawEbpfEvent`: its envelope (the generated type's fields
- * but `data`), and of the typed data only a container's names (metadata falls back on them).
+ * but `data`, the timestamp as its two numbers), and of the typed data only a container's names
+ * (metadata falls back on them).
  */
-type TapioEnvelope = Omit<RawEbpfEvent, 'data'> & { container: ContainerData | undefined };
+interface TapioEnvelope extends Omit<RawEbpfEvent, 'data' | 'timestamp'> {
+  /** Whether field 2 (timestamp) was sent: absent, intake stamps the receive time. */
+  hasTimestamp: boolean;
+  seconds: bigint;
+  nanos: number;
+  container: ContainerData | undefined;
+}
 
 // The typed data is checked (framing, UTF-8 of every string) but not built: it stays in the
 // payload, and building it was 40 % of this ingestor's time (11 strings, 6 bigints and an object
@@ -72,13 +79,18 @@ const CPU: MessageCheck = { 30: 'string' };
 /**
  * Decodes a RawEbpfEvent as the generated decoder does (same fields, last one wins, a field of
  * another wire type skipped, an end-group tag ends it), except that the typed data other than a
- * container's is checked rather than built.
+ * container's is checked rather than built, and the timestamp is read in place rather than as a
+ * Timestamp object. Strings through src/ingest/wire-strings.ts: the id read fresh, the fields that
+ * repeat from event to event (subtype, cluster, node, namespace, pod, container) interned, and
+ * invalid UTF-8 refused by the strict reader as before.
  */
 function decodeTapio(reader: BinaryReader, length: number): TapioEnvelope {
   const end = reader.pos + length;
   const m: TapioEnvelope = {
     id: '',
-    timestamp: undefined,
+    hasTimestamp: false,
+    seconds: 0n,
+    nanos: 0,
     type: 0,
     subtype: '',
     clusterId: '',
@@ -93,34 +105,38 @@ function decodeTapio(reader: BinaryReader, length: number): TapioEnvelope {
     const tag = reader.uint32();
     switch (tag) {
       case 10:
-        m.id = reader.string();
+        m.id = freshString(reader);
         continue;
       case 18:
-        m.timestamp = Timestamp.decode(reader, reader.uint32());
+        // A message field sent again replaces the earlier one (as the generated decoder does).
+        m.hasTimestamp = true;
+        m.seconds = 0n;
+        m.nanos = 0;
+        timestamp(reader, m);
         continue;
       case 24:
         m.type = reader.int32();
         continue;
       case 34:
-        m.subtype = reader.string();
+        m.subtype = repeatedString(reader);
         continue;
       case 42:
-        m.clusterId = reader.string();
+        m.clusterId = repeatedString(reader);
         continue;
       case 50:
-        m.nodeName = reader.string();
+        m.nodeName = repeatedString(reader);
         continue;
       case 58:
-        m.namespace = reader.string();
+        m.namespace = repeatedString(reader);
         continue;
       case 66:
-        m.podName = reader.string();
+        m.podName = repeatedString(reader);
         continue;
       case 74:
-        m.containerId = reader.string();
+        m.containerId = repeatedString(reader);
         continue;
       case 82:
-        m.containerName = reader.string();
+        m.containerName = repeatedString(reader);
         continue;
       case 162:
         m.container = undefined;
@@ -148,6 +164,46 @@ function decodeTapio(reader: BinaryReader, length: number): TapioEnvelope {
   return m;
 }
 
+/**
+ * google.protobuf.Timestamp {1 seconds, 2 nanos} at the reader (its length first) into `m`, as
+ * the generated `Timestamp.decode` reads it (a field of another wire type skipped, an end-group
+ * tag or tag 0 ends it).
+ */
+function timestamp(reader: BinaryReader, m: TapioEnvelope): void {
+  const length = reader.uint32();
+  const end = reader.pos + length;
+  while (reader.pos < end) {
+    const tag = reader.uint32();
+    if (tag === 8) m.seconds = reader.int64() as bigint;
+    else if (tag === 16) m.nanos = reader.int32();
+    else {
+      if ((tag & 7) === 4 || tag === 0) break;
+      reader.skip(tag & 7);
+    }
+  }
+}
+
+/**
+ * `tapio.<type>[.<subtype>]` per type and subtype, made once: a subtype comes again event after
+ * event (and, read through the string table, as the same string), so the lower-casing and
+ * concatenation are not paid per event. Bounded: a type's map is emptied when it reaches
+ * EVENT_TYPES_PER_KIND subtypes.
+ */
+const EVENT_TYPES_PER_KIND = 256;
+const eventTypes: Array<Map<string, string>> = KINDS.map(() => new Map<string, string>());
+
+function eventTypeOf(type: number, kind: string, subtype: string): string {
+  if (subtype === '') return `tapio.${kind}`;
+  const known = eventTypes[type]!;
+  let name = known.get(subtype);
+  if (name === undefined) {
+    name = `tapio.${kind}.${subtype.toLowerCase()}`;
+    if (known.size >= EVENT_TYPES_PER_KIND) known.clear();
+    known.set(subtype, name);
+  }
+  return name;
+}
+
 const TAPIO: AgentFormat<TapioEnvelope, TapioBatch> = {
   agent: 'tapio',
   batchType: 'tapio.v1.EventBatch',
@@ -172,7 +228,7 @@ const TAPIO: AgentFormat<TapioEnvelope, TapioBatch> = {
   batchFields: { 2: ['source', LEN], 3: ['cluster_id', LEN], 4: ['node_name', LEN] },
   newBatch: () => ({ source: '', clusterId: '', nodeName: '' }),
   readBatchField(reader: BinaryReader, fieldNo: number, batch: TapioBatch): void {
-    const value = reader.string();
+    const value = repeatedString(reader);
     if (fieldNo === 2) batch.source = value;
     else if (fieldNo === 3) batch.clusterId = value;
     else batch.nodeName = value;
@@ -181,7 +237,7 @@ const TAPIO: AgentFormat<TapioEnvelope, TapioBatch> = {
   toEvent(m: TapioEnvelope, batch: TapioBatch, ctx: IngestContext, payload: Uint8Array): Event | DecodeRefusal {
     const kind = KINDS[m.type];
     if (kind === undefined) return badEnum(EVENT_TYPE, 'type', m.type, 'tapio.v1.EbpfType', m.id);
-    const ts = timestampNs(m.timestamp, m.id);
+    const ts = m.hasTimestamp ? timestampOf(m.seconds, m.nanos, m.id) : 0n;
     if (typeof ts !== 'bigint') return ts;
     const metadata: { [key: string]: string } = { [FORMAT]: PAYLOAD };
     const cluster = m.clusterId || batch.clusterId;
@@ -200,7 +256,7 @@ const TAPIO: AgentFormat<TapioEnvelope, TapioBatch> = {
       id: m.id,
       timestampUnixNs: ts,
       source: ctx.source,
-      eventType: m.subtype === '' ? `tapio.${kind}` : `tapio.${kind}.${m.subtype.toLowerCase()}`,
+      eventType: eventTypeOf(m.type, kind, m.subtype),
       metadata,
       payload,
       routeTo: [],

@@ -4,6 +4,7 @@ import type { AckCode } from '../../errors.js';
 import type { Event } from '../../gen/polku/v1/event.js';
 import { isInvalidUtf8, strictReader } from '../../ingest/event-decoder.js';
 import type { IntakeLimits } from '../../ingest/intake-rules.js';
+import { StringTable } from '../../ingest/wire-strings.js';
 import * as keys from '../../metadata-keys.js';
 import * as framing from '../message-framing.js';
 import * as records from './log-records.js';
@@ -48,81 +49,17 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Short strings that come again record after record (attribute keys, severity texts, event
- * names, low-cardinality attribute values such as `bench.synthetic` or `GET`), decoded once and
- * then found by their bytes: no string, no intermediate array and no `otel.attr.` concatenation
- * per record, and the same string object each time, which V8 has already internalized as a
- * property key. A direct-mapped table (a slot per hash of the bytes; a collision replaces the
- * slot), so its memory is bounded whatever is sent: `slots` × `MAX_INTERNED_BYTES`. A hit
- * compares every byte; bytes that were valid UTF-8 when first decoded still are, so strictness
- * is unchanged, and a miss decodes through the strict reader as before.
+ * names, low-cardinality attribute values such as `bench.synthetic` or `GET`), read through the
+ * shared string reading of src/ingest/wire-strings.ts (ASCII checked and sliced natively, interned
+ * by their bytes in a bounded table; anything else decoded by the strict reader): no string, no
+ * intermediate array and no `otel.attr.` concatenation per record, and the same string object
+ * each time, which V8 has already internalized as a property key. Memory bounded whatever is
+ * sent: `slots` × `INTERN_MAX_BYTES` per table.
  */
-const MAX_INTERNED_BYTES = 64;
-
-class Interner {
-  private readonly bytes: Array<Uint8Array | undefined>;
-  private readonly text: string[];
-  private readonly prefixed: Array<string | undefined>;
-  private readonly mask: number;
-
-  constructor(slots: number) {
-    this.bytes = new Array<Uint8Array | undefined>(slots).fill(undefined);
-    this.text = new Array<string>(slots).fill('');
-    this.prefixed = new Array<string | undefined>(slots).fill(undefined);
-    this.mask = slots - 1;
-  }
-
-  /** Reads the string field at the reader (its length first), from the table when its bytes are there. */
-  read(r: BinaryReader, buf: Buffer): string {
-    const at = r.pos;
-    const end = fieldEnd(r);
-    const start = r.pos;
-    const len = end - start;
-    if (len > MAX_INTERNED_BYTES) {
-      r.pos = at;
-      return r.string();
-    }
-    // FNV-1a over the bytes.
-    let h = 0x811c9dc5;
-    for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-    const slot = (h ^ (h >>> 15)) & this.mask;
-    const known = this.bytes[slot];
-    if (known !== undefined && known.length === len) {
-      let i = 0;
-      while (i < len && known[i] === buf[start + i]) i++;
-      if (i === len) {
-        r.pos = end;
-        return this.text[slot]!;
-      }
-    }
-    r.pos = at;
-    const text = r.string();
-    this.bytes[slot] = Uint8Array.prototype.slice.call(buf, start, end);
-    this.text[slot] = text;
-    this.prefixed[slot] = undefined;
-    return text;
-  }
-
-  /** `prefix + text`, built once per table entry when `text` came from the table (else built now). */
-  prefixedOf(prefix: string, text: string): string {
-    const len = text.length;
-    if (len > MAX_INTERNED_BYTES) return prefix + text;
-    // The slot is found again by the text's own code units when it is ASCII (keys almost always are).
-    let h = 0x811c9dc5;
-    for (let i = 0; i < len; i++) {
-      const c = text.charCodeAt(i);
-      if (c > 0x7f) return prefix + text;
-      h = Math.imul(h ^ c, 0x01000193);
-    }
-    const slot = (h ^ (h >>> 15)) & this.mask;
-    if (this.text[slot] !== text) return prefix + text;
-    return (this.prefixed[slot] ??= prefix + text);
-  }
-}
-
-/** Attribute keys, severity texts and event names: few distinct ones in any stream. */
-const names = new Interner(512);
+/** Attribute keys, severity texts and event names: few distinct ones in any stream; `otel.attr.<key>` kept beside each key. */
+const names = new StringTable({ slots: 512, prefix: OTEL_ATTRIBUTE_PREFIX });
 /** Attribute values: a unique value per record (a request id) misses and replaces; kept apart so it never evicts a key. */
-const values = new Interner(512);
+const values = new StringTable({ slots: 512 });
 
 /** What one decoding needs; one per request. */
 interface State {
@@ -385,7 +322,7 @@ function logRecord(st: State, end: number, shared: Shared, source: string, at: s
         severity = r.int32();
         break;
       case 26:
-        severityText = names.read(r, st.buf);
+        severityText = names.read(r);
         break;
       case 42:
         anyValue(st, fieldEnd(r), 0, true);
@@ -404,7 +341,7 @@ function logRecord(st: State, end: number, shared: Shared, source: string, at: s
           if (name === st.o.eventTypeAttribute) eventType = value;
           if (name === st.o.idAttribute) id = value;
         }
-        const key = names.prefixedOf(OTEL_ATTRIBUTE_PREFIX, name);
+        const key = names.prefixed(kvKeySlot, name);
         metadata[key] = value;
         bytes += key.length + value.length;
         break;
@@ -430,7 +367,7 @@ function logRecord(st: State, end: number, shared: Shared, source: string, at: s
         break;
       }
       case 98:
-        eventName = names.read(r, st.buf);
+        eventName = names.read(r);
         break;
       default:
         otherOf(r, tag, LOG_RECORD_FIELDS);
@@ -442,13 +379,13 @@ function logRecord(st: State, end: number, shared: Shared, source: string, at: s
     if (traceAt >= 0 && traceLen !== 0 && traceLen !== 16) st.idProblem = `${where}.traceId is ${traceLen} bytes; OTLP wants 16 or none`;
     else if (spanAt >= 0 && spanLen !== 0 && spanLen !== 8) st.idProblem = `${where}.spanId is ${spanLen} bytes; OTLP wants 8 or none`;
   }
-  if (traceLen !== 0 && traceAt >= 0) metadata[TRACE_ID] = st.buf.toString('hex', traceAt, traceAt + traceLen);
-  if (spanLen !== 0 && spanAt >= 0) metadata[SPAN_ID] = st.buf.toString('hex', spanAt, spanAt + spanLen);
+  if (traceLen !== 0 && traceAt >= 0) metadata[TRACE_ID] = hex(st.buf, traceAt, traceAt + traceLen);
+  if (spanLen !== 0 && spanAt >= 0) metadata[SPAN_ID] = hex(st.buf, spanAt, spanAt + spanLen);
   if (severityText !== '') metadata[SEVERITY_TEXT] = severityText;
   let payload: Uint8Array = EMPTY;
   if (bodyKind === STRING) {
     // The string's own bytes (checked UTF-8 by anyValue), copied: the event must not hold the request.
-    payload = Buffer.from(st.buf.subarray(stringAt, stringEnd));
+    payload = bodyCopy;
     metadata[PAYLOAD_FORMAT] = PAYLOAD_FORMAT_TEXT;
   } else if (bodyKind !== NONE) {
     payload = Buffer.from(bodyKind === BYTES ? JSON.stringify(bodyText) : bodyText, 'utf8');
@@ -467,6 +404,15 @@ function logRecord(st: State, end: number, shared: Shared, source: string, at: s
   };
 }
 
+/**
+ * Bytes as hex through Buffer's native hex slice, without `toString`'s argument handling (trace
+ * and span ids: two per record); the same text as `buf.toString('hex', start, end)`.
+ */
+const nativeHex = (Buffer.prototype as unknown as { hexSlice?: (this: Buffer, start: number, end: number) => string }).hexSlice;
+function hex(buf: Buffer, start: number, end: number): string {
+  return nativeHex !== undefined ? nativeHex.call(buf, start, end) : buf.toString('hex', start, end);
+}
+
 function big(v: bigint | string): bigint {
   return typeof v === 'bigint' ? v : BigInt(v);
 }
@@ -479,8 +425,9 @@ const BYTES = 2;
 const OTHER = 3;
 let kvKind = NONE;
 let kvText = '';
-let stringAt = 0;
-let stringEnd = 0;
+/** The names table's slot of the last KeyValue's key (for its prefixed metadata key), -1 when not interned. */
+let kvKeySlot = -1;
+let bodyCopy: Uint8Array = EMPTY;
 
 /**
  * KeyValue {1 key, 2 value}: returns the key, leaves the value's kind and attribute text in
@@ -492,12 +439,15 @@ function keyValue(st: State, end: number, depth: number): string {
   const outer = bound.len;
   bound.len = end;
   let key = '';
+  let keySlot = -1;
   let kind = NONE;
   let text = '';
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === 10) key = names.read(r, st.buf);
-    else if (tag === 18) {
+    if (tag === 10) {
+      key = names.read(r);
+      keySlot = names.lastSlot;
+    } else if (tag === 18) {
       anyValue(st, fieldEnd(r), depth, false);
       kind = kvKind;
       text = kvText;
@@ -507,6 +457,7 @@ function keyValue(st: State, end: number, depth: number): string {
   bound.len = outer;
   kvKind = kind;
   kvText = text;
+  kvKeySlot = keySlot;
   return key;
 }
 
@@ -528,13 +479,16 @@ function anyValue(st: State, end: number, depth: number, body: boolean): void {
       case 10:
         kind = STRING;
         if (body) {
+          // The string's own bytes, copied (the event must not hold the request) and checked as
+          // UTF-8 on the copy: no view of the request made for the check.
           const sEnd = fieldEnd(r);
-          if (!isUtf8(st.buf.subarray(r.pos, sEnd))) throw new Refusal('INVALID_BATCH', INVALID_UTF8);
-          stringAt = r.pos;
-          stringEnd = sEnd;
+          const copy = Buffer.allocUnsafe(sEnd - r.pos);
+          st.buf.copy(copy, 0, r.pos, sEnd);
+          if (!isUtf8(copy)) throw new Refusal('INVALID_BATCH', INVALID_UTF8);
+          bodyCopy = copy;
           r.pos = sEnd;
           text = '';
-        } else text = values.read(r, st.buf);
+        } else text = values.read(r);
         break;
       case 16:
         kind = OTHER;

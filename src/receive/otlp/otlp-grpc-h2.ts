@@ -210,6 +210,18 @@ function answerExport(call: UnaryCall, answer: ExportAnswer): void {
   }
 }
 
+// The answer of an Export that took every record (most of them), made once: node:http2 copies
+// header objects before using them, and never writes into a buffer it sends.
+const OK_HEADERS: OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': ACCEPT_ENCODING };
+const OK_TRAILERS: OutgoingHttpHeaders = { 'grpc-status': '0' };
+const RESPOND_OPTIONS = { waitForTrailers: true };
+/** An empty response message (ExportLogsServiceResponse without partial_success), framed. */
+const EMPTY_MESSAGE = Buffer.from([0, 0, 0, 0, 0]);
+
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
+
 /** What a unary request's body turned out to be. */
 type ReadMessage =
   | { readonly kind: 'message'; readonly bytes: Uint8Array }
@@ -353,15 +365,15 @@ class UnaryCall {
   succeed(response: Uint8Array): void {
     if (!this.begin()) return;
     const stream = this.stream;
-    const framed = Buffer.allocUnsafe(PREFIX_BYTES + response.length);
-    framed[0] = 0;
-    framed.writeUInt32BE(response.length, 1);
-    framed.set(response, PREFIX_BYTES);
-    stream.respond(
-      { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': ACCEPT_ENCODING },
-      { waitForTrailers: true },
-    );
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    let framed = EMPTY_MESSAGE;
+    if (response.length !== 0) {
+      framed = Buffer.allocUnsafe(PREFIX_BYTES + response.length);
+      framed[0] = 0;
+      framed.writeUInt32BE(response.length, 1);
+      framed.set(response, PREFIX_BYTES);
+    }
+    stream.respond(OK_HEADERS, RESPOND_OPTIONS);
+    stream.once('wantTrailers', sendOkTrailers);
     stream.end(framed);
   }
 

@@ -26,6 +26,7 @@ type Result = 'accepted' | 'partial' | 'refused' | 'invalid' | 'not_found';
 export class OtlpIntake {
   readonly log: Logger;
   private readonly requests: Counter<'transport' | 'result'>;
+  private mappingWithBound: LogMapping | undefined;
 
   constructor(
     private readonly ctx: ReceiverContext,
@@ -44,9 +45,11 @@ export class OtlpIntake {
     return this.ctx.hub.limits.maxMessageBytes;
   }
 
-  /** How records become events, with the hub's metadata bound. */
+  /** How records become events, with the hub's metadata bound (made again only when the bound changes: read per request). */
   get logMapping(): LogMapping {
-    return { ...this.mapping, maxMetadataBytes: this.ctx.hub.limits.maxMetadataBytes };
+    const maxMetadataBytes = this.ctx.hub.limits.maxMetadataBytes;
+    if (this.mappingWithBound?.maxMetadataBytes !== maxMetadataBytes) this.mappingWithBound = { ...this.mapping, maxMetadataBytes };
+    return this.mappingWithBound;
   }
 
   get limits(): ExportLimits {
