@@ -46,6 +46,18 @@ export interface DurableOptions {
   cursorPersistMs?: number;
   /** fdatasync before acknowledging. Only tests turn it off. Default true. */
   fsync?: boolean;
+  /**
+   * Batches one stream (StreamEvents, StreamK8sEvents) may have waiting for their commit at once:
+   * the gateway reads a stream's next batches while earlier ones wait, so they share the next
+   * group commit instead of the stream idling for each write. Acks still go out in order.
+   * Default 4.
+   */
+  streamWindowBatches?: number;
+  /**
+   * Bytes (as received) of one stream's batches waiting for their commit, at most: reading stops at
+   * this, whatever `streamWindowBatches` says (one batch always fits). Default 4 MiB.
+   */
+  streamWindowBytes?: number;
 }
 
 export const DURABLE_DEFAULTS = {
@@ -57,6 +69,8 @@ export const DURABLE_DEFAULTS = {
   maxRetryAgeMs: 3600_000,
   cacheEvents: 4_096,
   cursorPersistMs: DEFAULT_CURSOR_PERSIST_MS,
+  streamWindowBatches: 4,
+  streamWindowBytes: 4 * 1024 * 1024,
 } as const;
 
 /** One event as delivery reads it back. */
@@ -258,7 +272,7 @@ export class DurableStore {
       }
     }
     this.committedNext = Math.max(this.committedNext, first + entries.length);
-    this.trimCache();
+    this.trimCache(first);
   }
 
   /** Up to `limit` events from `fromSeq` on, from memory when recent, else from disk. */
@@ -404,11 +418,16 @@ export class DurableStore {
     return seq;
   }
 
-  private trimCache(): void {
+  /** `keepFrom`: the first seq of the commit just made, which no reader can have read yet. */
+  private trimCache(keepFrom: number): void {
     // Released entries (every reader past them) and those beyond cacheEvents go, in steps of a
     // quarter of the cache, not at every commit: each splice moves every entry left, and commits
-    // come hundreds of times a second.
-    const excess = Math.min(this.cache.length, Math.max(this.cache.length - this.o.cacheEvents, this.releasedBelow - this.cacheFirst));
+    // come hundreds of times a second. The commit just made stays whole however large it is (with
+    // several batches per stream waiting, one group can hold more than cacheEvents): its events
+    // were in memory anyway until now, and trimming them would send every emitter to the disk for
+    // events it was about to read.
+    const unreleased = Math.min(this.cache.length - this.o.cacheEvents, keepFrom - this.cacheFirst);
+    const excess = Math.min(this.cache.length, Math.max(unreleased, this.releasedBelow - this.cacheFirst));
     if (excess > 0 && excess >= this.o.cacheEvents / 4) {
       this.cache.splice(0, excess);
       this.cacheKeys.splice(0, excess);
