@@ -82,6 +82,7 @@ export class DurableBackend implements DeliveryBackend {
   /** Opens the log (recovering from a crash); each emitter resumes from its persisted cursor. */
   async start(): Promise<void> {
     const store = await DurableStore.open(this.o.durable, this.o.clock, this.o.logger);
+    store.log.onCommit = this.metrics.commit;
     this.setQueues(this.o.emitters.map(({ emitter, isDefault }) => this.queueFor(store, emitter, isDefault)));
     // A new emitter's starting cursor must be on disk before any event is acknowledged, or a
     // crash before the first timed flush would restart it at the end of the log, past them.

@@ -89,6 +89,11 @@ describe('durable mode reads a stream on while its batches wait for their commit
       );
       const commits = store.log.flushCount - commitsBefore;
       assert.ok(commits < batches, `one stream's ${batches} batches took ${commits} group commits: several went into one`);
+      // The commit histograms count every group and every event in them.
+      const text = await scrape(gw.metricsPort);
+      assert.equal(sample(text, 'polku_log_commit_records_count'), store.log.flushCount);
+      assert.equal(sample(text, 'polku_log_commit_records_sum'), batches * EVENTS_PER_BATCH);
+      assert.equal(sample(text, 'polku_log_commit_write_seconds_count'), store.log.flushCount);
       await memory.waitForCount(batches * EVENTS_PER_BATCH);
       assert.equal(memory.events.length, batches * EVENTS_PER_BATCH);
     } finally {
