@@ -223,15 +223,21 @@ export class DurableStore {
    * acknowledge rather than store: NOT_SEEN, SEEN, or (when only the disk can tell) the seq of the
    * record to check with `storedKeyIs`. The window holds key hashes; a match is confirmed against
    * the key stored with the event, from memory when the event is recent. Keys here and in
-   * commit() come clipped to 255 UTF-8 bytes (clipUtf8), as stored.
+   * commit() come clipped to 255 UTF-8 bytes (clipUtf8), as stored. `hash`: the key's
+   * {@link keyHash}, when the caller already made it.
    */
-  lookup(key: string): number {
+  lookup(key: string, hash?: number): number {
     if (key === '') return NOT_SEEN;
-    const seq = this.keys.candidate(key, this.clock.nowMs());
+    const seq = this.keys.candidateOf(hash ?? this.keys.hash(key), this.clock.nowMs());
     if (seq < 0) return NOT_SEEN;
     const at = seq - this.cacheFirst;
     if (at >= 0 && this.cache[at] !== undefined) return this.cacheKeys[at] === key ? SEEN : NOT_SEEN;
     return seq;
+  }
+
+  /** The idempotency window's hash of `key`: pass it to lookup() and as the entry's `keyHash` to commit(). */
+  keyHash(key: string): number {
+    return this.keys.hash(key);
   }
 
   /**
@@ -264,7 +270,7 @@ export class DurableStore {
     const now = this.clock.nowMs();
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (e.key !== '') this.keys.add(e.key, first + i, now);
+      if (e.key !== '') this.keys.addHash(e.keyHash ?? this.keys.hash(e.key), first + i, now);
       const at = first + i - this.cacheFirst;
       if (at >= 0) {
         this.cache[at] = { seq: first + i, appendedAtMs: now, targets: e.targets, event: e.event };
