@@ -34,7 +34,8 @@ import {
 } from './lib/children.js';
 import type { LoadgenMessage, LoadResult } from './lib/load-result.js';
 import { readCpuSeconds, RssSampler } from './lib/procfs.js';
-import { type CounterSum, fetchCounter } from './lib/prom.js';
+import { commitFigures, fmtCommits, fmtLoop, type CommitFigures } from './lib/commit-figures.js';
+import { type CounterSum, sumCounter } from './lib/prom.js';
 
 const GATEWAY_ENTRY = 'src/cli/main.ts';
 const DEFAULT_GATEWAY_CONFIG = 'bench/bench.config.ts';
@@ -242,6 +243,8 @@ interface Sample {
   at: number;
   cpuS: number | undefined;
   forwarded: CounterSum | undefined;
+  /** The whole /metrics text, for the durable commit histograms. */
+  exposition: string | undefined;
 }
 
 interface ServerFigures {
@@ -249,9 +252,17 @@ interface ServerFigures {
   cpuCores: number | null;
   /** From the forwarded counter; null when there is no metrics endpoint or the counter never appeared. */
   emittedPerSec: number | null;
+  /** Durable mode's group commits in the window; null in memory mode or without a metrics endpoint. */
+  commits: CommitFigures | null;
 }
 
 /** Samples a server's CPU time (and forwarded counter) when the window starts and ends. */
+async function fetchExposition(metricsUrl: string): Promise<string> {
+  const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) });
+  if (!res.ok) throw new Error(`GET ${metricsUrl} answered ${res.status}`);
+  return res.text();
+}
+
 class ServerWindow {
   private start: Sample | undefined;
   private end: Sample | undefined;
@@ -270,19 +281,21 @@ class ServerWindow {
 
   figures(): ServerFigures {
     const { start, end } = this;
-    if (!start || !end) return { cpuCores: null, emittedPerSec: null };
+    if (!start || !end) return { cpuCores: null, emittedPerSec: null, commits: null };
     const seconds = (end.at - start.at) / 1000;
     const cpuCores = start.cpuS !== undefined && end.cpuS !== undefined ? (end.cpuS - start.cpuS) / seconds : null;
     const emittedPerSec =
       start.forwarded && end.forwarded && end.forwarded.series > 0 ? (end.forwarded.value - start.forwarded.value) / seconds : null;
-    return { cpuCores, emittedPerSec };
+    const commits = start.exposition && end.exposition ? commitFigures(start.exposition, end.exposition, seconds) : null;
+    return { cpuCores, emittedPerSec, commits };
   }
 
   private async sample(): Promise<Sample> {
     const at = performance.now();
     const cpuS = readCpuSeconds(this.pid);
-    const forwarded = this.metricsUrl ? await fetchCounter(this.metricsUrl, FORWARDED_COUNTER) : undefined;
-    return { at, cpuS, forwarded };
+    const exposition = this.metricsUrl ? await fetchExposition(this.metricsUrl) : undefined;
+    const forwarded = exposition === undefined ? undefined : sumCounter(exposition, FORWARDED_COUNTER);
+    return { at, cpuS, forwarded, exposition };
   }
 }
 
@@ -398,6 +411,9 @@ interface GatewayFigures extends BareFigures {
   emittedPerSec: number | null;
   /** The fixed-rate run (--latency-rate). */
   atRate: LoadResult;
+  /** Durable mode's group commits at full speed and in the fixed-rate run (null in memory mode). */
+  commits: CommitFigures | null;
+  atRateCommits: CommitFigures | null;
   /** Full speed with TAPIO's batches (loadgen --tapio); undefined when skipped. */
   tapio?: LoadResult | undefined;
   /** Cores the gateway used during the tapio window. */
@@ -466,11 +482,13 @@ async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
     log(`gateway: ${describeLoad(opts, 0)}`);
     const window = new ServerWindow(gw.child.pid, gw.metricsUrl);
     const fullSpeed = await runLoad(gw.grpcAddr, opts, 0, window.hooks());
-    const { cpuCores, emittedPerSec } = window.figures();
+    const { cpuCores, emittedPerSec, commits } = window.figures();
     if (emittedPerSec === null) log(`warning: the gateway exports no ${FORWARDED_COUNTER}; emitted events/s unknown`);
 
     log(`gateway: ${describeLoad(opts, opts.latencyRate)}`);
-    const atRate = await runLoad(gw.grpcAddr, opts, opts.latencyRate);
+    const rateWindow = new ServerWindow(gw.child.pid, gw.metricsUrl);
+    const atRate = await runLoad(gw.grpcAddr, opts, opts.latencyRate, rateWindow.hooks());
+    const atRateCommits = rateWindow.figures().commits;
 
     let tapio: LoadResult | undefined;
     let tapioCpuCores: number | null = null;
@@ -498,6 +516,8 @@ async function benchGateway(opts: RunOptions): Promise<GatewayFigures> {
       otlp,
       otlpCpuCores,
       emittedPerSec,
+      commits,
+      atRateCommits,
       serverCpuCores: cpuCores,
       peakRssMb: rss.peakMb(),
     };
@@ -746,6 +766,11 @@ function report(opts: RunOptions, gw?: GatewayFigures, bare?: BareFigures, memor
   const fullSpeedUs = (g: GatewayFigures | undefined) => (g ? usPer(g.fullSpeed.acceptedPerSec, g.serverCpuCores) : null);
   const gwUs = fullSpeedUs(gw);
   rows.push(['gateway CPU µs per accepted event (full speed)', gwUs === null ? na : gwUs.toFixed(2)]);
+  if (opts.durable) {
+    rows.push(['durable: per group commit, full speed', gw ? fmtCommits(gw.commits) : na]);
+    rows.push([`durable: per group commit, at ${fmtInt(opts.latencyRate)}/s`, gw ? fmtCommits(gw.atRateCommits) : na]);
+    rows.push([`durable: event loop and GC, at ${fmtInt(opts.latencyRate)}/s`, gw ? fmtLoop(gw.atRateCommits) : na]);
+  }
   if (opts.memoryBaseline) {
     const memUs = fullSpeedUs(memory);
     rows.push(['memory mode, same load: accepted events/s (full speed)', memory ? fmtInt(memory.fullSpeed.acceptedPerSec) : na]);

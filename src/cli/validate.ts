@@ -36,6 +36,8 @@ const OVERRIDDEN: Readonly<Record<string, { readonly name: string }>> = {
   'durable.dir': ENV_TABLE.dataDir,
   'durable.maxBytes': ENV_TABLE.durableMaxBytes,
   'durable.idempotencyMaxKeys': ENV_TABLE.idempotencyMaxKeys,
+  'durable.streamWindowBatches': ENV_TABLE.durableStreamWindowBatches,
+  'durable.streamWindowBytes': ENV_TABLE.durableStreamWindowBytes,
 };
 
 /**

@@ -328,6 +328,18 @@ export const ENV_TABLE = {
     wholeNumber(1),
     'durable mode: idempotency keys remembered (~90 B each, outside the JS heap); resends of older ones are stored again',
   ),
+  durableStreamWindowBatches: variable(
+    'POLKU_DURABLE_STREAM_WINDOW_BATCHES',
+    DURABLE_DEFAULTS.streamWindowBatches,
+    wholeNumber(1),
+    "durable mode: a stream's batches waiting for their commit at once (read ahead into the next group commit; Acks stay in order)",
+  ),
+  durableStreamWindowBytes: variable(
+    'POLKU_DURABLE_STREAM_WINDOW_BYTES',
+    DURABLE_DEFAULTS.streamWindowBytes,
+    wholeNumber(1),
+    "durable mode: bytes of a stream's batches waiting for their commit, at most (one batch always fits)",
+  ),
   // Tenants (README, "Tenants"): API keys, quotas, buffer shares.
   tenantsFile: variable(
     'POLKU_TENANTS_FILE',

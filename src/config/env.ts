@@ -40,7 +40,15 @@ export interface GatewaySettings {
   /** POLKU_TENANTS_FILE: the tenant table's file, read at start and again when it changes. */
   tenantsFile: string | undefined;
   /** Durable mode's settings when POLKU_DURABLE=true. */
-  durable: { dir: string; maxBytes: number; idempotencyMaxKeys: number } | undefined;
+  durable:
+    | {
+        dir: string;
+        maxBytes: number;
+        idempotencyMaxKeys: number;
+        streamWindowBatches: number;
+        streamWindowBytes: number;
+      }
+    | undefined;
   /** The live plugin table and its PluginRegistry service (POLKU_REGISTRY_*). */
   registry: RegistrySettings;
   /** Kubernetes Service discovery when POLKU_DISCOVERY=kubernetes. */
@@ -170,7 +178,13 @@ export function settingsFromEnv(env: Env = process.env): GatewaySettings {
     adminToken: get('adminToken'),
     tenantsFile: get('tenantsFile'),
     durable: get('durable')
-      ? { dir: get('dataDir'), maxBytes: get('durableMaxBytes'), idempotencyMaxKeys: get('idempotencyMaxKeys') }
+      ? {
+          dir: get('dataDir'),
+          maxBytes: get('durableMaxBytes'),
+          idempotencyMaxKeys: get('idempotencyMaxKeys'),
+          streamWindowBatches: get('durableStreamWindowBatches'),
+          streamWindowBytes: get('durableStreamWindowBytes'),
+        }
       : undefined,
     registry: {
       ...registryExposure(get('registry'), get('registryToken'), identities, get('registryAllowOpen'), get('grpcAddr')),

@@ -6,6 +6,7 @@ import type { DeliveryOptions } from './emitter-queue.js';
 import type { Emitter } from '../emit/emitter.js';
 import type { Event } from '../gen/polku/v1/event.js';
 import type { BatchOutcome } from '../hub/batch-outcome.js';
+import type { StreamWindow } from '../hub/intake-request.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { TenantShare } from '../tenants/tenant.js';
 import type { DurableAdmin } from './durable-admin.js';
@@ -122,6 +123,11 @@ export interface DeliveryBackend {
   readonly storesWireBytes: boolean;
   /** Seconds since each tenant's oldest undelivered event was accepted (memory mode; durable has none). */
   readonly tenantLag?: (nowMs: number) => ReadonlyMap<string, number>;
+  /**
+   * How many of one stream's batches may wait for their admission at once (durable: their group
+   * commit), so a stream's next batches can join the next commit. Undefined: one at a time.
+   */
+  readonly streamWindow?: StreamWindow | undefined;
   /**
    * Routes each event and accepts or refuses it in `admission.outcome`, then starts delivery.
    * Synchronous in memory unless the `block` policy must wait for room; a promise in durable mode

@@ -1,6 +1,7 @@
 import { registerBufferMetrics } from '../buffer/buffer-metrics.js';
 import { DurableMetrics } from './durable-metrics.js';
-import { DurableStore, type DurableOptions } from '../buffer/durable/durable-store.js';
+import { DURABLE_DEFAULTS, DurableStore, type DurableOptions } from '../buffer/durable/durable-store.js';
+import type { StreamWindow } from '../hub/intake-request.js';
 import { EventBuffer } from '../buffer/event-buffer.js';
 import { batchSizeOf, type Emitter } from '../emit/emitter.js';
 import { polkuError } from '../errors.js';
@@ -42,6 +43,8 @@ export interface DurableBackendOptions extends BackendOptions {
  */
 export class DurableBackend implements DeliveryBackend {
   readonly storesWireBytes = true;
+  /** A stream's batches waiting for their group commit at once (the Acks still go out in order). */
+  readonly streamWindow: StreamWindow;
   private readonly o: DurableBackendOptions;
   private readonly log: Logger;
   private readonly idleBuffer: EventBuffer;
@@ -58,6 +61,10 @@ export class DurableBackend implements DeliveryBackend {
     this.o = options;
     // The hub's own lines (drain), as they were before delivery moved out of it.
     this.log = options.logger.child({ component: 'hub' });
+    this.streamWindow = {
+      batches: options.durable.streamWindowBatches ?? DURABLE_DEFAULTS.streamWindowBatches,
+      bytes: options.durable.streamWindowBytes ?? DURABLE_DEFAULTS.streamWindowBytes,
+    };
     this.idleBuffer = new EventBuffer(options.buffer);
     registerBufferMetrics(options.registry, this.idleBuffer);
     this.queueMetrics = new EmitterQueueMetrics(options.registry, () => this.queues);
@@ -75,6 +82,7 @@ export class DurableBackend implements DeliveryBackend {
   /** Opens the log (recovering from a crash); each emitter resumes from its persisted cursor. */
   async start(): Promise<void> {
     const store = await DurableStore.open(this.o.durable, this.o.clock, this.o.logger);
+    store.log.onCommit = this.metrics.commit;
     this.setQueues(this.o.emitters.map(({ emitter, isDefault }) => this.queueFor(store, emitter, isDefault)));
     // A new emitter's starting cursor must be on disk before any event is acknowledged, or a
     // crash before the first timed flush would restart it at the end of the log, past them.

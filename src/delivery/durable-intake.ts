@@ -7,6 +7,7 @@ import { hasClientId } from '../ingest/assigned-ids.js';
 import type { WireEvents } from '../ingest/wire-events.js';
 import type { Logger } from '../observability/logger.js';
 import type { BatchOutcome } from '../hub/batch-outcome.js';
+import { DurableBatchKeys } from './durable-batch-keys.js';
 // An event's idempotency key is this metadata value when present, else its client id.
 import { IDEMPOTENCY_KEY } from '../metadata-keys.js';
 
@@ -41,6 +42,8 @@ interface Repeat {
 export class DurableIntake {
   private lastTargets: ReadonlyArray<{ readonly name: string }> | null = null;
   private lastNames: readonly string[] = [];
+  /** Key → the entry that carries it in the batch being admitted, or null once acknowledged as a resend. */
+  private readonly batchKeys = new DurableBatchKeys();
 
   constructor(
     private readonly store: DurableStore,
@@ -53,8 +56,8 @@ export class DurableIntake {
     const out = b.out;
     const store = this.store;
     const entries: EventRecordInput[] = [];
-    // Key → the entry that carries it in this batch, or null once it was acknowledged as a resend.
-    const batchKeys = new Map<string, EventRecordInput | null>();
+    const batchKeys = this.batchKeys;
+    batchKeys.start(b.events.length);
     // Later events of this batch repeating an entry's key: they share that entry's fate.
     let repeats: Repeat[] | undefined;
     // Keys the window matched that only the record at `seq` can confirm.
@@ -69,15 +72,18 @@ export class DurableIntake {
       // Clipped here, once: the window compares and the log stores keys clipped.
       const key = clipUtf8(event.metadata[IDEMPOTENCY_KEY] ?? (hasClientId(event) ? event.id : ''));
       let known = NOT_SEEN;
+      // The window's hash of the key: made once, for the batch, the window lookup and the commit.
+      let keyHash = 0;
       if (key !== '') {
-        const first = batchKeys.get(key);
+        keyHash = store.keyHash(key);
+        const first = batchKeys.get(key, keyHash);
         if (first) {
           (repeats ??= []).push({ event, first });
           continue;
         }
-        known = first === null ? SEEN : store.lookup(key);
+        known = first === null ? SEEN : store.lookup(key, keyHash);
         if (known === SEEN) {
-          batchKeys.set(key, null);
+          batchKeys.set(key, keyHash, null);
           this.acceptResend(out, event);
           continue;
         }
@@ -87,8 +93,8 @@ export class DurableIntake {
         b.refusedLater(event);
         continue;
       }
-      const entry: EventRecordInput = { event, targets: this.namesOf(targets), key, wireAt: b.wireAt ? b.wireAt[i]! : -1 };
-      if (key !== '') batchKeys.set(key, entry);
+      const entry: EventRecordInput = { event, targets: this.namesOf(targets), key, keyHash, wireAt: b.wireAt ? b.wireAt[i]! : -1 };
+      if (key !== '') batchKeys.set(key, keyHash, entry);
       if (known !== NOT_SEEN) (unconfirmed ??= []).push({ entry, seq: known });
       entries.push(entry);
     }

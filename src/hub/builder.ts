@@ -42,6 +42,8 @@ const DURABLE_OPTION_KEYS = Object.keys({
   cursorPersistMs: true,
   segmentBytes: true,
   fsync: true,
+  streamWindowBatches: true,
+  streamWindowBytes: true,
 } satisfies Record<keyof DurableOptions, true>);
 const EMITTER_REGISTRATION_KEYS = optionKeys<EmitterRegistration>({ default: true });
 

@@ -38,7 +38,7 @@ import { HubMetrics } from './hub-metrics.js';
 import { MiddlewareChain, type ChainBatch } from './middleware-chain.js';
 import { SeenSources } from './seen-sources.js';
 import { Taps } from './taps.js';
-import type { IntakeRequest } from './intake-request.js';
+import type { IntakeRequest, StreamWindow } from './intake-request.js';
 import { intakeOfBatch } from './polku-messages.js';
 
 export type { ComponentStatus, DrainReport } from '../delivery/delivery-backend.js';
@@ -367,6 +367,11 @@ export class Hub {
 
   get limits(): IntakeLimits {
     return this.o.limits;
+  }
+
+  /** Durable mode lets a stream's next batches in while earlier ones wait for their commit. */
+  get streamWindow(): StreamWindow | undefined {
+    return this.delivery.streamWindow;
   }
 
   /**

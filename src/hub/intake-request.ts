@@ -41,3 +41,12 @@ export type IntakePayload =
   | { readonly kind: 'raw'; readonly data: Uint8Array; readonly format: string }
   /** A message the receiver could not decode or size-check: counted and refused as one. */
   | { readonly kind: 'unreadable'; readonly code: AckCode; readonly message: string };
+
+/**
+ * The bound on one stream's messages waiting for their answers: reading stops once `batches` wait,
+ * or once those waiting hold `bytes` or more (at least one message always fits).
+ */
+export interface StreamWindow {
+  readonly batches: number;
+  readonly bytes: number;
+}

@@ -3,9 +3,11 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { Ack } from '../gen/polku/v1/gateway.js';
 import type { HubHealth } from '../hub/hub.js';
-import type { IntakeRequest } from '../hub/intake-request.js';
+import type { IntakeRequest, StreamWindow } from '../hub/intake-request.js';
 import type { IntakeLimits } from '../ingest/intake-rules.js';
 import type { Logger } from '../observability/logger.js';
+
+export type { StreamWindow } from '../hub/intake-request.js';
 
 /**
  * One way into the gateway (the OpenTelemetry Collector's word). A receiver owns a protocol: its
@@ -81,6 +83,12 @@ export interface IntakePort {
   readonly limits: IntakeLimits;
   /** True once shutdown has begun: new streams should be ended at once. */
   readonly isClosing: boolean;
+  /**
+   * How many of one stream's messages may wait for their answers at once, when the pipeline lets a
+   * later message in before an earlier one is answered (durable mode: each waits for its group
+   * commit). Read when a stream opens. Undefined: one at a time, the stream not read meanwhile.
+   */
+  readonly streamWindow?: StreamWindow | undefined;
   /** The pipeline's health, for protocols that have a health call of their own. */
   health(): Promise<HubHealth>;
 }

@@ -4,7 +4,7 @@ import type { Ack } from '../gen/polku/v1/gateway.js';
 import type { IntakeRequest } from '../hub/intake-request.js';
 import type { Logger } from '../observability/logger.js';
 import { apiKeyOfMetadata, withApiKey } from './api-key.js';
-import type { IntakePort } from './receiver.js';
+import type { IntakePort, StreamWindow } from './receiver.js';
 
 /**
  * Decoded messages the call may hold beyond the one in hand. grpc-js's call is an object-mode
@@ -42,25 +42,57 @@ export interface StreamProtocol<In, Out> {
   intake(message: In, receivedAtNs: bigint): IntakeRequest;
   /** The answer to `ack`, written in order; a {@link StreamEnd} ends the call with its status instead. */
   answer(ack: Ack): Out | StreamEnd;
+  /**
+   * The bytes a message holds while it waits for its answer (its encoded size, about), counted
+   * against the window's `bytes`. Left out: messages count as none and only `batches` bounds it.
+   */
+  sizeOf?(message: In): number;
 }
 
 /** What a session reports about itself (a gauge of the paused ones). */
 export interface StreamSessionMetrics {
   /** Moves by one when a session stops reading for backpressure, and back when it resumes. */
   paused(delta: 1 | -1): void;
+  /**
+   * Batches handed to the hub whose answer could not be written: the stream ended (cancelled, reset,
+   * failed) while they waited in its window. Their events may be stored; none of them was acknowledged.
+   */
+  unanswered?(batches: number): void;
 }
+
+/** One message handed to the hub, waiting for its answer to be written in its turn. */
+interface InFlight {
+  /** Set once the hub answered; written when every earlier one was. */
+  ack: Ack | null;
+  readonly bytes: number;
+}
+
+/** One batch at a time: the window of a hub that does not say otherwise (memory mode). */
+const ONE_AT_A_TIME: StreamWindow = { batches: 1, bytes: Number.POSITIVE_INFINITY };
 
 /**
  * One agent's streaming call (StreamEvents, StreamK8sEvents): one answer per message, in order.
  *
- * Batches are handled one at a time. When a batch cannot finish synchronously (an async
- * ingestor or middleware, or `block` waiting for room) or the agent stops reading its Acks, the
- * session stops reading the stream; grpc-js then stops reading the socket and HTTP/2 flow
- * control pushes back on the agent. Nothing is dropped to keep up.
+ * A batch the hub answers at once is answered at once. One the hub answers later (an async
+ * ingestor or middleware, `block` waiting for room, durable mode's commit) occupies the stream's
+ * window ({@link IntakePort.streamWindow}): one batch in memory mode, so the session stops reading
+ * until it is answered; several in durable mode, so a stream's next batches go into the log's next
+ * group commit while earlier ones wait for theirs, instead of the stream idling for every disk
+ * write. Answers are written in the order the messages came, whatever order the hub settles them
+ * in: an answer that is ready waits behind earlier ones still waiting.
+ *
+ * When the window is full (in batches or bytes) or the agent stops reading its Acks, the session
+ * stops reading the stream; grpc-js then stops reading the socket and HTTP/2 flow control pushes
+ * back on the agent. Nothing is dropped to keep up.
  */
 export class StreamSession<In, Out> {
   private readonly backlog: In[] = [];
-  private busy = false;
+  /** Messages handed to the hub and not yet answered, oldest first. */
+  private readonly inFlight: InFlight[] = [];
+  private inFlightBytes = 0;
+  /** The session holds (has paused the call) because its window is full. */
+  private windowHeld = false;
+  private readonly window: StreamWindow;
   private holds = 0;
   private inputEnded = false;
   private closed = false;
@@ -82,6 +114,7 @@ export class StreamSession<In, Out> {
     private readonly timers: Timers = systemTimers,
   ) {
     limitReadAhead(call as unknown as ServerDuplexStream<unknown, unknown>);
+    this.window = hub.streamWindow ?? ONE_AT_A_TIME;
     this.apiKey = apiKeyOfMetadata(call.metadata);
     call.on('data', (message: In) => this.onMessage(message));
     call.on('end', () => {
@@ -97,7 +130,7 @@ export class StreamSession<In, Out> {
   }
 
   /**
-   * Ends the call with `code` once the batch in hand is answered (shutdown). Batches that arrive
+   * Ends the call with `code` once the batches in hand are answered (shutdown). Batches that arrive
    * meanwhile are still answered (the hub refuses them with SHUTTING_DOWN).
    */
   close(code: GrpcStatus, details: string): void {
@@ -110,11 +143,17 @@ export class StreamSession<In, Out> {
   private onMessage(message: In): void {
     // A call ended by an answer's status takes nothing more: nothing could answer it.
     if (this.closed) return;
-    if (this.busy || this.backlog.length > 0) {
+    if (this.windowFull() || this.backlog.length > 0) {
       this.backlog.push(message);
       return;
     }
     this.handle(message);
+  }
+
+  /** No room for another message in the window: it waits in the backlog (reading has stopped). */
+  private windowFull(): boolean {
+    const n = this.inFlight.length;
+    return n > 0 && (n >= this.window.batches || this.inFlightBytes >= this.window.bytes);
   }
 
   private handle(message: In): void {
@@ -129,17 +168,23 @@ export class StreamSession<In, Out> {
       return;
     }
     if (!(ack instanceof Promise)) {
-      this.reply(ack);
+      // Answered at once, the common case in memory mode: no bookkeeping unless earlier answers
+      // are still awaited, which it must then wait behind.
+      if (this.inFlight.length === 0) this.reply(ack);
+      else {
+        this.inFlight.push({ ack, bytes: 0 });
+        this.holdIfFull();
+      }
       return;
     }
-    this.busy = true;
-    this.hold();
+    const slot: InFlight = { ack: null, bytes: this.protocol.sizeOf?.(message) ?? 0 };
+    this.inFlight.push(slot);
+    this.inFlightBytes += slot.bytes;
+    this.holdIfFull();
     ack.then(
       (a) => {
-        this.busy = false;
-        this.reply(a);
-        this.release();
-        this.drainBacklog();
+        slot.ack = a;
+        this.answerReady();
       },
       (err: unknown) => {
         this.log.error({ err }, 'batch processing failed');
@@ -148,8 +193,30 @@ export class StreamSession<In, Out> {
     );
   }
 
+  /** Writes the answers that are ready and have no earlier one still awaited, then reads on. */
+  private answerReady(): void {
+    const inFlight = this.inFlight;
+    while (inFlight.length > 0 && inFlight[0]!.ack !== null) {
+      const slot = inFlight.shift()!;
+      this.inFlightBytes -= slot.bytes;
+      this.reply(slot.ack!);
+    }
+    if (this.windowHeld && !this.windowFull()) {
+      this.windowHeld = false;
+      this.release();
+    }
+    this.drainBacklog();
+  }
+
+  private holdIfFull(): void {
+    if (!this.windowHeld && this.windowFull()) {
+      this.windowHeld = true;
+      this.hold();
+    }
+  }
+
   private drainBacklog(): void {
-    while (!this.busy && this.backlog.length > 0 && !this.closed) this.handle(this.backlog.shift()!);
+    while (!this.windowFull() && this.backlog.length > 0 && !this.closed) this.handle(this.backlog.shift()!);
     this.maybeFinish();
   }
 
@@ -193,7 +260,7 @@ export class StreamSession<In, Out> {
   }
 
   private maybeFinish(): void {
-    if (this.closed || this.busy || this.backlog.length > 0 || !this.inputEnded) return;
+    if (this.closed || this.inFlight.length > 0 || this.backlog.length > 0 || !this.inputEnded) return;
     if (this.closeStatus) this.fail(this.closeStatus.code, this.closeStatus.details);
     else {
       this.call.end();
@@ -218,6 +285,9 @@ export class StreamSession<In, Out> {
       this.holds = 0;
       this.metrics?.paused(-1);
     }
+    this.windowHeld = false;
+    // Answers the stream can no longer take: the agent resends those batches (at least once).
+    if (this.inFlight.length > 0) this.metrics?.unanswered?.(this.inFlight.length);
     this.onDone(this);
   }
 }

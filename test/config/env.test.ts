@@ -111,6 +111,8 @@ test('every variable is parsed into its setting', () => {
     POLKU_DATA_DIR: '/data/polku',
     POLKU_DURABLE_MAX_BYTES: String(2 * 1024 * 1024),
     POLKU_IDEMPOTENCY_MAX_KEYS: '5000',
+    POLKU_DURABLE_STREAM_WINDOW_BATCHES: '8',
+    POLKU_DURABLE_STREAM_WINDOW_BYTES: '1048576',
     POLKU_REGISTRY: 'off',
     POLKU_REGISTRY_TOKEN: ' s3cret ',
     POLKU_REGISTRY_HEARTBEAT_MS: '1000',
@@ -167,7 +169,13 @@ test('every variable is parsed into its setting', () => {
     configPath: './polku.config.ts',
     adminToken: 'admin-secret',
     tenantsFile: '/etc/polku/tenants.json',
-    durable: { dir: '/data/polku', maxBytes: 2 * 1024 * 1024, idempotencyMaxKeys: 5000 },
+    durable: {
+      dir: '/data/polku',
+      maxBytes: 2 * 1024 * 1024,
+      idempotencyMaxKeys: 5000,
+      streamWindowBatches: 8,
+      streamWindowBytes: 1024 * 1024,
+    },
     registry: {
       serve: false,
       decision: 'off (POLKU_REGISTRY=off)',

@@ -65,4 +65,29 @@ describe('DurableStore: decoded events in memory', () => {
     );
     await store.close();
   });
+
+  test('one commit larger than cacheEvents stays in memory whole until the reader passes it', async () => {
+    // Several batches per stream waiting for one group commit make groups of thousands of events;
+    // trimming the commit just made would send every emitter to the disk for all but its tail.
+    const store = await DurableStore.open({ dir: dirs.make(), fsync: false, cacheEvents: 8 }, new FakeClock(), quiet);
+    const first = store.nextSeq;
+    store.openReader('a', first);
+    await store.commit(entries(0, 30));
+    assert.equal(store.cachedEvents, 30, 'the whole group, though over cacheEvents');
+    const once = await store.read(first, 100);
+    const again = await store.read(first, 100);
+    assert.deepEqual(
+      once.map((s) => s.event.id),
+      Array.from({ length: 30 }, (_, i) => `e${i}`),
+    );
+    // From memory, a read hands out the cached objects themselves; from the log, fresh decodes.
+    assert.ok(
+      once.every((s, i) => s === again[i]),
+      'every event came from memory',
+    );
+    // The next commit bounds the one before by cacheEvents again.
+    await store.commit(entries(30, 2));
+    assert.ok(store.cachedEvents <= 8 + 2, `${store.cachedEvents} events in memory after the next commit`);
+    await store.close();
+  });
 });

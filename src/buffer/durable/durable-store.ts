@@ -46,6 +46,18 @@ export interface DurableOptions {
   cursorPersistMs?: number;
   /** fdatasync before acknowledging. Only tests turn it off. Default true. */
   fsync?: boolean;
+  /**
+   * Batches one stream (StreamEvents, StreamK8sEvents) may have waiting for their commit at once:
+   * the gateway reads a stream's next batches while earlier ones wait, so they share the next
+   * group commit instead of the stream idling for each write. Acks still go out in order.
+   * Default 4.
+   */
+  streamWindowBatches?: number;
+  /**
+   * Bytes (as received) of one stream's batches waiting for their commit, at most: reading stops at
+   * this, whatever `streamWindowBatches` says (one batch always fits). Default 4 MiB.
+   */
+  streamWindowBytes?: number;
 }
 
 export const DURABLE_DEFAULTS = {
@@ -57,6 +69,8 @@ export const DURABLE_DEFAULTS = {
   maxRetryAgeMs: 3600_000,
   cacheEvents: 4_096,
   cursorPersistMs: DEFAULT_CURSOR_PERSIST_MS,
+  streamWindowBatches: 4,
+  streamWindowBytes: 4 * 1024 * 1024,
 } as const;
 
 /** One event as delivery reads it back. */
@@ -209,15 +223,21 @@ export class DurableStore {
    * acknowledge rather than store: NOT_SEEN, SEEN, or (when only the disk can tell) the seq of the
    * record to check with `storedKeyIs`. The window holds key hashes; a match is confirmed against
    * the key stored with the event, from memory when the event is recent. Keys here and in
-   * commit() come clipped to 255 UTF-8 bytes (clipUtf8), as stored.
+   * commit() come clipped to 255 UTF-8 bytes (clipUtf8), as stored. `hash`: the key's
+   * {@link keyHash}, when the caller already made it.
    */
-  lookup(key: string): number {
+  lookup(key: string, hash?: number): number {
     if (key === '') return NOT_SEEN;
-    const seq = this.keys.candidate(key, this.clock.nowMs());
+    const seq = this.keys.candidateOf(hash ?? this.keys.hash(key), this.clock.nowMs());
     if (seq < 0) return NOT_SEEN;
     const at = seq - this.cacheFirst;
     if (at >= 0 && this.cache[at] !== undefined) return this.cacheKeys[at] === key ? SEEN : NOT_SEEN;
     return seq;
+  }
+
+  /** The idempotency window's hash of `key`: pass it to lookup() and as the entry's `keyHash` to commit(). */
+  keyHash(key: string): number {
+    return this.keys.hash(key);
   }
 
   /**
@@ -250,7 +270,7 @@ export class DurableStore {
     const now = this.clock.nowMs();
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (e.key !== '') this.keys.add(e.key, first + i, now);
+      if (e.key !== '') this.keys.addHash(e.keyHash ?? this.keys.hash(e.key), first + i, now);
       const at = first + i - this.cacheFirst;
       if (at >= 0) {
         this.cache[at] = { seq: first + i, appendedAtMs: now, targets: e.targets, event: e.event };
@@ -258,7 +278,7 @@ export class DurableStore {
       }
     }
     this.committedNext = Math.max(this.committedNext, first + entries.length);
-    this.trimCache();
+    this.trimCache(first);
   }
 
   /** Up to `limit` events from `fromSeq` on, from memory when recent, else from disk. */
@@ -404,11 +424,16 @@ export class DurableStore {
     return seq;
   }
 
-  private trimCache(): void {
+  /** `keepFrom`: the first seq of the commit just made, which no reader can have read yet. */
+  private trimCache(keepFrom: number): void {
     // Released entries (every reader past them) and those beyond cacheEvents go, in steps of a
     // quarter of the cache, not at every commit: each splice moves every entry left, and commits
-    // come hundreds of times a second.
-    const excess = Math.min(this.cache.length, Math.max(this.cache.length - this.o.cacheEvents, this.releasedBelow - this.cacheFirst));
+    // come hundreds of times a second. The commit just made stays whole however large it is (with
+    // several batches per stream waiting, one group can hold more than cacheEvents): its events
+    // were in memory anyway until now, and trimming them would send every emitter to the disk for
+    // events it was about to read.
+    const unreleased = Math.min(this.cache.length - this.o.cacheEvents, keepFrom - this.cacheFirst);
+    const excess = Math.min(this.cache.length, Math.max(unreleased, this.releasedBelow - this.cacheFirst));
     if (excess > 0 && excess >= this.o.cacheEvents / 4) {
       this.cache.splice(0, excess);
       this.cacheKeys.splice(0, excess);

@@ -31,6 +31,8 @@ export interface EventRecordInput {
   readonly event: Event;
   readonly targets: readonly string[];
   readonly key: string;
+  /** `key`'s hash in the store's idempotency window (DurableStore.keyHash), when the caller made it. */
+  readonly keyHash?: number;
   /**
    * The event's position in the batch whose WireEvents are passed with it, when its wire bytes
    * may stand for it (nothing but intake's fill-ins changed it); absent or -1 otherwise.

@@ -30,9 +30,6 @@ export class IdempotencyWindow {
   private live = 0;
   private readonly seedHi: number;
   private readonly seedLo: number;
-  // hashOf's result: the key's home slot hash and its 52-bit hash, as fields rather than a pair.
-  private h1 = 0;
-  private h52 = 0;
 
   constructor(
     private readonly windowMs: number,
@@ -59,24 +56,39 @@ export class IdempotencyWindow {
    * the window before `nowMs`; else -1. The caller checks that event's key really is `key`.
    */
   candidate(key: string, nowMs: number): number {
-    this.hashOf(key);
-    const slot = this.find(this.h1, this.h52);
+    return this.candidateOf(this.hash(key), nowMs);
+  }
+
+  /** {@link candidate} for a key whose {@link hash} the caller already has. */
+  candidateOf(h: number, nowMs: number): number {
+    const slot = this.find(homeOf(h), h);
     if (slot < 0 || nowMs - this.table[slot + TIME]! >= this.windowMs) return -1;
     return this.table[slot + SEQ]!;
   }
 
+  /**
+   * The key's 52-bit hash (exact in a double), as the table keeps it. An event's key is looked up
+   * when it arrives and added once it is committed: hashed once, for both.
+   */
+  hash(key: string): number {
+    return this.hashOf(key);
+  }
+
   /** Remembers `key` as carried by the event at `seq`, accepted at `nowMs`. */
   add(key: string, seq: number, nowMs: number): void {
+    this.addHash(this.hash(key), seq, nowMs);
+  }
+
+  /** {@link add} for a key whose {@link hash} the caller already has. */
+  addHash(h: number, seq: number, nowMs: number): void {
     if (this.ringCount === this.ringSize) {
       if (this.ringCount < this.maxKeys) this.growRing();
       else this.dropOldest();
     }
     if ((this.live + 1) * 2 * SLOT > this.table.length) this.growTable();
-    this.hashOf(key);
-    const h = this.h52;
     const t = this.table;
     const mask = this.mask;
-    let i = this.h1 & mask;
+    let i = homeOf(h) & mask;
     while (t[i * SLOT + SEQ] !== 0 && t[i * SLOT] !== h) i = (i + 1) & mask;
     const at = i * SLOT;
     if (t[at + SEQ] === 0) {
@@ -167,9 +179,9 @@ export class IdempotencyWindow {
 
   /**
    * Two 32-bit murmur3-style hashes of the key's UTF-16 units, two units per round, with
-   * different seeds. Sets h1 (the home slot's) and h52 (what the table keeps).
+   * different seeds: the home slot's (h1) in the high 32 bits of the 52-bit hash the table keeps.
    */
-  private hashOf(key: string): void {
+  private hashOf(key: string): number {
     let a = this.seedHi;
     let b = this.seedLo;
     const n = key.length;
@@ -188,10 +200,9 @@ export class IdempotencyWindow {
     }
     const h1 = fmix(a ^ n);
     const h2 = fmix(b ^ Math.imul(n, 0x9e3779b1));
-    this.h1 = h1;
     // 32 bits of one and 20 of the other: what a double holds exactly. A match is confirmed
     // against the stored key anyway (see the class comment), so 52 bits only make that rare.
-    this.h52 = (h1 >>> 0) * HIGH + (h2 >>> 12);
+    return (h1 >>> 0) * HIGH + (h2 >>> 12);
   }
 }
 

@@ -52,8 +52,20 @@ export interface SegmentLogOptions {
   damagedMaxBytes?: number;
 }
 
+/** What one group commit took: told to {@link SegmentLog.onCommit} after each successful one. */
+export interface GroupCommit {
+  /** Records written. */
+  readonly records: number;
+  /** From the oldest append of the group to its write starting (queued behind the previous group). */
+  readonly waitMs: number;
+  /** The durable write itself (write, and fdatasync where the file is not O_DSYNC). */
+  readonly writeMs: number;
+}
+
 interface PendingAppend {
   readonly records: readonly Uint8Array[] | RecordSource;
+  /** When append() was called (clock.monotonicMs()). */
+  readonly at: number;
   /** How many records. */
   readonly count: number;
   readonly bytes: number;
@@ -77,6 +89,8 @@ const MAX_IDLE_READERS = 4;
  * segment is in its file name, so they survive deletion of old segments and restarts.
  */
 export class SegmentLog {
+  /** Told of every successful group commit (metrics); must not throw. */
+  onCommit: ((commit: GroupCommit) => void) | undefined;
   private flushes = 0;
   private corruptRead = 0;
   private corruptReadBytes = 0;
@@ -194,7 +208,7 @@ export class SegmentLog {
     if (largest > MAX_PAYLOAD_BYTES)
       return Promise.reject(new RangeError(`a record payload is limited to ${MAX_PAYLOAD_BYTES} bytes, got ${largest}`));
     return new Promise<number>((resolve, reject) => {
-      this.queue.push({ records, count, bytes, resolve, reject });
+      this.queue.push({ records, at: this.clock.monotonicMs(), count, bytes, resolve, reject });
       if (!this.flushing && !this.kickScheduled) {
         this.kickScheduled = true;
         setImmediate(this.kick);
@@ -323,6 +337,7 @@ export class SegmentLog {
       }
       // A source that wrote other than it sized is a bug; nothing of it may reach the disk.
       if (at !== bytes) throw new Error(`a group of ${records} records encoded to ${at} bytes, sized as ${bytes}`);
+      const writeStart = this.clock.monotonicMs();
       try {
         for (let done = 0; done < bytes;) {
           const { bytesWritten } = await seg.file!.write(buf, done, bytes - done, start + done);
@@ -336,6 +351,10 @@ export class SegmentLog {
         throw err;
       }
       this.flushes++;
+      if (this.onCommit !== undefined) {
+        const done = this.clock.monotonicMs();
+        this.onCommit({ records, waitMs: writeStart - group[0]!.at, writeMs: done - writeStart });
+      }
       for (const at of starts) seg.push(start + at);
       seg.fileBytes = seg.end = start + bytes;
       seg.newestMs = now;

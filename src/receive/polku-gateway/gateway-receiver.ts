@@ -76,6 +76,7 @@ export class PolkuGatewayReceiver implements Receiver {
   private streamEvents(ctx: Bound, call: ServerDuplexStream<ReceivedBatch | UnreadableMessage, Ack>): void {
     ctx.metrics.activeStreams.inc();
     const paused = ctx.metrics.pausedStreams;
+    const unanswered = ctx.metrics.unansweredBatches;
     const session = new StreamSession(
       call,
       ctx.hub,
@@ -84,7 +85,7 @@ export class PolkuGatewayReceiver implements Receiver {
       (s) => {
         if (this.sessions.delete(s)) ctx.metrics.activeStreams.dec();
       },
-      { paused: (delta) => paused.inc(delta) },
+      { paused: (delta) => paused.inc(delta), unanswered: (batches) => unanswered.inc(batches) },
     );
     this.sessions.add(session);
     if (ctx.hub.isClosing) session.close(GrpcStatus.UNAVAILABLE, 'gateway is shutting down');

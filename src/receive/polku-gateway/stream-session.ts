@@ -18,7 +18,15 @@ const streamEvents: StreamProtocol<Incoming, Ack> = {
       ? intakeOfUnreadable(message, { unary: false, receivedAtNs })
       : intakeOfBatch(message.batch, receivedAtNs, message.wire),
   answer: (ack) => ack,
+  // The bytes the batch arrived in: its events' payloads point into them until it is answered.
+  sizeOf: (message) => (message instanceof UnreadableMessage ? 0 : sizeOfBatch(message)),
 };
+
+function sizeOfBatch(message: ReceivedBatch): number {
+  if (message.wire !== undefined) return message.wire.bytes.byteLength;
+  const p = message.batch.payload;
+  return p?.$case === 'raw' ? p.value.data.byteLength : 0;
+}
 
 /**
  * One agent's StreamEvents call: the shared session (src/receive/stream-session.ts) with the

@@ -61,6 +61,8 @@ export class PorttiReceiver implements Receiver {
         if (refusal) return new StreamEnd(GrpcStatus[refusal.grpc], ackErrorText(ack));
         return porttiAck(ack);
       },
+      // Durable mode's per-stream window counts the bytes each batch arrived in.
+      sizeOf: (message) => (message instanceof UnreadableMessage ? 0 : message.data.byteLength),
     };
     const definition = {
       streamK8SEvents: {

@@ -1,0 +1,104 @@
+import { sumCounter } from './prom.js';
+
+/**
+ * Durable mode's group commits over a measured window, from the gateway's own histograms
+ * (polku_log_commit_records, polku_log_commit_wait_seconds, polku_log_commit_write_seconds)
+ * scraped at the window's start and end: how many events a commit carried, how long groups
+ * waited behind the one being written, and how long the durable write took.
+ */
+export interface CommitFigures {
+  commits: number;
+  meanRecords: number;
+  meanWaitMs: number;
+  /** Upper bound of the bucket holding the 99th percentile (the histogram's resolution). */
+  p99WaitMs: number;
+  meanWriteMs: number;
+  p99WriteMs: number;
+  /** The gateway's event-loop delay p99 over the window (prom-client resets it at each scrape). */
+  loopDelayP99Ms: number | null;
+  /** Garbage collection in the window: pauses per second and milliseconds per second. */
+  gcPerSec: number | null;
+  gcMsPerSec: number | null;
+}
+
+interface Histogram {
+  sum: number;
+  count: number;
+  /** Cumulative counts by upper bound, ascending. */
+  buckets: Array<[number, number]>;
+}
+
+function histogram(exposition: string, name: string): Histogram | null {
+  let sum: number | null = null;
+  let count: number | null = null;
+  const buckets: Array<[number, number]> = [];
+  for (const line of exposition.split('\n')) {
+    if (line.startsWith(`${name}_sum `)) sum = Number(line.slice(name.length + 5));
+    else if (line.startsWith(`${name}_count `)) count = Number(line.slice(name.length + 7));
+    else if (line.startsWith(`${name}_bucket{le="`)) {
+      const le = line.slice(name.length + 12, line.indexOf('"', name.length + 12));
+      buckets.push([le === '+Inf' ? Infinity : Number(le), Number(line.slice(line.lastIndexOf('}') + 1).trim())]);
+    }
+  }
+  return sum === null || count === null ? null : { sum, count, buckets };
+}
+
+function delta(start: string, end: string, name: string): Histogram | null {
+  const a = histogram(start, name);
+  const b = histogram(end, name);
+  if (!a || !b) return null;
+  return {
+    sum: b.sum - a.sum,
+    count: b.count - a.count,
+    buckets: b.buckets.map(([le, n], i) => [le, n - (a.buckets[i]?.[1] ?? 0)]),
+  };
+}
+
+function quantile(h: Histogram, q: number): number {
+  const rank = q * h.count;
+  for (const [le, n] of h.buckets) if (n >= rank) return le;
+  return Infinity;
+}
+
+/** The window's commits, or null when the gateway exports no commit histograms (memory mode). */
+export function commitFigures(start: string, end: string, seconds: number): CommitFigures | null {
+  const records = delta(start, end, 'polku_log_commit_records');
+  const wait = delta(start, end, 'polku_log_commit_wait_seconds');
+  const write = delta(start, end, 'polku_log_commit_write_seconds');
+  if (!records || !wait || !write || records.count === 0) return null;
+  return {
+    commits: records.count,
+    meanRecords: records.sum / records.count,
+    meanWaitMs: (wait.sum / wait.count) * 1000,
+    p99WaitMs: quantile(wait, 0.99) * 1000,
+    meanWriteMs: (write.sum / write.count) * 1000,
+    p99WriteMs: quantile(write, 0.99) * 1000,
+    loopDelayP99Ms: gaugeOf(end, 'nodejs_eventloop_lag_p99_seconds', 1000),
+    gcPerSec: perSecond(start, end, 'nodejs_gc_duration_seconds_count', seconds, 1),
+    gcMsPerSec: perSecond(start, end, 'nodejs_gc_duration_seconds_sum', seconds, 1000),
+  };
+}
+
+function gaugeOf(exposition: string, name: string, scale: number): number | null {
+  const s = sumCounter(exposition, name);
+  return s.series === 0 ? null : s.value * scale;
+}
+
+function perSecond(start: string, end: string, name: string, seconds: number, scale: number): number | null {
+  const a = sumCounter(start, name);
+  const b = sumCounter(end, name);
+  return a.series === 0 || b.series === 0 ? null : ((b.value - a.value) * scale) / seconds;
+}
+
+export function fmtCommits(c: CommitFigures | null | undefined): string {
+  if (!c) return 'n/a';
+  const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '>100');
+  return `${c.meanRecords.toFixed(0)} events (${c.commits} commits); wait ${ms(c.meanWaitMs)} / p99 ≤${ms(c.p99WaitMs)} ms; write ${ms(c.meanWriteMs)} / p99 ≤${ms(c.p99WriteMs)} ms`;
+}
+
+/** Event-loop delay and GC over the window: what stretches every Ack waiting meanwhile. */
+export function fmtLoop(c: CommitFigures | null | undefined): string {
+  if (!c) return 'n/a';
+  const f = (v: number | null, digits: number) => (v === null ? '?' : v.toFixed(digits));
+  return `event-loop delay p99 ${f(c.loopDelayP99Ms, 1)} ms; GC ${f(c.gcPerSec, 1)} pauses/s, ${f(c.gcMsPerSec, 1)} ms/s`;
+}
