@@ -7,7 +7,15 @@ import { Gateway, PluginRegistry, createLogger, createRegistry, settingsFromEnv 
 import { InMemoryEmitter } from '../../src/testing/index.js';
 
 test('a program embeds the gateway with polku and polku/server alone', async () => {
-  const settings = settingsFromEnv({ POLKU_GRPC_ADDR: '127.0.0.1:0', POLKU_METRICS_ADDR: '127.0.0.1:0', POLKU_LOG_LEVEL: 'silent' });
+  // Every port on a free one: the defaults (4317, 4318, 8080) may be taken on a developer's machine.
+  const settings = settingsFromEnv({
+    POLKU_GRPC_ADDR: '127.0.0.1:0',
+    POLKU_METRICS_ADDR: '127.0.0.1:0',
+    POLKU_OTLP_GRPC_ADDR: '127.0.0.1:0',
+    POLKU_OTLP_HTTP_ADDR: '127.0.0.1:0',
+    POLKU_HTTP_ADDR: '127.0.0.1:0',
+    POLKU_LOG_LEVEL: 'silent',
+  });
   const logger = createLogger(settings.logLevel);
   const registry = createRegistry();
   const memory = new InMemoryEmitter();
