@@ -4,7 +4,8 @@
  * same route work (EventsIntake: parse with the JSON ingestor, submit to a hub running
  * bench/bench.config.ts's pipeline, the Ack as JSON); only what reads the request and writes the
  * answer differs:
- *   --framework fastify  the gateway's own HttpReceiver (fastify on POLKU's listener)
+ *   --framework gateway  the gateway's own HttpReceiver (routing, refusals, metrics; fastify until
+ *                        2026-12-03 night, node:http since)
  *   --framework node     a bare node:http handler: read the bounded body, the same work, the answer
  * Prints `READY <port>` once listening; exits on SIGTERM.
  */
@@ -29,7 +30,7 @@ const ctx = { hub, logger, clock: systemClock, registry };
 
 let port: number;
 let stop: () => Promise<void>;
-if (values.framework === 'fastify') {
+if (values.framework === 'gateway') {
   const receiver = new HttpReceiver({ addr: { host: '127.0.0.1', port: 0 } });
   await receiver.start(ctx);
   port = receiver.port;
@@ -70,7 +71,7 @@ if (values.framework === 'fastify') {
   port = (server.address() as { port: number }).port;
   stop = () => new Promise((resolve) => server.close(() => resolve()));
 } else {
-  throw new Error(`--framework must be node or fastify, got ${values.framework}`);
+  throw new Error(`--framework must be node or gateway, got ${values.framework}`);
 }
 process.stdout.write(`READY ${port}\n`);
 process.once('SIGTERM', () => {

@@ -21,7 +21,7 @@ export function builtInReceivers(o: BuiltInReceiverOptions = {}): Receiver[] {
     // OpenTelemetry logs in, on ports of its own. Loaded only when on: its codecs and second gRPC
     // server are memory an agent-only gateway never uses.
     ...(o.otlp && (o.otlp.grpcAddr || o.otlp.httpAddr) ? [otlpReceiver(o.otlp)] : []),
-    // The HTTP front door (POST /v1/events), on a port of its own; fastify is loaded only when on.
+    // The HTTP front door (POST /v1/events), on a port of its own; loaded only when on.
     ...(o.http?.addr ? [httpReceiver({ ...o.http, addr: o.http.addr })] : []),
   ];
 }

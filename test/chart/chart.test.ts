@@ -346,9 +346,9 @@ describe('chart: workload and Service', () => {
     assert.ok(gateway(scenario('default')).ports.some((p) => p.name === 'metrics' && p.containerPort === 9090));
   });
 
-  test('resources default to requests 100m/128Mi (idle with discovery, 85 MB) and limits 1 CPU/320Mi (full-speed peak at 45 %)', () => {
+  test('resources default to requests 100m/96Mi (idle with discovery, 63-72 MB) and limits 1 CPU/320Mi (full-speed peak at 51 %)', () => {
     assert.deepEqual(gateway(scenario('default')).resources, {
-      requests: { cpu: '100m', memory: '128Mi' },
+      requests: { cpu: '100m', memory: '96Mi' },
       limits: { cpu: '1', memory: '320Mi' },
     });
   });

@@ -1,8 +1,8 @@
-// What `polku serve` loads is what it uses: the HTTP front door (fastify), the OTLP receiver and
+// What `polku serve` loads is what it uses: the HTTP front door, the OTLP receiver and
 // its codecs, the sinks' client libraries and the Kubernetes client are imported only when
 // their setting turns them on (docs/benchmarks.md, "Footprint", has what each costs), and
 // grpc-health-check (with the protobufjs codecs it builds at import) not at all: the gateway
-// serves grpc.health.v1 itself. The process runs with a preload that records every module it
+// serves grpc.health.v1 itself, and fastify never (the front door is a node:http handler). The process runs with a preload that records every module it
 // resolves (test/helpers/import-recorder.mjs); the same recorder sees the optional parts when
 // they are on, so an empty list is not a blind recorder.
 import assert from 'node:assert/strict';
@@ -21,6 +21,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** What each optional part is recognised by among the resolved URLs. */
 const PARTS = {
+  // No longer a dependency of the gateway: the front door is served by node:http alone.
   fastify: '/node_modules/fastify/',
   'HTTP receiver': '/receive/http/http-receiver.',
   'OTLP receiver': '/receive/otlp/otlp-receiver.',
@@ -70,16 +71,16 @@ describe('polku serve loads only what its settings use', () => {
     assert.deepEqual([...loaded], []);
   });
 
-  test('HTTP and OTLP on: fastify and the OTLP receiver are loaded (the recorder sees lazy imports)', async () => {
+  test('HTTP and OTLP on: the HTTP and OTLP receivers are loaded (the recorder sees lazy imports), fastify is not', async () => {
     const { loaded } = await loadedParts({
       POLKU_HTTP_ADDR: '127.0.0.1:0',
       POLKU_OTLP_GRPC_ADDR: '127.0.0.1:0',
       POLKU_OTLP_HTTP_ADDR: '127.0.0.1:0',
     });
-    assert.deepEqual([...loaded].sort(), ['HTTP receiver', 'OTLP logs codec', 'OTLP receiver', 'fastify']);
+    assert.deepEqual([...loaded].sort(), ['HTTP receiver', 'OTLP logs codec', 'OTLP receiver']);
   });
 
-  test('only the OTLP/HTTP port on: the OTLP receiver without fastify', async () => {
+  test('only the OTLP/HTTP port on: the OTLP receiver without the HTTP front door', async () => {
     const { loaded } = await loadedParts({ POLKU_OTLP_HTTP_ADDR: '127.0.0.1:0' });
     assert.deepEqual([...loaded].sort(), ['OTLP logs codec', 'OTLP receiver']);
   });

@@ -1,5 +1,4 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type HTTPMethods } from 'fastify';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { formatAddress, type ListenAddress } from '../../config/env-parsers.js';
 import { errorInfo, fillTemplate, type ErrorCode } from '../../errors.js';
@@ -7,10 +6,10 @@ import type { Logger } from '../../observability/logger.js';
 import type { ListenerTls } from '../../security/tls.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../server/connection-guard.js';
 import { apiKeyOfHeaders } from '../api-key.js';
-import { mediaType } from '../http-body.js';
-import { bindHttp, createHttpListener, type HttpListener, type HttpListenerOptions } from '../http-listener.js';
+import { mediaType, readBody } from '../http-body.js';
+import { listenHttp } from '../http-listener.js';
 import type { IntakePort, Receiver, ReceiverContext } from '../receiver.js';
-import { bodyFormatOf, EVENT_MEDIA_TYPES, EventsIntake, type BodyFormat, type HttpAnswer } from './events-intake.js';
+import { bodyFormatOf, EventsIntake, type HttpAnswer } from './events-intake.js';
 import { HttpReceiverMetrics, type HttpRoute } from './http-metrics.js';
 import {
   DEFAULT_HTTP_MAX_BODY_BYTES,
@@ -41,9 +40,10 @@ export interface HttpReceiverOptions extends HttpSettings {
  * for any service that speaks HTTP and JSON. A body is one event object, an array of them, or
  * NDJSON (Content-Type decides), optionally gzip; the events are POLKU's JSON event format, read
  * by the JSON ingestor. The answer is the hub's Ack as JSON, its status from the error catalogue's
- * table (src/receive/http/events-intake.ts). Served by fastify (routing, 404/405/415, body limit,
- * hooks): node:http alone measured no clearly faster for this route (docs/benchmarks.md, "HTTP
- * ingest"), so the well-kept framework wins.
+ * table (src/receive/http/events-intake.ts). A plain node:http handler (two paths, 404/405/415,
+ * the bounded body of http-body.ts, as the OTLP/HTTP port has): fastify served it before and
+ * measured no faster for this route, while its module graph cost ~8 MB of every idle gateway with
+ * the front door on (docs/benchmarks.md, "Footprint").
  *
  * While the gateway drains, the listener stays open and every request is answered 503 with
  * `Retry-After` and `Connection: close`, so callers move to another replica instead of meeting a
@@ -52,7 +52,6 @@ export interface HttpReceiverOptions extends HttpSettings {
 export class HttpReceiver implements Receiver {
   readonly name = 'http';
   private server: Server | HttpsServer | null = null;
-  private app: FastifyInstance | null = null;
   private stopWatching: (() => void) | undefined;
   private bound = 0;
   private draining = false;
@@ -69,33 +68,17 @@ export class HttpReceiver implements Receiver {
     const metrics = new HttpReceiverMetrics(ctx.registry);
     const maxBodyBytes = this.o.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES;
     const intake = new EventsIntake(ctx.hub, metrics, maxBodyBytes);
-    const options: HttpListenerOptions = {
+    const deps: RouteDeps = { hub: ctx.hub, intake, metrics, log, maxBodyBytes, draining: () => this.draining };
+    const listener = await listenHttp({
       addr: this.o.addr,
-      handler: () => undefined,
+      handler: (req, res) => route(deps, req, res),
       tls: this.o.tls,
       maxConnections: (this.o.connections ?? DEFAULT_CONNECTION_LIMITS).maxConnections,
       requestTimeoutMs: this.o.requestTimeoutMs ?? DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: HTTP_KEEP_ALIVE_TIMEOUT_MS,
       addrVariable: 'POLKU_HTTP_ADDR',
       what: 'HTTP server',
-    };
-    let made: Omit<HttpListener, 'port'> | undefined;
-    const app = Fastify({
-      // The server is ours, made as every POLKU listener is (TLS, timeouts, connection bound).
-      serverFactory: (handler) => {
-        made = createHttpListener({ ...options, handler });
-        return made.server as Server;
-      },
-      bodyLimit: maxBodyBytes,
-      exposeHeadRoutes: false,
-      logger: false,
-      // Answers while draining are the route's (503 from the hub), not fastify's.
-      return503OnClosing: false,
     });
-    registerRoutes(app, { hub: ctx.hub, intake, metrics, log, maxBodyBytes, draining: () => this.draining });
-    await app.ready();
-    this.app = app;
-    const listener = await bindHttp(made!, options);
     this.server = listener.server;
     this.stopWatching = listener.stopWatching;
     this.bound = listener.port;
@@ -115,18 +98,11 @@ export class HttpReceiver implements Receiver {
     this.stopWatching = undefined;
     const server = this.server;
     this.server = null;
-    const app = this.app;
-    this.app = null;
-    // The server was bound by bindHttp, not by app.listen, so fastify's close does not close it:
-    // both are closed here (an embedding program would otherwise keep running on the port).
-    await Promise.all([
-      app?.close(),
-      server &&
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    ]);
+    if (server)
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
   }
 }
 
@@ -139,121 +115,98 @@ interface RouteDeps {
   draining: () => boolean;
 }
 
-/** Every method but the route's own: answered 405 with `Allow`. */
-const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
-/** Started-at of each request, for the latency histogram (a symbol: no property clash with fastify's). */
-const STARTED = Symbol('polku.http.started');
-type Timed = FastifyRequest & { [STARTED]?: bigint };
-
-function routeOf(url: string): HttpRoute {
-  const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
+function routeOf(path: string): HttpRoute {
   return path === HTTP_EVENTS_PATH ? 'events' : path === HTTP_HEALTH_PATH ? 'healthz' : 'other';
 }
 
 /**
- * The routes on a fastify instance whose server is ours (`serverFactory`: TLS, timeouts and the
- * connection bound as every POLKU listener has them). Bodies are taken as bytes (`parseAs:
- * 'buffer'`, bounded by fastify's `bodyLimit`) and read by the route, never by a JSON parser of
- * fastify's: the JSON ingestor reads them, with its own limits and per-event errors.
+ * One request: routed by path, then method. An answer that needs no body (404, 405, 415, a
+ * refusal before reading) leaves the body unread: node discards it once the answer is sent and
+ * keeps the connection. Every answer is counted by route and status class, with its latency.
  */
-function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(EVENT_MEDIA_TYPES, { parseAs: 'buffer', bodyLimit: d.maxBodyBytes }, (_req, body, done) => done(null, body));
-  app.addHook('onRequest', (req: Timed, _reply, done) => {
-    req[STARTED] = process.hrtime.bigint();
-    done();
-  });
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    // Draining: the caller should open its next connection to another replica.
-    if (d.draining()) void reply.header('Connection', 'close');
-    done(null, payload);
-  });
-  app.addHook('onResponse', (req: Timed, reply, done) => {
-    const started = req[STARTED];
-    d.metrics.record(routeOf(req.url), reply.statusCode, started === undefined ? 0 : Number(process.hrtime.bigint() - started) / 1e9);
-    done();
-  });
-
-  // Before the body is read: a request the caller's key alone refuses (no key, an unknown key, a
-  // tenant with an empty bucket) is answered at once, so a tenant flooding past its quota costs
-  // no body read or JSON parse, and the quiet tenants' requests keep their latency. Node discards
-  // the unread body and keeps the connection.
-  const early = d.hub.refuseBeforeReading?.bind(d.hub);
-  const onRequest = early
-    ? (req: FastifyRequest, reply: FastifyReply, done: () => void): void => {
-        const h = req.headers;
-        const ack = early({ source: one(h['x-polku-source']) || HTTP_DEFAULT_SOURCE, apiKey: apiKeyOfHeaders(h), unary: true });
-        if (ack === undefined) return done();
-        // Answered from the hook: fastify skips parsing and the handler (done is not called).
-        void send(reply, d.intake.answerRefused(ack));
-      }
-    : undefined;
-  app.post(HTTP_EVENTS_PATH, { ...(onRequest ? { onRequest } : {}) }, (req, reply) => {
-    const h = req.headers;
-    const encoding = (h['content-encoding'] ?? 'identity').trim().toLowerCase();
-    if (encoding !== 'gzip' && encoding !== 'identity') {
-      return send(reply, refusal('POLKU_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}": send gzip or none`));
+function route(d: RouteDeps, req: IncomingMessage, res: ServerResponse): void {
+  const started = process.hrtime.bigint();
+  const path = routePath(req.url ?? '/');
+  const at: Answering = { d, res, route: routeOf(path), started };
+  try {
+    if (at.route === 'events') {
+      if (req.method === 'POST') postEvents(at, req);
+      else answer(at, refusal('POLKU_ERR_HTTP_METHOD_NOT_ALLOWED', `${req.method} (POST ${HTTP_EVENTS_PATH})`), 'POST');
+    } else if (at.route === 'healthz') {
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        answer(at, refusal('POLKU_ERR_HTTP_METHOD_NOT_ALLOWED', `${req.method} (GET)`), 'GET, HEAD');
+      else if (d.draining() || d.hub.isClosing)
+        answer(at, { status: 503, body: '{"status":"draining"}', retryAfter: HTTP_RETRY_AFTER_SECONDS });
+      else answer(at, { status: 200, body: '{"status":"serving"}' });
+    } else {
+      answer(at, refusal('POLKU_ERR_HTTP_NOT_FOUND', `${path} (events are POSTed to ${HTTP_EVENTS_PATH})`));
     }
-    // A POST without a body (or Content-Type) reaches here with none: 415, as a wrong type does.
-    const format = bodyFormatOf(mediaType(h['content-type']));
-    if (format === undefined || !Buffer.isBuffer(req.body)) return send(reply, unsupportedType(h['content-type']));
-    d.metrics.body('events', req.body.length);
-    return answerEvents(d, req, reply, req.body, format, encoding === 'gzip');
-  });
-  app.route({
-    method: METHODS.filter((m) => m !== 'POST'),
-    url: HTTP_EVENTS_PATH,
-    handler: (req, reply) => send(reply, refusal('POLKU_ERR_HTTP_METHOD_NOT_ALLOWED', `${req.method} (POST ${HTTP_EVENTS_PATH})`), 'POST'),
-  });
-  app.route({
-    method: ['GET', 'HEAD'],
-    url: HTTP_HEALTH_PATH,
-    handler: (_req, reply) =>
-      d.draining() || d.hub.isClosing
-        ? send(reply, { status: 503, body: '{"status":"draining"}', retryAfter: HTTP_RETRY_AFTER_SECONDS })
-        : send(reply, { status: 200, body: '{"status":"serving"}' }),
-  });
-  app.route({
-    method: METHODS.filter((m) => m !== 'GET' && m !== 'HEAD'),
-    url: HTTP_HEALTH_PATH,
-    handler: (req, reply) => send(reply, refusal('POLKU_ERR_HTTP_METHOD_NOT_ALLOWED', `${req.method} (GET)`), 'GET, HEAD'),
-  });
-  app.setNotFoundHandler((req, reply) =>
-    send(reply, refusal('POLKU_ERR_HTTP_NOT_FOUND', `${routePath(req.url)} (events are POSTed to ${HTTP_EVENTS_PATH})`)),
-  );
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return send(reply, unsupportedType(req.headers['content-type']));
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && routeOf(req.url) === 'events') {
-      // Refused by the hub like any unreadable message, so the drop is counted.
-      const format = bodyFormatOf(mediaType(req.headers['content-type'])) ?? 'json';
-      d.metrics.body('events', Number(req.headers['content-length'] ?? d.maxBodyBytes + 1));
-      return answerEvents(d, req, reply, 'too-large', format, false);
-    }
-    d.log.error({ err }, 'HTTP request failed');
-    return send(reply, { status: 500, body: errorBody('INTERNAL', 'internal error while processing the request') });
-  });
+  } catch (err) {
+    failed(at, err);
+  }
 }
 
-function answerEvents(
-  d: RouteDeps,
-  req: FastifyRequest,
-  reply: FastifyReply,
-  body: Buffer | 'too-large',
-  format: BodyFormat,
-  gzip: boolean,
-): FastifyReply | Promise<FastifyReply> {
+/** What an answer needs: where it goes, and what to count it as. */
+interface Answering {
+  readonly d: RouteDeps;
+  readonly res: ServerResponse;
+  readonly route: HttpRoute;
+  readonly started: bigint;
+}
+
+/**
+ * `POST /v1/events`. In this order, each before the body is read: a request the caller's key alone
+ * refuses (no key, an unknown key, a tenant with an empty bucket) is answered at once, so a tenant
+ * flooding past its quota costs no body read or JSON parse and the quiet tenants' requests keep
+ * their latency; then the Content-Type (415: a POST without one, or without a body, too), then
+ * the Content-Encoding. Then the body is read, bounded by POLKU_HTTP_MAX_BODY_BYTES.
+ */
+function postEvents(at: Answering, req: IncomingMessage): void {
+  const { d } = at;
   const h = req.headers;
-  const answer = d.intake.answer({
-    format,
-    gzip,
-    body,
-    source: one(h['x-polku-source']),
+  const early = d.hub.refuseBeforeReading?.({
+    source: one(h['x-polku-source']) || HTTP_DEFAULT_SOURCE,
     apiKey: apiKeyOfHeaders(h),
-    idempotencyKey: one(h['idempotency-key']),
-    traceparent: one(h['traceparent']),
+    unary: true,
   });
-  return answer instanceof Promise ? answer.then((a) => send(reply, a)) : send(reply, answer);
+  if (early !== undefined) return answer(at, d.intake.answerRefused(early));
+  const format = bodyFormatOf(mediaType(h['content-type']));
+  if (format === undefined) return answer(at, unsupportedType(h['content-type']));
+  const encoding = (h['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding !== 'gzip' && encoding !== 'identity') {
+    return answer(at, refusal('POLKU_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding}": send gzip or none`));
+  }
+  readBody(req, d.maxBodyBytes)
+    .then(
+      (body) => {
+        // Refused by the hub like any unreadable message, so the drop is counted.
+        d.metrics.body('events', body === 'too-large' ? Number(h['content-length'] ?? d.maxBodyBytes + 1) : body.length);
+        const answered = d.intake.answer({
+          format,
+          gzip: encoding === 'gzip',
+          body,
+          source: one(h['x-polku-source']),
+          apiKey: apiKeyOfHeaders(h),
+          idempotencyKey: one(h['idempotency-key']),
+          traceparent: one(h['traceparent']),
+        });
+        if (answered instanceof Promise)
+          answered.then(
+            (a) => answer(at, a),
+            (err: unknown) => failed(at, err),
+          );
+        else answer(at, answered);
+      },
+      // The caller went away while sending its body: there is no one to answer.
+      () => undefined,
+    )
+    .catch((err: unknown) => failed(at, err));
+}
+
+/** An answer the route could not make: logged, 500 if the caller is still there. */
+function failed(at: Answering, err: unknown): void {
+  at.d.log.error({ err }, 'HTTP request failed');
+  if (!at.res.headersSent) answer(at, { status: 500, body: errorBody('INTERNAL', 'internal error while processing the request') });
 }
 
 function unsupportedType(contentType: string | undefined): HttpAnswer {
@@ -283,8 +236,19 @@ function errorBody(code: string, message: string): string {
   return JSON.stringify({ accepted: [], errors: [{ code, message }] });
 }
 
-function send(reply: FastifyReply, answer: HttpAnswer, allow?: string): FastifyReply {
-  if (answer.retryAfter !== undefined) void reply.header('Retry-After', String(answer.retryAfter));
-  if (allow !== undefined) void reply.header('Allow', allow);
-  return reply.code(answer.status).type('application/json').send(answer.body);
+/**
+ * Sends an answer as JSON. While the gateway drains, with `Connection: close`: the caller should
+ * open its next connection to another replica.
+ */
+function answer(at: Answering, a: HttpAnswer, allow?: string): void {
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(a.body),
+  };
+  if (a.retryAfter !== undefined) headers['Retry-After'] = String(a.retryAfter);
+  if (allow !== undefined) headers['Allow'] = allow;
+  if (at.d.draining()) headers['Connection'] = 'close';
+  at.res.writeHead(a.status, headers);
+  at.res.end(a.body);
+  at.d.metrics.record(at.route, a.status, Number(process.hrtime.bigint() - at.started) / 1e9);
 }
