@@ -23,6 +23,11 @@ export interface CommitFigures {
   /** Garbage collection in the window: pauses per second and milliseconds per second. */
   gcPerSec: number | null;
   gcMsPerSec: number | null;
+  /** Pauses longer than 10 ms per second (prom-client's GC histogram buckets, every kind). */
+  gcOver10msPerSec: number | null;
+  /** Mark-compact (major) pauses: per second, and their mean length in ms. */
+  majorGcPerSec: number | null;
+  majorGcMeanMs: number | null;
 }
 
 interface Histogram {
@@ -80,6 +85,7 @@ export function commitFigures(start: string, end: string, seconds: number): Comm
     loopDelayP99Ms: beyondSampling(gaugeOf(end, 'nodejs_eventloop_lag_p99_seconds', 1000)),
     gcPerSec: perSecond(start, end, 'nodejs_gc_duration_seconds_count', seconds, 1),
     gcMsPerSec: perSecond(start, end, 'nodejs_gc_duration_seconds_sum', seconds, 1000),
+    ...gcPauses(start, end, seconds),
   };
 }
 
@@ -88,6 +94,37 @@ const LOOP_SAMPLING_MS = 10;
 
 function beyondSampling(ms: number | null): number | null {
   return ms === null ? null : Math.max(0, ms - LOOP_SAMPLING_MS);
+}
+
+/** Sums `nodejs_gc_duration_seconds` lines matching `pick` (label text), over every kind. */
+function gcLines(exposition: string, series: string, pick: string): number | null {
+  let total: number | null = null;
+  for (const line of exposition.split('\n')) {
+    if (!line.startsWith(`nodejs_gc_duration_seconds_${series}{`) || !line.includes(pick)) continue;
+    total = (total ?? 0) + Number(line.slice(line.lastIndexOf('}') + 1).trim());
+  }
+  return total;
+}
+
+function gcPauses(
+  start: string,
+  end: string,
+  seconds: number,
+): Pick<CommitFigures, 'gcOver10msPerSec' | 'majorGcPerSec' | 'majorGcMeanMs'> {
+  const d = (series: string, pick: string): number | null => {
+    const a = gcLines(start, series, pick);
+    const b = gcLines(end, series, pick);
+    return a === null || b === null ? null : b - a;
+  };
+  const all = d('count', '');
+  const within10 = d('bucket', 'le="0.01"');
+  const majors = d('count', 'kind="major"');
+  const majorSum = d('sum', 'kind="major"');
+  return {
+    gcOver10msPerSec: all === null || within10 === null ? null : (all - within10) / seconds,
+    majorGcPerSec: majors === null ? null : majors / seconds,
+    majorGcMeanMs: majors === null || majorSum === null || majors === 0 ? null : (majorSum / majors) * 1000,
+  };
 }
 
 function gaugeOf(exposition: string, name: string, scale: number): number | null {
@@ -111,5 +148,5 @@ export function fmtCommits(c: CommitFigures | null | undefined): string {
 export function fmtLoop(c: CommitFigures | null | undefined): string {
   if (!c) return 'n/a';
   const f = (v: number | null, digits: number) => (v === null ? '?' : v.toFixed(digits));
-  return `event-loop delay p99 ${f(c.loopDelayP99Ms, 1)} ms beyond the 10 ms sampling; GC ${f(c.gcPerSec, 1)} pauses/s, ${f(c.gcMsPerSec, 1)} ms/s`;
+  return `event-loop delay p99 ${f(c.loopDelayP99Ms, 1)} ms beyond the 10 ms sampling; GC ${f(c.gcPerSec, 1)} pauses/s, ${f(c.gcMsPerSec, 1)} ms/s, ${f(c.gcOver10msPerSec, 2)}/s over 10 ms, major ${f(c.majorGcPerSec, 2)}/s of ${f(c.majorGcMeanMs, 1)} ms`;
 }
