@@ -15,6 +15,13 @@ export interface CommitFigures {
   meanWriteMs: number;
   p99WriteMs: number;
   /**
+   * polku_batch_processing_seconds: from the hub taking a batch to its Ack being made (after the
+   * commit covering it), p50 and p99 bucket bounds. The gateway's side of the Ack latency the
+   * load generator measures; the rest is the transport and the client.
+   */
+  p50BatchToAckMs: number | null;
+  p99BatchToAckMs: number | null;
+  /**
    * The gateway's event-loop delay p99 over the window (prom-client resets it at each scrape),
    * beyond the monitor's own sampling interval: node's histogram records the whole time between
    * its timer's runs, so an idle process reads ~10 ms with prom-client's default 10 ms precision.
@@ -75,7 +82,11 @@ export function commitFigures(start: string, end: string, seconds: number): Comm
   const wait = delta(start, end, 'polku_log_commit_wait_seconds');
   const write = delta(start, end, 'polku_log_commit_write_seconds');
   if (!records || !wait || !write || records.count === 0) return null;
+  const batch = delta(start, end, 'polku_batch_processing_seconds');
+  const batchQ = (q: number): number | null => (batch && batch.count > 0 ? quantile(batch, q) * 1000 : null);
   return {
+    p50BatchToAckMs: batchQ(0.5),
+    p99BatchToAckMs: batchQ(0.99),
     commits: records.count,
     meanRecords: records.sum / records.count,
     meanWaitMs: (wait.sum / wait.count) * 1000,
@@ -141,7 +152,11 @@ function perSecond(start: string, end: string, name: string, seconds: number, sc
 export function fmtCommits(c: CommitFigures | null | undefined): string {
   if (!c) return 'n/a';
   const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '>100');
-  return `${c.meanRecords.toFixed(0)} events (${c.commits} commits); wait ${ms(c.meanWaitMs)} / p99 ≤${ms(c.p99WaitMs)} ms; write ${ms(c.meanWriteMs)} / p99 ≤${ms(c.p99WriteMs)} ms`;
+  const q = (v: number | null) => (v === null ? '?' : ms(v));
+  return (
+    `${c.meanRecords.toFixed(0)} events (${c.commits} commits); wait ${ms(c.meanWaitMs)} / p99 ≤${ms(c.p99WaitMs)} ms; write ${ms(c.meanWriteMs)} / p99 ≤${ms(c.p99WriteMs)} ms; ` +
+    `batch in the gateway → Ack p50 ≤${q(c.p50BatchToAckMs)} / p99 ≤${q(c.p99BatchToAckMs)} ms`
+  );
 }
 
 /** Event-loop delay and GC over the window: what stretches every Ack waiting meanwhile. */
