@@ -4,7 +4,9 @@
  * sure none outlives the benchmark, whatever way it ends.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: children run from here so `--import tsx` and relative paths resolve. */
@@ -53,7 +55,12 @@ export function spawnCommand(name: string, command: string, args: string[], opts
   const tailLines: string[] = [];
   const stdoutListeners: ((line: string) => void)[] = [];
   const stderrListeners: ((line: string) => void)[] = [];
+  // BENCH_CHILD_OUTPUT_DIR keeps every line a child writes in <dir>/<name>.log (e.g. the gateway's
+  // --trace-gc lines, with BENCH_GATEWAY_NODE_ARGS="--trace-gc").
+  const outputDir = process.env['BENCH_CHILD_OUTPUT_DIR'];
+  const file = outputDir ? createWriteStream(join(outputDir, `${name}.log`), { flags: 'a' }) : undefined;
   const keep = (line: string): void => {
+    file?.write(line + '\n');
     tailLines.push(line);
     if (tailLines.length > TAIL_LINES) tailLines.shift();
   };
