@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { AckStream, protoOnlyClient } from '../test/helpers/gateway-harness.js';
 import { servePolku } from '../test/helpers/polku-process.js';
 import { freePort, startReceiver } from '../test/helpers/receiver-process.js';
+import { mulberry32 } from '../test/helpers/seeded-random.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,18 +47,6 @@ const children: ChildProcess[] = [];
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
-
-/** mulberry32: kill times reproducible from --seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (msg: string): void => void process.stderr.write(`[durable-crash] ${msg}\n`);
@@ -86,7 +75,7 @@ async function run(persistMs: number, seed: number): Promise<RunResult> {
     BENCH_RECEIVER_URL: `http://127.0.0.1:${port}/events`,
     ...(persistMs > 0 ? { BENCH_CURSOR_PERSIST_MS: String(persistMs) } : {}),
   };
-  const next = random(seed);
+  const next = mulberry32(seed);
   const acked = new Set<string>();
   /** The sink's line count when each incarnation of the gateway was up (its lines start there). */
   const starts: number[] = [];

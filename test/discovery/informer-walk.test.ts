@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { until } from '../helpers/gateway-harness.js';
 import { FakeApiServer } from './fake-apiserver.js';
 import { NS, informerPair, key, svc, type InformerPair, type Side } from './informer-pair.js';
+import { mulberry32 } from '../helpers/seeded-random.js';
 
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
 const BURSTS = 25;
@@ -22,18 +23,6 @@ const NAMES = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
 /** Small pages, so lists span pages and a compaction can expire a continue token. */
 const PAGE = 2;
 const WAIT_MS = 5_000;
-
-/** mulberry32: a small seeded generator, so a failing walk can be run again. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('informer conformance: a random walk of changes and failures', () => {
   let fake: FakeApiServer;
@@ -89,7 +78,7 @@ describe('informer conformance: a random walk of changes and failures', () => {
         // Each walk goes on from where the one before left the server and both informers.
         assert.equal(broken, 0, `the walk of seed ${broken} failed`);
         broken = seed;
-        const next = random(seed);
+        const next = mulberry32(seed);
         const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
         const put = (name: string) => {
           held.set(name, fake.apply('services', svc(name, ++port)));
