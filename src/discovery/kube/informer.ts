@@ -12,12 +12,29 @@ export interface InformerOptions<T extends KubeObject> {
   list: () => Promise<KubeList<T>>;
   /** Applied to every object before it is cached and handed to listeners (not to ERROR Statuses). */
   transform?: ((obj: T) => T) | undefined;
+  /** Monotonic milliseconds, for telling a short watch. Default `performance.now`. */
+  nowMs?: () => number;
+  /** Waits before a watch after short ones. Default: an unref'd timer. */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/**
+ * A watch the server ends cleanly this soon after opening it, with nothing on it (not even a
+ * bookmark), is short. After two in a row the informer waits before watching again, doubling
+ * from the first wait up to the last, as client-go does for "very short watches": a proxy or
+ * server that ends every watch at once would otherwise get a new one from every node in a loop.
+ */
+export const SHORT_WATCH_MS = 1_000;
+export const SHORT_WATCH_FIRST_WAIT_MS = 100;
+export const SHORT_WATCH_MAX_WAIT_MS = 10_000;
+
+const unrefSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /**
  * A cache of one collection kept current by list + watch, as client-go's reflector does: it lists
  * (when it has no resourceVersion), then watches from the list's version with bookmarks. When the
- * server ends a watch, it watches again from the last version seen (an event's or a bookmark's).
+ * server ends a watch, it watches again from the last version seen (an event's or a bookmark's);
+ * after two short watches in a row, only after a wait (see {@link SHORT_WATCH_MS}).
  * 410 Gone (HTTP, or an ERROR event with a 410 Status) forgets the version and lists again,
  * reporting adds, updates and deletes against the cache. Any other failure (a refused request,
  * a broken connection) stops it and goes to the `error` listeners: the owner starts it again
@@ -33,8 +50,17 @@ export class Informer<T extends KubeObject> {
   private abort: AbortController | null = null;
   /** The Status of an ERROR event: the server closes the watch after it, and this says why. */
   private closing: KubeApiError | null = null;
+  /** When the open watch was opened, whether anything came on it, and short watches in a row. */
+  private watchOpenedAt = 0;
+  private watchHeard = false;
+  private shortWatches = 0;
+  private readonly nowMs: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
 
-  constructor(private readonly o: InformerOptions<T>) {}
+  constructor(private readonly o: InformerOptions<T>) {
+    this.nowMs = o.nowMs ?? (() => performance.now());
+    this.sleep = o.sleep ?? unrefSleep;
+  }
 
   on(event: InformerEvent, fn: (obj: T) => void): void;
   on(event: 'error', fn: (err: unknown) => void): void;
@@ -88,6 +114,8 @@ export class Informer<T extends KubeObject> {
         abort.signal,
       );
       if (run !== this.run) return;
+      this.watchOpenedAt = this.nowMs();
+      this.watchHeard = false;
       void done.then(
         () => this.ended(run, null),
         (err: unknown) => this.ended(run, err),
@@ -107,12 +135,23 @@ export class Informer<T extends KubeObject> {
       this.run++;
       for (const fn of this.errorListeners) fn(err);
       return;
+    } else {
+      const short = !this.watchHeard && this.nowMs() - this.watchOpenedAt < SHORT_WATCH_MS;
+      this.shortWatches = short ? this.shortWatches + 1 : 0;
+      if (this.shortWatches >= 2) {
+        const wait = Math.min(SHORT_WATCH_FIRST_WAIT_MS * 2 ** (this.shortWatches - 2), SHORT_WATCH_MAX_WAIT_MS);
+        void this.sleep(wait).then(() => {
+          if (run === this.run) void this.cycle(run);
+        });
+        return;
+      }
     }
     void this.cycle(run);
   }
 
   private event(run: number, e: WatchEvent): void {
     if (run !== this.run) return;
+    this.watchHeard = true;
     if (e.type === 'ERROR') {
       const s = (e.object ?? {}) as { code?: number; message?: string; reason?: string };
       this.closing = new KubeApiError(s.code, `watch ${this.o.path}: ${s.message ?? 'ERROR event'}`, s.reason ?? '');
