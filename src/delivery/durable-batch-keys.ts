@@ -44,13 +44,11 @@ export class DurableBatchKeys {
     return i < 0 ? undefined : this.values[this.at[i]!];
   }
 
-  /** Notes `key` (hash `h`) as carried by `value` (null: acknowledged as a resend). */
+  /**
+   * Notes `key` (hash `h`), not met yet in this batch ({@link get} said undefined), as carried by
+   * `value` (null: acknowledged as a resend). No second probe for it: admission asks `get` first.
+   */
   set(key: string, h: number, value: EventRecordInput | null): void {
-    const found = this.find(key, h);
-    if (found >= 0) {
-      this.values[this.at[found]!] = value;
-      return;
-    }
     let i = h & this.mask;
     while (this.stamps[i] === this.stamp) i = (i + 1) & this.mask;
     this.stamps[i] = this.stamp;

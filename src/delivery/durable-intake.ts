@@ -83,7 +83,7 @@ export class DurableIntake {
         }
         known = first === null ? SEEN : store.lookup(key, keyHash);
         if (known === SEEN) {
-          batchKeys.set(key, keyHash, null);
+          if (first === undefined) batchKeys.set(key, keyHash, null);
           this.acceptResend(out, event);
           continue;
         }

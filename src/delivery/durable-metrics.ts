@@ -4,6 +4,9 @@ import type { DurableStore } from '../buffer/durable/durable-store.js';
 import type { DurableEmitterQueue } from './durable-emitter-queue.js';
 
 /** Durable mode's metrics: log size, per-emitter lag, dead letters, duplicates suppressed. */
+/** Group commits' wait and write: a fraction of a millisecond to the 10 ms an Ack should take, and beyond. */
+const COMMIT_SECONDS_BUCKETS = [0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1];
+
 export class DurableMetrics {
   readonly deadLettered: Counter<'emitter' | 'reason'>;
   readonly idempotentResends: Counter;
@@ -109,13 +112,13 @@ export class DurableMetrics {
     this.commitWait = new Histogram({
       name: 'polku_log_commit_wait_seconds',
       help: "From a group commit's oldest append to its write starting: the wait behind the group written before",
-      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1],
+      buckets: COMMIT_SECONDS_BUCKETS,
       registers: [registry],
     });
     this.commitWrite = new Histogram({
       name: 'polku_log_commit_write_seconds',
       help: 'The durable write of one group commit (O_DSYNC write, or write and fdatasync)',
-      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1],
+      buckets: COMMIT_SECONDS_BUCKETS,
       registers: [registry],
     });
   }

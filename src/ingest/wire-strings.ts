@@ -155,10 +155,7 @@ export function freshString(reader: BinaryReader): string {
 /** The string at `start..end` (its length prefix at `at`), checked ASCII and sliced, or strictly decoded. */
 function fresh(reader: BinaryReader, buf: Uint8Array, at: number, start: number, end: number): string {
   const r = reader as unknown as Readable;
-  // OR of every byte: one test at the end instead of a branch per byte (ids, container ids, bodies).
-  let high = 0;
-  for (let i = start; i < end; i++) high |= buf[i]!;
-  if (high > 0x7f) {
+  if (!isAsciiRange(buf, start, end)) {
     r.pos = at;
     return reader.string();
   }
@@ -168,6 +165,7 @@ function fresh(reader: BinaryReader, buf: Uint8Array, at: number, start: number,
 
 /** True when every byte of `buf[start..end)` is ASCII: such a string field is valid UTF-8 without decoding it. */
 export function isAsciiRange(buf: Uint8Array, start: number, end: number): boolean {
+  // OR of every byte: one test at the end instead of a branch per byte (ids, container ids, bodies).
   let high = 0;
   for (let i = start; i < end; i++) high |= buf[i]!;
   return high <= 0x7f;

@@ -66,14 +66,6 @@ export class IdempotencyWindow {
     return this.table[slot + SEQ]!;
   }
 
-  /**
-   * The key's 52-bit hash (exact in a double), as the table keeps it. An event's key is looked up
-   * when it arrives and added once it is committed: hashed once, for both.
-   */
-  hash(key: string): number {
-    return this.hashOf(key);
-  }
-
   /** Remembers `key` as carried by the event at `seq`, accepted at `nowMs`. */
   add(key: string, seq: number, nowMs: number): void {
     this.addHash(this.hash(key), seq, nowMs);
@@ -178,10 +170,12 @@ export class IdempotencyWindow {
   }
 
   /**
-   * Two 32-bit murmur3-style hashes of the key's UTF-16 units, two units per round, with
-   * different seeds: the home slot's (h1) in the high 32 bits of the 52-bit hash the table keeps.
+   * The key's 52-bit hash (exact in a double), as the table keeps it. An event's key is looked up
+   * when it arrives and added once it is committed: hashed once, for both. Two 32-bit
+   * murmur3-style hashes of the key's UTF-16 units, two units per round, with different seeds:
+   * the home slot's (h1) in the high 32 bits.
    */
-  private hashOf(key: string): number {
+  hash(key: string): number {
     let a = this.seedHi;
     let b = this.seedLo;
     const n = key.length;
